@@ -1,0 +1,226 @@
+//! What can fail in the children, as data, and how the parent words it.
+//!
+//! A child can't format text (no allocation after fork), so it reports `(stage, step, errno)`;
+//! the parent turns that into one line with the object involved and, where the cause is the
+//! host's configuration, what to do about it.
+
+use nix::errno::Errno;
+use nix::libc;
+use std::fmt;
+
+/// Where a child was when it failed. The numbers travel over the pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stage {
+    Handshake = 1,
+    CloseFds,
+    Hostname,
+    Loopback,
+    MakePrivate,
+    CloneRoot,
+    RootAttrs,
+    AttachRoot,
+    /// A mount step of the plan; `step` says which.
+    Step,
+    PivotRoot,
+    DetachOldRoot,
+    ForkPayload,
+    NestUserns,
+    NestUidMap,
+    NestGidMap,
+    NewSession,
+    Exec,
+}
+
+impl Stage {
+    pub fn from_u32(v: u32) -> Option<Stage> {
+        use Stage::*;
+        [
+            Handshake,
+            CloseFds,
+            Hostname,
+            Loopback,
+            MakePrivate,
+            CloneRoot,
+            RootAttrs,
+            AttachRoot,
+            Step,
+            PivotRoot,
+            DetachOldRoot,
+            ForkPayload,
+            NestUserns,
+            NestUidMap,
+            NestGidMap,
+            NewSession,
+            Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+
+    /// What was being done, for stages that don't name their object themselves.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Stage::Handshake => "waiting for the id maps",
+            Stage::CloseFds => "closing inherited file descriptors",
+            Stage::Hostname => "setting the hostname",
+            Stage::Loopback => "bringing up the loopback interface",
+            Stage::MakePrivate => "making the mount tree private",
+            Stage::CloneRoot => "cloning the root filesystem",
+            Stage::RootAttrs => "making the root filesystem read-only",
+            Stage::AttachRoot => "attaching the new root",
+            Stage::Step => "setting up a mount",
+            Stage::PivotRoot => "switching to the new root (pivot_root)",
+            Stage::DetachOldRoot => "detaching the old root",
+            Stage::ForkPayload => "starting the command",
+            Stage::NestUserns => "creating the inner user namespace",
+            Stage::NestUidMap => "writing the inner uid_map",
+            Stage::NestGidMap => "writing the inner gid_map",
+            Stage::NewSession => "starting a new session",
+            Stage::Exec => "running the command",
+        }
+    }
+}
+
+/// An error that decides ns-rootless's exit status (125 unless said otherwise).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+pub const EXIT_SETUP: u8 = 125;
+pub const EXIT_CANNOT_RUN: u8 = 126;
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+pub fn strerror(errno: i32) -> &'static str {
+    Errno::from_raw(errno).desc()
+}
+
+/// Escapes control characters (and invalid UTF-8) so user text can't forge or garble messages.
+pub fn escape(text: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// `escape` for OS strings and paths, in double quotes.
+pub fn quote(text: impl AsRef<std::ffi::OsStr>) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    format!("\"{}\"", escape(text.as_ref().as_bytes()))
+}
+
+fn read_sysctl(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Why creating (or using) an unprivileged user namespace failed, from the host's sysctls.
+/// Checked only on the error path, so it costs nothing when things work.
+pub fn userns_hint(errno: i32) -> Option<String> {
+    if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some(
+            "user namespaces are disabled on this host (user.max_user_namespaces = 0); \
+             ask the administrator to run: sysctl -w user.max_user_namespaces=10000"
+                .into(),
+        );
+    }
+    if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Some(
+            "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); \
+             ask the administrator to run: sysctl -w kernel.unprivileged_userns_clone=1"
+                .into(),
+        );
+    }
+    if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
+        && errno == libc::EPERM
+    {
+        return Some(
+            "AppArmor restricts unprivileged user namespaces \
+             (kernel.apparmor_restrict_unprivileged_userns = 1); install an AppArmor profile \
+             granting 'userns' to ns-rootless, or set that sysctl to 0"
+                .into(),
+        );
+    }
+    match errno {
+        libc::ENOSPC | libc::EUSERS => Some(
+            "the user namespace limit is reached, or namespaces are nested more than 32 deep \
+             (see user.max_user_namespaces)"
+                .into(),
+        ),
+        libc::EPERM => Some(
+            "user namespaces are blocked, probably by a seccomp filter: inside a container, \
+             run it with user namespaces allowed (Docker: --security-opt seccomp=unconfined)"
+                .into(),
+        ),
+        libc::EINVAL => Some("the kernel lacks one of the namespaces ns-rootless needs".into()),
+        _ => None,
+    }
+}
+
+/// One line: `<what failed>: <why>[; <what to do>]`.
+pub fn describe(what: &str, errno: i32, hint: Option<String>) -> String {
+    match hint {
+        Some(h) => format!("{what}: {}; {h}", strerror(errno)),
+        None => format!("{what}: {}", strerror(errno)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_round_trip_through_their_numbers() {
+        for v in 1..=17 {
+            let stage = Stage::from_u32(v).expect("every number 1..=17 is a stage");
+            assert_eq!(stage as u32, v);
+        }
+        assert_eq!(Stage::from_u32(0), None);
+        assert_eq!(Stage::from_u32(18), None);
+    }
+
+    #[test]
+    fn escape_neutralises_control_characters_and_bad_utf8() {
+        assert_eq!(escape(b"plain/name"), "plain/name");
+        assert_eq!(escape(b"a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(escape(b"\x1b[31mred"), "\\u{1b}[31mred");
+        assert_eq!(escape(b"\xffok"), "\\xffok");
+        assert_eq!(escape(b"back\\slash"), "back\\\\slash");
+    }
+
+    #[test]
+    fn describe_appends_the_hint_after_the_cause() {
+        assert_eq!(
+            describe("mounting proc on /proc", libc::EPERM, Some("do X".into())),
+            "mounting proc on /proc: Operation not permitted; do X"
+        );
+        assert_eq!(
+            describe("x", libc::ENOENT, None),
+            "x: No such file or directory"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The sandbox's PID 1 ("I" in DESIGN.md). Created by clone with every namespace; waits for the
+//! id maps, builds the root, pivots, forks the payload, then stays as a small init: it reaps
+//! orphans, forwards signals to the payload and exits with the payload's status, taking every
+//! other process of the sandbox with it (the kernel kills a PID namespace whose init exits).
+//!
+//! Runs after clone: syscalls only, no allocation, never returns.
+
+use crate::error::Stage;
+use crate::mount;
+use crate::prepared::Prepared;
+use crate::sync::{self, MAPPED};
+use crate::sys;
+use crate::{payload, signals};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::RawFd;
+
+pub struct Context<'a> {
+    pub prepared: &'a Prepared,
+    pub go_read: RawFd,
+    pub report_write: RawFd,
+    /// The caller's umask, restored for the payload (setup runs with umask 0 so modes are exact).
+    pub umask: u32,
+}
+
+pub fn main(ctx: &Context) -> ! {
+    let p = ctx.prepared;
+    let fail = |stage: Stage, step: u32, errno: sys::Errno| -> ! {
+        sync::report(ctx.report_write, stage, step, errno);
+        sys::exit_now(125)
+    };
+    // If ns-rootless dies, so do we, and with us (PID 1) the whole PID namespace.
+    if let Err(e) = sys::kill_me_with_parent() {
+        fail(Stage::Handshake, 0, e);
+    }
+    if let Err(e) = sys::close_fds_except(&[ctx.go_read, ctx.report_write]) {
+        fail(Stage::CloseFds, 0, e);
+    }
+    // EOF instead of MAPPED: the parent failed (and says why) or died before the maps existed.
+    if sys::read_byte(ctx.go_read) != Ok(Some(MAPPED)) {
+        sys::exit_now(125);
+    }
+    sys::close(ctx.go_read);
+    // Leave the caller's process group: terminal signals (Ctrl-C) then reach only ns-rootless,
+    // which forwards each of them once.
+    let _ = sys::setsid();
+    sys::umask(0);
+    if let Err(e) = sys::sethostname(&p.hostname) {
+        fail(Stage::Hostname, 0, e);
+    }
+    if p.loopback {
+        if let Err(e) = sys::loopback_up() {
+            fail(Stage::Loopback, 0, e);
+        }
+    }
+    let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    drop(root);
+    let payload = match sys::fork() {
+        Ok(0) => payload::main(ctx),
+        Ok(pid) => Pid::from_raw(pid),
+        Err(e) => fail(Stage::ForkPayload, 0, e),
+    };
+    // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
+    sys::close(ctx.report_write);
+    // The payload (uid 0 of its own user namespace) must not ptrace us or open /proc/1/fd.
+    let _ = sys::set_not_dumpable();
+    reap(payload)
+}
+
+/// Waits for signals (blocked since before clone, see `signals`), forwarding all but SIGCHLD.
+fn reap(payload: Pid) -> ! {
+    let set = signals::handled();
+    loop {
+        match set.wait() {
+            Ok(Signal::SIGCHLD) => {
+                if let Some(code) = reap_children(payload) {
+                    finish(code);
+                }
+            }
+            Ok(sig) => {
+                let _ = kill(payload, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reaps every child that has ended; returns the exit code once the payload is among them.
+fn reap_children(payload: Pid) -> Option<i32> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == payload => return Some(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == payload => {
+                return Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+fn finish(code: i32) -> ! {
+    // kill(-1) from PID 1 reaches every other process of the namespace.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while waitpid(None, None).is_ok() {}
+    sys::exit_now(code)
+}

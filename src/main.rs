@@ -1,0 +1,87 @@
+//! ns-rootless: run a command in a fresh rootless container.
+
+mod cli;
+mod error;
+mod idmap;
+mod init;
+mod mount;
+mod parent;
+mod payload;
+mod plan;
+mod prepared;
+mod signals;
+mod spec;
+mod sync;
+mod sys;
+
+use anyhow::{bail, Result};
+use clap::error::ErrorKind;
+use clap::Parser;
+use error::{escape, Failure, EXIT_SETUP};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
+            // One line, whatever the error chain holds.
+            let text = format!("{err:#}").replace('\n', " ");
+            eprintln!("ns-rootless: {text}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.print()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
+    };
+    let spec = spec::build(cli, host_facts(), random_hostname)?;
+    parent::run(spec)
+}
+
+/// clap's first line, without its "error: " prefix, with user text escaped.
+fn clap_summary(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("bad usage");
+    escape(first.trim_start_matches("error: ").as_bytes())
+}
+
+fn host_facts() -> spec::Host {
+    let (uid, euid, gid, egid) = sys::ids();
+    // uid 0 is real root only in the initial user namespace (its uid_map is the identity over
+    // the whole range); uid 0 inside someone else's namespace (rootless podman) is fine.
+    let real_root = euid == 0
+        && std::fs::read_to_string("/proc/self/uid_map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+            .unwrap_or(true);
+    spec::Host {
+        uid,
+        euid,
+        gid,
+        egid,
+        real_root,
+        env: std::env::vars_os().collect(),
+        cwd: std::env::current_dir().ok(),
+    }
+}
+
+/// A short random id like container runtimes use: 12 hex digits.
+fn random_hostname() -> Vec<u8> {
+    let mut bytes = [0u8; 6];
+    if sys::getrandom(&mut bytes).is_err() {
+        // Unique enough for a hostname when the kernel has no randomness to give.
+        bytes[..4].copy_from_slice(&std::process::id().to_ne_bytes());
+    }
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into_bytes()
+}

@@ -1,0 +1,161 @@
+//! ns-rootless itself ("P" in DESIGN.md): clones the sandbox's init with every namespace, writes
+//! its id maps from outside, then relays signals until it ends and turns the outcome into our
+//! exit status and, on failure, one message.
+
+use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SETUP};
+use crate::init::{self, Context};
+use crate::plan::{Action, Plan};
+use crate::prepared::Prepared;
+use crate::spec::Spec;
+use crate::sync::{self, Pipes, Record};
+use crate::{idmap, plan, prepared, signals, sys};
+use anyhow::{bail, Context as _, Result};
+use nix::libc;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Big enough for init's and the payload's shallow call chains; untouched pages cost nothing.
+const CHILD_STACK: usize = 256 * 1024;
+
+pub fn run(spec: Spec) -> Result<ExitCode> {
+    let plan = plan::plan(&spec);
+    let prepared = prepared::prepare(&spec, &plan)?;
+    // unshare/clone with CLONE_NEWUSER fails with EINVAL in a multi-threaded process.
+    if let Some(n) = sys::thread_count().filter(|&n| n != 1) {
+        bail!(
+            "ns-rootless must be single-threaded to create a user namespace, but has {n} threads"
+        );
+    }
+    // A caller that ignores SIGCHLD would make our children vanish unreaped.
+    sys::set_signal_default(libc::SIGCHLD);
+    sys::set_sigmask(&signals::handled());
+    let umask = sys::umask(0);
+    sys::umask(umask);
+
+    let pipes = Pipes::new().context("creating the handshake pipes")?;
+    let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
+    let ctx = Context {
+        prepared: &prepared,
+        go_read: pipes.go_read.as_raw_fd(),
+        report_write: pipes.report_write.as_raw_fd(),
+        umask,
+    };
+    let pid = sys::clone_with(prepared.clone_flags, &stack, init::main, &ctx).map_err(|e| {
+        anyhow::anyhow!(error::describe(
+            "creating the sandbox's namespaces",
+            e,
+            error::userns_hint(e)
+        ))
+    })?;
+    drop(pipes.go_read);
+    drop(pipes.report_write);
+
+    // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
+    // the inner ids in its nested one (see payload.rs).
+    let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
+    let mapped = idmap::write_maps(
+        Path::new("/proc"),
+        pid,
+        &idmap::line(uid, uid),
+        &idmap::line(gid, gid),
+    )
+    .and_then(|()| {
+        sync::send_mapped(&pipes.go_write)
+            .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
+    });
+    if let Err(e) = mapped {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        return Err(e);
+    }
+    drop(pipes.go_write);
+
+    let record = sync::first_record(pipes.report_read);
+    let status = wait_forwarding(Pid::from_raw(pid));
+    match record {
+        Some(r) => Err(word_failure(r, &spec, &plan, &prepared).into()),
+        None => Ok(ExitCode::from(status)),
+    }
+}
+
+/// Forwards the handled signals to init until it exits; returns its status as an exit code.
+fn wait_forwarding(init: Pid) -> u8 {
+    let set = signals::handled();
+    loop {
+        match set.wait() {
+            Ok(Signal::SIGCHLD) => match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return code as u8,
+                Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as u8,
+                _ => {}
+            },
+            Ok(sig) => {
+                let _ = kill(init, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Turns a child's `(stage, step, errno)` into our exit status and one line of text.
+fn word_failure(r: Record, spec: &Spec, plan: &Plan, prepared: &Prepared) -> Failure {
+    if r.stage == Stage::Exec {
+        let cmd = &spec.command[0];
+        let shown = quote(cmd);
+        return if r.errno == libc::ENOENT {
+            let where_ = if prepared.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
+                "not found inside the sandbox".to_string()
+            } else {
+                "command not found in the sandbox's PATH".to_string()
+            };
+            Failure {
+                code: EXIT_NOT_FOUND,
+                message: format!("cannot run {shown}: {where_}"),
+            }
+        } else {
+            Failure {
+                code: EXIT_CANNOT_RUN,
+                message: format!("cannot run {shown}: {}", error::strerror(r.errno)),
+            }
+        };
+    }
+    let step = plan
+        .steps
+        .get(r.step as usize)
+        .filter(|_| r.stage == Stage::Step);
+    let what = match step {
+        Some(s) => s.describe(),
+        None => r.stage.doing().to_string(),
+    };
+    let message = match step {
+        Some(s) if r.errno == libc::ELOOP && !s.follow => {
+            format!("{what}: the destination is a symlink; refusing to mount through it")
+        }
+        Some(s) if s.action == Action::Proc && r.errno == libc::EPERM => error::describe(
+            &what,
+            r.errno,
+            Some(
+                "the kernel allows a new /proc only where the existing one is fully visible; \
+                 inside a container with masked /proc entries this fails (ns-rootless never \
+                 falls back to the host's /proc)"
+                    .into(),
+            ),
+        ),
+        _ => {
+            let hint = if r.errno == libc::EPERM {
+                error::userns_hint(r.errno).filter(|h| h.contains("AppArmor"))
+            } else {
+                None
+            };
+            error::describe(&what, r.errno, hint)
+        }
+    };
+    Failure {
+        code: EXIT_SETUP,
+        message,
+    }
+}

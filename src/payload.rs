@@ -1,0 +1,69 @@
+//! The payload's process, forked by init after pivot_root: it locks the setup, cleans up what
+//! it inherited and execs the command. Syscalls only, never returns.
+
+use crate::error::Stage;
+use crate::init::Context;
+use crate::sync;
+use crate::sys;
+use nix::libc;
+use nix::sys::signal::SigSet;
+
+pub fn main(ctx: &Context) -> ! {
+    let p = ctx.prepared;
+    let fail = |stage: Stage, errno: sys::Errno| -> ! {
+        sync::report(ctx.report_write, stage, 0, errno);
+        sys::exit_now(125)
+    };
+    // Default dispositions and an empty mask: ignored signals would survive execve.
+    sys::reset_signal_dispositions();
+    sys::set_sigmask(&SigSet::empty());
+    // Lock the setup (DESIGN.md "Locking the setup"): in a nested user + mount namespace, every
+    // mount made by init is locked, so even uid 0 here can't unmount a mask or remount a
+    // read-only bind read-write (mount_namespaces(7), "Restrictions on mount namespaces").
+    if let Err(e) = sys::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) {
+        fail(Stage::NestUserns, e);
+    }
+    // setgroups is already "deny" (inherited from the sandbox's user namespace).
+    if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
+        fail(Stage::NestUidMap, e);
+    }
+    if let Err(e) = sys::write_file(c"/proc/self/gid_map", &p.inner_gid_map) {
+        fail(Stage::NestGidMap, e);
+    }
+    let in_cwd = match &p.cwd {
+        Some(cwd) => sys::chdir(cwd).is_ok(),
+        None => false,
+    };
+    if !in_cwd {
+        let _ = sys::chdir(c"/");
+    }
+    // A new session: the payload can't reopen the caller's terminal through /dev/tty, so no
+    // TIOCSTI injection into the caller's shell (CVE-2017-5226).
+    if let Err(e) = sys::setsid() {
+        fail(Stage::NewSession, e);
+    }
+    sys::umask(ctx.umask);
+    if let Err(e) = sys::cloexec_from_3() {
+        fail(Stage::CloseFds, e);
+    }
+    let errno = exec_first(p);
+    sync::report(ctx.report_write, Stage::Exec, 0, errno);
+    sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
+}
+
+/// execvp's search: try each candidate; remember EACCES but keep looking; stop at other errors.
+fn exec_first(p: &crate::prepared::Prepared) -> sys::Errno {
+    let mut denied = false;
+    for path in &p.candidates {
+        match sys::execve(path, p.argv.as_ptr(), p.envp.as_ptr()) {
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            libc::EACCES => denied = true,
+            other => return other,
+        }
+    }
+    if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }
+}

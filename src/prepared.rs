@@ -1,0 +1,272 @@
+//! Everything the children need, rendered before fork: after fork they only make syscalls.
+
+use crate::idmap;
+use crate::plan::{Action, Plan};
+use crate::spec::Spec;
+use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use anyhow::{Context, Result};
+use nix::libc::{self, c_char};
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub enum PreparedAction {
+    Mount {
+        fstype: &'static CStr,
+        options: Vec<(CString, Option<CString>)>,
+        attrs: u64,
+    },
+    Device {
+        host: CString,
+    },
+    Mkdir {
+        mode: u32,
+    },
+    Symlink {
+        target: CString,
+    },
+}
+
+pub struct PreparedStep {
+    /// Destination relative to the new root ("dev/pts"), and split into parent and name.
+    pub rel: CString,
+    pub parent: CString,
+    pub name: CString,
+    pub if_exists: bool,
+    pub follow: bool,
+    pub action: PreparedAction,
+}
+
+/// A NULL-terminated `char *[]` over owned C strings.
+pub struct CStrArray {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CStrArray {
+    fn new(strings: Vec<CString>) -> CStrArray {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStrArray {
+            _strings: strings,
+            ptrs,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+pub struct Prepared {
+    pub clone_flags: libc::c_int,
+    pub hostname: Vec<u8>,
+    pub loopback: bool,
+    pub root: CString,
+    pub root_attrs: u64,
+    pub steps: Vec<PreparedStep>,
+    pub inner_uid_map: Vec<u8>,
+    pub inner_gid_map: Vec<u8>,
+    pub cwd: Option<CString>,
+    /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
+    pub candidates: Vec<CString>,
+    pub argv: CStrArray,
+    pub envp: CStrArray,
+}
+
+/// Where the new root is attached before pivot_root: any directory of the host's tree will do,
+/// since this happens in our private mount namespace.
+pub const STAGING: &CStr = c"/tmp";
+
+fn cstring(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).context("argument contains a NUL byte")
+}
+
+fn cpath(p: &Path) -> Result<CString> {
+    cstring(p.as_os_str().as_bytes())
+}
+
+fn fs_option(key: &str, value: Option<String>) -> (CString, Option<CString>) {
+    // Option keys and values are our own constants and numbers: never NUL.
+    (
+        CString::new(key).unwrap_or_default(),
+        value.map(|v| CString::new(v).unwrap_or_default()),
+    )
+}
+
+fn prepare_action(action: &Action) -> Result<PreparedAction> {
+    Ok(match action {
+        Action::Tmpfs { size, mode } => PreparedAction::Mount {
+            fstype: c"tmpfs",
+            options: vec![
+                fs_option("size", Some(size.to_string())),
+                fs_option("mode", Some(format!("{mode:o}"))),
+            ],
+            attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        },
+        Action::Proc => PreparedAction::Mount {
+            fstype: c"proc",
+            options: vec![],
+            attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        },
+        Action::Sysfs => PreparedAction::Mount {
+            fstype: c"sysfs",
+            options: vec![],
+            attrs: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        },
+        Action::Devpts => PreparedAction::Mount {
+            fstype: c"devpts",
+            options: vec![
+                fs_option("newinstance", None),
+                fs_option("ptmxmode", Some("0666".into())),
+                fs_option("mode", Some("0620".into())),
+            ],
+            attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+        },
+        Action::Device { host } => PreparedAction::Device { host: cpath(host)? },
+        Action::Mkdir { mode } => PreparedAction::Mkdir { mode: *mode },
+        Action::Symlink { target } => PreparedAction::Symlink {
+            target: cpath(target)?,
+        },
+    })
+}
+
+/// The execve candidates for `command` given the sandbox's PATH, like execvp(3): a name with a
+/// slash is used as is; an empty PATH entry means the current directory.
+pub fn exec_candidates(command: &OsStr, path: &OsStr) -> Vec<Vec<u8>> {
+    let cmd = command.as_bytes();
+    if cmd.contains(&b'/') {
+        return vec![cmd.to_vec()];
+    }
+    if cmd.is_empty() {
+        return vec![];
+    }
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+            let mut full = dir.to_vec();
+            if !full.ends_with(b"/") {
+                full.push(b'/');
+            }
+            full.extend_from_slice(cmd);
+            full
+        })
+        .collect()
+}
+
+pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
+    let mut clone_flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWCGROUP;
+    if !spec.share_net {
+        clone_flags |= libc::CLONE_NEWNET;
+    }
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let rel = step.dst.strip_prefix("/").unwrap_or(&step.dst);
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = rel.file_name().map(Path::new).unwrap_or(Path::new("."));
+        steps.push(PreparedStep {
+            rel: cpath(rel)?,
+            parent: cpath(parent)?,
+            name: cpath(name)?,
+            if_exists: step.if_exists,
+            follow: step.follow,
+            action: prepare_action(&step.action)?,
+        });
+    }
+    let root_attrs = MOUNT_ATTR_NOSUID
+        | MOUNT_ATTR_NODEV
+        | if plan.root_readonly {
+            MOUNT_ATTR_RDONLY
+        } else {
+            0
+        };
+    let path = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str())
+        .unwrap_or(OsStr::new(crate::spec::DEFAULT_PATH));
+    let candidates = exec_candidates(&spec.command[0], path)
+        .into_iter()
+        .map(|c| cstring(&c))
+        .collect::<Result<_>>()?;
+    let argv = spec
+        .command
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<_>>()?;
+    let envp = spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstring(&kv)
+        })
+        .collect::<Result<_>>()?;
+    let ids = spec.ids;
+    Ok(Prepared {
+        clone_flags,
+        hostname: spec.hostname.clone(),
+        loopback: !spec.share_net,
+        root: cpath(&plan.root)?,
+        root_attrs,
+        steps,
+        inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
+        inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
+        cwd: spec.cwd.as_deref().map(cpath).transpose()?,
+        candidates,
+        argv: CStrArray::new(argv),
+        envp: CStrArray::new(envp),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: Vec<Vec<u8>>) -> Vec<String> {
+        v.into_iter()
+            .map(|b| String::from_utf8(b).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn candidates_follow_path_order() {
+        assert_eq!(
+            strs(exec_candidates("ls".as_ref(), "/usr/bin:/bin/".as_ref())),
+            ["/usr/bin/ls", "/bin/ls"]
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_slash_is_not_searched() {
+        assert_eq!(
+            strs(exec_candidates("./run.sh".as_ref(), "/bin".as_ref())),
+            ["./run.sh"]
+        );
+    }
+
+    #[test]
+    fn an_empty_path_entry_means_the_current_directory() {
+        assert_eq!(
+            strs(exec_candidates("x".as_ref(), "/bin::".as_ref())),
+            ["/bin/x", "./x", "./x"]
+        );
+    }
+
+    #[test]
+    fn an_empty_command_has_no_candidates() {
+        assert!(exec_candidates("".as_ref(), "/bin".as_ref()).is_empty());
+    }
+}

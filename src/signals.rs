@@ -1,0 +1,25 @@
+//! Which signals ns-rootless and the sandbox's init handle. Both block them (before clone, so
+//! none is lost during setup) and take them with sigwait: no handlers, no async-signal races.
+
+use nix::sys::signal::{SigSet, Signal};
+
+/// Forwarded from ns-rootless to init, and from init to the payload.
+pub const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// The forwarded signals plus SIGCHLD.
+pub fn handled() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in FORWARDED {
+        set.add(sig);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}

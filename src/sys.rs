@@ -1,0 +1,546 @@
+//! The only module with `unsafe`: thin syscall wrappers.
+//!
+//! Everything here that runs after fork/clone is async-signal-safe: no allocation, no locks, no stdio.
+//! Errors are raw errno values so a child can ship them to the parent as `(stage, errno)`.
+
+use nix::libc::{self, c_char, c_int, c_uint, c_void};
+use std::ffi::CStr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+pub type Errno = i32;
+pub type SysResult<T> = Result<T, Errno>;
+
+fn last_errno() -> Errno {
+    nix::errno::Errno::last_raw()
+}
+
+/// Turns a `-1`-on-error return value into `Err(errno)`.
+fn check(ret: libc::c_long) -> SysResult<libc::c_long> {
+    if ret < 0 {
+        Err(last_errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_fd(ret: libc::c_long) -> SysResult<OwnedFd> {
+    let fd = check(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+// ---- process creation and exit -------------------------------------------------------------
+
+/// A child stack for `clone`, with a PROT_NONE guard page below it so an overflow faults
+/// instead of silently overwriting other memory.
+pub struct Stack {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl Stack {
+    pub fn new(len: usize) -> std::io::Result<Stack> {
+        // SAFETY: anonymous private mapping; we own it until Drop.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the first page lies inside the mapping we just created.
+        unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
+        Ok(Stack { base, len })
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region mmap gave us.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// `clone(2)` with namespace flags: the child runs `f(arg)` on `stack` in a copy of our address
+/// space (no CLONE_VM), so `arg` stays valid there. SIGCHLD is delivered when it ends.
+pub fn clone_with<T>(
+    flags: c_int,
+    stack: &Stack,
+    f: fn(&T) -> !,
+    arg: &T,
+) -> SysResult<libc::pid_t> {
+    struct Call<T> {
+        f: fn(&T) -> !,
+        arg: *const T,
+    }
+    extern "C" fn trampoline<T>(call: *mut c_void) -> c_int {
+        // SAFETY: `call` points at the `Call` below, in the child's copy of the parent's stack.
+        let call = unsafe { &*(call as *const Call<T>) };
+        // SAFETY: `arg` was a live reference when clone copied the address space.
+        (call.f)(unsafe { &*call.arg })
+    }
+    let call = Call { f, arg };
+    // SAFETY: the stack top is the end of our mapping (page-aligned, so 16-byte aligned); the
+    // child gets its own copy of memory, in which `call` and `arg` stay valid.
+    let pid = unsafe {
+        let top = (stack.base as *mut u8).add(stack.len) as *mut c_void;
+        libc::clone(
+            trampoline::<T>,
+            top,
+            flags | libc::SIGCHLD,
+            &call as *const Call<T> as *mut c_void,
+        )
+    };
+    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+}
+
+/// Plain fork. Only called from single-threaded processes (the sandbox's init).
+pub fn fork() -> SysResult<libc::pid_t> {
+    // SAFETY: the caller is single-threaded, so the child can't inherit a lock held by another
+    // thread; the child only makes syscalls until execve/_exit.
+    let pid = unsafe { libc::fork() };
+    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+}
+
+/// Exit without running atexit handlers or flushing stdio buffers inherited from the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_char) -> Errno {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that the caller
+    // keeps alive (built before fork).
+    unsafe { libc::execve(path.as_ptr(), argv, envp) };
+    last_errno()
+}
+
+// ---- file descriptors ------------------------------------------------------------------------
+
+pub fn close(fd: RawFd) {
+    // SAFETY: closing an fd we own; errors are irrelevant here.
+    unsafe { libc::close(fd) };
+}
+
+fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
+    // SAFETY: close_range only affects this process's fd table.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }).map(drop)
+}
+
+/// Closes every fd >= 3 except `keep` (at most a handful, any order). No allocation.
+pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
+    let mut next: c_uint = 3;
+    loop {
+        // The smallest kept fd at or above `next`, if any.
+        let mut stop: Option<c_uint> = None;
+        for &fd in keep {
+            let fd = fd as c_uint;
+            if fd >= next && stop.is_none_or(|s| fd < s) {
+                stop = Some(fd);
+            }
+        }
+        match stop {
+            Some(s) => {
+                if s > next {
+                    close_range(next, s - 1, 0)?;
+                }
+                next = s + 1;
+            }
+            None => return close_range(next, c_uint::MAX, 0),
+        }
+    }
+}
+
+/// Marks every fd >= 3 close-on-exec: what the payload inherits is 0, 1, 2 only
+/// (CVE-2024-21626 was a leaked directory fd).
+pub fn cloexec_from_3() -> SysResult<()> {
+    close_range(3, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+}
+
+pub fn read_byte(fd: RawFd) -> SysResult<Option<u8>> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reading one byte into a stack variable.
+        let n = unsafe { libc::read(fd, &mut b as *mut u8 as *mut c_void, 1) };
+        match n {
+            1 => return Ok(Some(b)),
+            0 => return Ok(None),
+            _ if last_errno() == libc::EINTR => continue,
+            _ => return Err(last_errno()),
+        }
+    }
+}
+
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
+    while !buf.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+        if n < 0 {
+            if last_errno() == libc::EINTR {
+                continue;
+            }
+            return Err(last_errno());
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// open + one write + close: how /proc files like uid_map want to be written.
+pub fn write_file(path: &CStr, data: &[u8]) -> SysResult<()> {
+    // SAFETY: path is a valid C string.
+    let fd = check_fd(
+        unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
+    )?;
+    use std::os::fd::AsRawFd;
+    write_all(fd.as_raw_fd(), data)
+}
+
+// ---- path resolution -------------------------------------------------------------------------
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `openat2(root, path, RESOLVE_IN_ROOT)`: `path` is looked up as if `root` were `/`, so neither
+/// `..` nor a symlink (absolute or relative) can lead outside it.
+pub fn open_in_root(root: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysResult<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `how` is a valid open_how of the size we pass.
+    check_fd(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })
+}
+
+pub fn is_symlink(fd: RawFd) -> SysResult<bool> {
+    // SAFETY: fstat into a zeroed stat buffer on the stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) } as libc::c_long)?;
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
+pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
+    // SAFETY: valid fd and C string.
+    check(unsafe { libc::mkdirat(dir, name.as_ptr(), mode) } as libc::c_long).map(drop)
+}
+
+pub fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid fd and C strings.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) } as libc::c_long).map(drop)
+}
+
+// ---- mounts (the new mount API: every target is an fd, never a path that could be swapped) ----
+
+const FSCONFIG_SET_FLAG: c_uint = 0;
+const FSCONFIG_SET_STRING: c_uint = 1;
+const FSCONFIG_CMD_CREATE: c_uint = 6;
+const FSOPEN_CLOEXEC: c_uint = 1;
+const FSMOUNT_CLOEXEC: c_uint = 1;
+const OPEN_TREE_CLONE: c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 0x04;
+const MOVE_MOUNT_T_EMPTY_PATH: c_uint = 0x40;
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x01;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x02;
+pub const MOUNT_ATTR_NODEV: u64 = 0x04;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x08;
+
+/// Creates a new, detached mount of `fstype` with `options` (a flag like `newinstance` when the
+/// value is None, else key=value) and mount attributes `attrs`.
+pub fn new_mount(
+    fstype: &CStr,
+    options: &[(std::ffi::CString, Option<std::ffi::CString>)],
+    attrs: u64,
+) -> SysResult<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: valid C string; returns a new fd.
+    let fs = check_fd(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+    for (key, value) in options {
+        let (cmd, value) = match value {
+            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+        };
+        // SAFETY: valid fd and C strings.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                cmd,
+                key.as_ptr(),
+                value,
+                0,
+            )
+        })?;
+    }
+    // SAFETY: valid fd.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<c_char>(),
+            std::ptr::null::<c_char>(),
+            0,
+        )
+    })?;
+    // SAFETY: valid fd; attrs are MOUNT_ATTR_* bits.
+    check_fd(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
+}
+
+/// A detached copy of the mount at `dirfd`/`path` (recursive: with every submount, like rbind).
+pub fn clone_tree(dirfd: RawFd, path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as c_uint;
+    }
+    // SAFETY: valid fd/C string.
+    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets `attrs` on the mount `tree` and every mount below it, and makes them all private.
+pub fn set_tree_attrs(tree: RawFd, attrs: u64) -> SysResult<()> {
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid mount_attr of the size we pass.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree,
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Attaches the detached mount `mnt` on top of the file or directory `target` (an fd).
+pub fn attach(mnt: RawFd, target: RawFd) -> SysResult<()> {
+    // SAFETY: valid fds and empty paths.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt,
+            c"".as_ptr(),
+            target,
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// Attaches the detached mount `mnt` at the absolute path `target` of the current root.
+pub fn attach_at(mnt: RawFd, target: &CStr) -> SysResult<()> {
+    // SAFETY: valid fd and C strings.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// `mount --make-rprivate /`: nothing we mount may propagate anywhere.
+pub fn make_root_private() -> SysResult<()> {
+    // SAFETY: constant C strings; no data argument.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// Makes the root of `newroot` (an fd of a mount point) the process's `/`, and detaches the old
+/// root entirely: `pivot_root(".", ".")` then `umount2(".", MNT_DETACH)` (pivot_root(2), NOTES).
+pub fn pivot_to(newroot: RawFd) -> Result<(), (bool, Errno)> {
+    // SAFETY: plain syscalls on a valid fd and constant strings.
+    unsafe {
+        if libc::fchdir(newroot) < 0 {
+            return Err((false, last_errno()));
+        }
+        if libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) < 0 {
+            return Err((false, last_errno()));
+        }
+        if libc::umount2(c".".as_ptr(), libc::MNT_DETACH) < 0 {
+            return Err((true, last_errno()));
+        }
+        if libc::chdir(c"/".as_ptr()) < 0 {
+            return Err((true, last_errno()));
+        }
+    }
+    Ok(())
+}
+
+// ---- namespaces, identity, misc --------------------------------------------------------------
+
+pub fn unshare(flags: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)
+}
+
+pub fn sethostname(name: &[u8]) -> SysResult<()> {
+    // SAFETY: pointer and length of a valid slice.
+    check(unsafe { libc::sethostname(name.as_ptr() as *const c_char, name.len()) } as libc::c_long)
+        .map(drop)
+}
+
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask never fails.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+pub fn chdir(path: &CStr) -> SysResult<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chdir(path.as_ptr()) } as libc::c_long).map(drop)
+}
+
+pub fn setsid() -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setsid() } as libc::c_long).map(drop)
+}
+
+/// Ask the kernel to SIGKILL us when the thread that created us dies.
+pub fn kill_me_with_parent() -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
+/// Nobody may ptrace us or open our /proc/PID files (fd, mem, exe) without CAP_SYS_PTRACE.
+pub fn set_not_dumpable() -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong) } as libc::c_long)
+        .map(drop)
+}
+
+/// Brings `lo` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS, netdevice(7)).
+pub fn loopback_up() -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: socket() returns a new fd or -1.
+    let sock =
+        check_fd(
+            unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }
+                as libc::c_long,
+        )?;
+    // SAFETY: ifreq is plain old data; the name fits with its NUL.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as c_char;
+    }
+    // SAFETY: ioctls on our socket with a valid ifreq.
+    unsafe {
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) as libc::c_long)?;
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) as libc::c_long)?;
+    }
+    Ok(())
+}
+
+pub fn getrandom(buf: &mut [u8]) -> SysResult<()> {
+    // SAFETY: writing into a valid slice.
+    let n = check(
+        unsafe { libc::getrandom(buf.as_mut_ptr() as *mut c_void, buf.len(), 0) } as libc::c_long,
+    )?;
+    if n as usize == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EIO)
+    }
+}
+
+// ---- signals ---------------------------------------------------------------------------------
+
+/// Resets every catchable signal to its default action. Ignored signals survive execve
+/// (signal(7)), so a caller's `nohup` or Rust's own SIGPIPE=ignore must not reach the payload.
+pub fn reset_signal_dispositions() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL; errors (glibc-reserved signals) are harmless.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+pub fn set_signal_default(sig: c_int) {
+    // SAFETY: installing SIG_DFL.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
+/// Sets the blocked signal mask. Only used while single-threaded.
+pub fn set_sigmask(set: &nix::sys::signal::SigSet) {
+    // SAFETY: valid sigset pointer; single-threaded so sigprocmask is well defined.
+    unsafe {
+        libc::sigprocmask(libc::SIG_SETMASK, set.as_ref(), std::ptr::null_mut());
+    }
+}
+
+/// Reads the number of threads of this process from /proc/self/stat (field 20).
+pub fn thread_count() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces: count fields after its closing paren.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(17)?.parse().ok()
+}
+
+/// Real and effective uid/gid of this process.
+pub fn ids() -> (u32, u32, u32, u32) {
+    // SAFETY: these calls never fail.
+    unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    }
+}
