@@ -1,20 +1,25 @@
 //! The command line, as clap sees it. Validation beyond syntax lives in `spec`.
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Examples:
-  ns-rootless                          a shell in a fresh sandbox over the host's read-only /
-  ns-rootless --hostname box -- make   run make with hostname 'box'
-  ns-rootless --rootfs ./alpine sh     use ./alpine as the root filesystem
+  Namespaces:   ns-rootless --hostname box -- hostname
+  Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
+                ns-rootless --rootfs ./alpine sh
+  Environment:  ns-rootless -e GITHUB_TOKEN -e MODE=ci -- ./deploy.sh
+  Identity:     ns-rootless --uid 1000 --gid 1000 -- id
+  Limits:       ns-rootless --limit nofile=256 --timeout 10m -- make test
 
 Exit status:
   the command's own exit status, or 128+N when it was killed by signal N
+  124  --timeout expired
   125  ns-rootless itself failed (bad option, setup error)
   126  the command was found but could not be run (not executable)
-  127  the command was not found inside the sandbox";
+  127  the command was not found inside the sandbox
+";
 
 /// Run a command in a fresh rootless container: new user, mount, PID, UTS, IPC and network
 /// namespaces, its own hostname, a fresh /proc and a pivoted root. No root, no setuid helper.
@@ -39,11 +44,228 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
     pub rootfs: Option<PathBuf>,
 
+    /// Bind SRC read-write at DST (default: the same path)
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
+    pub bind: Vec<OsString>,
+
+    /// Bind SRC read-only (with every submount) at DST
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
+    pub ro_bind: Vec<OsString>,
+
+    /// Like --bind, but skip it when SRC doesn't exist
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
+    pub bind_try: Vec<OsString>,
+
+    /// Like --ro-bind, but skip it when SRC doesn't exist
+    #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
+    pub ro_bind_try: Vec<OsString>,
+
+    /// Mount an empty tmpfs at DST, capped at SIZE bytes (suffixes k, m, g) [default: 1g]
+    #[arg(long, value_name = "DST[:SIZE]", help_heading = "Filesystem")]
+    pub tmpfs: Vec<OsString>,
+
+    /// Create the directory DST (and its parents) inside the sandbox
+    #[arg(long, value_name = "DST", help_heading = "Filesystem")]
+    pub dir: Vec<OsString>,
+
+    /// Create a symlink at DST pointing to TARGET
+    #[arg(long, value_name = "TARGET:DST", help_heading = "Filesystem")]
+    pub symlink: Vec<OsString>,
+
+    /// Bind DIR (default: the current directory) read-write at the same path and start there;
+    /// give DIR as --work=DIR
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ".",
+        help_heading = "Filesystem"
+    )]
+    pub work: Option<OsString>,
+
+    /// Start the command in DIR, an absolute path inside the sandbox [default: the current
+    /// directory when it exists inside, else /]
+    #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
+    pub chdir: Option<PathBuf>,
+
+    /// Set NAME to VALUE, or pass the caller's NAME through
+    #[arg(
+        short = 'e',
+        long = "env",
+        value_name = "NAME[=VALUE]",
+        help_heading = "Environment"
+    )]
+    pub env: Vec<OsString>,
+
+    /// Pass the caller's whole environment through
+    #[arg(long, help_heading = "Environment")]
+    pub keep_env: bool,
+
+    /// Remove NAME from the environment
+    #[arg(long, value_name = "NAME", help_heading = "Environment")]
+    pub unset_env: Vec<OsString>,
+
+    /// Read NAME=VALUE lines from FILE (blank lines and # comments are skipped)
+    #[arg(long, value_name = "FILE", help_heading = "Environment")]
+    pub env_file: Vec<PathBuf>,
+
+    /// The command's uid inside, a number or a name from the sandbox's /etc/passwd [default: 0]
+    #[arg(long, value_name = "UID", help_heading = "Identity")]
+    pub uid: Option<OsString>,
+
+    /// The command's gid inside, a number or a name from the sandbox's /etc/group [default: 0,
+    /// or the primary group of a --uid given by name]
+    #[arg(long, value_name = "GID", help_heading = "Identity")]
+    pub gid: Option<OsString>,
+
     /// Allow running as real root (euid 0 outside any user namespace)
     #[arg(long, help_heading = "Identity")]
     pub allow_root: bool,
 
+    /// Set a resource limit (soft and hard): nofile, nproc, as, cpu, fsize, core or stack;
+    /// VALUE is a number or "unlimited"
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Limits")]
+    pub limit: Vec<OsString>,
+
+    /// Send SIGTERM after DURATION (e.g. 30, 1.5s, 500ms, 10m, 1h), SIGKILL 5 s later; exit 124
+    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    pub timeout: Option<OsString>,
+
     /// The command and its arguments [default: sh]; everything from here on is passed as is
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// A filesystem option, as given; `Cli::mounts_in_order` lists them in command-line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountArg {
+    Bind {
+        arg: OsString,
+        readonly: bool,
+        optional: bool,
+    },
+    Tmpfs(OsString),
+    Dir(OsString),
+    Symlink(OsString),
+    Work(OsString),
+}
+
+impl MountArg {
+    /// The option's name, for messages.
+    pub fn option(&self) -> &'static str {
+        match self {
+            MountArg::Bind {
+                readonly: false,
+                optional: false,
+                ..
+            } => "--bind",
+            MountArg::Bind {
+                readonly: true,
+                optional: false,
+                ..
+            } => "--ro-bind",
+            MountArg::Bind {
+                readonly: false,
+                optional: true,
+                ..
+            } => "--bind-try",
+            MountArg::Bind {
+                readonly: true,
+                optional: true,
+                ..
+            } => "--ro-bind-try",
+            MountArg::Tmpfs(_) => "--tmpfs",
+            MountArg::Dir(_) => "--dir",
+            MountArg::Symlink(_) => "--symlink",
+            MountArg::Work(_) => "--work",
+        }
+    }
+}
+
+pub struct Parsed {
+    pub cli: Cli,
+    pub mounts: Vec<MountArg>,
+}
+
+/// Parses argv; the filesystem options keep their command-line order across option names.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let mounts = mounts_in_order(&matches);
+    Ok(Parsed { cli, mounts })
+}
+
+fn mounts_in_order(m: &ArgMatches) -> Vec<MountArg> {
+    let mut found: Vec<(usize, MountArg)> = Vec::new();
+    let mut collect = |id: &str, make: &dyn Fn(OsString) -> MountArg| {
+        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<OsString>(id)) {
+            found.extend(idx.zip(vals).map(|(i, v)| (i, make(v.clone()))));
+        }
+    };
+    for (id, readonly, optional) in [
+        ("bind", false, false),
+        ("ro_bind", true, false),
+        ("bind_try", false, true),
+        ("ro_bind_try", true, true),
+    ] {
+        collect(id, &|arg| MountArg::Bind {
+            arg,
+            readonly,
+            optional,
+        });
+    }
+    collect("tmpfs", &MountArg::Tmpfs);
+    collect("dir", &MountArg::Dir);
+    collect("symlink", &MountArg::Symlink);
+    collect("work", &MountArg::Work);
+    found.sort_by_key(|(i, _)| *i);
+    found.into_iter().map(|(_, a)| a).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Parsed {
+        parse(
+            std::iter::once("ns-rootless")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+        .expect("arguments parse")
+    }
+
+    #[test]
+    fn filesystem_options_keep_command_line_order() {
+        let p = parse_args(&[
+            "--tmpfs",
+            "/a",
+            "--ro-bind",
+            "/b",
+            "--dir",
+            "/c",
+            "--bind",
+            "/d",
+        ]);
+        let opts: Vec<_> = p.mounts.iter().map(|m| m.option()).collect();
+        assert_eq!(opts, ["--tmpfs", "--ro-bind", "--dir", "--bind"]);
+    }
+
+    #[test]
+    fn work_takes_its_directory_only_with_equals() {
+        let p = parse_args(&["-w", "cargo", "test"]);
+        assert_eq!(p.mounts, [MountArg::Work(".".into())]);
+        assert_eq!(p.cli.command, ["cargo", "test"]);
+        let p = parse_args(&["--work=/src", "make"]);
+        assert_eq!(p.mounts, [MountArg::Work("/src".into())]);
+    }
+
+    #[test]
+    fn options_after_the_command_belong_to_it() {
+        let p = parse_args(&["sh", "-c", "echo", "--bind", "/x"]);
+        assert!(p.mounts.is_empty());
+        assert_eq!(p.cli.command, ["sh", "-c", "echo", "--bind", "/x"]);
+    }
 }

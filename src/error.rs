@@ -17,17 +17,22 @@ pub enum Stage {
     Hostname,
     Loopback,
     MakePrivate,
-    CloneRoot,
-    RootAttrs,
+    RootTmpfs,
     AttachRoot,
-    /// A mount step of the plan; `step` says which.
+    /// A step of the plan; `step` says which.
     Step,
+    /// Creating the mount point of a step.
+    MountPoint,
+    RootReadOnly,
     PivotRoot,
     DetachOldRoot,
     ForkPayload,
+    /// A resource limit; `step` says which.
+    Limit,
     NestUserns,
     NestUidMap,
     NestGidMap,
+    Chdir,
     NewSession,
     Exec,
 }
@@ -41,16 +46,19 @@ impl Stage {
             Hostname,
             Loopback,
             MakePrivate,
-            CloneRoot,
-            RootAttrs,
+            RootTmpfs,
             AttachRoot,
             Step,
+            MountPoint,
+            RootReadOnly,
             PivotRoot,
             DetachOldRoot,
             ForkPayload,
+            Limit,
             NestUserns,
             NestUidMap,
             NestGidMap,
+            Chdir,
             NewSession,
             Exec,
         ]
@@ -66,10 +74,13 @@ impl Stage {
             Stage::Hostname => "setting the hostname",
             Stage::Loopback => "bringing up the loopback interface",
             Stage::MakePrivate => "making the mount tree private",
-            Stage::CloneRoot => "cloning the root filesystem",
-            Stage::RootAttrs => "making the root filesystem read-only",
+            Stage::RootTmpfs => "creating the root tmpfs",
             Stage::AttachRoot => "attaching the new root",
             Stage::Step => "setting up a mount",
+            Stage::MountPoint => "creating a mount point",
+            Stage::RootReadOnly => "making the new root read-only",
+            Stage::Limit => "setting a resource limit",
+            Stage::Chdir => "changing to the start directory",
             Stage::PivotRoot => "switching to the new root (pivot_root)",
             Stage::DetachOldRoot => "detaching the old root",
             Stage::ForkPayload => "starting the command",
@@ -195,12 +206,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=17 {
-            let stage = Stage::from_u32(v).expect("every number 1..=17 is a stage");
+        for v in 1..=20 {
+            let stage = Stage::from_u32(v).expect("every number 1..=20 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(18), None);
+        assert_eq!(Stage::from_u32(21), None);
     }
 
     #[test]

@@ -16,7 +16,6 @@ mod sys;
 
 use anyhow::{bail, Result};
 use clap::error::ErrorKind;
-use clap::Parser;
 use error::{escape, Failure, EXIT_SETUP};
 use std::process::ExitCode;
 
@@ -34,15 +33,15 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode> {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = match cli::parse(std::env::args_os()) {
+        Ok(parsed) => parsed,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.print()?;
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
-    let spec = spec::build(cli, host_facts(), random_hostname)?;
+    let spec = spec::build(parsed, host_facts(), random_hostname)?;
     parent::run(spec)
 }
 

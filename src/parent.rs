@@ -4,9 +4,9 @@
 
 use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::init::{self, Context};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
-use crate::spec::Spec;
+use crate::spec::{Root, Spec};
 use crate::sync::{self, Pipes, Record};
 use crate::{idmap, plan, prepared, signals, sys};
 use anyhow::{bail, Context as _, Result};
@@ -18,12 +18,19 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How long `--timeout` waits after SIGTERM before SIGKILL.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+/// Like timeout(1).
+const EXIT_TIMEOUT: u8 = 124;
 
 /// Big enough for init's and the payload's shallow call chains; untouched pages cost nothing.
 const CHILD_STACK: usize = 256 * 1024;
 
 pub fn run(spec: Spec) -> Result<ExitCode> {
-    let plan = plan::plan(&spec);
+    let entries = root_entries(&spec.root)?;
+    let plan = plan::plan(&spec, &entries);
     let prepared = prepared::prepare(&spec, &plan)?;
     // unshare/clone with CLONE_NEWUSER fails with EINVAL in a multi-threaded process.
     if let Some(n) = sys::thread_count().filter(|&n| n != 1) {
@@ -76,27 +83,83 @@ pub fn run(spec: Spec) -> Result<ExitCode> {
     drop(pipes.go_write);
 
     let record = sync::first_record(pipes.report_read);
-    let status = wait_forwarding(Pid::from_raw(pid));
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
+    let (status, timed_out) = wait_forwarding(Pid::from_raw(pid), deadline);
     match record {
         Some(r) => Err(word_failure(r, &spec, &plan, &prepared).into()),
+        None if timed_out => Ok(ExitCode::from(EXIT_TIMEOUT)),
         None => Ok(ExitCode::from(status)),
     }
 }
 
-/// Forwards the handled signals to init until it exits; returns its status as an exit code.
-fn wait_forwarding(init: Pid) -> u8 {
+/// The top-level entries of the tree that becomes `/`, to be bound one by one.
+fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
+    let dir = match root {
+        Root::Host => Path::new("/"),
+        Root::Dir(d) => d.as_path(),
+    };
+    let read = || -> std::io::Result<Vec<RootEntry>> {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let kind = entry.file_type()?;
+            entries.push(if kind.is_symlink() {
+                RootEntry::Symlink(name, std::fs::read_link(entry.path())?)
+            } else if kind.is_dir() {
+                RootEntry::Dir(name)
+            } else {
+                RootEntry::File(name)
+            });
+        }
+        entries.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+        Ok(entries)
+    };
+    read().with_context(|| format!("reading the root directory {}", quote(dir)))
+}
+
+fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
+    match e {
+        RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Symlink(n, _) => n,
+    }
+}
+
+/// Forwards the handled signals to init until it exits; returns its status as an exit code, and
+/// whether `--timeout` expired: then the payload gets SIGTERM, and everything SIGKILL after
+/// TIMEOUT_GRACE.
+fn wait_forwarding(init: Pid, deadline: Option<Instant>) -> (u8, bool) {
     let set = signals::handled();
+    let mut deadline = deadline;
+    let mut timed_out = false;
     loop {
-        match set.wait() {
-            Ok(Signal::SIGCHLD) => match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => return code as u8,
-                Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as u8,
+        let sig = match deadline {
+            None => set.wait().ok(),
+            Some(at) => match sys::wait_signal_until(&set, at) {
+                Some(sig) => Signal::try_from(sig).ok(),
+                None => {
+                    // The deadline passed: TERM first (init forwards it), then KILL.
+                    if timed_out {
+                        let _ = kill(init, Signal::SIGKILL);
+                        deadline = None;
+                    } else {
+                        timed_out = true;
+                        let _ = kill(init, Signal::SIGTERM);
+                        deadline = Some(Instant::now() + TIMEOUT_GRACE);
+                    }
+                    continue;
+                }
+            },
+        };
+        match sig {
+            Some(Signal::SIGCHLD) => match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return (code as u8, timed_out),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return (128 + sig as u8, timed_out),
                 _ => {}
             },
-            Ok(sig) => {
+            Some(sig) => {
                 let _ = kill(init, sig);
             }
-            Err(_) => {}
+            None => {}
         }
     }
 }

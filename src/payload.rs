@@ -3,6 +3,7 @@
 
 use crate::error::Stage;
 use crate::init::Context;
+use crate::prepared::PreparedCwd;
 use crate::sync;
 use crate::sys;
 use nix::libc;
@@ -10,13 +11,21 @@ use nix::sys::signal::SigSet;
 
 pub fn main(ctx: &Context) -> ! {
     let p = ctx.prepared;
-    let fail = |stage: Stage, errno: sys::Errno| -> ! {
-        sync::report(ctx.report_write, stage, 0, errno);
+    let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
+        sync::report(ctx.report_write, stage, index as u32, errno);
         sys::exit_now(125)
     };
+    let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };
     // Default dispositions and an empty mask: ignored signals would survive execve.
     sys::reset_signal_dispositions();
     sys::set_sigmask(&SigSet::empty());
+    // Before the nested user namespace: its creation records RLIMIT_NPROC as the cap for the
+    // whole namespace, so `--limit nproc=N` bounds every process of the sandbox together.
+    for (i, &(resource, value)) in p.limits.iter().enumerate() {
+        if let Err(e) = sys::setrlimit(resource, value) {
+            fail_at(Stage::Limit, i, e);
+        }
+    }
     // Lock the setup (DESIGN.md "Locking the setup"): in a nested user + mount namespace, every
     // mount made by init is locked, so even uid 0 here can't unmount a mask or remount a
     // read-only bind read-write (mount_namespaces(7), "Restrictions on mount namespaces").
@@ -30,12 +39,19 @@ pub fn main(ctx: &Context) -> ! {
     if let Err(e) = sys::write_file(c"/proc/self/gid_map", &p.inner_gid_map) {
         fail(Stage::NestGidMap, e);
     }
-    let in_cwd = match &p.cwd {
-        Some(cwd) => sys::chdir(cwd).is_ok(),
-        None => false,
-    };
-    if !in_cwd {
-        let _ = sys::chdir(c"/");
+    // pivot_root left us at the new `/`; every path here resolves inside it.
+    match &p.cwd {
+        PreparedCwd::Exact(dir) => {
+            if let Err(e) = sys::chdir(dir) {
+                fail(Stage::Chdir, e);
+            }
+        }
+        PreparedCwd::Try(dir) => {
+            if sys::chdir(dir).is_err() {
+                let _ = sys::chdir(c"/");
+            }
+        }
+        PreparedCwd::Root => {}
     }
     // A new session: the payload can't reopen the caller's terminal through /dev/tty, so no
     // TIOCSTI injection into the caller's shell (CVE-2017-5226).

@@ -1,20 +1,38 @@
-//! What the new root is built from and what gets mounted on it, in order: pure data.
+//! What gets mounted in the new root, in order: pure data.
 //!
+//! The new root is always a small fresh tmpfs (made read-only once built). Its top-level entries
+//! are binds of the source root's (the host's `/`, read-only, or a `--rootfs` directory), so any
+//! mount point that doesn't exist can be created in sandbox-owned tmpfs, never on the host.
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
-use crate::spec::{Root, Spec};
-use std::path::PathBuf;
+use crate::spec::{Root, Spec, UserMount};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 pub const MIB: u64 = 1024 * 1024;
 /// Size caps: a payload can't fill memory through a tmpfs we mounted.
-pub const TMP_SIZE: u64 = 1024 * MIB;
+pub const ROOT_SIZE: u64 = MIB;
+pub const TMP_SIZE: u64 = crate::spec::mounts::DEFAULT_TMPFS_SIZE;
 pub const MASK_SIZE: u64 = 64 * MIB;
 pub const DEV_SIZE: u64 = MIB;
 pub const SHM_SIZE: u64 = 64 * MIB;
 
 /// Host devices bind-mounted into the sandbox's /dev (mknod is refused in a user namespace).
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Top-level entries of the source root that the sandbox replaces with its own.
+const REPLACED: [&str; 4] = ["proc", "sys", "dev", "tmp"];
+/// In host mode, top-level directories hidden under an empty tmpfs.
+const MASKED: [&str; 2] = ["home", "root"];
+
+/// A top-level entry of the source root, as listed before fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootEntry {
+    Dir(OsString),
+    File(OsString),
+    Symlink(OsString, PathBuf),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -27,13 +45,15 @@ pub enum Action {
     Sysfs,
     /// A private devpts instance (`newinstance`), so ptys can't reach the host's.
     Devpts,
-    /// Bind a host device node onto a new empty file at the destination.
-    Device {
-        host: PathBuf,
+    /// Bind `src` (with all its submounts) at the destination, created as a directory or a file
+    /// like `src`. Device nodes keep working only on binds marked `device`.
+    Bind {
+        src: PathBuf,
+        readonly: bool,
+        dir: bool,
+        device: bool,
     },
-    Mkdir {
-        mode: u32,
-    },
+    Dir,
     Symlink {
         target: PathBuf,
     },
@@ -43,22 +63,19 @@ pub enum Action {
 pub struct Step {
     pub dst: PathBuf,
     pub action: Action,
-    /// Skip the step when the destination doesn't exist (e.g. `/run/user` on hosts without it).
+    /// Skip the step when the destination doesn't exist instead of creating it.
     pub if_exists: bool,
-    /// Whether the destination itself may be a symlink (resolved inside the root). Places a
-    /// rootfs controls, like its `/proc` and `/dev`, must not be.
+    /// Whether the destination itself may be a symlink (resolved inside the root). Users'
+    /// destinations may not.
     pub follow: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// The tree that becomes `/`: the host's `/` or a `--rootfs` directory, with all submounts.
-    pub root: PathBuf,
-    pub root_readonly: bool,
     pub steps: Vec<Step>,
 }
 
-fn step(dst: &str, action: Action) -> Step {
+fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
     Step {
         dst: dst.into(),
         action,
@@ -67,58 +84,124 @@ fn step(dst: &str, action: Action) -> Step {
     }
 }
 
-fn optional(mut s: Step) -> Step {
-    s.if_exists = true;
-    s
+fn tmpfs(size: u64, mode: u32) -> Action {
+    Action::Tmpfs { size, mode }
 }
 
-fn following(mut s: Step) -> Step {
-    s.follow = true;
-    s
-}
-
-pub fn plan(spec: &Spec) -> Plan {
-    let mut steps = Vec::new();
-    let (root, root_readonly) = match &spec.root {
-        Root::Host => {
-            steps.push(following(step("/tmp", tmpfs(TMP_SIZE, 0o1777))));
-            // The caller's files and other users' runtime dirs (agent sockets, D-Bus) stay out.
-            for mask in ["/home", "/root", "/run/user"] {
-                steps.push(optional(following(step(mask, tmpfs(MASK_SIZE, 0o755)))));
-            }
-            (PathBuf::from("/"), true)
-        }
-        Root::Dir(dir) => {
-            steps.push(optional(following(step("/tmp", tmpfs(TMP_SIZE, 0o1777)))));
-            (dir.clone(), false)
-        }
+/// The steps for `spec`, given the top-level entries of its source root.
+pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+    let (source, readonly, host) = match &spec.root {
+        Root::Host => (Path::new("/"), true, true),
+        Root::Dir(dir) => (dir.as_path(), false, false),
     };
+    let mut steps = Vec::new();
+    for entry in entries {
+        let name = match entry {
+            RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Symlink(n, _) => n,
+        };
+        if REPLACED.iter().any(|r| name == *r) {
+            continue;
+        }
+        let dst = Path::new("/").join(name);
+        let masked = host && MASKED.iter().any(|m| name == *m);
+        match entry {
+            RootEntry::Symlink(_, target) => {
+                steps.push(step(
+                    &dst,
+                    Action::Symlink {
+                        target: target.clone(),
+                    },
+                ));
+                if masked {
+                    // e.g. /home -> var/home: hide where it leads, inside the root.
+                    let mut s = step(&dst, tmpfs(MASK_SIZE, 0o755));
+                    s.follow = true;
+                    s.if_exists = true;
+                    steps.push(s);
+                }
+            }
+            _ if masked => steps.push(step(&dst, tmpfs(MASK_SIZE, 0o755))),
+            RootEntry::Dir(_) | RootEntry::File(_) => steps.push(step(
+                &dst,
+                Action::Bind {
+                    src: source.join(name),
+                    readonly,
+                    dir: matches!(entry, RootEntry::Dir(_)),
+                    device: false,
+                },
+            )),
+        }
+    }
+    steps.push(step("/tmp", tmpfs(TMP_SIZE, 0o1777)));
+    if host {
+        // Other users' runtime dirs: agent sockets, D-Bus, Wayland.
+        let mut s = step("/run/user", tmpfs(MASK_SIZE, 0o755));
+        s.if_exists = true;
+        s.follow = true;
+        steps.push(s);
+    }
     dev_steps(&mut steps);
     // /proc must be mounted while the old root is still attached: the kernel only allows a new
     // proc where a fully visible one already exists (mount_too_revealing).
     steps.push(step("/proc", Action::Proc));
-    if !spec.share_net {
+    steps.push(if spec.share_net {
         // sysfs can only be mounted by the owner of the network namespace it shows.
-        steps.push(optional(following(step("/sys", Action::Sysfs))));
+        step(
+            "/sys",
+            Action::Bind {
+                src: "/sys".into(),
+                readonly: true,
+                dir: true,
+                device: false,
+            },
+        )
+    } else {
+        step("/sys", Action::Sysfs)
+    });
+    for m in &spec.mounts {
+        steps.push(user_step(m));
     }
-    Plan {
-        root,
-        root_readonly,
-        steps,
-    }
+    Plan { steps }
 }
 
-fn tmpfs(size: u64, mode: u32) -> Action {
-    Action::Tmpfs { size, mode }
+fn user_step(m: &UserMount) -> Step {
+    match m {
+        UserMount::Bind {
+            src,
+            dst,
+            readonly,
+            dir,
+        } => step(
+            dst,
+            Action::Bind {
+                src: src.clone(),
+                readonly: *readonly,
+                dir: *dir,
+                device: false,
+            },
+        ),
+        UserMount::Tmpfs { dst, size } => step(dst, tmpfs(*size, 0o755)),
+        UserMount::Dir { dst } => step(dst, Action::Dir),
+        UserMount::Symlink { target, dst } => step(
+            dst,
+            Action::Symlink {
+                target: target.clone(),
+            },
+        ),
+    }
 }
 
 fn dev_steps(steps: &mut Vec<Step>) {
     steps.push(step("/dev", tmpfs(DEV_SIZE, 0o755)));
     for dev in DEVICES {
+        let path = format!("/dev/{dev}");
         steps.push(step(
-            &format!("/dev/{dev}"),
-            Action::Device {
-                host: format!("/dev/{dev}").into(),
+            &path,
+            Action::Bind {
+                src: path.clone().into(),
+                readonly: false,
+                dir: false,
+                device: true,
             },
         ));
     }
@@ -130,15 +213,13 @@ fn dev_steps(steps: &mut Vec<Step>) {
         ("ptmx", "pts/ptmx"),
     ] {
         steps.push(step(
-            &format!("/dev/{name}"),
+            format!("/dev/{name}"),
             Action::Symlink {
                 target: target.into(),
             },
         ));
     }
-    steps.push(step("/dev/pts", Action::Mkdir { mode: 0o755 }));
     steps.push(step("/dev/pts", Action::Devpts));
-    steps.push(step("/dev/shm", Action::Mkdir { mode: 0o1777 }));
     steps.push(step("/dev/shm", tmpfs(SHM_SIZE, 0o1777)));
 }
 
@@ -151,8 +232,8 @@ impl Step {
             Action::Proc => format!("mounting proc on {dst}"),
             Action::Sysfs => format!("mounting sysfs on {dst}"),
             Action::Devpts => format!("mounting devpts on {dst}"),
-            Action::Device { host } => format!("binding {} to {dst}", host.display()),
-            Action::Mkdir { .. } => format!("creating directory {dst}"),
+            Action::Bind { src, .. } => format!("binding {} to {dst}", src.display()),
+            Action::Dir => format!("creating directory {dst}"),
             Action::Symlink { target } => {
                 format!("creating symlink {dst} -> {}", target.display())
             }
@@ -163,8 +244,7 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Ids, Spec};
-    use std::path::Path;
+    use crate::spec::{Cwd, Ids, Spec};
 
     fn spec(root: Root, share_net: bool) -> Spec {
         Spec {
@@ -179,95 +259,169 @@ mod tests {
             },
             command: vec!["sh".into()],
             env: vec![],
-            cwd: None,
+            cwd: Cwd::Root,
+            mounts: vec![],
+            limits: vec![],
+            timeout: None,
         }
     }
 
-    fn position(plan: &Plan, dst: &str, pred: impl Fn(&Action) -> bool) -> usize {
+    fn entries() -> Vec<RootEntry> {
+        vec![
+            RootEntry::Symlink("bin".into(), "usr/bin".into()),
+            RootEntry::Dir("dev".into()),
+            RootEntry::Dir("etc".into()),
+            RootEntry::Dir("home".into()),
+            RootEntry::Dir("proc".into()),
+            RootEntry::Dir("root".into()),
+            RootEntry::Dir("tmp".into()),
+            RootEntry::Dir("usr".into()),
+            RootEntry::File(".dockerenv".into()),
+        ]
+    }
+
+    fn find<'a>(plan: &'a Plan, dst: &str) -> Vec<&'a Step> {
         plan.steps
             .iter()
-            .position(|s| s.dst == Path::new(dst) && pred(&s.action))
+            .filter(|s| s.dst == Path::new(dst))
+            .collect()
+    }
+
+    fn position(plan: &Plan, dst: &str) -> usize {
+        plan.steps
+            .iter()
+            .position(|s| s.dst == Path::new(dst))
             .unwrap_or_else(|| panic!("no step for {dst}"))
     }
 
     #[test]
-    fn host_mode_is_the_read_only_host_root_with_masks() {
-        let p = plan(&spec(Root::Host, false));
-        assert_eq!(p.root, PathBuf::from("/"));
-        assert!(p.root_readonly);
-        for mask in ["/home", "/root", "/run/user"] {
-            let s = &p.steps[position(&p, mask, |a| matches!(a, Action::Tmpfs { .. }))];
-            assert!(s.if_exists, "{mask} is optional");
-        }
-        let tmp = &p.steps[position(&p, "/tmp", |_| true)];
-        assert_eq!(tmp.action, tmpfs(TMP_SIZE, 0o1777));
-    }
-
-    #[test]
-    fn rootfs_mode_has_no_masks_and_a_writable_root() {
-        let p = plan(&spec(Root::Dir("/srv/rootfs".into()), false));
-        assert_eq!(p.root, PathBuf::from("/srv/rootfs"));
-        assert!(!p.root_readonly);
-        assert!(!p.steps.iter().any(|s| s.dst == Path::new("/home")));
-    }
-
-    #[test]
-    fn proc_and_dev_of_a_rootfs_are_never_followed_if_symlinks() {
-        let p = plan(&spec(Root::Dir("/r".into()), false));
-        for dst in ["/proc", "/dev"] {
-            let s = &p.steps[position(&p, dst, |_| true)];
-            assert!(!s.follow && !s.if_exists, "{dst}");
-        }
-    }
-
-    #[test]
-    fn parents_come_before_children() {
-        for root in [Root::Host, Root::Dir("/r".into())] {
-            let p = plan(&spec(root, false));
-            for (i, s) in p.steps.iter().enumerate() {
-                for later in &p.steps[i + 1..] {
-                    assert!(
-                        !s.dst.starts_with(&later.dst) || s.dst == later.dst,
-                        "{} is set up before its parent {}",
-                        s.dst.display(),
-                        later.dst.display()
-                    );
-                }
+    fn host_mode_binds_top_level_entries_read_only_and_masks_home_and_root() {
+        let p = plan(&spec(Root::Host, false), &entries());
+        assert_eq!(
+            find(&p, "/usr")[0].action,
+            Action::Bind {
+                src: "/usr".into(),
+                readonly: true,
+                dir: true,
+                device: false
             }
+        );
+        assert_eq!(
+            find(&p, "/bin")[0].action,
+            Action::Symlink {
+                target: "usr/bin".into()
+            }
+        );
+        assert!(matches!(
+            find(&p, "/.dockerenv")[0].action,
+            Action::Bind { dir: false, .. }
+        ));
+        for mask in ["/home", "/root"] {
+            let steps = find(&p, mask);
+            assert_eq!(steps.len(), 1, "{mask}");
+            assert_eq!(steps[0].action, tmpfs(MASK_SIZE, 0o755), "{mask}");
         }
+        let run_user = find(&p, "/run/user")[0];
+        assert!(run_user.if_exists);
     }
 
     #[test]
-    fn mount_points_are_created_before_they_are_mounted_on() {
-        let p = plan(&spec(Root::Host, false));
-        let mkdir = position(&p, "/dev/pts", |a| matches!(a, Action::Mkdir { .. }));
-        let mount = position(&p, "/dev/pts", |a| *a == Action::Devpts);
-        assert!(mkdir < mount);
+    fn the_sandbox_replaces_proc_sys_dev_and_tmp() {
+        let p = plan(&spec(Root::Host, false), &entries());
+        assert_eq!(find(&p, "/proc").len(), 1);
+        assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
+        assert_eq!(find(&p, "/tmp")[0].action, tmpfs(TMP_SIZE, 0o1777));
+        assert_eq!(find(&p, "/dev")[0].action, tmpfs(DEV_SIZE, 0o755));
+        assert_eq!(find(&p, "/sys")[0].action, Action::Sysfs);
+    }
+
+    #[test]
+    fn a_symlinked_home_is_masked_where_it_leads() {
+        let p = plan(
+            &spec(Root::Host, false),
+            &[RootEntry::Symlink("home".into(), "var/home".into())],
+        );
+        let steps = find(&p, "/home");
+        assert!(matches!(steps[0].action, Action::Symlink { .. }));
+        assert!(steps[1].follow && matches!(steps[1].action, Action::Tmpfs { .. }));
+    }
+
+    #[test]
+    fn rootfs_mode_binds_writable_and_masks_nothing() {
+        let p = plan(&spec(Root::Dir("/srv/r".into()), false), &entries());
+        assert_eq!(
+            find(&p, "/home")[0].action,
+            Action::Bind {
+                src: "/srv/r/home".into(),
+                readonly: false,
+                dir: true,
+                device: false
+            }
+        );
+        assert!(find(&p, "/run/user").is_empty());
+    }
+
+    #[test]
+    fn proc_comes_after_dev_and_tmp() {
+        let p = plan(&spec(Root::Host, false), &entries());
+        assert!(position(&p, "/dev/shm") < position(&p, "/proc"));
+        assert!(position(&p, "/tmp") < position(&p, "/proc"));
+    }
+
+    #[test]
+    fn user_mounts_come_last_in_the_order_given() {
+        let mut s = spec(Root::Host, false);
+        s.mounts = vec![
+            UserMount::Tmpfs {
+                dst: "/scratch".into(),
+                size: 4096,
+            },
+            UserMount::Dir {
+                dst: "/scratch/a".into(),
+            },
+        ];
+        let p = plan(&s, &entries());
+        let n = p.steps.len();
+        assert_eq!(p.steps[n - 2].dst, Path::new("/scratch"));
+        assert_eq!(p.steps[n - 1].action, Action::Dir);
+        assert!(
+            !p.steps[n - 1].follow,
+            "user destinations never follow symlinks"
+        );
     }
 
     #[test]
     fn sysfs_only_with_a_private_network() {
-        let private = plan(&spec(Root::Host, false));
-        assert!(private.steps.iter().any(|s| s.action == Action::Sysfs));
-        let shared = plan(&spec(Root::Host, true));
-        assert!(!shared.steps.iter().any(|s| s.action == Action::Sysfs));
+        let private = plan(&spec(Root::Host, false), &[]);
+        assert_eq!(find(&private, "/sys")[0].action, Action::Sysfs);
+        let shared = plan(&spec(Root::Host, true), &[]);
+        assert!(matches!(
+            find(&shared, "/sys")[0].action,
+            Action::Bind { readonly: true, .. }
+        ));
     }
 
     #[test]
-    fn every_tmpfs_has_a_size_cap() {
-        let p = plan(&spec(Root::Host, false));
+    fn every_tmpfs_has_a_size_cap_and_devices_keep_working() {
+        let p = plan(&spec(Root::Host, false), &entries());
         for s in &p.steps {
-            if let Action::Tmpfs { size, .. } = s.action {
-                assert!(size > 0 && size <= TMP_SIZE, "{}", s.dst.display());
+            match &s.action {
+                Action::Tmpfs { size, .. } => assert!(*size > 0 && *size <= TMP_SIZE),
+                Action::Bind { device, src, .. } => {
+                    assert_eq!(*device, src.starts_with("/dev/"), "{}", src.display())
+                }
+                _ => {}
             }
         }
     }
 
     #[test]
     fn steps_describe_themselves() {
-        let p = plan(&spec(Root::Host, false));
-        assert_eq!(p.steps[0].describe(), "mounting tmpfs on /tmp");
-        let null = &p.steps[position(&p, "/dev/null", |_| true)];
-        assert_eq!(null.describe(), "binding /dev/null to /dev/null");
+        let p = plan(&spec(Root::Host, false), &entries());
+        assert_eq!(find(&p, "/tmp")[0].describe(), "mounting tmpfs on /tmp");
+        assert_eq!(
+            find(&p, "/dev/null")[0].describe(),
+            "binding /dev/null to /dev/null"
+        );
     }
 }

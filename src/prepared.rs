@@ -1,14 +1,14 @@
 //! Everything the children need, rendered before fork: after fork they only make syscalls.
 
 use crate::idmap;
-use crate::plan::{Action, Plan};
-use crate::spec::Spec;
+use crate::plan::{Action, Plan, ROOT_SIZE};
+use crate::spec::{Cwd, Spec};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use anyhow::{Context, Result};
 use nix::libc::{self, c_char};
 use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub enum PreparedAction {
     Mount {
@@ -16,22 +16,22 @@ pub enum PreparedAction {
         options: Vec<(CString, Option<CString>)>,
         attrs: u64,
     },
-    Device {
-        host: CString,
+    Bind {
+        src: CString,
+        attrs: u64,
+        dir: bool,
     },
-    Mkdir {
-        mode: u32,
-    },
+    Dir,
     Symlink {
         target: CString,
     },
 }
 
 pub struct PreparedStep {
-    /// Destination relative to the new root ("dev/pts"), and split into parent and name.
+    /// Destination relative to the new root ("dev/pts").
     pub rel: CString,
-    pub parent: CString,
-    pub name: CString,
+    /// Each component of `rel` as (its parent, its name): what `mkdir -p` walks when creating it.
+    pub chain: Vec<(CString, CString)>,
     pub if_exists: bool,
     pub follow: bool,
     pub action: PreparedAction,
@@ -62,21 +62,31 @@ pub struct Prepared {
     pub clone_flags: libc::c_int,
     pub hostname: Vec<u8>,
     pub loopback: bool,
-    pub root: CString,
-    pub root_attrs: u64,
+    /// Options of the tmpfs that becomes `/`.
+    pub root_options: Vec<(CString, Option<CString>)>,
     pub steps: Vec<PreparedStep>,
     pub inner_uid_map: Vec<u8>,
     pub inner_gid_map: Vec<u8>,
-    pub cwd: Option<CString>,
+    pub cwd: PreparedCwd,
+    pub limits: Vec<(nix::sys::resource::Resource, u64)>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
     pub candidates: Vec<CString>,
     pub argv: CStrArray,
     pub envp: CStrArray,
 }
 
-/// Where the new root is attached before pivot_root: any directory of the host's tree will do,
-/// since this happens in our private mount namespace.
-pub const STAGING: &CStr = c"/tmp";
+pub enum PreparedCwd {
+    /// Try this path, fall back to `/`.
+    Try(CString),
+    /// This path or fail.
+    Exact(CString),
+    Root,
+}
+
+/// Where the new root is attached before pivot_root: stacked on top of the host's `/`. Lookups of
+/// absolute paths start at the process's root *below* it, so every host path (bind sources
+/// included) stays reachable until pivot_root, and no host directory is shadowed.
+pub const STAGING: &CStr = c"/";
 
 fn cstring(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).context("argument contains a NUL byte")
@@ -94,14 +104,18 @@ fn fs_option(key: &str, value: Option<String>) -> (CString, Option<CString>) {
     )
 }
 
+fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
+    vec![
+        fs_option("size", Some(size.to_string())),
+        fs_option("mode", Some(format!("{mode:o}"))),
+    ]
+}
+
 fn prepare_action(action: &Action) -> Result<PreparedAction> {
     Ok(match action {
         Action::Tmpfs { size, mode } => PreparedAction::Mount {
             fstype: c"tmpfs",
-            options: vec![
-                fs_option("size", Some(size.to_string())),
-                fs_option("mode", Some(format!("{mode:o}"))),
-            ],
+            options: tmpfs_options(*size, *mode),
             attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         },
         Action::Proc => PreparedAction::Mount {
@@ -123,12 +137,39 @@ fn prepare_action(action: &Action) -> Result<PreparedAction> {
             ],
             attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
         },
-        Action::Device { host } => PreparedAction::Device { host: cpath(host)? },
-        Action::Mkdir { mode } => PreparedAction::Mkdir { mode: *mode },
+        Action::Bind {
+            src,
+            readonly,
+            dir,
+            device,
+        } => PreparedAction::Bind {
+            src: cpath(src)?,
+            attrs: MOUNT_ATTR_NOSUID
+                | if *device { 0 } else { MOUNT_ATTR_NODEV }
+                | if *readonly { MOUNT_ATTR_RDONLY } else { 0 },
+            dir: *dir,
+        },
+        Action::Dir => PreparedAction::Dir,
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
         },
     })
+}
+
+/// ("." , "a"), ("a", "b"), ("a/b", "c") for "a/b/c".
+fn chain(rel: &Path) -> Result<Vec<(CString, CString)>> {
+    let mut out = Vec::new();
+    let mut parent = PathBuf::new();
+    for name in rel.iter() {
+        let shown_parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent.as_path()
+        };
+        out.push((cpath(shown_parent)?, cpath(Path::new(name))?));
+        parent.push(name);
+    }
+    Ok(out)
 }
 
 /// The execve candidates for `command` given the sandbox's PATH, like execvp(3): a name with a
@@ -168,27 +209,14 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
     let mut steps = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
         let rel = step.dst.strip_prefix("/").unwrap_or(&step.dst);
-        let parent = match rel.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = rel.file_name().map(Path::new).unwrap_or(Path::new("."));
         steps.push(PreparedStep {
             rel: cpath(rel)?,
-            parent: cpath(parent)?,
-            name: cpath(name)?,
+            chain: chain(rel)?,
             if_exists: step.if_exists,
             follow: step.follow,
             action: prepare_action(&step.action)?,
         });
     }
-    let root_attrs = MOUNT_ATTR_NOSUID
-        | MOUNT_ATTR_NODEV
-        | if plan.root_readonly {
-            MOUNT_ATTR_RDONLY
-        } else {
-            0
-        };
     let path = spec
         .env
         .iter()
@@ -219,12 +247,16 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         clone_flags,
         hostname: spec.hostname.clone(),
         loopback: !spec.share_net,
-        root: cpath(&plan.root)?,
-        root_attrs,
+        root_options: tmpfs_options(ROOT_SIZE, 0o755),
         steps,
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
         inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
-        cwd: spec.cwd.as_deref().map(cpath).transpose()?,
+        cwd: match &spec.cwd {
+            Cwd::Caller(p) => PreparedCwd::Try(cpath(p)?),
+            Cwd::Exact(p) => PreparedCwd::Exact(cpath(p)?),
+            Cwd::Root => PreparedCwd::Root,
+        },
+        limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
         candidates,
         argv: CStrArray::new(argv),
         envp: CStrArray::new(envp),
@@ -268,5 +300,27 @@ mod tests {
     #[test]
     fn an_empty_command_has_no_candidates() {
         assert!(exec_candidates("".as_ref(), "/bin".as_ref()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn chains_walk_each_component() {
+        let c = chain(Path::new("a/b/c")).unwrap();
+        let shown: Vec<(String, String)> = c
+            .iter()
+            .map(|(p, n)| (p.to_str().unwrap().into(), n.to_str().unwrap().into()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (".".to_string(), "a".to_string()),
+                ("a".into(), "b".into()),
+                ("a/b".into(), "c".into())
+            ]
+        );
     }
 }

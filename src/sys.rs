@@ -246,6 +246,25 @@ pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
     check(unsafe { libc::mkdirat(dir, name.as_ptr(), mode) } as libc::c_long).map(drop)
 }
 
+/// Creates an empty file `name` in `dir` (a mount point for a file bind); never follows a link.
+pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid fd and C string; the new fd is closed right away.
+    let fd = check_fd(unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        )
+    } as libc::c_long)?;
+    drop(fd);
+    Ok(())
+}
+
+pub fn setrlimit(resource: nix::sys::resource::Resource, value: u64) -> SysResult<()> {
+    nix::sys::resource::setrlimit(resource, value, value).map_err(|e| e as Errno)
+}
+
 pub fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
     // SAFETY: valid fd and C strings.
     check(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) } as libc::c_long).map(drop)
@@ -327,8 +346,13 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// Sets `attrs` on the mount `tree` and every mount below it, and makes them all private.
-pub fn set_tree_attrs(tree: RawFd, attrs: u64) -> SysResult<()> {
+/// Sets `attrs` on the mount `mnt` (and with `recursive`, every mount below it), and makes them
+/// private: one syscall however many submounts there are.
+pub fn set_mount_attrs(mnt: RawFd, attrs: u64, recursive: bool) -> SysResult<()> {
+    let mut flags = libc::AT_EMPTY_PATH as c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as c_uint;
+    }
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
@@ -339,9 +363,9 @@ pub fn set_tree_attrs(tree: RawFd, attrs: u64) -> SysResult<()> {
     check(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree,
+            mnt,
             c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as c_uint,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -521,6 +545,30 @@ pub fn set_sigmask(set: &nix::sys::signal::SigSet) {
     // SAFETY: valid sigset pointer; single-threaded so sigprocmask is well defined.
     unsafe {
         libc::sigprocmask(libc::SIG_SETMASK, set.as_ref(), std::ptr::null_mut());
+    }
+}
+
+/// Waits for a signal of `set` (blocked) until `deadline`; None when it passed first.
+pub fn wait_signal_until(
+    set: &nix::sys::signal::SigSet,
+    deadline: std::time::Instant,
+) -> Option<c_int> {
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: valid sigset and timespec; no siginfo wanted.
+        let sig = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+        if sig >= 0 {
+            return Some(sig);
+        }
+        match last_errno() {
+            libc::EAGAIN => return None,
+            _ if left.is_zero() => return None,
+            _ => continue,
+        }
     }
 }
 

@@ -1,12 +1,21 @@
-//! Validated plain data built from the command line and the caller's environment. No syscalls
-//! beyond reading the environment, cwd and (for `--rootfs`) the directory's metadata.
+//! Validated plain data built from the command line and the caller's environment. Every bad
+//! value fails here, before any namespace exists.
 
-use crate::cli::Cli;
+mod env;
+mod identity;
+pub mod limits;
+pub mod mounts;
+
+use crate::cli::Parsed;
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use limits::Limit;
+pub use mounts::UserMount;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -27,6 +36,16 @@ pub struct Ids {
     pub inner_gid: u32,
 }
 
+/// Where the payload starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cwd {
+    /// The caller's directory if that path exists inside, else `/`.
+    Caller(PathBuf),
+    /// Asked for (`--chdir`, `-w`): failing to enter it is an error.
+    Exact(PathBuf),
+    Root,
+}
+
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub hostname: Vec<u8>,
@@ -35,8 +54,11 @@ pub struct Spec {
     pub ids: Ids,
     pub command: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
-    /// Where the payload starts, if that path exists inside; `/` otherwise.
-    pub cwd: Option<PathBuf>,
+    pub cwd: Cwd,
+    /// In command-line order, parents before children.
+    pub mounts: Vec<UserMount>,
+    pub limits: Vec<Limit>,
+    pub timeout: Option<Duration>,
 }
 
 /// The host-side facts a spec depends on, gathered once so `build` stays testable.
@@ -51,7 +73,12 @@ pub struct Host {
     pub cwd: Option<PathBuf>,
 }
 
-pub fn build(cli: Cli, host: Host, random_hostname: impl FnOnce() -> Vec<u8>) -> Result<Spec> {
+pub fn build(
+    parsed: Parsed,
+    host: Host,
+    random_hostname: impl FnOnce() -> Vec<u8>,
+) -> Result<Spec> {
+    let Parsed { cli, mounts } = parsed;
     if host.uid != host.euid || host.gid != host.egid {
         bail!(
             "refusing to run with real and effective ids that differ (uid {} euid {}, gid {} egid {}): \
@@ -68,33 +95,66 @@ pub fn build(cli: Cli, host: Host, random_hostname: impl FnOnce() -> Vec<u8>) ->
              run it as your own user, or pass --allow-root"
         );
     }
-    let hostname = match cli.hostname {
-        Some(name) => validate_hostname(&name)?,
+    let hostname = match &cli.hostname {
+        Some(name) => validate_hostname(name)?,
         None => random_hostname(),
     };
-    let root = match cli.rootfs {
+    let root = match &cli.rootfs {
         None => Root::Host,
-        Some(dir) => Root::Dir(validate_rootfs(&dir)?),
+        Some(dir) => Root::Dir(validate_rootfs(dir)?),
     };
+    let parsed_mounts = mounts::parse(&mounts, host.cwd.as_deref())?;
+    let cwd = match (&cli.chdir, parsed_mounts.work_dir) {
+        (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
+        (Some(dir), _) => bail!("invalid --chdir {}: must be an absolute path", quote(dir)),
+        (None, Some(work)) => Cwd::Exact(work),
+        (None, None) => host.cwd.clone().map_or(Cwd::Root, Cwd::Caller),
+    };
+    let inner = identity::resolve(cli.uid.as_deref(), cli.gid.as_deref(), &root)?;
+    let env = env::build(
+        &host.env,
+        &env::EnvOptions {
+            keep_env: cli.keep_env,
+            set: &cli.env,
+            unset: &cli.unset_env,
+            files: &cli.env_file,
+        },
+        &env::Identity {
+            home: inner.home,
+            user: inner.user,
+        },
+        &hostname,
+    )?;
+    let limits = cli
+        .limit
+        .iter()
+        .map(|l| limits::parse_limit(l))
+        .collect::<Result<_>>()?;
+    let timeout = cli
+        .timeout
+        .as_deref()
+        .map(limits::parse_duration)
+        .transpose()?;
     let mut command = cli.command;
     if command.is_empty() {
         command.push("sh".into());
     }
-    let ids = Ids {
-        outer_uid: host.uid,
-        outer_gid: host.gid,
-        inner_uid: 0,
-        inner_gid: 0,
-    };
-    let env = sandbox_env(&host.env, &hostname, ids.inner_uid);
     Ok(Spec {
         hostname,
         root,
         share_net: cli.share_net,
-        ids,
+        ids: Ids {
+            outer_uid: host.uid,
+            outer_gid: host.gid,
+            inner_uid: inner.uid,
+            inner_gid: inner.gid,
+        },
         command,
         env,
-        cwd: host.cwd,
+        cwd,
+        mounts: mounts::parents_first(parsed_mounts.mounts),
+        limits,
+        timeout,
     })
 }
 
@@ -119,8 +179,9 @@ pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
     }
 }
 
-/// The rootfs must be a directory whose `proc` and `dev` are real directories: a symlink there
-/// would make us mount somewhere the rootfs's author chose (CVE-2019-19921 class).
+/// The rootfs must be a directory. ns-rootless never mounts on the rootfs's own `proc` or `dev`
+/// (it builds fresh ones), but a symlink there means the tree was made to redirect mounts
+/// (CVE-2019-19921 class): refuse it rather than guess what its author wanted.
 fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
     let canonical = dir
         .canonicalize()
@@ -130,74 +191,22 @@ fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
     }
     for name in ["proc", "dev"] {
         let place = canonical.join(name);
-        match place.symlink_metadata() {
-            Ok(meta) if meta.file_type().is_symlink() => bail!(
-                "invalid --rootfs {}: {} is a symlink; refusing to mount through it",
-                quote(dir),
-                quote(&place)
-            ),
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => bail!(
-                "invalid --rootfs {}: {} is not a directory",
-                quote(dir),
-                quote(&place)
-            ),
-            Err(e) => bail!(
-                "invalid --rootfs {}: {}: {e}; the rootfs needs empty proc and dev directories",
-                quote(dir),
-                quote(&place)
-            ),
+        if let Ok(meta) = place.symlink_metadata() {
+            if meta.file_type().is_symlink() {
+                bail!(
+                    "invalid --rootfs {}: {} is a symlink; refusing to mount through it",
+                    quote(dir),
+                    quote(&place)
+                );
+            }
         }
     }
     Ok(canonical)
 }
 
-fn is_passed_through(name: &[u8]) -> bool {
-    const NAMES: &[&[u8]] = &[
-        b"PATH",
-        b"TERM",
-        b"LANG",
-        b"LANGUAGE",
-        b"TZ",
-        b"COLORTERM",
-        b"NO_COLOR",
-    ];
-    NAMES.contains(&name) || name.starts_with(b"LC_")
-}
-
-/// The payload's environment: a short allowlist from the caller, plus the identity inside.
-/// Anything else (tokens, agent sockets, LD_PRELOAD) stays outside.
-fn sandbox_env(
-    host: &[(OsString, OsString)],
-    hostname: &[u8],
-    uid: u32,
-) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = host
-        .iter()
-        .filter(|(k, _)| is_passed_through(k.as_bytes()))
-        .cloned()
-        .collect();
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".into(), DEFAULT_PATH.into()));
-    }
-    let (home, user) = if uid == 0 {
-        ("/root".to_string(), "root".to_string())
-    } else {
-        ("/".to_string(), uid.to_string())
-    };
-    env.push(("HOME".into(), home.into()));
-    env.push(("USER".into(), user.clone().into()));
-    env.push(("LOGNAME".into(), user.into()));
-    env.push(("SHELL".into(), "/bin/sh".into()));
-    env.push(("HOSTNAME".into(), OsStr::from_bytes(hostname).to_owned()));
-    env.push(("container".into(), "ns-rootless".into()));
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn host() -> Host {
         Host {
@@ -206,21 +215,19 @@ mod tests {
             gid: 1000,
             egid: 1000,
             real_root: false,
-            env: vec![
-                ("PATH".into(), "/bin".into()),
-                ("GITHUB_TOKEN".into(), "secret".into()),
-                ("LD_PRELOAD".into(), "/x.so".into()),
-                ("LC_ALL".into(), "C".into()),
-                ("HOME".into(), "/home/me".into()),
-            ],
-            cwd: None,
+            env: vec![("PATH".into(), "/bin".into())],
+            cwd: Some("/usr".into()),
         }
     }
 
     fn spec(args: &[&str], host: Host) -> Result<Spec> {
-        let cli = Cli::try_parse_from(std::iter::once("ns-rootless").chain(args.iter().copied()))
-            .expect("arguments parse");
-        build(cli, host, || b"0123456789ab".to_vec())
+        let parsed = crate::cli::parse(
+            std::iter::once("ns-rootless")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+        .expect("arguments parse");
+        build(parsed, host, || b"0123456789ab".to_vec())
     }
 
     #[test]
@@ -231,6 +238,8 @@ mod tests {
         assert_eq!(s.root, Root::Host);
         assert!(!s.share_net);
         assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
+        assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
+        assert!(s.mounts.is_empty() && s.limits.is_empty() && s.timeout.is_none());
     }
 
     #[test]
@@ -247,24 +256,13 @@ mod tests {
     }
 
     #[test]
-    fn environment_is_an_allowlist_plus_the_inner_identity() {
-        let s = spec(&[], host()).unwrap();
-        let get = |k: &str| s.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        assert_eq!(get("PATH"), Some("/bin".into()));
-        assert_eq!(get("LC_ALL"), Some("C".into()));
-        assert_eq!(get("GITHUB_TOKEN"), None);
-        assert_eq!(get("LD_PRELOAD"), None);
-        assert_eq!(get("HOME"), Some("/root".into()));
-        assert_eq!(get("HOSTNAME"), Some("0123456789ab".into()));
-        assert_eq!(get("container"), Some("ns-rootless".into()));
-    }
-
-    #[test]
-    fn missing_path_gets_the_default() {
-        let mut h = host();
-        h.env.retain(|(k, _)| k != "PATH");
-        let s = spec(&[], h).unwrap();
-        assert!(s.env.contains(&("PATH".into(), DEFAULT_PATH.into())));
+    fn work_and_chdir_choose_the_start_directory() {
+        let s = spec(&["-w", "make"], host()).unwrap();
+        assert_eq!(s.cwd, Cwd::Exact("/usr".into()));
+        let s = spec(&["-w", "--chdir", "/etc", "make"], host()).unwrap();
+        assert_eq!(s.cwd, Cwd::Exact("/etc".into()));
+        let err = spec(&["--chdir", "etc"], host()).unwrap_err().to_string();
+        assert_eq!(err, "invalid --chdir \"etc\": must be an absolute path");
     }
 
     #[test]
@@ -313,5 +311,12 @@ mod tests {
             .to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(err.contains("is a symlink"), "{err}");
+    }
+
+    #[test]
+    fn limits_and_timeout_are_parsed() {
+        let s = spec(&["--limit", "nofile=16", "--timeout", "2s"], host()).unwrap();
+        assert_eq!(s.limits[0].value, 16);
+        assert_eq!(s.timeout, Some(Duration::from_secs(2)));
     }
 }

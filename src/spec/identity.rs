@@ -1,0 +1,194 @@
+//! `--uid` / `--gid`: numbers, or names looked up in the *sandbox's* /etc/passwd and /etc/group
+//! (the host's in host mode, the rootfs's with `--rootfs`, read without leaving the rootfs).
+
+use super::Root;
+use crate::error::quote;
+use crate::sys;
+use anyhow::{anyhow, bail, Result};
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inner {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: OsString,
+    pub user: OsString,
+}
+
+/// An /etc/passwd or /etc/group entry: name, id, (passwd only) primary gid and home.
+struct Entry<'a> {
+    name: &'a [u8],
+    id: u32,
+    gid: Option<u32>,
+    home: Option<&'a [u8]>,
+}
+
+fn entries(text: &[u8]) -> impl Iterator<Item = Entry<'_>> {
+    text.split(|&b| b == b'\n').filter_map(|line| {
+        let f: Vec<&[u8]> = line.split(|&b| b == b':').collect();
+        let id = std::str::from_utf8(f.get(2)?).ok()?.parse().ok()?;
+        Some(Entry {
+            name: f[0],
+            id,
+            gid: f
+                .get(3)
+                .and_then(|g| std::str::from_utf8(g).ok()?.parse().ok()),
+            home: f.get(5).copied(),
+        })
+    })
+}
+
+/// Reads `etc/<file>` of the sandbox's root; a missing file reads as empty.
+fn read_db(root: &Root, file: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let opened = match root {
+        Root::Host => std::fs::File::open(format!("/etc/{file}")).ok(),
+        Root::Dir(dir) => std::fs::File::open(dir).ok().and_then(|d| {
+            use std::os::fd::AsRawFd;
+            let path = std::ffi::CString::new(format!("etc/{file}")).ok()?;
+            sys::open_in_root(d.as_raw_fd(), &path, nix::libc::O_RDONLY, 0)
+                .ok()
+                .map(std::fs::File::from)
+        }),
+    };
+    if let Some(mut f) = opened {
+        let _ = f.read_to_end(&mut out);
+    }
+    out
+}
+
+fn numeric(raw: &OsStr) -> Option<u32> {
+    let s = raw.to_str()?;
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+pub fn resolve(uid: Option<&OsStr>, gid: Option<&OsStr>, root: &Root) -> Result<Inner> {
+    let passwd = if uid.is_some() {
+        read_db(root, "passwd")
+    } else {
+        Vec::new()
+    };
+    let (uid, primary, home, user) = match uid {
+        None => (0, Some(0), None, None),
+        Some(raw) => {
+            let found = match numeric(raw) {
+                Some(n) => entries(&passwd).find(|e| e.id == n),
+                None => Some(
+                    entries(&passwd)
+                        .find(|e| e.name == raw.as_bytes())
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "invalid --uid {}: no such user in the sandbox's /etc/passwd",
+                                quote(raw)
+                            )
+                        })?,
+                ),
+            };
+            let uid = numeric(raw).or(found.as_ref().map(|e| e.id));
+            let uid = uid.ok_or_else(|| anyhow!("invalid --uid {}", quote(raw)))?;
+            (
+                uid,
+                found.as_ref().and_then(|e| e.gid),
+                found.as_ref().and_then(|e| e.home).map(OsStr::from_bytes),
+                found.as_ref().map(|e| OsStr::from_bytes(e.name).to_owned()),
+            )
+        }
+    };
+    let gid = match gid {
+        None => primary.unwrap_or(0),
+        Some(raw) => match numeric(raw) {
+            Some(n) => n,
+            None => entries(&read_db(root, "group"))
+                .find(|e| e.name == raw.as_bytes())
+                .map(|e| e.id)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "invalid --gid {}: no such group in the sandbox's /etc/group",
+                        quote(raw)
+                    )
+                })?,
+        },
+    };
+    if uid == u32::MAX || gid == u32::MAX {
+        bail!("invalid --uid/--gid: 4294967295 is not a valid id");
+    }
+    let home = match (uid, home) {
+        (0, _) => OsString::from("/root"),
+        (_, Some(h)) if !h.is_empty() => h.to_owned(),
+        _ => OsString::from("/"),
+    };
+    let user = match (uid, user) {
+        (_, Some(u)) => u,
+        (0, None) => "root".into(),
+        (n, None) => n.to_string().into(),
+    };
+    Ok(Inner {
+        uid,
+        gid,
+        home,
+        user,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_to_root() {
+        let i = resolve(None, None, &Root::Host).unwrap();
+        assert_eq!((i.uid, i.gid), (0, 0));
+        assert_eq!(i.home, "/root");
+        assert_eq!(i.user, "root");
+    }
+
+    #[test]
+    fn numbers_need_no_entry() {
+        let i = resolve(
+            Some(OsStr::new("61235")),
+            Some(OsStr::new("61236")),
+            &Root::Host,
+        )
+        .unwrap();
+        assert_eq!((i.uid, i.gid), (61235, 61236));
+        assert_eq!(i.home, "/");
+        assert_eq!(i.user, "61235");
+    }
+
+    #[test]
+    fn names_come_from_the_sandbox_root() {
+        let dir = std::env::temp_dir().join(format!("nsr-ident-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nbuilder:x:1500:1600::/home/builder:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("etc/group"), "root:x:0:\nwheel:x:10:\n").unwrap();
+        let root = Root::Dir(dir.clone());
+        let by_name = resolve(Some(OsStr::new("builder")), None, &root);
+        let group = resolve(
+            Some(OsStr::new("builder")),
+            Some(OsStr::new("wheel")),
+            &root,
+        );
+        let missing = resolve(Some(OsStr::new("nobody-here")), None, &root);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let i = by_name.unwrap();
+        assert_eq!((i.uid, i.gid), (1500, 1600));
+        assert_eq!(i.home, "/home/builder");
+        assert_eq!(i.user, "builder");
+        assert_eq!(group.unwrap().gid, 10);
+        let err = missing.unwrap_err().to_string();
+        assert!(
+            err.contains("no such user in the sandbox's /etc/passwd"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! `--limit NAME=VALUE` (setrlimit(2)) and `--timeout DURATION`.
+
+use crate::error::quote;
+use anyhow::{bail, Result};
+use nix::sys::resource::{getrlimit, Resource};
+use std::ffi::OsStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub name: &'static str,
+    pub resource: Resource,
+    /// Both soft and hard: the payload can't raise it again.
+    pub value: u64,
+}
+
+const NAMES: [(&str, Resource); 7] = [
+    ("nofile", Resource::RLIMIT_NOFILE),
+    ("nproc", Resource::RLIMIT_NPROC),
+    ("as", Resource::RLIMIT_AS),
+    ("cpu", Resource::RLIMIT_CPU),
+    ("fsize", Resource::RLIMIT_FSIZE),
+    ("core", Resource::RLIMIT_CORE),
+    ("stack", Resource::RLIMIT_STACK),
+];
+
+pub fn parse_limit(raw: &OsStr) -> Result<Limit> {
+    let text = raw.to_str().unwrap_or("");
+    let Some((name, value)) = text.split_once('=') else {
+        bail!("invalid --limit {}: expected NAME=VALUE", quote(raw));
+    };
+    let Some(&(name, resource)) = NAMES.iter().find(|(n, _)| *n == name) else {
+        bail!(
+            "invalid --limit {}: unknown limit {}; known: nofile, nproc, as, cpu, fsize, core, stack",
+            quote(raw),
+            quote(name)
+        );
+    };
+    let value = match value {
+        "unlimited" | "infinity" => nix::libc::RLIM_INFINITY,
+        v => match v.parse::<u64>() {
+            Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => bail!(
+                "invalid --limit {}: the value must be a number or \"unlimited\"",
+                quote(raw)
+            ),
+        },
+    };
+    // Raising a hard limit needs CAP_SYS_RESOURCE on the host: say so now, not after setup.
+    if let Ok((_, hard)) = getrlimit(resource) {
+        if value > hard {
+            let shown = if hard == nix::libc::RLIM_INFINITY {
+                "unlimited".to_string()
+            } else {
+                hard.to_string()
+            };
+            bail!(
+                "invalid --limit {}: above the current hard limit ({shown}), which only root can raise",
+                quote(raw)
+            );
+        }
+    }
+    Ok(Limit {
+        name,
+        resource,
+        value,
+    })
+}
+
+/// `30` (seconds), `1.5s`, `500ms`, `10m`, `1h`, `1d`.
+pub fn parse_duration(raw: &OsStr) -> Result<Duration> {
+    let text = raw.to_str().unwrap_or("");
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => f64::NAN,
+    };
+    let seconds = number.parse::<f64>().map(|n| n * scale);
+    match seconds {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 && !number.starts_with(['+', '-']) => {
+            Ok(Duration::from_secs_f64(s))
+        }
+        _ => bail!(
+            "invalid --timeout {}: expected a positive duration like 30, 1.5s, 500ms, 10m or 1h",
+            quote(raw)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_by_name() {
+        let l = parse_limit(OsStr::new("nofile=16")).unwrap();
+        assert_eq!(
+            (l.name, l.resource, l.value),
+            ("nofile", Resource::RLIMIT_NOFILE, 16)
+        );
+        let l = parse_limit(OsStr::new("core=0")).unwrap();
+        assert_eq!(l.value, 0);
+    }
+
+    #[test]
+    fn bad_limits_name_the_value() {
+        let err = parse_limit(OsStr::new("files=3")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --limit \"files=3\": unknown limit \"files\""),
+            "{err}"
+        );
+        assert!(parse_limit(OsStr::new("nofile")).is_err());
+        assert!(parse_limit(OsStr::new("nofile=-1")).is_err());
+        assert!(parse_limit(OsStr::new("nofile=lots")).is_err());
+    }
+
+    #[test]
+    fn limits_above_the_hard_limit_are_refused_early() {
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        if hard != nix::libc::RLIM_INFINITY {
+            let arg = format!("nofile={}", hard + 1);
+            let err = parse_limit(OsStr::new(&arg)).unwrap_err().to_string();
+            assert!(err.contains("hard limit"), "{err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s: &str| parse_duration(OsStr::new(s)).unwrap();
+        assert_eq!(d("30"), Duration::from_secs(30));
+        assert_eq!(d("1.5s"), Duration::from_millis(1500));
+        assert_eq!(d("500ms"), Duration::from_millis(500));
+        assert_eq!(d("10m"), Duration::from_secs(600));
+        assert_eq!(d("1h"), Duration::from_secs(3600));
+        for bad in ["", "0", "-1", "5x", "s", "1e400", "nan"] {
+            assert!(parse_duration(OsStr::new(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The filesystem options (`--bind`, `--tmpfs`, `-w`, ...) turned into validated mounts.
+
+use crate::cli::MountArg;
+use crate::error::quote;
+use anyhow::{anyhow, bail, Result};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Cap of a `--tmpfs` without an explicit size, and of the sandbox's /tmp.
+pub const DEFAULT_TMPFS_SIZE: u64 = 1 << 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserMount {
+    Bind {
+        src: PathBuf,
+        dst: PathBuf,
+        readonly: bool,
+        /// Whether the source is a directory (else a file: the mount point is a file too).
+        dir: bool,
+    },
+    Tmpfs {
+        dst: PathBuf,
+        size: u64,
+    },
+    Dir {
+        dst: PathBuf,
+    },
+    Symlink {
+        target: PathBuf,
+        dst: PathBuf,
+    },
+}
+
+impl UserMount {
+    pub fn dst(&self) -> &Path {
+        match self {
+            UserMount::Bind { dst, .. }
+            | UserMount::Tmpfs { dst, .. }
+            | UserMount::Dir { dst }
+            | UserMount::Symlink { dst, .. } => dst,
+        }
+    }
+}
+
+/// The parsed filesystem options, and the directory `-w` asked to start in.
+pub struct Mounts {
+    pub mounts: Vec<UserMount>,
+    pub work_dir: Option<PathBuf>,
+}
+
+pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
+    let mut mounts = Vec::new();
+    let mut work_dir = None;
+    for arg in args {
+        let option = arg.option();
+        let bad = |value: &OsStr, why: &dyn std::fmt::Display| {
+            anyhow!("invalid {option} {}: {why}", quote(value))
+        };
+        match arg {
+            MountArg::Bind {
+                arg: value,
+                readonly,
+                optional,
+            } => {
+                let (src, dst) = split_first(value);
+                let src = absolute(src, cwd).map_err(|e| bad(value, &e))?;
+                let meta = match src.metadata() {
+                    Ok(m) => m,
+                    Err(e) if *optional && e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(bad(value, &format!("{}: {e}", quote(&src)))),
+                };
+                let src = src.canonicalize().map_err(|e| bad(value, &e))?;
+                let dst = match dst {
+                    Some(d) => destination(d).map_err(|e| bad(value, &e))?,
+                    None => destination(src.as_os_str()).map_err(|e| bad(value, &e))?,
+                };
+                mounts.push(UserMount::Bind {
+                    src,
+                    dst,
+                    readonly: *readonly,
+                    dir: meta.is_dir(),
+                });
+            }
+            MountArg::Tmpfs(value) => {
+                let (dst, size) = split_last(value);
+                let dst = destination(dst).map_err(|e| bad(value, &e))?;
+                let size = match size {
+                    Some(s) => parse_size(s).map_err(|e| bad(value, &e))?,
+                    None => DEFAULT_TMPFS_SIZE,
+                };
+                mounts.push(UserMount::Tmpfs { dst, size });
+            }
+            MountArg::Dir(value) => {
+                let dst = destination(value).map_err(|e| bad(value, &e))?;
+                mounts.push(UserMount::Dir { dst });
+            }
+            MountArg::Symlink(value) => {
+                let (target, dst) = match split_last(value) {
+                    (t, Some(d)) if !t.is_empty() => (t, d),
+                    _ => return Err(bad(value, &"expected TARGET:DST")),
+                };
+                let dst = destination(dst).map_err(|e| bad(value, &e))?;
+                mounts.push(UserMount::Symlink {
+                    target: target.into(),
+                    dst,
+                });
+            }
+            MountArg::Work(value) => {
+                let dir = absolute(value, cwd)
+                    .and_then(|d| d.canonicalize().map_err(|e| anyhow!("{e}")))
+                    .map_err(|e| bad(value, &e))?;
+                if !dir.is_dir() {
+                    return Err(bad(value, &"not a directory"));
+                }
+                let dst = destination(dir.as_os_str()).map_err(|e| bad(value, &e))?;
+                mounts.push(UserMount::Bind {
+                    src: dir.clone(),
+                    dst,
+                    readonly: false,
+                    dir: true,
+                });
+                work_dir = Some(dir);
+            }
+        }
+    }
+    Ok(Mounts { mounts, work_dir })
+}
+
+fn split_first(arg: &OsStr) -> (&OsStr, Option<&OsStr>) {
+    let b = arg.as_bytes();
+    match b.iter().position(|&c| c == b':') {
+        Some(i) => (
+            OsStr::from_bytes(&b[..i]),
+            Some(OsStr::from_bytes(&b[i + 1..])),
+        ),
+        None => (arg, None),
+    }
+}
+
+fn split_last(arg: &OsStr) -> (&OsStr, Option<&OsStr>) {
+    let b = arg.as_bytes();
+    match b.iter().rposition(|&c| c == b':') {
+        Some(i) => (
+            OsStr::from_bytes(&b[..i]),
+            Some(OsStr::from_bytes(&b[i + 1..])),
+        ),
+        None => (arg, None),
+    }
+}
+
+fn absolute(path: &OsStr, cwd: Option<&Path>) -> Result<PathBuf> {
+    let path = Path::new(path);
+    if path.as_os_str().is_empty() {
+        bail!("empty path");
+    }
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    match cwd {
+        Some(cwd) => Ok(cwd.join(path)),
+        None => bail!("a relative path needs a current directory, and it is unreadable"),
+    }
+}
+
+/// A destination inside the sandbox: absolute, no `..`, normalised; `/`, `/proc` and `/dev`
+/// themselves are ns-rootless's own.
+pub fn destination(raw: &OsStr) -> Result<PathBuf> {
+    let path = Path::new(raw);
+    if !path.is_absolute() {
+        bail!("the destination must be an absolute path");
+    }
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => bail!("the destination must not contain '..'"),
+            Component::Prefix(_) => bail!("not a Unix path"),
+        }
+    }
+    match out.to_str() {
+        Some("/") => bail!("the destination / is the sandbox's root itself; use --rootfs"),
+        Some("/proc") => {
+            bail!("the destination /proc is reserved: ns-rootless mounts a fresh /proc")
+        }
+        Some("/dev") => bail!("the destination /dev is reserved: ns-rootless builds its own /dev"),
+        _ => Ok(out),
+    }
+}
+
+/// `64m`, `1g`, `4096`: bytes with an optional k/m/g (binary) suffix.
+pub fn parse_size(raw: &OsStr) -> Result<u64> {
+    let s = raw.to_str().unwrap_or("");
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 10),
+        Some((i, 'm' | 'M')) => (&s[..i], 20),
+        Some((i, 'g' | 'G')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = match digits.parse() {
+        Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => bail!("the size must be a positive number of bytes with an optional k, m or g suffix"),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| anyhow!("the size is too large"))
+}
+
+/// Orders mounts so that parents come before children, keeping command-line order otherwise.
+pub fn parents_first(mut mounts: Vec<UserMount>) -> Vec<UserMount> {
+    mounts.sort_by_key(|m| m.dst().components().count());
+    mounts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_one(arg: MountArg) -> Result<Vec<UserMount>> {
+        parse(&[arg], Some(Path::new("/tmp"))).map(|m| m.mounts)
+    }
+
+    fn bind(arg: &str) -> MountArg {
+        MountArg::Bind {
+            arg: arg.into(),
+            readonly: false,
+            optional: false,
+        }
+    }
+
+    #[test]
+    fn bind_destination_defaults_to_the_canonical_source() {
+        let m = parse_one(bind("/usr/../etc")).unwrap();
+        assert_eq!(
+            m,
+            [UserMount::Bind {
+                src: "/etc".into(),
+                dst: "/etc".into(),
+                readonly: false,
+                dir: true
+            }]
+        );
+    }
+
+    #[test]
+    fn bind_with_an_explicit_destination() {
+        let m = parse_one(bind("/etc/hostname:/srv//name/")).unwrap();
+        assert_eq!(m[0].dst(), Path::new("/srv/name"));
+        assert!(matches!(m[0], UserMount::Bind { dir: false, .. }));
+    }
+
+    #[test]
+    fn a_missing_source_is_an_error_unless_optional() {
+        let err = parse_one(bind("/nonexistent-nsr")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --bind \"/nonexistent-nsr\": "),
+            "{err}"
+        );
+        let m = parse_one(MountArg::Bind {
+            arg: "/nonexistent-nsr".into(),
+            readonly: true,
+            optional: true,
+        })
+        .unwrap();
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn destinations_must_be_absolute_without_dotdot_and_not_reserved() {
+        for (dst, why) in [
+            ("rel", "absolute"),
+            ("/a/../b", "'..'"),
+            ("/", "root itself"),
+            ("/proc", "reserved"),
+            ("/dev/", "reserved"),
+        ] {
+            let err = destination(OsStr::new(dst)).unwrap_err().to_string();
+            assert!(err.contains(why), "{dst}: {err}");
+        }
+        assert_eq!(
+            destination(OsStr::new("/dev/x")).unwrap(),
+            Path::new("/dev/x")
+        );
+    }
+
+    #[test]
+    fn tmpfs_sizes() {
+        assert_eq!(parse_size(OsStr::new("4096")).unwrap(), 4096);
+        assert_eq!(parse_size(OsStr::new("64m")).unwrap(), 64 << 20);
+        assert_eq!(parse_size(OsStr::new("2G")).unwrap(), 2 << 30);
+        for bad in ["", "0", "x", "-1", "1t", "1.5g", "+5"] {
+            assert!(parse_size(OsStr::new(bad)).is_err(), "{bad}");
+        }
+        let m = parse_one(MountArg::Tmpfs("/scratch".into())).unwrap();
+        assert_eq!(
+            m,
+            [UserMount::Tmpfs {
+                dst: "/scratch".into(),
+                size: DEFAULT_TMPFS_SIZE
+            }]
+        );
+        let err = parse_one(MountArg::Tmpfs("/s:lots".into())).unwrap_err();
+        assert!(err.to_string().starts_with("invalid --tmpfs \"/s:lots\""));
+    }
+
+    #[test]
+    fn symlink_needs_target_and_destination() {
+        let m = parse_one(MountArg::Symlink("../lib:/opt/lib".into())).unwrap();
+        assert_eq!(
+            m,
+            [UserMount::Symlink {
+                target: "../lib".into(),
+                dst: "/opt/lib".into()
+            }]
+        );
+        assert!(parse_one(MountArg::Symlink("/opt/lib".into())).is_err());
+    }
+
+    #[test]
+    fn work_binds_the_directory_read_write_and_starts_there() {
+        let m = parse(&[MountArg::Work(".".into())], Some(Path::new("/usr"))).unwrap();
+        assert_eq!(m.work_dir.as_deref(), Some(Path::new("/usr")));
+        assert!(
+            matches!(&m.mounts[0], UserMount::Bind { readonly: false, dst, .. } if dst == Path::new("/usr"))
+        );
+    }
+
+    #[test]
+    fn parents_come_first_and_order_is_otherwise_kept() {
+        let d = |p: &str| UserMount::Dir { dst: p.into() };
+        let sorted = parents_first(vec![d("/a/b"), d("/z"), d("/a"), d("/y")]);
+        let dsts: Vec<_> = sorted.iter().map(|m| m.dst().to_str().unwrap()).collect();
+        assert_eq!(dsts, ["/z", "/a", "/y", "/a/b"]);
+    }
+}
