@@ -12,6 +12,7 @@ Examples:
   Environment:  ns-rootless -e GITHUB_TOKEN -e MODE=ci -- ./deploy.sh
   Identity:     ns-rootless --uid 1000 --gid 1000 -- id
   Limits:       ns-rootless --limit nofile=256 --timeout 10m -- make test
+  Security:     ns-rootless --allow nested -- ns-rootless true
 
 Exit status:
   the command's own exit status, or 128+N when it was killed by signal N
@@ -133,9 +134,47 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", help_heading = "Limits")]
     pub timeout: Option<OsString>,
 
+    /// Give back a group of syscalls the default seccomp filter denies: nested (namespaces,
+    /// mounts: containers inside the sandbox), perf, io-uring, keyring
+    #[arg(long, value_name = "GROUP", value_enum, help_heading = "Security")]
+    pub allow: Vec<AllowGroup>,
+
+    /// The seccomp filter: the default one, or none at all
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value = "default",
+        help_heading = "Security"
+    )]
+    pub seccomp: SeccompMode,
+
+    /// Install the precompiled BPF program read from file descriptor FD instead of the default
+    #[arg(
+        long,
+        value_name = "FD",
+        conflicts_with = "seccomp",
+        help_heading = "Security"
+    )]
+    pub seccomp_fd: Option<i32>,
+
     /// The command and its arguments [default: sh]; everything from here on is passed as is
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowGroup {
+    Nested,
+    Perf,
+    IoUring,
+    Keyring,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeccompMode {
+    Default,
+    None,
 }
 
 /// A filesystem option, as given; `Cli::mounts_in_order` lists them in command-line order.

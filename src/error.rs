@@ -34,6 +34,10 @@ pub enum Stage {
     NestGidMap,
     Chdir,
     NewSession,
+    Keyring,
+    Capabilities,
+    NoNewPrivs,
+    Seccomp,
     Exec,
 }
 
@@ -60,6 +64,10 @@ impl Stage {
             NestGidMap,
             Chdir,
             NewSession,
+            Keyring,
+            Capabilities,
+            NoNewPrivs,
+            Seccomp,
             Exec,
         ]
         .into_iter()
@@ -88,6 +96,10 @@ impl Stage {
             Stage::NestUidMap => "writing the inner uid_map",
             Stage::NestGidMap => "writing the inner gid_map",
             Stage::NewSession => "starting a new session",
+            Stage::Keyring => "creating a fresh session keyring",
+            Stage::Capabilities => "dropping capabilities",
+            Stage::NoNewPrivs => "setting no_new_privs",
+            Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
         }
     }
@@ -206,12 +218,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=20 {
-            let stage = Stage::from_u32(v).expect("every number 1..=20 is a stage");
+        for v in 1..=24 {
+            let stage = Stage::from_u32(v).expect("every number 1..=24 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(21), None);
+        assert_eq!(Stage::from_u32(25), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod parent;
 mod payload;
 mod plan;
 mod prepared;
+mod seccomp;
 mod signals;
 mod spec;
 mod sync;
@@ -60,12 +61,20 @@ fn host_facts() -> spec::Host {
         && std::fs::read_to_string("/proc/self/uid_map")
             .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
             .unwrap_or(true);
+    // Capabilities we hold without being root can only come from file capabilities.
+    let file_caps = euid != 0
+        && std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .filter_map(|l| l.strip_prefix("CapPrm:"))
+                .any(|v| !v.trim().trim_start_matches('0').is_empty())
+        });
     spec::Host {
         uid,
         euid,
         gid,
         egid,
         real_root,
+        file_caps,
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
     }

@@ -69,6 +69,15 @@ fn run_step(root: RawFd, step: &PreparedStep) -> Result<(), (Stage, Errno)> {
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Dir => ensure(root, step, true).map(drop).map_err(at_step),
+        PreparedAction::ReadOnly => {
+            let Some(dst) = ensure(root, step, true).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let tree = sys::clone_tree_at(dst.as_raw_fd()).map_err(at_step)?;
+            let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+            sys::set_mount_attrs(tree.as_raw_fd(), attrs, true).map_err(at_step)?;
+            sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
         PreparedAction::Symlink { target } => {
             let Some(((parent, name), parents)) = step.chain.split_last() else {
                 return Err((Stage::Step, libc::EINVAL));

@@ -59,8 +59,25 @@ pub fn main(ctx: &Context) -> ! {
         fail(Stage::NewSession, e);
     }
     sys::umask(ctx.umask);
+    // Kernels or containers without keyrings answer ENOSYS/EPERM: then there is nothing to reach.
+    match sys::join_new_session_keyring() {
+        Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => {}
+        Err(e) => fail(Stage::Keyring, e),
+    }
     if let Err(e) = sys::cloexec_from_3() {
         fail(Stage::CloseFds, e);
+    }
+    if let Err(e) = sys::drop_capabilities() {
+        fail(Stage::Capabilities, e);
+    }
+    if let Err(e) = sys::set_no_new_privs() {
+        fail(Stage::NoNewPrivs, e);
+    }
+    // Last, so that nothing above needs a syscall the filter denies.
+    for program in &p.seccomp {
+        if let Err(e) = sys::install_seccomp(program) {
+            fail(Stage::Seccomp, e);
+        }
     }
     let errno = exec_first(p);
     sync::report(ctx.report_write, Stage::Exec, 0, errno);

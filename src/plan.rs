@@ -57,6 +57,10 @@ pub enum Action {
     Symlink {
         target: PathBuf,
     },
+    /// Make what is at the destination read-only (it is bound onto itself).
+    ReadOnly,
+    /// Hide the destination directory under an empty read-only tmpfs.
+    Mask,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +148,9 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     // /proc must be mounted while the old root is still attached: the kernel only allows a new
     // proc where a fully visible one already exists (mount_too_revealing).
     steps.push(step("/proc", Action::Proc));
+    if !spec.nested {
+        proc_masks(&mut steps);
+    }
     steps.push(if spec.share_net {
         // sysfs can only be mounted by the owner of the network namespace it shows.
         step(
@@ -158,10 +165,45 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     } else {
         step("/sys", Action::Sysfs)
     });
+    // Cgroup control files and firmware tables (ACPI, EFI variables) are not a build's business.
+    for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
+        steps.push(optional(step(dir, Action::Mask)));
+    }
     for m in &spec.mounts {
         steps.push(user_step(m));
     }
     Plan { steps }
+}
+
+fn optional(mut s: Step) -> Step {
+    s.if_exists = true;
+    s
+}
+
+/// /proc entries that reach beyond the sandbox (SECURITY.md: writable or unmasked /proc).
+/// The kernel still checks permissions on them, but without our masks a future kernel bug or a
+/// too-lax sysctl is one write away.
+fn proc_masks(steps: &mut Vec<Step>) {
+    for dir in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"] {
+        steps.push(optional(step(dir, Action::ReadOnly)));
+    }
+    // Kernel memory, other users' keys and kernel timers/scheduler internals: read as empty.
+    for file in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+    ] {
+        steps.push(optional(step(
+            file,
+            Action::Bind {
+                src: "/dev/null".into(),
+                readonly: true,
+                dir: false,
+                device: true,
+            },
+        )));
+    }
 }
 
 fn user_step(m: &UserMount) -> Step {
@@ -237,6 +279,8 @@ impl Step {
             Action::Symlink { target } => {
                 format!("creating symlink {dst} -> {}", target.display())
             }
+            Action::ReadOnly => format!("making {dst} read-only"),
+            Action::Mask => format!("masking {dst}"),
         }
     }
 }
@@ -263,6 +307,8 @@ mod tests {
             mounts: vec![],
             limits: vec![],
             timeout: None,
+            seccomp: crate::spec::Seccomp::None,
+            nested: false,
         }
     }
 
@@ -413,6 +459,23 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn proc_and_sys_are_masked_unless_nesting() {
+        let p = plan(&spec(Root::Host, false), &entries());
+        assert_eq!(find(&p, "/proc/sys")[0].action, Action::ReadOnly);
+        assert!(matches!(
+            find(&p, "/proc/kcore")[0].action,
+            Action::Bind { device: true, .. }
+        ));
+        assert_eq!(find(&p, "/sys/fs/cgroup")[0].action, Action::Mask);
+        assert!(position(&p, "/proc") < position(&p, "/proc/sys"));
+        let mut nested = spec(Root::Host, false);
+        nested.nested = true;
+        let p = plan(&nested, &entries());
+        assert!(find(&p, "/proc/sys").is_empty());
+        assert!(find(&p, "/proc/kcore").is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::idmap;
 use crate::plan::{Action, Plan, ROOT_SIZE};
-use crate::spec::{Cwd, Spec};
+use crate::spec::{Cwd, Seccomp, Spec};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use anyhow::{Context, Result};
 use nix::libc::{self, c_char};
@@ -25,6 +25,7 @@ pub enum PreparedAction {
     Symlink {
         target: CString,
     },
+    ReadOnly,
 }
 
 pub struct PreparedStep {
@@ -69,6 +70,8 @@ pub struct Prepared {
     pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
     pub limits: Vec<(nix::sys::resource::Resource, u64)>,
+    /// Seccomp programs to install, in order (empty: none).
+    pub seccomp: Vec<seccompiler::BpfProgram>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
     pub candidates: Vec<CString>,
     pub argv: CStrArray,
@@ -150,6 +153,12 @@ fn prepare_action(action: &Action) -> Result<PreparedAction> {
             dir: *dir,
         },
         Action::Dir => PreparedAction::Dir,
+        Action::ReadOnly => PreparedAction::ReadOnly,
+        Action::Mask => PreparedAction::Mount {
+            fstype: c"tmpfs",
+            options: tmpfs_options(4096, 0o755),
+            attrs: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        },
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
         },
@@ -257,6 +266,12 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
             Cwd::Root => PreparedCwd::Root,
         },
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
+        seccomp: match &spec.seccomp {
+            Seccomp::Default(allow) => crate::seccomp::default_programs(allow)?,
+            Seccomp::None => Vec::new(),
+            Seccomp::Program(bytes) => vec![crate::seccomp::program_from_bytes(bytes)
+                .map_err(|why| anyhow::anyhow!("invalid seccomp program: {why}"))?],
+        },
         candidates,
         argv: CStrArray::new(argv),
         envp: CStrArray::new(envp),

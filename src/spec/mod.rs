@@ -6,7 +6,7 @@ mod identity;
 pub mod limits;
 pub mod mounts;
 
-use crate::cli::Parsed;
+use crate::cli::{AllowGroup, Parsed, SeccompMode};
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
 use std::ffi::{OsStr, OsString};
@@ -59,6 +59,18 @@ pub struct Spec {
     pub mounts: Vec<UserMount>,
     pub limits: Vec<Limit>,
     pub timeout: Option<Duration>,
+    pub seccomp: Seccomp,
+    /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
+    /// (the kernel only mounts a new /proc where the existing one is fully visible).
+    pub nested: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seccomp {
+    Default(crate::seccomp::Allow),
+    None,
+    /// A precompiled program from `--seccomp-fd`.
+    Program(Vec<u8>),
 }
 
 /// The host-side facts a spec depends on, gathered once so `build` stays testable.
@@ -69,6 +81,8 @@ pub struct Host {
     pub egid: u32,
     /// True when we are uid 0 of the initial user namespace, i.e. really root.
     pub real_root: bool,
+    /// True when we hold capabilities without being root: installed with file capabilities.
+    pub file_caps: bool,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
 }
@@ -87,6 +101,12 @@ pub fn build(
             host.euid,
             host.gid,
             host.egid
+        );
+    }
+    if host.file_caps && !host.real_root {
+        bail!(
+            "refusing to run with capabilities: ns-rootless must not be installed with file \
+             capabilities (check with getcap)"
         );
     }
     if host.real_root && !cli.allow_root {
@@ -135,6 +155,24 @@ pub fn build(
         .as_deref()
         .map(limits::parse_duration)
         .transpose()?;
+    let allow = |g: AllowGroup| cli.allow.contains(&g);
+    let seccomp = match (cli.seccomp, cli.seccomp_fd) {
+        (_, Some(fd)) if fd < 3 => bail!("invalid --seccomp-fd {fd}: must be 3 or above"),
+        (_, Some(fd)) => {
+            let bytes = crate::sys::read_fd_to_end(fd)
+                .map_err(|e| anyhow::anyhow!("invalid --seccomp-fd {fd}: {e}"))?;
+            crate::seccomp::program_from_bytes(&bytes)
+                .map_err(|why| anyhow::anyhow!("invalid --seccomp-fd {fd}: {why}"))?;
+            Seccomp::Program(bytes)
+        }
+        (SeccompMode::None, None) => Seccomp::None,
+        (SeccompMode::Default, None) => Seccomp::Default(crate::seccomp::Allow {
+            nested: allow(AllowGroup::Nested),
+            perf: allow(AllowGroup::Perf),
+            io_uring: allow(AllowGroup::IoUring),
+            keyring: allow(AllowGroup::Keyring),
+        }),
+    };
     let mut command = cli.command;
     if command.is_empty() {
         command.push("sh".into());
@@ -155,6 +193,8 @@ pub fn build(
         mounts: mounts::parents_first(parsed_mounts.mounts),
         limits,
         timeout,
+        nested: allow(AllowGroup::Nested),
+        seccomp,
     })
 }
 
@@ -215,6 +255,7 @@ mod tests {
             gid: 1000,
             egid: 1000,
             real_root: false,
+            file_caps: false,
             env: vec![("PATH".into(), "/bin".into())],
             cwd: Some("/usr".into()),
         }
@@ -291,6 +332,28 @@ mod tests {
         let mut h = host();
         h.real_root = true;
         assert!(spec(&["--allow-root"], h).is_ok());
+    }
+
+    #[test]
+    fn file_capabilities_are_refused() {
+        let mut h = host();
+        h.file_caps = true;
+        let err = spec(&[], h).unwrap_err().to_string();
+        assert!(err.contains("file capabilities"), "{err}");
+    }
+
+    #[test]
+    fn seccomp_choices() {
+        let s = spec(&[], host()).unwrap();
+        assert_eq!(s.seccomp, Seccomp::Default(Default::default()));
+        let s = spec(&["--allow", "nested", "--allow", "io-uring"], host()).unwrap();
+        match s.seccomp {
+            Seccomp::Default(a) => assert!(a.nested && a.io_uring && !a.perf && !a.keyring),
+            other => panic!("{other:?}"),
+        }
+        assert!(s.nested);
+        let s = spec(&["--seccomp", "none"], host()).unwrap();
+        assert_eq!(s.seccomp, Seccomp::None);
     }
 
     #[test]
