@@ -7,6 +7,7 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Examples:
   Namespaces:   ns-rootless --hostname box -- hostname
+  Terminal:     ns-rootless -T -- vi notes.txt         (no pty: the terminal passed as is)
   Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
                 ns-rootless --rootfs ./alpine sh
   Environment:  ns-rootless -e GITHUB_TOKEN -e MODE=ci -- ./deploy.sh
@@ -35,6 +36,19 @@ pub struct Cli {
     /// Hostname inside the sandbox [default: a random 12-digit hex id]
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
     pub hostname: Option<OsString>,
+
+    /// Give the command a terminal of its own (a pty) even when stdin is not a terminal
+    #[arg(
+        short = 't',
+        long,
+        conflicts_with = "no_tty",
+        help_heading = "Terminal"
+    )]
+    pub tty: bool,
+
+    /// Never give the command a pty, even when stdin is a terminal
+    #[arg(short = 'T', long, help_heading = "Terminal")]
+    pub no_tty: bool,
 
     /// Keep the host's network instead of a private namespace with only loopback
     #[arg(long, help_heading = "Namespaces")]

@@ -27,6 +27,7 @@ pub enum Stage {
     PivotRoot,
     DetachOldRoot,
     ForkPayload,
+    Pty,
     /// A resource limit; `step` says which.
     Limit,
     NestUserns,
@@ -58,6 +59,7 @@ impl Stage {
             PivotRoot,
             DetachOldRoot,
             ForkPayload,
+            Pty,
             Limit,
             NestUserns,
             NestUidMap,
@@ -92,6 +94,7 @@ impl Stage {
             Stage::PivotRoot => "switching to the new root (pivot_root)",
             Stage::DetachOldRoot => "detaching the old root",
             Stage::ForkPayload => "starting the command",
+            Stage::Pty => "creating the sandbox's terminal",
             Stage::NestUserns => "creating the inner user namespace",
             Stage::NestUidMap => "writing the inner uid_map",
             Stage::NestGidMap => "writing the inner gid_map",
@@ -218,12 +221,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=24 {
-            let stage = Stage::from_u32(v).expect("every number 1..=24 is a stage");
+        for v in 1..=25 {
+            let stage = Stage::from_u32(v).expect("every number 1..=25 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(25), None);
+        assert_eq!(Stage::from_u32(26), None);
     }
 
     #[test]

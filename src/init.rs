@@ -14,12 +14,14 @@ use crate::{payload, signals};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 pub struct Context<'a> {
     pub prepared: &'a Prepared,
     pub go_read: RawFd,
     pub report_write: RawFd,
+    /// Where to send the pty master (a unix socket), when the payload gets a pty.
+    pub tty_sock: Option<RawFd>,
     /// The caller's umask, restored for the payload (setup runs with umask 0 so modes are exact).
     pub umask: u32,
 }
@@ -34,7 +36,12 @@ pub fn main(ctx: &Context) -> ! {
     if let Err(e) = sys::kill_me_with_parent() {
         fail(Stage::Handshake, 0, e);
     }
-    if let Err(e) = sys::close_fds_except(&[ctx.go_read, ctx.report_write]) {
+    let keep = [
+        ctx.go_read,
+        ctx.report_write,
+        ctx.tty_sock.unwrap_or(ctx.go_read),
+    ];
+    if let Err(e) = sys::close_fds_except(&keep) {
         fail(Stage::CloseFds, 0, e);
     }
     // EOF instead of MAPPED: the parent failed (and says why) or died before the maps existed.
@@ -57,11 +64,25 @@ pub fn main(ctx: &Context) -> ! {
     let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
+    // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
+    let pty = match (ctx.tty_sock, &p.pty) {
+        (Some(sock), Some(setup)) => {
+            let (master, slave) = sys::open_pty(setup.termios.as_ref(), &setup.winsize)
+                .unwrap_or_else(|e| fail(Stage::Pty, 0, e));
+            if let Err(e) = sys::send_fd(sock, master.as_raw_fd()) {
+                fail(Stage::Pty, 0, e);
+            }
+            sys::close(sock);
+            Some(slave)
+        }
+        _ => None,
+    };
     let payload = match sys::fork() {
-        Ok(0) => payload::main(ctx),
+        Ok(0) => payload::main(ctx, pty.as_ref().map(|s| s.as_raw_fd())),
         Ok(pid) => Pid::from_raw(pid),
         Err(e) => fail(Stage::ForkPayload, 0, e),
     };
+    drop(pty);
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
     sys::close(ctx.report_write);
     // The payload (uid 0 of its own user namespace) must not ptrace us or open /proc/1/fd.

@@ -12,8 +12,10 @@ mod prepared;
 mod seccomp;
 mod signals;
 mod spec;
+mod supervise;
 mod sync;
 mod sys;
+mod tty;
 
 use anyhow::{bail, Result};
 use clap::error::ErrorKind;
@@ -75,6 +77,7 @@ fn host_facts() -> spec::Host {
         egid,
         real_root,
         file_caps,
+        stdin_is_terminal: sys::is_terminal(0),
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
     }

@@ -8,20 +8,18 @@ use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
 use crate::spec::{Root, Spec};
 use crate::sync::{self, Pipes, Record};
-use crate::{idmap, plan, prepared, signals, sys};
+use crate::{idmap, plan, prepared, signals, supervise, sys, tty};
 use anyhow::{bail, Context as _, Result};
 use nix::libc;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-/// How long `--timeout` waits after SIGTERM before SIGKILL.
-const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
 /// Like timeout(1).
 const EXIT_TIMEOUT: u8 = 124;
 
@@ -45,11 +43,24 @@ pub fn run(spec: Spec) -> Result<ExitCode> {
     sys::umask(umask);
 
     let pipes = Pipes::new().context("creating the handshake pipes")?;
+    let tty_socks = match prepared.pty {
+        Some(_) => Some(
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .context("creating the terminal socket")?,
+        ),
+        None => None,
+    };
     let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
     let ctx = Context {
         prepared: &prepared,
         go_read: pipes.go_read.as_raw_fd(),
         report_write: pipes.report_write.as_raw_fd(),
+        tty_sock: tty_socks.as_ref().map(|(_, child)| child.as_raw_fd()),
         umask,
     };
     let pid = sys::clone_with(prepared.clone_flags, &stack, init::main, &ctx).map_err(|e| {
@@ -61,6 +72,7 @@ pub fn run(spec: Spec) -> Result<ExitCode> {
     })?;
     drop(pipes.go_read);
     drop(pipes.report_write);
+    let tty_sock = tty_socks.map(|(ours, _theirs)| ours);
 
     // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
     // the inner ids in its nested one (see payload.rs).
@@ -82,13 +94,23 @@ pub fn run(spec: Spec) -> Result<ExitCode> {
     }
     drop(pipes.go_write);
 
+    // With a pty: take the master, and put the user's terminal in raw mode for the relay
+    // (restored when `_raw` drops, on every way out of here).
+    let mut relay = None;
+    let mut _raw = None;
+    if let (Some(sock), Some(setup)) = (&tty_sock, &prepared.pty) {
+        if let Some(master) = tty::receive_master(sock)? {
+            relay = Some(tty::Relay::new(master, setup)?);
+            _raw = tty::RawMode::enter()?;
+        }
+    }
+    drop(tty_sock);
     let record = sync::first_record(pipes.report_read);
-    let deadline = spec.timeout.map(|t| Instant::now() + t);
-    let (status, timed_out) = wait_forwarding(Pid::from_raw(pid), deadline);
+    let outcome = supervise::supervise(Pid::from_raw(pid), spec.timeout, relay)?;
     match record {
         Some(r) => Err(word_failure(r, &spec, &plan, &prepared).into()),
-        None if timed_out => Ok(ExitCode::from(EXIT_TIMEOUT)),
-        None => Ok(ExitCode::from(status)),
+        None if outcome.timed_out => Ok(ExitCode::from(EXIT_TIMEOUT)),
+        None => Ok(ExitCode::from(outcome.status)),
     }
 }
 
@@ -121,46 +143,6 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
 fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
     match e {
         RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Symlink(n, _) => n,
-    }
-}
-
-/// Forwards the handled signals to init until it exits; returns its status as an exit code, and
-/// whether `--timeout` expired: then the payload gets SIGTERM, and everything SIGKILL after
-/// TIMEOUT_GRACE.
-fn wait_forwarding(init: Pid, deadline: Option<Instant>) -> (u8, bool) {
-    let set = signals::handled();
-    let mut deadline = deadline;
-    let mut timed_out = false;
-    loop {
-        let sig = match deadline {
-            None => set.wait().ok(),
-            Some(at) => match sys::wait_signal_until(&set, at) {
-                Some(sig) => Signal::try_from(sig).ok(),
-                None => {
-                    // The deadline passed: TERM first (init forwards it), then KILL.
-                    if timed_out {
-                        let _ = kill(init, Signal::SIGKILL);
-                        deadline = None;
-                    } else {
-                        timed_out = true;
-                        let _ = kill(init, Signal::SIGTERM);
-                        deadline = Some(Instant::now() + TIMEOUT_GRACE);
-                    }
-                    continue;
-                }
-            },
-        };
-        match sig {
-            Some(Signal::SIGCHLD) => match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => return (code as u8, timed_out),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return (128 + sig as u8, timed_out),
-                _ => {}
-            },
-            Some(sig) => {
-                let _ = kill(init, sig);
-            }
-            None => {}
-        }
     }
 }
 

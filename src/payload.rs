@@ -8,8 +8,9 @@ use crate::sync;
 use crate::sys;
 use nix::libc;
 use nix::sys::signal::SigSet;
+use std::os::fd::RawFd;
 
-pub fn main(ctx: &Context) -> ! {
+pub fn main(ctx: &Context, pty: Option<RawFd>) -> ! {
     let p = ctx.prepared;
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
         sync::report(ctx.report_write, stage, index as u32, errno);
@@ -57,6 +58,11 @@ pub fn main(ctx: &Context) -> ! {
     // TIOCSTI injection into the caller's shell (CVE-2017-5226).
     if let Err(e) = sys::setsid() {
         fail(Stage::NewSession, e);
+    }
+    if let Some(slave) = pty {
+        if let Err(e) = sys::take_terminal(slave) {
+            fail(Stage::Pty, e);
+        }
     }
     sys::umask(ctx.umask);
     // Kernels or containers without keyrings answer ENOSYS/EPERM: then there is nothing to reach.

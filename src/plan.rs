@@ -309,6 +309,7 @@ mod tests {
             timeout: None,
             seccomp: crate::spec::Seccomp::None,
             nested: false,
+            tty: false,
         }
     }
 

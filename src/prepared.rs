@@ -70,6 +70,8 @@ pub struct Prepared {
     pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
     pub limits: Vec<(nix::sys::resource::Resource, u64)>,
+    /// The pty to open for the payload, when it gets one.
+    pub pty: Option<crate::tty::PtySetup>,
     /// Seccomp programs to install, in order (empty: none).
     pub seccomp: Vec<seccompiler::BpfProgram>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
@@ -266,6 +268,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
             Cwd::Root => PreparedCwd::Root,
         },
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
+        pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
         seccomp: match &spec.seccomp {
             Seccomp::Default(allow) => crate::seccomp::default_programs(allow)?,
             Seccomp::None => Vec::new(),

@@ -60,6 +60,8 @@ pub struct Spec {
     pub limits: Vec<Limit>,
     pub timeout: Option<Duration>,
     pub seccomp: Seccomp,
+    /// Run the payload on a pty of its own, relayed to the caller's terminal.
+    pub tty: bool,
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
@@ -83,6 +85,7 @@ pub struct Host {
     pub real_root: bool,
     /// True when we hold capabilities without being root: installed with file capabilities.
     pub file_caps: bool,
+    pub stdin_is_terminal: bool,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
 }
@@ -195,6 +198,7 @@ pub fn build(
         timeout,
         nested: allow(AllowGroup::Nested),
         seccomp,
+        tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
     })
 }
 
@@ -256,6 +260,7 @@ mod tests {
             egid: 1000,
             real_root: false,
             file_caps: false,
+            stdin_is_terminal: false,
             env: vec![("PATH".into(), "/bin".into())],
             cwd: Some("/usr".into()),
         }
@@ -332,6 +337,18 @@ mod tests {
         let mut h = host();
         h.real_root = true;
         assert!(spec(&["--allow-root"], h).is_ok());
+    }
+
+    #[test]
+    fn a_pty_when_stdin_is_a_terminal_unless_refused() {
+        assert!(!spec(&[], host()).unwrap().tty);
+        assert!(spec(&["-t"], host()).unwrap().tty);
+        let mut h = host();
+        h.stdin_is_terminal = true;
+        assert!(spec(&[], h).unwrap().tty);
+        let mut h = host();
+        h.stdin_is_terminal = true;
+        assert!(!spec(&["-T"], h).unwrap().tty);
     }
 
     #[test]

@@ -1,0 +1,128 @@
+//! ns-rootless's side while the sandbox runs: one poll loop over a signalfd (the handled
+//! signals are blocked since before clone), the terminal relay when there is one, and the
+//! `--timeout` deadline. Ends when init has exited and the relay has passed everything on.
+
+use crate::signals;
+use crate::tty::Relay;
+use anyhow::{Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// How long `--timeout` waits after SIGTERM before SIGKILL.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+/// Once init is gone, how long the relay may take to pass on the pty's last output.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
+pub struct Outcome {
+    /// init's status as an exit code: the payload's code, or 128+signal.
+    pub status: u8,
+    pub timed_out: bool,
+}
+
+pub fn supervise(
+    init: Pid,
+    timeout: Option<Duration>,
+    mut relay: Option<Relay>,
+) -> Result<Outcome> {
+    let signals = SignalFd::with_flags(
+        &signals::handled(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .context("watching signals")?;
+    let mut deadline = timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    let mut status: Option<u8> = None;
+    loop {
+        if let Some(code) = status {
+            if relay.as_ref().is_none_or(Relay::finished) {
+                return Ok(Outcome {
+                    status: code,
+                    timed_out,
+                });
+            }
+        }
+        let wait = match deadline {
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut revents = [PollFlags::empty(); 4];
+        {
+            let mut fds: Vec<PollFd> = vec![PollFd::new(
+                std::os::fd::AsFd::as_fd(&signals),
+                PollFlags::POLLIN,
+            )];
+            if let Some(r) = &relay {
+                fds.extend(r.poll_fds());
+            }
+            match poll(&mut fds, wait) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("waiting for the sandbox"),
+            }
+            for (slot, fd) in revents.iter_mut().zip(&fds) {
+                *slot = fd.revents().unwrap_or(PollFlags::empty());
+            }
+        }
+        if revents[0].contains(PollFlags::POLLIN) {
+            while let Ok(Some(info)) = signals.read_signal() {
+                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                    continue;
+                };
+                match sig {
+                    Signal::SIGCHLD => {
+                        if let Some(code) = reaped(init) {
+                            status = Some(code);
+                            // The pty may still hold output; give it a moment, not forever.
+                            deadline = Some(Instant::now() + DRAIN_LIMIT);
+                        }
+                    }
+                    // With a pty, the kernel tells the payload about size changes itself.
+                    Signal::SIGWINCH if relay.is_some() => {
+                        if let Some(r) = &relay {
+                            r.resize();
+                        }
+                    }
+                    sig => {
+                        let _ = kill(init, sig);
+                    }
+                }
+            }
+        }
+        if let Some(r) = &mut relay {
+            r.handle([revents[1], revents[2], revents[3]]);
+        }
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            if let Some(code) = status {
+                return Ok(Outcome {
+                    status: code,
+                    timed_out,
+                });
+            }
+            // --timeout: TERM first (init forwards it), then KILL for everything.
+            if timed_out {
+                let _ = kill(init, Signal::SIGKILL);
+                deadline = None;
+            } else {
+                timed_out = true;
+                let _ = kill(init, Signal::SIGTERM);
+                deadline = Some(Instant::now() + TIMEOUT_GRACE);
+            }
+        }
+    }
+}
+
+fn reaped(init: Pid) -> Option<u8> {
+    match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(code as u8),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as u8),
+        _ => None,
+    }
+}

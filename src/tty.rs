@@ -1,0 +1,217 @@
+//! The interactive terminal, parent side. The payload never holds the user's terminal: it gets a
+//! pty of the sandbox's own devpts, and ns-rootless relays bytes between that pty's master and
+//! the user's terminal (in raw mode). So nothing inside can push keystrokes into the user's shell
+//! (TIOCSTI, CVE-2017-5226), while Ctrl-C, Ctrl-Z and job control work inside as usual.
+
+use crate::sys;
+use anyhow::{Context, Result};
+use nix::libc;
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// What the pty inside starts with: the user's terminal settings and size.
+#[derive(Clone, Copy)]
+pub struct PtySetup {
+    pub termios: Option<libc::termios>,
+    pub winsize: libc::winsize,
+}
+
+impl PtySetup {
+    pub fn from_stdin() -> PtySetup {
+        let stdin = std::io::stdin();
+        let termios = termios::tcgetattr(stdin.as_fd())
+            .ok()
+            .map(libc::termios::from);
+        let winsize = sys::window_size(0).unwrap_or(libc::winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        PtySetup { termios, winsize }
+    }
+}
+
+/// The user's terminal in raw mode; its settings come back on drop, however we leave.
+pub struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    pub fn enter() -> Result<Option<RawMode>> {
+        let stdin = std::io::stdin();
+        if !sys::is_terminal(0) {
+            return Ok(None);
+        }
+        let saved = termios::tcgetattr(stdin.as_fd()).context("reading the terminal settings")?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
+            .context("switching the terminal to raw mode")?;
+        Ok(Some(RawMode { saved }))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// Receives the pty master that init sends over `sock`; None when init ended first.
+pub fn receive_master(sock: &OwnedFd) -> Result<Option<OwnedFd>> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .context("receiving the sandbox's terminal")?;
+    for cmsg in msg.cmsgs().context("receiving the sandbox's terminal")? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this fd for us.
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// Bytes in flight between the user's terminal (fds 0 and 1) and the pty master.
+pub struct Relay {
+    master: OwnedFd,
+    stdin_open: bool,
+    stdout_open: bool,
+    master_open: bool,
+    to_master: Vec<u8>,
+    to_stdout: Vec<u8>,
+    /// What to send when stdin ends (the pty's VEOF, ^D), so a forced `-t` with piped input
+    /// still ends the payload's input.
+    eof_char: u8,
+}
+
+impl Relay {
+    pub fn new(master: OwnedFd, setup: &PtySetup) -> Result<Relay> {
+        sys::set_nonblocking(master.as_raw_fd())
+            .map_err(|e| anyhow::anyhow!("setting up the terminal relay: errno {e}"))?;
+        Ok(Relay {
+            master,
+            stdin_open: true,
+            stdout_open: true,
+            master_open: true,
+            to_master: Vec::with_capacity(CHUNK),
+            to_stdout: Vec::with_capacity(CHUNK),
+            eof_char: setup.termios.map_or(4, |t| t.c_cc[libc::VEOF]),
+        })
+    }
+
+    /// The payload's side is closed and everything it wrote has been passed on.
+    pub fn finished(&self) -> bool {
+        !self.master_open && (self.to_stdout.is_empty() || !self.stdout_open)
+    }
+
+    pub fn resize(&self) {
+        if let Some(ws) = sys::window_size(0) {
+            sys::set_window_size(self.master.as_raw_fd(), &ws);
+        }
+    }
+
+    /// The fds to poll and what for, in a fixed order that `handle` relies on.
+    pub fn poll_fds(&self) -> [PollFd<'_>; 3] {
+        // SAFETY: fds 0 and 1 stay open for the life of the process.
+        let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
+        let none = PollFlags::empty();
+        let mut master = none;
+        if self.master_open && self.to_stdout.is_empty() {
+            master |= PollFlags::POLLIN;
+        }
+        if self.master_open && !self.to_master.is_empty() {
+            master |= PollFlags::POLLOUT;
+        }
+        let want_stdin = self.stdin_open && self.master_open && self.to_master.is_empty();
+        let want_stdout = self.stdout_open && !self.to_stdout.is_empty();
+        [
+            PollFd::new(stdin, if want_stdin { PollFlags::POLLIN } else { none }),
+            PollFd::new(self.master.as_fd(), master),
+            PollFd::new(
+                stdout,
+                if want_stdout {
+                    PollFlags::POLLOUT
+                } else {
+                    none
+                },
+            ),
+        ]
+    }
+
+    /// Moves what poll said can move. `ready` is the revents of `poll_fds`, in order.
+    pub fn handle(&mut self, ready: [PollFlags; 3]) {
+        let [stdin, master, stdout] = ready;
+        let gone = PollFlags::POLLHUP | PollFlags::POLLERR;
+        if stdin.intersects(PollFlags::POLLIN | gone) {
+            match read_into(0, &mut self.to_master) {
+                Ok(0) | Err(_) => {
+                    self.stdin_open = false;
+                    self.to_master.push(self.eof_char);
+                }
+                Ok(_) => {}
+            }
+        }
+        if master.contains(PollFlags::POLLOUT) {
+            match write_from(self.master.as_raw_fd(), &mut self.to_master) {
+                Ok(_) | Err(libc::EAGAIN) => {}
+                Err(_) => self.to_master.clear(),
+            }
+        }
+        if master.intersects(PollFlags::POLLIN | gone) {
+            self.read_master();
+        }
+        // When nobody reads our output any more, keep draining the pty so the payload isn't
+        // blocked, but drop what it writes.
+        if stdout.intersects(PollFlags::POLLOUT | gone)
+            && write_from(1, &mut self.to_stdout).is_err()
+        {
+            self.stdout_open = false;
+            self.to_stdout.clear();
+        }
+    }
+
+    fn read_master(&mut self) {
+        match read_into(self.master.as_raw_fd(), &mut self.to_stdout) {
+            Ok(0) => self.master_open = false,
+            Ok(_) | Err(libc::EAGAIN) | Err(libc::EINTR) => {}
+            // EIO: every slave fd is closed, the payload is gone.
+            Err(_) => self.master_open = false,
+        }
+        if !self.stdout_open {
+            self.to_stdout.clear();
+        }
+    }
+}
+
+fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
+    let start = buf.len();
+    buf.resize(start + CHUNK, 0);
+    // SAFETY: fds 0-1 and our master stay open while the relay lives.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let n = nix::unistd::read(fd, &mut buf[start..]);
+    buf.truncate(start + n.unwrap_or(0));
+    n.map_err(|e| e as i32)
+}
+
+fn write_from(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
+    // SAFETY: fds 0-1 and our master stay open while the relay lives.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let n = nix::unistd::write(fd, buf).map_err(|e| e as i32)?;
+    buf.drain(..n);
+    Ok(n)
+}
