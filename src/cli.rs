@@ -30,10 +30,23 @@ Exit status:
     name = "ns-rootless",
     version,
     after_help = AFTER_HELP,
-    override_usage = "ns-rootless [OPTIONS] [--] [COMMAND [ARG...]]"
+    override_usage = "ns-rootless [OPTIONS] [--] [COMMAND [ARG...]]\n       \
+                      ns-rootless run [OPTIONS] [--] COMMAND...\n       \
+                      ns-rootless exec [-t|-T] [-e NAME=VALUE] [--chdir DIR] NAME [--] COMMAND...\n       \
+                      ns-rootless ps [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]"
 )]
 pub struct Cli {
-    /// Hostname inside the sandbox [default: a random 12-digit hex id]
+    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill` and `logs` can find it; the
+    /// hostname defaults to NAME
+    #[arg(long, value_name = "NAME", help_heading = "Named sandboxes")]
+    pub name: Option<String>,
+
+    /// With --name: start in the background, print the name and return once the command runs;
+    /// its output goes to `ns-rootless logs NAME`
+    #[arg(short = 'd', long, requires = "name", help_heading = "Named sandboxes")]
+    pub detach: bool,
+
+    /// Hostname inside the sandbox [default: the --name, else a random 12-digit hex id]
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
     pub hostname: Option<OsString>,
 
@@ -250,6 +263,91 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::E
     Ok(Parsed { cli, mounts })
 }
 
+/// `ns-rootless exec`: run a command in a running named sandbox.
+#[derive(Parser, Debug)]
+#[command(name = "ns-rootless exec", version)]
+pub struct ExecCli {
+    /// Give the command a pty even when stdin is not a terminal
+    #[arg(short = 't', long, conflicts_with = "no_tty")]
+    pub tty: bool,
+    /// Never give the command a pty
+    #[arg(short = 'T', long)]
+    pub no_tty: bool,
+    /// Set NAME to VALUE, or pass the caller's NAME through
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<OsString>,
+    /// Start in DIR, an absolute path inside the sandbox [default: /]
+    #[arg(long, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// The sandbox's name
+    pub name: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `ns-rootless ps | stop | kill | logs`.
+#[derive(Parser, Debug)]
+#[command(name = "ns-rootless", version)]
+pub struct ManageCli {
+    #[command(subcommand)]
+    pub action: Manage,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Manage {
+    /// List the running named sandboxes
+    Ps {
+        /// One JSON array of objects instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a sandbox: SIGTERM to its command, SIGKILL to everything after the grace period
+    Stop {
+        name: String,
+        /// Grace period in seconds
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        time: u64,
+    },
+    /// Send a signal to a sandbox's command (KILL ends the whole sandbox at once)
+    Kill {
+        name: String,
+        /// INT, TERM, HUP, QUIT, USR1, USR2, WINCH or KILL, with or without SIG, or a number
+        #[arg(default_value = "KILL")]
+        signal: String,
+    },
+    /// Show what a detached sandbox wrote
+    Logs {
+        name: String,
+        /// Keep following the log until the sandbox ends
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+}
+
+pub enum Invocation {
+    Run(Box<Parsed>),
+    Exec(ExecCli),
+    Manage(Manage),
+}
+
+/// The first word picks the subcommand; anything else is the default form, a run. (A command
+/// that is named like a subcommand runs with `ns-rootless -- ps`.)
+pub fn parse_invocation(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    match first {
+        "run" => {
+            let rest = args.iter().take(1).chain(args.iter().skip(2)).cloned();
+            parse(rest).map(|p| Invocation::Run(Box::new(p)))
+        }
+        "exec" => ExecCli::try_parse_from(args.iter().skip(1)).map(Invocation::Exec),
+        "ps" | "stop" | "kill" | "logs" => {
+            ManageCli::try_parse_from(args).map(|m| Invocation::Manage(m.action))
+        }
+        _ => parse(args).map(|p| Invocation::Run(Box::new(p))),
+    }
+}
+
 fn mounts_in_order(m: &ArgMatches) -> Vec<MountArg> {
     let mut found: Vec<(usize, MountArg)> = Vec::new();
     let mut collect = |id: &str, make: &dyn Fn(OsString) -> MountArg| {
@@ -313,6 +411,43 @@ mod tests {
         assert_eq!(p.cli.command, ["cargo", "test"]);
         let p = parse_args(&["--work=/src", "make"]);
         assert_eq!(p.mounts, [MountArg::Work("/src".into())]);
+    }
+
+    fn invocation(args: &[&str]) -> Invocation {
+        let args = std::iter::once("ns-rootless")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        parse_invocation(args).expect("arguments parse")
+    }
+
+    #[test]
+    fn the_first_word_picks_the_subcommand() {
+        assert!(matches!(
+            invocation(&["ps"]),
+            Invocation::Manage(Manage::Ps { json: false })
+        ));
+        assert!(matches!(invocation(&["--", "ps"]), Invocation::Run(p) if p.cli.command == ["ps"]));
+        match invocation(&["run", "--name", "a", "-d", "sleep", "1"]) {
+            Invocation::Run(p) => {
+                assert_eq!(p.cli.name.as_deref(), Some("a"));
+                assert!(p.cli.detach);
+                assert_eq!(p.cli.command, ["sleep", "1"]);
+            }
+            _ => panic!("not a run"),
+        }
+        match invocation(&["exec", "-e", "A=1", "dev", "sh", "-c", "exit 7"]) {
+            Invocation::Exec(e) => {
+                assert_eq!(e.name, "dev");
+                assert_eq!(e.command, ["sh", "-c", "exit 7"]);
+                assert_eq!(e.env, ["A=1"]);
+            }
+            _ => panic!("not an exec"),
+        }
+        assert!(matches!(
+            invocation(&["kill", "dev"]),
+            Invocation::Manage(Manage::Kill { signal, .. }) if signal == "KILL"
+        ));
     }
 
     #[test]

@@ -78,7 +78,12 @@ pub fn main(ctx: &Context) -> ! {
         _ => None,
     };
     let payload = match sys::fork() {
-        Ok(0) => payload::main(ctx, pty.as_ref().map(|s| s.as_raw_fd())),
+        Ok(0) => payload::main(
+            p,
+            ctx.report_write,
+            ctx.umask,
+            pty.as_ref().map(|s| s.as_raw_fd()),
+        ),
         Ok(pid) => Pid::from_raw(pid),
         Err(e) => fail(Stage::ForkPayload, 0, e),
     };

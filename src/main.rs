@@ -1,9 +1,12 @@
 //! ns-rootless: run a command in a fresh rootless container.
 
 mod cli;
+mod detach;
+mod enter;
 mod error;
 mod idmap;
 mod init;
+mod manage;
 mod mount;
 mod parent;
 mod payload;
@@ -12,6 +15,7 @@ mod prepared;
 mod seccomp;
 mod signals;
 mod spec;
+mod state;
 mod supervise;
 mod sync;
 mod sys;
@@ -36,16 +40,32 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode> {
-    let parsed = match cli::parse(std::env::args_os()) {
-        Ok(parsed) => parsed,
+    let invocation = match cli::parse_invocation(std::env::args_os().collect()) {
+        Ok(invocation) => invocation,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.print()?;
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
-    let spec = spec::build(parsed, host_facts(), random_hostname)?;
-    parent::run(spec)
+    let host = host_facts();
+    let code = match invocation {
+        cli::Invocation::Run(parsed) => {
+            let uid = host.uid;
+            let spec = spec::build(*parsed, host, random_hostname)?;
+            let claim = match &spec.name {
+                Some(name) => Some(state::Claim::take(&state::state_dir(uid)?, name)?),
+                None => None,
+            };
+            match (spec.detach, claim) {
+                (true, Some(claim)) => return detach::run(spec, claim),
+                (_, claim) => parent::run(spec, claim, &mut None)?,
+            }
+        }
+        cli::Invocation::Exec(exec) => enter::run(exec, host)?,
+        cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
+    };
+    Ok(ExitCode::from(code))
 }
 
 /// clap's first line, without its "error: " prefix, with user text escaped.

@@ -6,7 +6,8 @@ use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND,
 use crate::init::{self, Context};
 use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
-use crate::spec::{Root, Spec};
+use crate::spec::{Root, Seccomp, Spec};
+use crate::state::{self, Claim, SeccompState, State};
 use crate::sync::{self, Pipes, Record};
 use crate::{idmap, plan, prepared, signals, supervise, sys, tty};
 use anyhow::{bail, Context as _, Result};
@@ -18,7 +19,6 @@ use nix::unistd::Pid;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::ExitCode;
 
 /// Like timeout(1).
 const EXIT_TIMEOUT: u8 = 124;
@@ -26,7 +26,11 @@ const EXIT_TIMEOUT: u8 = 124;
 /// Big enough for init's and the payload's shallow call chains; untouched pages cost nothing.
 const CHILD_STACK: usize = 256 * 1024;
 
-pub fn run(spec: Spec) -> Result<ExitCode> {
+/// Where a detached sandbox's front process learns that the command runs (or why not): one
+/// status byte (0: running, else our exit code) followed by the message.
+pub type Notify = Option<std::fs::File>;
+
+pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
     let prepared = prepared::prepare(&spec, &plan)?;
@@ -93,6 +97,13 @@ pub fn run(spec: Spec) -> Result<ExitCode> {
         return Err(e);
     }
     drop(pipes.go_write);
+    if let Some(claim) = &claim {
+        if let Err(e) = claim.write(&state_of(&spec, pid)) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return Err(e);
+        }
+    }
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
@@ -106,11 +117,79 @@ pub fn run(spec: Spec) -> Result<ExitCode> {
     }
     drop(tty_sock);
     let record = sync::first_record(pipes.report_read);
+    if let (Some(claim), None) = (&claim, record) {
+        // The command runs: record its pid, which is what `exec` joins.
+        let mut st = state_of(&spec, pid);
+        if let Some(payload) = state::child_of(pid) {
+            st.payload = payload;
+            st.payload_start_time = state::start_time(payload).unwrap_or(0);
+        }
+        claim.write(&st)?;
+    }
+    if let Some(out) = notify.take() {
+        tell_front(
+            out,
+            record.map(|r| word_failure(r, &spec, &plan, &prepared)),
+        );
+    }
     let outcome = supervise::supervise(Pid::from_raw(pid), spec.timeout, relay)?;
+    drop(claim);
     match record {
         Some(r) => Err(word_failure(r, &spec, &plan, &prepared).into()),
-        None if outcome.timed_out => Ok(ExitCode::from(EXIT_TIMEOUT)),
-        None => Ok(ExitCode::from(outcome.status)),
+        None if outcome.timed_out => Ok(EXIT_TIMEOUT),
+        None => Ok(outcome.status),
+    }
+}
+
+fn tell_front(mut out: std::fs::File, failure: Option<Failure>) {
+    use std::io::Write;
+    let msg = match failure {
+        None => vec![0],
+        Some(f) => [&[f.code][..], f.message.as_bytes()].concat(),
+    };
+    let _ = out.write_all(&msg);
+}
+
+/// What `exec`, `ps` and friends need to know about a named sandbox whose init is `pid`.
+fn state_of(spec: &Spec, pid: i32) -> State {
+    let seccomp = match &spec.seccomp {
+        Seccomp::Default(a) => SeccompState {
+            disabled: false,
+            nested: a.nested,
+            perf: a.perf,
+            io_uring: a.io_uring,
+            keyring: a.keyring,
+        },
+        Seccomp::None => SeccompState {
+            disabled: true,
+            ..Default::default()
+        },
+        // A program given by fd can't be given again: exec'd commands get the default.
+        Seccomp::Program(_) => SeccompState::default(),
+    };
+    State {
+        name: spec.name.clone().unwrap_or_default(),
+        pid,
+        start_time: state::start_time(pid).unwrap_or(0),
+        supervisor: std::process::id() as i32,
+        payload: 0,
+        payload_start_time: 0,
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        command: spec
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        rootfs: match &spec.root {
+            Root::Host => None,
+            Root::Dir(d) => Some(d.to_string_lossy().into_owned()),
+        },
+        hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
+        inner_uid: spec.ids.inner_uid,
+        inner_gid: spec.ids.inner_gid,
+        seccomp,
     }
 }
 
@@ -149,32 +228,59 @@ fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
 /// Turns a child's `(stage, step, errno)` into our exit status and one line of text.
 fn word_failure(r: Record, spec: &Spec, plan: &Plan, prepared: &Prepared) -> Failure {
     if r.stage == Stage::Exec {
-        let cmd = &spec.command[0];
-        let shown = quote(cmd);
-        return if r.errno == libc::ENOENT {
-            let where_ = if prepared.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
-                "not found inside the sandbox".to_string()
-            } else {
-                "command not found in the sandbox's PATH".to_string()
-            };
-            Failure {
-                code: EXIT_NOT_FOUND,
-                message: format!("cannot run {shown}: {where_}"),
-            }
-        } else {
-            Failure {
-                code: EXIT_CANNOT_RUN,
-                message: format!("cannot run {shown}: {}", error::strerror(r.errno)),
-            }
-        };
+        return word_exec_failure(r, spec, prepared);
     }
+    word_setup_failure(r, spec, plan)
+}
+
+/// A failure of the payload's last steps, shared with `exec`.
+pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure {
+    if r.stage != Stage::Exec {
+        return word_setup_failure(r, spec, &Plan { steps: Vec::new() });
+    }
+    let cmd = &spec.command[0];
+    let shown = quote(cmd);
+    if r.errno == libc::ENOENT {
+        let where_ = if prepared.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
+            "not found inside the sandbox"
+        } else {
+            "command not found in the sandbox's PATH"
+        };
+        Failure {
+            code: EXIT_NOT_FOUND,
+            message: format!("cannot run {shown}: {where_}"),
+        }
+    } else {
+        Failure {
+            code: EXIT_CANNOT_RUN,
+            message: format!("cannot run {shown}: {}", error::strerror(r.errno)),
+        }
+    }
+}
+
+fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
     let step = plan
         .steps
         .get(r.step as usize)
-        .filter(|_| r.stage == Stage::Step);
-    let what = match step {
-        Some(s) => s.describe(),
-        None => r.stage.doing().to_string(),
+        .filter(|_| matches!(r.stage, Stage::Step | Stage::MountPoint));
+    let what = match (r.stage, step) {
+        (Stage::MountPoint, Some(s)) => {
+            format!(
+                "creating the mount point {} ({})",
+                s.dst.display(),
+                s.describe()
+            )
+        }
+        (_, Some(s)) => s.describe(),
+        (Stage::Limit, _) => match spec.limits.get(r.step as usize) {
+            Some(l) => format!("setting --limit {}={}", l.name, l.value),
+            None => r.stage.doing().to_string(),
+        },
+        (Stage::Chdir, _) => match &spec.cwd {
+            crate::spec::Cwd::Exact(dir) => format!("changing to the directory {}", quote(dir)),
+            _ => r.stage.doing().to_string(),
+        },
+        _ => r.stage.doing().to_string(),
     };
     let message = match step {
         Some(s) if r.errno == libc::ELOOP && !s.follow => {

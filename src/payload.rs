@@ -2,18 +2,18 @@
 //! it inherited and execs the command. Syscalls only, never returns.
 
 use crate::error::Stage;
-use crate::init::Context;
-use crate::prepared::PreparedCwd;
+use crate::prepared::{Prepared, PreparedCwd};
 use crate::sync;
 use crate::sys;
 use nix::libc;
 use nix::sys::signal::SigSet;
 use std::os::fd::RawFd;
 
-pub fn main(ctx: &Context, pty: Option<RawFd>) -> ! {
-    let p = ctx.prepared;
+/// `report` is the write end of the pipe to ns-rootless; `umask` the caller's; `pty` the slave
+/// of the payload's terminal, when it has one.
+pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
-        sync::report(ctx.report_write, stage, index as u32, errno);
+        sync::report(report, stage, index as u32, errno);
         sys::exit_now(125)
     };
     let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };
@@ -30,15 +30,17 @@ pub fn main(ctx: &Context, pty: Option<RawFd>) -> ! {
     // Lock the setup (DESIGN.md "Locking the setup"): in a nested user + mount namespace, every
     // mount made by init is locked, so even uid 0 here can't unmount a mask or remount a
     // read-only bind read-write (mount_namespaces(7), "Restrictions on mount namespaces").
-    if let Err(e) = sys::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) {
-        fail(Stage::NestUserns, e);
-    }
-    // setgroups is already "deny" (inherited from the sandbox's user namespace).
-    if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
-        fail(Stage::NestUidMap, e);
-    }
-    if let Err(e) = sys::write_file(c"/proc/self/gid_map", &p.inner_gid_map) {
-        fail(Stage::NestGidMap, e);
+    if p.nest {
+        if let Err(e) = sys::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) {
+            fail(Stage::NestUserns, e);
+        }
+        // setgroups is already "deny" (inherited from the sandbox's user namespace).
+        if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
+            fail(Stage::NestUidMap, e);
+        }
+        if let Err(e) = sys::write_file(c"/proc/self/gid_map", &p.inner_gid_map) {
+            fail(Stage::NestGidMap, e);
+        }
     }
     // pivot_root left us at the new `/`; every path here resolves inside it.
     match &p.cwd {
@@ -64,7 +66,7 @@ pub fn main(ctx: &Context, pty: Option<RawFd>) -> ! {
             fail(Stage::Pty, e);
         }
     }
-    sys::umask(ctx.umask);
+    sys::umask(umask);
     // Kernels or containers without keyrings answer ENOSYS/EPERM: then there is nothing to reach.
     match sys::join_new_session_keyring() {
         Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => {}
@@ -86,12 +88,12 @@ pub fn main(ctx: &Context, pty: Option<RawFd>) -> ! {
         }
     }
     let errno = exec_first(p);
-    sync::report(ctx.report_write, Stage::Exec, 0, errno);
+    sync::report(report, Stage::Exec, 0, errno);
     sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
 }
 
 /// execvp's search: try each candidate; remember EACCES but keep looking; stop at other errors.
-fn exec_first(p: &crate::prepared::Prepared) -> sys::Errno {
+fn exec_first(p: &Prepared) -> sys::Errno {
     let mut denied = false;
     for path in &p.candidates {
         match sys::execve(path, p.argv.as_ptr(), p.envp.as_ptr()) {

@@ -310,6 +310,8 @@ mod tests {
             seccomp: crate::spec::Seccomp::None,
             nested: false,
             tty: false,
+            name: None,
+            detach: false,
         }
     }
 

@@ -66,6 +66,9 @@ pub struct Prepared {
     /// Options of the tmpfs that becomes `/`.
     pub root_options: Vec<(CString, Option<CString>)>,
     pub steps: Vec<PreparedStep>,
+    /// Whether the payload enters its own nested user + mount namespace (not when `exec` has
+    /// joined one already).
+    pub nest: bool,
     pub inner_uid_map: Vec<u8>,
     pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
@@ -260,6 +263,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         loopback: !spec.share_net,
         root_options: tmpfs_options(ROOT_SIZE, 0o755),
         steps,
+        nest: true,
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
         inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
         cwd: match &spec.cwd {

@@ -453,6 +453,39 @@ pub fn pivot_to(newroot: RawFd) -> Result<(), (bool, Errno)> {
 
 // ---- namespaces, identity, misc --------------------------------------------------------------
 
+/// Joins the namespace `fd` refers to (setns(2)).
+pub fn setns(fd: RawFd, nstype: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall on an fd we own.
+    check(unsafe { libc::setns(fd, nstype) } as libc::c_long).map(drop)
+}
+
+/// The parent of the user namespace `fd` (ioctl_ns(2), NS_GET_PARENT).
+pub fn parent_namespace(fd: RawFd) -> SysResult<OwnedFd> {
+    const NS_GET_PARENT: libc::c_ulong = 0xb702;
+    // SAFETY: ioctl on a namespace fd; returns a new fd.
+    check_fd(unsafe { libc::ioctl(fd, NS_GET_PARENT) } as libc::c_long)
+}
+
+/// A pidfd for `pid`: a handle that can't be confused with a later process reusing the pid.
+pub fn pidfd_open(pid: libc::pid_t) -> SysResult<OwnedFd> {
+    // SAFETY: plain syscall; returns a new fd.
+    check_fd(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as c_uint) })
+}
+
+pub fn pidfd_send_signal(pidfd: RawFd, sig: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall; no siginfo.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as c_uint,
+        )
+    })
+    .map(drop)
+}
+
 pub fn unshare(flags: c_int) -> SysResult<()> {
     // SAFETY: plain syscall.
     check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)

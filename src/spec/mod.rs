@@ -62,6 +62,10 @@ pub struct Spec {
     pub seccomp: Seccomp,
     /// Run the payload on a pty of its own, relayed to the caller's terminal.
     pub tty: bool,
+    /// `--name`: a named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
+    pub name: Option<String>,
+    /// `-d`: run in the background (needs a name).
+    pub detach: bool,
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
@@ -118,9 +122,13 @@ pub fn build(
              run it as your own user, or pass --allow-root"
         );
     }
-    let hostname = match &cli.hostname {
-        Some(name) => validate_hostname(name)?,
-        None => random_hostname(),
+    if let Some(name) = &cli.name {
+        crate::state::validate_name(name)?;
+    }
+    let hostname = match (&cli.hostname, &cli.name) {
+        (Some(h), _) => validate_hostname(h)?,
+        (None, Some(name)) => name.as_bytes().to_vec(),
+        (None, None) => random_hostname(),
     };
     let root = match &cli.rootfs {
         None => Root::Host,
@@ -198,8 +206,35 @@ pub fn build(
         timeout,
         nested: allow(AllowGroup::Nested),
         seccomp,
-        tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
+        // A detached sandbox has no terminal to relay to.
+        tty: !cli.detach && (cli.tty || (host.stdin_is_terminal && !cli.no_tty)),
+        name: cli.name,
+        detach: cli.detach,
     })
+}
+
+/// The environment of a command run by `exec`: the same allowlist and identity as a run.
+pub fn exec_env(
+    host: &[(OsString, OsString)],
+    set: &[OsString],
+    home: &str,
+    user: &str,
+    hostname: &[u8],
+) -> Result<Vec<(OsString, OsString)>> {
+    env::build(
+        host,
+        &env::EnvOptions {
+            keep_env: false,
+            set,
+            unset: &[],
+            files: &[],
+        },
+        &env::Identity {
+            home: home.into(),
+            user: user.into(),
+        },
+        hostname,
+    )
 }
 
 /// sethostname(2) takes at most 64 bytes; `/` and control characters are refused because
@@ -349,6 +384,17 @@ mod tests {
         let mut h = host();
         h.stdin_is_terminal = true;
         assert!(!spec(&["-T"], h).unwrap().tty);
+    }
+
+    #[test]
+    fn a_name_is_the_default_hostname() {
+        let s = spec(&["--name", "web-1"], host()).unwrap();
+        assert_eq!(s.hostname, b"web-1");
+        assert_eq!(s.name.as_deref(), Some("web-1"));
+        let s = spec(&["--name", "web-1", "--hostname", "h"], host()).unwrap();
+        assert_eq!(s.hostname, b"h");
+        let err = spec(&["--name", "a/b"], host()).unwrap_err().to_string();
+        assert!(err.starts_with("invalid sandbox name \"a/b\""), "{err}");
     }
 
     #[test]

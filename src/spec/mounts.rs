@@ -64,6 +64,11 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                 optional,
             } => {
                 let (src, dst) = split_first(value);
+                // Checked before the source, so a bad destination is refused whether or not a
+                // `-try` source happens to exist on this host.
+                let dst = dst
+                    .map(|d| destination(d).map_err(|e| bad(value, &e)))
+                    .transpose()?;
                 let src = absolute(src, cwd).map_err(|e| bad(value, &e))?;
                 let meta = match src.metadata() {
                     Ok(m) => m,
@@ -72,7 +77,7 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                 };
                 let src = src.canonicalize().map_err(|e| bad(value, &e))?;
                 let dst = match dst {
-                    Some(d) => destination(d).map_err(|e| bad(value, &e))?,
+                    Some(d) => d,
                     None => destination(src.as_os_str()).map_err(|e| bad(value, &e))?,
                 };
                 mounts.push(UserMount::Bind {
@@ -247,6 +252,18 @@ mod tests {
         let m = parse_one(bind("/etc/hostname:/srv//name/")).unwrap();
         assert_eq!(m[0].dst(), Path::new("/srv/name"));
         assert!(matches!(m[0], UserMount::Bind { dir: false, .. }));
+    }
+
+    #[test]
+    fn a_bad_destination_is_refused_even_when_an_optional_source_is_missing() {
+        let err = parse_one(MountArg::Bind {
+            arg: "/nonexistent-nsr:relative".into(),
+            readonly: false,
+            optional: true,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("absolute"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,186 @@
+//! `ns-rootless exec NAME CMD`: run CMD in a running named sandbox. We join the namespaces of
+//! its payload (the locked nested user + mount namespaces, and the sandbox's PID, UTS, IPC,
+//! network and cgroup ones; the user namespace first, setns(2)), fork (a PID namespace only
+//! takes children), and the child goes the payload's way: no capabilities, no_new_privs, the
+//! same seccomp filter, then execve. (init's namespaces are off limits: it is not dumpable.)
+
+use crate::cli::ExecCli;
+use crate::error::{quote, strerror};
+use crate::plan::Plan;
+use crate::spec::{self, Cwd, Host, Ids, Root, Seccomp, Spec};
+use crate::state::{self, State};
+use crate::sync::{self, Pipes};
+use crate::{payload, prepared, signals, supervise, sys, tty};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::libc;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// The namespaces to join, in order. The payload's user namespace is nested in the sandbox's,
+/// which owns the PID, UTS, IPC, network and cgroup namespaces: join that outer one first (we
+/// own it, so we get its capabilities), then those, then the nested user namespace and its
+/// mount namespace. "outer-user" is reached from the payload's user namespace (NS_GET_PARENT).
+const NAMESPACES: [(&str, libc::c_int); 8] = [
+    ("outer-user", libc::CLONE_NEWUSER),
+    ("pid", libc::CLONE_NEWPID),
+    ("uts", libc::CLONE_NEWUTS),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("net", libc::CLONE_NEWNET),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("user", libc::CLONE_NEWUSER),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+fn open_namespace(payload: i32, ns: &str) -> Result<OwnedFd> {
+    if ns == "outer-user" {
+        let nested = open_namespace(payload, "user")?;
+        return sys::parent_namespace(nested.as_raw_fd())
+            .map_err(|e| anyhow!("finding the sandbox's user namespace: {}", strerror(e)));
+    }
+    let path = format!("/proc/{payload}/ns/{ns}");
+    Ok(std::fs::File::open(&path)?.into())
+}
+
+pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
+    let root = state::state_dir(host.uid)?;
+    let st = state::find(&root, &cli.name)?;
+    if st.payload == 0 {
+        bail!(
+            "the sandbox {} is still starting; try again",
+            quote(&cli.name)
+        );
+    }
+    // Pin the payload, then check it still is the payload (not a reused pid).
+    let pidfd = sys::pidfd_open(st.payload)
+        .map_err(|_| anyhow!("no sandbox named {}", quote(&cli.name)))?;
+    if state::start_time(st.payload) != Some(st.payload_start_time) {
+        bail!("no sandbox named {}", quote(&cli.name));
+    }
+    let namespaces = NAMESPACES
+        .iter()
+        .map(|&(ns, flag)| {
+            open_namespace(st.payload, ns)
+                .map(|fd| (ns, flag, fd))
+                .with_context(|| format!("opening the {ns} namespace of {}", quote(&cli.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let spec = exec_spec(&cli, &st, &host)?;
+    let mut prepared = prepared::prepare(&spec, &Plan { steps: Vec::new() })?;
+    // The payload's user namespace is already the locked nested one.
+    prepared.nest = false;
+    if let Some(n) = sys::thread_count().filter(|&n| n != 1) {
+        bail!("ns-rootless must be single-threaded to join a namespace, but has {n} threads");
+    }
+    for (ns, flag, fd) in &namespaces {
+        sys::setns(fd.as_raw_fd(), *flag).map_err(|e| {
+            anyhow!(
+                "joining the {ns} namespace of {}: {}",
+                quote(&cli.name),
+                strerror(e)
+            )
+        })?;
+    }
+    drop(namespaces);
+    // Now in the sandbox's mount namespace: /dev/ptmx is its own devpts.
+    let pty = match &prepared.pty {
+        Some(setup) => Some(
+            sys::open_pty(setup.termios.as_ref(), &setup.winsize).map_err(|e| {
+                anyhow!(
+                    "creating a terminal in {}: {}",
+                    quote(&cli.name),
+                    strerror(e)
+                )
+            })?,
+        ),
+        None => None,
+    };
+    sys::set_signal_default(libc::SIGCHLD);
+    sys::set_sigmask(&signals::handled());
+    let umask = sys::umask(0);
+    sys::umask(umask);
+    let pipes = Pipes::new().context("creating the handshake pipes")?;
+    let child = match sys::fork().map_err(|e| anyhow!("starting the command: {}", strerror(e)))? {
+        0 => {
+            // If `exec` dies, its command goes too.
+            let _ = sys::kill_me_with_parent();
+            payload::main(
+                &prepared,
+                pipes.report_write.as_raw_fd(),
+                umask,
+                pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            )
+        }
+        pid => Pid::from_raw(pid),
+    };
+    drop(pipes.report_write);
+    let mut relay = None;
+    let mut _raw = None;
+    if let (Some((master, slave)), Some(setup)) = (pty, &prepared.pty) {
+        drop(slave);
+        relay = Some(tty::Relay::new(master, setup)?);
+        _raw = tty::RawMode::enter()?;
+    }
+    let record = sync::first_record(pipes.report_read);
+    let outcome = supervise::supervise(child, None, relay);
+    drop(pidfd);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = kill(child, Signal::SIGKILL);
+            return Err(e);
+        }
+    };
+    match record {
+        Some(r) => Err(crate::parent::word_exec_failure(r, &spec, &prepared).into()),
+        None => Ok(outcome.status),
+    }
+}
+
+fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
+    let cwd = match &cli.chdir {
+        Some(d) if d.is_absolute() => Cwd::Exact(d.clone()),
+        Some(d) => bail!("invalid --chdir {}: must be an absolute path", quote(d)),
+        None => Cwd::Root,
+    };
+    let hostname = st.hostname.as_bytes().to_vec();
+    let home = if st.inner_uid == 0 { "/root" } else { "/" };
+    let user = if st.inner_uid == 0 {
+        "root".to_string()
+    } else {
+        st.inner_uid.to_string()
+    };
+    let env = spec::exec_env(&host.env, &cli.env, home, &user, &hostname)?;
+    let seccomp = if st.seccomp.disabled {
+        Seccomp::None
+    } else {
+        Seccomp::Default(crate::seccomp::Allow {
+            nested: st.seccomp.nested,
+            perf: st.seccomp.perf,
+            io_uring: st.seccomp.io_uring,
+            keyring: st.seccomp.keyring,
+        })
+    };
+    Ok(Spec {
+        hostname,
+        root: Root::Host,
+        share_net: false,
+        ids: Ids {
+            outer_uid: host.uid,
+            outer_gid: host.gid,
+            inner_uid: st.inner_uid,
+            inner_gid: st.inner_gid,
+        },
+        command: cli.command.clone(),
+        env,
+        cwd,
+        mounts: Vec::new(),
+        limits: Vec::new(),
+        timeout: None,
+        seccomp,
+        tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
+        nested: st.seccomp.nested,
+        name: Some(st.name.clone()),
+        detach: false,
+    })
+}
