@@ -75,8 +75,10 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     if let Err(e) = sys::cloexec_from_3() {
         fail(Stage::CloseFds, e);
     }
-    if let Err(e) = sys::drop_capabilities() {
-        fail(Stage::Capabilities, e);
+    if p.drop_caps {
+        if let Err(e) = sys::drop_capabilities() {
+            fail(Stage::Capabilities, e);
+        }
     }
     if let Err(e) = sys::set_no_new_privs() {
         fail(Stage::NoNewPrivs, e);

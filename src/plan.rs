@@ -166,8 +166,11 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         step("/sys", Action::Sysfs)
     });
     // Cgroup control files and firmware tables (ACPI, EFI variables) are not a build's business.
-    for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
-        steps.push(optional(step(dir, Action::Mask)));
+    // (Not with --allow nested: like /proc, a nested sandbox needs a fully visible /sys.)
+    if !spec.nested {
+        for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
+            steps.push(optional(step(dir, Action::Mask)));
+        }
     }
     for m in &spec.mounts {
         steps.push(user_step(m));
@@ -479,6 +482,7 @@ mod tests {
         let p = plan(&nested, &entries());
         assert!(find(&p, "/proc/sys").is_empty());
         assert!(find(&p, "/proc/kcore").is_empty());
+        assert!(find(&p, "/sys/firmware").is_empty());
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct Prepared {
     /// Whether the payload enters its own nested user + mount namespace (not when `exec` has
     /// joined one already).
     pub nest: bool,
+    /// Whether the payload drops every capability. With `--allow nested` it keeps them: they
+    /// only reach its own nested user namespace, and mapping root in a namespace of its own
+    /// needs CAP_SETFCAP (user_namespaces(7), since Linux 5.12).
+    pub drop_caps: bool,
     pub inner_uid_map: Vec<u8>,
     pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
@@ -264,6 +268,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         root_options: tmpfs_options(ROOT_SIZE, 0o755),
         steps,
         nest: true,
+        drop_caps: !spec.nested,
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
         inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
         cwd: match &spec.cwd {
