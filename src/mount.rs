@@ -118,6 +118,14 @@ fn make_chain(root: RawFd, chain: &[(std::ffi::CString, std::ffi::CString)]) -> 
 /// Opens the destination, creating it (a directory, or an empty file to bind a file on) and its
 /// parents when missing. `None`: missing, and the step applies only to what exists.
 fn ensure(root: RawFd, step: &PreparedStep, dir: bool) -> SysResult<Option<OwnedFd>> {
+    // A top-level directory (most steps): create it right in the root, whose fd we hold; a
+    // single name can't lead anywhere else, and an existing symlink is refused just below.
+    if dir && !step.if_exists && step.chain.len() == 1 {
+        match sys::mkdirat(root, &step.chain[0].1, 0o755) {
+            Ok(()) | Err(libc::EEXIST) => return open_destination(root, step).map(Some),
+            Err(e) => return Err(e),
+        }
+    }
     match open_destination(root, step) {
         Ok(fd) => return Ok(Some(fd)),
         Err(libc::ENOENT) if step.if_exists => return Ok(None),

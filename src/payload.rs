@@ -18,7 +18,7 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     };
     let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };
     // Default dispositions and an empty mask: ignored signals would survive execve.
-    sys::reset_signal_dispositions();
+    sys::reset_ignored_signals(p.ignored_signals);
     sys::set_sigmask(&SigSet::empty());
     // Before the nested user namespace: its creation records RLIMIT_NPROC as the cap for the
     // whole namespace, so `--limit nproc=N` bounds every process of the sandbox together.

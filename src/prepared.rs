@@ -73,6 +73,9 @@ pub struct Prepared {
     /// only reach its own nested user namespace, and mapping root in a namespace of its own
     /// needs CAP_SETFCAP (user_namespaces(7), since Linux 5.12).
     pub drop_caps: bool,
+    /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE): the payload
+    /// resets them to their defaults.
+    pub ignored_signals: u64,
     pub inner_uid_map: Vec<u8>,
     pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
@@ -269,6 +272,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         steps,
         nest: true,
         drop_caps: !spec.nested,
+        ignored_signals: crate::sys::ignored_signals(),
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
         inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
         cwd: match &spec.cwd {
