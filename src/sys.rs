@@ -222,16 +222,25 @@ pub fn open_in_root(root: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysRes
         mode: mode as u64,
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    // SAFETY: `how` is a valid open_how of the size we pass.
-    check_fd(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root,
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })
+    // EAGAIN: a rename anywhere on the system raced a `..` in the lookup; the kernel refuses
+    // rather than risk resolving outside the root, and asks us to try again (openat2(2)).
+    let mut tries = 0;
+    loop {
+        // SAFETY: `how` is a valid open_how of the size we pass.
+        let fd = check_fd(unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        });
+        match fd {
+            Err(libc::EAGAIN) if tries < 1000 => tries += 1,
+            r => return r,
+        }
+    }
 }
 
 pub fn is_symlink(fd: RawFd) -> SysResult<bool> {

@@ -428,6 +428,7 @@ fn inject(fd: libc::c_int, text: &[u8], request: u64) -> String {
     "ok".to_owned()
 }
 
+#[allow(clippy::unnecessary_cast)] // c_ulong on glibc, c_int on musl
 const TIOCSTI: u64 = libc::TIOCSTI as u64;
 const HIGH_BIT: u64 = 1 << 32;
 
