@@ -3,7 +3,7 @@
 //! `--timeout` deadline. Ends when init has exited and the relay has passed everything on.
 
 use crate::signals;
-use crate::tty::Relay;
+use crate::tty::{End, Relay};
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -53,25 +53,32 @@ pub fn supervise(
             }
             None => PollTimeout::NONE,
         };
-        let mut revents = [PollFlags::empty(); 4];
+        let signal_ready;
+        let mut relay_ready = Vec::new();
         {
-            let mut fds: Vec<PollFd> = vec![PollFd::new(
+            let (ends, relay_fds): (Vec<End>, Vec<PollFd>) = relay
+                .as_ref()
+                .map(Relay::poll_fds)
+                .unwrap_or_default()
+                .into_iter()
+                .unzip();
+            let mut fds = vec![PollFd::new(
                 std::os::fd::AsFd::as_fd(&signals),
                 PollFlags::POLLIN,
             )];
-            if let Some(r) = &relay {
-                fds.extend(r.poll_fds());
-            }
+            fds.extend(relay_fds);
             match poll(&mut fds, wait) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e).context("waiting for the sandbox"),
             }
-            for (slot, fd) in revents.iter_mut().zip(&fds) {
-                *slot = fd.revents().unwrap_or(PollFlags::empty());
+            let revents = |fd: &PollFd| fd.revents().unwrap_or(PollFlags::empty());
+            signal_ready = revents(&fds[0]);
+            for (end, fd) in ends.into_iter().zip(&fds[1..]) {
+                relay_ready.push((end, revents(fd)));
             }
         }
-        if revents[0].contains(PollFlags::POLLIN) {
+        if signal_ready.contains(PollFlags::POLLIN) {
             while let Ok(Some(info)) = signals.read_signal() {
                 let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
                     continue;
@@ -97,7 +104,7 @@ pub fn supervise(
             }
         }
         if let Some(r) = &mut relay {
-            r.handle([revents[1], revents[2], revents[3]]);
+            r.handle(&relay_ready);
         }
         if deadline.is_some_and(|at| Instant::now() >= at) {
             if let Some(code) = status {

@@ -86,6 +86,14 @@ pub fn receive_master(sock: &OwnedFd) -> Result<Option<OwnedFd>> {
 
 const CHUNK: usize = 64 * 1024;
 
+/// The three ends of the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Stdin,
+    Master,
+    Stdout,
+}
+
 /// Bytes in flight between the user's terminal (fds 0 and 1) and the pty master.
 pub struct Relay {
     master: OwnedFd,
@@ -125,37 +133,41 @@ impl Relay {
         }
     }
 
-    /// The fds to poll and what for, in a fixed order that `handle` relies on.
-    pub fn poll_fds(&self) -> [PollFd<'_>; 3] {
+    /// The ends to poll now, and what for. An end we don't want right now is left out
+    /// altogether: poll reports POLLHUP and POLLERR even for an fd asking for nothing, so a
+    /// closed stdin, a dead pty or a closed stdout would make the loop spin.
+    pub fn poll_fds(&self) -> Vec<(End, PollFd<'_>)> {
         // SAFETY: fds 0 and 1 stay open for the life of the process.
         let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
-        let none = PollFlags::empty();
-        let mut master = none;
+        let mut master = PollFlags::empty();
         if self.master_open && self.to_stdout.is_empty() {
             master |= PollFlags::POLLIN;
         }
         if self.master_open && !self.to_master.is_empty() {
             master |= PollFlags::POLLOUT;
         }
-        let want_stdin = self.stdin_open && self.master_open && self.to_master.is_empty();
-        let want_stdout = self.stdout_open && !self.to_stdout.is_empty();
-        [
-            PollFd::new(stdin, if want_stdin { PollFlags::POLLIN } else { none }),
-            PollFd::new(self.master.as_fd(), master),
-            PollFd::new(
-                stdout,
-                if want_stdout {
-                    PollFlags::POLLOUT
-                } else {
-                    none
-                },
-            ),
-        ]
+        let mut fds = Vec::with_capacity(3);
+        if self.stdin_open && self.master_open && self.to_master.is_empty() {
+            fds.push((End::Stdin, PollFd::new(stdin, PollFlags::POLLIN)));
+        }
+        if !master.is_empty() {
+            fds.push((End::Master, PollFd::new(self.master.as_fd(), master)));
+        }
+        if self.stdout_open && !self.to_stdout.is_empty() {
+            fds.push((End::Stdout, PollFd::new(stdout, PollFlags::POLLOUT)));
+        }
+        fds
     }
 
-    /// Moves what poll said can move. `ready` is the revents of `poll_fds`, in order.
-    pub fn handle(&mut self, ready: [PollFlags; 3]) {
-        let [stdin, master, stdout] = ready;
+    /// Moves what poll said can move: `ready` pairs each polled end with its revents.
+    pub fn handle(&mut self, ready: &[(End, PollFlags)]) {
+        let of = |end: End| {
+            ready
+                .iter()
+                .find(|(e, _)| *e == end)
+                .map_or(PollFlags::empty(), |(_, r)| *r)
+        };
+        let (stdin, master, stdout) = (of(End::Stdin), of(End::Master), of(End::Stdout));
         let gone = PollFlags::POLLHUP | PollFlags::POLLERR;
         if stdin.intersects(PollFlags::POLLIN | gone) {
             match read_into(0, &mut self.to_master) {
