@@ -283,7 +283,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
         pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
         seccomp: match &spec.seccomp {
-            Seccomp::Default(allow) => crate::seccomp::default_programs(allow)?,
+            Seccomp::Default(allow) => vec![crate::seccomp::default_program(allow)?],
             Seccomp::None => Vec::new(),
             Seccomp::Program(bytes) => vec![crate::seccomp::program_from_bytes(bytes)
                 .map_err(|why| anyhow::anyhow!("invalid seccomp program: {why}"))?],
