@@ -105,6 +105,8 @@ pub struct Relay {
     /// What to send when stdin ends (the pty's VEOF, ^D), so a forced `-t` with piped input
     /// still ends the payload's input.
     eof_char: u8,
+    /// The last byte read from stdin, to know whether its input ended mid-line.
+    last_to_master: Option<u8>,
 }
 
 impl Relay {
@@ -119,6 +121,7 @@ impl Relay {
             to_master: Vec::with_capacity(CHUNK),
             to_stdout: Vec::with_capacity(CHUNK),
             eof_char: setup.termios.map_or(4, |t| t.c_cc[libc::VEOF]),
+            last_to_master: None,
         })
     }
 
@@ -173,9 +176,14 @@ impl Relay {
             match read_into(0, &mut self.to_master) {
                 Ok(0) | Err(_) => {
                     self.stdin_open = false;
+                    // VEOF ends the input only at the start of a line; after a partial line it
+                    // just hands that line over, so it takes a second one.
+                    if self.last_to_master.is_some_and(|b| b != b'\n') {
+                        self.to_master.push(self.eof_char);
+                    }
                     self.to_master.push(self.eof_char);
                 }
-                Ok(_) => {}
+                Ok(_) => self.last_to_master = self.to_master.last().copied(),
             }
         }
         if master.contains(PollFlags::POLLOUT) {
