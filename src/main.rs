@@ -68,11 +68,18 @@ fn run() -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// clap's first line, without its "error: " prefix, with user text escaped.
+/// clap's first paragraph on one line (the message and, e.g., which arguments are missing),
+/// without its "error: " prefix, with user text escaped.
 fn clap_summary(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("bad usage");
-    escape(first.trim_start_matches("error: ").as_bytes())
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let text = paragraph.join(" ");
+    let text = text.trim_start_matches("error: ").trim_end_matches(':');
+    escape(if text.is_empty() { "bad usage" } else { text }.as_bytes())
 }
 
 fn host_facts() -> spec::Host {

@@ -9,7 +9,7 @@ use crate::sys;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -116,9 +116,13 @@ fn stop(root: &Path, name: &str, grace: Duration) -> Result<u8> {
     let st = state::find(root, name)?;
     let pidfd = pin(&st)?;
     // init forwards SIGTERM to the command; SIGKILL ends the whole PID namespace.
-    let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGTERM);
+    let signal = |sig| {
+        sys::pidfd_send_signal(pidfd.as_raw_fd(), sig)
+            .map_err(|e| anyhow!("stopping {}: {}", quote(name), crate::error::strerror(e)))
+    };
+    signal(libc::SIGTERM)?;
     if !wait_exit(&pidfd, grace) {
-        let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGKILL);
+        signal(libc::SIGKILL)?;
         if !wait_exit(&pidfd, Duration::from_secs(5)) {
             bail!(
                 "stopping {}: the sandbox did not end after SIGKILL",
@@ -154,14 +158,18 @@ fn logs(root: &Path, name: &str, follow: bool) -> Result<u8> {
             out.write_all(&buf[..n])?;
             continue;
         }
-        if !follow || !st.is_alive() {
+        if !follow {
+            out.flush()?;
+            return Ok(0);
+        }
+        if !st.is_alive() {
+            // It may have written more between our last read and its end: take that too.
+            std::io::copy(&mut file, &mut out).context("reading the log")?;
             out.flush()?;
             return Ok(0);
         }
         out.flush()?;
         std::thread::sleep(Duration::from_millis(100));
-        // The sandbox might have ended between our read and the check: read the rest once more.
-        let _ = file.stream_position();
     }
 }
 

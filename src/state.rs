@@ -140,15 +140,24 @@ pub fn child_of(parent: i32) -> Option<i32> {
 
 /// The start time of `pid` (field 22 of /proc/PID/stat), if it exists.
 pub fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid).map(|(_, start)| start)
+}
+
+/// The state letter (field 3) and start time (field 22) of `pid`.
+fn stat_fields(pid: i32) -> Option<(char, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
 }
 
 impl State {
-    /// Whether the sandbox this state describes is still the one running.
+    /// Whether the sandbox this state describes is still the one running: the same process
+    /// (start time), and not a zombie waiting to be reaped after its supervisor was killed.
     pub fn is_alive(&self) -> bool {
-        self.pid > 0 && start_time(self.pid) == Some(self.start_time)
+        self.pid > 0
+            && matches!(stat_fields(self.pid), Some((s, t)) if t == self.start_time && s != 'Z' && s != 'X')
     }
 }
 
