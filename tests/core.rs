@@ -4,6 +4,7 @@
 //! seen from outside: exit codes, exact output, the host's state afterwards. Tests that apply to
 //! both the host-mode root and a `--rootfs` root exist twice, as `NAME::host` and `NAME::rootfs`.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -18,34 +19,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_code, assert_failure_line, assert_stdout, binary, busybox_rootfs,
-    busybox_rootfs_variant, caller_command, caller_gid, caller_uid, descendants, describe,
-    elf_is_static, host_tool, normalize_whitespace, ns_rootless, output_of, output_with_input,
-    path_str, process_state, rootfs_path, run, runner_command, runner_is_root, set_mode,
-    static_busybox, text, Mode, Running, TempDir, ROOTFS_DIRS, ROOTFS_MARKER, ROOTFS_MARKER_TEXT,
-    ROOTFS_NOT_EXECUTABLE, ROOTFS_STALE_TMP_FILE,
+    assert_code, assert_failure_line, assert_stdout, assert_tree_ends_within, binary,
+    busybox_rootfs, busybox_rootfs_variant, caller_command, caller_gid, caller_uid, descendants,
+    describe, elf_is_static, host_tool, normalize_whitespace, ns_rootless, output_of,
+    output_with_input, path_str, process_state, rootfs_path, run, runner_command, runner_is_root,
+    set_mode, static_busybox, text, Mode, Running, TempDir, ROOTFS_DIRS, ROOTFS_MARKER,
+    ROOTFS_MARKER_TEXT, ROOTFS_NOT_EXECUTABLE, ROOTFS_STALE_TMP_FILE,
 };
 use nix::sys::signal::Signal;
-
-/// `in_both_modes!(check)` turns `fn check(mode: Mode)` into the tests `check::host` and
-/// `check::rootfs`.
-macro_rules! in_both_modes {
-    ($($check:ident),* $(,)?) => {
-        $(
-            mod $check {
-                #[test]
-                fn host() {
-                    super::$check(super::Mode::Host);
-                }
-
-                #[test]
-                fn rootfs() {
-                    super::$check(super::Mode::Rootfs);
-                }
-            }
-        )*
-    };
-}
 
 in_both_modes!(
     default_command_is_sh,
@@ -421,24 +402,11 @@ fn sigkill_kills_whole_sandbox(mode: Mode) {
     sandbox.wait_for_line("ready");
     let tree = wait_for_process_tree(sandbox.pid().as_raw(), "sleep", 2);
     sandbox.signal(Signal::SIGKILL);
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let alive: Vec<String> = tree
-            .iter()
-            .filter_map(|process| {
-                let (comm, state) = process_state(process)?;
-                (state != 'Z').then(|| format!("pid {} ({comm}) state {state}", process.pid))
-            })
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "1 s after SIGKILL to ns-rootless, sandbox processes are alive: {alive:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    assert_tree_ends_within(
+        &tree,
+        Duration::from_secs(1),
+        "1 s after SIGKILL to ns-rootless",
+    );
     drop(sandbox);
 }
 

@@ -23,10 +23,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_code, assert_failure_line, assert_stdout, binary, busybox_rootfs_variant,
-    caller_command, caller_gid, caller_uid, descendants, describe, host_tool, ns_rootless,
-    output_of, path_str, process_state, runner_command, runner_is_root, set_mode, text, Mode,
-    Running, TempDir,
+    assert_code, assert_failure_line, assert_stdout, assert_tree_ends_within, binary,
+    busybox_rootfs_variant, caller_command, caller_gid, caller_uid, descendants, describe,
+    host_tool, ns_rootless, output_of, path_str, process_state, runner_command, runner_is_root,
+    set_mode, text, Mode, Running, TempDir,
 };
 use nix::libc;
 use nix::sys::signal::Signal;
@@ -1501,24 +1501,11 @@ fn sigkill_kills_a_double_forked_daemon_too() {
     sandbox.wait_for_line("ready");
     let tree = wait_for_process_tree(sandbox.pid().as_raw(), "sleep", 2);
     sandbox.signal(Signal::SIGKILL);
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let alive: Vec<String> = tree
-            .iter()
-            .filter_map(|p| {
-                let (comm, state) = process_state(p)?;
-                (state != 'Z').then(|| format!("pid {} ({comm}) state {state}", p.pid))
-            })
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "1 s after SIGKILL to ns-rootless, still alive: {alive:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    assert_tree_ends_within(
+        &tree,
+        Duration::from_secs(1),
+        "1 s after SIGKILL to ns-rootless",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

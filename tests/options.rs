@@ -7,6 +7,7 @@
 //! `NAME::rootfs`.
 
 #[allow(dead_code)]
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -24,26 +25,6 @@ use common::{
     normalize_whitespace, ns_rootless, output_of, path_str, run, runner_command, runner_is_root,
     set_mode, text, Mode, TempDir, CLEAN_PATH,
 };
-
-/// `in_both_modes!(check)` turns `fn check(mode: Mode)` into the tests `check::host` and
-/// `check::rootfs`.
-macro_rules! in_both_modes {
-    ($($check:ident),* $(,)?) => {
-        $(
-            mod $check {
-                #[test]
-                fn host() {
-                    super::$check(super::Mode::Host);
-                }
-
-                #[test]
-                fn rootfs() {
-                    super::$check(super::Mode::Rootfs);
-                }
-            }
-        )*
-    };
-}
 
 in_both_modes!(
     rw_bind_writes_through_as_the_caller,

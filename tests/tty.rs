@@ -7,6 +7,7 @@
 //! unprivileged caller (see `common`).
 
 #[allow(dead_code)]
+#[macro_use]
 mod common;
 
 use std::fs::{self, File, OpenOptions};
@@ -34,26 +35,6 @@ const STEP: Duration = Duration::from_secs(10);
 /// The size of every test's terminal, until a test resizes it.
 const ROWS: u16 = 33;
 const COLS: u16 = 111;
-
-/// `in_both_modes!(check)` turns `fn check(mode: Mode)` into the tests `check::host` and
-/// `check::rootfs` (host mode runs the host's dash, the rootfs busybox's ash).
-macro_rules! in_both_modes {
-    ($($check:ident),* $(,)?) => {
-        $(
-            mod $check {
-                #[test]
-                fn host() {
-                    super::$check(super::Mode::Host);
-                }
-
-                #[test]
-                fn rootfs() {
-                    super::$check(super::Mode::Rootfs);
-                }
-            }
-        )*
-    };
-}
 
 in_both_modes!(
     interactive_payload_gets_dev_pts_0_with_callers_size_and_settings,

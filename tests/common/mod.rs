@@ -21,6 +21,27 @@ use std::sync::{OnceLock, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// `in_both_modes!(check)` turns `fn check(mode: Mode)` into the tests `check::host` and
+/// `check::rootfs` (host mode and `--rootfs` with the busybox rootfs).
+#[allow(unused_macros)]
+macro_rules! in_both_modes {
+    ($($check:ident),* $(,)?) => {
+        $(
+            mod $check {
+                #[test]
+                fn host() {
+                    super::$check(super::Mode::Host);
+                }
+
+                #[test]
+                fn rootfs() {
+                    super::$check(super::Mode::Rootfs);
+                }
+            }
+        )*
+    };
+}
+
 /// The first uid (and gid) tried for running the binary when the test runner is root; the first
 /// one from here on with neither a passwd nor a group entry is used (see [`unprivileged_id`]).
 const FIRST_UNPRIVILEGED_ID: u32 = 61234;
@@ -761,4 +782,24 @@ pub fn descendants(root: i32) -> Vec<ProcessId> {
 pub fn process_state(process: &ProcessId) -> Option<(String, char)> {
     let stat = read_stat(process.pid)?;
     (stat.start_time == process.start_time).then_some((stat.comm, stat.state))
+}
+
+/// Waits until every process of `tree` has ended (gone, or a zombie), for at most `limit`;
+/// panics naming the survivors.
+pub fn assert_tree_ends_within(tree: &[ProcessId], limit: Duration, what: &str) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let alive: Vec<String> = tree
+            .iter()
+            .filter_map(|p| {
+                let (comm, state) = process_state(p)?;
+                (state != 'Z').then(|| format!("pid {} ({comm}) state {state}", p.pid))
+            })
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still alive: {alive:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
 }
