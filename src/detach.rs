@@ -46,7 +46,7 @@ fn supervise(spec: Spec, claim: Claim, log: std::fs::File, notify: OwnedFd) -> i
         Ok(code) => code as i32,
         Err(err) => {
             let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
-            let text = format!("{err:#}").replace('\n', " ");
+            let text = crate::error::one_line(&err);
             eprintln!("ns-rootless: {text}");
             // Failed before the command started: the front is still waiting for word.
             if let Some(mut out) = notify.take() {

@@ -207,6 +207,19 @@ pub fn userns_hint(errno: i32) -> Option<String> {
     }
 }
 
+/// An error chain as our one line: contexts joined by ": ", no newlines, and without the
+/// " (os error N)" std appends to an I/O error's description.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut text = format!("{err:#}").replace('\n', " ");
+    while let Some(start) = text.find(" (os error ") {
+        match text[start..].find(')') {
+            Some(end) => text.replace_range(start..start + end + 1, ""),
+            None => break,
+        }
+    }
+    text
+}
+
 /// One line: `<what failed>: <why>[; <what to do>]`.
 pub fn describe(what: &str, errno: i32, hint: Option<String>) -> String {
     match hint {
@@ -236,6 +249,15 @@ mod tests {
         assert_eq!(escape(b"\x1b[31mred"), "\\u{1b}[31mred");
         assert_eq!(escape(b"\xffok"), "\\xffok");
         assert_eq!(escape(b"back\\slash"), "back\\\\slash");
+    }
+
+    #[test]
+    fn one_line_drops_os_error_numbers_and_newlines() {
+        let io = std::io::Error::from_raw_os_error(libc::EACCES);
+        let err = anyhow::Error::from(io).context("opening \"x\"");
+        assert_eq!(one_line(&err), "opening \"x\": Permission denied");
+        let err = anyhow::anyhow!("a\nb");
+        assert_eq!(one_line(&err), "a b");
     }
 
     #[test]

@@ -31,9 +31,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
-            // One line, whatever the error chain holds.
-            let text = format!("{err:#}").replace('\n', " ");
-            eprintln!("ns-rootless: {text}");
+            eprintln!("ns-rootless: {}", error::one_line(&err));
             ExitCode::from(code)
         }
     }
