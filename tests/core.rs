@@ -294,6 +294,20 @@ fn no_user_namespaces_names_the_sysctl() {
     assert_eq!(text(&out.stdout), "", "nothing may run");
 }
 
+#[test]
+fn a_proc_that_cannot_be_mounted_is_refused_not_replaced() {
+    // With /proc/sys over-mounted, /proc is not fully visible and the kernel refuses a fresh
+    // proc (as inside containers that mask /proc entries). ns-rootless must fail, naming the
+    // cause, rather than bind the host's /proc in its place.
+    let mut cmd = caller_command(host_tool("unshare"));
+    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg("mount -t tmpfs none /proc/sys && exec \"$0\" cat /proc/self/status")
+        .arg(binary());
+    let out = output_of(cmd);
+    assert_failure_line(&out, 125, &["mounting proc on /proc", "fully visible"]);
+    assert_eq!(text(&out.stdout), "", "nothing may run");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostname
 // ---------------------------------------------------------------------------------------------
