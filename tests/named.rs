@@ -813,22 +813,34 @@ fn a_named_foreground_run_is_visible_while_it_runs() {
     assert!(!guard.dir().exists(), "{} left", guard.dir().display());
 }
 
-/// Starts `run --name unique(TAG) sh -c 'echo ready; exec sleep 1000'` in the foreground and
-/// SIGKILLs it (the supervisor) once the payload runs: the sandbox dies with it and its
-/// state.json is left behind. Returns the guard and the sandbox's init.
-fn kill_a_foreground_supervisor(tag: &str) -> (Sandbox, Proc) {
+/// A state dir of the test's own (XDG_RUNTIME_DIR=P, state in P/ns-rootless): the `ps` of
+/// tests running in parallel would otherwise clean up a stale state this test plants.
+fn private_xdg(tag: &str) -> TempDir {
+    let parent = TempDir::new(tag);
+    let state = parent.path().join("ns-rootless");
+    fs::create_dir(&state).expect("mkdir the state dir");
+    set_mode(&state, 0o700);
+    give_to_caller(&state);
+    parent
+}
+
+/// Starts `run --name unique(TAG) sh -c 'echo ready; exec sleep 1000'` in the foreground, with
+/// a private state dir, and SIGKILLs it (the supervisor) once the payload runs: the sandbox dies
+/// with it and its state.json is left behind. Returns the state dir, the guard and the init.
+fn kill_a_foreground_supervisor(tag: &str) -> (TempDir, Sandbox, Proc) {
+    let xdg = private_xdg(tag);
     let guard = Sandbox {
         name: unique(tag),
-        xdg: None,
+        xdg: Some(xdg.path().to_owned()),
     };
-    let mut fg = Running::start(ns_rootless([
+    let mut fg = Running::start(guard.command(&strings(&[
         "run",
         "--name",
         &guard.name,
         "sh",
         "-c",
         "echo ready; exec sleep 1000",
-    ]));
+    ])));
     fg.wait_for_line("ready");
     let processes = guard.processes();
     let init = int(&guard.state()["pid"]);
@@ -844,12 +856,12 @@ fn kill_a_foreground_supervisor(tag: &str) -> (Sandbox, Proc) {
         guard.dir().join("state.json").exists(),
         "state.json was not left behind"
     );
-    (guard, init)
+    (xdg, guard, init)
 }
 
 #[test]
 fn the_state_of_a_killed_supervisor_is_recognised_as_stale() {
-    let (guard, init) = kill_a_foreground_supervisor("killed-supervisor");
+    let (xdg, guard, init) = kill_a_foreground_supervisor("killed-supervisor");
     // init, orphaned, is reaped by the host's init (or a subreaper): wait for its pid to go.
     wait_for("the dead sandbox's init to be reaped", 10.0, || {
         stat(init.pid).is_none_or(|s| s.start != init.start)
@@ -862,18 +874,30 @@ fn the_state_of_a_killed_supervisor_is_recognised_as_stale() {
         "stale {} left",
         guard.dir().display()
     );
-    let again = Sandbox::start("killed-supervisor", &[], &["sleep", "1000"]);
+    let again = Sandbox::start_with(
+        Some(xdg.path()),
+        "killed-supervisor",
+        &[],
+        &["sleep", "1000"],
+    );
     assert!(again.listed());
 }
 
 #[test]
 fn a_sandbox_whose_init_is_a_zombie_is_not_running() {
-    let (guard, init) = kill_a_foreground_supervisor("zombie-init");
+    let (_xdg, guard, init) = kill_a_foreground_supervisor("zombie-init");
     // Whether init is still an unreaped zombie now depends on the host's init; if it is, the
     // sandbox is dead all the same.
     let zombie = stat(init.pid).is_some_and(|s| s.start == init.start && s.state == 'Z');
     let listed = guard.listed();
-    let out = run(&["run", "-d", "--name", &guard.name, "sleep", "1000"]);
+    let out = output_of(guard.command(&strings(&[
+        "run",
+        "-d",
+        "--name",
+        &guard.name,
+        "sleep",
+        "1000",
+    ])));
     assert!(
         !listed,
         "ps lists {} as running though its init {} is dead (zombie: {zombie})",
