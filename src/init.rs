@@ -12,7 +12,6 @@ use crate::sync::{self, MAPPED};
 use crate::sys;
 use crate::{payload, signals};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -115,21 +114,18 @@ fn reap(payload: Pid) -> ! {
 
 /// Reaps every child that has ended; returns the exit code once the payload is among them.
 fn reap_children(payload: Pid) -> Option<i32> {
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == payload => return Some(code),
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == payload => {
-                return Some(128 + sig as i32)
-            }
-            Ok(WaitStatus::StillAlive) | Err(_) => return None,
-            Ok(_) => continue,
+    let mut result = None;
+    while let Ok(Some((pid, sys::Ended::Code(code)))) = sys::wait_child(-1, true) {
+        if pid == payload.as_raw() {
+            result = Some(code);
         }
     }
+    result
 }
 
 fn finish(code: i32) -> ! {
     // kill(-1) from PID 1 reaches every other process of the namespace.
     let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-    while waitpid(None, None).is_ok() {}
+    while sys::wait_child(-1, false).is_ok() {}
     sys::exit_now(code)
 }

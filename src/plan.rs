@@ -99,6 +99,9 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         Root::Dir(dir) => (dir.as_path(), false, false),
     };
     let mut steps = Vec::new();
+    // Masks of top-level symlinks (e.g. /home -> var/home): applied after every entry is bound,
+    // or the place they lead to wouldn't exist yet.
+    let mut link_masks = Vec::new();
     for entry in entries {
         let name = match entry {
             RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Symlink(n, _) => n,
@@ -121,7 +124,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
                     let mut s = step(&dst, tmpfs(MASK_SIZE, 0o755));
                     s.follow = true;
                     s.if_exists = true;
-                    steps.push(s);
+                    link_masks.push(s);
                 }
             }
             _ if masked => steps.push(step(&dst, tmpfs(MASK_SIZE, 0o755))),
@@ -136,6 +139,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
             )),
         }
     }
+    steps.append(&mut link_masks);
     steps.push(step("/tmp", tmpfs(TMP_SIZE, 0o1777)));
     if host {
         // Other users' runtime dirs: agent sockets, D-Bus, Wayland.
@@ -388,14 +392,27 @@ mod tests {
     }
 
     #[test]
-    fn a_symlinked_home_is_masked_where_it_leads() {
+    fn a_symlinked_home_is_masked_where_it_leads_once_that_exists() {
+        // Silverblue: /home -> var/home, and "home" sorts before "var".
         let p = plan(
             &spec(Root::Host, false),
-            &[RootEntry::Symlink("home".into(), "var/home".into())],
+            &[
+                RootEntry::Symlink("home".into(), "var/home".into()),
+                RootEntry::Dir("var".into()),
+            ],
         );
         let steps = find(&p, "/home");
         assert!(matches!(steps[0].action, Action::Symlink { .. }));
         assert!(steps[1].follow && matches!(steps[1].action, Action::Tmpfs { .. }));
+        let mask = p
+            .steps
+            .iter()
+            .position(|s| s.dst == Path::new("/home") && s.follow)
+            .unwrap();
+        assert!(
+            position(&p, "/var") < mask,
+            "the mask comes after /var is bound"
+        );
     }
 
     #[test]

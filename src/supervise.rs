@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
@@ -127,9 +126,8 @@ pub fn supervise(
 }
 
 fn reaped(init: Pid) -> Option<u8> {
-    match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => Some(code as u8),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as u8),
+    match crate::sys::wait_child(init.as_raw(), true) {
+        Ok(Some((_, crate::sys::Ended::Code(code)))) => Some(code as u8),
         _ => None,
     }
 }

@@ -829,6 +829,38 @@ pub fn set_sigmask(set: &nix::sys::signal::SigSet) {
     }
 }
 
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Exit code, or 128 + signal number: our exit-status convention.
+    Code(i32),
+}
+
+/// waitpid(2) with the raw status decoded here: nix's decoder refuses real-time signals with
+/// EINVAL *after* the kernel has reaped the child, which would lose its death. `pid` -1 means
+/// any child. Ok(None): nothing has ended (WNOHANG); Err: no child at all (ECHILD) or EINTR.
+pub fn wait_child(pid: libc::pid_t, nohang: bool) -> SysResult<Option<(libc::pid_t, Ended)>> {
+    let mut status: c_int = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    // SAFETY: waitpid writes the status into our local.
+    let got = unsafe { libc::waitpid(pid, &mut status, flags) };
+    if got < 0 {
+        return Err(last_errno());
+    }
+    if got == 0 {
+        return Ok(None);
+    }
+    let ended = if libc::WIFEXITED(status) {
+        Ended::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Ended::Code(128 + libc::WTERMSIG(status))
+    } else {
+        // Stopped or continued: only reported with WUNTRACED/WCONTINUED, which we don't ask.
+        return Ok(None);
+    };
+    Ok(Some((got, ended)))
+}
+
 /// Reads the number of threads of this process from /proc/self/stat (field 20).
 pub fn thread_count() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;

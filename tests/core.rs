@@ -295,6 +295,13 @@ fn no_user_namespaces_names_the_sysctl() {
 }
 
 #[test]
+fn a_command_killed_by_a_real_time_signal_gives_128_plus_n() {
+    // nix can't name SIGRTMIN+n: its waitpid refuses them after the kernel reaped the child.
+    let out = run(&["--", "sh", "-c", "kill -s 40 $$"]);
+    assert_code(&out, 168);
+}
+
+#[test]
 fn a_proc_that_cannot_be_mounted_is_refused_not_replaced() {
     // With /proc/sys over-mounted, /proc is not fully visible and the kernel refuses a fresh
     // proc (as inside containers that mask /proc entries). ns-rootless must fail, naming the
