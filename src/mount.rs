@@ -7,10 +7,41 @@ use crate::error::Stage;
 use crate::prepared::{Prepared, PreparedAction, PreparedStep, STAGING};
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A failed setup stage: `(stage, step index, errno)`.
 pub type Fail = (Stage, u32, Errno);
+
+/// The errno with which we refuse to create a mount point on a filesystem that isn't the
+/// sandbox's own (the parent word it as such).
+pub const NOT_OURS: Errno = libc::EXDEV;
+
+/// The filesystems the sandbox mounted itself (tmpfs): the only places where missing mount
+/// points may be created. Anywhere else is a directory of the host (a read-write bind, a
+/// rootfs), where we create nothing. A fixed array: no allocation after clone.
+struct Owned {
+    devs: [u64; 64],
+    len: usize,
+}
+
+impl Owned {
+    fn add(&mut self, mnt: RawFd) {
+        if let (Ok(dev), true) = (sys::device_of(mnt), self.len < self.devs.len()) {
+            self.devs[self.len] = dev;
+            self.len += 1;
+        }
+    }
+
+    fn check(&self, dir: RawFd) -> SysResult<()> {
+        let dev = sys::device_of(dir)?;
+        if self.devs[..self.len].contains(&dev) {
+            Ok(())
+        } else {
+            Err(NOT_OURS)
+        }
+    }
+}
 
 /// Builds the new root, stacked on the host's `/`, and returns an fd of it.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
@@ -22,8 +53,13 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     )
     .map_err(|e| (Stage::RootTmpfs, 0, e))?;
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
+    let mut owned = Owned {
+        devs: [0; 64],
+        len: 0,
+    };
+    owned.add(root.as_raw_fd());
     for (i, step) in p.steps.iter().enumerate() {
-        run_step(root.as_raw_fd(), step).map_err(|(stage, e)| (stage, i as u32, e))?;
+        run_step(root.as_raw_fd(), step, &mut owned).map_err(|(stage, e)| (stage, i as u32, e))?;
     }
     // Nothing more is created at the top level: `/` itself is read-only like a real root.
     sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
@@ -43,7 +79,7 @@ pub fn enter_root(root: &OwnedFd) -> Result<(), Fail> {
     })
 }
 
-fn run_step(root: RawFd, step: &PreparedStep) -> Result<(), (Stage, Errno)> {
+fn run_step(root: RawFd, step: &PreparedStep, owned: &mut Owned) -> Result<(), (Stage, Errno)> {
     let at_step = |e| (Stage::Step, e);
     let at_mount_point = |e| (Stage::MountPoint, e);
     match &step.action {
@@ -52,25 +88,32 @@ fn run_step(root: RawFd, step: &PreparedStep) -> Result<(), (Stage, Errno)> {
             options,
             attrs,
         } => {
-            let Some(dst) = ensure(root, step, true).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let mnt = sys::new_mount(fstype, options, *attrs).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)?;
+            if *fstype == c"tmpfs" {
+                owned.add(mnt.as_raw_fd());
+            }
+            Ok(())
         }
         PreparedAction::Bind { src, attrs, dir } => {
-            // The source is a host path, resolved before pivot_root (see STAGING).
-            let tree = sys::clone_tree(libc::AT_FDCWD, src, true).map_err(at_step)?;
-            let Some(dst) = ensure(root, step, *dir).map_err(at_mount_point)? else {
+            // The source is a host path, resolved before pivot_root (see STAGING). It was made
+            // canonical before fork: a symlink in it now means it was swapped since, so refuse.
+            let tree = sys::clone_tree_no_symlinks(src).map_err(at_step)?;
+            let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
             // Recursive: every submount of a read-only bind is read-only too.
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
-        PreparedAction::Dir => ensure(root, step, true).map(drop).map_err(at_step),
+        PreparedAction::Dir => ensure(root, step, true, owned)
+            .map(drop)
+            .map_err(at_mount_point),
         PreparedAction::ReadOnly => {
-            let Some(dst) = ensure(root, step, true).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let tree = sys::clone_tree_at(dst.as_raw_fd()).map_err(at_step)?;
@@ -82,14 +125,15 @@ fn run_step(root: RawFd, step: &PreparedStep) -> Result<(), (Stage, Errno)> {
             let Some(((parent, name), parents)) = step.chain.split_last() else {
                 return Err((Stage::Step, libc::EINVAL));
             };
-            make_chain(root, parents).map_err(at_mount_point)?;
+            make_chain(root, parents, owned).map_err(at_mount_point)?;
             let dir = open_dir(root, parent).map_err(at_step)?;
+            owned.check(dir.as_raw_fd()).map_err(at_mount_point)?;
             sys::symlinkat(target, dir.as_raw_fd(), name).map_err(at_step)
         }
     }
 }
 
-fn open_dir(root: RawFd, rel: &std::ffi::CStr) -> SysResult<OwnedFd> {
+fn open_dir(root: RawFd, rel: &CStr) -> SysResult<OwnedFd> {
     sys::open_in_root(root, rel, libc::O_PATH | libc::O_DIRECTORY, 0)
 }
 
@@ -103,21 +147,43 @@ fn open_destination(root: RawFd, step: &PreparedStep) -> SysResult<OwnedFd> {
     Ok(fd)
 }
 
-/// `mkdir -p` along `chain`, each directory created beneath the root.
-fn make_chain(root: RawFd, chain: &[(std::ffi::CString, std::ffi::CString)]) -> SysResult<()> {
+/// `mkdir -p` along `chain`, each directory created beneath the root, and only on the
+/// sandbox's own filesystems.
+fn make_chain(root: RawFd, chain: &[(CString, CString)], owned: &Owned) -> SysResult<()> {
     for (parent, name) in chain {
         let dir = open_dir(root, parent)?;
-        match sys::mkdirat(dir.as_raw_fd(), name, 0o755) {
-            Ok(()) | Err(libc::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
+        make_in(dir.as_raw_fd(), name, true, owned)?;
     }
     Ok(())
 }
 
+/// Creates `name` in `dir` (a directory, or an empty file to bind a file on) unless it exists.
+fn make_in(dir: RawFd, name: &CStr, directory: bool, owned: &Owned) -> SysResult<()> {
+    // Exists already: nothing to create, wherever it is.
+    let exists = sys::exists_at(dir, name)?;
+    if exists {
+        return Ok(());
+    }
+    owned.check(dir)?;
+    let made = if directory {
+        sys::mkdirat(dir, name, 0o755)
+    } else {
+        sys::create_file_at(dir, name)
+    };
+    match made {
+        Ok(()) | Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens the destination, creating it (a directory, or an empty file to bind a file on) and its
 /// parents when missing. `None`: missing, and the step applies only to what exists.
-fn ensure(root: RawFd, step: &PreparedStep, dir: bool) -> SysResult<Option<OwnedFd>> {
+fn ensure(
+    root: RawFd,
+    step: &PreparedStep,
+    dir: bool,
+    owned: &Owned,
+) -> SysResult<Option<OwnedFd>> {
     // A top-level directory (most steps): create it right in the root, whose fd we hold; a
     // single name can't lead anywhere else, and an existing symlink is refused just below.
     if dir && !step.if_exists && step.chain.len() == 1 {
@@ -135,16 +201,8 @@ fn ensure(root: RawFd, step: &PreparedStep, dir: bool) -> SysResult<Option<Owned
     let Some(((parent, name), parents)) = step.chain.split_last() else {
         return Err(libc::EINVAL);
     };
-    make_chain(root, parents)?;
+    make_chain(root, parents, owned)?;
     let parent = open_dir(root, parent)?;
-    let made = if dir {
-        sys::mkdirat(parent.as_raw_fd(), name, 0o755)
-    } else {
-        sys::create_file_at(parent.as_raw_fd(), name)
-    };
-    match made {
-        Ok(()) | Err(libc::EEXIST) => {}
-        Err(e) => return Err(e),
-    }
+    make_in(parent.as_raw_fd(), name, dir, owned)?;
     open_destination(root, step).map(Some)
 }

@@ -283,6 +283,11 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         _ => r.stage.doing().to_string(),
     };
     let message = match step {
+        Some(_) if r.stage == Stage::MountPoint && r.errno == crate::mount::NOT_OURS => format!(
+            "{what}: it would be created in a directory of the host, and ns-rootless creates \
+             nothing there; create it on the host first, or choose a destination in the \
+             sandbox's own filesystems (/, /tmp, a --tmpfs)"
+        ),
         Some(s) if r.errno == libc::ELOOP && !s.follow => {
             format!("{what}: the destination is a symlink; refusing to mount through it")
         }

@@ -347,14 +347,49 @@ pub fn clone_tree_at(fd: RawFd) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) })
 }
 
-/// A detached copy of the mount at `dirfd`/`path` (recursive: with every submount, like rbind).
-pub fn clone_tree(dirfd: RawFd, path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as c_uint;
+/// A detached copy of the mount tree at `path`, an absolute path that must contain no symlink
+/// (RESOLVE_NO_SYMLINKS): what the parent checked is what gets bound.
+pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_SYMLINKS,
+    };
+    // SAFETY: `how` is a valid open_how of the size we pass.
+    let fd = check_fd(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    clone_tree_at(fd.as_raw_fd())
+}
+
+/// The device of the filesystem holding `fd`.
+pub fn device_of(fd: RawFd) -> SysResult<u64> {
+    // SAFETY: fstat into a zeroed stat buffer on the stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) } as libc::c_long)?;
+    Ok(st.st_dev)
+}
+
+/// Whether `name` exists in `dir` (a symlink counts, and is not followed).
+pub fn exists_at(dir: RawFd, name: &CStr) -> SysResult<bool> {
+    // SAFETY: fstatat into a zeroed stat buffer on the stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 {
+        return Ok(true);
     }
-    // SAFETY: valid fd/C string.
-    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })
+    match last_errno() {
+        libc::ENOENT => Ok(false),
+        e => Err(e),
+    }
 }
 
 #[repr(C)]

@@ -662,6 +662,34 @@ fn work_binds_the_current_dir_and_starts_there(mode: Mode) {
     assert_stdout(&output_of(cmd), &format!("{path}\n"));
 }
 
+#[test]
+fn mount_points_are_never_created_in_a_host_directory() {
+    // Under a read-write bind (here -w), a missing mount point would be a new directory on the
+    // host: refused with 125, naming it; an existing one is fine.
+    let project = caller_dir("work-mount-point");
+    let missing = format!("{}/newdir/sub", path_str(project.path()));
+    let out = run_in(
+        Mode::Host,
+        project.path(),
+        &["-w", "--tmpfs", &missing],
+        &["true"],
+    );
+    assert_failure_line(&out, 125, &[missing.as_str(), "directory of the host"]);
+    assert!(
+        !project.path().join("newdir").exists(),
+        "a mount point was created on the host"
+    );
+    fs::create_dir(project.path().join("sub")).expect("mkdir sub");
+    let existing = format!("{}/sub", path_str(project.path()));
+    let out = run_in(
+        Mode::Host,
+        project.path(),
+        &["-w", "--tmpfs", &existing],
+        &["stat", "-f", "-c", "%T", &existing],
+    );
+    assert_stdout(&out, "tmpfs\n");
+}
+
 fn work_with_a_dir_binds_it_and_starts_there(mode: Mode) {
     let project = caller_dir("work-dir");
     let path = path_str(project.path());
