@@ -8,7 +8,7 @@ use crate::spec::Spec;
 use crate::state::Claim;
 use crate::sys;
 use anyhow::{Context, Result};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::process::ExitCode;
 
@@ -47,7 +47,7 @@ fn supervise(spec: Spec, claim: Claim, log: std::fs::File, notify: OwnedFd) -> i
         Err(err) => {
             let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
             let text = crate::error::one_line(&err);
-            eprintln!("ns-rootless: {text}");
+            let _ = writeln!(std::io::stderr(), "ns-rootless: {text}");
             // Failed before the command started: the front is still waiting for word.
             if let Some(mut out) = notify.take() {
                 use std::io::Write;
@@ -64,7 +64,8 @@ fn wait_for_start(from_supervisor: OwnedFd, name: &str) -> Result<ExitCode> {
     let _ = f.read_to_end(&mut msg);
     match msg.split_first() {
         Some((0, _)) => {
-            println!("{name}");
+            // A closed stdout (`run -d ... | true`) is no reason to fail: the sandbox runs.
+            let _ = writeln!(std::io::stdout(), "{name}");
             Ok(ExitCode::SUCCESS)
         }
         Some((&code, text)) => Err(Failure {

@@ -16,6 +16,8 @@ use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// The namespaces to join, in order. The payload's user namespace is nested in the sandbox's,
 /// which owns the PID, UTS, IPC, network and cgroup namespaces: join that outer one first (we
@@ -32,14 +34,32 @@ const NAMESPACES: [(&str, libc::c_int); 8] = [
     ("mnt", libc::CLONE_NEWNS),
 ];
 
-fn open_namespace(payload: i32, ns: &str) -> Result<OwnedFd> {
-    if ns == "outer-user" {
-        let nested = open_namespace(payload, "user")?;
-        return sys::parent_namespace(nested.as_raw_fd())
-            .map_err(|e| anyhow!("finding the sandbox's user namespace: {}", strerror(e)));
+/// Opens the namespaces to join through `proc_dir` (the payload's /proc directory, reached
+/// through an fd of it, so a reused pid can't substitute another process). A namespace we are
+/// in already (the host's network, with --share-net) is left out: setns into it would fail.
+fn open_namespaces(proc_dir: &Path) -> Result<Vec<(&'static str, libc::c_int, OwnedFd)>> {
+    let same_as_ours = |ns: &str, fd: &OwnedFd| {
+        let ours = std::fs::metadata(format!("/proc/self/ns/{ns}"));
+        let theirs = std::fs::File::from(fd.try_clone().ok()?).metadata();
+        Some(matches!((ours, theirs), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev()))
+    };
+    let mut out = Vec::new();
+    for &(ns, flag) in &NAMESPACES {
+        let fd: OwnedFd = if ns == "outer-user" {
+            let nested: OwnedFd = std::fs::File::open(proc_dir.join("ns/user"))?.into();
+            sys::parent_namespace(nested.as_raw_fd())
+                .map_err(|e| anyhow!("finding the sandbox's user namespace: {}", strerror(e)))?
+        } else {
+            std::fs::File::open(proc_dir.join("ns").join(ns))
+                .with_context(|| format!("opening its {ns} namespace"))?
+                .into()
+        };
+        if ns != "outer-user" && same_as_ours(ns, &fd) == Some(true) {
+            continue;
+        }
+        out.push((ns, flag, fd));
     }
-    let path = format!("/proc/{payload}/ns/{ns}");
-    Ok(std::fs::File::open(&path)?.into())
+    Ok(out)
 }
 
 pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
@@ -51,20 +71,18 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
             quote(&cli.name)
         );
     }
-    // Pin the payload, then check it still is the payload (not a reused pid).
-    let pidfd = sys::pidfd_open(st.payload)
-        .map_err(|_| anyhow!("no sandbox named {}", quote(&cli.name)))?;
-    if state::start_time(st.payload) != Some(st.payload_start_time) {
-        bail!("no sandbox named {}", quote(&cli.name));
+    // Hold the payload's /proc directory, then check through it that it still is the payload:
+    // if the pid is reused later, lookups through this fd fail instead of reaching the new one.
+    let gone = || anyhow!("no sandbox named {}", quote(&cli.name));
+    let proc_fd: OwnedFd = std::fs::File::open(format!("/proc/{}", st.payload))
+        .map_err(|_| gone())?
+        .into();
+    let proc_dir = PathBuf::from(format!("/proc/self/fd/{}", proc_fd.as_raw_fd()));
+    if state::stat_fields_at(&proc_dir).map(|(_, t)| t) != Some(st.payload_start_time) {
+        return Err(gone());
     }
-    let namespaces = NAMESPACES
-        .iter()
-        .map(|&(ns, flag)| {
-            open_namespace(st.payload, ns)
-                .map(|fd| (ns, flag, fd))
-                .with_context(|| format!("opening the {ns} namespace of {}", quote(&cli.name)))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let namespaces =
+        open_namespaces(&proc_dir).with_context(|| format!("joining {}", quote(&cli.name)))?;
     let spec = exec_spec(&cli, &st, &host)?;
     let mut prepared = prepared::prepare(&spec, &Plan { steps: Vec::new() })?;
     // The payload's user namespace is already the locked nested one.
@@ -123,7 +141,7 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     }
     let record = sync::first_record(pipes.report_read);
     let outcome = supervise::supervise(child, None, relay);
-    drop(pidfd);
+    drop(proc_fd);
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {

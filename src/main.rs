@@ -24,6 +24,7 @@ mod tty;
 use anyhow::{bail, Result};
 use clap::error::ErrorKind;
 use error::{escape, Failure, EXIT_SETUP};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -31,7 +32,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
-            eprintln!("ns-rootless: {}", error::one_line(&err));
+            // eprintln! would panic on a closed stderr.
+            let _ = writeln!(std::io::stderr(), "ns-rootless: {}", error::one_line(&err));
             ExitCode::from(code)
         }
     }

@@ -87,7 +87,7 @@ fn ps(root: &Path, json: bool) -> Result<u8> {
             "running",
             age(s),
             command,
-            s.rootfs.as_deref().unwrap_or("-")
+            crate::error::escape(s.rootfs.as_deref().unwrap_or("-").as_bytes())
         )?;
     }
     Ok(0)

@@ -267,7 +267,7 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         (Stage::MountPoint, Some(s)) => {
             format!(
                 "creating the mount point {} ({})",
-                s.dst.display(),
+                crate::error::escape(s.dst.as_os_str().as_bytes()),
                 s.describe()
             )
         }

@@ -8,6 +8,7 @@
 
 use crate::spec::{Root, Spec, UserMount};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub const MIB: u64 = 1024 * 1024;
@@ -275,16 +276,17 @@ fn dev_steps(steps: &mut Vec<Step>) {
 impl Step {
     /// What this step does, for error messages: "mounting tmpfs on /tmp".
     pub fn describe(&self) -> String {
-        let dst = self.dst.display();
+        let shown = |p: &Path| crate::error::escape(p.as_os_str().as_bytes());
+        let dst = shown(&self.dst);
         match &self.action {
             Action::Tmpfs { .. } => format!("mounting tmpfs on {dst}"),
             Action::Proc => format!("mounting proc on {dst}"),
             Action::Sysfs => format!("mounting sysfs on {dst}"),
             Action::Devpts => format!("mounting devpts on {dst}"),
-            Action::Bind { src, .. } => format!("binding {} to {dst}", src.display()),
+            Action::Bind { src, .. } => format!("binding {} to {dst}", shown(src)),
             Action::Dir => format!("creating directory {dst}"),
             Action::Symlink { target } => {
-                format!("creating symlink {dst} -> {}", target.display())
+                format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
             Action::Mask => format!("masking {dst}"),

@@ -145,7 +145,13 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// The state letter (field 3) and start time (field 22) of `pid`.
 fn stat_fields(pid: i32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields_at(Path::new(&format!("/proc/{pid}")))
+}
+
+/// The state letter (field 3) and start time (field 22) from `PROC_DIR/stat`, where
+/// PROC_DIR is a process's /proc directory (possibly reached through an fd of it).
+pub fn stat_fields_at(proc_dir: &Path) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(proc_dir.join("stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;

@@ -510,6 +510,16 @@ fn exec_is_locked_down_like_the_payload() {
 }
 
 #[test]
+fn exec_works_in_a_sandbox_sharing_the_host_network() {
+    // The host's network namespace is ours already: exec must not try to join it.
+    let sandbox = Sandbox::start("share-net", &["--share-net"], &["sleep", "1000"]);
+    assert_stdout(&sandbox.exec(&["hostname"]), &format!("{}\n", sandbox.name));
+    let host_net = fs::read_link("/proc/self/ns/net").expect("our net namespace");
+    let inside = sandbox.exec(&["readlink", "/proc/self/ns/net"]);
+    assert_stdout(&inside, &format!("{}\n", host_net.display()));
+}
+
+#[test]
 fn exec_works_in_a_rootfs_sandbox() {
     let rootfs = path_str(busybox_rootfs());
     let a = Sandbox::start("rootfs", &["--rootfs", rootfs], &["sleep", "1000"]);
