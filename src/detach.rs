@@ -17,7 +17,9 @@ pub fn run(spec: Spec, claim: Claim) -> Result<ExitCode> {
     let (front_end, supervisor_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let name = spec.name.clone().unwrap_or_default();
-    match sys::fork().map_err(|e| anyhow::anyhow!("starting the supervisor: errno {e}"))? {
+    match sys::fork()
+        .map_err(|e| anyhow::anyhow!("starting the supervisor: {}", crate::error::strerror(e)))?
+    {
         0 => {
             // The supervisor. We are single-threaded, so ordinary Rust is fine after this fork.
             drop(front_end);

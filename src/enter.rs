@@ -88,7 +88,7 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     // The payload's user namespace is already the locked nested one.
     prepared.nest = false;
     if let Some(n) = sys::thread_count().filter(|&n| n != 1) {
-        bail!("ns-rootless must be single-threaded to join a namespace, but has {n} threads");
+        bail!("joining a namespace: this process has {n} threads, and setns needs one");
     }
     for (ns, flag, fd) in &namespaces {
         sys::setns(fd.as_raw_fd(), *flag).map_err(|e| {

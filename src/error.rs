@@ -79,7 +79,7 @@ impl Stage {
     /// What was being done, for stages that don't name their object themselves.
     pub fn doing(self) -> &'static str {
         match self {
-            Stage::Handshake => "waiting for the id maps",
+            Stage::Handshake => "setting up the sandbox's init (parent-death signal, id maps)",
             Stage::CloseFds => "closing inherited file descriptors",
             Stage::Hostname => "setting the hostname",
             Stage::Loopback => "bringing up the loopback interface",

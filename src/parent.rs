@@ -36,9 +36,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let prepared = prepared::prepare(&spec, &plan)?;
     // unshare/clone with CLONE_NEWUSER fails with EINVAL in a multi-threaded process.
     if let Some(n) = sys::thread_count().filter(|&n| n != 1) {
-        bail!(
-            "ns-rootless must be single-threaded to create a user namespace, but has {n} threads"
-        );
+        bail!("creating a user namespace: this process has {n} threads, and clone needs one");
     }
     // A caller that ignores SIGCHLD would make our children vanish unreaped.
     sys::set_signal_default(libc::SIGCHLD);

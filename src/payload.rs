@@ -6,6 +6,7 @@ use crate::prepared::{Prepared, PreparedCwd};
 use crate::sync;
 use crate::sys;
 use nix::libc;
+use nix::sys::resource::Resource;
 use nix::sys::signal::SigSet;
 use std::os::fd::RawFd;
 
@@ -20,11 +21,16 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     // Default dispositions and an empty mask: ignored signals would survive execve.
     sys::reset_ignored_signals(p.ignored_signals);
     sys::set_sigmask(&SigSet::empty());
-    // Before the nested user namespace: its creation records RLIMIT_NPROC as the cap for the
-    // whole namespace, so `--limit nproc=N` bounds every process of the sandbox together.
+    // RLIMIT_NPROC before the nested user namespace: its creation records it as the cap for
+    // the whole namespace, so `--limit nproc=N` bounds every process of the sandbox together.
+    // The other limits wait until just before execve, so that a tiny `nofile` or `fsize` can't
+    // break our own last steps.
+    let nproc = |r: &Resource| *r == Resource::RLIMIT_NPROC;
     for (i, &(resource, value)) in p.limits.iter().enumerate() {
-        if let Err(e) = sys::setrlimit(resource, value) {
-            fail_at(Stage::Limit, i, e);
+        if nproc(&resource) {
+            if let Err(e) = sys::setrlimit(resource, value) {
+                fail_at(Stage::Limit, i, e);
+            }
         }
     }
     // Lock the setup (DESIGN.md "Locking the setup"): in a nested user + mount namespace, every
@@ -87,6 +93,13 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     for program in &p.seccomp {
         if let Err(e) = sys::install_seccomp(program) {
             fail(Stage::Seccomp, e);
+        }
+    }
+    for (i, &(resource, value)) in p.limits.iter().enumerate() {
+        if !nproc(&resource) {
+            if let Err(e) = sys::setrlimit(resource, value) {
+                fail_at(Stage::Limit, i, e);
+            }
         }
     }
     let errno = exec_first(p);

@@ -2,9 +2,10 @@
 //! sandboxed build never needs and what lets code undo or escape the sandbox. Compiled before
 //! fork with seccompiler; installed by the payload as its last step before execve.
 //!
-//! seccompiler gives one action per filter, so the filter is a stack: a hand-written prefix for
-//! the fail-closed edges, then one filter per errno. The kernel runs every filter and the most
-//! restrictive answer wins (seccomp(2), "Filter return values").
+//! seccompiler gives one action per filter, so the filter is built from parts: a hand-written
+//! prefix for the fail-closed edges, then one program per errno, chained into a single program
+//! (`chain`) in which the first part that doesn't allow a call decides. No syscall is denied by
+//! two parts, so the order of the parts doesn't change any answer.
 
 use anyhow::{Context, Result};
 use nix::libc;

@@ -55,7 +55,12 @@ impl Stack {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: the first page lies inside the mapping we just created.
-        unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
+        if unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) } != 0 {
+            let err = std::io::Error::last_os_error();
+            // SAFETY: unmapping what we just mapped.
+            unsafe { libc::munmap(base, len) };
+            return Err(err);
+        }
         Ok(Stack { base, len })
     }
 }
@@ -100,7 +105,8 @@ pub fn clone_with<T>(
     check(pid as libc::c_long).map(|p| p as libc::pid_t)
 }
 
-/// Plain fork. Only called from single-threaded processes (the sandbox's init).
+/// Plain fork. Only called from single-threaded processes (init forking the payload, `exec`
+/// and `run -d` forking before any thread could exist).
 pub fn fork() -> SysResult<libc::pid_t> {
     // SAFETY: the caller is single-threaded, so the child can't inherit a lock held by another
     // thread; the child only makes syscalls until execve/_exit.
@@ -161,6 +167,25 @@ pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
 /// (CVE-2024-21626 was a leaked directory fd).
 pub fn cloexec_from_3() -> SysResult<()> {
     close_range(3, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+}
+
+/// Takes ownership of an fd the kernel just gave us outside std (SCM_RIGHTS).
+pub fn adopt_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: a freshly received fd that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Fd 0, 1 or 2: open for the life of the process.
+pub fn stdio(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    debug_assert!((0..3).contains(&fd));
+    // SAFETY: the standard fds stay open for the life of the process.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Borrows an fd that the caller keeps open for the borrow's duration (the relay's fds).
+pub fn borrow<'a>(fd: RawFd) -> std::os::fd::BorrowedFd<'a> {
+    // SAFETY: callers pass fds 0-1 or an OwnedFd they hold across the call.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
 pub fn read_byte(fd: RawFd) -> SysResult<Option<u8>> {

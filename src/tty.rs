@@ -10,7 +10,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 /// What the pty inside starts with: the user's terminal settings and size.
 #[derive(Clone, Copy)]
@@ -76,8 +76,7 @@ pub fn receive_master(sock: &OwnedFd) -> Result<Option<OwnedFd>> {
     for cmsg in msg.cmsgs().context("receiving the sandbox's terminal")? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this fd for us.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+                return Ok(Some(sys::adopt_fd(fd)));
             }
         }
     }
@@ -111,8 +110,12 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(master: OwnedFd, setup: &PtySetup) -> Result<Relay> {
-        sys::set_nonblocking(master.as_raw_fd())
-            .map_err(|e| anyhow::anyhow!("setting up the terminal relay: errno {e}"))?;
+        sys::set_nonblocking(master.as_raw_fd()).map_err(|e| {
+            anyhow::anyhow!(
+                "setting up the terminal relay: {}",
+                crate::error::strerror(e)
+            )
+        })?;
         Ok(Relay {
             master,
             stdin_open: true,
@@ -140,8 +143,7 @@ impl Relay {
     /// altogether: poll reports POLLHUP and POLLERR even for an fd asking for nothing, so a
     /// closed stdin, a dead pty or a closed stdout would make the loop spin.
     pub fn poll_fds(&self) -> Vec<(End, PollFd<'_>)> {
-        // SAFETY: fds 0 and 1 stay open for the life of the process.
-        let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
+        let (stdin, stdout) = (sys::stdio(0), sys::stdio(1));
         let mut master = PollFlags::empty();
         if self.master_open && self.to_stdout.is_empty() {
             master |= PollFlags::POLLIN;
@@ -221,16 +223,14 @@ impl Relay {
 fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
     let start = buf.len();
     buf.resize(start + CHUNK, 0);
-    // SAFETY: fds 0-1 and our master stay open while the relay lives.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let fd = sys::borrow(fd);
     let n = nix::unistd::read(fd, &mut buf[start..]);
     buf.truncate(start + n.unwrap_or(0));
     n.map_err(|e| e as i32)
 }
 
 fn write_from(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
-    // SAFETY: fds 0-1 and our master stay open while the relay lives.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let fd = sys::borrow(fd);
     let n = nix::unistd::write(fd, buf).map_err(|e| e as i32)?;
     buf.drain(..n);
     Ok(n)

@@ -117,6 +117,13 @@ fn read_env_file(path: &PathBuf) -> Result<Env> {
         if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
+        if line.contains(&0) {
+            bail!(
+                "invalid --env-file {}: line {}: a NUL byte",
+                quote(path),
+                n + 1
+            );
+        }
         let i = line.iter().position(|&b| b == b'=').ok_or_else(|| {
             anyhow!(
                 "invalid --env-file {}: line {}: expected NAME=VALUE",

@@ -73,6 +73,7 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                 let meta = match src.metadata() {
                     Ok(m) => m,
                     Err(e) if *optional && e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) if src.as_os_str() == value_src(value) => return Err(bad(value, &e)),
                     Err(e) => return Err(bad(value, &format!("{}: {e}", quote(&src)))),
                 };
                 let src = src.canonicalize().map_err(|e| bad(value, &e))?;
@@ -130,6 +131,11 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
         }
     }
     Ok(Mounts { mounts, work_dir })
+}
+
+/// The SRC part of a `SRC[:DST]` value, as given.
+fn value_src(value: &OsStr) -> &OsStr {
+    split_first(value).0
 }
 
 fn split_first(arg: &OsStr) -> (&OsStr, Option<&OsStr>) {
