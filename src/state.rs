@@ -227,6 +227,28 @@ fn recently_created(dir: &Path) -> bool {
         .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 10))
 }
 
+/// Removes the stale `name` whose state.json read `seen`. Between our read and the removal, a
+/// `run --name` may have cleaned it up and claimed the name afresh: so move the directory aside
+/// first (atomic), check it still is what we judged stale, and only then delete it.
+fn remove_stale(root: &Path, name: &str, seen: &[u8]) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = root.join(name);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let aside = root.join(format!(".stale-{name}-{}-{n}", std::process::id()));
+    if fs::rename(&dir, &aside).is_err() {
+        return;
+    }
+    match fs::read(aside.join("state.json")) {
+        Ok(bytes) if bytes == seen => remove(&aside),
+        // Someone else's fresh claim: give it back. (If the name was taken yet again meanwhile,
+        // leave it aside: never delete what we didn't judge.)
+        _ => {
+            let _ = fs::rename(&aside, &dir);
+        }
+    }
+}
+
 fn remove(dir: &Path) {
     let _ = fs::remove_dir_all(dir);
 }
@@ -242,7 +264,7 @@ pub fn load(root: &Path, name: &str) -> Result<Option<State>> {
     let state: State =
         serde_json::from_slice(&bytes).map_err(|e| anyhow!("reading {}: {e}", quote(&path)))?;
     if !state.is_alive() {
-        remove(&root.join(name));
+        remove_stale(root, name, &bytes);
         return Ok(None);
     }
     Ok(Some(state))
@@ -349,6 +371,24 @@ mod tests {
         assert!(!s.0.join("old").exists());
         let err = find(&s.0, "old").unwrap_err().to_string();
         assert_eq!(err, "no sandbox named \"old\"");
+    }
+
+    #[test]
+    fn stale_cleanup_never_deletes_a_fresh_claim_of_the_same_name() {
+        let s = scratch("race");
+        // We judged "a" stale from these bytes...
+        let stale = serde_json::to_vec_pretty(&state("a", i32::MAX, 5)).unwrap();
+        // ...but meanwhile another run cleaned it and claimed the name afresh.
+        let fresh = Claim::take(&s.0, "a").unwrap();
+        remove_stale(&s.0, "a", &stale);
+        assert!(fresh.dir.exists(), "the fresh claim was deleted");
+        // While a real stale directory goes.
+        fresh.write(&state("a", i32::MAX, 5)).unwrap();
+        remove_stale(&s.0, "a", &stale);
+        assert!(!fresh.dir.exists());
+        let leftovers: Vec<_> = fs::read_dir(&s.0).unwrap().flatten().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        std::mem::forget(fresh);
     }
 
     #[test]
