@@ -1,0 +1,126 @@
+//! File descriptors: closing what the payload must not inherit, raw reads and writes.
+
+use super::{check, check_fd, last_errno, SysResult};
+use nix::libc::{self, c_int, c_uint, c_void};
+use std::ffi::CStr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+pub fn close(fd: RawFd) {
+    // SAFETY: closing an fd we own; errors are irrelevant here.
+    unsafe { libc::close(fd) };
+}
+
+fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
+    // SAFETY: close_range only affects this process's fd table.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }).map(drop)
+}
+
+/// Closes every fd >= 3 except `keep` (at most a handful, any order). No allocation.
+pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
+    let mut next: c_uint = 3;
+    loop {
+        // The smallest kept fd at or above `next`, if any.
+        let mut stop: Option<c_uint> = None;
+        for &fd in keep {
+            let fd = fd as c_uint;
+            if fd >= next && stop.is_none_or(|s| fd < s) {
+                stop = Some(fd);
+            }
+        }
+        match stop {
+            Some(s) => {
+                if s > next {
+                    close_range(next, s - 1, 0)?;
+                }
+                next = s + 1;
+            }
+            None => return close_range(next, c_uint::MAX, 0),
+        }
+    }
+}
+
+/// Marks every fd >= 3 close-on-exec: what the payload inherits is 0, 1, 2 only
+/// (CVE-2024-21626 was a leaked directory fd).
+pub fn cloexec_from_3() -> SysResult<()> {
+    close_range(3, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+}
+
+/// Takes ownership of an fd the kernel just gave us outside std (SCM_RIGHTS).
+pub fn adopt_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: a freshly received fd that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Fd 0, 1 or 2: open for the life of the process.
+pub fn stdio(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    debug_assert!((0..3).contains(&fd));
+    // SAFETY: the standard fds stay open for the life of the process.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Borrows an fd that the caller keeps open for the borrow's duration (the relay's fds).
+pub fn borrow<'a>(fd: RawFd) -> std::os::fd::BorrowedFd<'a> {
+    // SAFETY: callers pass fds 0-1 or an OwnedFd they hold across the call.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+pub fn read_byte(fd: RawFd) -> SysResult<Option<u8>> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reading one byte into a stack variable.
+        let n = unsafe { libc::read(fd, &mut b as *mut u8 as *mut c_void, 1) };
+        match n {
+            1 => return Ok(Some(b)),
+            0 => return Ok(None),
+            _ if last_errno() == libc::EINTR => continue,
+            _ => return Err(last_errno()),
+        }
+    }
+}
+
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
+    while !buf.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+        if n < 0 {
+            if last_errno() == libc::EINTR {
+                continue;
+            }
+            return Err(last_errno());
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// open + one write + close: how /proc files like uid_map want to be written.
+pub fn write_file(path: &CStr, data: &[u8]) -> SysResult<()> {
+    // SAFETY: path is a valid C string.
+    let fd = check_fd(
+        unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
+    )?;
+    use std::os::fd::AsRawFd;
+    write_all(fd.as_raw_fd(), data)
+}
+
+/// Reads everything from an fd the caller handed us (`--seccomp-fd`), then closes it.
+pub fn read_fd_to_end(fd: RawFd) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    // SAFETY: the fd number comes from the user; fcntl checks it is open before we own it.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: checked open above; we take ownership and close it after reading.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut out = Vec::new();
+    file.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = check(libc::fcntl(fd, libc::F_GETFL) as libc::c_long)? as c_int;
+        check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) as libc::c_long).map(drop)
+    }
+}

@@ -1,0 +1,117 @@
+//! Namespaces, pidfds, hostname, sessions and the loopback interface.
+
+use super::{check, check_fd, SysResult};
+use nix::libc::{self, c_char, c_int, c_uint, c_void};
+use std::ffi::CStr;
+use std::os::fd::{OwnedFd, RawFd};
+
+/// Joins the namespace `fd` refers to (setns(2)).
+pub fn setns(fd: RawFd, nstype: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall on an fd we own.
+    check(unsafe { libc::setns(fd, nstype) } as libc::c_long).map(drop)
+}
+
+/// The parent of the user namespace `fd` (ioctl_ns(2), NS_GET_PARENT).
+pub fn parent_namespace(fd: RawFd) -> SysResult<OwnedFd> {
+    const NS_GET_PARENT: libc::c_ulong = 0xb702;
+    // SAFETY: ioctl on a namespace fd; returns a new fd.
+    check_fd(unsafe { libc::ioctl(fd, NS_GET_PARENT) } as libc::c_long)
+}
+
+/// A pidfd for `pid`: a handle that can't be confused with a later process reusing the pid.
+pub fn pidfd_open(pid: libc::pid_t) -> SysResult<OwnedFd> {
+    // SAFETY: plain syscall; returns a new fd.
+    check_fd(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as c_uint) })
+}
+
+pub fn pidfd_send_signal(pidfd: RawFd, sig: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall; no siginfo.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as c_uint,
+        )
+    })
+    .map(drop)
+}
+
+pub fn unshare(flags: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)
+}
+
+pub fn sethostname(name: &[u8]) -> SysResult<()> {
+    // SAFETY: pointer and length of a valid slice.
+    check(unsafe { libc::sethostname(name.as_ptr() as *const c_char, name.len()) } as libc::c_long)
+        .map(drop)
+}
+
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask never fails.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+pub fn chdir(path: &CStr) -> SysResult<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chdir(path.as_ptr()) } as libc::c_long).map(drop)
+}
+
+pub fn setsid() -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setsid() } as libc::c_long).map(drop)
+}
+
+/// Ask the kernel to SIGKILL us when the thread that created us dies.
+pub fn kill_me_with_parent() -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
+/// Nobody may ptrace us or open our /proc/PID files (fd, mem, exe) without CAP_SYS_PTRACE.
+pub fn set_not_dumpable() -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong) } as libc::c_long)
+        .map(drop)
+}
+
+/// Brings `lo` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS, netdevice(7)).
+pub fn loopback_up() -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: socket() returns a new fd or -1.
+    let sock =
+        check_fd(
+            unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }
+                as libc::c_long,
+        )?;
+    // SAFETY: ifreq is plain old data; the name fits with its NUL.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as c_char;
+    }
+    // SAFETY: ioctls on our socket with a valid ifreq.
+    unsafe {
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) as libc::c_long)?;
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) as libc::c_long)?;
+    }
+    Ok(())
+}
+
+pub fn getrandom(buf: &mut [u8]) -> SysResult<()> {
+    // SAFETY: writing into a valid slice.
+    let n = check(
+        unsafe { libc::getrandom(buf.as_mut_ptr() as *mut c_void, buf.len(), 0) } as libc::c_long,
+    )?;
+    if n as usize == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EIO)
+    }
+}

@@ -1,0 +1,99 @@
+//! Path resolution beneath a root (openat2) and creating files and directories there.
+
+use super::{check, check_fd, last_errno, SysResult};
+use nix::libc::{self, c_int};
+use std::ffi::CStr;
+use std::os::fd::{OwnedFd, RawFd};
+
+#[repr(C)]
+pub(super) struct OpenHow {
+    pub(super) flags: u64,
+    pub(super) mode: u64,
+    pub(super) resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `openat2(root, path, RESOLVE_IN_ROOT)`: `path` is looked up as if `root` were `/`, so neither
+/// `..` nor a symlink (absolute or relative) can lead outside it.
+pub fn open_in_root(root: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysResult<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // EAGAIN: a rename anywhere on the system raced a `..` in the lookup; the kernel refuses
+    // rather than risk resolving outside the root, and asks us to try again (openat2(2)).
+    let mut tries = 0;
+    loop {
+        // SAFETY: `how` is a valid open_how of the size we pass.
+        let fd = check_fd(unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        });
+        match fd {
+            Err(libc::EAGAIN) if tries < 1000 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+pub fn is_symlink(fd: RawFd) -> SysResult<bool> {
+    // SAFETY: fstat into a zeroed stat buffer on the stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) } as libc::c_long)?;
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
+pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
+    // SAFETY: valid fd and C string.
+    check(unsafe { libc::mkdirat(dir, name.as_ptr(), mode) } as libc::c_long).map(drop)
+}
+
+/// Creates an empty file `name` in `dir` (a mount point for a file bind); never follows a link.
+pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid fd and C string; the new fd is closed right away.
+    let fd = check_fd(unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        )
+    } as libc::c_long)?;
+    drop(fd);
+    Ok(())
+}
+
+pub fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid fd and C strings.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) } as libc::c_long).map(drop)
+}
+
+/// The device of the filesystem holding `fd`.
+pub fn device_of(fd: RawFd) -> SysResult<u64> {
+    // SAFETY: fstat into a zeroed stat buffer on the stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) } as libc::c_long)?;
+    Ok(st.st_dev)
+}
+
+/// Whether `name` exists in `dir` (a symlink counts, and is not followed).
+pub fn exists_at(dir: RawFd, name: &CStr) -> SysResult<bool> {
+    // SAFETY: fstatat into a zeroed stat buffer on the stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 {
+        return Ok(true);
+    }
+    match last_errno() {
+        libc::ENOENT => Ok(false),
+        e => Err(e),
+    }
+}

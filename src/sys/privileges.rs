@@ -1,0 +1,111 @@
+//! Capabilities, no_new_privs, seccomp, keyrings, resource limits.
+
+use super::{check, last_errno, Errno, SysResult};
+use nix::libc::{self, c_char, c_int, c_uint};
+
+/// Empties every capability set: bounding, ambient, then inheritable, permitted and effective.
+/// With the bounding set empty and no_new_privs, even uid 0 gets nothing back at execve
+/// (capabilities(7), "Transformation of capabilities during execve()").
+pub fn drop_capabilities() -> SysResult<()> {
+    for cap in 0..64 {
+        // SAFETY: plain prctl; EINVAL past the kernel's last capability ends the loop.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } < 0 {
+            match last_errno() {
+                libc::EINVAL => break,
+                e => return Err(e),
+            }
+        }
+    }
+    // SAFETY: plain prctl.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    } as libc::c_long)?;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: version-3 header with two data structs, as capset(2) expects.
+    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) })
+        .map(drop)
+}
+
+pub fn set_no_new_privs() -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
+/// Installs one seccomp filter program (no_new_privs must be set).
+pub fn install_seccomp(program: &[seccompiler::sock_filter]) -> SysResult<()> {
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const seccompiler::sock_filter,
+    }
+    let prog = SockFprog {
+        len: program.len() as u16,
+        filter: program.as_ptr(),
+    };
+    // SAFETY: `prog` points at a valid BPF program that outlives the call (the kernel copies it).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as c_uint,
+            &prog as *const SockFprog,
+        )
+    })
+    .map(drop)
+}
+
+/// Gives the process a new anonymous session keyring: the caller's keys (kerberos tickets,
+/// cached credentials) are out of reach (keyrings(7)).
+pub fn join_new_session_keyring() -> SysResult<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: plain keyctl with a NULL name (anonymous keyring).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<c_char>(),
+        )
+    })
+    .map(drop)
+}
+
+pub fn setrlimit(resource: nix::sys::resource::Resource, value: u64) -> SysResult<()> {
+    nix::sys::resource::setrlimit(resource, value, value).map_err(|e| e as Errno)
+}

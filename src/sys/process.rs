@@ -1,0 +1,154 @@
+//! Creating, ending and waiting for processes.
+
+use super::{check, last_errno, Errno, SysResult};
+use nix::libc::{self, c_char, c_int, c_void};
+use std::ffi::CStr;
+
+/// A child stack for `clone`, with a PROT_NONE guard page below it so an overflow faults
+/// instead of silently overwriting other memory.
+pub struct Stack {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl Stack {
+    pub fn new(len: usize) -> std::io::Result<Stack> {
+        // SAFETY: anonymous private mapping; we own it until Drop.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the first page lies inside the mapping we just created.
+        if unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) } != 0 {
+            let err = std::io::Error::last_os_error();
+            // SAFETY: unmapping what we just mapped.
+            unsafe { libc::munmap(base, len) };
+            return Err(err);
+        }
+        Ok(Stack { base, len })
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region mmap gave us.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// `clone(2)` with namespace flags: the child runs `f(arg)` on `stack` in a copy of our address
+/// space (no CLONE_VM), so `arg` stays valid there. SIGCHLD is delivered when it ends.
+pub fn clone_with<T>(
+    flags: c_int,
+    stack: &Stack,
+    f: fn(&T) -> !,
+    arg: &T,
+) -> SysResult<libc::pid_t> {
+    struct Call<T> {
+        f: fn(&T) -> !,
+        arg: *const T,
+    }
+    extern "C" fn trampoline<T>(call: *mut c_void) -> c_int {
+        // SAFETY: `call` points at the `Call` below, in the child's copy of the parent's stack.
+        let call = unsafe { &*(call as *const Call<T>) };
+        // SAFETY: `arg` was a live reference when clone copied the address space.
+        (call.f)(unsafe { &*call.arg })
+    }
+    let call = Call { f, arg };
+    // SAFETY: the stack top is the end of our mapping (page-aligned, so 16-byte aligned); the
+    // child gets its own copy of memory, in which `call` and `arg` stay valid.
+    let pid = unsafe {
+        let top = (stack.base as *mut u8).add(stack.len) as *mut c_void;
+        libc::clone(
+            trampoline::<T>,
+            top,
+            flags | libc::SIGCHLD,
+            &call as *const Call<T> as *mut c_void,
+        )
+    };
+    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+}
+
+/// Plain fork. Only called from single-threaded processes (init forking the payload, `exec`
+/// and `run -d` forking before any thread could exist).
+pub fn fork() -> SysResult<libc::pid_t> {
+    // SAFETY: the caller is single-threaded, so the child can't inherit a lock held by another
+    // thread; the child only makes syscalls until execve/_exit.
+    let pid = unsafe { libc::fork() };
+    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+}
+
+/// Exit without running atexit handlers or flushing stdio buffers inherited from the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_char) -> Errno {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that the caller
+    // keeps alive (built before fork).
+    unsafe { libc::execve(path.as_ptr(), argv, envp) };
+    last_errno()
+}
+
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Exit code, or 128 + signal number: our exit-status convention.
+    Code(i32),
+}
+
+/// waitpid(2) with the raw status decoded here: nix's decoder refuses real-time signals with
+/// EINVAL *after* the kernel has reaped the child, which would lose its death. `pid` -1 means
+/// any child. Ok(None): nothing has ended (WNOHANG); Err: no child at all (ECHILD) or EINTR.
+pub fn wait_child(pid: libc::pid_t, nohang: bool) -> SysResult<Option<(libc::pid_t, Ended)>> {
+    let mut status: c_int = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    // SAFETY: waitpid writes the status into our local.
+    let got = unsafe { libc::waitpid(pid, &mut status, flags) };
+    if got < 0 {
+        return Err(last_errno());
+    }
+    if got == 0 {
+        return Ok(None);
+    }
+    let ended = if libc::WIFEXITED(status) {
+        Ended::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Ended::Code(128 + libc::WTERMSIG(status))
+    } else {
+        // Stopped or continued: only reported with WUNTRACED/WCONTINUED, which we don't ask.
+        return Ok(None);
+    };
+    Ok(Some((got, ended)))
+}
+
+/// Reads the number of threads of this process from /proc/self/stat (field 20).
+pub fn thread_count() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces: count fields after its closing paren.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(17)?.parse().ok()
+}
+
+/// Real and effective uid/gid of this process.
+pub fn ids() -> (u32, u32, u32, u32) {
+    // SAFETY: these calls never fail.
+    unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    }
+}
