@@ -90,6 +90,8 @@ pub fn main(ctx: &Context) -> ! {
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
     sys::close(ctx.report_write);
     // The payload (uid 0 of its own user namespace) must not ptrace us or open /proc/1/fd.
+    // Only now, after the fork: dumpability is inherited, and the payload must be dumpable to
+    // write its own /proc/self/uid_map (a non-dumpable process's /proc files belong to root).
     let _ = sys::set_not_dumpable();
     reap(payload)
 }
