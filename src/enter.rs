@@ -200,5 +200,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         nested: st.seccomp.nested,
         name: Some(st.name.clone()),
         detach: false,
+        ignored_signals: host.ignored_signals,
     })
 }

@@ -90,13 +90,13 @@ fn host_facts() -> spec::Host {
         && std::fs::read_to_string("/proc/self/uid_map")
             .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
             .unwrap_or(true);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     // Capabilities we hold without being root can only come from file capabilities.
     let file_caps = euid != 0
-        && std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-            s.lines()
-                .filter_map(|l| l.strip_prefix("CapPrm:"))
-                .any(|v| !v.trim().trim_start_matches('0').is_empty())
-        });
+        && status
+            .lines()
+            .filter_map(|l| l.strip_prefix("CapPrm:"))
+            .any(|v| !v.trim().trim_start_matches('0').is_empty());
     spec::Host {
         uid,
         euid,
@@ -104,6 +104,7 @@ fn host_facts() -> spec::Host {
         egid,
         real_root,
         file_caps,
+        ignored_signals: sys::ignored_signals_in(&status),
         stdin_is_terminal: sys::is_terminal(0),
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),

@@ -321,6 +321,7 @@ mod tests {
             tty: false,
             name: None,
             detach: false,
+            ignored_signals: 0,
         }
     }
 

@@ -272,7 +272,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         steps,
         nest: true,
         drop_caps: !spec.nested,
-        ignored_signals: crate::sys::ignored_signals(),
+        ignored_signals: spec.ignored_signals,
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
         inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
         cwd: match &spec.cwd {

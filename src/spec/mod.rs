@@ -66,6 +66,8 @@ pub struct Spec {
     pub name: Option<String>,
     /// `-d`: run in the background (needs a name).
     pub detach: bool,
+    /// The signals the payload must reset to their defaults (see `Host::ignored_signals`).
+    pub ignored_signals: u64,
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
@@ -89,6 +91,8 @@ pub struct Host {
     pub real_root: bool,
     /// True when we hold capabilities without being root: installed with file capabilities.
     pub file_caps: bool,
+    /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE).
+    pub ignored_signals: u64,
     pub stdin_is_terminal: bool,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
@@ -210,6 +214,7 @@ pub fn build(
         tty: !cli.detach && (cli.tty || (host.stdin_is_terminal && !cli.no_tty)),
         name: cli.name,
         detach: cli.detach,
+        ignored_signals: host.ignored_signals,
     })
 }
 
@@ -295,6 +300,7 @@ mod tests {
             egid: 1000,
             real_root: false,
             file_caps: false,
+            ignored_signals: 0,
             stdin_is_terminal: false,
             env: vec![("PATH".into(), "/bin".into())],
             cwd: Some("/usr".into()),

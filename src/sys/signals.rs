@@ -14,14 +14,12 @@ pub fn reset_ignored_signals(ignored: u64) {
     }
 }
 
-/// The signals this process ignores (SigIgn in /proc/self/status); all of them if unreadable.
-pub fn ignored_signals() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let hex = s.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
+/// The ignored signals in a /proc/PID/status text (SigIgn); all of them if it can't be read.
+pub fn ignored_signals_in(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(u64::MAX)
 }
 
