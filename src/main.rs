@@ -49,6 +49,12 @@ fn run() -> Result<ExitCode> {
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
     let host = host_facts();
+    // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
+    if !matches!(invocation, cli::Invocation::Manage(_)) {
+        if let Some(n) = host.threads.filter(|&n| n != 1) {
+            bail!("creating namespaces: this process has {n} threads, and that needs one");
+        }
+    }
     let code = match invocation {
         cli::Invocation::Run(parsed) => {
             let uid = host.uid;
@@ -105,6 +111,10 @@ fn host_facts() -> spec::Host {
         real_root,
         file_caps,
         ignored_signals: sys::ignored_signals_in(&status),
+        threads: status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok()),
         stdin_is_terminal: sys::is_terminal(0),
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),

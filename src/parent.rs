@@ -10,7 +10,7 @@ use crate::spec::{Root, Seccomp, Spec};
 use crate::state::{self, Claim, SeccompState, State};
 use crate::sync::{self, Pipes, Record};
 use crate::{idmap, plan, prepared, signals, supervise, sys, tty};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -34,10 +34,6 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
     let prepared = prepared::prepare(&spec, &plan)?;
-    // unshare/clone with CLONE_NEWUSER fails with EINVAL in a multi-threaded process.
-    if let Some(n) = sys::thread_count().filter(|&n| n != 1) {
-        bail!("creating a user namespace: this process has {n} threads, and clone needs one");
-    }
     // A caller that ignores SIGCHLD would make our children vanish unreaped.
     sys::set_signal_default(libc::SIGCHLD);
     sys::set_sigmask(&signals::handled());

@@ -93,6 +93,8 @@ pub struct Host {
     pub file_caps: bool,
     /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE).
     pub ignored_signals: u64,
+    /// How many threads this process has (None: /proc unreadable).
+    pub threads: Option<u64>,
     pub stdin_is_terminal: bool,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
@@ -301,6 +303,7 @@ mod tests {
             real_root: false,
             file_caps: false,
             ignored_signals: 0,
+            threads: Some(1),
             stdin_is_terminal: false,
             env: vec![("PATH".into(), "/bin".into())],
             cwd: Some("/usr".into()),

@@ -132,14 +132,6 @@ pub fn wait_child(pid: libc::pid_t, nohang: bool) -> SysResult<Option<(libc::pid
     Ok(Some((got, ended)))
 }
 
-/// Reads the number of threads of this process from /proc/self/stat (field 20).
-pub fn thread_count() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may contain spaces: count fields after its closing paren.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(17)?.parse().ok()
-}
-
 /// Real and effective uid/gid of this process.
 pub fn ids() -> (u32, u32, u32, u32) {
     // SAFETY: these calls never fail.
