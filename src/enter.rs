@@ -9,7 +9,7 @@ use crate::error::{quote, strerror};
 use crate::plan::Plan;
 use crate::spec::{self, Cwd, Host, Ids, Root, Seccomp, Spec};
 use crate::state::{self, State};
-use crate::sync::{self, Pipes};
+use crate::sync;
 use crate::{payload, prepared, signals, supervise, sys, tty};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::libc;
@@ -110,33 +110,32 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         ),
         None => None,
     };
-    sys::set_signal_default(libc::SIGCHLD);
-    sys::set_sigmask(&signals::handled());
-    let umask = sys::umask(0);
-    sys::umask(umask);
-    let pipes = Pipes::new().context("creating the handshake pipes")?;
+    signals::take_over();
+    let umask = sys::current_umask();
+    let (report_read, report_write) = sync::report_pipe().context("creating the handshake pipe")?;
     let child = match sys::fork().map_err(|e| anyhow!("starting the command: {}", strerror(e)))? {
         0 => {
             // If `exec` dies, its command goes too.
             let _ = sys::kill_me_with_parent();
             payload::main(
                 &prepared,
-                pipes.report_write.as_raw_fd(),
+                report_write.as_raw_fd(),
                 umask,
                 pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
             )
         }
         pid => Pid::from_raw(pid),
     };
-    drop(pipes.report_write);
+    drop(report_write);
     let mut relay = None;
     let mut _raw = None;
     if let (Some((master, slave)), Some(setup)) = (pty, &prepared.pty) {
         drop(slave);
-        relay = Some(tty::Relay::new(master, setup)?);
-        _raw = tty::RawMode::enter()?;
+        let (r, raw) = tty::attach(master, setup)?;
+        relay = Some(r);
+        _raw = raw;
     }
-    let record = sync::first_record(pipes.report_read);
+    let record = sync::first_record(report_read);
     let outcome = supervise::supervise(child, None, relay);
     drop(proc_fd);
     let outcome = match outcome {

@@ -34,11 +34,8 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
     let prepared = prepared::prepare(&spec, &plan)?;
-    // A caller that ignores SIGCHLD would make our children vanish unreaped.
-    sys::set_signal_default(libc::SIGCHLD);
-    sys::set_sigmask(&signals::handled());
-    let umask = sys::umask(0);
-    sys::umask(umask);
+    signals::take_over();
+    let umask = sys::current_umask();
 
     let pipes = Pipes::new().context("creating the handshake pipes")?;
     let tty_socks = match prepared.pty {
@@ -105,8 +102,9 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let mut _raw = None;
     if let (Some(sock), Some(setup)) = (&tty_sock, &prepared.pty) {
         if let Some(master) = tty::receive_master(sock)? {
-            relay = Some(tty::Relay::new(master, setup)?);
-            _raw = tty::RawMode::enter()?;
+            let (r, raw) = tty::attach(master, setup)?;
+            relay = Some(r);
+            _raw = raw;
         }
     }
     drop(tty_sock);

@@ -1,6 +1,8 @@
 //! Which signals ns-rootless and the sandbox's init handle. Both block them (before clone, so
 //! none is lost during setup) and take them with sigwait: no handlers, no async-signal races.
 
+use crate::sys;
+use nix::libc;
 use nix::sys::signal::{SigSet, Signal};
 
 /// Forwarded from ns-rootless to init, and from init to the payload.
@@ -22,4 +24,12 @@ pub fn handled() -> SigSet {
     }
     set.add(Signal::SIGCHLD);
     set
+}
+
+/// Before creating children: block the handled signals, so none is lost until the supervising
+/// loop takes them from a signalfd, and make sure SIGCHLD isn't ignored (a caller that ignores
+/// it would make our children vanish unreaped).
+pub fn take_over() {
+    sys::set_signal_default(libc::SIGCHLD);
+    sys::set_sigmask(&handled());
 }

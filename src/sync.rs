@@ -48,11 +48,15 @@ pub struct Pipes {
     pub report_write: OwnedFd,
 }
 
+/// A CLOEXEC pipe for error records: (read end, write end).
+pub fn report_pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+}
+
 impl Pipes {
     pub fn new() -> nix::Result<Pipes> {
-        use nix::fcntl::OFlag;
-        let (go_read, go_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-        let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (report_read, report_write) = report_pipe()?;
         Ok(Pipes {
             go_read,
             go_write,

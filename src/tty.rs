@@ -55,6 +55,13 @@ impl RawMode {
     }
 }
 
+/// Starts relaying the pty `master` and puts the user's terminal in raw mode (restored when the
+/// returned guard drops).
+pub fn attach(master: OwnedFd, setup: &PtySetup) -> Result<(Relay, Option<RawMode>)> {
+    let relay = Relay::new(master, setup)?;
+    Ok((relay, RawMode::enter()?))
+}
+
 impl Drop for RawMode {
     fn drop(&mut self) {
         let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);

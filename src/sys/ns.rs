@@ -49,6 +49,13 @@ pub fn sethostname(name: &[u8]) -> SysResult<()> {
         .map(drop)
 }
 
+/// The current umask (reading it means setting it: set it straight back).
+pub fn current_umask() -> u32 {
+    let mask = umask(0);
+    umask(mask);
+    mask
+}
+
 pub fn umask(mask: u32) -> u32 {
     // SAFETY: umask never fails.
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
