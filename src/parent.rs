@@ -69,32 +69,32 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     drop(pipes.report_write);
     let tty_sock = tty_socks.map(|(ours, _theirs)| ours);
 
+    // A named sandbox's state exists before init is released: the command can't run (and an
+    // `exec` can't look for it) before its state says where it is.
+    let mut st = claim.as_ref().map(|_| state_of(&spec, pid));
     // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
     // the inner ids in its nested one (see payload.rs).
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
-    let mapped = idmap::write_maps(
+    let released = idmap::write_maps(
         Path::new("/proc"),
         pid,
         &idmap::line(uid, uid),
         &idmap::line(gid, gid),
     )
+    .and_then(|()| match (&claim, &st) {
+        (Some(claim), Some(st)) => claim.write(st),
+        _ => Ok(()),
+    })
     .and_then(|()| {
         sync::send_mapped(&pipes.go_write)
             .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
     });
-    if let Err(e) = mapped {
+    if let Err(e) = released {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         return Err(e);
     }
     drop(pipes.go_write);
-    if let Some(claim) = &claim {
-        if let Err(e) = claim.write(&state_of(&spec, pid)) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(pid), None);
-            return Err(e);
-        }
-    }
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
@@ -109,14 +109,13 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     }
     drop(tty_sock);
     let record = sync::first_record(pipes.report_read);
-    if let (Some(claim), None) = (&claim, record) {
+    if let (Some(claim), Some(st), None) = (&claim, &mut st, record) {
         // The command runs: record its pid, which is what `exec` joins.
-        let mut st = state_of(&spec, pid);
         if let Some(payload) = state::child_of(pid) {
             st.payload = payload;
             st.payload_start_time = state::start_time(payload).unwrap_or(0);
         }
-        claim.write(&st)?;
+        claim.write(st)?;
     }
     if let Some(out) = notify.take() {
         tell_front(

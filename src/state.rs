@@ -206,8 +206,9 @@ impl Claim {
         let tmp = self.dir.join("state.json.tmp");
         let json = serde_json::to_vec_pretty(state).context("encoding the sandbox state")?;
         let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", quote(&tmp)))?;
+        // No fsync: the state lives only as long as the sandbox; readers need the rename to be
+        // atomic, not the file to survive a crash.
         f.write_all(&json)
-            .and_then(|()| f.sync_data())
             .with_context(|| format!("writing {}", quote(&tmp)))?;
         fs::rename(&tmp, self.dir.join("state.json"))
             .with_context(|| format!("writing the state of {}", quote(&self.dir)))
