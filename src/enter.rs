@@ -158,23 +158,18 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         None => Cwd::Root,
     };
     let hostname = st.hostname.as_bytes().to_vec();
-    let home = if st.inner_uid == 0 { "/root" } else { "/" };
-    let user = if st.inner_uid == 0 {
-        "root".to_string()
-    } else {
-        st.inner_uid.to_string()
-    };
-    let env = spec::exec_env(&host.env, &cli.env, home, &user, &hostname)?;
-    let seccomp = if st.seccomp.disabled {
-        Seccomp::None
-    } else {
-        Seccomp::Default(crate::seccomp::Allow {
-            nested: st.seccomp.nested,
-            perf: st.seccomp.perf,
-            io_uring: st.seccomp.io_uring,
-            keyring: st.seccomp.keyring,
-        })
-    };
+    // The same HOME and USER as the sandbox's command, from the same passwd.
+    let root = st
+        .rootfs
+        .as_ref()
+        .map_or(Root::Host, |d| Root::Dir(d.into()));
+    let who = spec::identity::resolve(
+        Some(std::ffi::OsStr::new(&st.inner_uid.to_string())),
+        Some(std::ffi::OsStr::new(&st.inner_gid.to_string())),
+        &root,
+    )?;
+    let env = spec::exec_env(&host.env, &cli.env, &who.home, &who.user, &hostname)?;
+    let seccomp = st.seccomp.map_or(Seccomp::None, Seccomp::Default);
     Ok(Spec {
         hostname,
         root: Root::Host,
@@ -193,7 +188,7 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         timeout: None,
         seccomp,
         tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
-        nested: st.seccomp.nested,
+        nested: st.seccomp.is_some_and(|a| a.nested),
         name: Some(st.name.clone()),
         detach: false,
         ignored_signals: host.ignored_signals,

@@ -7,7 +7,7 @@ use crate::init::{self, Context};
 use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
 use crate::spec::{Root, Seccomp, Spec};
-use crate::state::{self, Claim, SeccompState, State};
+use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
 use crate::{idmap, plan, prepared, signals, supervise, sys, tty};
 use anyhow::{Context as _, Result};
@@ -117,22 +117,20 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         }
         claim.write(st)?;
     }
+    let failure = record.map(|r| word_failure(r, &spec, &plan, &prepared));
     if let Some(out) = notify.take() {
-        tell_front(
-            out,
-            record.map(|r| word_failure(r, &spec, &plan, &prepared)),
-        );
+        tell_front(out, failure.as_ref());
     }
     let outcome = supervise::supervise(Pid::from_raw(pid), spec.timeout, relay)?;
     drop(claim);
-    match record {
-        Some(r) => Err(word_failure(r, &spec, &plan, &prepared).into()),
+    match failure {
+        Some(f) => Err(f.into()),
         None if outcome.timed_out => Ok(EXIT_TIMEOUT),
         None => Ok(outcome.status),
     }
 }
 
-fn tell_front(mut out: std::fs::File, failure: Option<Failure>) {
+fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {
     use std::io::Write;
     let msg = match failure {
         None => vec![0],
@@ -144,19 +142,10 @@ fn tell_front(mut out: std::fs::File, failure: Option<Failure>) {
 /// What `exec`, `ps` and friends need to know about a named sandbox whose init is `pid`.
 fn state_of(spec: &Spec, pid: i32) -> State {
     let seccomp = match &spec.seccomp {
-        Seccomp::Default(a) => SeccompState {
-            disabled: false,
-            nested: a.nested,
-            perf: a.perf,
-            io_uring: a.io_uring,
-            keyring: a.keyring,
-        },
-        Seccomp::None => SeccompState {
-            disabled: true,
-            ..Default::default()
-        },
+        Seccomp::Default(allow) => Some(*allow),
+        Seccomp::None => None,
         // A program given by fd can't be given again: exec'd commands get the default.
-        Seccomp::Program(_) => SeccompState::default(),
+        Seccomp::Program(_) => Some(Default::default()),
     };
     State {
         name: spec.name.clone().unwrap_or_default(),

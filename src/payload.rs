@@ -90,7 +90,7 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
         fail(Stage::NoNewPrivs, e);
     }
     // Last, so that nothing above needs a syscall the filter denies.
-    for program in &p.seccomp {
+    if let Some(program) = &p.seccomp {
         if let Err(e) = sys::install_seccomp(program) {
             fail(Stage::Seccomp, e);
         }

@@ -82,8 +82,8 @@ pub struct Prepared {
     pub limits: Vec<(nix::sys::resource::Resource, u64)>,
     /// The pty to open for the payload, when it gets one.
     pub pty: Option<crate::tty::PtySetup>,
-    /// Seccomp programs to install, in order (empty: none).
-    pub seccomp: Vec<seccompiler::BpfProgram>,
+    /// The seccomp program to install last, if any.
+    pub seccomp: Option<seccompiler::BpfProgram>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
     pub candidates: Vec<CString>,
     pub argv: CStrArray,
@@ -283,10 +283,12 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
         pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
         seccomp: match &spec.seccomp {
-            Seccomp::Default(allow) => vec![crate::seccomp::default_program(allow)?],
-            Seccomp::None => Vec::new(),
-            Seccomp::Program(bytes) => vec![crate::seccomp::program_from_bytes(bytes)
-                .map_err(|why| anyhow::anyhow!("invalid seccomp program: {why}"))?],
+            Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
+            Seccomp::None => None,
+            Seccomp::Program(bytes) => Some(
+                crate::seccomp::program_from_bytes(bytes)
+                    .map_err(|why| anyhow::anyhow!("invalid seccomp program: {why}"))?,
+            ),
         },
         candidates,
         argv: CStrArray::new(argv),

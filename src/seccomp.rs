@@ -16,7 +16,7 @@ use seccompiler::{
 use std::collections::BTreeMap;
 
 /// Groups of denied syscalls that `--allow` can give back.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Allow {
     /// Namespaces, mounts, chroot: running a container inside the sandbox.
     pub nested: bool,

@@ -38,16 +38,8 @@ pub struct State {
     pub inner_uid: u32,
     pub inner_gid: u32,
     /// How the payload was locked down, so that `exec` locks its commands down the same way.
-    pub seccomp: SeccompState,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeccompState {
-    pub disabled: bool,
-    pub nested: bool,
-    pub perf: bool,
-    pub io_uring: bool,
-    pub keyring: bool,
+    /// None: it ran with `--seccomp none`.
+    pub seccomp: Option<crate::seccomp::Allow>,
 }
 
 /// Names double as hostnames and directory names.
@@ -328,7 +320,7 @@ mod tests {
             hostname: name.into(),
             inner_uid: 0,
             inner_gid: 0,
-            seccomp: SeccompState::default(),
+            seccomp: Some(Default::default()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! value fails here, before any namespace exists.
 
 mod env;
-mod identity;
+pub mod identity;
 pub mod limits;
 pub mod mounts;
 
@@ -224,8 +224,8 @@ pub fn build(
 pub fn exec_env(
     host: &[(OsString, OsString)],
     set: &[OsString],
-    home: &str,
-    user: &str,
+    home: &OsStr,
+    user: &OsStr,
     hostname: &[u8],
 ) -> Result<Vec<(OsString, OsString)>> {
     env::build(
