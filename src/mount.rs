@@ -4,7 +4,7 @@
 //! or a created mount point, to the host (CVE-2021-30465 class).
 
 use crate::error::Stage;
-use crate::prepared::{Prepared, PreparedAction, PreparedStep, STAGING};
+use crate::prepared::{Prepared, PreparedAction, PreparedStep, ROOT_DIR, STAGING};
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
 use std::ffi::{CStr, CString};
@@ -46,12 +46,16 @@ impl Owned {
 /// Builds the new root, stacked on the host's `/`, and returns an fd of it.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
-    let root = sys::new_mount(
+    let scratch = sys::new_mount(
         c"tmpfs",
-        &p.root_options,
+        &p.scratch_options,
         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
     )
     .map_err(|e| (Stage::RootTmpfs, 0, e))?;
+    let scratch = Scratch(scratch);
+    let root = scratch
+        .dir(ROOT_DIR, 0o755, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+        .map_err(|e| (Stage::RootTmpfs, 0, e))?;
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     let mut owned = Owned {
         devs: [0; 64],
@@ -59,12 +63,27 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     };
     owned.add(root.as_raw_fd());
     for (i, step) in p.steps.iter().enumerate() {
-        run_step(root.as_raw_fd(), step, &mut owned).map_err(|(stage, e)| (stage, i as u32, e))?;
+        run_step(root.as_raw_fd(), &scratch, step, &mut owned)
+            .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
     // Nothing more is created at the top level: `/` itself is read-only like a real root.
     sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
         .map_err(|e| (Stage::RootReadOnly, 0, e))?;
     Ok(root)
+}
+
+/// The scratch tmpfs's own root: a detached mount, never attached (nothing in the sandbox can
+/// reach the other directories through it). Dropped once the root is built.
+struct Scratch(OwnedFd);
+
+impl Scratch {
+    /// A new empty directory of the scratch tmpfs, as a detached mount of its own.
+    fn dir(&self, name: &CStr, mode: u32, attrs: u64) -> SysResult<OwnedFd> {
+        sys::mkdirat(self.0.as_raw_fd(), name, mode)?;
+        let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
+        sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
+        Ok(mnt)
+    }
 }
 
 /// pivot_root into `root` and detach the host's tree.
@@ -79,10 +98,22 @@ pub fn enter_root(root: &OwnedFd) -> Result<(), Fail> {
     })
 }
 
-fn run_step(root: RawFd, step: &PreparedStep, owned: &mut Owned) -> Result<(), (Stage, Errno)> {
+fn run_step(
+    root: RawFd,
+    scratch: &Scratch,
+    step: &PreparedStep,
+    owned: &mut Owned,
+) -> Result<(), (Stage, Errno)> {
     let at_step = |e| (Stage::Step, e);
     let at_mount_point = |e| (Stage::MountPoint, e);
     match &step.action {
+        PreparedAction::Scratch { name, mode, attrs } => {
+            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let mnt = scratch.dir(name, *mode, *attrs).map_err(at_step)?;
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
         PreparedAction::Mount {
             fstype,
             options,
@@ -99,12 +130,14 @@ fn run_step(root: RawFd, step: &PreparedStep, owned: &mut Owned) -> Result<(), (
             Ok(())
         }
         PreparedAction::Bind { src, attrs, dir } => {
-            // The source is a host path, resolved before pivot_root (see STAGING). It was made
-            // canonical before fork: a symlink in it now means it was swapped since, so refuse.
-            let tree = sys::clone_tree_no_symlinks(src).map_err(at_step)?;
+            // The destination first: a clone dropped unattached (an optional destination that
+            // doesn't exist) would cost an umount of its own.
             let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
+            // The source is a host path, resolved before pivot_root (see STAGING). It was made
+            // canonical before fork: a symlink in it now means it was swapped since, so refuse.
+            let tree = sys::clone_tree_no_symlinks(src).map_err(at_step)?;
             // Recursive: every submount of a read-only bind is read-only too.
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)

@@ -1,6 +1,7 @@
 //! What gets mounted in the new root, in order: pure data.
 //!
-//! The new root is always a small fresh tmpfs (made read-only once built). Its top-level entries
+//! The new root is always a fresh directory of the sandbox's scratch tmpfs (made read-only once
+//! built). Its top-level entries
 //! are binds of the source root's (the host's `/`, read-only, or a `--rootfs` directory), so any
 //! mount point that doesn't exist can be created in sandbox-owned tmpfs, never on the host.
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
@@ -11,13 +12,9 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub const MIB: u64 = 1024 * 1024;
-/// Size caps: a payload can't fill memory through a tmpfs we mounted.
-pub const ROOT_SIZE: u64 = MIB;
-pub const TMP_SIZE: u64 = crate::spec::mounts::DEFAULT_TMPFS_SIZE;
-pub const MASK_SIZE: u64 = 64 * MIB;
-pub const DEV_SIZE: u64 = MIB;
-pub const SHM_SIZE: u64 = 64 * MIB;
+/// The cap of the sandbox's scratch tmpfs (see `Action::Scratch`): a payload can't fill memory
+/// through the directories we give it, all of them together.
+pub const SCRATCH_SIZE: u64 = crate::spec::mounts::DEFAULT_TMPFS_SIZE;
 
 /// Host devices bind-mounted into the sandbox's /dev (mknod is refused in a user namespace).
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -37,6 +34,15 @@ pub enum RootEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// A fresh empty directory of the sandbox's one scratch tmpfs, mounted on its own (so it
+    /// keeps its flags when `/` is made read-only): `/`, /tmp, /dev, /dev/shm and the masks.
+    /// One superblock for all of them instead of one each: creating and destroying a tmpfs
+    /// costs more than a bind, and launches pay it twice.
+    Scratch {
+        mode: u32,
+        readonly: bool,
+    },
+    /// A tmpfs of its own (a user's --tmpfs, with its own size).
     Tmpfs {
         size: u64,
         mode: u32,
@@ -60,8 +66,6 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
-    /// Hide the destination directory under an empty read-only tmpfs.
-    Mask,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,8 +93,19 @@ fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
     }
 }
 
-fn tmpfs(size: u64, mode: u32) -> Action {
-    Action::Tmpfs { size, mode }
+fn scratch(mode: u32) -> Action {
+    Action::Scratch {
+        mode,
+        readonly: false,
+    }
+}
+
+/// Hides the destination directory under an empty read-only directory.
+fn mask() -> Action {
+    Action::Scratch {
+        mode: 0o755,
+        readonly: true,
+    }
 }
 
 /// The steps for `spec`, given the top-level entries of its source root.
@@ -122,13 +137,13 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
                 ));
                 if masked {
                     // e.g. /home -> var/home: hide where it leads, inside the root.
-                    let mut s = step(&dst, tmpfs(MASK_SIZE, 0o755));
+                    let mut s = step(&dst, scratch(0o755));
                     s.follow = true;
                     s.if_exists = true;
                     link_masks.push(s);
                 }
             }
-            _ if masked => steps.push(step(&dst, tmpfs(MASK_SIZE, 0o755))),
+            _ if masked => steps.push(step(&dst, scratch(0o755))),
             RootEntry::Dir(_) | RootEntry::File(_) => steps.push(step(
                 &dst,
                 Action::Bind {
@@ -141,10 +156,10 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         }
     }
     steps.append(&mut link_masks);
-    steps.push(step("/tmp", tmpfs(TMP_SIZE, 0o1777)));
+    steps.push(step("/tmp", scratch(0o1777)));
     if host {
         // Other users' runtime dirs: agent sockets, D-Bus, Wayland.
-        let mut s = step("/run/user", tmpfs(MASK_SIZE, 0o755));
+        let mut s = step("/run/user", scratch(0o755));
         s.if_exists = true;
         s.follow = true;
         steps.push(s);
@@ -174,7 +189,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     // (Not with --allow nested: like /proc, a nested sandbox needs a fully visible /sys.)
     if !spec.nested {
         for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
-            steps.push(optional(step(dir, Action::Mask)));
+            steps.push(optional(step(dir, mask())));
         }
     }
     for m in &spec.mounts {
@@ -230,7 +245,13 @@ fn user_step(m: &UserMount) -> Step {
                 device: false,
             },
         ),
-        UserMount::Tmpfs { dst, size } => step(dst, tmpfs(*size, 0o755)),
+        UserMount::Tmpfs { dst, size } => step(
+            dst,
+            Action::Tmpfs {
+                size: *size,
+                mode: 0o755,
+            },
+        ),
         UserMount::Dir { dst } => step(dst, Action::Dir),
         UserMount::Symlink { target, dst } => step(
             dst,
@@ -242,7 +263,7 @@ fn user_step(m: &UserMount) -> Step {
 }
 
 fn dev_steps(steps: &mut Vec<Step>) {
-    steps.push(step("/dev", tmpfs(DEV_SIZE, 0o755)));
+    steps.push(step("/dev", scratch(0o755)));
     for dev in DEVICES {
         let path = format!("/dev/{dev}");
         steps.push(step(
@@ -270,7 +291,7 @@ fn dev_steps(steps: &mut Vec<Step>) {
         ));
     }
     steps.push(step("/dev/pts", Action::Devpts));
-    steps.push(step("/dev/shm", tmpfs(SHM_SIZE, 0o1777)));
+    steps.push(step("/dev/shm", scratch(0o1777)));
 }
 
 impl Step {
@@ -279,7 +300,8 @@ impl Step {
         let shown = |p: &Path| crate::error::escape(p.as_os_str().as_bytes());
         let dst = shown(&self.dst);
         match &self.action {
-            Action::Tmpfs { .. } => format!("mounting tmpfs on {dst}"),
+            Action::Scratch { readonly: true, .. } => format!("masking {dst}"),
+            Action::Scratch { .. } | Action::Tmpfs { .. } => format!("mounting tmpfs on {dst}"),
             Action::Proc => format!("mounting proc on {dst}"),
             Action::Sysfs => format!("mounting sysfs on {dst}"),
             Action::Devpts => format!("mounting devpts on {dst}"),
@@ -289,7 +311,6 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
-            Action::Mask => format!("masking {dst}"),
         }
     }
 }
@@ -378,7 +399,7 @@ mod tests {
         for mask in ["/home", "/root"] {
             let steps = find(&p, mask);
             assert_eq!(steps.len(), 1, "{mask}");
-            assert_eq!(steps[0].action, tmpfs(MASK_SIZE, 0o755), "{mask}");
+            assert_eq!(steps[0].action, scratch(0o755), "{mask}");
         }
         let run_user = find(&p, "/run/user")[0];
         assert!(run_user.if_exists);
@@ -389,8 +410,9 @@ mod tests {
         let p = plan(&spec(Root::Host, false), &entries());
         assert_eq!(find(&p, "/proc").len(), 1);
         assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
-        assert_eq!(find(&p, "/tmp")[0].action, tmpfs(TMP_SIZE, 0o1777));
-        assert_eq!(find(&p, "/dev")[0].action, tmpfs(DEV_SIZE, 0o755));
+        assert_eq!(find(&p, "/tmp")[0].action, scratch(0o1777));
+        assert_eq!(find(&p, "/dev")[0].action, scratch(0o755));
+        assert_eq!(find(&p, "/dev/shm")[0].action, scratch(0o1777));
         assert_eq!(find(&p, "/sys")[0].action, Action::Sysfs);
     }
 
@@ -406,7 +428,7 @@ mod tests {
         );
         let steps = find(&p, "/home");
         assert!(matches!(steps[0].action, Action::Symlink { .. }));
-        assert!(steps[1].follow && matches!(steps[1].action, Action::Tmpfs { .. }));
+        assert!(steps[1].follow && steps[1].action == scratch(0o755));
         let mask = p
             .steps
             .iter()
@@ -474,11 +496,11 @@ mod tests {
     }
 
     #[test]
-    fn every_tmpfs_has_a_size_cap_and_devices_keep_working() {
+    fn our_directories_share_the_scratch_tmpfs_and_devices_keep_working() {
         let p = plan(&spec(Root::Host, false), &entries());
         for s in &p.steps {
             match &s.action {
-                Action::Tmpfs { size, .. } => assert!(*size > 0 && *size <= TMP_SIZE),
+                Action::Tmpfs { .. } => panic!("a tmpfs of its own at {}", s.dst.display()),
                 Action::Bind { device, src, .. } => {
                     assert_eq!(*device, src.starts_with("/dev/"), "{}", src.display())
                 }
@@ -495,7 +517,7 @@ mod tests {
             find(&p, "/proc/kcore")[0].action,
             Action::Bind { device: true, .. }
         ));
-        assert_eq!(find(&p, "/sys/fs/cgroup")[0].action, Action::Mask);
+        assert_eq!(find(&p, "/sys/fs/cgroup")[0].action, mask());
         assert!(position(&p, "/proc") < position(&p, "/proc/sys"));
         let mut nested = spec(Root::Host, false);
         nested.nested = true;

@@ -1,7 +1,7 @@
 //! Everything the children need, rendered before fork: after fork they only make syscalls.
 
 use crate::idmap;
-use crate::plan::{Action, Plan, ROOT_SIZE};
+use crate::plan::{Action, Plan, SCRATCH_SIZE};
 use crate::spec::{Cwd, Seccomp, Spec};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use anyhow::{Context, Result};
@@ -11,6 +11,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub enum PreparedAction {
+    /// A new directory `name` of the scratch tmpfs, mounted with `attrs`.
+    Scratch {
+        name: CString,
+        mode: u32,
+        attrs: u64,
+    },
     Mount {
         fstype: &'static CStr,
         options: Vec<(CString, Option<CString>)>,
@@ -63,8 +69,8 @@ pub struct Prepared {
     pub clone_flags: libc::c_int,
     pub hostname: Vec<u8>,
     pub loopback: bool,
-    /// Options of the tmpfs that becomes `/`.
-    pub root_options: Vec<(CString, Option<CString>)>,
+    /// Options of the scratch tmpfs, where `/` and every other directory of ours lives.
+    pub scratch_options: Vec<(CString, Option<CString>)>,
     pub steps: Vec<PreparedStep>,
     /// Whether the payload enters its own nested user + mount namespace (not when `exec` has
     /// joined one already).
@@ -126,8 +132,20 @@ fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
     ]
 }
 
-fn prepare_action(action: &Action) -> Result<PreparedAction> {
+/// The scratch directory that becomes `/`; step `i`'s is named `i`.
+pub const ROOT_DIR: &CStr = c"root";
+
+fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
     Ok(match action {
+        Action::Scratch { mode, readonly } => PreparedAction::Scratch {
+            name: cstring(index.to_string().as_bytes())?,
+            mode: *mode,
+            attrs: if *readonly {
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
+            } else {
+                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+            },
+        },
         Action::Tmpfs { size, mode } => PreparedAction::Mount {
             fstype: c"tmpfs",
             options: tmpfs_options(*size, *mode),
@@ -166,11 +184,6 @@ fn prepare_action(action: &Action) -> Result<PreparedAction> {
         },
         Action::Dir => PreparedAction::Dir,
         Action::ReadOnly => PreparedAction::ReadOnly,
-        Action::Mask => PreparedAction::Mount {
-            fstype: c"tmpfs",
-            options: tmpfs_options(4096, 0o755),
-            attrs: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-        },
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
         },
@@ -228,14 +241,14 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         clone_flags |= libc::CLONE_NEWNET;
     }
     let mut steps = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
+    for (i, step) in plan.steps.iter().enumerate() {
         let rel = step.dst.strip_prefix("/").unwrap_or(&step.dst);
         steps.push(PreparedStep {
             rel: cpath(rel)?,
             chain: chain(rel)?,
             if_exists: step.if_exists,
             follow: step.follow,
-            action: prepare_action(&step.action)?,
+            action: prepare_action(&step.action, i)?,
         });
     }
     let path = spec
@@ -268,7 +281,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         clone_flags,
         hostname: spec.hostname.clone(),
         loopback: !spec.share_net,
-        root_options: tmpfs_options(ROOT_SIZE, 0o755),
+        scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
         steps,
         nest: true,
         drop_caps: !spec.nested,
@@ -355,5 +368,42 @@ mod chain_tests {
                 ("a/b".into(), "c".into())
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    use super::*;
+
+    #[test]
+    fn each_scratch_step_gets_a_directory_of_its_own_apart_from_the_root() {
+        let action = Action::Scratch {
+            mode: 0o1777,
+            readonly: false,
+        };
+        let names: Vec<CString> = [3, 12]
+            .iter()
+            .map(|&i| match prepare_action(&action, i).unwrap() {
+                PreparedAction::Scratch { name, mode, attrs } => {
+                    assert_eq!(mode, 0o1777);
+                    assert_eq!(attrs & MOUNT_ATTR_RDONLY, 0);
+                    name
+                }
+                _ => panic!("not a scratch directory"),
+            })
+            .collect();
+        assert_eq!(names, [c"3", c"12"]);
+        assert!(!names.iter().any(|n| n.as_c_str() == ROOT_DIR));
+        let mask = Action::Scratch {
+            mode: 0o755,
+            readonly: true,
+        };
+        match prepare_action(&mask, 0).unwrap() {
+            PreparedAction::Scratch { attrs, .. } => {
+                assert_ne!(attrs & MOUNT_ATTR_RDONLY, 0);
+                assert_ne!(attrs & MOUNT_ATTR_NOEXEC, 0);
+            }
+            _ => panic!("not a scratch directory"),
+        }
     }
 }

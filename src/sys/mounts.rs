@@ -72,6 +72,13 @@ pub fn clone_tree_at(fd: RawFd) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) })
 }
 
+/// A detached mount of the directory `name` in `dir` alone (no submounts).
+pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint;
+    // SAFETY: valid fd and C string.
+    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dir, name.as_ptr(), flags) })
+}
+
 /// A detached copy of the mount tree at `path`, an absolute path that must contain no symlink
 /// (RESOLVE_NO_SYMLINKS): what the parent checked is what gets bound.
 pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
