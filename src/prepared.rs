@@ -89,7 +89,7 @@ pub struct Prepared {
     /// The pty to open for the payload, when it gets one.
     pub pty: Option<crate::tty::PtySetup>,
     /// The seccomp program to install last, if any.
-    pub seccomp: Option<seccompiler::BpfProgram>,
+    pub seccomp: Option<crate::seccomp::Program>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
     pub candidates: Vec<CString>,
     pub argv: CStrArray,

@@ -69,23 +69,19 @@ pub fn set_no_new_privs() -> SysResult<()> {
 }
 
 /// Installs one seccomp filter program (no_new_privs must be set).
-pub fn install_seccomp(program: &[seccompiler::sock_filter]) -> SysResult<()> {
-    #[repr(C)]
-    struct SockFprog {
-        len: u16,
-        filter: *const seccompiler::sock_filter,
-    }
-    let prog = SockFprog {
-        len: program.len() as u16,
-        filter: program.as_ptr(),
+pub fn install_seccomp(program: &[libc::sock_filter]) -> SysResult<()> {
+    let prog = libc::sock_fprog {
+        len: program.len() as libc::c_ushort,
+        // The kernel only reads it (it copies the program).
+        filter: program.as_ptr().cast_mut(),
     };
-    // SAFETY: `prog` points at a valid BPF program that outlives the call (the kernel copies it).
+    // SAFETY: `prog` points at a valid BPF program that outlives the call.
     check(unsafe {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
             0 as c_uint,
-            &prog as *const SockFprog,
+            &prog as *const libc::sock_fprog,
         )
     })
     .map(drop)
