@@ -87,14 +87,14 @@ fi
 # Sizes.
 # ---------------------------------------------------------------------------------------------
 if ((QUICK)); then
-    RUNS=20; WARMUP=3            # startup rows
+    RUNS=20; WARMUP=3; ROUNDS=2  # startup rows
     BIND_COUNTS=(0 10 100); BIND_RUNS=10
     CONC_NS=(100); CONC_REPS=1
     RSS_REPS=3; SUP_REPS=1
     PIPE_BYTES=$((256 << 20)); PIPE_RUNS=3
     PTY_BYTES=$((16 << 20)); PTY_RUNS=2
 else
-    RUNS=50; WARMUP=5
+    RUNS=60; WARMUP=3; ROUNDS=6
     BIND_COUNTS=(0 10 100 1000); BIND_RUNS=10
     CONC_NS=(100 500); CONC_REPS=3
     RSS_REPS=9; SUP_REPS=3
@@ -143,9 +143,14 @@ PY=$T/bench_helper.py
 cat >"$PY" <<'PYEOF'
 import json, os, signal, statistics, sys, time
 
-def hf(path):
-    for r in json.load(open(path))["results"]:
-        print(r["command"], repr(r["median"]))
+def hf(*paths):
+    """The median of each command's runs over every round's JSON export."""
+    times = {}
+    for path in paths:
+        for r in json.load(open(path))["results"]:
+            times.setdefault(r["command"], []).extend(r["times"])
+    for name, ts in times.items():
+        print(name, repr(statistics.median(ts)))
 
 def median(*vals):
     print(repr(statistics.median(float(v) for v in vals)))
@@ -330,9 +335,13 @@ probe() {
     return 1
 }
 
-# hf ROW KIND MODE RUNS WARMUP [TOOL CMD]... -- time the commands of one row in one hyperfine
-# invocation (MODE n: no shell, -N; s: through sh, for pipelines). Commands that fail their probe
-# are left out and recorded as n/a. KIND thr: value is "median,bytes" with bytes in HF_BYTES.
+# hf ROW KIND MODE RUNS WARMUP [TOOL CMD]... -- time the commands of one row with hyperfine
+# (MODE n: no shell, -N; s: through sh, for pipelines). hyperfine runs all of one command's runs
+# before the next command's, so on a machine whose speed drifts the first command would be timed
+# in other conditions than the last: the runs are split into up to ROUNDS hyperfine invocations
+# (at least 2 runs each) with the command order reversed every other round, and the median is
+# taken over every run of every round. Commands that fail their probe are left out and recorded
+# as n/a. KIND thr: value is "median,bytes" with bytes in HF_BYTES.
 HF_BYTES=0
 hf() {
     local row=$1 kind=$2 mode=$3 runs=$4 warmup=$5; shift 5
@@ -344,18 +353,33 @@ hf() {
     done
     ((${#cmds[@]})) || return 0
     log "$row: ${names[*]}"
-    local args=(--style basic --export-json "$OUT/hf.json" --warmup "$warmup" --runs "$runs")
-    [[ $mode == n ]] && args+=(-N)
-    local i
-    for i in "${!cmds[@]}"; do args+=(--command-name "${names[i]}" "${cmds[i]}"); done
-    rm -f "$OUT/hf.json"
+    local rounds=$ROUNDS per
+    ((rounds > runs / 2)) && rounds=$((runs / 2))
+    ((rounds >= 1)) || rounds=1
+    per=$(((runs + rounds - 1) / rounds))
+    local exports=() round i order ok=1
     echo "=== $row" >>"$LOG"
-    if "${AS[@]}" hyperfine "${args[@]}" >>"$LOG" 2>&1; then
+    for ((round = 0; round < rounds; round++)); do
+        local args=(--style basic --export-json "$OUT/hf.$round.json" --warmup "$warmup"
+                    --runs "$per")
+        [[ $mode == n ]] && args+=(-N)
+        order=("${!cmds[@]}")
+        ((round % 2)) && mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)
+        for i in "${order[@]}"; do args+=(--command-name "${names[i]}" "${cmds[i]}"); done
+        rm -f "$OUT/hf.$round.json"
+        if "${AS[@]}" hyperfine "${args[@]}" >>"$LOG" 2>&1; then
+            exports+=("$OUT/hf.$round.json")
+        else
+            ok=0
+            break
+        fi
+    done
+    if ((ok)); then
         local name med
         while read -r name med; do
             if [[ $kind == thr ]]; then rec "$row" "$kind" "$name" "$med,$HF_BYTES"
             else rec "$row" "$kind" "$name" "$med"; fi
-        done < <(python3 "$PY" hf "$OUT/hf.json")
+        done < <(python3 "$PY" hf "${exports[@]}")
     else
         log "hyperfine failed for '$row' (a run exited non-zero?); last lines of its log:"
         tail -n 5 "$LOG" >&2
@@ -500,7 +524,7 @@ HEADER=$T/header.txt
         "$(bwrap --version 2>/dev/null || echo 'bwrap missing')" \
         "$(unshare --version 2>/dev/null | head -n1)" \
         "$(crun --version 2>/dev/null | head -n1 || echo 'crun missing')"
-    echo "timings : hyperfine medians (startup: $RUNS runs, $WARMUP warmups, -N); ratio = ns-rootless / bwrap, lower is better"
+    echo "timings : hyperfine medians over all runs (startup: $RUNS runs in $ROUNDS rounds of alternating order, $WARMUP warmups each, -N); ratio = ns-rootless / bwrap, lower is better"
     echo
 } >"$HEADER"
 
