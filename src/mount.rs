@@ -4,7 +4,7 @@
 //! or a created mount point, to the host (CVE-2021-30465 class).
 
 use crate::error::Stage;
-use crate::prepared::{Prepared, PreparedAction, PreparedStep, ROOT_DIR, STAGING};
+use crate::prepared::{Prepared, PreparedAction, PreparedStep, ROOT_DIR, SCRATCH_ATTRS, STAGING};
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
 use std::ffi::{CStr, CString};
@@ -46,15 +46,11 @@ impl Owned {
 /// Builds the new root, stacked on the host's `/`, and returns an fd of it.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
-    let scratch = sys::new_mount(
-        c"tmpfs",
-        &p.scratch_options,
-        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-    )
-    .map_err(|e| (Stage::RootTmpfs, 0, e))?;
+    let scratch = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
+        .map_err(|e| (Stage::RootTmpfs, 0, e))?;
     let scratch = Scratch(scratch);
     let root = scratch
-        .dir(ROOT_DIR, 0o755, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+        .dir(ROOT_DIR, 0o755, SCRATCH_ATTRS)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     let mut owned = Owned {
@@ -81,7 +77,11 @@ impl Scratch {
     fn dir(&self, name: &CStr, mode: u32, attrs: u64) -> SysResult<OwnedFd> {
         sys::mkdirat(self.0.as_raw_fd(), name, mode)?;
         let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
-        sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
+        // A clone has the flags of what it copies and, copied from a private mount, is private
+        // itself: only a mask (read-only, noexec) needs a mount_setattr of its own.
+        if attrs != SCRATCH_ATTRS {
+            sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
+        }
         Ok(mnt)
     }
 }

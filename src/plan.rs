@@ -1,9 +1,9 @@
 //! What gets mounted in the new root, in order: pure data.
 //!
 //! The new root is always a fresh directory of the sandbox's scratch tmpfs (made read-only once
-//! built). Its top-level entries
-//! are binds of the source root's (the host's `/`, read-only, or a `--rootfs` directory), so any
-//! mount point that doesn't exist can be created in sandbox-owned tmpfs, never on the host.
+//! built). Its top-level entries are binds of the source root's (the host's `/`, read-only, or a
+//! `--rootfs` directory), so any mount point that doesn't exist can be created in sandbox-owned
+//! tmpfs, never on the host.
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
@@ -42,10 +42,9 @@ pub enum Action {
         mode: u32,
         readonly: bool,
     },
-    /// A tmpfs of its own (a user's --tmpfs, with its own size).
+    /// A tmpfs of its own (a user's --tmpfs, with its own size), mode 0755.
     Tmpfs {
         size: u64,
-        mode: u32,
     },
     Proc,
     /// Read-only sysfs of the sandbox's own network namespace.
@@ -245,13 +244,7 @@ fn user_step(m: &UserMount) -> Step {
                 device: false,
             },
         ),
-        UserMount::Tmpfs { dst, size } => step(
-            dst,
-            Action::Tmpfs {
-                size: *size,
-                mode: 0o755,
-            },
-        ),
+        UserMount::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
         UserMount::Dir { dst } => step(dst, Action::Dir),
         UserMount::Symlink { target, dst } => step(
             dst,

@@ -134,6 +134,8 @@ fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
 
 /// The scratch directory that becomes `/`; step `i`'s is named `i`.
 pub const ROOT_DIR: &CStr = c"root";
+/// The scratch tmpfs's own mount flags, which every clone of it starts with.
+pub const SCRATCH_ATTRS: u64 = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 
 fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
     Ok(match action {
@@ -141,14 +143,14 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             name: cstring(index.to_string().as_bytes())?,
             mode: *mode,
             attrs: if *readonly {
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
+                SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC
             } else {
-                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                SCRATCH_ATTRS
             },
         },
-        Action::Tmpfs { size, mode } => PreparedAction::Mount {
+        Action::Tmpfs { size } => PreparedAction::Mount {
             fstype: c"tmpfs",
-            options: tmpfs_options(*size, *mode),
+            options: tmpfs_options(*size, 0o755),
             attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         },
         Action::Proc => PreparedAction::Mount {

@@ -1472,6 +1472,34 @@ fn tmpfs_mounts_have_size_caps() {
     );
 }
 
+/// Our own directories are clones of one tmpfs: each must still be nosuid and nodev, the masks
+/// read-only and noexec, and none may propagate mounts anywhere (no shared peer group).
+#[test]
+fn our_directories_are_nosuid_nodev_and_private() {
+    let out = Mode::Host.run(
+        &[],
+        &[
+            "awk",
+            r#"$5 ~ /^\/(tmp|home|root|dev|dev\/shm|sys\/firmware)?$/ {
+                 shared = 0
+                 for (i = 7; $i != "-"; i++) if ($i ~ /^shared:/) shared = 1
+                 print $5, $6, (shared ? "shared" : "private")
+               }"#,
+            "/proc/self/mountinfo",
+        ],
+    );
+    assert_stdout(
+        &out,
+        "/ ro,nosuid,nodev,relatime private\n\
+         /home rw,nosuid,nodev,relatime private\n\
+         /root rw,nosuid,nodev,relatime private\n\
+         /tmp rw,nosuid,nodev,relatime private\n\
+         /dev rw,nosuid,nodev,relatime private\n\
+         /dev/shm rw,nosuid,nodev,relatime private\n\
+         /sys/firmware ro,nosuid,nodev,noexec,relatime private\n",
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. No orphans: parent death
 // ---------------------------------------------------------------------------------------------
