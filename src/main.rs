@@ -27,6 +27,14 @@ use error::{escape, Failure, EXIT_SETUP};
 use std::io::Write;
 use std::process::ExitCode;
 
+// The unwinder from libgcc_eh.a, linked in, instead of loading libgcc_s.so.1 at every start:
+// that library's constructor (__cpu_indicator_init) runs a few dozen cpuid instructions, and
+// under a hypervisor each one traps. std needs the _Unwind_* symbols only to print backtraces
+// (we abort on panic). Rust's own static builds link the unwinder the same way.
+#[cfg(not(test))]
+#[link(name = "gcc_eh", kind = "static")]
+extern "C" {}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
