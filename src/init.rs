@@ -11,12 +11,15 @@ use crate::prepared::Prepared;
 use crate::sync::{self, MAPPED};
 use crate::sys;
 use crate::{payload, signals};
+use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, RawFd};
 
 pub struct Context<'a> {
     pub prepared: &'a Prepared,
+    /// The stack the payload's process starts on (it shares our memory until its execve).
+    pub payload_stack: &'a sys::Stack,
     pub go_read: RawFd,
     pub report_write: RawFd,
     /// Where to send the pty master (a unix socket), when the payload gets a pty.
@@ -24,6 +27,8 @@ pub struct Context<'a> {
     /// The caller's umask, restored for the payload (setup runs with umask 0 so modes are exact).
     pub umask: u32,
 }
+
+const PAYLOAD_FLAGS: libc::c_int = libc::CLONE_VM | libc::CLONE_VFORK;
 
 pub fn main(ctx: &Context) -> ! {
     let p = ctx.prepared;
@@ -76,22 +81,36 @@ pub fn main(ctx: &Context) -> ! {
         }
         _ => None,
     };
-    let payload = match sys::fork() {
-        Ok(0) => payload::main(
-            p,
-            ctx.report_write,
-            ctx.umask,
-            pty.as_ref().map(|s| s.as_raw_fd()),
-        ),
+    if let Err((i, e)) = payload::limit_nproc(p) {
+        fail(Stage::Limit, i as u32, e);
+    }
+    // The payload starts in its nested user + mount namespace (payload.rs) and, like
+    // posix_spawn's child, in our memory until its execve (CLONE_VM|CLONE_VFORK; we wait
+    // meanwhile): no copy of our page tables, no copy-on-write faults on either side.
+    // unshare(CLONE_NEWUSER) would refuse to run in a process sharing memory; clone doesn't.
+    let start = payload::Start {
+        prepared: p,
+        report: ctx.report_write,
+        umask: ctx.umask,
+        pty: pty.as_ref().map(|s| s.as_raw_fd()),
+    };
+    let (flags, stage) = if p.nest {
+        (
+            PAYLOAD_FLAGS | libc::CLONE_NEWUSER | libc::CLONE_NEWNS,
+            Stage::NestUserns,
+        )
+    } else {
+        (PAYLOAD_FLAGS, Stage::ForkPayload)
+    };
+    let payload = match sys::clone_with(flags, ctx.payload_stack, payload::start, &start) {
         Ok(pid) => Pid::from_raw(pid),
-        Err(e) => fail(Stage::ForkPayload, 0, e),
+        Err(e) => fail(stage, 0, e),
     };
     drop(pty);
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
     sys::close(ctx.report_write);
-    // The payload (uid 0 of its own user namespace) must not ptrace us or open /proc/1/fd.
-    // Only now, after the fork: dumpability is inherited, and the payload must be dumpable to
-    // write its own /proc/self/uid_map (a non-dumpable process's /proc files belong to root).
+    // Done by the payload in our shared memory already (payload.rs); again, in case it failed
+    // before getting there.
     let _ = sys::set_not_dumpable();
     reap(payload)
 }

@@ -51,8 +51,10 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         None => None,
     };
     let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
+    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
     let ctx = Context {
         prepared: &prepared,
+        payload_stack: &payload_stack,
         go_read: pipes.go_read.as_raw_fd(),
         report_write: pipes.report_write.as_raw_fd(),
         tty_sock: tty_socks.as_ref().map(|(_, child)| child.as_raw_fd()),

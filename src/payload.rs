@@ -1,5 +1,6 @@
-//! The payload's process, forked by init after pivot_root: it locks the setup, cleans up what
-//! it inherited and execs the command. Syscalls only, never returns.
+//! The payload's process, started by init after pivot_root: it locks the setup, cleans up what
+//! it inherited and execs the command. Syscalls only, never returns. Started by init, it runs
+//! in init's memory until execve (CLONE_VM): it must write nothing but its own stack.
 
 use crate::error::Stage;
 use crate::prepared::{Prepared, PreparedCwd};
@@ -10,8 +11,36 @@ use nix::sys::resource::Resource;
 use nix::sys::signal::SigSet;
 use std::os::fd::RawFd;
 
+/// What init hands the payload's process (`clone_with` passes one argument).
+pub struct Start<'a> {
+    pub prepared: &'a Prepared,
+    pub report: RawFd,
+    pub umask: u32,
+    pub pty: Option<RawFd>,
+}
+
+pub fn start(s: &Start) -> ! {
+    main(s.prepared, s.report, s.umask, s.pty)
+}
+
+/// RLIMIT_NPROC, set by init just before it creates the payload's nested user namespace: the
+/// namespace's creation records it as the cap for the whole namespace, so `--limit nproc=N`
+/// bounds every process of the sandbox together. Err: (index of the limit, errno).
+pub fn limit_nproc(p: &Prepared) -> Result<(), (usize, sys::Errno)> {
+    for (i, &(resource, value)) in p.limits.iter().enumerate() {
+        if resource == Resource::RLIMIT_NPROC {
+            // Init and the payload are two processes already, and the payload's creation is
+            // checked against the cap: with N < 2 it would fail. The payload lowers its own
+            // limit to N before execve, so it still can't fork.
+            sys::setrlimit(resource, value.max(2)).map_err(|e| (i, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// `report` is the write end of the pipe to ns-rootless; `umask` the caller's; `pty` the slave
-/// of the payload's terminal, when it has one.
+/// of the payload's terminal, when it has one. With `p.nest`, the process already is in its
+/// own nested user and mount namespaces (init's clone flags) and maps its ids there.
 pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
         sync::report(report, stage, index as u32, errno);
@@ -21,25 +50,10 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     // Default dispositions and an empty mask: ignored signals would survive execve.
     sys::reset_ignored_signals(p.ignored_signals);
     sys::set_sigmask(&SigSet::empty());
-    // RLIMIT_NPROC before the nested user namespace: its creation records it as the cap for
-    // the whole namespace, so `--limit nproc=N` bounds every process of the sandbox together.
-    // The other limits wait until just before execve, so that a tiny `nofile` or `fsize` can't
-    // break our own last steps.
-    let nproc = |r: &Resource| *r == Resource::RLIMIT_NPROC;
-    for (i, &(resource, value)) in p.limits.iter().enumerate() {
-        if nproc(&resource) {
-            if let Err(e) = sys::setrlimit(resource, value) {
-                fail_at(Stage::Limit, i, e);
-            }
-        }
-    }
-    // Lock the setup (DESIGN.md "Locking the setup"): in a nested user + mount namespace, every
-    // mount made by init is locked, so even uid 0 here can't unmount a mask or remount a
+    // The setup is locked (DESIGN.md "Locking the setup"): in a nested user + mount namespace,
+    // every mount made by init is locked, so even uid 0 here can't unmount a mask or remount a
     // read-only bind read-write (mount_namespaces(7), "Restrictions on mount namespaces").
     if p.nest {
-        if let Err(e) = sys::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) {
-            fail(Stage::NestUserns, e);
-        }
         // setgroups is already "deny" (inherited from the sandbox's user namespace).
         if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
             fail(Stage::NestUidMap, e);
@@ -48,6 +62,12 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
             fail(Stage::NestGidMap, e);
         }
     }
+    // The command (uid 0 of its own user namespace) must not ptrace init or open /proc/1/fd.
+    // Dumpability belongs to the memory, which we share with init until our execve: clearing
+    // it here closes init off before the command's first instruction. Not earlier: a process
+    // that isn't dumpable can't write its own uid_map (its /proc files then belong to root).
+    // execve gives us new memory, dumpable again.
+    let _ = sys::set_not_dumpable();
     // pivot_root left us at the new `/`; every path here resolves inside it.
     match &p.cwd {
         PreparedCwd::Exact(dir) => {
@@ -95,11 +115,12 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
             fail(Stage::Seccomp, e);
         }
     }
+    // The limits wait until just before execve, so that a tiny `nofile` or `fsize` can't break
+    // our own last steps. RLIMIT_NPROC is set by init already (`limit_nproc`); again here for
+    // an N below 2.
     for (i, &(resource, value)) in p.limits.iter().enumerate() {
-        if !nproc(&resource) {
-            if let Err(e) = sys::setrlimit(resource, value) {
-                fail_at(Stage::Limit, i, e);
-            }
+        if let Err(e) = sys::setrlimit(resource, value) {
+            fail_at(Stage::Limit, i, e);
         }
     }
     let errno = exec_first(p);

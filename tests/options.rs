@@ -51,6 +51,7 @@ in_both_modes!(
     limit_nofile_is_applied,
     timeout_ends_the_command_with_124,
     nproc_limit_stops_a_fork_bomb,
+    nproc_of_one_still_starts_the_command,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1203,6 +1204,30 @@ fn timeout_kills_a_command_ignoring_sigterm_5s_later() {
         took >= Duration::from_millis(5300) && took < Duration::from_secs(9),
         "took {took:?}"
     );
+}
+
+fn nproc_of_one_still_starts_the_command(mode: Mode) {
+    // The sandbox's init and the command are two processes already: the limit can't be applied
+    // before the command exists, yet the command must get it and be unable to fork.
+    let out = mode.run(
+        &["--limit", "nproc=1"],
+        &["grep", "Max processes", "/proc/self/limits"],
+    );
+    assert_code(&out, 0);
+    assert_eq!(
+        normalize_whitespace(&text(&out.stdout)),
+        "Max processes 1 1 processes",
+        "{}",
+        describe(&out)
+    );
+    // The shell gives up at its first fork.
+    let out = mode.run(
+        &["--limit", "nproc=1"],
+        &["sh", "-c", "/bin/true; echo forked"],
+    );
+    assert_code(&out, 2);
+    assert_eq!(text(&out.stdout), "", "{}", describe(&out));
+    assert!(text(&out.stderr).contains("fork"), "{}", describe(&out));
 }
 
 fn nproc_limit_stops_a_fork_bomb(mode: Mode) {

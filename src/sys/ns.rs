@@ -38,11 +38,6 @@ pub fn pidfd_send_signal(pidfd: RawFd, sig: c_int) -> SysResult<()> {
     .map(drop)
 }
 
-pub fn unshare(flags: c_int) -> SysResult<()> {
-    // SAFETY: plain syscall.
-    check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)
-}
-
 pub fn sethostname(name: &[u8]) -> SysResult<()> {
     // SAFETY: pointer and length of a valid slice.
     check(unsafe { libc::sethostname(name.as_ptr() as *const c_char, name.len()) } as libc::c_long)

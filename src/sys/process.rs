@@ -45,8 +45,9 @@ impl Drop for Stack {
     }
 }
 
-/// `clone(2)` with namespace flags: the child runs `f(arg)` on `stack` in a copy of our address
-/// space (no CLONE_VM), so `arg` stays valid there. SIGCHLD is delivered when it ends.
+/// `clone(2)` with namespace flags: the child runs `f(arg)` on `stack`, in a copy of our address
+/// space or, with CLONE_VM|CLONE_VFORK, in ours while we wait for its execve or exit; either
+/// way `arg` stays valid there. SIGCHLD is delivered when it ends.
 pub fn clone_with<T>(
     flags: c_int,
     stack: &Stack,
@@ -58,14 +59,19 @@ pub fn clone_with<T>(
         arg: *const T,
     }
     extern "C" fn trampoline<T>(call: *mut c_void) -> c_int {
-        // SAFETY: `call` points at the `Call` below, in the child's copy of the parent's stack.
+        // SAFETY: `call` points at the `Call` below, in the parent's stack or the child's copy.
         let call = unsafe { &*(call as *const Call<T>) };
-        // SAFETY: `arg` was a live reference when clone copied the address space.
+        // SAFETY: `arg` was a live reference at clone, and the parent waits (or was copied).
         (call.f)(unsafe { &*call.arg })
+    }
+    // A child running concurrently in our memory would race with us on everything.
+    if flags & libc::CLONE_VM != 0 && flags & libc::CLONE_VFORK == 0 {
+        return Err(libc::EINVAL);
     }
     let call = Call { f, arg };
     // SAFETY: the stack top is the end of our mapping (page-aligned, so 16-byte aligned); the
-    // child gets its own copy of memory, in which `call` and `arg` stay valid.
+    // child gets its own copy of memory, or (CLONE_VFORK) ours while this frame waits, so
+    // `call` and `arg` stay valid.
     let pid = unsafe {
         let top = (stack.base as *mut u8).add(stack.len) as *mut c_void;
         libc::clone(
@@ -78,8 +84,8 @@ pub fn clone_with<T>(
     check(pid as libc::c_long).map(|p| p as libc::pid_t)
 }
 
-/// Plain fork. Only called from single-threaded processes (init forking the payload, `exec`
-/// and `run -d` forking before any thread could exist).
+/// Plain fork. Only called from single-threaded processes (`exec` and `run -d` forking before
+/// any thread could exist).
 pub fn fork() -> SysResult<libc::pid_t> {
     // SAFETY: the caller is single-threaded, so the child can't inherit a lock held by another
     // thread; the child only makes syscalls until execve/_exit.
