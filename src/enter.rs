@@ -1,8 +1,9 @@
 //! `ns-rootless exec NAME CMD`: run CMD in a running named sandbox. We join the namespaces of
-//! its payload (the locked nested user + mount namespaces, and the sandbox's PID, UTS, IPC,
-//! network and cgroup ones; the user namespace first, setns(2)), fork (a PID namespace only
-//! takes children), and the child goes the payload's way: no capabilities, no_new_privs, the
-//! same seccomp filter, then execve. (init's namespaces are off limits: it is not dumpable.)
+//! its payload (its nested user namespace, and its mount namespace, the sandbox's unless the
+//! payload has one of its own; the sandbox's PID, UTS, IPC, network and cgroup ones; the
+//! sandbox's user namespace first, setns(2)), fork (a PID namespace only takes children), and
+//! the child goes the payload's way: no capabilities, no_new_privs, the same seccomp filter,
+//! then execve. (init's namespaces are off limits: it is not dumpable.)
 
 use crate::cli::ExecCli;
 use crate::error::{quote, strerror};
@@ -20,9 +21,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The namespaces to join, in order. The payload's user namespace is nested in the sandbox's,
-/// which owns the PID, UTS, IPC, network and cgroup namespaces: join that outer one first (we
-/// own it, so we get its capabilities), then those, then the nested user namespace and its
-/// mount namespace. "outer-user" is reached from the payload's user namespace (NS_GET_PARENT).
+/// which owns the PID, UTS, IPC, network, cgroup and (unless the payload kept its capabilities)
+/// mount namespaces: join that outer one first (we own it, so we get its capabilities), then
+/// those, the nested user namespace last: inside it we could join none of them. "outer-user"
+/// is reached from the payload's user namespace (NS_GET_PARENT).
 const NAMESPACES: [(&str, libc::c_int); 8] = [
     ("outer-user", libc::CLONE_NEWUSER),
     ("pid", libc::CLONE_NEWPID),
@@ -30,8 +32,8 @@ const NAMESPACES: [(&str, libc::c_int); 8] = [
     ("ipc", libc::CLONE_NEWIPC),
     ("net", libc::CLONE_NEWNET),
     ("cgroup", libc::CLONE_NEWCGROUP),
-    ("user", libc::CLONE_NEWUSER),
     ("mnt", libc::CLONE_NEWNS),
+    ("user", libc::CLONE_NEWUSER),
 ];
 
 /// Opens the namespaces to join through `proc_dir` (the payload's /proc directory, reached

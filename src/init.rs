@@ -84,10 +84,19 @@ pub fn main(ctx: &Context) -> ! {
     if let Err((i, e)) = payload::limit_nproc(p) {
         fail(Stage::Limit, i as u32, e);
     }
-    // The payload starts in its nested user + mount namespace (payload.rs) and, like
-    // posix_spawn's child, in our memory until its execve (CLONE_VM|CLONE_VFORK; we wait
-    // meanwhile): no copy of our page tables, no copy-on-write faults on either side.
-    // unshare(CLONE_NEWUSER) would refuse to run in a process sharing memory; clone doesn't.
+    // The payload starts in its nested user namespace (payload.rs) and, like posix_spawn's
+    // child, in our memory until its execve (CLONE_VM|CLONE_VFORK; we wait meanwhile): no copy
+    // of our page tables, no copy-on-write faults on either side. unshare(CLONE_NEWUSER) would
+    // refuse to run in a process sharing memory; clone doesn't.
+    //
+    // It stays in our mount namespace, which belongs to the sandbox's user namespace, where it
+    // holds no capability: it can't mount, unmount or remount anything there (every mount call
+    // needs CAP_SYS_ADMIN in the user namespace owning the mount namespace; checked: EPERM even
+    // with full capabilities in the nested one). A mount namespace it could create would belong
+    // to a user namespace of its own, so the copy of our mounts in it would be locked
+    // (mount_namespaces(7)). Only a payload that keeps its capabilities (`--allow nested`) gets
+    // a mount namespace of its own, a locked copy, so that it can mount on top of ours there;
+    // copying ~40 mounts and tearing them down again is otherwise ~3% of a run.
     let start = payload::Start {
         prepared: p,
         report: ctx.report_write,
@@ -95,8 +104,9 @@ pub fn main(ctx: &Context) -> ! {
         pty: pty.as_ref().map(|s| s.as_raw_fd()),
     };
     let (flags, stage) = if p.nest {
+        let mount_ns = if p.drop_caps { 0 } else { libc::CLONE_NEWNS };
         (
-            PAYLOAD_FLAGS | libc::CLONE_NEWUSER | libc::CLONE_NEWNS,
+            PAYLOAD_FLAGS | libc::CLONE_NEWUSER | mount_ns,
             Stage::NestUserns,
         )
     } else {

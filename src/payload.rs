@@ -40,7 +40,7 @@ pub fn limit_nproc(p: &Prepared) -> Result<(), (usize, sys::Errno)> {
 
 /// `report` is the write end of the pipe to ns-rootless; `umask` the caller's; `pty` the slave
 /// of the payload's terminal, when it has one. With `p.nest`, the process already is in its
-/// own nested user and mount namespaces (init's clone flags) and maps its ids there.
+/// own nested user namespace (init's clone flags) and maps its ids there.
 pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
         sync::report(report, stage, index as u32, errno);
@@ -50,9 +50,8 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
     // Default dispositions and an empty mask: ignored signals would survive execve.
     sys::reset_ignored_signals(p.ignored_signals);
     sys::set_sigmask(&SigSet::empty());
-    // The setup is locked (DESIGN.md "Locking the setup"): in a nested user + mount namespace,
-    // every mount made by init is locked, so even uid 0 here can't unmount a mask or remount a
-    // read-only bind read-write (mount_namespaces(7), "Restrictions on mount namespaces").
+    // The setup is out of reach (DESIGN.md "Locking the setup"): in a nested user namespace,
+    // even uid 0 here can't unmount a mask or remount a read-only bind read-write (init.rs).
     if p.nest {
         // setgroups is already "deny" (inherited from the sandbox's user namespace).
         if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {

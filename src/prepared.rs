@@ -72,8 +72,8 @@ pub struct Prepared {
     /// Options of the scratch tmpfs, where `/` and every other directory of ours lives.
     pub scratch_options: Vec<(CString, Option<CString>)>,
     pub steps: Vec<PreparedStep>,
-    /// Whether the payload enters its own nested user + mount namespace (not when `exec` has
-    /// joined one already).
+    /// Whether the payload starts in its own nested user namespace, plus a mount namespace when
+    /// it keeps its capabilities (not when `exec` has joined them already).
     pub nest: bool,
     /// Whether the payload drops every capability. With `--allow nested` it keeps them: they
     /// only reach its own nested user namespace, and mapping root in a namespace of its own

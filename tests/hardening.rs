@@ -1057,6 +1057,33 @@ fn a_nested_namespace_cannot_unmask_or_remount() {
 }
 
 #[test]
+fn the_setup_holds_without_the_filter() {
+    // With no seccomp filter, only the namespaces and the dropped capabilities hold the setup:
+    // root inside can't change the sandbox's mounts, nor undo them in a user + mount namespace
+    // of its own (its copy of them is locked; mounting on top there is its own business).
+    let marker = unique("usr-write-unfiltered");
+    let attempts = format!(
+        "umount /root 2>/dev/null && echo UNMOUNTED; umount -l /home 2>/dev/null && echo UNMOUNTED; \
+         mount -o remount,rw,bind /usr 2>/dev/null && echo REMOUNTED; \
+         mount -o remount,rw /usr 2>/dev/null && echo REMOUNTED; \
+         touch /usr/{marker} 2>/dev/null && echo WROTE; ls -A /root /home"
+    );
+    let listing = "/home:\n\n/root:\n";
+    let script = format!("mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED; {attempts}");
+    let out = Mode::Host.run(&["--seccomp", "none"], &["sh", "-c", &script]);
+    assert_stdout(&out, listing);
+    // As uid 1000 inside: the inner root can't map the parent's uid 0 without CAP_SETFCAP.
+    let unshare = path_str(&host_tool("unshare")).to_owned();
+    let script = format!("{unshare} -Urm sh -c '{attempts}; echo inner-$(id -u)'");
+    let out = Mode::Host.run(
+        &["--seccomp", "none", "--uid", "1000"],
+        &["sh", "-c", &script],
+    );
+    assert_stdout(&out, &format!("{listing}inner-0\n"));
+    assert!(!Path::new("/usr").join(&marker).exists());
+}
+
+#[test]
 fn nested_ns_rootless_runs_as_documented() {
     // `ns-rootless --allow nested -- ns-rootless true`, the example of --help, with the copy
     // of the binary visible inside.
