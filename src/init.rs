@@ -1,5 +1,5 @@
 //! The sandbox's PID 1 ("I" in DESIGN.md). Created by clone with every namespace; waits for the
-//! id maps, builds the root, pivots, forks the payload, then stays as a small init: it reaps
+//! id maps, builds the root, pivots, starts the payload, then stays as a small init: it reaps
 //! orphans, forwards signals to the payload and exits with the payload's status, taking every
 //! other process of the sandbox with it (the kernel kills a PID namespace whose init exits).
 //!
@@ -12,7 +12,7 @@ use crate::sync::{self, MAPPED};
 use crate::sys;
 use crate::{payload, signals};
 use nix::libc;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -27,8 +27,6 @@ pub struct Context<'a> {
     /// The caller's umask, restored for the payload (setup runs with umask 0 so modes are exact).
     pub umask: u32,
 }
-
-const PAYLOAD_FLAGS: libc::c_int = libc::CLONE_VM | libc::CLONE_VFORK;
 
 pub fn main(ctx: &Context) -> ! {
     let p = ctx.prepared;
@@ -97,24 +95,26 @@ pub fn main(ctx: &Context) -> ! {
     // (mount_namespaces(7)). Only a payload that keeps its capabilities (`--allow nested`) gets
     // a mount namespace of its own, a locked copy, so that it can mount on top of ours there;
     // copying ~40 mounts and tearing them down again is otherwise ~3% of a run.
+    //
+    // While we wait, signals for the payload stay queued here: a command whose execve hangs
+    // (a binary on a stuck network filesystem) can't be interrupted, only killed (--timeout).
     let start = payload::Start {
         prepared: p,
         report: ctx.report_write,
         umask: ctx.umask,
         pty: pty.as_ref().map(|s| s.as_raw_fd()),
     };
-    let (flags, stage) = if p.nest {
-        let mount_ns = if p.drop_caps { 0 } else { libc::CLONE_NEWNS };
-        (
-            PAYLOAD_FLAGS | libc::CLONE_NEWUSER | mount_ns,
-            Stage::NestUserns,
-        )
-    } else {
-        (PAYLOAD_FLAGS, Stage::ForkPayload)
-    };
-    let payload = match sys::clone_with(flags, ctx.payload_stack, payload::start, &start) {
+    let mount_ns = if p.drop_caps { 0 } else { libc::CLONE_NEWNS };
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_NEWUSER | mount_ns;
+    // No signal may reach the payload before it has reset every handler (payload.rs).
+    sys::set_sigmask(&SigSet::all());
+    let started = sys::clone_with(flags, ctx.payload_stack, payload::start, &start);
+    sys::set_sigmask(&signals::handled());
+    let payload = match started {
         Ok(pid) => Pid::from_raw(pid),
-        Err(e) => fail(stage, 0, e),
+        // Out of processes or memory; anything else is about the namespaces.
+        Err(e @ (libc::EAGAIN | libc::ENOMEM)) => fail(Stage::ForkPayload, 0, e),
+        Err(e) => fail(Stage::NestUserns, 0, e),
     };
     drop(pty);
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.

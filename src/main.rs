@@ -31,7 +31,7 @@ use std::process::ExitCode;
 // that library's constructor (__cpu_indicator_init) runs a few dozen cpuid instructions, and
 // under a hypervisor each one traps. std needs the _Unwind_* symbols only to print backtraces
 // (we abort on panic). Rust's own static builds link the unwinder the same way.
-#[cfg(not(test))]
+#[cfg(all(not(test), target_env = "gnu"))]
 #[link(name = "gcc_eh", kind = "static")]
 extern "C" {}
 

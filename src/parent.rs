@@ -51,7 +51,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         None => None,
     };
     let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
-    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
+    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
     let ctx = Context {
         prepared: &prepared,
         payload_stack: &payload_stack,

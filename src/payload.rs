@@ -1,6 +1,7 @@
-//! The payload's process, started by init after pivot_root: it locks the setup, cleans up what
-//! it inherited and execs the command. Syscalls only, never returns. Started by init, it runs
-//! in init's memory until execve (CLONE_VM): it must write nothing but its own stack.
+//! The payload's process, started by init after pivot_root (or forked by `exec`): it maps its
+//! ids, cleans up what it inherited and execs the command. Syscalls only, never returns.
+//! Started by init, it runs in init's memory until execve (CLONE_VM): it writes nothing but
+//! its own stack and errno (init's thread-local storage, which init doesn't read after).
 
 use crate::error::Stage;
 use crate::prepared::{Prepared, PreparedCwd};
@@ -47,8 +48,12 @@ pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
         sys::exit_now(125)
     };
     let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };
-    // Default dispositions and an empty mask: ignored signals would survive execve.
-    sys::reset_ignored_signals(p.ignored_signals);
+    // Default dispositions and an empty mask: ignored signals would survive execve. Until
+    // execve we may run in init's memory, where no handler may run (Rust's runtime has them,
+    // on an alternate stack of init's): init blocked every signal around our creation, so
+    // none arrives before they are gone.
+    sys::reset_signals(p.ignored_signals | sys::RUNTIME_HANDLED);
+    sys::disable_alt_stack();
     sys::set_sigmask(&SigSet::empty());
     // The setup is out of reach (DESIGN.md "Locking the setup"): in a nested user namespace,
     // even uid 0 here can't unmount a mask or remount a read-only bind read-write (init.rs).
