@@ -118,10 +118,8 @@ pub fn main(ctx: &Context) -> ! {
     };
     drop(pty);
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
+    // (We are no longer dumpable: the payload cleared it in our shared memory, payload.rs.)
     sys::close(ctx.report_write);
-    // Done by the payload in our shared memory already (payload.rs); again, in case it failed
-    // before getting there.
-    let _ = sys::set_not_dumpable();
     reap(payload)
 }
 
