@@ -119,12 +119,12 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         0 => {
             // If `exec` dies, its command goes too.
             let _ = sys::kill_me_with_parent();
-            payload::main(
-                &prepared,
-                report_write.as_raw_fd(),
+            payload::main(&payload::Start {
+                prepared: &prepared,
+                report: report_write.as_raw_fd(),
                 umask,
-                pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
-            )
+                pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            })
         }
         pid => Pid::from_raw(pid),
     };

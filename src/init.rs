@@ -108,7 +108,7 @@ pub fn main(ctx: &Context) -> ! {
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_NEWUSER | mount_ns;
     // No signal may reach the payload before it has reset every handler (payload.rs).
     sys::set_sigmask(&SigSet::all());
-    let started = sys::clone_with(flags, ctx.payload_stack, payload::start, &start);
+    let started = sys::clone_with(flags, ctx.payload_stack, payload::main, &start);
     sys::set_sigmask(&signals::handled());
     let payload = match started {
         Ok(pid) => Pid::from_raw(pid),

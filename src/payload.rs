@@ -12,16 +12,13 @@ use nix::sys::resource::Resource;
 use nix::sys::signal::SigSet;
 use std::os::fd::RawFd;
 
-/// What init hands the payload's process (`clone_with` passes one argument).
+/// What the payload's process starts from: `report` is the write end of the pipe to
+/// ns-rootless; `umask` the caller's; `pty` the slave of the payload's terminal, when it has one.
 pub struct Start<'a> {
     pub prepared: &'a Prepared,
     pub report: RawFd,
     pub umask: u32,
     pub pty: Option<RawFd>,
-}
-
-pub fn start(s: &Start) -> ! {
-    main(s.prepared, s.report, s.umask, s.pty)
 }
 
 /// RLIMIT_NPROC, set by init just before it creates the payload's nested user namespace: the
@@ -39,10 +36,15 @@ pub fn limit_nproc(p: &Prepared) -> Result<(), (usize, sys::Errno)> {
     Ok(())
 }
 
-/// `report` is the write end of the pipe to ns-rootless; `umask` the caller's; `pty` the slave
-/// of the payload's terminal, when it has one. With `p.nest`, the process already is in its
-/// own nested user namespace (init's clone flags) and maps its ids there.
-pub fn main(p: &Prepared, report: RawFd, umask: u32, pty: Option<RawFd>) -> ! {
+/// With `p.nest`, the process already is in its own nested user namespace (init's clone flags)
+/// and maps its ids there.
+pub fn main(start: &Start) -> ! {
+    let &Start {
+        prepared: p,
+        report,
+        umask,
+        pty,
+    } = start;
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
         sync::report(report, stage, index as u32, errno);
         sys::exit_now(125)
