@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep]
 #
-# Builds the release binary (cargo build --release --locked), then measures side by side, in one run:
+# Builds the release binary (scripts/build.sh), then measures side by side, in one run:
 #   startup of `-- true` in host mode and with --rootfs (busybox rootfs built in a temp dir),
 #   peak RSS (GNU time %M), N concurrent sandboxes, 0/10/100/1000 read-only bind mounts,
 #   RSS of the supervising processes while the payload sleeps, and piped / pty throughput.
@@ -26,7 +26,7 @@ usage() {
     cat <<'EOF'
 Options:
   --quick     fewer runs and smaller sizes (no 1000-bind / 500-concurrent rows); under a minute
-  --no-build  skip `cargo build --release --locked` and use the existing target/release binary
+  --no-build  skip scripts/build.sh and use the existing target/release binary
   --bin PATH  benchmark this ns-rootless binary instead (implies --no-build)
   --keep      keep the temp dir (hyperfine log, JSON exports) for inspection
   -h, --help  this text
@@ -151,6 +151,16 @@ def hf(*paths):
             times.setdefault(r["command"], []).extend(r["times"])
     for name, ts in times.items():
         print(name, repr(statistics.median(ts)))
+
+def linkage(path):
+    """'static' or 'dynamic': whether the ELF asks for a program interpreter (PT_INTERP)."""
+    import struct
+    with open(path, "rb") as f:
+        elf = f.read()
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    types = [struct.unpack_from("<I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
+    print("dynamic" if 3 in types else "static")
 
 def median(*vals):
     print(repr(statistics.median(float(v) for v in vals)))
@@ -394,9 +404,9 @@ NSR=$T/bin/ns-rootless
 NSR_NA=""               # reason when there is no binary at all
 if ((BUILD)); then
     have cargo || die "cargo not found (or use --bin PATH / --no-build)"
-    log "cargo build --release --locked"
-    if ! (cd "$REPO" && cargo build --release --locked) >&2; then
-        NSR_NA="cargo build --release --locked failed"
+    log "scripts/build.sh"
+    if ! "$REPO/scripts/build.sh" >&2; then
+        NSR_NA="scripts/build.sh failed"
         log "warning: $NSR_NA; the ns-rootless column will say n/a"
     fi
 fi
@@ -519,7 +529,7 @@ HEADER=$T/header.txt
         && dirty=" with uncommitted changes"
     echo "ns-rootless benchmark ($( ((QUICK)) && echo quick || echo full ) run, $(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo "machine : $(nproc) CPUs, ${model:-unknown CPU}, $mem RAM, kernel $(uname -r)"
-    echo "measured: as $RUN_AS; ns-rootless $commit$dirty ($BIN)"
+    echo "measured: as $RUN_AS; ns-rootless $commit$dirty ($BIN, $(python3 "$PY" linkage "$BIN" 2>/dev/null || echo '?'))"
     printf 'tools   : %s; %s; %s; %s\n' "$(hyperfine --version 2>/dev/null)" \
         "$(bwrap --version 2>/dev/null || echo 'bwrap missing')" \
         "$(unshare --version 2>/dev/null | head -n1)" \

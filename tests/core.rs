@@ -79,8 +79,10 @@ fn harness_rootfs_is_static_busybox_reachable_by_caller() {
         elf_is_static(&fs::read(static_busybox()).expect("read the host's busybox")),
         Some(true)
     );
+    // This test's own executable: cargo links test binaries dynamically.
+    let this_test = std::env::current_exe().expect("the test's own executable");
     assert_eq!(
-        elf_is_static(&fs::read(binary()).expect("read the ns-rootless copy")),
+        elf_is_static(&fs::read(this_test).expect("read the test's own executable")),
         Some(false),
         "the ELF check must tell a dynamic binary apart"
     );

@@ -144,13 +144,18 @@ fn has_passwd_or_group_entry(id: u32) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 /// A copy of the binary under test in a world-readable temp dir (the build dir may not be
-/// traversable by the caller). The file name stays `ns-rootless`.
+/// traversable by the caller). The file name stays `ns-rootless`. The binary is cargo's build of
+/// this test run, or the one `NS_ROOTLESS_TEST_BIN` names (scripts/test.sh runs the integration
+/// tests a second time on the release binary that scripts/build.sh makes).
 pub fn binary() -> &'static Path {
     static COPY: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
     let (_dir, path) = COPY.get_or_init(|| {
         let dir = TempDir::new("bin");
         let path = dir.path().join("ns-rootless");
-        copy_executable(Path::new(env!("CARGO_BIN_EXE_ns-rootless")), &path);
+        let built = std::env::var_os("NS_ROOTLESS_TEST_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ns-rootless")));
+        copy_executable(&built, &path);
         (dir, path)
     });
     path
