@@ -158,8 +158,17 @@ fn run_step(
             let Some(((parent, name), parents)) = step.chain.split_last() else {
                 return Err((Stage::Step, libc::EINVAL));
             };
-            make_chain(root, parents, owned).map_err(at_mount_point)?;
-            let dir = open_dir(root, parent).map_err(at_step)?;
+            // A top-level link goes right in the root: ours, and its fd is at hand.
+            if parents.is_empty() {
+                return sys::symlinkat(target, root, name).map_err(at_step);
+            }
+            let dir = match open_dir(root, parent) {
+                Ok(dir) => dir,
+                Err(_) => {
+                    make_chain(root, parents, owned).map_err(at_mount_point)?;
+                    open_dir(root, parent).map_err(at_step)?
+                }
+            };
             owned.check(dir.as_raw_fd()).map_err(at_mount_point)?;
             sys::symlinkat(target, dir.as_raw_fd(), name).map_err(at_step)
         }
@@ -170,9 +179,23 @@ fn open_dir(root: RawFd, rel: &CStr) -> SysResult<OwnedFd> {
     sys::open_in_root(root, rel, libc::O_PATH | libc::O_DIRECTORY, 0)
 }
 
-/// Opens a step's destination; refuses a symlink unless the step may follow one.
-fn open_destination(root: RawFd, step: &PreparedStep) -> SysResult<OwnedFd> {
+/// Opens a step's destination (`dir`: it should be a directory); refuses a symlink unless the
+/// step may follow one.
+fn open_destination(root: RawFd, step: &PreparedStep, dir: bool) -> SysResult<OwnedFd> {
     let nofollow = if step.follow { 0 } else { libc::O_NOFOLLOW };
+    if dir {
+        // With O_NOFOLLOW, O_DIRECTORY fails on a symlink (ENOTDIR) instead of opening it, so
+        // no fstat is needed to refuse one. On ENOTDIR, the open below says what is there.
+        match sys::open_in_root(
+            root,
+            &step.rel,
+            libc::O_PATH | libc::O_DIRECTORY | nofollow,
+            0,
+        ) {
+            Err(libc::ENOTDIR) => {}
+            opened => return opened,
+        }
+    }
     let fd = sys::open_in_root(root, &step.rel, libc::O_PATH | nofollow, 0)?;
     if !step.follow && sys::is_symlink(fd.as_raw_fd())? {
         return Err(libc::ELOOP);
@@ -217,15 +240,21 @@ fn ensure(
     dir: bool,
     owned: &Owned,
 ) -> SysResult<Option<OwnedFd>> {
-    // A top-level directory (most steps): create it right in the root, whose fd we hold; a
+    // A top-level entry (most steps): create it right in the root, ours and whose fd we hold; a
     // single name can't lead anywhere else, and an existing symlink is refused just below.
-    if dir && !step.if_exists && step.chain.len() == 1 {
-        match sys::mkdirat(root, &step.chain[0].1, 0o755) {
-            Ok(()) | Err(libc::EEXIST) => return open_destination(root, step).map(Some),
+    if !step.if_exists && step.chain.len() == 1 {
+        let name = &step.chain[0].1;
+        let made = if dir {
+            sys::mkdirat(root, name, 0o755)
+        } else {
+            sys::create_file_at(root, name)
+        };
+        match made {
+            Ok(()) | Err(libc::EEXIST) => return open_destination(root, step, dir).map(Some),
             Err(e) => return Err(e),
         }
     }
-    match open_destination(root, step) {
+    match open_destination(root, step, dir) {
         Ok(fd) => return Ok(Some(fd)),
         Err(libc::ENOENT) if step.if_exists => return Ok(None),
         Err(libc::ENOENT) => {}
@@ -234,8 +263,15 @@ fn ensure(
     let Some(((parent, name), parents)) = step.chain.split_last() else {
         return Err(libc::EINVAL);
     };
-    make_chain(root, parents, owned)?;
-    let parent = open_dir(root, parent)?;
+    // Usually only the last name is missing (/dev/null in our /dev): walk the whole chain only
+    // when its parent can't be opened.
+    let parent = match open_dir(root, parent) {
+        Ok(parent) => parent,
+        Err(_) => {
+            make_chain(root, parents, owned)?;
+            open_dir(root, parent)?
+        }
+    };
     make_in(parent.as_raw_fd(), name, dir, owned)?;
-    open_destination(root, step).map(Some)
+    open_destination(root, step, dir).map(Some)
 }
