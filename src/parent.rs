@@ -123,7 +123,11 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     if let Some(out) = notify.take() {
         tell_front(out, failure.as_ref());
     }
-    let outcome = supervise::supervise(Pid::from_raw(pid), spec.timeout, relay)?;
+    // What the setup was built from is done with: freed while the command runs, not after it
+    // ends, when our caller is waiting for us to exit.
+    let timeout = spec.timeout;
+    drop((spec, entries, plan, prepared, stack, payload_stack));
+    let outcome = supervise::supervise(Pid::from_raw(pid), timeout, relay)?;
     drop(claim);
     match failure {
         Some(f) => Err(f.into()),
