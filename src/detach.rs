@@ -10,9 +10,8 @@ use crate::sys;
 use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::process::ExitCode;
 
-pub fn run(spec: Spec, claim: Claim) -> Result<ExitCode> {
+pub fn run(spec: Spec, claim: Claim) -> Result<u8> {
     let log = std::fs::File::create(claim.log_path()).context("creating the sandbox's log")?;
     let (front_end, supervisor_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
@@ -60,7 +59,7 @@ fn supervise(spec: Spec, claim: Claim, log: std::fs::File, notify: OwnedFd) -> i
     }
 }
 
-fn wait_for_start(from_supervisor: OwnedFd, name: &str) -> Result<ExitCode> {
+fn wait_for_start(from_supervisor: OwnedFd, name: &str) -> Result<u8> {
     let mut msg = Vec::new();
     let mut f = std::fs::File::from(from_supervisor);
     let _ = f.read_to_end(&mut msg);
@@ -68,7 +67,7 @@ fn wait_for_start(from_supervisor: OwnedFd, name: &str) -> Result<ExitCode> {
         Some((0, _)) => {
             // A closed stdout (`run -d ... | true`) is no reason to fail: the sandbox runs.
             let _ = writeln!(std::io::stdout(), "{name}");
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Some((&code, text)) => Err(Failure {
             code,

@@ -1,4 +1,6 @@
 //! ns-rootless: run a command in a fresh rootless container.
+// Our own C `main` instead of std's runtime start (see `main` below).
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod detach;
@@ -25,7 +27,6 @@ use anyhow::{bail, Result};
 use clap::error::ErrorKind;
 use error::{escape, Failure, EXIT_SETUP};
 use std::io::Write;
-use std::process::ExitCode;
 
 // The unwinder from libgcc_eh.a, linked in, instead of loading libgcc_s.so.1 at every start:
 // that library's constructor (__cpu_indicator_init) runs a few dozen cpuid instructions, and
@@ -35,24 +36,42 @@ use std::process::ExitCode;
 #[link(name = "gcc_eh", kind = "static")]
 extern "C" {}
 
-fn main() -> ExitCode {
-    match run() {
+/// Called by the C library in place of std's runtime start, which would also install a
+/// stack-overflow handler: reading /proc/self/maps, an alternate signal stack and four
+/// sigactions on every launch, for a message before an abort. What we rely on from it is done
+/// by `sys::runtime_start`; std's args and env need no runtime start on Linux.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    sys::runtime_start();
+    exit_code().into()
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn exit_code() -> u8 {
+    let code = match run() {
         Ok(code) => code,
         Err(err) => {
             let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
             // eprintln! would panic on a closed stderr.
             let _ = writeln!(std::io::stderr(), "ns-rootless: {}", error::one_line(&err));
-            ExitCode::from(code)
+            code
         }
-    }
+    };
+    // std's runtime would flush stdout at exit; the C library's exit doesn't know of it.
+    let _ = std::io::stdout().flush();
+    code
 }
 
-fn run() -> Result<ExitCode> {
+fn run() -> Result<u8> {
     let invocation = match cli::parse_invocation(std::env::args_os().collect()) {
         Ok(invocation) => invocation,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.print()?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(0);
         }
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
@@ -79,7 +98,7 @@ fn run() -> Result<ExitCode> {
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
     };
-    Ok(ExitCode::from(code))
+    Ok(code)
 }
 
 /// clap's first paragraph on one line (the message and, e.g., which arguments are missing),

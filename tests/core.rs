@@ -771,3 +771,15 @@ fn only_std_fds_reach_payload(mode: Mode) {
     let out = output_with_fd_7(mode.command(&[], &["ls", "/proc/self/fd"]));
     assert_stdout(&out, "0\n1\n2\n3\n");
 }
+
+/// A closed stdin is reopened on /dev/null before we open anything, so none of our own files or
+/// pipes can land on fd 0 and be handed to the command as its stdin.
+#[test]
+fn a_closed_stdin_reaches_the_command_as_dev_null() {
+    let mut cmd = caller_command("/bin/sh");
+    cmd.arg("-c").arg(format!(
+        "exec {} -- readlink /proc/self/fd/0 <&-",
+        path_str(binary())
+    ));
+    assert_stdout(&output_of(cmd), "/dev/null\n");
+}

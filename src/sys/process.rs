@@ -93,6 +93,36 @@ pub fn fork() -> SysResult<libc::pid_t> {
     check(pid as libc::c_long).map(|p| p as libc::pid_t)
 }
 
+/// What Rust's runtime does before `main` that we rely on (main.rs says what we skip): a
+/// closed standard fd gets /dev/null, so no file we open later is taken for a stdin, stdout or
+/// stderr; SIGPIPE is ignored, so writing to a closed pipe is an EPIPE error, not death.
+#[cfg_attr(test, allow(dead_code))]
+pub fn runtime_start() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: a valid array of three pollfds; a zero timeout.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
+    for pfd in fds {
+        let closed = if polled {
+            pfd.revents & libc::POLLNVAL != 0
+        } else {
+            // SAFETY: F_GETFD on any number is harmless.
+            let flags = unsafe { libc::fcntl(pfd.fd, libc::F_GETFD) };
+            flags == -1 && last_errno() == libc::EBADF
+        };
+        // open(2) takes the lowest free number: this one, as the earlier ones are open.
+        // SAFETY: a constant C string.
+        if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != pfd.fd {
+            std::process::abort();
+        }
+    }
+    // SAFETY: setting a disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Exit without running atexit handlers or flushing stdio buffers inherited from the parent.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is always safe to call.

@@ -2,13 +2,15 @@
 
 use nix::libc::{self, c_int};
 
-/// The signals Rust's runtime installs handlers for (to report a stack overflow), run on an
-/// alternate signal stack: SIGSEGV and SIGBUS. Bits as in `reset_signals`.
+/// The signals Rust's runtime start installs handlers for (to report a stack overflow), run on
+/// an alternate signal stack: SIGSEGV and SIGBUS. Our `main` skips that start (main.rs); the
+/// payload resets them anyway, which costs two syscalls and holds should that ever change.
+/// Bits as in `reset_signals`.
 pub const RUNTIME_HANDLED: u64 = (1 << (libc::SIGSEGV - 1)) | (1 << (libc::SIGBUS - 1));
 
 /// Resets the signals in `signals` (bit N-1 for signal N, as in /proc/PID/status SigIgn) to
 /// their default action. Ignored signals survive execve (signal(7)), so a caller's `nohup` or
-/// Rust's own SIGPIPE=ignore must not reach the payload; handled ones are reset by execve, but
+/// our own SIGPIPE=ignore must not reach the payload; handled ones are reset by execve, but
 /// a process sharing its parent's memory until then must not run them before.
 pub fn reset_signals(signals: u64) {
     for sig in 1..=64 {
