@@ -120,10 +120,10 @@ fn host_facts() -> spec::Host {
     // uid 0 is real root only in the initial user namespace (its uid_map is the identity over
     // the whole range); uid 0 inside someone else's namespace (rootless podman) is fine.
     let real_root = euid == 0
-        && std::fs::read_to_string("/proc/self/uid_map")
+        && read_proc("/proc/self/uid_map")
             .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
             .unwrap_or(true);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = read_proc("/proc/self/status").unwrap_or_default();
     // Capabilities we hold without being root can only come from file capabilities.
     let file_caps = euid != 0
         && status
@@ -146,6 +146,15 @@ fn host_facts() -> spec::Host {
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
     }
+}
+
+/// A /proc file's text. fs::read_to_string sizes its buffer by the file's size, which /proc
+/// gives as 0, then grows it from 32 bytes: eight reads for /proc/self/status instead of two.
+fn read_proc(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// A short random id like container runtimes use: 12 hex digits.
