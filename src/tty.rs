@@ -227,13 +227,20 @@ impl Relay {
     }
 }
 
+/// Appends what one read(2) of `fd` gives (up to CHUNK bytes) to `buf`. Into the Vec's spare
+/// capacity: a pty read brings at most a few KiB, and zeroing 64 KiB for each (as a resize
+/// would) cost more than the read.
 fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
-    let start = buf.len();
-    buf.resize(start + CHUNK, 0);
-    let fd = sys::borrow(fd);
-    let n = nix::unistd::read(fd, &mut buf[start..]);
-    buf.truncate(start + n.unwrap_or(0));
-    n.map_err(|e| e as i32)
+    buf.reserve(CHUNK);
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: read(2) writes at most `spare.len()` bytes at the start of the spare capacity.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    let Ok(n) = usize::try_from(n) else {
+        return Err(nix::errno::Errno::last_raw());
+    };
+    // SAFETY: the first `n` bytes of the spare capacity were just written.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 fn write_from(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
