@@ -39,20 +39,24 @@ extern "C" {}
 /// Called by the C library in place of std's runtime start, which would also install a
 /// stack-overflow handler: reading /proc/self/maps, an alternate signal stack and four
 /// sigactions on every launch, for a message before an abort. What we rely on from it is done
-/// by `sys::runtime_start`; std's args and env need no runtime start on Linux.
+/// by `sys::runtime_start`. The arguments are taken from here: without that start, only glibc
+/// fills in std's `env::args` (std's env needs nothing).
 #[cfg(not(test))]
 #[no_mangle]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    use std::os::unix::ffi::OsStrExt;
     sys::runtime_start();
-    exit_code().into()
+    let args = (0..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: the C runtime passes `argc` valid NUL-terminated strings in `argv`.
+        .map(|i| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) })
+        .map(|arg| std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned())
+        .collect();
+    exit_code(args).into()
 }
 
 #[cfg_attr(test, allow(dead_code))]
-fn exit_code() -> u8 {
-    let code = match run() {
+fn exit_code(args: Vec<std::ffi::OsString>) -> u8 {
+    let code = match run(args) {
         Ok(code) => code,
         Err(err) => {
             let code = err.downcast_ref::<Failure>().map_or(EXIT_SETUP, |f| f.code);
@@ -66,8 +70,8 @@ fn exit_code() -> u8 {
     code
 }
 
-fn run() -> Result<u8> {
-    let invocation = match cli::parse_invocation(std::env::args_os().collect()) {
+fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
+    let invocation = match cli::parse_invocation(args) {
         Ok(invocation) => invocation,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.print()?;

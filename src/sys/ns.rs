@@ -15,7 +15,7 @@ pub fn setns(fd: RawFd, nstype: c_int) -> SysResult<()> {
 pub fn parent_namespace(fd: RawFd) -> SysResult<OwnedFd> {
     const NS_GET_PARENT: libc::c_ulong = 0xb702;
     // SAFETY: ioctl on a namespace fd; returns a new fd.
-    check_fd(unsafe { libc::ioctl(fd, NS_GET_PARENT) } as libc::c_long)
+    check_fd(unsafe { libc::ioctl(fd, NS_GET_PARENT as _) } as libc::c_long)
 }
 
 /// A pidfd for `pid`: a handle that can't be confused with a later process reusing the pid.
@@ -99,9 +99,9 @@ pub fn loopback_up() -> SysResult<()> {
     }
     // SAFETY: ioctls on our socket with a valid ifreq.
     unsafe {
-        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) as libc::c_long)?;
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut ifr) as libc::c_long)?;
         ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) as libc::c_long)?;
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &ifr) as libc::c_long)?;
     }
     Ok(())
 }
