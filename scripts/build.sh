@@ -20,7 +20,8 @@ musl=$(uname -m)-unknown-linux-musl
 have_musl() {
     command -v rustup >/dev/null || return 1
     rustup target list --installed 2>/dev/null | grep -qx "$musl" && return 0
-    rustup target add "$musl" >&2
+    # Bounded: where downloads hang rather than fail, fall back instead of waiting forever.
+    timeout 300 rustup target add "$musl" >&2
 }
 
 if have_musl && cargo build --locked --release --bin ns-rootless --target "$musl"; then
