@@ -153,14 +153,19 @@ def hf(*paths):
         print(name, repr(statistics.median(ts)))
 
 def linkage(path):
-    """'static' or 'dynamic': whether the ELF asks for a program interpreter (PT_INTERP)."""
+    """How the binary is linked: 'dynamic' if the ELF asks for a program interpreter (PT_INTERP);
+    else static, with glibc if it parses GLIBC_TUNABLES at start-up, or musl (scripts/build.sh
+    makes no other kind)."""
     import struct
     with open(path, "rb") as f:
         elf = f.read()
     phoff, = struct.unpack_from("<Q", elf, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
     types = [struct.unpack_from("<I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
-    print("dynamic" if 3 in types else "static")
+    if 3 in types:
+        print("dynamic")
+    else:
+        print("static, " + ("glibc" if b"GLIBC_TUNABLES" in elf else "musl"))
 
 def median(*vals):
     print(repr(statistics.median(float(v) for v in vals)))
