@@ -4,7 +4,7 @@
 //! or a created mount point, to the host (CVE-2021-30465 class).
 
 use crate::error::Stage;
-use crate::prepared::{Prepared, PreparedAction, PreparedStep, ROOT_DIR, SCRATCH_ATTRS, STAGING};
+use crate::prepared::{Prepared, PreparedAction, PreparedStep, HIDDEN, SCRATCH_ATTRS, STAGING};
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
 use std::ffi::{CStr, CString};
@@ -44,13 +44,19 @@ impl Owned {
 }
 
 /// Builds the new root, stacked on the host's `/`, and returns an fd of it.
+///
+/// The root is the scratch tmpfs itself. Its other directories (/tmp, /dev, the masks) are made
+/// in the directory that proc is then mounted on (HIDDEN), and each is mounted where it belongs
+/// as a clone of its own: hidden under /proc, they can't be reached from the sandbox (a payload
+/// can't unmount our proc, and a copy of it in a namespace of its own is locked). A separate
+/// detached scratch mount would cost an unmount and an RCU grace period of its own when dropped.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
-    let scratch = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
+    let root = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
-    let scratch = Scratch(scratch);
-    let root = scratch
-        .dir(ROOT_DIR, 0o755, SCRATCH_ATTRS)
+    sys::mkdirat(root.as_raw_fd(), HIDDEN, 0o755).map_err(|e| (Stage::RootTmpfs, 0, e))?;
+    let scratch = open_dir(root.as_raw_fd(), HIDDEN)
+        .map(Scratch)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     let mut owned = Owned {
@@ -68,8 +74,8 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     Ok(root)
 }
 
-/// The scratch tmpfs's own root: a detached mount, never attached (nothing in the sandbox can
-/// reach the other directories through it). Dropped once the root is built.
+/// The directory of the scratch tmpfs under the root's /proc where the other scratch
+/// directories are made. Its fd reaches it even once proc covers it.
 struct Scratch(OwnedFd);
 
 impl Scratch {

@@ -448,6 +448,23 @@ mod tests {
         assert!(find(&p, "/run/user").is_empty());
     }
 
+    /// The scratch directories are made in the root's proc directory (prepared::HIDDEN), hidden
+    /// by the proc mounted on it: every plan must mount proc there, and exactly once.
+    #[test]
+    fn proc_always_covers_where_the_scratch_directories_are_made() {
+        let hidden = Path::new("/").join(crate::prepared::HIDDEN.to_str().unwrap());
+        for root in [Root::Host, Root::Dir("/srv/r".into())] {
+            for (share_net, nested) in [(false, false), (true, true)] {
+                let mut s = spec(root.clone(), share_net);
+                s.nested = nested;
+                let p = plan(&s, &entries());
+                let at_hidden: Vec<_> = find(&p, hidden.to_str().unwrap());
+                assert_eq!(at_hidden.len(), 1, "{at_hidden:?}");
+                assert_eq!(at_hidden[0].action, Action::Proc);
+            }
+        }
+    }
+
     #[test]
     fn proc_comes_after_dev_and_tmp() {
         let p = plan(&spec(Root::Host, false), &entries());

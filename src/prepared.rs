@@ -132,8 +132,9 @@ fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
     ]
 }
 
-/// The scratch directory that becomes `/`; step `i`'s is named `i`.
-pub const ROOT_DIR: &CStr = c"root";
+/// Where the scratch directories are made, each named by its step's index: the root's `proc`,
+/// which the plan always mounts proc on, hiding them (see mount::build_root).
+pub const HIDDEN: &CStr = c"proc";
 /// The scratch tmpfs's own mount flags, which every clone of it starts with.
 pub const SCRATCH_ATTRS: u64 = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 
@@ -378,7 +379,7 @@ mod scratch_tests {
     use super::*;
 
     #[test]
-    fn each_scratch_step_gets_a_directory_of_its_own_apart_from_the_root() {
+    fn each_scratch_step_gets_a_directory_of_its_own() {
         let action = Action::Scratch {
             mode: 0o1777,
             readonly: false,
@@ -395,7 +396,6 @@ mod scratch_tests {
             })
             .collect();
         assert_eq!(names, [c"3", c"12"]);
-        assert!(!names.iter().any(|n| n.as_c_str() == ROOT_DIR));
         let mask = Action::Scratch {
             mode: 0o755,
             readonly: true,
