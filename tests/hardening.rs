@@ -1084,6 +1084,19 @@ fn the_setup_holds_without_the_filter() {
 }
 
 #[test]
+fn what_proc_covers_stays_covered() {
+    // The sandbox's own directories (/tmp, /dev, the masks) are made under the root's /proc
+    // before proc is mounted there. Root with its capabilities (--allow nested, its own mount
+    // namespace with a locked copy of ours) can't unmount that proc to reach them, even lazily.
+    let script = "umount /proc 2>/dev/null && echo UNMOUNTED; \
+                  umount -l /proc 2>/dev/null && echo UNMOUNTED; \
+                  mount --move /proc /mnt 2>/dev/null && echo MOVED; \
+                  test -d /proc/1 && echo proc";
+    let out = Mode::Host.run(&["--allow", "nested"], &["sh", "-c", script]);
+    assert_stdout(&out, "proc\n");
+}
+
+#[test]
 fn nested_ns_rootless_runs_as_documented() {
     // `ns-rootless --allow nested -- ns-rootless true`, the example of --help, with the copy
     // of the binary visible inside.
