@@ -2,6 +2,7 @@
 // Our own C `main` instead of std's runtime start (see `main` below).
 #![cfg_attr(not(test), no_main)]
 
+mod arena;
 mod cli;
 mod detach;
 mod enter;
@@ -35,6 +36,9 @@ use std::io::Write;
 #[cfg(all(not(test), target_env = "gnu"))]
 #[link(name = "gcc_eh", kind = "static")]
 extern "C" {}
+
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 /// Called by the C library in place of std's runtime start, which would also install a
 /// stack-overflow handler: reading /proc/self/maps, an alternate signal stack and four
