@@ -153,8 +153,10 @@ fn reap_children(payload: Pid) -> Option<i32> {
 }
 
 fn finish(code: i32) -> ! {
-    // kill(-1) from PID 1 reaches every other process of the namespace.
-    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-    while sys::wait_child(-1, false).is_ok() {}
+    // Every other process of the namespace dies with us: when a PID namespace's init exits, the
+    // kernel sends SIGKILL to all of them and waits until they are reaped before our exit is
+    // complete (pid_namespaces(7)), walking only this namespace's pids. A kill(-1) of our own
+    // would walk every process on the host, holding the tasklist lock that every fork and
+    // exit on the host needs.
     sys::exit_now(code)
 }

@@ -470,6 +470,28 @@ fn orphans_are_reaped(mode: Mode) {
     );
 }
 
+/// What the command leaves running ends with the sandbox, before ns-rootless exits: a
+/// background `sleep`, and one detached into a session of its own, are gone at once.
+#[test]
+fn background_processes_end_with_the_command() {
+    // A duration no other process on the host has: the marker to look for.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .subsec_nanos();
+    let duration = format!("1000.{nanos:09}");
+    let script = format!("sleep {duration} & setsid sleep {duration} & echo started");
+    let out = Mode::Host.run(&[], &["sh", "-c", &script]);
+    assert_stdout(&out, "started\n");
+    let left: Vec<String> = fs::read_dir("/proc")
+        .expect("list /proc")
+        .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&duration))
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Exit status
 // ---------------------------------------------------------------------------------------------
