@@ -167,6 +167,22 @@ def linkage(path):
     else:
         print("static, " + ("glibc" if b"GLIBC_TUNABLES" in elf else "musl"))
 
+def settle(timeout="20"):
+    """Waits until the CPUs are idle (>= 90% over 200 ms) or `timeout` seconds have passed: a batch
+    of sandboxes leaves its network namespaces to be torn down by a kernel worker afterwards,
+    and the next batch must not pay for them."""
+    def idle():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[3] + v[4], sum(v)
+    end = time.monotonic() + float(timeout)
+    while time.monotonic() < end:
+        i0, t0 = idle()
+        time.sleep(0.2)
+        i1, t1 = idle()
+        if t1 > t0 and (i1 - i0) / (t1 - t0) >= 0.9:
+            return
+
 def median(*vals):
     print(repr(statistics.median(float(v) for v in vals)))
 
@@ -636,7 +652,7 @@ concurrent() {  # concurrent N [TOOL CMD]...
             read -ra argv <<<"${cmds[i]}"
             read -r ok ns < <("${AS[@]}" "$CONC" "$n" "${argv[@]}" 2>/dev/null || echo "0 0")
             echo "$ok $ns" >>"$T/conc.${tools[i]}"
-            sleep 0.5   # let the previous batch's processes be reaped
+            python3 "$PY" settle   # the batch's namespaces are torn down after it ends
         done
     done
     local walls minok
