@@ -23,7 +23,8 @@ pub struct Arena {
 }
 
 // SAFETY: the bytes are handed out in disjoint ranges, each range to one owner, by atomic
-// updates of `next`.
+// updates of `next` (Acquire/Release: bytes given back by one thread are handed to another only
+// after its writes to them). ns-rootless has one thread; the unit tests' harness has several.
 unsafe impl Sync for Arena {}
 
 impl Arena {
@@ -45,13 +46,13 @@ impl Arena {
     /// Bumps `next` past a block of `size` bytes aligned to `align`; None when it doesn't fit.
     fn bump(&self, size: usize, align: usize) -> Option<*mut u8> {
         let base = self.base();
-        let mut next = self.next.load(Ordering::Relaxed);
+        let mut next = self.next.load(Ordering::Acquire);
         loop {
             let start = (base + next).checked_next_multiple_of(align)? - base;
             let end = start.checked_add(size).filter(|&end| end <= SIZE)?;
             match self
                 .next
-                .compare_exchange_weak(next, end, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(next, end, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Some((base + start) as *mut u8),
                 Err(now) => next = now,
@@ -79,8 +80,8 @@ unsafe impl GlobalAlloc for Arena {
             let _ = self.next.compare_exchange(
                 start + layout.size(),
                 start,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
+                Ordering::AcqRel,
+                Ordering::Acquire,
             );
         } else {
             // SAFETY: a block System gave out with this layout.
@@ -102,18 +103,20 @@ unsafe impl GlobalAlloc for Arena {
                 let old_end = start + layout.size();
                 let moved =
                     self.next
-                        .compare_exchange(old_end, end, Ordering::Relaxed, Ordering::Relaxed);
+                        .compare_exchange(old_end, end, Ordering::AcqRel, Ordering::Acquire);
                 moved.is_ok()
             });
         if resized || new_size <= layout.size() {
             return ptr;
         }
         // SAFETY: new_size is non-zero and fits isize once rounded to the alignment (the
-        // caller's promise); the old block holds layout.size() valid bytes and is left as is.
+        // caller's promise); the old block holds layout.size() valid bytes, and is given back
+        // only once they are copied.
         unsafe {
             let new = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
             if !new.is_null() {
                 std::ptr::copy_nonoverlapping(ptr, new, layout.size());
+                self.dealloc(ptr, layout);
             }
             new
         }

@@ -41,8 +41,9 @@ extern "C" {}
 static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 /// Called by the C library in place of std's runtime start, which would also install a
-/// stack-overflow handler: reading /proc/self/maps, an alternate signal stack and four
-/// sigactions on every launch, for a message before an abort. What we rely on from it is done
+/// stack-overflow handler: finding the main thread's stack guard (glibc parses /proc/self/maps,
+/// musl probes with mremap), an alternate signal stack and four sigactions on every launch, for
+/// a message before an abort. What we rely on from it is done
 /// by `sys::runtime_start`. The arguments are taken from here: without that start, only glibc
 /// fills in std's `env::args` (std's env needs nothing).
 #[cfg(not(test))]

@@ -1,7 +1,7 @@
 //! What gets mounted in the new root, in order: pure data.
 //!
-//! The new root is always a fresh directory of the sandbox's scratch tmpfs (made read-only once
-//! built). Its top-level entries are binds of the source root's (the host's `/`, read-only, or a
+//! The new root is always the sandbox's own scratch tmpfs (made read-only once built). Its
+//! top-level entries are binds of the source root's (the host's `/`, read-only, or a
 //! `--rootfs` directory), so any mount point that doesn't exist can be created in sandbox-owned
 //! tmpfs, never on the host.
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
@@ -34,10 +34,10 @@ pub enum RootEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// A fresh empty directory of the sandbox's one scratch tmpfs, mounted on its own (so it
-    /// keeps its flags when `/` is made read-only): `/`, /tmp, /dev, /dev/shm and the masks.
-    /// One superblock for all of them instead of one each: creating and destroying a tmpfs
-    /// costs more than a bind, and launches pay it twice.
+    /// A fresh empty directory of the sandbox's one scratch tmpfs (the root's), mounted on its
+    /// own (so it keeps its flags when `/` is made read-only): /tmp, /dev, /dev/shm and the
+    /// masks. One superblock for all of them and `/` instead of one each: creating and
+    /// destroying a tmpfs costs more than a bind, and launches pay it twice.
     Scratch {
         mode: u32,
         readonly: bool,

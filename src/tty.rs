@@ -233,8 +233,9 @@ impl Relay {
 fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> Result<usize, i32> {
     buf.reserve(CHUNK);
     let spare = buf.spare_capacity_mut();
-    // SAFETY: read(2) writes at most `spare.len()` bytes at the start of the spare capacity.
-    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    let len = spare.len().min(CHUNK);
+    // SAFETY: read(2) writes at most `len` bytes at the start of the spare capacity.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), len) };
     let Ok(n) = usize::try_from(n) else {
         return Err(nix::errno::Errno::last_raw());
     };
