@@ -24,7 +24,7 @@ mod sync;
 mod sys;
 mod tty;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;
 use error::{escape, Failure, EXIT_SETUP};
 use std::io::Write;
@@ -79,7 +79,11 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     let invocation = match cli::parse_invocation(args) {
         Ok(invocation) => invocation,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.print()?;
+            let what = match e.kind() {
+                ErrorKind::DisplayHelp => "writing the help",
+                _ => "writing the version",
+            };
+            e.print().context(what)?;
             return Ok(0);
         }
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),

@@ -189,6 +189,18 @@ fn help_mentions_options_and_exit_codes() {
 }
 
 #[test]
+fn help_into_a_pipe_nobody_reads_names_what_failed() {
+    // A pipe whose reading end is already closed: the write fails with EPIPE (SIGPIPE is ignored).
+    let (read, write) = nix::unistd::pipe().expect("create a pipe");
+    drop(read);
+    let out = ns_rootless(["--help"])
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .expect("run ns-rootless --help");
+    assert_failure_line(&out, 125, &["writing the help: "]);
+}
+
+#[test]
 fn version_prints_package_version() {
     let out = run(&["--version"]);
     assert_code(&out, 0);
