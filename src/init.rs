@@ -12,7 +12,7 @@ use crate::sync::{self, MAPPED};
 use crate::sys;
 use crate::{payload, signals};
 use nix::libc;
-use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -106,10 +106,7 @@ pub fn main(ctx: &Context) -> ! {
     };
     let mount_ns = if p.drop_caps { 0 } else { libc::CLONE_NEWNS };
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_NEWUSER | mount_ns;
-    // No signal may reach the payload before it has reset every handler (payload.rs).
-    sys::set_sigmask(&SigSet::all());
     let started = sys::clone_with(flags, ctx.payload_stack, payload::main, &start);
-    sys::set_sigmask(&signals::handled());
     let payload = match started {
         Ok(pid) => Pid::from_raw(pid),
         // Out of processes or memory; anything else is about the namespaces.

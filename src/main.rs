@@ -43,9 +43,9 @@ static ALLOCATOR: arena::Arena = arena::Arena::new();
 /// Called by the C library in place of std's runtime start, which would also install a
 /// stack-overflow handler: finding the main thread's stack guard (glibc parses /proc/self/maps,
 /// musl probes with mremap), an alternate signal stack and four sigactions on every launch, for
-/// a message before an abort. What we rely on from it is done
-/// by `sys::runtime_start`. The arguments are taken from here: without that start, only glibc
-/// fills in std's `env::args` (std's env needs nothing).
+/// a message before an abort. (That no handler exists also keeps the payload's start simple,
+/// signals.rs.) What we rely on from it is done by `sys::runtime_start`. The arguments are
+/// taken from here: without that start, only glibc fills in std's `env::args`.
 #[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {

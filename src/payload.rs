@@ -51,11 +51,8 @@ pub fn main(start: &Start) -> ! {
     };
     let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };
     // Default dispositions and an empty mask: ignored signals would survive execve. Until
-    // execve we may run in init's memory, where no handler may run (Rust's runtime has them,
-    // on an alternate stack of init's): init blocked every signal around our creation, so
-    // none arrives before they are gone.
-    sys::reset_signals(p.ignored_signals | sys::RUNTIME_HANDLED);
-    sys::disable_alt_stack();
+    // execve we may run in init's memory; no signal handler exists there to run (signals.rs).
+    sys::reset_signals(p.ignored_signals);
     sys::set_sigmask(&SigSet::empty());
     // The setup is out of reach (DESIGN.md "Locking the setup"): in a nested user namespace,
     // even uid 0 here can't unmount a mask or remount a read-only bind read-write (init.rs).

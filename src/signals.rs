@@ -1,5 +1,8 @@
 //! Which signals ns-rootless and the sandbox's init handle. Both block them (before clone, so
 //! none is lost during setup) and take them with sigwait: no handlers, no async-signal races.
+//! No handler exists anywhere in the process (main.rs skips std's runtime start, which would
+//! install SIGSEGV and SIGBUS ones on an alternate stack): the payload relies on it, as it
+//! runs in init's memory until execve, where a handler would run on init's stacks.
 
 use crate::sys;
 use nix::libc;

@@ -2,16 +2,9 @@
 
 use nix::libc::{self, c_int};
 
-/// The signals Rust's runtime start installs handlers for (to report a stack overflow), run on
-/// an alternate signal stack: SIGSEGV and SIGBUS. Our `main` skips that start (main.rs); the
-/// payload resets them anyway, which costs two syscalls and holds should that ever change.
-/// Bits as in `reset_signals`.
-pub const RUNTIME_HANDLED: u64 = (1 << (libc::SIGSEGV - 1)) | (1 << (libc::SIGBUS - 1));
-
 /// Resets the signals in `signals` (bit N-1 for signal N, as in /proc/PID/status SigIgn) to
 /// their default action. Ignored signals survive execve (signal(7)), so a caller's `nohup` or
-/// our own SIGPIPE=ignore must not reach the payload; handled ones are reset by execve, but
-/// a process sharing its parent's memory until then must not run them before.
+/// our own SIGPIPE=ignore must not reach the payload; handled ones are reset by execve.
 pub fn reset_signals(signals: u64) {
     for sig in 1..=64 {
         if signals & (1 << (sig - 1)) != 0 {
@@ -28,17 +21,6 @@ pub fn ignored_signals_in(status: &str) -> u64 {
         .find_map(|l| l.strip_prefix("SigIgn:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(u64::MAX)
-}
-
-/// Stops using the alternate signal stack (which, after a CLONE_VM clone, is the parent's).
-pub fn disable_alt_stack() {
-    let ss = libc::stack_t {
-        ss_sp: std::ptr::null_mut(),
-        ss_flags: libc::SS_DISABLE,
-        ss_size: 0,
-    };
-    // SAFETY: a valid stack_t; SS_DISABLE ignores the rest.
-    unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) };
 }
 
 pub fn set_signal_default(sig: c_int) {
