@@ -168,13 +168,7 @@ fn run_step(
             if parents.is_empty() {
                 return sys::symlinkat(target, root, name).map_err(at_step);
             }
-            let dir = match open_dir(root, parent) {
-                Ok(dir) => dir,
-                Err(_) => {
-                    make_chain(root, parents, owned).map_err(at_mount_point)?;
-                    open_dir(root, parent).map_err(at_step)?
-                }
-            };
+            let dir = open_parent(root, parent, parents, owned)?;
             owned.check(dir.as_raw_fd()).map_err(at_mount_point)?;
             sys::symlinkat(target, dir.as_raw_fd(), name).map_err(at_step)
         }
@@ -207,6 +201,23 @@ fn open_destination(root: RawFd, step: &PreparedStep, dir: bool) -> SysResult<Ow
         return Err(libc::ELOOP);
     }
     Ok(fd)
+}
+
+/// Opens `parent`, the directory a destination goes in; when it can't be, creates it and its
+/// own `parents` first (`mkdir -p`, the failing stage MountPoint) and opens it again (Step).
+/// Usually only the destination's last name is missing (/dev/null in our /dev), so the walk is
+/// the exception.
+fn open_parent(
+    root: RawFd,
+    parent: &CStr,
+    parents: &[(CString, CString)],
+    owned: &Owned,
+) -> Result<OwnedFd, (Stage, Errno)> {
+    if let Ok(dir) = open_dir(root, parent) {
+        return Ok(dir);
+    }
+    make_chain(root, parents, owned).map_err(|e| (Stage::MountPoint, e))?;
+    open_dir(root, parent).map_err(|e| (Stage::Step, e))
 }
 
 /// `mkdir -p` along `chain`, each directory created beneath the root, and only on the
@@ -269,15 +280,7 @@ fn ensure(
     let Some(((parent, name), parents)) = step.chain.split_last() else {
         return Err(libc::EINVAL);
     };
-    // Usually only the last name is missing (/dev/null in our /dev): walk the whole chain only
-    // when its parent can't be opened.
-    let parent = match open_dir(root, parent) {
-        Ok(parent) => parent,
-        Err(_) => {
-            make_chain(root, parents, owned)?;
-            open_dir(root, parent)?
-        }
-    };
+    let parent = open_parent(root, parent, parents, owned).map_err(|(_, e)| e)?;
     make_in(parent.as_raw_fd(), name, dir, owned)?;
     open_destination(root, step, dir).map(Some)
 }
