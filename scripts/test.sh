@@ -29,6 +29,7 @@ fi
 cargo build --locked
 # Unit and integration tests; examples (the probe the security tests run) are built, not run.
 cargo test --locked
-# The integration tests again, on the binary the README's first command builds (release, static).
+# The integration tests again, on the binary the README's first command builds (release; static
+# where the toolchain allows it).
 scripts/build.sh
 NS_ROOTLESS_TEST_BIN="$PWD/target/release/ns-rootless" cargo test --locked --test '*'
