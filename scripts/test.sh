@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Builds ns-rootless and runs its whole test suite.
-# As root, installs what the tests need (Debian packages); otherwise says what is missing.
+# As root, installs what the tests need (Debian packages) and sets the host up the way
+# distributions ship it; otherwise says what is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# The tests build a rootfs from Debian's static busybox, and run the binary through
-# setpriv/unshare (util-linux).
+# What the tests use, as Debian packages:
+# - busybox-static: the rootfs the tests build; util-linux: setpriv/unshare to run as a plain uid;
+# - podman, skopeo, uidmap: real clients of the OCI runtime and of image archives;
+# - passt (pasta), slirp4netns: user-mode networking helpers; curl: a real client of published ports.
+packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl)
 missing=()
-if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then
-    missing+=(busybox-static)
-fi
-if ! command -v setpriv >/dev/null || ! command -v unshare >/dev/null; then
-    missing+=(util-linux)
-fi
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+        missing+=("$p")
+    fi
+done
 
 if ((${#missing[@]} > 0)); then
     if ((EUID != 0)); then
@@ -24,6 +27,13 @@ if ((${#missing[@]} > 0)); then
     apt-get update
     # busybox-static conflicts with (and replaces) the dynamic busybox package.
     apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Distributions ship /dev/net/tun world-usable (mode 0666: opening it creates nothing, and a
+# tun device can only be attached in a network namespace one owns). Some minimal images ship
+# 0600; set what users have, never anything weaker.
+if ((EUID == 0)) && [ -c /dev/net/tun ]; then
+    chmod 0666 /dev/net/tun
 fi
 
 cargo build --locked
