@@ -6,6 +6,7 @@ use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND,
 use crate::init::{self, Context};
 use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
+use crate::result::Recorder;
 use crate::spec::{Root, Seccomp, Spec};
 use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
@@ -31,9 +32,15 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
-    let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(&spec, &entries);
+    let (entries, plan) = plan_of(&spec)?;
     let prepared = prepared::prepare(&spec, &plan)?;
+    let mut result_record = match &spec.result_json {
+        Some(path) => Some(Recorder::open(path, &spec.hostname, spec.name.as_deref())?),
+        None => None,
+    };
+    if let Some(note) = crate::explain::hidden_cwd_note(&spec, &plan.steps) {
+        note_line(&note);
+    }
     signals::take_over();
     let umask = sys::current_umask();
 
@@ -64,11 +71,14 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         anyhow::anyhow!(error::describe(
             "creating the sandbox's namespaces",
             e,
-            error::userns_hint(e)
+            crate::host::userns_hint(e)
         ))
     })?;
     drop(pipes.go_read);
     drop(pipes.report_write);
+    if let Some(r) = &mut result_record {
+        r.namespaces_of(pid);
+    }
     let tty_sock = tty_socks.map(|(ours, _theirs)| ours);
 
     // A named sandbox's state exists before init is released: the command can't run (and an
@@ -126,14 +136,33 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
+    let limits = spec.limits.clone();
     drop((spec, entries, plan, prepared, stack, payload_stack));
     let outcome = supervise::supervise(Pid::from_raw(pid), timeout, relay)?;
     drop(claim);
+    let code = match &failure {
+        Some(f) => f.code,
+        None if outcome.timed_out => EXIT_TIMEOUT,
+        None => outcome.status,
+    };
+    if failure.is_none() && !outcome.timed_out {
+        if let Some(hint) = crate::spec::limits::likely_hit(outcome.status, &limits) {
+            note_line(&hint);
+        }
+    }
+    if let Some(r) = result_record {
+        r.finish(code, outcome.status, outcome.timed_out)?;
+    }
     match failure {
         Some(f) => Err(f.into()),
-        None if outcome.timed_out => Ok(EXIT_TIMEOUT),
-        None => Ok(outcome.status),
+        None => Ok(code),
     }
+}
+
+/// One line on stderr that isn't a failure (a run goes on, or has ended as it should).
+fn note_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "ns-rootless: {text}");
 }
 
 fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {
@@ -177,6 +206,13 @@ fn state_of(spec: &Spec, pid: i32) -> State {
         inner_gid: spec.ids.inner_gid,
         seccomp,
     }
+}
+
+/// The plan for `spec`: the steps `run` executes and `explain` prints.
+pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
+    let entries = root_entries(&spec.root)?;
+    let plan = plan::plan(spec, &entries);
+    Ok((entries, plan))
 }
 
 /// The top-level entries of the tree that becomes `/`, to be bound one by one.
@@ -289,7 +325,7 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         ),
         _ => {
             let hint = if r.errno == libc::EPERM {
-                error::userns_hint(r.errno).filter(|h| h.contains("AppArmor"))
+                crate::host::apparmor_restricts_userns().then(|| crate::host::APPARMOR_FIX.into())
             } else {
                 None
             };

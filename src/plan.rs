@@ -336,6 +336,7 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
+            result_json: None,
         }
     }
 
