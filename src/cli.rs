@@ -399,12 +399,7 @@ pub fn whole_command() -> clap::Command {
             run.clone()
                 .name("explain")
                 .about("Print what a run would do, in order, without creating any namespace")
-                .arg(
-                    clap::Arg::new("json")
-                        .long("json")
-                        .action(clap::ArgAction::SetTrue)
-                        .help("The plan as JSON"),
-                ),
+                .mut_arg("json", |a| a.hide(false).help("Print the plan as JSON")),
         )
         .subcommand(
             ExecCli::command()

@@ -136,7 +136,7 @@ fn options(name: &str, text: &str, home: &dyn Fn() -> Result<PathBuf>) -> Result
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         bad(format!("not TOML: {}", e.message().replace('\n', " ")))
     })?;
-    let command = cli::whole_command();
+    let command = <cli::Cli as clap::CommandFactory>::command();
     let mut words = Vec::new();
     for (key, value) in &table {
         let long = key.replace('_', "-");
