@@ -528,3 +528,91 @@ fn a_missing_profile_dir_is_no_error_without_a_profile() {
     common::assert_stdout(&run(&["--", "echo", "ok"]), "ok\n");
     assert!(!Path::new("/nonexistent").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Build and install scripts
+// ---------------------------------------------------------------------------------------------
+
+fn script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+/// build.sh never adds a rustup target (a ~200 MB download): without the musl target it builds
+/// with glibc and says in one line how to get the faster build. rustc, cargo and rustup are
+/// stand-ins that record how they were called.
+#[test]
+fn build_script_never_adds_a_rustup_target() {
+    let dir = caller_dir("build-sh");
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("calls");
+    let sysroot = dir.path().join("sysroot");
+    fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu/lib")).unwrap();
+    for (tool, body) in [
+        (
+            "rustc",
+            format!(
+                "echo \"rustc $*\" >> {0}; echo {1}",
+                path_str(&log),
+                path_str(&sysroot)
+            ),
+        ),
+        ("cargo", format!("echo \"cargo $*\" >> {}", path_str(&log))),
+        (
+            "rustup",
+            format!("echo \"rustup $*\" >> {}", path_str(&log)),
+        ),
+    ] {
+        let path = bin.join(tool);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        common::set_mode(&path, 0o755);
+    }
+    let mut cmd = common::caller_command(common::host_tool("bash"));
+    cmd.arg(script("build.sh"))
+        .env("PATH", format!("{}:/usr/bin:/bin", path_str(&bin)));
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    assert!(!calls.contains("rustup"), "rustup was called:\n{calls}");
+    assert!(
+        calls.contains("cargo rustc"),
+        "no static glibc build:\n{calls}"
+    );
+    assert!(
+        !calls.contains("--target"),
+        "a musl build without the target:\n{calls}"
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rustup target add"), "{stderr}");
+}
+
+#[test]
+fn install_script_installs_the_binary_man_page_and_completions() {
+    let dir = caller_dir("install-sh");
+    let prefix = dir.path().join("prefix");
+    let mut cmd = common::caller_command(common::host_tool("bash"));
+    cmd.arg(script("install.sh"))
+        .args(["--no-build", "--prefix", path_str(&prefix)])
+        .env("NS_ROOTLESS_BIN", binary());
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    for (file, needle) in [
+        ("bin/ns-rootless", "ELF"),
+        ("share/man/man1/ns-rootless.1", ".TH ns-rootless"),
+        ("share/bash-completion/completions/ns-rootless", "complete"),
+        (
+            "share/zsh/site-functions/_ns-rootless",
+            "#compdef ns-rootless",
+        ),
+        (
+            "share/fish/vendor_completions.d/ns-rootless.fish",
+            "complete -c ns-rootless",
+        ),
+    ] {
+        let content = fs::read(prefix.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text(&content).contains(needle), "{file} lacks {needle}");
+    }
+}
