@@ -137,7 +137,11 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
             .map(|(s, p)| step_json(s, &p.action))
             .collect::<Vec<_>>(),
         "cwd": match &spec.cwd {
-            Cwd::Caller(p) => json!({"directory": path(p), "fallback": "/"}),
+            Cwd::Caller(p) => json!({
+                "directory": path(p),
+                "fallback": "/",
+                "visible": visible(steps, p),
+            }),
             Cwd::Exact(p) => json!({"directory": path(p), "fallback": null}),
             Cwd::Root => json!({"directory": "/", "fallback": null}),
         },
@@ -193,9 +197,12 @@ fn plan_text(v: &Value) -> String {
         ));
     }
     let cwd = &v["cwd"];
-    let fallback = match &cwd["fallback"] {
-        Value::Null => String::new(),
-        f => format!(" (else {})", s(f)),
+    let fallback = match (&cwd["fallback"], &cwd["visible"]) {
+        (Value::Null, _) => String::new(),
+        (_, _) if cwd["directory"] == "/" => String::new(),
+        (f, Value::Bool(false)) => format!(" (hidden in the sandbox: starts in {})", s(f)),
+        (_, Value::Bool(true)) => String::new(),
+        (f, _) => format!(" (else {})", s(f)),
     };
     out.push_str(&format!(
         "start directory: {}{fallback}\n",

@@ -225,7 +225,10 @@ pub fn list(out: &mut dyn std::io::Write) -> Result<()> {
         text.push_str(&format!("{name}: {}\n{}\n", quote(path), indent(&body)));
     }
     match dir {
-        Some(d) => text.push_str(&format!("Your profiles go in {}/NAME.toml\n", quote(d))),
+        Some(d) => text.push_str(&format!(
+            "Your profiles go in {}\n",
+            quote(d.join("NAME.toml"))
+        )),
         None => {
             text.push_str("Your profiles go in $XDG_CONFIG_HOME/ns-rootless/profiles/NAME.toml\n")
         }
