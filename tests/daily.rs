@@ -456,8 +456,8 @@ fn the_default_command_is_the_callers_shell_when_it_exists_inside() {
     let bash = common::host_tool("bash");
     let mut cmd = ns_rootless(Vec::<&str>::new());
     cmd.env("SHELL", &bash);
-    let out = output_with_input(cmd, b"echo ${BASH_VERSION:+bash}\n");
-    common::assert_stdout(&out, "bash\n");
+    let out = output_with_input(cmd, b"echo ${BASH_VERSION:+bash} $SHELL\n");
+    common::assert_stdout(&out, &format!("bash {}\n", path_str(&bash)));
     let mut cmd = ns_rootless(Vec::<&str>::new());
     cmd.env("SHELL", "/nonexistent/zsh");
     let out = output_with_input(cmd, b"echo ${BASH_VERSION:-sh}\n");

@@ -194,10 +194,17 @@ pub fn build(
     };
     let mut command = cli.command;
     refuse_work_dir_as_command(&mounts, &command, &env)?;
-    if command.is_empty() {
-        command.push(default_shell(&host.env, &root));
-    }
     let mut env = env;
+    if command.is_empty() {
+        let shell = default_shell(&host.env, &root);
+        // The shell that runs is the one programs started from it should use.
+        if shell != "sh" {
+            if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SHELL") {
+                slot.1 = shell.clone();
+            }
+        }
+        command.push(shell);
+    }
     if matches!(root, Root::Dir(_)) {
         rootfs_path(&mut env, &host.env, &cli.env, cli.keep_env);
     }
@@ -584,6 +591,37 @@ mod tests {
             .to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(err.contains("is a symlink"), "{err}");
+    }
+
+    #[test]
+    fn the_default_command_is_the_callers_shell_when_it_is_inside() {
+        let mut h = host();
+        h.env.push(("SHELL".into(), "/bin/sh".into()));
+        let s = spec(&[], h).unwrap();
+        assert_eq!(s.command, ["/bin/sh"]);
+        let mut h = host();
+        h.env.push(("SHELL".into(), "/home/u/bin/fish".into()));
+        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
+        let mut h = host();
+        h.env.push(("SHELL".into(), "/nonexistent".into()));
+        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
+    }
+
+    #[test]
+    fn resolve_in_stays_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("nsr-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+        std::fs::write(dir.join("usr/bin/bash"), "").unwrap();
+        std::os::unix::fs::symlink("usr/bin", dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("usr/bin/escape")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc/passwd", dir.join("usr/bin/up")).unwrap();
+        let found = resolve_in(&dir, Path::new("/bin/bash"));
+        let escape = resolve_in(&dir, Path::new("/bin/escape"));
+        let up = resolve_in(&dir, Path::new("/bin/up"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found, Some(dir.join("usr/bin/bash")));
+        assert_eq!(escape, None, "an absolute link resolves inside the root");
+        assert_eq!(up, None, "`..` stops at the root");
     }
 
     #[test]
