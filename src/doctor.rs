@@ -221,10 +221,30 @@ fn time_namespace() -> Check {
     check("time namespace", result)
 }
 
+/// The state directory is checked where it exists; doctor doesn't create it (it leaves
+/// nothing behind), it checks that its parent would let a run create it.
 fn state_dir(uid: u32) -> Check {
-    let result = match crate::state::state_dir(uid) {
-        Ok(dir) => Ok(format!("{} (for --name)", quote(dir))),
-        Err(e) => Err(crate::error::one_line(&e)),
+    // Where state::state_dir puts it.
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => Path::new(&d).join("ns-rootless"),
+        _ => std::path::PathBuf::from(format!("/tmp/ns-rootless-{uid}")),
+    };
+    let result = if dir.symlink_metadata().is_ok() {
+        match crate::state::state_dir(uid) {
+            Ok(dir) => Ok(format!("{} (for --name)", quote(dir))),
+            Err(e) => Err(crate::error::one_line(&e)),
+        }
+    } else {
+        let parent = dir.parent().unwrap_or(Path::new("/"));
+        match nix::unistd::access(parent, nix::unistd::AccessFlags::W_OK) {
+            Ok(()) => Ok(format!("{} (made by the first --name run)", quote(&dir))),
+            Err(e) => Err(format!(
+                "{} can't be created: {}: {}; set XDG_RUNTIME_DIR to a directory of yours",
+                quote(&dir),
+                quote(parent),
+                e.desc()
+            )),
+        }
     };
     check("state directory", result)
 }

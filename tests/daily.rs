@@ -34,8 +34,13 @@ fn json(bytes: &[u8]) -> serde_json::Value {
 
 #[test]
 fn doctor_reports_every_precondition_and_exits_0_when_the_core_works() {
-    let out = run(&["doctor"]);
+    let runtime = caller_dir("doctor-runtime");
+    let mut cmd = ns_rootless(["doctor"]);
+    cmd.env("XDG_RUNTIME_DIR", runtime.path());
+    let out = output_of(cmd);
     assert_code(&out, 0);
+    let left: Vec<_> = fs::read_dir(runtime.path()).unwrap().collect();
+    assert!(left.is_empty(), "doctor left {left:?} behind");
     let stdout = text(&out.stdout);
     for what in [
         "user namespaces",
