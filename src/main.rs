@@ -13,6 +13,7 @@ mod manage;
 mod mount;
 mod parent;
 mod payload;
+mod pidfd;
 mod plan;
 mod prepared;
 mod seccomp;
@@ -23,6 +24,7 @@ mod supervise;
 mod sync;
 mod sys;
 mod tty;
+mod untrusted;
 
 use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;
@@ -99,6 +101,11 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         cli::Invocation::Run(parsed) => {
             let uid = host.uid;
             let spec = spec::build(*parsed, host, random_hostname)?;
+            // Where a read-write bind would let the sandbox make the state directory, it is
+            // made now, ours, and masked (plan.rs): a sandbox must never own or see it.
+            if plan::exposes_state_dir(&spec) {
+                state::state_dir(uid)?;
+            }
             let claim = match &spec.name {
                 Some(name) => Some(state::Claim::take(&state::state_dir(uid)?, name)?),
                 None => None,
@@ -158,6 +165,7 @@ fn host_facts() -> spec::Host {
         stdin_is_terminal: sys::is_terminal(0),
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
+        state_dir: state::to_hide(uid),
     }
 }
 

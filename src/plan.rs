@@ -194,7 +194,55 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     for m in &spec.mounts {
         steps.push(user_step(m));
     }
+    state_dir_masks(&mut steps, &spec.state_dir);
     Plan { steps }
+}
+
+/// Masks the caller's state directory wherever a bind shows it (`-w` run from /tmp, a bind of
+/// $XDG_RUNTIME_DIR, a rootfs holding it): `exec` trusts what is in there, so no sandbox may
+/// read it or plant anything in it. After every bind, so none can uncover it again.
+fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) {
+    let mut masks = Vec::new();
+    for s in steps.iter() {
+        let Action::Bind { src, dir, .. } = &s.action else {
+            continue;
+        };
+        if let Ok(rel) = state_dir.strip_prefix(src) {
+            let dst = if rel.as_os_str().is_empty() {
+                s.dst.clone()
+            } else {
+                s.dst.join(rel)
+            };
+            masks.push(optional(step(dst, mask())));
+        } else if src.starts_with(state_dir) {
+            // A bind of something inside it: hidden whole.
+            let action = if *dir {
+                mask()
+            } else {
+                Action::Bind {
+                    src: "/dev/null".into(),
+                    readonly: true,
+                    dir: false,
+                    device: true,
+                }
+            };
+            masks.push(step(&s.dst, action));
+        }
+    }
+    steps.append(&mut masks);
+}
+
+/// Whether a read-write bind shows where the state directory is or would be made: then a
+/// sandbox could make it its own before ns-rootless does, so it must exist (and be masked)
+/// before the sandbox starts.
+pub fn exposes_state_dir(spec: &Spec) -> bool {
+    let rw_bind = spec.mounts.iter().any(|m| {
+        matches!(m, UserMount::Bind { src, readonly: false, dir: true, .. }
+            if spec.state_dir.starts_with(src))
+    });
+    // A rootfs's entries are bound read-write.
+    let rw_root = matches!(&spec.root, Root::Dir(d) if spec.state_dir.starts_with(d));
+    rw_bind || rw_root
 }
 
 fn optional(mut s: Step) -> Step {
@@ -336,7 +384,46 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
+            state_dir: "/run/user/1000/ns-rootless".into(),
         }
+    }
+
+    #[test]
+    fn the_state_dir_is_masked_wherever_a_bind_shows_it() {
+        let mut s = spec(Root::Host, false);
+        s.state_dir = "/tmp/ns-rootless-1000".into();
+        let bind = |src: &str, dst: &str, readonly| UserMount::Bind {
+            src: src.into(),
+            dst: dst.into(),
+            readonly,
+            dir: true,
+        };
+        s.mounts = vec![
+            bind("/tmp", "/work", false),
+            bind("/tmp/ns-rootless-1000/box", "/box", true),
+            bind("/srv", "/srv", false),
+        ];
+        assert!(exposes_state_dir(&s));
+        let steps = plan(&s, &[]).steps;
+        let tail: Vec<_> = steps[steps.len() - 2..]
+            .iter()
+            .map(|st| (st.dst.clone(), st.action.clone(), st.if_exists))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                ("/work/ns-rootless-1000".into(), mask(), true),
+                ("/box".into(), mask(), false)
+            ]
+        );
+        // Read-only binds show it too (masked), but only a writable one lets a sandbox make it.
+        s.mounts = vec![bind("/tmp", "/tmp", true)];
+        assert!(!exposes_state_dir(&s));
+        let last = plan(&s, &[]).steps.pop().unwrap();
+        assert_eq!(last.dst, Path::new("/tmp/ns-rootless-1000"));
+        s.mounts.clear();
+        s.root = Root::Dir("/tmp".into());
+        assert!(exposes_state_dir(&s));
     }
 
     fn entries() -> Vec<RootEntry> {
