@@ -2,8 +2,13 @@
 //! its payload (its nested user namespace, and its mount namespace, the sandbox's unless the
 //! payload has one of its own; the sandbox's PID, UTS, IPC, network and cgroup ones; the
 //! sandbox's user namespace first, setns(2)), fork (a PID namespace only takes children), and
-//! the child goes the payload's way: no capabilities, no_new_privs, the same seccomp filter,
-//! then execve. (init's namespaces are off limits: it is not dumpable.)
+//! the child goes the payload's way (payload.rs) with the payload's own settings, as its
+//! supervisor recorded them in the state: the same seccomp program, limits, ids, environment
+//! and start directory. (init's namespaces are off limits: it is not dumpable.)
+//!
+//! The payload is found through a pidfd of the recorded pid, checked against its start time;
+//! its /proc directory is reached through the pid that pidfd names in /proc, and closed
+//! before the fork: the child holds nothing of the host's when it resolves its directory.
 
 use crate::cli::ExecCli;
 use crate::error::{quote, strerror};

@@ -200,14 +200,34 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
 
 /// Masks the caller's state directory wherever a bind shows it (`-w` run from /tmp, a bind of
 /// $XDG_RUNTIME_DIR, a rootfs holding it): `exec` trusts what is in there, so no sandbox may
-/// read it or plant anything in it. After every bind, so none can uncover it again.
+/// read it, plant anything in it or replace it. After every bind, so none can uncover it again.
 fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) {
     let mut masks = Vec::new();
     for s in steps.iter() {
-        let Action::Bind { src, dir, .. } = &s.action else {
+        let Action::Bind {
+            src, dir, readonly, ..
+        } = &s.action
+        else {
             continue;
         };
         if let Ok(rel) = state_dir.strip_prefix(src) {
+            // Each directory between the bind and the state dir is bound onto itself: a mount
+            // point can't be renamed or removed (EBUSY), so the sandbox can't move the state
+            // dir away and make its own where ns-rootless looks for it.
+            let mut below = PathBuf::new();
+            let parts: Vec<_> = rel.iter().collect();
+            for part in parts.iter().take(parts.len().saturating_sub(1)) {
+                below.push(part);
+                masks.push(optional(step(
+                    s.dst.join(&below),
+                    Action::Bind {
+                        src: src.join(&below),
+                        readonly: *readonly,
+                        dir: true,
+                        device: false,
+                    },
+                )));
+            }
             let dst = if rel.as_os_str().is_empty() {
                 s.dst.clone()
             } else {
@@ -417,6 +437,32 @@ mod tests {
             ]
         );
         // Read-only binds show it too (masked), but only a writable one lets a sandbox make it.
+        // Deeper: the directories in between are pinned (mount points can't be renamed).
+        s.mounts = vec![bind("/home", "/h", false)];
+        s.state_dir = "/home/u/run/ns-rootless".into();
+        let steps = plan(&s, &[]).steps;
+        let tail: Vec<_> = steps[steps.len() - 3..]
+            .iter()
+            .map(|st| st.dst.clone())
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                PathBuf::from("/h/u"),
+                "/h/u/run".into(),
+                "/h/u/run/ns-rootless".into()
+            ]
+        );
+        assert_eq!(
+            steps[steps.len() - 2].action,
+            Action::Bind {
+                src: "/home/u/run".into(),
+                readonly: false,
+                dir: true,
+                device: false
+            }
+        );
+        s.state_dir = "/tmp/ns-rootless-1000".into();
         s.mounts = vec![bind("/tmp", "/tmp", true)];
         assert!(!exposes_state_dir(&s));
         let last = plan(&s, &[]).steps.pop().unwrap();

@@ -173,6 +173,9 @@ fn exec_chdir_through_an_inherited_fd_never_reaches_the_host() {
         };
         assert_failure_line(&out, 125, &["start directory", place, why]);
     }
+    // run's own start directory goes the same way.
+    let out = output_of(ns_rootless(["--chdir", "/proc/self/fd/3", "--", "pwd"]));
+    assert_failure_line(&out, 125, &["start directory", "refusing"]);
     assert_eq!(fs::read_to_string(&secret).unwrap(), "host secret\n");
 }
 
