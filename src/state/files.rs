@@ -151,3 +151,58 @@ impl Dir {
         renameat(&self.fd, from, &self.fd, to).map_err(errno)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(tag: &str) -> (Scratch, Dir) {
+        let path = std::env::temp_dir().join(format!("nsr-files-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let dir = Dir::open(&path, nix::unistd::getuid().as_raw()).unwrap();
+        (Scratch(path), dir)
+    }
+
+    #[test]
+    fn a_planted_symlink_is_neither_written_through_nor_read() {
+        let (s, dir) = scratch("symlink");
+        let target = s.0.join("target");
+        std::fs::write(&target, "host file").unwrap();
+        symlink(&target, s.0.join("state.json")).unwrap();
+        assert!(dir.read("state.json", 100).is_err());
+        assert!(dir.create("state.json").is_err());
+        // Replacing renames a fresh file over the link itself.
+        dir.replace("state.json", b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "host file");
+        assert_eq!(dir.read("state.json", 100).unwrap(), b"{}");
+        let left: Vec<_> = std::fs::read_dir(&s.0).unwrap().flatten().collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn only_bounded_regular_files_are_read_and_only_private_dirs_opened() {
+        let (s, dir) = scratch("kinds");
+        nix::unistd::mkfifo(&s.0.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(dir.read("fifo", 100).is_err(), "a FIFO was read");
+        std::fs::write(s.0.join("big"), vec![b'x'; 101]).unwrap();
+        assert!(dir.read("big", 100).is_err());
+        std::fs::create_dir(s.0.join("open")).unwrap();
+        std::fs::set_permissions(s.0.join("open"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            dir.subdir("open"),
+            Err(Refusal::OpenToOthers(0o755))
+        ));
+        symlink(&s.0, s.0.join("link")).unwrap();
+        assert!(matches!(dir.subdir("link"), Err(Refusal::NotADirectory)));
+    }
+}
