@@ -92,7 +92,7 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     // Nothing of the host's /proc goes into the sandbox with us.
     drop((proc_dir, payload));
     let spec = exec_spec(&cli, &st, &host)?;
-    let mut prepared = prepared::prepare(&spec, &Plan { steps: Vec::new() })?;
+    let mut prepared = prepared::prepare(&spec, &Plan::default())?;
     // The payload's user namespace is already the locked nested one.
     prepared.nest = false;
     for (ns, flag, fd) in &namespaces {

@@ -101,11 +101,6 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         cli::Invocation::Run(parsed) => {
             let uid = host.uid;
             let spec = spec::build(*parsed, host, random_hostname)?;
-            // Where a read-write bind would let the sandbox make the state directory, it is
-            // made now, ours, and masked (plan.rs): a sandbox must never own or see it.
-            if plan::exposes_state_dir(&spec) {
-                state::state_dir(uid)?;
-            }
             let claim = match &spec.name {
                 Some(name) => Some(state::Claim::take(&state::state_dir(uid)?, name)?),
                 None => None,

@@ -34,6 +34,11 @@ pub type Notify = Option<std::fs::File>;
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
+    // Where a bind shows the state directory's place, it is made now, ours, to be masked
+    // (plan.rs): no sandbox may own it, see it, or see what goes there later.
+    if plan.shows_state_dir {
+        state::state_dir(spec.ids.outer_uid)?;
+    }
     let prepared = prepared::prepare(&spec, &plan)?;
     signals::take_over();
     let umask = sys::current_umask();
@@ -251,7 +256,7 @@ fn word_failure(r: Record, spec: &Spec, plan: &Plan, prepared: &Prepared) -> Fai
 /// A failure of the payload's last steps, shared with `exec`.
 pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure {
     if r.stage != Stage::Exec {
-        return word_setup_failure(r, spec, &Plan { steps: Vec::new() });
+        return word_setup_failure(r, spec, &Plan::default());
     }
     let cmd = &spec.command[0];
     let shown = quote(cmd);

@@ -78,9 +78,13 @@ pub struct Step {
     pub follow: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Whether a bind shows the caller's state directory's place (masked by the last steps):
+    /// then it must exist, ours, before the sandbox starts. Otherwise a read-write bind would
+    /// let the sandbox make it first, and a read-only one would show what goes there later.
+    pub shows_state_dir: bool,
 }
 
 fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
@@ -194,16 +198,20 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     for m in &spec.mounts {
         steps.push(user_step(m));
     }
-    state_dir_masks(&mut steps, &spec.state_dir);
-    Plan { steps }
+    let shows_state_dir = state_dir_masks(&mut steps, &spec.state_dir);
+    Plan {
+        steps,
+        shows_state_dir,
+    }
 }
 
 /// Masks the caller's state directory wherever a bind shows it (`-w` run from /tmp, a bind of
 /// $XDG_RUNTIME_DIR, a rootfs holding it): `exec` trusts what is in there, so no sandbox may
 /// read it, plant anything in it or replace it. After every bind, so none can uncover it again.
-fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) {
+/// Returns whether any bind shows it.
+fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
     let mut masks = Vec::new();
-    for s in steps.iter() {
+    for (i, s) in steps.iter().enumerate() {
         let Action::Bind {
             src, dir, readonly, ..
         } = &s.action
@@ -211,6 +219,15 @@ fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) {
             continue;
         };
         if let Ok(rel) = state_dir.strip_prefix(src) {
+            let place = s.dst.join(rel);
+            // Something mounted later on its place or above (host mode's /run/user tmpfs)
+            // hides it from this bind: then masks here would only uncover what that hides.
+            if steps[i + 1..]
+                .iter()
+                .any(|later| place.starts_with(&later.dst))
+            {
+                continue;
+            }
             // Each directory between the bind and the state dir is bound onto itself: a mount
             // point can't be renamed or removed (EBUSY), so the sandbox can't move the state
             // dir away and make its own where ns-rootless looks for it.
@@ -228,12 +245,7 @@ fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) {
                     },
                 )));
             }
-            let dst = if rel.as_os_str().is_empty() {
-                s.dst.clone()
-            } else {
-                s.dst.join(rel)
-            };
-            masks.push(optional(step(dst, mask())));
+            masks.push(optional(step(place, mask())));
         } else if src.starts_with(state_dir) {
             // A bind of something inside it: hidden whole.
             let action = if *dir {
@@ -249,20 +261,9 @@ fn state_dir_masks(steps: &mut Vec<Step>, state_dir: &Path) {
             masks.push(step(&s.dst, action));
         }
     }
+    let shown = !masks.is_empty();
     steps.append(&mut masks);
-}
-
-/// Whether a read-write bind shows where the state directory is or would be made: then a
-/// sandbox could make it its own before ns-rootless does, so it must exist (and be masked)
-/// before the sandbox starts.
-pub fn exposes_state_dir(spec: &Spec) -> bool {
-    let rw_bind = spec.mounts.iter().any(|m| {
-        matches!(m, UserMount::Bind { src, readonly: false, dir: true, .. }
-            if spec.state_dir.starts_with(src))
-    });
-    // A rootfs's entries are bound read-write.
-    let rw_root = matches!(&spec.root, Root::Dir(d) if spec.state_dir.starts_with(d));
-    rw_bind || rw_root
+    shown
 }
 
 fn optional(mut s: Step) -> Step {
@@ -423,8 +424,9 @@ mod tests {
             bind("/tmp/ns-rootless-1000/box", "/box", true),
             bind("/srv", "/srv", false),
         ];
-        assert!(exposes_state_dir(&s));
-        let steps = plan(&s, &[]).steps;
+        let p = plan(&s, &[]);
+        assert!(p.shows_state_dir);
+        let steps = p.steps;
         let tail: Vec<_> = steps[steps.len() - 2..]
             .iter()
             .map(|st| (st.dst.clone(), st.action.clone(), st.if_exists))
@@ -464,12 +466,38 @@ mod tests {
         );
         s.state_dir = "/tmp/ns-rootless-1000".into();
         s.mounts = vec![bind("/tmp", "/tmp", true)];
-        assert!(!exposes_state_dir(&s));
-        let last = plan(&s, &[]).steps.pop().unwrap();
-        assert_eq!(last.dst, Path::new("/tmp/ns-rootless-1000"));
+        let p = plan(&s, &[]);
+        assert!(p.shows_state_dir);
+        assert_eq!(
+            p.steps.last().unwrap().dst,
+            Path::new("/tmp/ns-rootless-1000")
+        );
         s.mounts.clear();
         s.root = Root::Dir("/tmp".into());
-        assert!(exposes_state_dir(&s));
+        let entries = [RootEntry::Dir("ns-rootless-1000".into())];
+        assert!(plan(&s, &entries).shows_state_dir);
+        // Host mode's own binds show /run, but /run/user is hidden again.
+        s.root = Root::Host;
+        s.state_dir = "/run/user/1000/ns-rootless".into();
+        let p = plan(&s, &[RootEntry::Dir("run".into())]);
+        assert!(!p.shows_state_dir);
+        assert!(
+            !p.steps
+                .iter()
+                .any(|st| st.dst.starts_with("/run/user/1000")),
+            "a pin or mask under the /run/user mask would uncover what it hides: {:?}",
+            p.steps
+        );
+        // Nor over a user's later mount on the way.
+        s.state_dir = "/tmp/ns-rootless-1000".into();
+        s.mounts = vec![
+            bind("/tmp", "/tmp", false),
+            UserMount::Tmpfs {
+                dst: "/tmp".into(),
+                size: 1,
+            },
+        ];
+        assert!(!plan(&s, &[]).shows_state_dir);
     }
 
     fn entries() -> Vec<RootEntry> {
