@@ -9,7 +9,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::chown;
+use std::os::unix::fs::{chown, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
@@ -253,6 +253,34 @@ fn a_sandbox_binding_the_state_dir_can_neither_rewrite_nor_redirect_state() {
         describe(&out)
     );
     assert!(state.join(&name).join("state.json").exists());
+}
+
+#[test]
+fn a_sandbox_binding_an_ancestor_of_the_state_dir_cannot_move_it_away() {
+    // XDG_RUNTIME_DIR two levels below a read-write bind: the payload could rename the level
+    // in between and make a state dir of its own where ns-rootless looks for it.
+    let top = private_dir("state-ancestor");
+    let xdg = top.path().join("a").join("run");
+    fs::create_dir_all(&xdg).expect("mkdir");
+    for dir in [top.path().join("a"), xdg.clone()] {
+        set_mode(&dir, 0o700);
+        give_to_caller(&dir);
+    }
+    let t = path_str(top.path());
+    let script = format!(
+        "mv {t}/a/run {t}/a/moved 2>/dev/null && echo moved; \
+         mv {t}/a {t}/b 2>/dev/null && echo moved; \
+         mkdir -p {t}/a/run/ns-rootless/planted 2>/dev/null && echo planted; true"
+    );
+    let mut cmd = ns_rootless(["--bind", t, "--", "sh", "-c", &script]);
+    cmd.env("XDG_RUNTIME_DIR", &xdg);
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    assert_eq!(text(&out.stdout), "", "{}", describe(&out));
+    let state = xdg.join("ns-rootless");
+    let meta = fs::symlink_metadata(&state).expect("the state dir was made before the sandbox");
+    assert_eq!(meta.uid(), caller_uid());
+    assert!(!state.join("planted").exists());
 }
 
 // ---------------------------------------------------------------------------------------------
