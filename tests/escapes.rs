@@ -195,7 +195,7 @@ fn a_sandbox_binding_the_state_dir_can_neither_rewrite_nor_redirect_state() {
     let script = format!(
         "S={s}; D=$S/$NAME\n\
          (while :; do for d in $S/*/; do ln -s {t} \"${{d}}state.json.tmp\" 2>/dev/null; done; done) &\n\
-         sed 's/\"seccomp\": {{/\"seccomp\": null, \"was\": {{/' $D/state.json > $D/new 2>/dev/null \
+         sleep 0.5; sed 's/\"seccomp\": {{/\"seccomp\": null, \"was\": {{/' $D/state.json > $D/new 2>/dev/null \
            && mv $D/new $D/state.json 2>/dev/null\n\
          ls $S 2>/dev/null | grep -q . && echo saw-state\n\
          echo ready; exec sleep 1000"
@@ -225,6 +225,17 @@ fn a_sandbox_binding_the_state_dir_can_neither_rewrite_nor_redirect_state() {
     ]));
     assert_code(&out, 0);
     a.wait_for_log("ready");
+    let out = a.exec(
+        &[],
+        &["sh", "-c", "grep ^Seccomp: /proc/self/status; ulimit -n"],
+    );
+    assert_code(&out, 0);
+    assert_eq!(
+        text(&out.stdout),
+        "Seccomp:\t2\n123\n",
+        "{}",
+        describe(&out)
+    );
     // Named sandboxes started meanwhile write their state through whatever is planted there.
     for i in 0..5 {
         let other = format!("statevictim{i}-{}", std::process::id());
@@ -240,17 +251,6 @@ fn a_sandbox_binding_the_state_dir_can_neither_rewrite_nor_redirect_state() {
         !a.logs().contains("saw-state"),
         "the state dir is visible inside: {}",
         a.logs()
-    );
-    let out = a.exec(
-        &[],
-        &["sh", "-c", "grep ^Seccomp: /proc/self/status; ulimit -n"],
-    );
-    assert_code(&out, 0);
-    assert_eq!(
-        text(&out.stdout),
-        "Seccomp:\t2\n123\n",
-        "{}",
-        describe(&out)
     );
     assert!(state.join(&name).join("state.json").exists());
 }
