@@ -146,14 +146,13 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         _raw = raw;
     }
     let record = sync::first_record(report_read);
-    let outcome = pidfd
-        .map_err(|e| anyhow!("watching the command: {}", strerror(e)))
-        .and_then(|pidfd| supervise::supervise(child, &pidfd, None, relay));
-    let outcome = match outcome {
-        Ok(o) => o,
+    let outcome = match pidfd {
+        Ok(pidfd) => supervise::supervise(child, &pidfd, None, relay).inspect_err(|_| {
+            let _ = pidfd.signal(libc::SIGKILL);
+        })?,
         Err(e) => {
             let _ = kill(child, Signal::SIGKILL);
-            return Err(e);
+            bail!("watching the command: {}", strerror(e));
         }
     };
     match record {

@@ -79,21 +79,22 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     drop(pipes.report_write);
     let sock = socks.map(|(ours, _theirs)| ours);
     let pid = Pid::from_raw(cloned.pid);
-    let init = cloned.pidfd.map(Pidfd::from_fd);
-
-    // The pid from clone is a number in our pid namespace; /proc may show another one (run
-    // inside `unshare -pf` with the host's /proc): its maps are at the pid its pidfd gives.
-    let proc_pid = init.as_ref().and_then(Pidfd::proc_pid);
+    let Some(init) = cloned.pidfd.map(Pidfd::from_fd) else {
+        // CLONE_PIDFD always gives one; without it, nothing below could address init safely.
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        anyhow::bail!("creating the sandbox: the kernel gave no pidfd for it");
+    };
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
-    let mut st = claim
-        .as_ref()
-        .zip(init.as_ref())
-        .map(|(_, init)| state_of(&spec, pid.as_raw(), init));
+    let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
     // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
-    // the inner ids in its nested one (see payload.rs).
+    // the inner ids in its nested one (see payload.rs). The pid from clone is a number in our
+    // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
+    // /proc): the maps are written at the pid init's pidfd has there.
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
-    let released = proc_pid
+    let released = init
+        .proc_pid()
         .ok_or_else(|| {
             anyhow::anyhow!("finding the sandbox's init in /proc: its pidfd names no pid there")
         })
@@ -114,15 +115,11 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
                 .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
         });
     if let Err(e) = released {
-        match &init {
-            Some(init) => drop(init.signal(libc::SIGKILL)),
-            None => drop(kill(pid, Signal::SIGKILL)),
-        }
+        let _ = init.signal(libc::SIGKILL);
         let _ = waitpid(pid, None);
         return Err(e);
     }
     drop(pipes.go_write);
-    let init = init.context("starting the sandbox: the kernel gave no pidfd for it")?;
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
