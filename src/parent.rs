@@ -180,6 +180,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         supervisor: std::process::id() as i32,
         payload: 0,
         payload_start_time: 0,
+        pid_ns: state::our_pid_namespace(),
         created: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),

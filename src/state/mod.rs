@@ -45,6 +45,10 @@ pub struct State {
     pub payload: i32,
     #[serde(default)]
     pub payload_start_time: u64,
+    /// The pid namespace the pids above are numbers in (its inode; 0: unknown): from any
+    /// other one they would name other processes, so the state is left alone there.
+    #[serde(default)]
+    pub pid_ns: u64,
     /// Seconds since the epoch.
     pub created: u64,
     pub command: Vec<String>,
@@ -201,6 +205,8 @@ impl Claim {
                     let dir = root.path().join(name);
                     match load(root, name) {
                         Ok(Some(_)) => break,
+                        // Its pids mean nothing here: we can't tell whether it runs.
+                        Err(e) if e.is::<ForeignPidNamespace>() => break,
                         // Stale, or being set up right now (no state yet): only the former may go.
                         Ok(None) if recently_created(&dir) => break,
                         _ => remove(&dir),
@@ -275,6 +281,28 @@ fn remove(dir: &Path) {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// Our pid namespace's inode (0 when /proc can't say).
+pub fn our_pid_namespace() -> u64 {
+    fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// A state written in another pid namespace (ns-rootless run inside `unshare -p`, looked at
+/// from outside or the other way round).
+#[derive(Debug)]
+pub struct ForeignPidNamespace(String);
+
+impl std::fmt::Display for ForeignPidNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "the sandbox {} was started in another pid namespace; manage it from there",
+            quote(&self.0)
+        )
+    }
+}
+
+impl std::error::Error for ForeignPidNamespace {}
+
 /// The state of `name`: None when there is no such sandbox; a stale state is removed.
 pub fn load(root: &Dir, name: &str) -> Result<Option<State>> {
     let shown = root.path().join(name).join("state.json");
@@ -293,6 +321,9 @@ pub fn load(root: &Dir, name: &str) -> Result<Option<State>> {
     };
     let state: State =
         serde_json::from_slice(&bytes).map_err(|e| anyhow!("reading {}: {e}", quote(&shown)))?;
+    if state.pid_ns != 0 && state.pid_ns != our_pid_namespace() {
+        return Err(ForeignPidNamespace(name.to_owned()).into());
+    }
     if !state.is_alive() {
         remove_stale(root, name, &bytes);
         return Ok(None);
@@ -357,6 +388,7 @@ mod tests {
             supervisor: pid,
             payload: 0,
             payload_start_time: 0,
+            pid_ns: our_pid_namespace(),
             created: 0,
             command: vec!["sleep".into(), "1000".into()],
             rootfs: None,
@@ -440,5 +472,24 @@ mod tests {
         let names: Vec<_> = list(&root).unwrap().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["live"]);
         assert!(!s.0.join("dead").exists());
+    }
+
+    #[test]
+    fn a_state_from_another_pid_namespace_is_neither_trusted_nor_removed() {
+        let (s, root) = scratch("foreign");
+        let me = std::process::id() as i32;
+        let claim = Claim::take(&root, "far").unwrap();
+        let mut st = state("far", me, start_time(me).unwrap());
+        st.pid_ns = our_pid_namespace() + 1;
+        claim.write(&st).unwrap();
+        std::mem::forget(claim);
+        let err = find(&root, "far").unwrap_err().to_string();
+        assert!(err.contains("another pid namespace"), "{err}");
+        assert!(list(&root).unwrap().is_empty());
+        assert!(Claim::take(&root, "far").is_err());
+        assert!(
+            s.0.join("far/state.json").exists(),
+            "a foreign state was removed"
+        );
     }
 }
