@@ -179,6 +179,37 @@ fn exec_chdir_through_an_inherited_fd_never_reaches_the_host() {
     assert_eq!(fs::read_to_string(&secret).unwrap(), "host secret\n");
 }
 
+#[test]
+fn exec_opens_its_pty_in_the_sandboxs_devpts_whatever_dev_ptmx_became() {
+    // /dev is the sandbox's to write: its command can swap the /dev/ptmx symlink, which `exec`
+    // resolves from inside.
+    let a = Sandbox::start(
+        "ptmx",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "rm /dev/ptmx && mkfifo /tmp/f && ln -s /tmp/f /dev/ptmx && echo ready; exec sleep 1000",
+        ],
+    );
+    a.wait_for_log("ready");
+    let out = bounded(
+        a.command(&[
+            "exec",
+            "-t",
+            &a.name,
+            "--",
+            "sh",
+            "-c",
+            "test -t 0 && echo tty",
+        ]),
+        Duration::from_secs(10),
+    )
+    .expect("exec -t finished");
+    assert_code(&out, 0);
+    assert!(text(&out.stdout).contains("tty"), "{}", describe(&out));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. State files: never visible inside a sandbox, never trusted from there
 // ---------------------------------------------------------------------------------------------
