@@ -224,14 +224,10 @@ fn time_namespace() -> Check {
 /// The state directory is checked where it exists; doctor doesn't create it (it leaves
 /// nothing behind), it checks that its parent would let a run create it.
 fn state_dir(uid: u32) -> Check {
-    // Where state::state_dir puts it.
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if Path::new(&d).is_absolute() => Path::new(&d).join("ns-rootless"),
-        _ => std::path::PathBuf::from(format!("/tmp/ns-rootless-{uid}")),
-    };
+    let dir = crate::state::location(uid);
     let result = if dir.symlink_metadata().is_ok() {
         match crate::state::state_dir(uid) {
-            Ok(dir) => Ok(format!("{} (for --name)", quote(dir))),
+            Ok(dir) => Ok(format!("{} (for --name)", quote(dir.path()))),
             Err(e) => Err(crate::error::one_line(&e)),
         }
     } else {

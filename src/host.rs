@@ -39,6 +39,7 @@ pub fn facts() -> spec::Host {
         stdin_is_terminal: sys::is_terminal(0),
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
+        state_dir: crate::state::to_hide(uid),
     }
 }
 

@@ -16,6 +16,7 @@ mod manage;
 mod mount;
 mod parent;
 mod payload;
+mod pidfd;
 mod plan;
 mod prepared;
 mod profile;
@@ -28,6 +29,7 @@ mod supervise;
 mod sync;
 mod sys;
 mod tty;
+mod untrusted;
 
 use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;

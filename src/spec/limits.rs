@@ -24,6 +24,16 @@ const NAMES: [(&str, Resource); 7] = [
     ("stack", Resource::RLIMIT_STACK),
 ];
 
+/// A limit recorded by name (a named sandbox's state), for `exec`.
+pub fn by_name(name: &str, value: u64) -> Option<Limit> {
+    let &(name, resource) = NAMES.iter().find(|(n, _)| *n == name)?;
+    Some(Limit {
+        name,
+        resource,
+        value,
+    })
+}
+
 /// The limits counted in bytes, which take size suffixes.
 const BYTES: [&str; 4] = ["as", "fsize", "core", "stack"];
 
