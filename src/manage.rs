@@ -29,10 +29,17 @@ pub fn run(action: Manage, uid: u32) -> Result<u8> {
         Manage::Logs { name, follow } => logs(&root, &name, follow),
         Manage::Wait { name } => wait(&root, &name),
         Manage::Rm { force, names } => {
+            // Every name is tried; each failure is one line, the last one ours to return.
+            let mut failed = None;
             for name in &names {
-                rm(&root, name, force)?;
+                if let Err(e) = rm(&root, name, force) {
+                    if let Some(earlier) = failed.replace(e) {
+                        let line = crate::error::one_line(&earlier);
+                        let _ = writeln!(std::io::stderr(), "ns-rootless: {line}");
+                    }
+                }
             }
-            Ok(0)
+            failed.map_or(Ok(0), Err)
         }
     }
 }
