@@ -139,3 +139,76 @@ impl Reader {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(tag: &str) -> (Scratch, Dir) {
+        let path = std::env::temp_dir().join(format!("nsr-log-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let dir = Dir::open(&path, nix::unistd::getuid().as_raw()).unwrap();
+        (Scratch(path), dir)
+    }
+
+    fn everything(dir: &Dir) -> Vec<u8> {
+        let mut out = Vec::new();
+        Reader::open(dir)
+            .unwrap()
+            .unwrap()
+            .copy_to(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_log_keeps_the_newest_output_within_the_cap() {
+        let (_s, dir) = scratch("cap");
+        let input: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let log = dir.create(CURRENT).unwrap();
+        // The pipe holds 64 KiB: write from a thread while the logger reads.
+        let feed = input.clone();
+        let writer = std::thread::spawn(move || File::from(write).write_all(&feed).unwrap());
+        assert_eq!(keep(read, log, &dir, 4096), 0);
+        writer.join().unwrap();
+        let kept = everything(&dir);
+        assert!(kept.len() >= 2048 && kept.len() <= 4096, "{}", kept.len());
+        assert!(input.ends_with(&kept), "not the newest output");
+    }
+
+    #[test]
+    fn a_follower_reads_across_a_rotation() {
+        let (_s, dir) = scratch("follow");
+        dir.create(CURRENT).unwrap().write_all(b"one\n").unwrap();
+        let mut reader = Reader::open(&dir).unwrap().unwrap();
+        let mut out = Vec::new();
+        reader.copy_to(&mut out).unwrap();
+        assert!(!reader.follow_rotation(&dir, &mut out).unwrap());
+        // The logger finishes the file, rotates, and goes on in a new one.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(CURRENT))
+            .unwrap()
+            .write_all(b"two\n")
+            .unwrap();
+        dir.rename(CURRENT, OLDER).unwrap();
+        dir.create(CURRENT).unwrap().write_all(b"three\n").unwrap();
+        assert!(reader.follow_rotation(&dir, &mut out).unwrap());
+        reader.copy_to(&mut out).unwrap();
+        assert_eq!(out, b"one\ntwo\nthree\n");
+    }
+}

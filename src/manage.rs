@@ -171,8 +171,18 @@ fn wait_for_supervisor(st: &State, limit: Duration) -> bool {
 }
 
 fn wait(root: &Dir, name: &str) -> Result<u8> {
+    let mut seen = false;
     loop {
-        let st = state::find_any(root, name)?;
+        let st = match state::find_any(root, name) {
+            Ok(st) => st,
+            Err(_) if seen => bail!(
+                "waiting for {}: it was removed as it ended (--rm, or `rm -f`), and its exit \
+                 status with it",
+                quote(name)
+            ),
+            Err(e) => return Err(e),
+        };
+        seen = true;
         match st.status() {
             Status::Exited(code) => return Ok(code),
             Status::Unknown => bail!(
@@ -184,7 +194,6 @@ fn wait(root: &Dir, name: &str) -> Result<u8> {
                 wait_for_supervisor(&st, Duration::from_secs(60));
             }
         }
-        // Removed meanwhile (`rm`, or --rm): `find_any` says so.
     }
 }
 

@@ -927,8 +927,20 @@ fn run_with_rm_keeps_nothing() {
     assert_code(&out, 4);
     assert!(ps_entry_all(g.xdg.as_deref(), &g.name).is_none());
     assert!(!g.dir().exists(), "{} left", g.dir().display());
-    let out = output_of(g.command(&["run", "-d", "--rm", "--name", &g.name, "sh", "-c", "exit 4"]));
+    let out = output_of(g.command(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &g.name,
+        "sh",
+        "-c",
+        "sleep 0.5; exit 4",
+    ]));
     assert_stdout(&out, &format!("{}\n", g.name));
+    // `wait` can't give a status that isn't kept, and says why.
+    let out = g.manage("wait", &[]);
+    assert_failure_line(&out, 125, &["removed as it ended", "--rm"]);
     g.wait_until_gone(5.0);
     let left: Vec<_> = fs::read_dir(xdg.path().join("ns-rootless"))
         .expect("read the state dir")
