@@ -1729,3 +1729,40 @@ fn a_sandbox_cannot_write_its_own_exit_status_or_log() {
         "{log}"
     );
 }
+
+#[test]
+fn the_default_log_cap_is_10_mib_and_a_closed_reader_is_no_error() {
+    let xdg = private_xdg("log-default");
+    // 12 MiB of output.
+    let a = Sandbox::start_with(
+        Some(xdg.path()),
+        "log-default",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero bs=1048576 count=12 2>/dev/null; echo last",
+        ],
+    );
+    assert_code(&a.manage("wait", &[]), 0);
+    let log = a.manage("logs", &[]);
+    assert_code(&log, 0);
+    let kept = log.stdout.len();
+    assert!(
+        (5 << 20..=10 << 20).contains(&kept),
+        "{kept} bytes kept by the default cap"
+    );
+    assert!(log.stdout.ends_with(b"\0\0last\n"));
+    // `logs NAME | head -c 5`: the reader going away is no failure.
+    let mut cmd = caller_command("sh");
+    cmd.env("XDG_RUNTIME_DIR", xdg.path())
+        .arg("-c")
+        .arg(format!(
+            "'{}' logs {} | head -c 5 | wc -c",
+            binary().display(),
+            a.name
+        ));
+    let out = output_of(cmd);
+    assert_stdout(&out, "5\n");
+    assert_eq!(text(&out.stderr), "", "{}", describe(&out));
+}
