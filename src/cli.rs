@@ -7,6 +7,8 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Examples:
   Namespaces:   ns-rootless --hostname box -- hostname
+  Network:      ns-rootless -p 8000:8000 -w -- python3 -m http.server   (http://127.0.0.1:8000)
+                ns-rootless --net pasta -w -- pip install -r requirements.txt
   Terminal:     ns-rootless -T -- vi notes.txt         (no pty: the terminal passed as is)
   Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
                 ns-rootless --rootfs ./alpine sh
@@ -63,9 +65,28 @@ pub struct Cli {
     #[arg(short = 'T', long, help_heading = "Terminal")]
     pub no_tty: bool,
 
-    /// Keep the host's network instead of a private namespace with only loopback
-    #[arg(long, help_heading = "Namespaces")]
+    /// Same as --net host: the host's network namespace, with its loopback services and its
+    /// abstract unix sockets (X11, D-Bus, other users' agents: bubblewrap #330) reachable from
+    /// inside; for a network without them, use --net pasta
+    #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
+
+    /// The network: private (only lo, up), host (the host's, see --share-net), none (no
+    /// interface up, not even lo), pasta (the outside world through pasta, else slirp4netns,
+    /// without the host's loopback), pasta:host-loopback (and the host's 127.0.0.1 at the
+    /// gateway's address) [default: private, or pasta with --publish]
+    #[arg(long, value_name = "MODE", help_heading = "Network")]
+    pub net: Option<String>,
+
+    /// Publish SANDBOX_PORT on the host's HOST_PORT (HOST_IP default 127.0.0.1: give 0.0.0.0
+    /// to publish on every interface); ranges like 8000-8010:8000-8010; implies --net pasta
+    #[arg(
+        short = 'p',
+        long,
+        value_name = "[HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|/udp]",
+        help_heading = "Network"
+    )]
+    pub publish: Vec<String>,
 
     /// Use DIR as the root filesystem [default: the host's / read-only, with /home, /root and
     /// /run/user hidden]

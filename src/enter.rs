@@ -175,7 +175,7 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
     Ok(Spec {
         hostname,
         root: Root::Host,
-        share_net: false,
+        net: crate::net::Net::Private,
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,

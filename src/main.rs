@@ -11,6 +11,7 @@ mod idmap;
 mod init;
 mod manage;
 mod mount;
+mod net;
 mod parent;
 mod payload;
 mod plan;

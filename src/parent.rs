@@ -31,6 +31,7 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
+    spec.net.check_host()?;
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
     let prepared = prepared::prepare(&spec, &plan)?;
@@ -77,12 +78,19 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
     // the inner ids in its nested one (see payload.rs).
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
+    let mut network = None;
     let released = idmap::write_maps(
         Path::new("/proc"),
         pid,
         &idmap::line(uid, uid),
         &idmap::line(gid, gid),
     )
+    .and_then(|()| {
+        // The network helper connects the sandbox before anything runs in it, while init is
+        // still dumpable (the helper opens its namespaces by path); it lives until we end.
+        network = spec.net.start(pid, uid)?;
+        Ok(())
+    })
     .and_then(|()| match (&claim, &st) {
         (Some(claim), Some(st)) => claim.write(st),
         _ => Ok(()),
@@ -128,6 +136,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stack, payload_stack));
     let outcome = supervise::supervise(Pid::from_raw(pid), timeout, relay)?;
+    drop(network);
     drop(claim);
     match failure {
         Some(f) => Err(f.into()),
@@ -176,6 +185,8 @@ fn state_of(spec: &Spec, pid: i32) -> State {
         inner_uid: spec.ids.inner_uid,
         inner_gid: spec.ids.inner_gid,
         seccomp,
+        network: spec.net.shown().0.to_string(),
+        ports: spec.net.shown().1,
     }
 }
 

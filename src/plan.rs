@@ -65,6 +65,11 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
+    /// A read-only file of the scratch tmpfs holding `contents`, bound on the destination
+    /// (a generated /etc/resolv.conf).
+    File {
+        contents: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +175,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     if !spec.nested {
         proc_masks(&mut steps);
     }
-    steps.push(if spec.share_net {
+    steps.push(if !spec.net.own_namespace() {
         // sysfs can only be mounted by the owner of the network namespace it shows.
         step(
             "/sys",
@@ -190,6 +195,14 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
             steps.push(optional(step(dir, mask())));
         }
+    }
+    // DNS through the network helper's forwarder: a file of the sandbox's own on top of the
+    // root's /etc/resolv.conf (followed inside the root where it is a symlink), so neither
+    // the host's nor a rootfs's is written. Skipped where the root has none to cover.
+    if let Some(contents) = spec.net.resolv_conf() {
+        let mut s = optional(step("/etc/resolv.conf", Action::File { contents }));
+        s.follow = true;
+        steps.push(s);
     }
     for m in &spec.mounts {
         steps.push(user_step(m));
@@ -304,6 +317,7 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
+            Action::File { .. } => format!("binding a generated file to {dst}"),
         }
     }
 }
@@ -317,7 +331,11 @@ mod tests {
         Spec {
             hostname: b"h".to_vec(),
             root,
-            share_net,
+            net: if share_net {
+                crate::net::Net::Host
+            } else {
+                crate::net::Net::Private
+            },
             ids: Ids {
                 outer_uid: 1000,
                 outer_gid: 1000,

@@ -40,6 +40,12 @@ pub struct State {
     /// How the payload was locked down, so that `exec` locks its commands down the same way.
     /// None: it ran with `--seccomp none`.
     pub seccomp: Option<crate::seccomp::Allow>,
+    /// The `--net` mode (`pasta` or `slirp4netns` for user-mode networking) and the published
+    /// ports as `ps` shows them (`127.0.0.1:8080->80/tcp`).
+    #[serde(default)]
+    pub network: String,
+    #[serde(default)]
+    pub ports: Vec<String>,
 }
 
 /// Names double as hostnames and directory names.
@@ -321,6 +327,8 @@ mod tests {
             inner_uid: 0,
             inner_gid: 0,
             seccomp: Some(Default::default()),
+            network: "private".into(),
+            ports: vec![],
         }
     }
 

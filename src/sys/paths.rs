@@ -71,6 +71,20 @@ pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
     Ok(())
 }
 
+/// Creates the file `name` in `dir` holding `data` (mode 0644); never follows a link.
+pub fn create_file_with(dir: RawFd, name: &CStr, data: &[u8]) -> SysResult<()> {
+    // SAFETY: valid fd and C string; the new fd is closed when dropped.
+    let fd = check_fd(unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        )
+    } as libc::c_long)?;
+    super::write_all(std::os::fd::AsRawFd::as_raw_fd(&fd), data)
+}
+
 pub fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
     // SAFETY: valid fd and C strings.
     check(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) } as libc::c_long).map(drop)
