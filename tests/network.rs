@@ -575,3 +575,30 @@ fn ps_shows_published_ports_and_exec_joins_the_network() {
         describe(&exec)
     );
 }
+
+/// A helper that fails before the network is up: its own last words in our one line (its
+/// syslog noise skipped), exit 125.
+#[test]
+fn a_failing_helper_becomes_one_line() {
+    let dir = TempDir::new("fake-pasta");
+    let fake = dir.path().join("pasta");
+    // Written by another process: no fd open for writing here that a child forked by
+    // another test thread could hold while this file is exec'd (ETXTBSY).
+    let mut write = runner_command("/bin/sh");
+    write.args([
+        "-c",
+        "printf '%s\\n' '#!/bin/sh' \
+         'echo \"Failed to send 48 bytes to syslog\" >&2' \
+         'echo \"Couldn'\\''t open network namespace /proc/1/ns/net\" >&2' \
+         'exit 1' > \"$0\" && chmod 755 \"$0\"",
+        path_str(&fake),
+    ]);
+    let out = output_of(write);
+    assert!(out.status.success(), "{}", describe(&out));
+    let mut cmd = ns_rootless(["--net", "pasta", "--", "/bin/true"]);
+    cmd.env("PATH", path_str(dir.path()));
+    refused(
+        cmd,
+        &["ns-rootless: starting pasta: Couldn't open network namespace /proc/1/ns/net\n"],
+    );
+}
