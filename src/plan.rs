@@ -564,4 +564,33 @@ mod tests {
             "binding /dev/null to /dev/null"
         );
     }
+
+    /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and
+    /// only if there is one) before the user's mounts, which may replace it.
+    #[test]
+    fn user_mode_networking_covers_resolv_conf() {
+        assert!(find(
+            &plan(&spec(Root::Host, false), &entries()),
+            "/etc/resolv.conf"
+        )
+        .is_empty());
+        let mut s = spec(Root::Dir("/srv/r".into()), false);
+        s.net = crate::net::Net::User(crate::net::UserNet {
+            helper: crate::net::Helper::Pasta("/usr/bin/pasta".into()),
+            host_loopback: false,
+            publish: vec![],
+        });
+        s.mounts = vec![UserMount::Tmpfs {
+            dst: "/etc".into(),
+            size: 1,
+        }];
+        let p = plan(&s, &entries());
+        let steps = find(&p, "/etc/resolv.conf");
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].follow && steps[0].if_exists);
+        assert!(matches!(&steps[0].action, Action::File { contents }
+            if contents.ends_with(b"nameserver 169.254.1.1\n")));
+        let at = |dst: &str| p.steps.iter().rposition(|st| st.dst == Path::new(dst));
+        assert!(at("/etc/resolv.conf") < at("/etc"), "{:?}", p.steps);
+    }
 }

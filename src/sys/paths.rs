@@ -58,17 +58,7 @@ pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
 
 /// Creates an empty file `name` in `dir` (a mount point for a file bind); never follows a link.
 pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
-    // SAFETY: valid fd and C string; the new fd is closed right away.
-    let fd = check_fd(unsafe {
-        libc::openat(
-            dir,
-            name.as_ptr(),
-            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o644,
-        )
-    } as libc::c_long)?;
-    drop(fd);
-    Ok(())
+    create_file_with(dir, name, &[])
 }
 
 /// Creates the file `name` in `dir` holding `data` (mode 0644); never follows a link.
