@@ -65,27 +65,19 @@ pub struct Cli {
     #[arg(short = 'T', long, help_heading = "Terminal")]
     pub no_tty: bool,
 
-    /// Same as --net host: the host's network namespace, with its loopback services and its
-    /// abstract unix sockets (X11, D-Bus, other users' agents: bubblewrap #330) reachable from
-    /// inside; for a network without them, use --net pasta
+    /// Same as --net host; leaks the host's localhost ports and abstract unix sockets (X11,
+    /// D-Bus: bubblewrap #330) into the sandbox: use --net pasta
     #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
 
-    /// The network: private (only lo, up), host (the host's, see --share-net), none (no
-    /// interface up, not even lo), pasta (the outside world through pasta, else slirp4netns,
-    /// without the host's loopback), pasta:host-loopback (and the host's 127.0.0.1 at the
-    /// gateway's address) [default: private, or pasta with --publish]
+    /// private (only lo), pasta (the internet, not the host's loopback), pasta:host-loopback,
+    /// host, none (not even lo) [default: private; pasta with -p]
     #[arg(long, value_name = "MODE", help_heading = "Network")]
     pub net: Option<String>,
 
-    /// Publish SANDBOX_PORT on the host's HOST_PORT (HOST_IP default 127.0.0.1: give 0.0.0.0
-    /// to publish on every interface); ranges like 8000-8010:8000-8010; implies --net pasta
-    #[arg(
-        short = 'p',
-        long,
-        value_name = "[HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|/udp]",
-        help_heading = "Network"
-    )]
+    /// Publish a port, SPEC [HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|/udp] (HOST_IP default
+    /// 127.0.0.1); implies --net pasta
+    #[arg(short = 'p', long, value_name = "SPEC", help_heading = "Network")]
     pub publish: Vec<String>,
 
     /// Use DIR as the root filesystem [default: the host's / read-only, with /home, /root and

@@ -455,6 +455,10 @@ fn share_net_is_net_host_and_its_help_warns() {
     let out = output_of(ns_rootless(["--help"]));
     let help = common::normalize_whitespace(&text(&out.stdout));
     assert!(help.contains("abstract unix sockets"), "{help}");
+    assert!(
+        help.contains("--share-net Same as --net host; leaks"),
+        "{help}"
+    );
     assert!(help.contains("use --net pasta"), "{help}");
     let inside = |options: &[&str]| {
         let out = Mode::Host.run(options, &["readlink", "/proc/self/ns/net"]);
