@@ -3,7 +3,7 @@
 //!
 //! Traffic goes only to loopback and to namespaces these tests make: the check that the host's
 //! loopback stays out of reach (which connects to the gateway's address) runs in a network
-//! namespace of its own whose default route leads to an ifb device, which drops everything.
+//! namespace of its own whose default route leads to an ifb (else dummy) device, which drops everything.
 
 #[allow(dead_code)]
 #[macro_use]
@@ -218,7 +218,7 @@ mod slirp4netns {
 /// `--net pasta`; `--net pasta:host-loopback` (the control) reaches it through the gateway.
 ///
 /// Runs in a network namespace this test makes (as root): its "host" has a server on
-/// 127.0.0.1 and ::1 and default routes (IPv4, IPv6) into an ifb device, so a connection that pasta would send to
+/// 127.0.0.1 and ::1 and default routes (IPv4, IPv6) into an ifb (else dummy) device, so a connection that pasta would send to
 /// a real gateway goes nowhere.
 fn hosts_loopback_out_of_reach(helper: Helper) {
     assert!(
@@ -240,7 +240,7 @@ fn hosts_loopback_out_of_reach(helper: Helper) {
     let script = format!(
         "set -e
         ip link set lo up
-        ip link add nsr0 type ifb
+        ip link add nsr0 type ifb || ip link add nsr0 type dummy
         ip addr add 10.99.0.2/24 dev nsr0
         ip addr add fd99::2/64 dev nsr0 nodad
         ip link set nsr0 up
