@@ -218,8 +218,8 @@ mod slirp4netns {
 /// `--net pasta`; `--net pasta:host-loopback` (the control) reaches it through the gateway.
 ///
 /// Runs in a network namespace this test makes (as root): its "host" has a server on
-/// 127.0.0.1 and ::1 and default routes (IPv4, IPv6) into an ifb (else dummy) device, so a connection that pasta would send to
-/// a real gateway goes nowhere.
+/// 127.0.0.1 and ::1 and default routes (IPv4, IPv6) into an ifb (else dummy) device, so a
+/// connection that pasta would send to a real gateway goes nowhere.
 fn hosts_loopback_out_of_reach(helper: Helper) {
     assert!(
         runner_is_root(),
