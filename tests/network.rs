@@ -633,3 +633,36 @@ fn a_failing_helper_becomes_one_line() {
         &["ns-rootless: starting pasta: Couldn't open network namespace /proc/1/ns/net\n"],
     );
 }
+
+/// Nothing the sandbox listens on is published unless asked: pasta's own default (`-t auto`)
+/// forwards the ports bound inside on all of the host's interfaces. (Debian 12's pasta looks
+/// for them only when it starts, before the command runs, so this guards newer builds, which
+/// look again every second: without `-t none` it passes here too.)
+#[test]
+fn unpublished_ports_stay_inside() {
+    let port = free_port();
+    let serve = format!(
+        "mkdir /tmp/www && echo inside > /tmp/www/index.html && \
+         busybox httpd -p {port} -h /tmp/www && echo serving && sleep 30"
+    );
+    let (_dir, cmd) = Helper::Pasta.command(&["--net", "pasta"], &["sh", "-c", &serve]);
+    let mut sandbox = Running::start(cmd);
+    sandbox.wait_for_line("serving");
+    // pasta scans the namespace's bound ports once a second.
+    thread::sleep(Duration::from_millis(2500));
+    let mut curl = runner_command(host_tool("curl"));
+    curl.args([
+        "-sS",
+        "--max-time",
+        "2",
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
+    let out = output_of(curl);
+    sandbox.signal(Signal::SIGTERM);
+    sandbox.finish();
+    assert!(
+        !out.status.success() && !text(&out.stdout).contains("inside"),
+        "a port the sandbox listens on was reachable from the host without -p:\n{}",
+        describe(&out)
+    );
+}
