@@ -74,7 +74,8 @@ pub fn start(program: &Path, net: &UserNet, init: i32, uid: u32) -> Result<Runni
 
 fn api_path(uid: u32, init: i32) -> Result<PathBuf> {
     let dir = crate::state::state_dir(uid)?;
-    let path = dir.join(format!("slirp4netns-{init}.sock"));
+    // A leading dot: not a sandbox name, so `ps` passes it by and no `--name` can take it.
+    let path = dir.path().join(format!(".slirp4netns-{init}.sock"));
     // A socket left by a killed run of a pid now reused.
     let _ = std::fs::remove_file(&path);
     Ok(path)
