@@ -184,6 +184,11 @@ mod pasta {
     fn default_route_and_dns() {
         super::default_route_and_dns(Helper::Pasta, "169.254.1.1");
     }
+
+    #[test]
+    fn dns_resolves_through_the_forwarder() {
+        super::dns_resolves_through_the_forwarder(Helper::Pasta);
+    }
 }
 
 mod slirp4netns {
@@ -208,7 +213,108 @@ mod slirp4netns {
     fn default_route_and_dns() {
         super::default_route_and_dns(Helper::Slirp4netns, "10.0.2.3");
     }
+
+    #[test]
+    fn dns_resolves_through_the_forwarder() {
+        super::dns_resolves_through_the_forwarder(Helper::Slirp4netns);
+    }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A host of the tests' own
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `script` (sh) as root in a network and a mount namespace made for it, whose "host"
+/// has lo up and default routes (IPv4, IPv6) into an ifb (else dummy) device, which drops
+/// everything: what a sandbox started there sends to a gateway goes nowhere.
+fn in_test_namespace(script: &str) -> Output {
+    assert!(
+        runner_is_root(),
+        "this test makes network and mount namespaces for the sandbox's host side: run it as \
+         root (scripts/test.sh does)"
+    );
+    let script = format!(
+        "set -e
+        ip link set lo up
+        ip link add nsr0 type ifb || ip link add nsr0 type dummy
+        ip addr add 10.99.0.2/24 dev nsr0
+        ip addr add fd99::2/64 dev nsr0 nodad
+        ip link set nsr0 up
+        ip route add default via 10.99.0.1
+        ip -6 route add default via fd99::1
+        {script}"
+    );
+    let mut cmd = runner_command(host_tool("unshare"));
+    cmd.args([
+        "--net",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    output_of(cmd)
+}
+
+/// `ns-rootless -e PATH=...` as the caller, finding `helper`, for a script of
+/// [`in_test_namespace`], and the temp dir its PATH needs until the script is done.
+fn sandbox_in_script(helper: Helper) -> (Option<TempDir>, String) {
+    let (dir, path) = helper.path();
+    let line = format!(
+        "{setpriv} --reuid={uid} --regid={uid} --clear-groups -- env -i PATH={path} {bin} -e {SANDBOX_PATH}",
+        setpriv = path_str(&host_tool("setpriv")),
+        uid = caller_uid(),
+        bin = path_str(binary()),
+    );
+    (dir, line)
+}
+
+/// DNS inside goes through the helper's forwarder to the host's resolver, here one on the
+/// host's loopback (as with systemd-resolved), which the sandbox itself can't reach: a small
+/// responder that answers every A query with 10.1.2.3.
+fn dns_resolves_through_the_forwarder(helper: Helper) {
+    let dir = TempDir::new("dns");
+    let responder = dir.path().join("dns.pl");
+    std::fs::write(&responder, DNS_RESPONDER).expect("write the responder");
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("write resolv.conf");
+    let (_helper_dir, sandbox) = sandbox_in_script(helper);
+    let script = format!(
+        "mount --bind {resolv} /etc/resolv.conf
+        perl {responder} &
+        trap \"kill $!\" EXIT
+        until busybox nslookup probe.test 127.0.0.1 >/dev/null 2>&1; do sleep 0.1; done
+        {sandbox} --net pasta -- sh -c 'timeout 10 busybox nslookup example.test'",
+        resolv = path_str(&resolv),
+        responder = path_str(&responder),
+    );
+    let out = in_test_namespace(&script);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("Address: 10.1.2.3"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A DNS server on 127.0.0.1:53 (UDP) that answers A queries with 10.1.2.3, others with no
+/// answer.
+const DNS_RESPONDER: &str = r#"
+use IO::Socket::IP;
+my $s = IO::Socket::IP->new(LocalHost => "127.0.0.1", LocalPort => 53, Proto => "udp") or die $!;
+while (1) {
+    my $from = $s->recv(my $q, 512);
+    my ($id) = unpack("n", $q);
+    my $rest = substr($q, 12);
+    my $end = index($rest, "\0") + 1;
+    my ($qtype) = unpack("n", substr($rest, $end, 2));
+    my $an = $qtype == 1 ? 1 : 0;
+    my $r = pack("nnnnnn", $id, 0x8180, 1, $an, 0, 0) . substr($rest, 0, $end + 4);
+    $r .= pack("nnnNnC4", 0xc00c, 1, 1, 60, 4, 10, 1, 2, 3) if $an;
+    $s->send($r, 0, $from);
+}
+"#;
 
 // ---------------------------------------------------------------------------------------------
 // The host's loopback
@@ -217,17 +323,10 @@ mod slirp4netns {
 /// A server on the host's 127.0.0.1 is reached neither directly nor through the gateway from
 /// `--net pasta`; `--net pasta:host-loopback` (the control) reaches it through the gateway.
 ///
-/// Runs in a network namespace this test makes (as root): its "host" has a server on
-/// 127.0.0.1 and ::1 and default routes (IPv4, IPv6) into an ifb (else dummy) device, so a
+/// Runs in [`in_test_namespace`], whose "host" has a server on 127.0.0.1 and ::1, so a
 /// connection that pasta would send to a real gateway goes nowhere.
 fn hosts_loopback_out_of_reach(helper: Helper) {
-    assert!(
-        runner_is_root(),
-        "this test makes a network namespace for the sandbox's host side: run it as root \
-         (scripts/test.sh does)"
-    );
-    let (_dir, path) = helper.path();
-    let uid = caller_uid();
+    let (_helper_dir, sandbox) = sandbox_in_script(helper);
     // `timeout`: nc's -w bounds only the connect. The control (which must connect) tries each
     // address up to TRIES times: on a loaded machine the helper's first forwarded connection
     // now and then stalls.
@@ -238,15 +337,7 @@ fn hosts_loopback_out_of_reach(helper: Helper) {
                  echo direct: $(try 127.0.0.1); echo gateway: $(try $gw); \
                  echo direct6: $(try ::1); echo gateway6: $(try ${gw6:-none})";
     let script = format!(
-        "set -e
-        ip link set lo up
-        ip link add nsr0 type ifb || ip link add nsr0 type dummy
-        ip addr add 10.99.0.2/24 dev nsr0
-        ip addr add fd99::2/64 dev nsr0 nodad
-        ip link set nsr0 up
-        ip route add default via 10.99.0.1
-        ip -6 route add default via fd99::1
-        for host in 127.0.0.1 ::1; do
+        "for host in 127.0.0.1 ::1; do
             perl -MIO::Socket::IP -e '$s = IO::Socket::IP->new(LocalHost => $ARGV[0],
                 LocalPort => 7777, Listen => 5, ReuseAddr => 1) or die $!;
                 while ($c = $s->accept) {{ print $c \"host-secret\\n\"; close $c }}' $host &
@@ -258,16 +349,10 @@ fn hosts_loopback_out_of_reach(helper: Helper) {
         for mode in pasta pasta:host-loopback; do
             echo \"== $mode\"
             case $mode in pasta) tries=1;; *) tries=5;; esac
-            {setpriv} --reuid={uid} --regid={uid} --clear-groups -- env -i PATH={path} \
-                {bin} -e {sandbox_path} -e TRIES=$tries --net $mode -- sh -c '{probe}'
+            {sandbox} -e TRIES=$tries --net $mode -- sh -c '{probe}'
         done",
-        setpriv = path_str(&host_tool("setpriv")),
-        bin = path_str(binary()),
-        sandbox_path = SANDBOX_PATH,
     );
-    let mut cmd = runner_command(host_tool("unshare"));
-    cmd.args(["--net", "--", "sh", "-c", &script]);
-    let out = output_of(cmd);
+    let out = in_test_namespace(&script);
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = text(&out.stdout);
     let (own, opted_in) = stdout
