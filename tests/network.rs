@@ -3,7 +3,8 @@
 //!
 //! Traffic goes only to loopback and to namespaces these tests make: the check that the host's
 //! loopback stays out of reach (which connects to the gateway's address) runs in a network
-//! namespace of its own whose default route leads to an ifb (else dummy) device, which drops everything.
+//! namespace of its own whose default route leads to an ifb (else dummy) device, which drops
+//! everything.
 
 #[allow(dead_code)]
 #[macro_use]
@@ -162,63 +163,37 @@ fn publish_udp(helper: Helper) {
     );
 }
 
-mod pasta {
-    use super::*;
+/// `with_each_helper!(check)` turns `fn check(helper: Helper)` into the tests `pasta::check`
+/// and `slirp4netns::check`.
+macro_rules! with_each_helper {
+    ($($check:ident),* $(,)?) => {
+        mod pasta {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check(super::Helper::Pasta);
+                }
+            )*
+        }
 
-    #[test]
-    fn publish_tcp() {
-        super::publish_tcp(Helper::Pasta);
-    }
-
-    #[test]
-    fn publish_udp() {
-        super::publish_udp(Helper::Pasta);
-    }
-
-    #[test]
-    fn hosts_loopback_out_of_reach() {
-        super::hosts_loopback_out_of_reach(Helper::Pasta);
-    }
-
-    #[test]
-    fn default_route_and_dns() {
-        super::default_route_and_dns(Helper::Pasta, "169.254.1.1");
-    }
-
-    #[test]
-    fn dns_resolves_through_the_forwarder() {
-        super::dns_resolves_through_the_forwarder(Helper::Pasta);
-    }
+        mod slirp4netns {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check(super::Helper::Slirp4netns);
+                }
+            )*
+        }
+    };
 }
 
-mod slirp4netns {
-    use super::*;
-
-    #[test]
-    fn publish_tcp() {
-        super::publish_tcp(Helper::Slirp4netns);
-    }
-
-    #[test]
-    fn publish_udp() {
-        super::publish_udp(Helper::Slirp4netns);
-    }
-
-    #[test]
-    fn hosts_loopback_out_of_reach() {
-        super::hosts_loopback_out_of_reach(Helper::Slirp4netns);
-    }
-
-    #[test]
-    fn default_route_and_dns() {
-        super::default_route_and_dns(Helper::Slirp4netns, "10.0.2.3");
-    }
-
-    #[test]
-    fn dns_resolves_through_the_forwarder() {
-        super::dns_resolves_through_the_forwarder(Helper::Slirp4netns);
-    }
-}
+with_each_helper!(
+    publish_tcp,
+    publish_udp,
+    hosts_loopback_out_of_reach,
+    default_route_and_dns,
+    dns_resolves_through_the_forwarder,
+);
 
 // ---------------------------------------------------------------------------------------------
 // A host of the tests' own
@@ -402,7 +377,11 @@ fn hosts_loopback_out_of_reach(helper: Helper) {
 
 /// A default route, and an /etc/resolv.conf naming the helper's forwarder, in host mode and
 /// in --rootfs mode; the rootfs's own file is not written.
-fn default_route_and_dns(helper: Helper, forwarder: &str) {
+fn default_route_and_dns(helper: Helper) {
+    let forwarder = match helper {
+        Helper::Pasta => "169.254.1.1",
+        Helper::Slirp4netns => "10.0.2.3",
+    };
     const ROOTFS_RESOLV: &str = "nameserver 192.0.2.53\n";
     let rootfs = busybox_rootfs_variant("resolv", |root| {
         std::fs::write(root.join("etc/resolv.conf"), ROOTFS_RESOLV).expect("write resolv.conf");
