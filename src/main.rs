@@ -12,6 +12,7 @@ mod init;
 mod log;
 mod manage;
 mod mount;
+mod net;
 mod parent;
 mod payload;
 mod pidfd;
