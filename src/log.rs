@@ -143,24 +143,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
-
-    struct Scratch(PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn scratch(tag: &str) -> (Scratch, Dir) {
-        let path = std::env::temp_dir().join(format!("nsr-log-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let dir = Dir::open(&path, nix::unistd::getuid().as_raw()).unwrap();
-        (Scratch(path), dir)
-    }
+    use crate::state::testing::scratch;
 
     fn everything(dir: &Dir) -> Vec<u8> {
         let mut out = Vec::new();
@@ -174,7 +157,7 @@ mod tests {
 
     #[test]
     fn the_log_keeps_the_newest_output_within_the_cap() {
-        let (_s, dir) = scratch("cap");
+        let (_s, dir) = scratch("log-cap");
         let input: Vec<u8> = (0..20_000u32)
             .flat_map(|i| format!("{i}\n").into_bytes())
             .collect();
@@ -192,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_follower_reads_across_a_rotation() {
-        let (_s, dir) = scratch("follow");
+        let (_s, dir) = scratch("log-follow");
         dir.create(CURRENT).unwrap().write_all(b"one\n").unwrap();
         let mut reader = Reader::open(&dir).unwrap().unwrap();
         let mut out = Vec::new();

@@ -22,6 +22,8 @@ use crate::error::quote;
 use crate::pidfd::{self, Pidfd};
 use crate::spec::{Cwd, Seccomp};
 use anyhow::{anyhow, bail, Context, Result};
+#[cfg(test)]
+pub use files::testing;
 pub use files::Dir;
 use files::Refusal;
 use serde::{Deserialize, Serialize};
@@ -497,18 +499,8 @@ pub fn remove_record(root: &Dir, name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    struct Scratch(PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-    fn scratch(tag: &str) -> (Scratch, Dir) {
-        let dir = std::env::temp_dir().join(format!("nsr-state-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        let open = Dir::open(&dir, nix::unistd::getuid().as_raw()).unwrap();
-        (Scratch(dir), open)
+    fn scratch(tag: &str) -> (testing::Scratch, Dir) {
+        testing::scratch(&format!("state-{tag}"))
     }
 
     fn start_time(pid: i32) -> Option<u64> {
