@@ -278,7 +278,8 @@ impl Claim {
                         ),
                         // Its pids mean nothing here: we can't tell whether it runs.
                         Err(e) if e.is::<ForeignPidNamespace>() => break,
-                        // Stale, or being set up right now (no state yet): only the former may go.
+                        // Left by a run that died setting up, or being set up right now (no
+                        // state yet), or unreadable: only the first and the last may go.
                         Ok(None) if recently_created(&dir) => break,
                         _ => remove(&dir),
                     }
@@ -346,7 +347,7 @@ fn remove_seen(root: &Dir, name: &str, seen: &[u8]) -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let aside = format!(".stale-{name}-{}-{n}", std::process::id());
+    let aside = format!(".removed-{name}-{}-{n}", std::process::id());
     if root.rename(name, &aside).is_err() {
         return false;
     }
