@@ -7,6 +7,8 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Examples:
   Namespaces:   ns-rootless --hostname box -- hostname
+  Network:      ns-rootless -p 8000:8000 -w -- python3 -m http.server   (http://127.0.0.1:8000)
+                ns-rootless --net pasta -w -- pip install -r requirements.txt
   Terminal:     ns-rootless -T -- vi notes.txt         (no pty: the terminal passed as is)
   Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
                 ns-rootless --rootfs ./alpine sh
@@ -33,14 +35,16 @@ Exit status:
     override_usage = "ns-rootless [OPTIONS] [--] [COMMAND [ARG...]]\n       \
                       ns-rootless run [OPTIONS] [--] COMMAND...\n       \
                       ns-rootless exec [-t|-T] [-e NAME=VALUE] [--chdir DIR] NAME [--] COMMAND...\n       \
-                      ns-rootless ps [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]\n       \
+                      ns-rootless ps [-a] [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]\n       \
+                      ns-rootless wait NAME | rm [-f] NAME...\n       \
                       ns-rootless explain [--json] [OPTIONS] [--] [COMMAND...]\n       \
                       ns-rootless doctor | profiles | completions SHELL | man",
     // A profile's options come first: the command line's, given again, win.
     args_override_self = true
 )]
 pub struct Cli {
-    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill` and `logs` can find it; the
+    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill`, `logs` and `wait` can find it;
+    /// it is kept after its command ends, with its exit status (and log), until `rm NAME`; the
     /// hostname defaults to NAME
     #[arg(long, value_name = "NAME", help_heading = "Named sandboxes")]
     pub name: Option<String>,
@@ -49,6 +53,21 @@ pub struct Cli {
     /// its output goes to `ns-rootless logs NAME`
     #[arg(short = 'd', long, requires = "name", help_heading = "Named sandboxes")]
     pub detach: bool,
+
+    /// With --name: remove the sandbox when its command ends instead of keeping it for
+    /// `ps -a`, `logs` and `wait` (an unnamed sandbox is never kept)
+    #[arg(long, help_heading = "Named sandboxes")]
+    pub rm: bool,
+
+    /// With -d: keep at most SIZE bytes of the log, the newest output (suffixes k, m, g; at
+    /// least 4k) [default: 10m]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        requires = "detach",
+        help_heading = "Named sandboxes"
+    )]
+    pub log_size: Option<OsString>,
 
     /// Hostname inside the sandbox [default: the --name, else a random 12-digit hex id]
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
@@ -67,9 +86,20 @@ pub struct Cli {
     #[arg(short = 'T', long, help_heading = "Terminal")]
     pub no_tty: bool,
 
-    /// Keep the host's network instead of a private namespace with only loopback
-    #[arg(long, help_heading = "Namespaces")]
+    /// Same as --net host; leaks the host's localhost ports and abstract unix sockets (X11,
+    /// D-Bus: bubblewrap #330) into the sandbox: use --net pasta
+    #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
+
+    /// private (only lo), pasta (the internet, not the host's loopback), pasta:host-loopback,
+    /// host, none (not even lo) [default: private; pasta with -p]
+    #[arg(long, value_name = "MODE", help_heading = "Network")]
+    pub net: Option<String>,
+
+    /// Publish a port, SPEC [HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|/udp] (HOST_IP default
+    /// 127.0.0.1); implies --net pasta
+    #[arg(short = 'p', long, value_name = "SPEC", help_heading = "Network")]
+    pub publish: Vec<String>,
 
     /// Use DIR as the root filesystem [default: the host's / read-only, with /home, /root and
     /// /run/user hidden]
@@ -325,7 +355,7 @@ pub struct ExecCli {
     pub command: Vec<OsString>,
 }
 
-/// `ns-rootless ps | stop | kill | logs`.
+/// `ns-rootless ps | stop | kill | logs | wait | rm`.
 #[derive(Parser, Debug)]
 #[command(name = "ns-rootless", version)]
 pub struct ManageCli {
@@ -335,8 +365,11 @@ pub struct ManageCli {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Manage {
-    /// List the running named sandboxes
+    /// List the running named sandboxes (with -a, the ended ones too)
     Ps {
+        /// Also the sandboxes that have ended and are kept until `rm`
+        #[arg(short = 'a', long)]
+        all: bool,
         /// One JSON array of objects instead of a table
         #[arg(long)]
         json: bool,
@@ -355,12 +388,22 @@ pub enum Manage {
         #[arg(default_value = "KILL")]
         signal: String,
     },
-    /// Show what a detached sandbox wrote
+    /// Show what a detached sandbox wrote, while it runs or after it ended
     Logs {
         name: String,
         /// Keep following the log until the sandbox ends
         #[arg(short = 'f', long)]
         follow: bool,
+    },
+    /// Wait until a sandbox has ended and exit with its exit status
+    Wait { name: String },
+    /// Remove ended sandboxes, freeing their names
+    Rm {
+        /// Kill a running sandbox (SIGKILL) first
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
     },
 }
 
@@ -433,7 +476,7 @@ pub fn parse_invocation(args: Vec<OsString>) -> Result<Invocation, clap::Error> 
             ToolCli::try_parse_from(args).map(|t| Invocation::Tool(t.tool))
         }
         "exec" => ExecCli::try_parse_from(args.iter().skip(1)).map(Invocation::Exec),
-        "ps" | "stop" | "kill" | "logs" => {
+        "ps" | "stop" | "kill" | "logs" | "wait" | "rm" => {
             ManageCli::try_parse_from(args).map(|m| Invocation::Manage(m.action))
         }
         _ => parse(args).map(|p| Invocation::Run(Box::new(p))),
@@ -517,7 +560,10 @@ mod tests {
     fn the_first_word_picks_the_subcommand() {
         assert!(matches!(
             invocation(&["ps"]),
-            Invocation::Manage(Manage::Ps { json: false })
+            Invocation::Manage(Manage::Ps {
+                json: false,
+                all: false
+            })
         ));
         assert!(matches!(invocation(&["--", "ps"]), Invocation::Run(p) if p.cli.command == ["ps"]));
         match invocation(&["run", "--name", "a", "-d", "sleep", "1"]) {

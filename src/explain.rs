@@ -46,7 +46,9 @@ fn attr_names(action: &PreparedAction) -> Vec<String> {
         PreparedAction::Scratch { attrs, .. }
         | PreparedAction::Mount { attrs, .. }
         | PreparedAction::Bind { attrs, .. } => *attrs,
-        PreparedAction::ReadOnly => MOUNT_ATTR_RDONLY,
+        // What mount.rs applies to these (they carry no attributes of their own).
+        PreparedAction::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        PreparedAction::File { .. } => MOUNT_ATTR_RDONLY,
         PreparedAction::Dir | PreparedAction::Symlink { .. } => 0,
     };
     [
@@ -73,6 +75,7 @@ fn step_json(s: &Step, prepared: &PreparedAction) -> Value {
         Action::Dir => ("dir", None),
         Action::Symlink { target } => ("symlink", Some(path(target))),
         Action::ReadOnly => ("read-only", None),
+        Action::File { .. } => ("file", None),
     };
     let mut flags = attr_names(prepared);
     match &s.action {
@@ -115,8 +118,10 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         Seccomp::None => json!({"filter": "none", "allowed_groups": []}),
         Seccomp::Program(p) => json!({"filter": "program", "bytes": p.len()}),
     };
+    let (net_mode, published) = spec.net.shown();
     json!({
         "namespaces": namespaces(prepared.clone_flags),
+        "network": {"mode": net_mode, "published": published},
         "id_maps": {
             "sandbox": {
                 "uid_map": crate::idmap::line(ids.outer_uid, ids.outer_uid).trim_end(),
@@ -178,6 +183,12 @@ fn plan_text(v: &Value) -> String {
         s(&v["uid"]),
         s(&v["gid"]),
     ));
+    let net = &v["network"];
+    let published = match list(&net["published"]) {
+        p if p.is_empty() => String::new(),
+        p => format!("; published: {p}"),
+    };
+    out.push_str(&format!("network: {}{published}\n", s(&net["mode"])));
     out.push_str(&format!("hostname: {}\n", s(&v["hostname"])));
     out.push_str(&format!("root: {}\n", s(&v["root"])));
     out.push_str("mounts, in order:\n");

@@ -33,6 +33,7 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
+    spec.net.check_host()?;
     let (entries, plan) = plan_of(&spec)?;
     // Where a bind shows the state directory's place, it is made now, ours, to be masked
     // (plan.rs): no sandbox may own it, see it, or see what goes there later.
@@ -103,6 +104,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
     // /proc): the maps are written at the pid init's pidfd has there.
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
+    let mut network = None;
     let released = init
         .proc_pid()
         .ok_or_else(|| {
@@ -114,7 +116,12 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
                 proc_pid,
                 &idmap::line(uid, uid),
                 &idmap::line(gid, gid),
-            )
+            )?;
+            // The network helper connects the sandbox before anything runs in it, while init
+            // is still dumpable (the helper opens its namespaces by path, in our /proc); it
+            // lives until we end.
+            network = spec.net.start(proc_pid, uid)?;
+            Ok(())
         })
         .and_then(|()| match (&claim, &st) {
             (Some(claim), Some(st)) => claim.write(st),
@@ -164,24 +171,32 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let limits = spec.limits.clone();
     drop((spec, entries, plan, prepared, stack, payload_stack));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
-    drop(claim);
-    let code = match &failure {
-        Some(f) => f.code,
-        None if outcome.timed_out => EXIT_TIMEOUT,
-        None => outcome.status,
+    // The network helper goes before the end is recorded: nothing of the sandbox is left
+    // once `wait` returns.
+    drop(network);
+    let code = match failure {
+        Some(f) => Err(f),
+        None if outcome.timed_out => Ok(EXIT_TIMEOUT),
+        None => Ok(outcome.status),
     };
-    if failure.is_none() && !outcome.timed_out {
+    // A named sandbox is kept with its exit status (state.rs); one whose command never ran
+    // is not.
+    if let (Some(claim), Some(st)) = (claim, st) {
+        claim.end(st, code.as_ref().ok().copied());
+    }
+    if code.is_ok() && !outcome.timed_out {
         if let Some(hint) = crate::spec::limits::likely_hit(outcome.status, &limits) {
             note_line(&hint);
         }
     }
     if let Some(r) = result_record {
-        r.finish(code, outcome.status, outcome.timed_out)?;
+        let exit = match &code {
+            Ok(c) => *c,
+            Err(f) => f.code,
+        };
+        r.finish(exit, outcome.status, outcome.timed_out)?;
     }
-    match failure {
-        Some(f) => Err(f.into()),
-        None => Ok(code),
-    }
+    code.map_err(Into::into)
 }
 
 /// One line on stderr that isn't a failure (a run goes on, or has ended as it should).
@@ -207,6 +222,12 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         pid,
         start_time: init.start_time().unwrap_or(0),
         supervisor: std::process::id() as i32,
+        supervisor_start_time: Pidfd::open(std::process::id() as i32)
+            .ok()
+            .and_then(|me| me.start_time())
+            .unwrap_or(0),
+        ended: None,
+        exit_code: None,
         payload: 0,
         payload_start_time: 0,
         pid_ns: state::our_pid_namespace(),
@@ -225,6 +246,8 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
         inner_uid: spec.ids.inner_uid,
         inner_gid: spec.ids.inner_gid,
+        network: spec.net.shown().0.to_string(),
+        ports: spec.net.shown().1,
         process: Some(state::Process {
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),

@@ -67,6 +67,11 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
+    /// A read-only file of the scratch tmpfs holding `contents`, bound on the destination
+    /// (a generated /etc/resolv.conf).
+    File {
+        contents: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +181,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     if !spec.nested {
         proc_masks(&mut steps);
     }
-    steps.push(if spec.share_net {
+    steps.push(if !spec.net.own_namespace() {
         // sysfs can only be mounted by the owner of the network namespace it shows.
         step(
             "/sys",
@@ -196,6 +201,14 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
             steps.push(optional(step(dir, mask())));
         }
+    }
+    // DNS through the network helper's forwarder: a file of the sandbox's own on top of the
+    // root's /etc/resolv.conf (followed inside the root where it is a symlink), so neither
+    // the host's nor a rootfs's is written. Skipped where the root has none to cover.
+    if let Some(contents) = spec.net.resolv_conf() {
+        let mut s = optional(step("/etc/resolv.conf", Action::File { contents }));
+        s.follow = true;
+        steps.push(s);
     }
     for m in &spec.mounts {
         steps.push(user_step(m));
@@ -314,6 +327,7 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
+            Action::File { .. } => format!("binding a generated file to {dst}"),
         }
     }
 }
@@ -327,7 +341,11 @@ mod tests {
         Spec {
             hostname: b"h".to_vec(),
             root,
-            share_net,
+            net: if share_net {
+                crate::net::Net::Host
+            } else {
+                crate::net::Net::Private
+            },
             ids: Ids {
                 outer_uid: 1000,
                 outer_gid: 1000,
@@ -557,5 +575,34 @@ mod tests {
             find(&p, "/dev/null")[0].describe(),
             "binding /dev/null to /dev/null"
         );
+    }
+
+    /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and
+    /// only if there is one) before the user's mounts, which may replace it.
+    #[test]
+    fn user_mode_networking_covers_resolv_conf() {
+        assert!(find(
+            &plan(&spec(Root::Host, false), &entries()),
+            "/etc/resolv.conf"
+        )
+        .is_empty());
+        let mut s = spec(Root::Dir("/srv/r".into()), false);
+        s.net = crate::net::Net::User(crate::net::UserNet {
+            helper: crate::net::Helper::Pasta("/usr/bin/pasta".into()),
+            host_loopback: false,
+            publish: vec![],
+        });
+        s.mounts = vec![UserMount::Tmpfs {
+            dst: "/etc".into(),
+            size: 1,
+        }];
+        let p = plan(&s, &entries());
+        let steps = find(&p, "/etc/resolv.conf");
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].follow && steps[0].if_exists);
+        assert!(matches!(&steps[0].action, Action::File { contents }
+            if contents.ends_with(b"nameserver 169.254.1.1\n")));
+        let at = |dst: &str| p.steps.iter().rposition(|st| st.dst == Path::new(dst));
+        assert!(at("/etc/resolv.conf") < at("/etc"), "{:?}", p.steps);
     }
 }

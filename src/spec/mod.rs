@@ -54,7 +54,7 @@ pub enum Cwd {
 pub struct Spec {
     pub hostname: Vec<u8>,
     pub root: Root,
-    pub share_net: bool,
+    pub net: crate::net::Net,
     pub ids: Ids,
     pub command: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
@@ -151,6 +151,9 @@ pub fn build(
         None => Root::Host,
         Some(dir) => Root::Dir(validate_rootfs(dir)?),
     };
+    let net = crate::net::Net::parse(cli.net.as_deref(), cli.share_net, &cli.publish, |name| {
+        which::which(name).ok()
+    })?;
     let parsed_mounts = mounts::parse(&mounts, host.cwd.as_deref())?;
     let cwd = match (&cli.chdir, parsed_mounts.work_dir) {
         (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
@@ -225,7 +228,7 @@ pub fn build(
     Ok(Spec {
         hostname,
         root,
-        share_net: cli.share_net,
+        net,
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,
@@ -351,7 +354,7 @@ mod tests {
         assert_eq!(s.command, vec![OsString::from("sh")]);
         assert_eq!(s.hostname, b"0123456789ab");
         assert_eq!(s.root, Root::Host);
-        assert!(!s.share_net);
+        assert_eq!(s.net, crate::net::Net::Private);
         assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
         assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
         assert!(s.mounts.is_empty() && s.limits.is_empty() && s.timeout.is_none());
