@@ -193,6 +193,7 @@ with_each_helper!(
     hosts_loopback_out_of_reach,
     default_route_and_dns,
     dns_resolves_through_the_forwarder,
+    helper_holds_only_its_own_fds,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -435,6 +436,55 @@ fn sandbox_with_helper() -> (Running, common::ProcessId) {
         .unwrap_or_else(|| panic!("no helper among the sandbox's processes {tree:?}"))
         .clone();
     (sandbox, helper)
+}
+
+/// The helper holds only what it was given: not an fd ns-rootless inherited from its caller
+/// (here a directory of the host's, as a shell's `exec 7</` leaves one), and slirp4netns
+/// (which has no sandbox of its own here) is behind its seccomp filter, as pasta is.
+fn helper_holds_only_its_own_fds(helper: Helper) {
+    let (dir, path) = helper.path();
+    let mut cmd = common::caller_command(host_tool("sh"));
+    cmd.args(["-c", "exec 7</ 8</etc/hostname; exec \"$0\" \"$@\""])
+        .arg(binary())
+        .args(["-e", SANDBOX_PATH, "--net", "pasta", "--"])
+        .args(["sh", "-c", "echo up; sleep 30"])
+        .env("PATH", path);
+    let mut sandbox = Running::start(cmd);
+    sandbox.wait_for_line("up");
+    let tree = descendants(sandbox.pid().as_raw());
+    let found = tree.iter().find(|p| {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+        text(&cmdline).contains("/ns/net")
+    });
+    let found = found.unwrap_or_else(|| panic!("no helper among {tree:?}"));
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", found.pid))
+        .expect("list the helper's fds (the runner is root, or the caller)")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", found.pid)).unwrap_or_default();
+    sandbox.signal(Signal::SIGKILL);
+    sandbox.finish();
+    drop(dir);
+    let leaked: Vec<&String> = fds
+        .iter()
+        .filter(|l| l.ends_with(" -> /") || l.ends_with(" -> /etc/hostname"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "{helper:?} inherited {leaked:?} (all: {fds:?})"
+    );
+    assert!(
+        status.lines().any(|l| l == "Seccomp:\t2"),
+        "{helper:?} runs without a seccomp filter:\n{status}"
+    );
 }
 
 /// Waits until `p` has ended (gone, or a zombie waiting for its reaper).
