@@ -35,10 +35,12 @@ Exit status:
     override_usage = "ns-rootless [OPTIONS] [--] [COMMAND [ARG...]]\n       \
                       ns-rootless run [OPTIONS] [--] COMMAND...\n       \
                       ns-rootless exec [-t|-T] [-e NAME=VALUE] [--chdir DIR] NAME [--] COMMAND...\n       \
-                      ns-rootless ps [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]"
+                      ns-rootless ps [-a] [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]\n       \
+                      ns-rootless wait NAME | rm [-f] NAME..."
 )]
 pub struct Cli {
-    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill` and `logs` can find it; the
+    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill`, `logs` and `wait` can find it;
+    /// it is kept after its command ends, with its exit status (and log), until `rm NAME`; the
     /// hostname defaults to NAME
     #[arg(long, value_name = "NAME", help_heading = "Named sandboxes")]
     pub name: Option<String>,
@@ -47,6 +49,21 @@ pub struct Cli {
     /// its output goes to `ns-rootless logs NAME`
     #[arg(short = 'd', long, requires = "name", help_heading = "Named sandboxes")]
     pub detach: bool,
+
+    /// With --name: remove the sandbox when its command ends instead of keeping it for
+    /// `ps -a`, `logs` and `wait` (an unnamed sandbox is never kept)
+    #[arg(long, help_heading = "Named sandboxes")]
+    pub rm: bool,
+
+    /// With -d: keep at most SIZE bytes of the log, the newest output (suffixes k, m, g; at
+    /// least 4k) [default: 10m]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        requires = "detach",
+        help_heading = "Named sandboxes"
+    )]
+    pub log_size: Option<OsString>,
 
     /// Hostname inside the sandbox [default: the --name, else a random 12-digit hex id]
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
@@ -301,7 +318,7 @@ pub struct ExecCli {
     pub command: Vec<OsString>,
 }
 
-/// `ns-rootless ps | stop | kill | logs`.
+/// `ns-rootless ps | stop | kill | logs | wait | rm`.
 #[derive(Parser, Debug)]
 #[command(name = "ns-rootless", version)]
 pub struct ManageCli {
@@ -311,8 +328,11 @@ pub struct ManageCli {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Manage {
-    /// List the running named sandboxes
+    /// List the running named sandboxes (with -a, the ended ones too)
     Ps {
+        /// Also the sandboxes that have ended and are kept until `rm`
+        #[arg(short = 'a', long)]
+        all: bool,
         /// One JSON array of objects instead of a table
         #[arg(long)]
         json: bool,
@@ -331,12 +351,22 @@ pub enum Manage {
         #[arg(default_value = "KILL")]
         signal: String,
     },
-    /// Show what a detached sandbox wrote
+    /// Show what a detached sandbox wrote, while it runs or after it ended
     Logs {
         name: String,
         /// Keep following the log until the sandbox ends
         #[arg(short = 'f', long)]
         follow: bool,
+    },
+    /// Wait until a sandbox has ended and exit with its exit status
+    Wait { name: String },
+    /// Remove ended sandboxes, freeing their names
+    Rm {
+        /// Kill a running sandbox (SIGKILL) first
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
     },
 }
 
@@ -356,7 +386,7 @@ pub fn parse_invocation(args: Vec<OsString>) -> Result<Invocation, clap::Error> 
             parse(rest).map(|p| Invocation::Run(Box::new(p)))
         }
         "exec" => ExecCli::try_parse_from(args.iter().skip(1)).map(Invocation::Exec),
-        "ps" | "stop" | "kill" | "logs" => {
+        "ps" | "stop" | "kill" | "logs" | "wait" | "rm" => {
             ManageCli::try_parse_from(args).map(|m| Invocation::Manage(m.action))
         }
         _ => parse(args).map(|p| Invocation::Run(Box::new(p))),
@@ -440,7 +470,10 @@ mod tests {
     fn the_first_word_picks_the_subcommand() {
         assert!(matches!(
             invocation(&["ps"]),
-            Invocation::Manage(Manage::Ps { json: false })
+            Invocation::Manage(Manage::Ps {
+                json: false,
+                all: false
+            })
         ));
         assert!(matches!(invocation(&["--", "ps"]), Invocation::Run(p) if p.cli.command == ["ps"]));
         match invocation(&["run", "--name", "a", "-d", "sleep", "1"]) {

@@ -9,6 +9,7 @@ mod enter;
 mod error;
 mod idmap;
 mod init;
+mod log;
 mod manage;
 mod mount;
 mod net;
@@ -101,13 +102,19 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     let code = match invocation {
         cli::Invocation::Run(parsed) => {
             let uid = host.uid;
+            let keep = !parsed.cli.rm;
+            let log_size = log_size(parsed.cli.log_size.as_deref())?;
             let spec = spec::build(*parsed, host, random_hostname)?;
             let claim = match &spec.name {
-                Some(name) => Some(state::Claim::take(&state::state_dir(uid)?, name)?),
+                Some(name) => {
+                    let mut claim = state::Claim::take(&state::state_dir(uid)?, name)?;
+                    claim.keep = keep;
+                    Some(claim)
+                }
                 None => None,
             };
             match (spec.detach, claim) {
-                (true, Some(claim)) => return detach::run(spec, claim),
+                (true, Some(claim)) => return detach::run(spec, claim, log_size),
                 (_, claim) => parent::run(spec, claim, &mut None)?,
             }
         }
@@ -115,6 +122,19 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
     };
     Ok(code)
+}
+
+/// `--log-size`: at least `log::MIN_CAP`.
+fn log_size(raw: Option<&std::ffi::OsStr>) -> Result<u64> {
+    let Some(raw) = raw else {
+        return Ok(log::DEFAULT_CAP);
+    };
+    let shown = error::quote(raw);
+    match spec::mounts::parse_size(raw) {
+        Ok(n) if n >= log::MIN_CAP => Ok(n),
+        Ok(_) => bail!("invalid --log-size {shown}: it must be at least 4k"),
+        Err(e) => bail!("invalid --log-size {shown}: {e}"),
+    }
 }
 
 /// clap's first paragraph on one line (the message and, e.g., which arguments are missing),

@@ -160,13 +160,20 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stack, payload_stack));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
+    // The network helper goes before the end is recorded: nothing of the sandbox is left
+    // once `wait` returns.
     drop(network);
-    drop(claim);
-    match failure {
-        Some(f) => Err(f.into()),
+    let code = match failure {
+        Some(f) => Err(f),
         None if outcome.timed_out => Ok(EXIT_TIMEOUT),
         None => Ok(outcome.status),
+    };
+    // A named sandbox is kept with its exit status (state.rs); one whose command never ran
+    // is not.
+    if let (Some(claim), Some(st)) = (claim, st) {
+        claim.end(st, code.as_ref().ok().copied());
     }
+    code.map_err(Into::into)
 }
 
 fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {
@@ -186,6 +193,12 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         pid,
         start_time: init.start_time().unwrap_or(0),
         supervisor: std::process::id() as i32,
+        supervisor_start_time: Pidfd::open(std::process::id() as i32)
+            .ok()
+            .and_then(|me| me.start_time())
+            .unwrap_or(0),
+        ended: None,
+        exit_code: None,
         payload: 0,
         payload_start_time: 0,
         pid_ns: state::our_pid_namespace(),

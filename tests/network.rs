@@ -678,7 +678,7 @@ fn ps_shows_published_ports_and_exec_joins_the_network() {
         .map(str::to_owned);
     let json = output_of(ns_rootless(["ps", "--json"]));
     let exec = output_of(ns_rootless(["exec", &name, "--", "ip", "route"]));
-    let _ = output_of(ns_rootless(["kill", &name]));
+    let _ = output_of(ns_rootless(["rm", "-f", &name]));
     assert!(
         row.as_deref().is_some_and(|r| r.ends_with(&shown)),
         "ps: {}",
