@@ -608,6 +608,42 @@ fn refuses_a_port_already_taken() {
     );
 }
 
+/// A neighbour who binds one port of a published range after ns-rootless has checked it free
+/// (here while a slow pasta starts) must not be left holding it while the sandbox runs as if
+/// the whole range were its own: pasta alone skips a port of a range it can't bind.
+#[test]
+fn a_neighbour_taking_a_port_of_a_range_first_makes_the_run_fail() {
+    let dir = TempDir::new("slow-pasta");
+    let slow = dir.path().join("pasta");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nsleep 1\nexec {} \"$@\"\n",
+            path_str(&host_tool("pasta"))
+        ),
+    )
+    .expect("write the slow pasta");
+    common::set_mode(&slow, 0o755);
+    common::set_mode(dir.path(), 0o755);
+    let port = loop {
+        let p = free_port();
+        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let publish = format!("{port}-{}:8080-8081", port + 1);
+    let mut cmd = ns_rootless(["-p", &publish, "--", "/bin/echo", "ran"]);
+    cmd.env("PATH", format!("{}:{CLEAN_PATH}", path_str(dir.path())));
+    let mut sandbox = Running::start(cmd);
+    // The neighbour (another uid: the test runner) takes the first port once it was checked.
+    thread::sleep(Duration::from_millis(400));
+    let neighbour = TcpListener::bind(("127.0.0.1", port));
+    let out = sandbox.finish();
+    assert!(neighbour.is_ok(), "the port was not free after the check");
+    assert_failure_line(&out, 125, &[&port.to_string()]);
+    assert!(!text(&out.stdout).contains("ran"), "{}", describe(&out));
+}
+
 #[test]
 fn refuses_a_privileged_host_port() {
     let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
