@@ -8,6 +8,7 @@ mod detach;
 mod enter;
 mod error;
 mod idmap;
+mod image;
 mod init;
 mod manage;
 mod mount;

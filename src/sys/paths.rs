@@ -97,3 +97,64 @@ pub fn exists_at(dir: RawFd, name: &CStr) -> SysResult<bool> {
         e => Err(e),
     }
 }
+
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+
+/// `openat2(dir, path, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: `path` must stay beneath `dir`
+/// and contain no symlink at all, not even one that leads back inside (openat2(2)). What the
+/// image unpacker and session apply resolve in a tree that hostile content wrote.
+pub fn open_beneath(dir: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysResult<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    let mut tries = 0;
+    loop {
+        // SAFETY: `how` is a valid open_how of the size we pass.
+        let fd = check_fd(unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        });
+        match fd {
+            Err(libc::EAGAIN) if tries < 1000 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+/// Sets the extended attribute `name` of the open file `fd` (fsetxattr(2)).
+pub fn set_xattr(fd: RawFd, name: &CStr, value: &[u8]) -> SysResult<()> {
+    // SAFETY: valid fd, C string and buffer of the length we pass.
+    check(
+        unsafe { libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
+/// The extended attribute `name` of the open file `fd`, at most `buf.len()` bytes; None when
+/// the file has none.
+pub fn get_xattr(fd: RawFd, name: &CStr, buf: &mut [u8]) -> SysResult<Option<usize>> {
+    // SAFETY: valid fd and C string; the kernel writes at most `buf.len()` bytes.
+    let r = unsafe { libc::fgetxattr(fd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r >= 0 {
+        return Ok(Some(r as usize));
+    }
+    match last_errno() {
+        libc::ENODATA => Ok(None),
+        e => Err(e),
+    }
+}
+
+/// `fchdir(fd)`: relative paths given to the kernel (overlayfs's upperdir) start there.
+pub fn fchdir(fd: RawFd) -> SysResult<()> {
+    // SAFETY: plain syscall on an fd.
+    check(unsafe { libc::fchdir(fd) } as libc::c_long).map(drop)
+}
