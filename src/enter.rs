@@ -194,5 +194,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         name: Some(st.name.clone()),
         detach: false,
         ignored_signals: host.ignored_signals,
+        cow: None,
     })
 }

@@ -40,6 +40,8 @@ pub enum Stage {
     NoNewPrivs,
     Seccomp,
     Exec,
+    /// Mounting the overlay that is the root (an image's layers).
+    RootOverlay,
 }
 
 impl Stage {
@@ -71,6 +73,7 @@ impl Stage {
             NoNewPrivs,
             Seccomp,
             Exec,
+            RootOverlay,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -104,6 +107,9 @@ impl Stage {
             Stage::NoNewPrivs => "setting no_new_privs",
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
+            Stage::RootOverlay => {
+                "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ mod payload;
 mod plan;
 mod prepared;
 mod seccomp;
+mod session;
 mod signals;
 mod spec;
 mod state;
@@ -91,7 +92,10 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     };
     let host = host_facts();
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
-    if !matches!(invocation, cli::Invocation::Manage(_)) {
+    if !matches!(
+        invocation,
+        cli::Invocation::Manage(_) | cli::Invocation::Store(_)
+    ) {
         if let Some(n) = host.threads.filter(|&n| n != 1) {
             bail!("creating namespaces: this process has {n} threads, and that needs one");
         }
@@ -104,13 +108,18 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 Some(name) => Some(state::Claim::take(&state::state_dir(uid)?, name)?),
                 None => None,
             };
-            match (spec.detach, claim) {
+            session::begin(&spec)?;
+            let ending = spec.cow.clone();
+            let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim),
-                (_, claim) => parent::run(spec, claim, &mut None)?,
-            }
+                (_, claim) => parent::run(spec, claim, &mut None),
+            };
+            session::end(ending.as_ref());
+            code?
         }
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
+        cli::Invocation::Store(action) => image::command::run(action, &host.env)?,
     };
     Ok(code)
 }

@@ -65,6 +65,48 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
+    /// `--cow`: overlayfs with the host directory `lower` below and the session's `upper`
+    /// (and `work`, on the same filesystem) on top, instead of a read-write bind.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+}
+
+/// What `/` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootModel {
+    /// The sandbox's scratch tmpfs; its top-level entries are binds of the source root's (the
+    /// host's, or a --rootfs).
+    Tmpfs,
+    /// overlayfs over `lowers` (top first): an image's layers, or a --rootfs with --cow. The
+    /// writes go to `upper` and `work` when given (a --cow session), else to the sandbox's
+    /// scratch tmpfs, thrown away at exit: nothing is copied per run.
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
+}
+
+/// The root model for `spec`.
+pub fn root_model(spec: &Spec) -> RootModel {
+    let session = spec
+        .cow
+        .as_ref()
+        .map(|c| crate::session::layout(&c.dir, crate::session::ROOT));
+    match (&spec.root, session) {
+        (Root::Host, _) => RootModel::Tmpfs,
+        (Root::Dir(_), None) => RootModel::Tmpfs,
+        (Root::Dir(dir), Some(upper)) => RootModel::Overlay {
+            lowers: vec![dir.clone()],
+            upper: Some(upper),
+        },
+        (Root::Image(image), upper) => RootModel::Overlay {
+            lowers: image.layers.iter().rev().cloned().collect(),
+            upper,
+        },
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +154,12 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
+        Root::Image(_) => (Path::new("/"), false, false),
+    };
+    // An overlay root has its entries already.
+    let entries = match root_model(spec) {
+        RootModel::Tmpfs => entries,
+        RootModel::Overlay { .. } => &[],
     };
     let mut steps = Vec::new();
     // Masks of top-level symlinks (e.g. /home -> var/home): applied after every entry is bound,
@@ -191,8 +239,8 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
             steps.push(optional(step(dir, mask())));
         }
     }
-    for m in &spec.mounts {
-        steps.push(user_step(m));
+    for (i, m) in spec.mounts.iter().enumerate() {
+        steps.push(user_step(m, spec.cow.as_ref().map(|c| (c, i))));
     }
     Plan { steps }
 }
@@ -228,8 +276,26 @@ fn proc_masks(steps: &mut Vec<Step>) {
     }
 }
 
-fn user_step(m: &UserMount) -> Step {
+fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
     match m {
+        UserMount::Bind {
+            src,
+            dst,
+            readonly: false,
+            dir: true,
+        } if cow.is_some() => {
+            let (upper, work) = cow
+                .map(|(c, i)| crate::session::layout(&c.dir, &i.to_string()))
+                .unwrap_or_default();
+            step(
+                dst,
+                Action::Overlay {
+                    lower: src.clone(),
+                    upper,
+                    work,
+                },
+            )
+        }
         UserMount::Bind {
             src,
             dst,
@@ -304,6 +370,12 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
+            Action::Overlay { lower, .. } => {
+                format!(
+                    "mounting a copy-on-write overlay of {} on {dst}",
+                    shown(lower)
+                )
+            }
         }
     }
 }
@@ -336,6 +408,7 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
+            cow: None,
         }
     }
 

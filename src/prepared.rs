@@ -1,7 +1,7 @@
 //! Everything the children need, rendered before fork: after fork they only make syscalls.
 
 use crate::idmap;
-use crate::plan::{Action, Plan, SCRATCH_SIZE};
+use crate::plan::{Action, Plan, RootModel, SCRATCH_SIZE};
 use crate::spec::{Cwd, Seccomp, Spec};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use anyhow::{Context, Result};
@@ -32,6 +32,52 @@ pub enum PreparedAction {
         target: CString,
     },
     ReadOnly,
+    /// An overlayfs with these options (a --cow bind).
+    Overlay {
+        options: Vec<(CString, Option<CString>)>,
+    },
+}
+
+/// What `/` is (plan::RootModel), rendered.
+pub enum PreparedRoot {
+    Tmpfs,
+    /// overlayfs with these options; relative upper and work directories are made on the
+    /// scratch tmpfs, which init makes its working directory first.
+    Overlay {
+        options: Vec<(CString, Option<CString>)>,
+    },
+}
+
+/// The scratch tmpfs's directories for an overlay root's upper and work (relative: see above).
+pub const SCRATCH_UPPER: &CStr = c"upper";
+pub const SCRATCH_WORK: &CStr = c"work";
+
+/// overlayfs options: `lowerdir` (top first, `:` and `\` escaped as overlayfs parses them),
+/// `upperdir`, `workdir`, and `userxattr`, without which overlayfs refuses to mount in a user
+/// namespace (it would need trusted.* xattrs; Linux 5.11+).
+pub fn overlay_options(
+    lowers: &[PathBuf],
+    upper: &[u8],
+    work: &[u8],
+) -> Result<Vec<(CString, Option<CString>)>> {
+    let mut lowerdir = Vec::new();
+    for (i, l) in lowers.iter().enumerate() {
+        if i > 0 {
+            lowerdir.push(b':');
+        }
+        for &b in l.as_os_str().as_bytes() {
+            if b == b':' || b == b'\\' {
+                lowerdir.push(b'\\');
+            }
+            lowerdir.push(b);
+        }
+    }
+    Ok(vec![
+        (c"lowerdir".into(), Some(cstring(&lowerdir)?)),
+        (c"upperdir".into(), Some(cstring(upper)?)),
+        (c"workdir".into(), Some(cstring(work)?)),
+        (c"userxattr".into(), None),
+    ])
 }
 
 pub struct PreparedStep {
@@ -71,6 +117,7 @@ pub struct Prepared {
     pub loopback: bool,
     /// Options of the scratch tmpfs, where `/` and every other directory of ours lives.
     pub scratch_options: Vec<(CString, Option<CString>)>,
+    pub root: PreparedRoot,
     pub steps: Vec<PreparedStep>,
     /// Whether the payload starts in its own nested user namespace, plus a mount namespace when
     /// it keeps its capabilities (not when `exec` has joined them already).
@@ -190,6 +237,13 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
         },
+        Action::Overlay { lower, upper, work } => PreparedAction::Overlay {
+            options: overlay_options(
+                std::slice::from_ref(lower),
+                upper.as_os_str().as_bytes(),
+                work.as_os_str().as_bytes(),
+            )?,
+        },
     })
 }
 
@@ -285,6 +339,21 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         hostname: spec.hostname.clone(),
         loopback: !spec.share_net,
         scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
+        root: match crate::plan::root_model(spec) {
+            RootModel::Tmpfs => PreparedRoot::Tmpfs,
+            RootModel::Overlay { lowers, upper } => PreparedRoot::Overlay {
+                options: match &upper {
+                    Some((u, w)) => overlay_options(
+                        &lowers,
+                        u.as_os_str().as_bytes(),
+                        w.as_os_str().as_bytes(),
+                    )?,
+                    None => {
+                        overlay_options(&lowers, SCRATCH_UPPER.to_bytes(), SCRATCH_WORK.to_bytes())?
+                    }
+                },
+            },
+        },
         steps,
         nest: true,
         drop_caps: !spec.nested,
@@ -349,6 +418,37 @@ mod tests {
     #[test]
     fn an_empty_command_has_no_candidates() {
         assert!(exec_candidates("".as_ref(), "/bin".as_ref()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+
+    #[test]
+    fn lowers_are_escaped_and_joined_top_first() {
+        let o = overlay_options(
+            &["/s/a:b".into(), "/s/c\\d".into(), "/s/e".into()],
+            b"upper",
+            b"/w/work",
+        )
+        .unwrap();
+        let shown: Vec<(String, Option<String>)> = o
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_ref().map(|v| v.to_str().unwrap().to_string());
+                (k.to_str().unwrap().to_string(), v)
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("lowerdir".into(), Some("/s/a\\:b:/s/c\\\\d:/s/e".into())),
+                ("upperdir".into(), Some("upper".into())),
+                ("workdir".into(), Some("/w/work".into())),
+                ("userxattr".into(), None),
+            ]
+        );
     }
 }
 

@@ -1,7 +1,9 @@
 //! Images (`--image REF`, `ns-rootless images`): formats found from content, layers unpacked
 //! once into a store shared between images, stacked with overlayfs at each run.
 
+pub mod command;
 pub mod config;
+pub mod list;
 pub mod source;
 pub mod store;
 pub mod tree;

@@ -45,6 +45,11 @@ fn read_db(root: &Root, file: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let opened = match root {
         Root::Host => std::fs::File::open(format!("/etc/{file}")).ok(),
+        // The top layer that has it; regular file only, never through a symlink.
+        Root::Image(image) => {
+            let path = std::path::Path::new("etc").join(file);
+            return crate::image::read_file(&image.layers, &path, 1 << 20).unwrap_or_default();
+        }
         Root::Dir(dir) => std::fs::File::open(dir).ok().and_then(|d| {
             use std::os::fd::AsRawFd;
             let path = std::ffi::CString::new(format!("etc/{file}")).ok()?;
