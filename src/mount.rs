@@ -5,8 +5,8 @@
 
 use crate::error::Stage;
 use crate::prepared::{
-    Prepared, PreparedAction, PreparedRoot, PreparedStep, HIDDEN, SCRATCH_ATTRS, SCRATCH_UPPER,
-    SCRATCH_WORK, STAGING,
+    OverlayOptions, Prepared, PreparedAction, PreparedRoot, PreparedStep, HIDDEN, SCRATCH_ATTRS,
+    SCRATCH_UPPER, SCRATCH_WORK, STAGING,
 };
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
@@ -72,6 +72,11 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
             tmpfs
         }
         PreparedRoot::Overlay { options } => {
+            // The lowers are named through this fd: opened before clone, it would lead into
+            // the parent's mount namespace, whose mounts overlayfs refuses as layers (EINVAL).
+            if let Some((fd, path)) = &p.layers_fd {
+                sys::open_dir_as(path, fd.as_raw_fd()).map_err(|e| (Stage::RootOverlay, 0, e))?;
+            }
             let root = overlay_root(tmpfs, options)?;
             owned.add(root.as_raw_fd());
             root
@@ -94,13 +99,12 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
 /// session gives its own, are on the scratch tmpfs, named relative to our working directory
 /// (built before clone, no path to render here). The scratch tmpfs then goes on the root's
 /// /proc, where proc hides it like in the tmpfs model.
-fn overlay_root(tmpfs: OwnedFd, options: &[(CString, Option<CString>)]) -> Result<OwnedFd, Fail> {
+fn overlay_root(tmpfs: OwnedFd, options: &OverlayOptions) -> Result<OwnedFd, Fail> {
     let fail = |e| (Stage::RootOverlay, 0, e);
     sys::mkdirat(tmpfs.as_raw_fd(), SCRATCH_UPPER, 0o755).map_err(fail)?;
     sys::mkdirat(tmpfs.as_raw_fd(), SCRATCH_WORK, 0o755).map_err(fail)?;
     sys::fchdir(tmpfs.as_raw_fd()).map_err(fail)?;
-    let root =
-        sys::new_mount(c"overlay", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV).map_err(fail)?;
+    let root = new_overlay(options).map_err(fail)?;
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     match sys::mkdirat(root.as_raw_fd(), HIDDEN, 0o755) {
         Ok(()) | Err(libc::EEXIST) => {}
@@ -133,6 +137,16 @@ impl Scratch {
             sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
         }
         Ok(mnt)
+    }
+}
+
+/// A detached overlayfs: `lowerdir+` per lower, or on a kernel before 6.8 (EINVAL: an unknown
+/// option) the single `lowerdir`.
+fn new_overlay(options: &OverlayOptions) -> SysResult<OwnedFd> {
+    let attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    match sys::new_mount(c"overlay", &options.each, attrs) {
+        Err(libc::EINVAL) => sys::new_mount(c"overlay", &options.joined, attrs),
+        made => made,
     }
 }
 
@@ -208,8 +222,7 @@ fn run_step(
             let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
-            let mnt = sys::new_mount(c"overlay", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-                .map_err(at_step)?;
+            let mnt = new_overlay(options).map_err(at_step)?;
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Symlink { target } => {

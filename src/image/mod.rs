@@ -40,7 +40,7 @@ pub struct Ref {
     pub config: RunConfig,
 }
 
-fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i128)> {
+pub fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i128)> {
     // A layout directory changes through its index.json.
     let file = if path.is_dir() {
         path.join("index.json")
@@ -69,7 +69,8 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
     let bad = |e: anyhow::Error| e.context(format!("invalid --image {}", quote(reference)));
     let source = reference.canonicalize().map_err(|e| bad(e.into()))?;
     let store = Store::locate(env)?;
-    let stamp = stamp_of(&source).map_err(bad)?;
+    // No stamp (a directory without index.json): not an image, which import says.
+    let stamp = stamp_of(&source).unwrap_or_default();
     let ref_file = ref_path(&store, &source);
     if let Some(r) = load_ref(&ref_file) {
         if r.source == source && r.stamp == stamp && r.layers.iter().all(|l| store.has_layer(l)) {
