@@ -37,6 +37,9 @@ pub struct Layer {
     pub target: Option<PathBuf>,
     /// Where the sandbox saw it.
     pub dst: PathBuf,
+    /// An image root's layers, top first: what its changes are compared with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_layers: Vec<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -152,11 +155,13 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
             key: ROOT.into(),
             target: Some(d.clone()),
             dst: "/".into(),
+            image_layers: Vec::new(),
         }),
-        Root::Image(_) => layers.push(Layer {
+        Root::Image(image) => layers.push(Layer {
             key: ROOT.into(),
             target: None,
             dst: "/".into(),
+            image_layers: image.layers.iter().rev().cloned().collect(),
         }),
         Root::Host => {}
     }
@@ -172,6 +177,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
                 key: i.to_string(),
                 target: Some(src.clone()),
                 dst: dst.clone(),
+                image_layers: Vec::new(),
             });
         }
     }

@@ -49,8 +49,12 @@ pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
         let upper: OwnedFd = std::fs::File::open(&upper)
             .with_context(|| format!("opening the session's {}", quote(&upper)))?
             .into();
-        let lower = open_target(layer)?;
-        walk(&upper, lower.as_ref(), Path::new(""), i, &mut out)
+        let mut lowers: Vec<OwnedFd> = open_target(layer)?.into_iter().collect();
+        for l in &layer.image_layers {
+            let fd = std::fs::File::open(l).with_context(|| format!("opening {}", quote(l)))?;
+            lowers.push(fd.into());
+        }
+        walk(&upper, &lowers, Path::new(""), i, &mut out)
             .with_context(|| format!("reading the session's changes to {}", quote(&layer.dst)))?;
     }
     out.sort_by(|a, b| (a.layer, &a.path).cmp(&(b.layer, &b.path)));
@@ -78,16 +82,26 @@ fn is_opaque(dir: &OwnedFd) -> bool {
     )
 }
 
-/// What the directory has at `rel` (None: nothing, or not reachable without a symlink).
-fn lower_stat(lower: Option<&OwnedFd>, rel: &Path) -> Option<FileStat> {
-    let lower = lower?;
-    let parent = tree::open_dir(lower, rel.parent().unwrap_or(Path::new(""))).ok()?;
-    tree::stat_at(&parent, rel.file_name()?).ok().flatten()
+/// What the lowers (top first) have at `rel`, and which one: None when none has it (or not
+/// without a symlink), or the top one that does has a whiteout.
+fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, FileStat)> {
+    for lower in lowers {
+        let Ok(parent) = tree::open_dir(lower, rel.parent().unwrap_or(Path::new(""))) else {
+            continue;
+        };
+        if let Some(st) = rel
+            .file_name()
+            .and_then(|n| tree::stat_at(&parent, n).ok().flatten())
+        {
+            return (!is_whiteout(&st)).then_some((lower, st));
+        }
+    }
+    None
 }
 
 fn walk(
     upper: &OwnedFd,
-    lower: Option<&OwnedFd>,
+    lowers: &[OwnedFd],
     rel: &Path,
     layer: usize,
     out: &mut Vec<Change>,
@@ -95,7 +109,7 @@ fn walk(
     let dir = tree::open_dir(upper, rel)?;
     if is_opaque(&dir) && !rel.as_os_str().is_empty() {
         // Replaced: whatever the directory had there is gone unless the upper has it again.
-        if let Some(lower) = lower {
+        if let Some((lower, _)) = lower_stat(lowers, rel) {
             if let Ok(old) = tree::open_dir(lower, rel) {
                 for name in tree::list(&old)? {
                     if tree::stat_at(&dir, &name)?.is_none() {
@@ -115,7 +129,7 @@ fn walk(
         let Some(st) = tree::stat_at(&dir, &name)? else {
             continue;
         };
-        let before = lower_stat(lower, &path);
+        let before = lower_stat(lowers, &path);
         if is_whiteout(&st) {
             if before.is_some() {
                 out.push(Change {
@@ -130,8 +144,8 @@ fn walk(
         let what = tree::kind(&st);
         let kind = match &before {
             None => Some(Kind::Added),
-            Some(b) if tree::kind(b) != what => Some(Kind::Modified),
-            Some(b) if same(upper, lower, &path, &st, b)? => None,
+            Some((_, b)) if tree::kind(b) != what => Some(Kind::Modified),
+            Some((lower, b)) if same(upper, lower, &path, &st, b)? => None,
             Some(_) => Some(Kind::Modified),
         };
         if let Some(kind) = kind {
@@ -143,7 +157,7 @@ fn walk(
             });
         }
         if what == SFlag::S_IFDIR {
-            walk(upper, lower, &path, layer, out)?;
+            walk(upper, lowers, &path, layer, out)?;
         }
     }
     Ok(())
@@ -151,19 +165,10 @@ fn walk(
 
 /// Whether an upper entry is what the directory has (a copy-up without a change: a directory
 /// made for a child, a file opened for writing and left as it was).
-fn same(
-    upper: &OwnedFd,
-    lower: Option<&OwnedFd>,
-    path: &Path,
-    a: &FileStat,
-    b: &FileStat,
-) -> Result<bool> {
+fn same(upper: &OwnedFd, lower: &OwnedFd, path: &Path, a: &FileStat, b: &FileStat) -> Result<bool> {
     if a.st_mode != b.st_mode {
         return Ok(false);
     }
-    let Some(lower) = lower else {
-        return Ok(false);
-    };
     match tree::kind(a) {
         SFlag::S_IFDIR => Ok(true),
         SFlag::S_IFLNK => Ok(read_link(upper, path)? == read_link(lower, path)?),
