@@ -232,8 +232,16 @@ fn hostile_archives_are_contained() {
             ],
             "entry up/planted2",
         ),
-        ("hardout", vec![Entry::Raw(hard_out, b"")], "entry stolen"),
-        ("hardabs", vec![Entry::Raw(hard_abs, b"")], "entry stolen"),
+        (
+            "hardout",
+            vec![Entry::Raw(Box::new(hard_out), b"")],
+            "entry stolen",
+        ),
+        (
+            "hardabs",
+            vec![Entry::Raw(Box::new(hard_abs), b"")],
+            "entry stolen",
+        ),
     ];
     for (name, entries, needle) in cases {
         let image = hostile(&home, name, &entries);

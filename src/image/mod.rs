@@ -122,7 +122,7 @@ fn import(store: &Store, source: &Path, stamp: (u64, u64, u64, i128)) -> Result<
         let blob = blobs.open(&layer.blob)?;
         let total = layer
             .size
-            .or_else(|| (format == source::Format::Rootfs).then(|| stamp.2));
+            .or_else(|| (format == source::Format::Rootfs).then_some(stamp.2));
         let bar = progress_bar(total, i + 1, count);
         let hex = store
             .add_layer(

@@ -44,7 +44,6 @@ pub struct LayerRef {
 }
 
 pub struct Manifest {
-    pub format: Format,
     /// The image's identity: its manifest's digest (a plain tarball has none until unpacked).
     pub digest: Option<String>,
     pub layers: Vec<LayerRef>,
@@ -234,7 +233,6 @@ fn pick(list: Vec<Descriptor>) -> Result<Descriptor> {
 pub fn manifest(blobs: &Blobs, format: Format) -> Result<Manifest> {
     match format {
         Format::Rootfs => Ok(Manifest {
-            format,
             digest: None,
             layers: vec![LayerRef {
                 blob: String::new(),
@@ -280,7 +278,6 @@ pub fn manifest(blobs: &Blobs, format: Format) -> Result<Manifest> {
                     });
                 }
                 return Ok(Manifest {
-                    format,
                     digest: Some(desc.digest),
                     layers,
                     config: config.config.unwrap_or_default(),
@@ -307,7 +304,6 @@ pub fn manifest(blobs: &Blobs, format: Format) -> Result<Manifest> {
             }
             let _ = bytes;
             Ok(Manifest {
-                format,
                 // Docker's image id: the digest of its config.
                 digest: Some(format!("sha256:{}", sha256_hex(&config_bytes))),
                 layers: entry

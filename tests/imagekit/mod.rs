@@ -89,7 +89,7 @@ pub enum Entry<'a> {
     File(&'a str, &'a [u8]),
     Dir(&'a str),
     Symlink(&'a str, &'a str),
-    Raw(tar::Header, &'a [u8]),
+    Raw(Box<tar::Header>, &'a [u8]),
 }
 
 /// A layer tar from `entries` (names written as given, `..` included, through raw headers).
@@ -97,7 +97,7 @@ pub fn layer(entries: &[Entry]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for e in entries {
         let (mut h, data) = match e {
-            Entry::Raw(h, d) => (h.clone(), *d),
+            Entry::Raw(h, d) => ((**h).clone(), *d),
             Entry::File(n, d) => (raw_header(n, tar::EntryType::Regular, 0o644, None), *d),
             Entry::Dir(n) => (
                 raw_header(n, tar::EntryType::Directory, 0o755, None),
