@@ -240,12 +240,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=25 {
-            let stage = Stage::from_u32(v).expect("every number 1..=25 is a stage");
+        for v in 1..=26 {
+            let stage = Stage::from_u32(v).expect("every number 1..=26 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(26), None);
+        assert_eq!(Stage::from_u32(27), None);
     }
 
     #[test]

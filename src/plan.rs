@@ -619,4 +619,87 @@ mod tests {
             "binding /dev/null to /dev/null"
         );
     }
+
+    fn image() -> crate::image::Image {
+        crate::image::Image {
+            source: "/img.tar".into(),
+            layers: vec!["/store/a/root".into(), "/store/b/root".into()],
+            config: Default::default(),
+        }
+    }
+
+    fn cow() -> crate::spec::Cow {
+        crate::spec::Cow {
+            name: "s".into(),
+            dir: "/state/sessions/s".into(),
+            generated: false,
+        }
+    }
+
+    #[test]
+    fn an_image_root_is_an_overlay_of_its_layers_top_first() {
+        let s = spec(Root::Image(image()), false);
+        assert_eq!(
+            root_model(&s),
+            RootModel::Overlay {
+                lowers: vec!["/store/b/root".into(), "/store/a/root".into()],
+                upper: None,
+            }
+        );
+        // The overlay has its own entries: none are bound, and the sandbox's own still come.
+        let p = plan(&s, &entries());
+        assert!(find(&p, "/usr").is_empty() && find(&p, "/etc").is_empty());
+        assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
+        assert_eq!(find(&p, "/tmp")[0].action, scratch(0o1777));
+        assert_eq!(root_model(&spec(Root::Host, false)), RootModel::Tmpfs);
+        assert_eq!(
+            root_model(&spec(Root::Dir("/r".into()), false)),
+            RootModel::Tmpfs
+        );
+    }
+
+    #[test]
+    fn cow_keeps_the_roots_writes_and_overlays_read_write_binds() {
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.cow = Some(cow());
+        assert_eq!(
+            root_model(&s),
+            RootModel::Overlay {
+                lowers: vec!["/r".into()],
+                upper: Some((
+                    "/state/sessions/s/upper/root".into(),
+                    "/state/sessions/s/work/root".into()
+                )),
+            }
+        );
+        let bind = |src: &str, readonly: bool, dir: bool| UserMount::Bind {
+            src: src.into(),
+            dst: src.into(),
+            readonly,
+            dir,
+        };
+        s.mounts = vec![bind("/ro", true, true), bind("/rw", false, true)];
+        let p = plan(&s, &entries());
+        assert!(matches!(
+            find(&p, "/ro")[0].action,
+            Action::Bind { readonly: true, .. }
+        ));
+        assert_eq!(
+            find(&p, "/rw")[0].action,
+            Action::Overlay {
+                lower: "/rw".into(),
+                upper: "/state/sessions/s/upper/1".into(),
+                work: "/state/sessions/s/work/1".into(),
+            }
+        );
+        s.cow = None;
+        let p = plan(&s, &entries());
+        assert!(matches!(
+            find(&p, "/rw")[0].action,
+            Action::Bind {
+                readonly: false,
+                ..
+            }
+        ));
+    }
 }

@@ -52,16 +52,12 @@ pub struct Meta {
 }
 
 pub fn sessions_dir(env: &[(OsString, OsString)]) -> Result<PathBuf> {
-    let get = |k: &str| {
-        env.iter()
-            .find(|(n, v)| n == k && Path::new(v).is_absolute())
-            .map(|(_, v)| PathBuf::from(v))
-    };
-    let base = get("XDG_STATE_HOME")
-        .or_else(|| get("HOME").map(|h| h.join(".local/state")))
-        .ok_or_else(|| {
-            anyhow!("finding the sessions directory: neither XDG_STATE_HOME nor HOME is set to an absolute path; set XDG_STATE_HOME")
-        })?;
+    let base = crate::image::store::xdg_dir(
+        env,
+        "XDG_STATE_HOME",
+        ".local/state",
+        "the sessions directory",
+    )?;
     Ok(base.join("ns-rootless").join("sessions"))
 }
 

@@ -20,6 +20,11 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `sh -c SCRIPT` in `image`.
+fn in_image(home: &Home, image: &Path, script: &str) -> std::process::Output {
+    home.run(&["--image", path(image), "--", "sh", "-c", script])
+}
+
 /// The test image: busybox, then a layer that deletes /etc/group, makes /opt opaque (hiding
 /// the base's /opt/old) and adds a user and a file.
 fn layers() -> Vec<Vec<u8>> {
@@ -111,23 +116,17 @@ fn writes_are_thrown_away_and_nothing_is_copied_per_run() {
     let home = Home::new("img-writes");
     let image = home.files().join("layout");
     oci_layout(&image, &layers(), json!({}), true);
-    let out = home.run(&[
-        "--image",
-        path(&image),
-        "--",
-        "sh",
-        "-c",
+    let out = in_image(
+        &home,
+        &image,
         "echo x > /etc/written; rm /bin/ls; cat /etc/written",
-    ]);
+    );
     assert_stdout(&out, "x\n");
-    let out = home.run(&[
-        "--image",
-        path(&image),
-        "--",
-        "sh",
-        "-c",
+    let out = in_image(
+        &home,
+        &image,
         "test ! -e /etc/written && test -e /bin/ls && echo clean",
-    ]);
+    );
     assert_stdout(&out, "clean\n");
     // The store holds the two layers once; the layers themselves were not written.
     assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
@@ -431,14 +430,11 @@ fn podman_save_outputs_run() {
     for image in [&oci, &docker] {
         let out = home.run(&["--image", path(image)]);
         assert_stdout(&out, "from-podman\n/etc\n");
-        let out = home.run(&[
-            "--image",
-            path(image),
-            "--",
-            "sh",
-            "-c",
+        let out = in_image(
+            &home,
+            image,
             "cat /etc/added; test ! -e /etc/group && echo deleted",
-        ]);
+        );
         assert_stdout(&out, "added\ndeleted\n");
     }
     assert_eq!(home.layers().len(), 2, "{:?}", home.layers());

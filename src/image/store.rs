@@ -103,16 +103,7 @@ impl Store {
     /// The store of the user whose environment is `env`: `$XDG_DATA_HOME/ns-rootless`, else
     /// `$HOME/.local/share/ns-rootless`.
     pub fn locate(env: &[(OsString, OsString)]) -> Result<Store> {
-        let get = |k: &str| {
-            env.iter()
-                .find(|(n, v)| n == k && Path::new(v).is_absolute())
-                .map(|(_, v)| PathBuf::from(v))
-        };
-        let base = get("XDG_DATA_HOME")
-            .or_else(|| get("HOME").map(|h| h.join(".local/share")))
-            .ok_or_else(|| {
-                anyhow!("finding the image store: neither XDG_DATA_HOME nor HOME is set to an absolute path; set XDG_DATA_HOME")
-            })?;
+        let base = xdg_dir(env, "XDG_DATA_HOME", ".local/share", "the image store")?;
         Ok(Store {
             dir: base.join("ns-rootless"),
         })
@@ -235,6 +226,25 @@ impl Store {
         }
         Ok((got_diff, done))
     }
+}
+
+/// `$VAR` when it is an absolute path, else `$HOME/fallback` (the XDG base directory rules).
+pub fn xdg_dir(
+    env: &[(OsString, OsString)],
+    var: &str,
+    fallback: &str,
+    what: &str,
+) -> Result<PathBuf> {
+    let get = |k: &str| {
+        env.iter()
+            .find(|(n, v)| n == k && Path::new(v).is_absolute())
+            .map(|(_, v)| PathBuf::from(v))
+    };
+    get(var)
+        .or_else(|| get("HOME").map(|h| h.join(fallback)))
+        .ok_or_else(|| {
+            anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
+        })
 }
 
 /// 12 random hex digits for temporary names.
