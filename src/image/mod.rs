@@ -120,10 +120,7 @@ fn import(store: &Store, source: &Path, stamp: (u64, u64, u64, i128)) -> Result<
             }
         }
         let blob = blobs.open(&layer.blob)?;
-        let total = layer
-            .size
-            .or_else(|| (format == source::Format::Rootfs).then_some(stamp.2));
-        let bar = progress_bar(total, i + 1, count);
+        let bar = progress_bar(i + 1, count);
         let hex = store
             .add_layer(
                 blob,
@@ -149,13 +146,14 @@ fn import(store: &Store, source: &Path, stamp: (u64, u64, u64, i128)) -> Result<
     })
 }
 
-/// A progress bar on stderr, drawn only when it is a terminal (indicatif hides it otherwise).
-fn progress_bar(total: Option<u64>, n: usize, count: usize) -> indicatif::ProgressBar {
+/// A progress line on stderr, drawn only when it is a terminal (indicatif hides it otherwise):
+/// the bytes written so far (a compressed blob's size says nothing of what it unpacks to).
+fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
-        total,
+        None,
         indicatif::ProgressDrawTarget::stderr_with_hz(4),
     );
-    let template = "unpacking layer {msg} {bar:30} {bytes} ({elapsed})";
+    let template = "{spinner} unpacking layer {msg}: {bytes} ({elapsed})";
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }

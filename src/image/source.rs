@@ -40,7 +40,6 @@ pub struct LayerRef {
     pub blob: String,
     pub blob_digest: Option<String>,
     pub diff_id: Option<String>,
-    pub size: Option<u64>,
 }
 
 pub struct Manifest {
@@ -171,8 +170,6 @@ struct Descriptor {
     media_type: String,
     digest: String,
     #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
     platform: Option<Platform>,
 }
 
@@ -238,7 +235,6 @@ pub fn manifest(blobs: &Blobs, format: Format) -> Result<Manifest> {
                 blob: String::new(),
                 blob_digest: None,
                 diff_id: None,
-                size: None,
             }],
             config: RunConfig::default(),
         }),
@@ -274,7 +270,6 @@ pub fn manifest(blobs: &Blobs, format: Format) -> Result<Manifest> {
                         blob: format!("blobs/sha256/{}", digest_hex(&l.digest)?),
                         blob_digest: Some(l.digest),
                         diff_id: Some(diff),
-                        size: l.size,
                     });
                 }
                 return Ok(Manifest {
@@ -314,7 +309,6 @@ pub fn manifest(blobs: &Blobs, format: Format) -> Result<Manifest> {
                         blob,
                         blob_digest: None,
                         diff_id: Some(diff),
-                        size: None,
                     })
                     .collect(),
                 config: config.config.unwrap_or_default(),
