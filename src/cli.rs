@@ -507,6 +507,37 @@ mod tests {
     }
 
     #[test]
+    fn store_and_session_subcommands() {
+        assert!(matches!(
+            invocation(&["images", "--prune"]),
+            Invocation::Store(StoreAction::Images {
+                prune: true,
+                json: false
+            })
+        ));
+        assert!(matches!(
+            invocation(&["diff", "--json", "s"]),
+            Invocation::Store(StoreAction::Diff { name, json: true }) if name == "s"
+        ));
+        assert!(
+            matches!(invocation(&["--", "images"]), Invocation::Run(p) if p.cli.command == ["images"])
+        );
+        match invocation(&["--cow", "--image", "a.tar", "make"]) {
+            Invocation::Run(p) => {
+                assert!(p.cli.cow);
+                assert_eq!(p.cli.image.as_deref(), Some(std::path::Path::new("a.tar")));
+            }
+            _ => panic!("not a run"),
+        }
+        assert!(parse_invocation(
+            ["ns-rootless", "--image", "a", "--rootfs", "b"]
+                .map(OsString::from)
+                .to_vec()
+        )
+        .is_err());
+    }
+
+    #[test]
     fn options_after_the_command_belong_to_it() {
         let p = parse_args(&["sh", "-c", "echo", "--bind", "/x"]);
         assert!(p.mounts.is_empty());
