@@ -7,6 +7,8 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+mod state_dir;
+
 use crate::spec::{Root, Spec, UserMount};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -120,9 +122,13 @@ pub struct Step {
     pub follow: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Whether a bind shows the caller's state directory's place (masked by the last steps):
+    /// then it must exist, ours, before the sandbox starts. Otherwise a read-write bind would
+    /// let the sandbox make it first, and a read-only one would show what goes there later.
+    pub shows_state_dir: bool,
 }
 
 fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
@@ -242,7 +248,19 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     for (i, m) in spec.mounts.iter().enumerate() {
         steps.push(user_step(m, spec.cow.as_ref().map(|c| (c, i))));
     }
-    Plan { steps }
+    // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.
+    let mut shows_state_dir = false;
+    if let (Root::Dir(dir), RootModel::Overlay { .. }) = (&spec.root, root_model(spec)) {
+        if let Ok(rel) = spec.state_dir.strip_prefix(dir) {
+            steps.push(optional(step(Path::new("/").join(rel), mask())));
+            shows_state_dir = true;
+        }
+    }
+    shows_state_dir |= state_dir::masks(&mut steps, &spec.state_dir);
+    Plan {
+        steps,
+        shows_state_dir,
+    }
 }
 
 fn optional(mut s: Step) -> Step {
@@ -385,7 +403,7 @@ mod tests {
     use super::*;
     use crate::spec::{Cwd, Ids, Spec};
 
-    fn spec(root: Root, share_net: bool) -> Spec {
+    pub(super) fn spec(root: Root, share_net: bool) -> Spec {
         Spec {
             hostname: b"h".to_vec(),
             root,
@@ -408,6 +426,7 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
+            state_dir: "/run/user/1000/ns-rootless".into(),
             cow: None,
         }
     }
@@ -701,5 +720,25 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_state_dir_stays_masked_under_cow() {
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.cow = Some(cow());
+        s.state_dir = "/r/run/ns".into();
+        s.mounts = vec![UserMount::Bind {
+            src: "/tmp".into(),
+            dst: "/tmp".into(),
+            readonly: false,
+            dir: true,
+        }];
+        let p = plan(&s, &entries());
+        assert_eq!(find(&p, "/run/ns")[0].action, mask());
+        assert!(p.shows_state_dir);
+        s.state_dir = "/tmp/ns-rootless-1000".into();
+        let p = plan(&s, &entries());
+        assert_eq!(find(&p, "/tmp/ns-rootless-1000")[0].action, mask());
+        assert!(p.shows_state_dir);
     }
 }

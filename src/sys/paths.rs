@@ -54,6 +54,23 @@ fn openat2(dir: RawFd, path: &CStr, flags: c_int, mode: u32, resolve: u64) -> Sy
     }
 }
 
+/// An O_PATH fd of the directory `path` (resolved the ordinary way: the caller's own root).
+pub fn open_dir_path(path: &CStr) -> SysResult<OwnedFd> {
+    // SAFETY: valid C string; returns a new fd.
+    check_fd(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    } as libc::c_long)
+}
+
+/// fchdir(2): change to the directory `fd` refers to (no path lookup at all).
+pub fn fchdir(fd: RawFd) -> SysResult<()> {
+    // SAFETY: plain syscall on an fd.
+    check(unsafe { libc::fchdir(fd) } as libc::c_long).map(drop)
+}
+
 pub fn is_symlink(fd: RawFd) -> SysResult<bool> {
     // SAFETY: fstat into a zeroed stat buffer on the stack.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -141,10 +158,4 @@ pub fn get_xattr(fd: RawFd, name: &CStr, buf: &mut [u8]) -> SysResult<Option<usi
         libc::ENODATA => Ok(None),
         e => Err(e),
     }
-}
-
-/// `fchdir(fd)`: relative paths given to the kernel (overlayfs's upperdir) start there.
-pub fn fchdir(fd: RawFd) -> SysResult<()> {
-    // SAFETY: plain syscall on an fd.
-    check(unsafe { libc::fchdir(fd) } as libc::c_long).map(drop)
 }
