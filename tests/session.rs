@@ -245,3 +245,40 @@ fn a_session_inside_the_bound_directory_is_refused() {
     let out = home.run(&["--cow", "--bind", &bind, "--", "true"]);
     assert_failure_line(&out, 125, &["--cow", "XDG_STATE_HOME"]);
 }
+
+/// The caller's state directory (`exec` trusts what is in it) stays hidden when a --cow bind
+/// shows where it is, like under a plain bind.
+#[test]
+fn a_cow_bind_does_not_show_the_state_directory() {
+    let home = Home::new("cow-statedir");
+    let files = home.files();
+    let run = files.join("run");
+    fs::create_dir(&run).unwrap();
+    give_tree(&run);
+    let state = run.join("ns-rootless");
+    let script = format!(
+        "ls -A {0} | wc -l; echo planted > {0}/x || echo refused",
+        path(&state)
+    );
+    let mut cmd = home.cmd(&[
+        "--cow",
+        "--name",
+        "s6",
+        "--bind",
+        path(&files),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.env("XDG_RUNTIME_DIR", &run);
+    let out = common::output_of(cmd);
+    assert_code(&out, 0);
+    let lines: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines, ["0", "refused"], "{}", describe(&out));
+    assert!(!state.join("x").exists());
+    assert_code(&home.run(&["discard", "s6"]), 0);
+}
