@@ -55,7 +55,16 @@ pub fn unpack(
     limits: Limits,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Unpacked> {
-    let mut archive = tar::Archive::new(input);
+    // Everything read counts, not only file contents: the data of an entry we skip (a
+    // "directory" declaring a size of terabytes, in a stream that compresses them to nothing)
+    // is read through too. Headers and padding take at most a few blocks per entry.
+    let cap = limits
+        .max_bytes
+        .saturating_add(limits.max_entries.saturating_mul(4096));
+    let mut archive = tar::Archive::new(Bounded {
+        inner: input,
+        left: cap,
+    });
     let mut done = Unpacked::default();
     // Directory modes and times are set last: a 0555 directory must stay writable while its
     // entries are unpacked, and an entry written into a directory changes its mtime.
@@ -207,6 +216,22 @@ pub fn unpack(
         set().with_context(|| format!("entry {shown}"))?;
     }
     Ok(done)
+}
+
+/// A reader that fails once more than `left` bytes have been read.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other("the archive is larger than its entries can explain")
+        })?;
+        Ok(n)
+    }
 }
 
 /// Makes way for a new entry `name` in `dir`: removes what is there, except a directory when a

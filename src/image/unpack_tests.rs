@@ -4,7 +4,7 @@
 use super::store::Store;
 use super::unpack::{unpack, Limits, Unpacked, LIMITS};
 use std::fs;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -239,6 +239,27 @@ fn unpacking_is_bounded() {
         max_entries: 100,
     };
     assert!(err(unpack_into(&t.0.join("l2"), &big, tight)).contains("more than 5000 bytes"));
+}
+
+#[test]
+fn skipped_data_counts_too() {
+    // A directory entry declaring 1 MiB of data: nothing is written, but it is all read.
+    let t = Temp::new("skipped");
+    let mut h = tar::Header::new_ustar();
+    h.set_path("d").unwrap();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_size(1 << 20);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, std::io::repeat(0).take(1 << 20)).unwrap();
+    let bytes = b.into_inner().unwrap();
+    let tight = Limits {
+        max_bytes: 10_000,
+        max_entries: 10,
+    };
+    let e = err(unpack_into(&t.0.join("l"), &bytes, tight));
+    assert!(e.contains("larger than its entries can explain"), "{e}");
+    assert!(unpack_into(&t.0.join("l2"), &bytes, LIMITS).is_ok());
 }
 
 #[test]
