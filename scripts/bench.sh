@@ -800,6 +800,9 @@ if ((ROOTFS_OK)); then
         ns "rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $IMG -- /bin/true"
     # podman import + run of the same archive, from an empty store (rootless podman)
     PM="env HOME=$OUT/pm XDG_DATA_HOME=$OUT/pm/data XDG_CONFIG_HOME=$OUT/pm/config XDG_RUNTIME_DIR=$OUT/pm/run podman"
+    # crun (podman's default here) refuses a hybrid cgroup layout with a controller on the
+    # cgroup2 side ("drop all controllers from cgroupv2"); runc runs there.
+    if [[ -n $CRUN_NA ]] && have runc; then PM="$PM --runtime runc"; fi
     if have podman; then
         mkdir -p "$OUT/pm/run"
         ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$OUT/pm"
@@ -844,6 +847,7 @@ cat <<'EOF'
     (`sleep`) runs, payload excluded; "/Np" = number of supervising processes.
 [c] Output of `head -c N /dev/zero` relayed through the sandbox's pty to /dev/null, stdin a pty (as at a
     terminal); "no sandbox" = the same through script(1)'s pty relay.
-[d] The crun column here is rootless podman (import + run of the same archive, empty store).
+[d] The crun column here is rootless podman (import + run of the same archive, empty store; with
+    runc when crun can't run here).
 EOF
 exit 0

@@ -357,9 +357,11 @@ fn podman(home: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-/// `podman save` of an image built with a deleting layer. The container is never started (so
-/// no OCI runtime or cgroup is needed: crun refuses this host's hybrid cgroup layout); its
-/// changes are made through `podman mount` in `podman unshare`.
+/// `podman save` of an image built with a deleting layer. The container is never started, so
+/// no OCI runtime or cgroup is needed (podman's default runtime here, crun 1.8.1, refuses this
+/// host's hybrid cgroup layout, which has hugetlb on the cgroup2 side: "drop all controllers
+/// from cgroupv2"; `--runtime runc` works). Its changes are made through `podman mount` in
+/// `podman unshare`, then committed.
 #[test]
 fn podman_save_outputs_run() {
     let home = Home::new("img-podman");
