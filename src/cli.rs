@@ -7,6 +7,8 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Examples:
   Namespaces:   ns-rootless --hostname box -- hostname
+  Network:      ns-rootless -p 8000:8000 -w -- python3 -m http.server   (http://127.0.0.1:8000)
+                ns-rootless --net pasta -w -- pip install -r requirements.txt
   Terminal:     ns-rootless -T -- vi notes.txt         (no pty: the terminal passed as is)
   Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
                 ns-rootless --rootfs ./alpine sh
@@ -66,9 +68,20 @@ pub struct Cli {
     #[arg(short = 'T', long, help_heading = "Terminal")]
     pub no_tty: bool,
 
-    /// Keep the host's network instead of a private namespace with only loopback
-    #[arg(long, help_heading = "Namespaces")]
+    /// Same as --net host; leaks the host's localhost ports and abstract unix sockets (X11,
+    /// D-Bus: bubblewrap #330) into the sandbox: use --net pasta
+    #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
+
+    /// private (only lo), pasta (the internet, not the host's loopback), pasta:host-loopback,
+    /// host, none (not even lo) [default: private; pasta with -p]
+    #[arg(long, value_name = "MODE", help_heading = "Network")]
+    pub net: Option<String>,
+
+    /// Publish a port, SPEC [HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|/udp] (HOST_IP default
+    /// 127.0.0.1); implies --net pasta
+    #[arg(short = 'p', long, value_name = "SPEC", help_heading = "Network")]
+    pub publish: Vec<String>,
 
     /// Use DIR as the root filesystem [default: the host's / read-only, with /home, /root and
     /// /run/user hidden]

@@ -187,7 +187,7 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
     Ok(Spec {
         hostname: st.hostname.as_bytes().to_vec(),
         root: Root::Host,
-        share_net: false,
+        net: crate::net::Net::Private,
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,

@@ -12,6 +12,7 @@ mod image;
 mod init;
 mod manage;
 mod mount;
+mod net;
 mod parent;
 mod payload;
 mod pidfd;

@@ -58,6 +58,8 @@ fn ps(root: &Dir, json: bool) -> Result<u8> {
                     "command": s.command,
                     "rootfs": s.rootfs,
                     "hostname": s.hostname,
+                    "network": s.network,
+                    "ports": s.ports,
                 })
             })
             .collect();
@@ -66,20 +68,25 @@ fn ps(root: &Dir, json: bool) -> Result<u8> {
     }
     writeln!(
         out,
-        "{:<20} {:>8} {:<8} {:>7}  {:<30} ROOTFS",
-        "NAME", "PID", "STATUS", "AGE", "COMMAND"
+        "{:<20} {:>8} {:<8} {:>7}  {:<30} {:<20} PORTS",
+        "NAME", "PID", "STATUS", "AGE", "COMMAND", "ROOTFS"
     )?;
     for s in &all {
         let command = crate::error::escape(s.command.join(" ").as_bytes());
         writeln!(
             out,
-            "{:<20} {:>8} {:<8} {:>6}s  {:<30} {}",
+            "{:<20} {:>8} {:<8} {:>6}s  {:<30} {:<20} {}",
             s.name,
             s.pid,
             "running",
             age(s),
             command,
-            crate::error::escape(s.rootfs.as_deref().unwrap_or("-").as_bytes())
+            crate::error::escape(s.rootfs.as_deref().unwrap_or("-").as_bytes()),
+            if s.ports.is_empty() {
+                "-".to_string()
+            } else {
+                s.ports.join(",")
+            }
         )?;
     }
     Ok(0)

@@ -127,6 +127,15 @@ fn overlay_root(tmpfs: OwnedFd, options: &OverlayOptions) -> Result<OwnedFd, Fai
 struct Scratch(OwnedFd);
 
 impl Scratch {
+    /// A new read-only file of the scratch tmpfs holding `contents`, as a detached mount.
+    fn file(&self, name: &CStr, contents: &[u8]) -> SysResult<OwnedFd> {
+        sys::create_file_with(self.0.as_raw_fd(), name, contents)?;
+        let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
+        let attrs = SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOEXEC;
+        sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
+        Ok(mnt)
+    }
+
     /// A new empty directory of the scratch tmpfs, as a detached mount of its own.
     fn dir(&self, name: &CStr, mode: u32, attrs: u64) -> SysResult<OwnedFd> {
         sys::mkdirat(self.0.as_raw_fd(), name, mode)?;
@@ -223,6 +232,13 @@ fn run_step(
                 return Ok(());
             };
             let mnt = new_overlay(options).map_err(at_step)?;
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::File { name, contents } => {
+            let Some(dst) = ensure(root, step, false, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let mnt = scratch.file(name, contents).map_err(at_step)?;
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Symlink { target } => {

@@ -32,6 +32,7 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
+    spec.net.check_host()?;
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
     // Where a bind shows the state directory's place, it is made now, ours, to be masked
@@ -93,6 +94,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
     // /proc): the maps are written at the pid init's pidfd has there.
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
+    let mut network = None;
     let released = init
         .proc_pid()
         .ok_or_else(|| {
@@ -104,7 +106,12 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
                 proc_pid,
                 &idmap::line(uid, uid),
                 &idmap::line(gid, gid),
-            )
+            )?;
+            // The network helper connects the sandbox before anything runs in it, while init
+            // is still dumpable (the helper opens its namespaces by path, in our /proc); it
+            // lives until we end.
+            network = spec.net.start(proc_pid, uid)?;
+            Ok(())
         })
         .and_then(|()| match (&claim, &st) {
             (Some(claim), Some(st)) => claim.write(st),
@@ -153,6 +160,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stack, payload_stack));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
+    drop(network);
     drop(claim);
     match failure {
         Some(f) => Err(f.into()),
@@ -197,6 +205,8 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
         inner_uid: spec.ids.inner_uid,
         inner_gid: spec.ids.inner_gid,
+        network: spec.net.shown().0.to_string(),
+        ports: spec.net.shown().1,
         process: Some(state::Process {
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),

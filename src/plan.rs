@@ -74,6 +74,11 @@ pub enum Action {
         upper: PathBuf,
         work: PathBuf,
     },
+    /// A read-only file of the scratch tmpfs holding `contents`, bound on the destination
+    /// (a generated /etc/resolv.conf).
+    File {
+        contents: Vec<u8>,
+    },
 }
 
 /// What `/` is.
@@ -224,7 +229,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     if !spec.nested {
         proc_masks(&mut steps);
     }
-    steps.push(if spec.share_net {
+    steps.push(if !spec.net.own_namespace() {
         // sysfs can only be mounted by the owner of the network namespace it shows.
         step(
             "/sys",
@@ -244,6 +249,14 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         for dir in ["/sys/fs/cgroup", "/sys/firmware"] {
             steps.push(optional(step(dir, mask())));
         }
+    }
+    // DNS through the network helper's forwarder: a file of the sandbox's own on top of the
+    // root's /etc/resolv.conf (followed inside the root where it is a symlink), so neither
+    // the host's nor a rootfs's is written. Skipped where the root has none to cover.
+    if let Some(contents) = spec.net.resolv_conf() {
+        let mut s = optional(step("/etc/resolv.conf", Action::File { contents }));
+        s.follow = true;
+        steps.push(s);
     }
     for (i, m) in spec.mounts.iter().enumerate() {
         steps.push(user_step(m, spec.cow.as_ref().map(|c| (c, i))));
@@ -394,6 +407,7 @@ impl Step {
                     shown(lower)
                 )
             }
+            Action::File { .. } => format!("binding a generated file to {dst}"),
         }
     }
 }
@@ -407,7 +421,11 @@ mod tests {
         Spec {
             hostname: b"h".to_vec(),
             root,
-            share_net,
+            net: if share_net {
+                crate::net::Net::Host
+            } else {
+                crate::net::Net::Private
+            },
             ids: Ids {
                 outer_uid: 1000,
                 outer_gid: 1000,
@@ -740,5 +758,34 @@ mod tests {
         let p = plan(&s, &entries());
         assert_eq!(find(&p, "/tmp/ns-rootless-1000")[0].action, mask());
         assert!(p.shows_state_dir);
+    }
+
+    /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and
+    /// only if there is one) before the user's mounts, which may replace it.
+    #[test]
+    fn user_mode_networking_covers_resolv_conf() {
+        assert!(find(
+            &plan(&spec(Root::Host, false), &entries()),
+            "/etc/resolv.conf"
+        )
+        .is_empty());
+        let mut s = spec(Root::Dir("/srv/r".into()), false);
+        s.net = crate::net::Net::User(crate::net::UserNet {
+            helper: crate::net::Helper::Pasta("/usr/bin/pasta".into()),
+            host_loopback: false,
+            publish: vec![],
+        });
+        s.mounts = vec![UserMount::Tmpfs {
+            dst: "/etc".into(),
+            size: 1,
+        }];
+        let p = plan(&s, &entries());
+        let steps = find(&p, "/etc/resolv.conf");
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].follow && steps[0].if_exists);
+        assert!(matches!(&steps[0].action, Action::File { contents }
+            if contents.ends_with(b"nameserver 169.254.1.1\n")));
+        let at = |dst: &str| p.steps.iter().rposition(|st| st.dst == Path::new(dst));
+        assert!(at("/etc/resolv.conf") < at("/etc"), "{:?}", p.steps);
     }
 }

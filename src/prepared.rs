@@ -36,6 +36,11 @@ pub enum PreparedAction {
     Overlay {
         options: OverlayOptions,
     },
+    /// A new file `name` of the scratch tmpfs holding `contents`, bound read-only.
+    File {
+        name: CString,
+        contents: Vec<u8>,
+    },
 }
 
 /// What `/` is (plan::RootModel), rendered.
@@ -284,6 +289,10 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
         },
         Action::Dir => PreparedAction::Dir,
         Action::ReadOnly => PreparedAction::ReadOnly,
+        Action::File { contents } => PreparedAction::File {
+            name: cstring(index.to_string().as_bytes())?,
+            contents: contents.clone(),
+        },
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
         },
@@ -344,7 +353,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWCGROUP;
-    if !spec.share_net {
+    if spec.net.own_namespace() {
         clone_flags |= libc::CLONE_NEWNET;
     }
     let mut steps = Vec::with_capacity(plan.steps.len());
@@ -411,7 +420,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
     Ok(Prepared {
         clone_flags,
         hostname: spec.hostname.clone(),
-        loopback: !spec.share_net,
+        loopback: spec.net.loopback(),
         scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
         root,
         layers_fd,

@@ -56,6 +56,12 @@ pub struct State {
     pub hostname: String,
     pub inner_uid: u32,
     pub inner_gid: u32,
+    /// The `--net` mode (`pasta` or `slirp4netns` for user-mode networking) and the published
+    /// ports as `ps` shows them (`127.0.0.1:8080->80/tcp`).
+    #[serde(default)]
+    pub network: String,
+    #[serde(default)]
+    pub ports: Vec<String>,
     /// What every `exec`'d command gets: the payload's own process settings. (None only in a
     /// state from an older version, which `exec` refuses.)
     #[serde(default)]
@@ -395,6 +401,8 @@ mod tests {
             hostname: name.into(),
             inner_uid: 0,
             inner_gid: 0,
+            network: "private".into(),
+            ports: vec![],
             process: None,
         }
     }

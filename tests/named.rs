@@ -604,7 +604,7 @@ fn ps_lists_the_sandbox_with_its_init_pid() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "PID", "STATUS", "AGE", "COMMAND", "ROOTFS"],
+        ["NAME", "PID", "STATUS", "AGE", "COMMAND", "ROOTFS", "PORTS"],
         "{table}"
     );
     let row: Vec<&str> = table
@@ -614,7 +614,7 @@ fn ps_lists_the_sandbox_with_its_init_pid() {
         .unwrap_or_else(|| panic!("no row for {} in\n{table}", a.name));
     assert_eq!(row[1], pid.to_string(), "{table}");
     assert_eq!(row[2], "running", "{table}");
-    assert_eq!(row[4..], ["sleep", "1000", "-"], "{table}");
+    assert_eq!(row[4..], ["sleep", "1000", "-", "-"], "{table}");
 }
 
 // ---------------------------------------------------------------------------------------------

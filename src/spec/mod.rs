@@ -66,7 +66,7 @@ pub enum Cwd {
 pub struct Spec {
     pub hostname: Vec<u8>,
     pub root: Root,
-    pub share_net: bool,
+    pub net: crate::net::Net,
     pub ids: Ids,
     pub command: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
@@ -169,6 +169,9 @@ pub fn build(
         _ => None,
     };
     let image_config = image_config.as_ref();
+    let net = crate::net::Net::parse(cli.net.as_deref(), cli.share_net, &cli.publish, |name| {
+        which::which(name).ok()
+    })?;
     let parsed_mounts = mounts::parse(&mounts, host.cwd.as_deref())?;
     let image_cwd = image_config
         .and_then(|c| c.working_dir.as_deref())
@@ -277,7 +280,7 @@ pub fn build(
     Ok(Spec {
         hostname,
         root,
-        share_net: cli.share_net,
+        net,
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,
@@ -406,7 +409,7 @@ mod tests {
         assert_eq!(s.command, vec![OsString::from("sh")]);
         assert_eq!(s.hostname, b"0123456789ab");
         assert_eq!(s.root, Root::Host);
-        assert!(!s.share_net);
+        assert_eq!(s.net, crate::net::Net::Private);
         assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
         assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
         assert!(s.mounts.is_empty() && s.limits.is_empty() && s.timeout.is_none());

@@ -85,7 +85,12 @@ pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
 
 /// Creates an empty file `name` in `dir` (a mount point for a file bind); never follows a link.
 pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
-    // SAFETY: valid fd and C string; the new fd is closed right away.
+    create_file_with(dir, name, &[])
+}
+
+/// Creates the file `name` in `dir` holding `data` (mode 0644); never follows a link.
+pub fn create_file_with(dir: RawFd, name: &CStr, data: &[u8]) -> SysResult<()> {
+    // SAFETY: valid fd and C string; the new fd is closed when dropped.
     let fd = check_fd(unsafe {
         libc::openat(
             dir,
@@ -94,8 +99,7 @@ pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
             0o644,
         )
     } as libc::c_long)?;
-    drop(fd);
-    Ok(())
+    super::write_all(std::os::fd::AsRawFd::as_raw_fd(&fd), data)
 }
 
 pub fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
