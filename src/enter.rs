@@ -214,5 +214,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         detach: false,
         ignored_signals: host.ignored_signals,
         state_dir: host.state_dir.clone(),
+        cow: None,
     })
 }

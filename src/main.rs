@@ -8,6 +8,7 @@ mod detach;
 mod enter;
 mod error;
 mod idmap;
+mod image;
 mod init;
 mod log;
 mod manage;
@@ -19,6 +20,7 @@ mod pidfd;
 mod plan;
 mod prepared;
 mod seccomp;
+mod session;
 mod signals;
 mod spec;
 mod state;
@@ -94,7 +96,10 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     };
     let host = host_facts();
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
-    if !matches!(invocation, cli::Invocation::Manage(_)) {
+    if !matches!(
+        invocation,
+        cli::Invocation::Manage(_) | cli::Invocation::Store(_)
+    ) {
         if let Some(n) = host.threads.filter(|&n| n != 1) {
             bail!("creating namespaces: this process has {n} threads, and that needs one");
         }
@@ -113,13 +118,18 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 }
                 None => None,
             };
-            match (spec.detach, claim) {
+            session::begin(&spec)?;
+            let ending = spec.cow.clone();
+            let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim, log_size),
-                (_, claim) => parent::run(spec, claim, &mut None)?,
-            }
+                (_, claim) => parent::run(spec, claim, &mut None),
+            };
+            session::end(ending.as_ref());
+            code?
         }
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
+        cli::Invocation::Store(action) => image::command::run(action, &host.env)?,
     };
     Ok(code)
 }
