@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # - podman, skopeo, uidmap: real clients of the OCI runtime and of image archives;
 # - passt (pasta), slirp4netns: user-mode networking helpers; curl: a real client of published ports;
 #   iproute2: `ip` inside host-mode sandboxes and for the namespace the network tests make.
-packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2)
+packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

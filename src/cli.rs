@@ -12,6 +12,8 @@ Examples:
   Terminal:     ns-rootless -T -- vi notes.txt         (no pty: the terminal passed as is)
   Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
                 ns-rootless --rootfs ./alpine sh
+  Images:       ns-rootless --image ./alpine.oci.tar -- cat /etc/os-release
+  Sessions:     ns-rootless --cow --name try -w -- npm install; ns-rootless diff try
   Environment:  ns-rootless -e GITHUB_TOKEN -e MODE=ci -- ./deploy.sh
   Identity:     ns-rootless --uid 1000 --gid 1000 -- id
   Limits:       ns-rootless --limit nofile=256 --timeout 10m -- make test
@@ -37,6 +39,7 @@ Exit status:
                       ns-rootless exec [-t|-T] [-e NAME=VALUE] [--chdir DIR] NAME [--] COMMAND...\n       \
                       ns-rootless ps [-a] [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]\n       \
                       ns-rootless wait NAME | rm [-f] NAME...\n       \
+                      ns-rootless images [--prune] | diff NAME [--json] | apply NAME | discard NAME\n       \
                       ns-rootless explain [--json] [OPTIONS] [--] [COMMAND...]\n       \
                       ns-rootless doctor | profiles | completions SHELL | man",
     // A profile's options come first: the command line's, given again, win.
@@ -105,6 +108,23 @@ pub struct Cli {
     /// /run/user hidden]
     #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
     pub rootfs: Option<PathBuf>,
+
+    /// Run an image: an OCI layout directory, an oci-archive or docker-archive (`podman
+    /// save`), or a rootfs tarball (.tar, .tar.gz, .tar.zst); its layers are unpacked once into
+    /// the store, its writes thrown away at exit
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "rootfs",
+        help_heading = "Filesystem"
+    )]
+    pub image: Option<PathBuf>,
+
+    /// Make read-write binds (and an --image or --rootfs root) copy-on-write: the writes are
+    /// kept in a session (--name, else a generated id) to review with `diff`, keep with
+    /// `apply` or drop with `discard`
+    #[arg(long, help_heading = "Sessions")]
+    pub cow: bool,
 
     /// Bind SRC read-write at DST (default: the same path)
     #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
@@ -455,10 +475,43 @@ pub fn whole_command() -> clap::Command {
     <Tool as clap::Subcommand>::augment_subcommands(whole)
 }
 
+/// `ns-rootless images | diff | apply | discard`: the image store and copy-on-write sessions.
+#[derive(Parser, Debug)]
+#[command(name = "ns-rootless", version)]
+pub struct StoreCli {
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StoreAction {
+    /// List the images in the store (source, digest, size, last use)
+    Images {
+        /// Forget images whose file is gone or changed, and remove the layers no image uses
+        #[arg(long)]
+        prune: bool,
+        /// One JSON array of objects instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a --cow session changed: A (added), M (modified), D (deleted) per path
+    Diff {
+        name: String,
+        /// One JSON array of objects instead of lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a session's changes to the directories, then remove the session
+    Apply { name: String },
+    /// Remove a session without applying it
+    Discard { name: String },
+}
+
 pub enum Invocation {
     Run(Box<Parsed>),
     /// `explain`: the run's plan, printed.
     Explain(Box<Parsed>),
+    Store(StoreAction),
     Exec(ExecCli),
     Manage(Manage),
     Tool(Tool),
@@ -476,6 +529,9 @@ pub fn parse_invocation(args: Vec<OsString>) -> Result<Invocation, clap::Error> 
             ToolCli::try_parse_from(args).map(|t| Invocation::Tool(t.tool))
         }
         "exec" => ExecCli::try_parse_from(args.iter().skip(1)).map(Invocation::Exec),
+        "images" | "diff" | "apply" | "discard" => {
+            StoreCli::try_parse_from(args).map(|m| Invocation::Store(m.action))
+        }
         "ps" | "stop" | "kill" | "logs" | "wait" | "rm" => {
             ManageCli::try_parse_from(args).map(|m| Invocation::Manage(m.action))
         }
@@ -586,6 +642,37 @@ mod tests {
             invocation(&["kill", "dev"]),
             Invocation::Manage(Manage::Kill { signal, .. }) if signal == "KILL"
         ));
+    }
+
+    #[test]
+    fn store_and_session_subcommands() {
+        assert!(matches!(
+            invocation(&["images", "--prune"]),
+            Invocation::Store(StoreAction::Images {
+                prune: true,
+                json: false
+            })
+        ));
+        assert!(matches!(
+            invocation(&["diff", "--json", "s"]),
+            Invocation::Store(StoreAction::Diff { name, json: true }) if name == "s"
+        ));
+        assert!(
+            matches!(invocation(&["--", "images"]), Invocation::Run(p) if p.cli.command == ["images"])
+        );
+        match invocation(&["--cow", "--image", "a.tar", "make"]) {
+            Invocation::Run(p) => {
+                assert!(p.cli.cow);
+                assert_eq!(p.cli.image.as_deref(), Some(std::path::Path::new("a.tar")));
+            }
+            _ => panic!("not a run"),
+        }
+        assert!(parse_invocation(
+            ["ns-rootless", "--image", "a", "--rootfs", "b"]
+                .map(OsString::from)
+                .to_vec()
+        )
+        .is_err());
     }
 
     #[test]

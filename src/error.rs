@@ -39,6 +39,8 @@ pub enum Stage {
     NoNewPrivs,
     Seccomp,
     Exec,
+    /// Mounting the overlay that is the root (an image's layers).
+    RootOverlay,
 }
 
 impl Stage {
@@ -70,6 +72,7 @@ impl Stage {
             NoNewPrivs,
             Seccomp,
             Exec,
+            RootOverlay,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -103,6 +106,9 @@ impl Stage {
             Stage::NoNewPrivs => "setting no_new_privs",
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
+            Stage::RootOverlay => {
+                "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
+            }
         }
     }
 }
@@ -185,12 +191,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=25 {
-            let stage = Stage::from_u32(v).expect("every number 1..=25 is a stage");
+        for v in 1..=26 {
+            let stage = Stage::from_u32(v).expect("every number 1..=26 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(26), None);
+        assert_eq!(Stage::from_u32(27), None);
     }
 
     #[test]

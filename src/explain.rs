@@ -49,6 +49,7 @@ fn attr_names(action: &PreparedAction) -> Vec<String> {
         // What mount.rs applies to these (they carry no attributes of their own).
         PreparedAction::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         PreparedAction::File { .. } => MOUNT_ATTR_RDONLY,
+        PreparedAction::Overlay { .. } => 0,
         PreparedAction::Dir | PreparedAction::Symlink { .. } => 0,
     };
     [
@@ -76,12 +77,14 @@ fn step_json(s: &Step, prepared: &PreparedAction) -> Value {
         Action::Symlink { target } => ("symlink", Some(path(target))),
         Action::ReadOnly => ("read-only", None),
         Action::File { .. } => ("file", None),
+        Action::Overlay { lower, .. } => ("overlay", Some(path(lower))),
     };
     let mut flags = attr_names(prepared);
     match &s.action {
         Action::Scratch { mode, .. } => flags.push(format!("mode={mode:o}")),
         Action::Tmpfs { size } => flags.push(format!("size={size}")),
         Action::Bind { dir: false, .. } => flags.push("file".into()),
+        Action::Overlay { upper, .. } => flags.push(format!("upper={}", path(upper))),
         _ => {}
     }
     if s.if_exists {
@@ -135,7 +138,19 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         "uid": ids.inner_uid,
         "gid": ids.inner_gid,
         "hostname": escape(&spec.hostname),
-        "root": match &spec.root { Root::Host => "host".to_string(), Root::Dir(d) => path(d) },
+        "root": match &spec.root {
+            Root::Host => "host".to_string(),
+            Root::Dir(d) => path(d),
+            Root::Image(image) => format!("image {}", path(&image.source)),
+        },
+        "root_model": match crate::plan::root_model(spec) {
+            crate::plan::RootModel::Tmpfs => json!({"kind": "tmpfs"}),
+            crate::plan::RootModel::Overlay { lowers, upper } => json!({
+                "kind": "overlay",
+                "lowers": lowers.iter().map(|l| path(l)).collect::<Vec<_>>(),
+                "upper": upper.map(|(u, _)| path(&u)),
+            }),
+        },
         "mounts": steps
             .iter()
             .zip(&prepared.steps)
@@ -190,7 +205,19 @@ fn plan_text(v: &Value) -> String {
     };
     out.push_str(&format!("network: {}{published}\n", s(&net["mode"])));
     out.push_str(&format!("hostname: {}\n", s(&v["hostname"])));
-    out.push_str(&format!("root: {}\n", s(&v["root"])));
+    let model = &v["root_model"];
+    let built = match model["kind"].as_str() {
+        Some("overlay") => format!(
+            "overlayfs over {} layer(s), writes to {}",
+            model["lowers"].as_array().map_or(0, Vec::len),
+            match &model["upper"] {
+                Value::Null => "the scratch tmpfs".to_string(),
+                u => s(u),
+            }
+        ),
+        _ => "a tmpfs with the entries below".to_string(),
+    };
+    out.push_str(&format!("root: {} ({built})\n", s(&v["root"])));
     out.push_str("mounts, in order:\n");
     for (i, m) in v["mounts"].as_array().into_iter().flatten().enumerate() {
         let src = match &m["source"] {

@@ -11,6 +11,7 @@ mod error;
 mod explain;
 mod host;
 mod idmap;
+mod image;
 mod init;
 mod log;
 mod manage;
@@ -24,6 +25,7 @@ mod prepared;
 mod profile;
 mod result;
 mod seccomp;
+mod session;
 mod signals;
 mod spec;
 mod state;
@@ -101,7 +103,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
     if !matches!(
         invocation,
-        cli::Invocation::Manage(_) | cli::Invocation::Tool(_)
+        cli::Invocation::Manage(_) | cli::Invocation::Store(_) | cli::Invocation::Tool(_)
     ) {
         if let Some(n) = host.threads.filter(|&n| n != 1) {
             bail!("creating namespaces: this process has {n} threads, and that needs one");
@@ -125,10 +127,14 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 }
                 None => None,
             };
-            match (spec.detach, claim) {
+            session::begin(&spec)?;
+            let ending = spec.cow.clone();
+            let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim, log_size),
-                (_, claim) => parent::run(spec, claim, &mut None)?,
-            }
+                (_, claim) => parent::run(spec, claim, &mut None),
+            };
+            session::end(ending.as_ref());
+            code?
         }
         cli::Invocation::Explain(parsed) => {
             let parsed = profile::apply(*parsed)?;
@@ -138,6 +144,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         cli::Invocation::Tool(tool) => tools(tool, host.uid)?,
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
+        cli::Invocation::Store(action) => image::command::run(action, &host.env)?,
     };
     Ok(code)
 }

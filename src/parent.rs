@@ -242,6 +242,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         rootfs: match &spec.root {
             Root::Host => None,
             Root::Dir(d) => Some(d.to_string_lossy().into_owned()),
+            Root::Image(_) => None,
         },
         hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
         inner_uid: spec.ids.inner_uid,
@@ -275,6 +276,8 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
     let dir = match root {
         Root::Host => Path::new("/"),
         Root::Dir(d) => d.as_path(),
+        // The image's overlay is the root itself: no entries to bind.
+        Root::Image(_) => return Ok(Vec::new()),
     };
     let read = || -> std::io::Result<Vec<RootEntry>> {
         let mut entries = Vec::new();

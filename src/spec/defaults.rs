@@ -64,6 +64,12 @@ pub fn shell(host_env: &[(OsString, OsString)], root: &Root) -> OsString {
         }
         // Resolved within the rootfs, so that a link there can't name a host file.
         Root::Dir(dir) => resolve_in(dir, p).is_some_and(|f| f.is_file()),
+        // In one of the layers (a whiteout above it is not looked for: then sh runs instead
+        // only if the shell is missing everywhere).
+        Root::Image(image) => image
+            .layers
+            .iter()
+            .any(|layer| resolve_in(layer, p).is_some_and(|f| f.is_file())),
     };
     match shell {
         Some(p) if inside(&p) => p.into_os_string(),
@@ -110,8 +116,9 @@ fn resolve_in(root: &Path, path: &Path) -> Option<PathBuf> {
     Some(root.join(here.strip_prefix("/").ok()?))
 }
 
-/// With `--rootfs`, the caller's PATH names the host's directories: the rootfs gets the
-/// standard one, sbin directories included, unless PATH is given (`-e`, `--keep-env`).
+/// With `--rootfs` or `--image`, the caller's PATH names the host's directories: the root gets
+/// the standard one, sbin directories included, unless PATH is given (`-e`, `--keep-env`, the
+/// image's config).
 pub fn rootfs_path(
     env: &mut [(OsString, OsString)],
     host_env: &[(OsString, OsString)],

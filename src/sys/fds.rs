@@ -17,6 +17,16 @@ fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
 
 /// Closes every fd >= 3 except `keep` (at most a handful, any order). No allocation.
 pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(keep, 0)
+}
+
+/// Marks every fd >= 3 except `keep` close-on-exec. No allocation: for a child between fork
+/// and exec, whose exec std reports through a close-on-exec pipe that must stay open.
+pub fn cloexec_except(keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(keep, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+}
+
+fn close_range_except(keep: &[RawFd], flags: c_uint) -> SysResult<()> {
     let mut next: c_uint = 3;
     loop {
         // The smallest kept fd at or above `next`, if any.
@@ -30,11 +40,11 @@ pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
         match stop {
             Some(s) => {
                 if s > next {
-                    close_range(next, s - 1, 0)?;
+                    close_range(next, s - 1, flags)?;
                 }
                 next = s + 1;
             }
-            None => return close_range(next, c_uint::MAX, 0),
+            None => return close_range(next, c_uint::MAX, flags),
         }
     }
 }
@@ -120,4 +130,28 @@ pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
         let flags = check(libc::fcntl(fd, libc::F_GETFL) as libc::c_long)? as c_int;
         check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) as libc::c_long).map(drop)
     }
+}
+
+/// Opens the directory `path` and puts it at fd `at` (dup3, replacing what was there).
+pub fn open_dir_as(path: &CStr, at: RawFd) -> SysResult<()> {
+    // SAFETY: valid C string; the fds are ours.
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(super::last_errno());
+        }
+        if fd == at {
+            return Ok(());
+        }
+        let r = libc::dup3(fd, at, libc::O_CLOEXEC);
+        let e = super::last_errno();
+        libc::close(fd);
+        if r < 0 {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
