@@ -282,3 +282,63 @@ fn a_cow_bind_does_not_show_the_state_directory() {
     assert!(!state.join("x").exists());
     assert_code(&home.run(&["discard", "s6"]), 0);
 }
+
+/// A directory the session deleted, or replaced with a file, whose contents the user changed
+/// on the host after the session began (deep inside: the directory's own times don't move).
+#[test]
+fn a_removed_directory_with_newer_work_inside_is_a_conflict() {
+    for (name, script) in [("s7", "rm -r sub"), ("s8", "rm -r sub; echo file > sub")] {
+        let home = Home::new("cow-deep");
+        let p = project(&home);
+        fs::create_dir_all(p.join("sub/deep")).unwrap();
+        fs::write(p.join("sub/deep/old"), "old\n").unwrap();
+        give_tree(&p);
+        let work = format!("--work={}", path(&p));
+        assert_code(
+            &home.run(&["--cow", "--name", name, &work, "--", "sh", "-c", script]),
+            0,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(p.join("sub/deep/mywork"), "written on the host\n").unwrap();
+        let out = home.run(&["apply", name]);
+        assert_failure_line(
+            &out,
+            125,
+            &[
+                &format!("refusing to apply the session \"{name}\""),
+                "project/sub",
+                "changed",
+            ],
+        );
+        assert_eq!(
+            fs::read_to_string(p.join("sub/deep/mywork")).unwrap(),
+            "written on the host\n",
+            "apply removed work done on the host after the session began"
+        );
+        assert!(sessions(&home).join(name).exists());
+    }
+}
+
+/// While the sandbox that writes a session runs, what `diff` showed is not what `apply` would
+/// replay: the payload can change its writes after the review. apply and discard wait for it.
+#[test]
+fn apply_and_discard_refuse_a_session_whose_sandbox_runs() {
+    let home = Home::new("cow-live");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "echo reviewed > mod; echo ready; exec sleep 1000";
+    let cmd = home.cmd(&["--cow", "--name", "s9", &work, "--", "sh", "-c", script]);
+    let mut running = common::Running::start(cmd);
+    running.wait_for_line("ready");
+    assert_stdout(&home.run(&["diff", "s9"]), "M mod\n");
+    for verb in ["apply", "discard"] {
+        let out = home.run(&[verb, "s9"]);
+        assert_failure_line(&out, 125, &["session \"s9\"", "running"]);
+    }
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "mod\n");
+    assert!(sessions(&home).join("s9/upper").exists());
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    running.finish();
+    assert_code(&home.run(&["apply", "s9"]), 0);
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "reviewed\n");
+}
