@@ -48,7 +48,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         let target = targets[c.layer]
             .as_ref()
             .ok_or_else(|| anyhow!("no directory"))?;
-        check(target, &c.path, meta.started).map_err(|why| {
+        check(target, c, meta.started).map_err(|why| {
             anyhow!(
                 "refusing to apply the session {}: {} {why}",
                 quote(name),
@@ -81,9 +81,12 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
     Ok(0)
 }
 
-/// Why `rel` can't be applied: reached through a symlink, or changed in the directory since
-/// the session began (ns since the epoch).
-fn check(target: &OwnedFd, rel: &Path, started: i128) -> std::result::Result<(), String> {
+/// Why the change `c` can't be applied: its path is reached through a symlink, or changed in
+/// the directory since the session began (ns since the epoch). A directory the change removes
+/// (a deletion, or something else in its place) counts as changed when anything in it did:
+/// an entry written deep inside moves only its own parent's times.
+fn check(target: &OwnedFd, c: &Change, started: i128) -> std::result::Result<(), String> {
+    let rel = c.path.as_path();
     let parent = rel.parent().unwrap_or(Path::new(""));
     let dir = match tree::open_dir(target, parent) {
         Ok(d) => d,
@@ -100,15 +103,43 @@ fn check(target: &OwnedFd, rel: &Path, started: i128) -> std::result::Result<(),
         Err(e) => return Err(format!("can't be checked: {e}")),
     };
     let name = rel.file_name().unwrap_or_default();
+    let changed = Err("changed in the directory since the session began".to_string());
     match tree::stat_at(&dir, name) {
+        Ok(Some(st)) if ctime(&st) > started => changed,
         Ok(Some(st))
-            if st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128 > started =>
+            if tree::kind(&st) == SFlag::S_IFDIR && c.what != Some(SFlag::S_IFDIR) =>
         {
-            Err("changed in the directory since the session began".into())
+            match changed_inside(&dir, name, started) {
+                Ok(false) => Ok(()),
+                Ok(true) => changed,
+                Err(e) => Err(format!("can't be checked: {e}")),
+            }
         }
         Ok(_) => Ok(()),
         Err(e) => Err(format!("can't be checked: {e}")),
     }
+}
+
+fn ctime(st: &nix::sys::stat::FileStat) -> i128 {
+    st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128
+}
+
+/// Whether anything beneath the directory `name` in `dir` changed after `started` (never
+/// following a symlink: a symlink is an entry like any other).
+fn changed_inside(dir: &OwnedFd, name: &OsStr, started: i128) -> std::io::Result<bool> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let sub = nix::fcntl::openat(dir, name, flags, Mode::empty())?;
+    for child in tree::list(&sub)? {
+        let Some(st) = tree::stat_at(&sub, &child)? else {
+            continue;
+        };
+        if ctime(&st) > started
+            || (tree::kind(&st) == SFlag::S_IFDIR && changed_inside(&sub, &child, started)?)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
