@@ -21,6 +21,7 @@ use std::path::Path;
 
 pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
     let (dir, meta) = load(env, name)?;
+    let _in_use = super::lock(&dir, name, "apply")?;
     let all = changes(&dir, &meta)?;
     let shown = |c: &Change| {
         escape(
