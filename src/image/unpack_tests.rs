@@ -329,3 +329,64 @@ fn compressed_layers_are_found_from_their_bytes() {
         "keyed by the uncompressed digest"
     );
 }
+
+/// Counts what is read through it.
+struct Counted<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A header of `kind` (a GNU long name or link, a PAX record set) announcing `size` bytes.
+fn extension_header(kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut h = if kind == tar::EntryType::XHeader {
+        tar::Header::new_ustar()
+    } else {
+        tar::Header::new_gnu()
+    };
+    h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+#[test]
+fn a_huge_long_name_or_pax_header_is_refused_before_it_is_held_in_memory() {
+    // The tar crate keeps a long name, long link or PAX record set in memory whole: a layer
+    // announcing gigabytes of one (zeros, which compress to nothing) must fail long before.
+    let t = Temp::new("longname");
+    let size: u64 = 256 << 20;
+    for (i, kind) in [
+        tar::EntryType::GNULongName,
+        tar::EntryType::GNULongLink,
+        tar::EntryType::XHeader,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let input = Counted {
+            inner: Cursor::new(extension_header(kind, size)).chain(std::io::repeat(0).take(size)),
+            read: read.clone(),
+        };
+        let dir = t.0.join(format!("l{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        let root: std::os::fd::OwnedFd = fs::File::open(&dir).unwrap().into();
+        let e = err(unpack(input, &root, LIMITS, &mut |_| {}));
+        assert!(
+            read.get() <= 32 << 20,
+            "{kind:?}: {} bytes read before failing ({e})",
+            read.get()
+        );
+        assert!(e.contains("headers"), "{kind:?}: {e}");
+    }
+}
