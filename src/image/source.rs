@@ -129,9 +129,12 @@ pub fn open(path: &Path) -> Result<(Blobs, Format)> {
     }
     f.seek(SeekFrom::Start(0))?;
     let mut index = HashMap::new();
+    // Entries' data is skipped by seeking; what is read is headers, bounded like a layer's.
+    let (f, gap) = super::unpack::Gap::new(f);
     let mut archive = tar::Archive::new(f);
     for entry in archive.entries_with_seek().context("reading the archive")? {
         let entry = entry.context("reading the archive")?;
+        gap.set(Some(0));
         if index.len() > 1_000_000 {
             bail!("more than 1000000 entries");
         }
