@@ -342,3 +342,51 @@ fn apply_and_discard_refuse_a_session_whose_sandbox_runs() {
     assert_code(&home.run(&["apply", "s9"]), 0);
     assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "reviewed\n");
 }
+
+/// The directory itself swapped for a symlink after the run (by anyone who can write its
+/// parent): apply must not replay into wherever the symlink leads.
+#[test]
+fn a_target_swapped_for_a_symlink_is_refused() {
+    let home = Home::new("cow-swap");
+    let p = project(&home);
+    let elsewhere = home.files().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    give_tree(&elsewhere);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&["--cow", "--name", "s10", &work, "--", "sh", "-c", "echo n > added"]),
+        0,
+    );
+    fs::rename(&p, home.files().join("project.moved")).unwrap();
+    symlink(&elsewhere, &p).unwrap();
+    let out = home.run(&["apply", "s10"]);
+    assert_failure_line(&out, 125, &["project", "not the directory the session began"]);
+    assert_eq!(
+        fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "apply wrote through a symlinked directory"
+    );
+}
+
+/// Read-only directories (Go's module cache makes them 0555) and changes inside them.
+#[test]
+fn apply_writes_into_directories_it_makes_read_only() {
+    let home = Home::new("cow-readonly");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "mkdir -p ro/sub && echo x > ro/sub/f && chmod 555 ro/sub ro; \
+        rm sub/f; echo g > sub/g; chmod 555 sub";
+    assert_code(
+        &home.run(&["--cow", "--name", "s11", &work, "--", "sh", "-c", script]),
+        0,
+    );
+    let out = home.run(&["apply", "s11"]);
+    assert_code(&out, 0);
+    assert_eq!(fs::read_to_string(p.join("ro/sub/f")).unwrap(), "x\n");
+    assert_eq!(fs::read_to_string(p.join("sub/g")).unwrap(), "g\n");
+    assert!(!p.join("sub/f").exists());
+    for d in ["ro", "ro/sub", "sub"] {
+        let mode = fs::metadata(p.join(d)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o555, "{d}");
+    }
+}
