@@ -35,6 +35,10 @@ pub struct Layer {
     pub key: String,
     /// Where its changes apply on the host (None: an image's root, which has no such place).
     pub target: Option<PathBuf>,
+    /// The target's (device, inode) when the session began: diff and apply refuse another
+    /// directory (or a symlink) found at that path later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<(u64, u64)>,
     /// Where the sandbox saw it.
     pub dst: PathBuf,
     /// An image root's layers, top first: what its changes are compared with.
@@ -178,12 +182,14 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
         Root::Dir(d) => layers.push(Layer {
             key: ROOT.into(),
             target: Some(d.clone()),
+            target_id: None,
             dst: "/".into(),
             image_layers: Vec::new(),
         }),
         Root::Image(image) => layers.push(Layer {
             key: ROOT.into(),
             target: None,
+            target_id: None,
             dst: "/".into(),
             image_layers: image.layers.iter().rev().cloned().collect(),
         }),
@@ -200,6 +206,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             layers.push(Layer {
                 key: i.to_string(),
                 target: Some(src.clone()),
+                target_id: None,
                 dst: dst.clone(),
                 image_layers: Vec::new(),
             });
@@ -207,6 +214,13 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
     }
     let made = (|| -> Result<InUse> {
         let in_use = lock(&cow.dir, &cow.name, "use")?;
+        for l in &mut layers {
+            if let Some(target) = &l.target {
+                let m = fs::symlink_metadata(target)
+                    .with_context(|| format!("reading {}", quote(target)))?;
+                l.target_id = Some((m.dev(), m.ino()));
+            }
+        }
         for l in &layers {
             let (upper, work) = layout(&cow.dir, &l.key);
             for d in [upper, work] {
