@@ -57,6 +57,8 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
             )
         })?;
     }
+    // Directory modes, per layer, set once everything is in place (see DirModes).
+    let mut modes: Vec<DirModes> = meta.layers.iter().map(|_| DirModes::new()).collect();
     for c in &todo {
         let layer = &meta.layers[c.layer];
         let target = targets[c.layer]
@@ -64,13 +66,18 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
             .ok_or_else(|| anyhow!("no directory"))?;
         let (upper, _) = layout(&dir, &layer.key);
         let upper: OwnedFd = std::fs::File::open(&upper)?.into();
-        replay(&upper, target, c).with_context(|| {
+        replay(&upper, target, c, &mut modes[c.layer]).with_context(|| {
             format!(
                 "applying {} {} (the changes before it are applied; the session is kept)",
                 c.kind.letter(),
                 shown(c)
             )
         })?;
+    }
+    for (i, m) in modes.into_iter().enumerate() {
+        if let Some(target) = &targets[i] {
+            set_modes(target, m).context("setting the modes of the applied directories")?;
+        }
     }
     remove_tree(&dir).with_context(|| format!("removing the session {}", quote(&dir)))?;
     if skipped > 0 {
@@ -143,7 +150,37 @@ fn changed_inside(dir: &OwnedFd, name: &OsStr, started: i128) -> std::io::Result
     Ok(false)
 }
 
-fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
+/// The mode each directory of a target ends with, set deepest first after every change is
+/// in place: a directory the session made read-only (Go's module cache is 0555), or one that
+/// was read-only already, must stay writable to us while its entries are replayed.
+type DirModes = std::collections::BTreeMap<std::path::PathBuf, u32>;
+
+fn set_modes(target: &OwnedFd, modes: DirModes) -> Result<()> {
+    let mut all: Vec<_> = modes.into_iter().collect();
+    all.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    for (rel, mode) in all {
+        let dir = match tree::open_dir(target, &rel) {
+            Ok(d) => d,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        nix::sys::stat::fchmod(&dir, Mode::from_bits_truncate(mode))?;
+    }
+    Ok(())
+}
+
+/// Makes the directory `dir` (at `rel`) writable and searchable for us until `set_modes`,
+/// which gives it back its mode.
+fn writable(dir: &OwnedFd, rel: &Path, modes: &mut DirModes) -> Result<()> {
+    let st = nix::sys::stat::fstat(dir)?;
+    if st.st_mode & 0o300 != 0o300 {
+        modes.entry(rel.to_path_buf()).or_insert(st.st_mode & 0o1777);
+        nix::sys::stat::fchmod(dir, Mode::from_bits_truncate((st.st_mode & 0o1777) | 0o300))?;
+    }
+    Ok(())
+}
+
+fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change, modes: &mut DirModes) -> Result<()> {
     let parent_rel = c.path.parent().unwrap_or(Path::new(""));
     let name = c.path.file_name().unwrap_or_default();
     let parent = match c.kind {
@@ -154,6 +191,7 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
         },
         _ => tree::make_dirs(target, parent_rel)?,
     };
+    writable(&parent, parent_rel, modes)?;
     if c.kind == Kind::Deleted {
         return Ok(tree::remove_at(&parent, name)?);
     }
@@ -173,7 +211,9 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
             }
             let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
             let d = nix::fcntl::openat(&parent, name, flags, Mode::empty())?;
-            nix::sys::stat::fchmod(&d, mode)?;
+            // Writable until the end, then the session's mode.
+            nix::sys::stat::fchmod(&d, Mode::from_bits_truncate(mode.bits() | 0o700))?;
+            modes.insert(c.path.clone(), mode.bits());
         }
         Some(SFlag::S_IFREG) => {
             let tmp = temp_name();
