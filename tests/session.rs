@@ -354,13 +354,26 @@ fn a_target_swapped_for_a_symlink_is_refused() {
     give_tree(&elsewhere);
     let work = format!("--work={}", path(&p));
     assert_code(
-        &home.run(&["--cow", "--name", "s10", &work, "--", "sh", "-c", "echo n > added"]),
+        &home.run(&[
+            "--cow",
+            "--name",
+            "s10",
+            &work,
+            "--",
+            "sh",
+            "-c",
+            "echo n > added",
+        ]),
         0,
     );
     fs::rename(&p, home.files().join("project.moved")).unwrap();
     symlink(&elsewhere, &p).unwrap();
     let out = home.run(&["apply", "s10"]);
-    assert_failure_line(&out, 125, &["project", "not the directory the session began"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["project", "not the directory the session began"],
+    );
     assert_eq!(
         fs::read_dir(&elsewhere).unwrap().count(),
         0,

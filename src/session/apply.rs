@@ -114,9 +114,7 @@ fn check(target: &OwnedFd, c: &Change, started: i128) -> std::result::Result<(),
     let changed = Err("changed in the directory since the session began".to_string());
     match tree::stat_at(&dir, name) {
         Ok(Some(st)) if ctime(&st) > started => changed,
-        Ok(Some(st))
-            if tree::kind(&st) == SFlag::S_IFDIR && c.what != Some(SFlag::S_IFDIR) =>
-        {
+        Ok(Some(st)) if tree::kind(&st) == SFlag::S_IFDIR && c.what != Some(SFlag::S_IFDIR) => {
             match changed_inside(&dir, name, started) {
                 Ok(false) => Ok(()),
                 Ok(true) => changed,
@@ -174,7 +172,9 @@ fn set_modes(target: &OwnedFd, modes: DirModes) -> Result<()> {
 fn writable(dir: &OwnedFd, rel: &Path, modes: &mut DirModes) -> Result<()> {
     let st = nix::sys::stat::fstat(dir)?;
     if st.st_mode & 0o300 != 0o300 {
-        modes.entry(rel.to_path_buf()).or_insert(st.st_mode & 0o1777);
+        modes
+            .entry(rel.to_path_buf())
+            .or_insert(st.st_mode & 0o1777);
         nix::sys::stat::fchmod(dir, Mode::from_bits_truncate((st.st_mode & 0o1777) | 0o300))?;
     }
     Ok(())

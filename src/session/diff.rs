@@ -80,7 +80,11 @@ pub fn open_target(layer: &Layer) -> Result<Option<OwnedFd>> {
     let fd = match nix::fcntl::open(target, flags, nix::sys::stat::Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(swapped()),
-        Err(e) => bail!("opening {}: {}", quote(target), crate::error::strerror(e as i32)),
+        Err(e) => bail!(
+            "opening {}: {}",
+            quote(target),
+            crate::error::strerror(e as i32)
+        ),
     };
     let st = nix::sys::stat::fstat(&fd)?;
     match layer.target_id {
