@@ -403,3 +403,24 @@ fn apply_writes_into_directories_it_makes_read_only() {
         assert_eq!(mode, 0o555, "{d}");
     }
 }
+
+/// A directory the session changed something in, deleted on the host after the run: diff
+/// can only call it an addition now, but apply must not bring it back.
+#[test]
+fn a_directory_deleted_on_the_host_under_a_change_is_a_conflict() {
+    let home = Home::new("cow-resurrect");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&["--cow", "--name", "s12", &work, "--", "sh", "-c", "echo more >> gone/x"]),
+        0,
+    );
+    fs::remove_dir_all(p.join("gone")).unwrap();
+    let out = home.run(&["apply", "s12"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["refusing to apply the session \"s12\"", "project/gone", "deleted"],
+    );
+    assert!(!p.join("gone").exists(), "apply brought back a deleted directory");
+}
