@@ -412,7 +412,16 @@ fn a_directory_deleted_on_the_host_under_a_change_is_a_conflict() {
     let p = project(&home);
     let work = format!("--work={}", path(&p));
     assert_code(
-        &home.run(&["--cow", "--name", "s12", &work, "--", "sh", "-c", "echo more >> gone/x"]),
+        &home.run(&[
+            "--cow",
+            "--name",
+            "s12",
+            &work,
+            "--",
+            "sh",
+            "-c",
+            "echo more >> gone/x",
+        ]),
         0,
     );
     fs::remove_dir_all(p.join("gone")).unwrap();
@@ -420,7 +429,14 @@ fn a_directory_deleted_on_the_host_under_a_change_is_a_conflict() {
     assert_failure_line(
         &out,
         125,
-        &["refusing to apply the session \"s12\"", "project/gone", "deleted"],
+        &[
+            "refusing to apply the session \"s12\"",
+            "project/gone",
+            "deleted",
+        ],
     );
-    assert!(!p.join("gone").exists(), "apply brought back a deleted directory");
+    assert!(
+        !p.join("gone").exists(),
+        "apply brought back a deleted directory"
+    );
 }

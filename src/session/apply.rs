@@ -49,7 +49,9 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         let target = targets[c.layer]
             .as_ref()
             .ok_or_else(|| anyhow!("no directory"))?;
-        check(target, c, meta.started).map_err(|why| {
+        let (upper, _) = layout(&dir, &meta.layers[c.layer].key);
+        let upper: OwnedFd = std::fs::File::open(&upper)?.into();
+        check(target, &upper, c, meta.started).map_err(|why| {
             anyhow!(
                 "refusing to apply the session {}: {} {why}",
                 quote(name),
@@ -93,8 +95,17 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
 /// the directory since the session began (ns since the epoch). A directory the change removes
 /// (a deletion, or something else in its place) counts as changed when anything in it did:
 /// an entry written deep inside moves only its own parent's times.
-fn check(target: &OwnedFd, c: &Change, started: i128) -> std::result::Result<(), String> {
+fn check(
+    target: &OwnedFd,
+    upper: &OwnedFd,
+    c: &Change,
+    started: i128,
+) -> std::result::Result<(), String> {
     let rel = c.path.as_path();
+    if c.kind == Kind::Added && c.what == Some(SFlag::S_IFDIR) && copied_up(upper, rel) {
+        // The directory had it when the sandbox first wrote there: gone from it now.
+        return Err("was deleted in the directory since the session began".into());
+    }
     let parent = rel.parent().unwrap_or(Path::new(""));
     let dir = match tree::open_dir(target, parent) {
         Ok(d) => d,
@@ -124,6 +135,23 @@ fn check(target: &OwnedFd, c: &Change, started: i128) -> std::result::Result<(),
         Ok(_) => Ok(()),
         Err(e) => Err(format!("can't be checked: {e}")),
     }
+}
+
+/// overlayfs marks what it copies up from the lower with this (Documentation/filesystems/
+/// overlayfs.rst, "origin"); the sandbox can't set it (overlayfs refuses its own xattrs to the
+/// mount's users). A directory can't be renamed in our overlays (no redirect_dir: EXDEV), so
+/// an upper directory with the mark was at the same path in the directory during the session.
+const ORIGIN_XATTR: &std::ffi::CStr = c"user.overlay.origin";
+
+fn copied_up(upper: &OwnedFd, rel: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(dir) = tree::open_dir(upper, rel) else {
+        return false;
+    };
+    matches!(
+        crate::sys::get_xattr(dir.as_raw_fd(), ORIGIN_XATTR, &mut []),
+        Ok(Some(_))
+    )
 }
 
 fn ctime(st: &nix::sys::stat::FileStat) -> i128 {
