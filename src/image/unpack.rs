@@ -70,6 +70,7 @@ pub fn unpack(
     // Directory modes and times are set last: a 0555 directory must stay writable while its
     // entries are unpacked, and an entry written into a directory changes its mtime.
     let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
+    let mut dir_names = 0u64;
     for entry in archive.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;
         gap.set(None); // what this entry's own data is counts against max_bytes instead
@@ -124,6 +125,10 @@ pub fn unpack(
                             name.as_os_str(),
                             Mode::from_bits_truncate(0o755),
                         )?;
+                    }
+                    dir_names += rel.as_os_str().len() as u64;
+                    if dir_names > MAX_DIR_NAMES {
+                        bail!("more than {MAX_DIR_NAMES} bytes of directory names");
                     }
                     dirs.push((rel.clone(), mode, mtime));
                 }
@@ -220,6 +225,11 @@ pub fn unpack(
     }
     Ok(done)
 }
+
+/// The most bytes of directory names one layer may have: each is kept until the end, when
+/// the directories get their modes and times. Real layers have a few MiB (200k directories
+/// of 60 bytes are 12 MB); the entry limit alone would allow 8 GiB (2 million 4 KiB names).
+pub const MAX_DIR_NAMES: u64 = 64 << 20;
 
 /// The most bytes read between two entries: headers, the extension records that the tar
 /// crate holds in memory whole before it yields the entry they describe (GNU long names and
