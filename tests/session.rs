@@ -440,3 +440,28 @@ fn a_directory_deleted_on_the_host_under_a_change_is_a_conflict() {
         "apply brought back a deleted directory"
     );
 }
+
+/// A file the sandbox made unreadable (chmod 000) is still the user's to apply: apply must
+/// not stop at it halfway (the changes before it applied) nor leave a temporary file behind.
+#[test]
+fn a_file_the_sandbox_made_unreadable_is_applied_whole() {
+    let home = Home::new("cow-unreadable");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "echo a > aaa; echo z > zzz; chmod 000 zzz";
+    assert_code(
+        &home.run(&["--cow", "--name", "s13", &work, "--", "sh", "-c", script]),
+        0,
+    );
+    let out = home.run(&["apply", "s13"]);
+    assert_code(&out, 0);
+    assert_eq!(fs::read_to_string(p.join("zzz")).unwrap(), "z\n");
+    assert_eq!(fs::metadata(p.join("zzz")).unwrap().permissions().mode() & 0o777, 0);
+    assert_eq!(fs::read_to_string(p.join("aaa")).unwrap(), "a\n");
+    let left: Vec<_> = fs::read_dir(&p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".ns-rootless"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
