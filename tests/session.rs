@@ -456,7 +456,10 @@ fn a_file_the_sandbox_made_unreadable_is_applied_whole() {
     let out = home.run(&["apply", "s13"]);
     assert_code(&out, 0);
     assert_eq!(fs::read_to_string(p.join("zzz")).unwrap(), "z\n");
-    assert_eq!(fs::metadata(p.join("zzz")).unwrap().permissions().mode() & 0o777, 0);
+    assert_eq!(
+        fs::metadata(p.join("zzz")).unwrap().permissions().mode() & 0o777,
+        0
+    );
     assert_eq!(fs::read_to_string(p.join("aaa")).unwrap(), "a\n");
     let left: Vec<_> = fs::read_dir(&p)
         .unwrap()

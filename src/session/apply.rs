@@ -58,6 +58,13 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
                 shown(c)
             )
         })?;
+        preflight(&upper, c).map_err(|why| {
+            anyhow!(
+                "refusing to apply the session {}: {}: {why:#}",
+                quote(name),
+                shown(c)
+            )
+        })?;
     }
     // Directory modes, per layer, set once everything is in place (see DirModes).
     let mut modes: Vec<DirModes> = meta.layers.iter().map(|_| DirModes::new()).collect();
@@ -257,8 +264,9 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change, modes: &mut DirModes) -
                 Mode::from_bits_truncate(0o600),
             )?;
             let mut out = std::fs::File::from(out);
-            let from = tree::open(upper, &c.path, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0)?;
-            let copied = std::io::copy(&mut std::fs::File::from(from), &mut out)
+            let copied = open_source(upper, &c.path)
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))
+                .and_then(|mut from| std::io::copy(&mut from, &mut out))
                 .and_then(|_| nix::sys::stat::fchmod(&out, mode).map_err(Into::into));
             if let Err(e) = copied {
                 let _ = nix::unistd::unlinkat(
@@ -301,6 +309,49 @@ fn put_in_place(
     if existing.is_some_and(|st| tree::kind(st) == SFlag::S_IFDIR) {
         tree::remove_at(parent, name)?;
     }
-    nix::fcntl::renameat(parent, tmp, parent, name)?;
-    Ok(())
+    let placed = nix::fcntl::renameat(parent, tmp, parent, name);
+    if placed.is_err() {
+        let _ = nix::unistd::unlinkat(parent, tmp, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    }
+    Ok(placed?)
+}
+
+/// Opens the regular file `rel` of a session's upper. One the sandbox made unreadable
+/// (chmod 000) is still the user's: readable for the open, its mode given back at once.
+fn open_source(upper: &OwnedFd, rel: &Path) -> Result<std::fs::File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK;
+    match tree::open(upper, rel, flags, 0) {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EACCES) => {
+            let parent = tree::open_dir(upper, rel.parent().unwrap_or(Path::new("")))?;
+            let name = rel.file_name().unwrap_or_default();
+            let st =
+                tree::stat_at(&parent, name)?.ok_or_else(|| anyhow!("gone from the session"))?;
+            if tree::kind(&st) != SFlag::S_IFREG {
+                return Err(e.into());
+            }
+            let chmod = |mode: u32| {
+                nix::sys::stat::fchmodat(
+                    &parent,
+                    name,
+                    Mode::from_bits_truncate(mode),
+                    nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+                )
+            };
+            chmod((st.st_mode & 0o7777) | 0o400)?;
+            let opened = tree::open(upper, rel, flags, 0);
+            let _ = chmod(st.st_mode & 0o7777);
+            Ok(opened?.into())
+        }
+        other => Ok(other?.into()),
+    }
+}
+
+/// Why the change `c` could not be replayed whole, found before anything is written: a file
+/// that can't be read from the session, or something that can't be made in a directory.
+fn preflight(upper: &OwnedFd, c: &Change) -> Result<()> {
+    match c.what {
+        None | Some(SFlag::S_IFDIR | SFlag::S_IFLNK | SFlag::S_IFIFO) => Ok(()),
+        Some(SFlag::S_IFREG) => open_source(upper, &c.path).map(drop),
+        Some(_) => bail!("is a device or socket, which apply can't make"),
+    }
 }
