@@ -474,3 +474,33 @@ fn a_layout_whose_blob_is_a_fifo_fails_at_once() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_store_has_no_partial_layer(&home);
 }
+
+/// The same layer twice in one image (identical layers happen: two steps that change the
+/// same thing the same way): overlayfs refuses a lower given twice (ELOOP), and the image
+/// must run as its layers stack, the upper copy winning.
+#[test]
+fn an_image_with_a_repeated_layer_runs() {
+    let home = Home::new("img-repeat");
+    let image = home.files().join("layout");
+    let middle = layer(&[
+        Entry::Dir("etc/"),
+        Entry::File("etc/.wh.ns-rootless-marker", b""),
+        Entry::Dir("opt/"),
+        Entry::File("opt/x", b"x\n"),
+    ]);
+    oci_layout(
+        &image,
+        &[busybox_layer(), middle, busybox_layer()],
+        json!({}),
+        false,
+    );
+    let out = home.run(&[
+        "--image",
+        path(&image),
+        "--",
+        "cat",
+        "/opt/x",
+        common::ROOTFS_MARKER,
+    ]);
+    assert_stdout(&out, &format!("x\n{ROOTFS_MARKER_TEXT}"));
+}
