@@ -504,3 +504,38 @@ fn an_image_with_a_repeated_layer_runs() {
     ]);
     assert_stdout(&out, &format!("x\n{ROOTFS_MARKER_TEXT}"));
 }
+
+/// A sandbox whose read-write bind covers the layer store (`-w $HOME`) must not see or write
+/// it: layers are shared by every image that has them, so one planted file would show in
+/// all of them, and a layer made there would be taken as unpacked and checked.
+#[test]
+fn a_bind_over_the_layer_store_can_neither_read_nor_poison_it() {
+    let home = Home::new("img-storebind");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), json!({}), false);
+    assert_code(&home.run(&["--image", path(&image), "--", "true"]), 0);
+    let store = home.data().join("ns-rootless");
+    let script = format!(
+        "ls -A {0} | wc -l; for r in {0}/layers/*/root; do echo pwned > $r/pwned; done; \
+         mkdir -p {0}/layers/{1}/root && echo planted > {0}/layers/{1}/root/x || echo refused",
+        path(&store),
+        "0".repeat(64)
+    );
+    let work = format!("--work={}", path(&home.data()));
+    let out = home.run(&[work.as_str(), "--", "sh", "-c", &script]);
+    assert_code(&out, 0);
+    let lines: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines, ["0", "refused"], "{}", describe(&out));
+    for hex in home.layers() {
+        assert!(
+            !store.join("layers").join(&hex).join("root/pwned").exists(),
+            "{hex}"
+        );
+    }
+    assert!(!store.join("layers").join("0".repeat(64)).exists());
+    let out = in_image(&home, &image, "cat /pwned 2>/dev/null || echo clean");
+    assert_stdout(&out, "clean\n");
+}

@@ -468,3 +468,41 @@ fn a_file_the_sandbox_made_unreadable_is_applied_whole() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A sandbox whose read-write bind covers the sessions directory (`-w $HOME`) must not see
+/// or write another session: `apply` replays its upper onto the host as the user's reviewed
+/// work, so one planted file there is a write anywhere the session targets.
+#[test]
+fn a_bind_over_the_sessions_directory_can_neither_read_nor_change_them() {
+    let home = Home::new("cow-sessbind");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&[
+            "--cow",
+            "--name",
+            "s9",
+            &work,
+            "--",
+            "sh",
+            "-c",
+            "echo a > added",
+        ]),
+        0,
+    );
+    let top = home.state().join("ns-rootless");
+    let script = format!(
+        "ls -A {0} | wc -l; echo planted > {0}/sessions/s9/upper/0/planted || echo refused",
+        path(&top)
+    );
+    let work = format!("--work={}", path(&home.state()));
+    let out = home.run(&[work.as_str(), "--", "sh", "-c", &script]);
+    assert_code(&out, 0);
+    let lines: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines, ["0", "refused"], "{}", describe(&out));
+    assert_stdout(&home.run(&["diff", "s9"]), "A added\n");
+    assert_code(&home.run(&["discard", "s9"]), 0);
+}
