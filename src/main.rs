@@ -19,6 +19,7 @@ mod payload;
 mod pidfd;
 mod plan;
 mod prepared;
+mod private;
 mod seccomp;
 mod session;
 mod signals;
@@ -177,6 +178,7 @@ fn host_facts() -> spec::Host {
             .lines()
             .filter_map(|l| l.strip_prefix("CapPrm:"))
             .any(|v| !v.trim().trim_start_matches('0').is_empty());
+    let env: Vec<_> = std::env::vars_os().collect();
     spec::Host {
         uid,
         euid,
@@ -190,9 +192,9 @@ fn host_facts() -> spec::Host {
             .find_map(|l| l.strip_prefix("Threads:"))
             .and_then(|n| n.trim().parse().ok()),
         stdin_is_terminal: sys::is_terminal(0),
-        env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
-        state_dir: state::to_hide(uid),
+        private_dirs: private::dirs(uid, &env),
+        env,
     }
 }
 
