@@ -539,3 +539,32 @@ fn a_bind_over_the_layer_store_can_neither_read_nor_poison_it() {
     let out = in_image(&home, &image, "cat /pwned 2>/dev/null || echo clean");
     assert_stdout(&out, "clean\n");
 }
+
+/// `images --prune` while a sandbox runs an image whose source is gone: its layers are in
+/// use (overlayfs lowers), so prune keeps them until the run ends.
+#[test]
+fn prune_keeps_the_layers_of_a_running_sandbox() {
+    let home = Home::new("img-prunebusy");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), json!({}), false);
+    let mut running = common::Running::start(home.cmd(&[
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo up; sleep 60",
+    ]));
+    running.wait_for_line("up");
+    fs::remove_dir_all(&image).unwrap();
+    let before = home.layers();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert_eq!(
+        home.layers(),
+        before,
+        "a running sandbox's layers were pruned"
+    );
+    drop(running);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
