@@ -655,6 +655,7 @@ mod tests {
             source: "/img.tar".into(),
             layers: vec!["/store/a/root".into(), "/store/b/root".into()],
             config: Default::default(),
+            held: Default::default(),
         }
     }
 

@@ -557,6 +557,11 @@ fn prune_keeps_the_layers_of_a_running_sandbox() {
     ]));
     running.wait_for_line("up");
     fs::remove_dir_all(&image).unwrap();
+    // The payload holds none of them (only 0, 1, 2).
+    let fds = fs::read_dir(format!("/proc/{}/fd", running.pid()))
+        .unwrap()
+        .count();
+    assert!(fds > 3, "ns-rootless itself holds the layers: {fds} fds");
     let before = home.layers();
     assert_code(&home.run(&["images", "--prune"]), 0);
     assert_eq!(
@@ -567,4 +572,13 @@ fn prune_keeps_the_layers_of_a_running_sandbox() {
     drop(running);
     assert_code(&home.run(&["images", "--prune"]), 0);
     assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+#[test]
+fn an_image_payload_holds_no_layer_fd() {
+    let home = Home::new("img-fds");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), json!({}), false);
+    let out = in_image(&home, &image, "ls /proc/self/fd");
+    assert_stdout(&out, "0\n1\n2\n3\n");
 }

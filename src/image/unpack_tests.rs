@@ -293,7 +293,8 @@ fn a_bad_layer_leaves_nothing_in_the_store() {
             LIMITS,
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(
         fs::read(store.layer_root(&hex).join("ok")).unwrap(),
         b"fine"
@@ -322,7 +323,8 @@ fn compressed_layers_are_found_from_their_bytes() {
             LIMITS,
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(
         format!("sha256:{hex}"),
         diff,
