@@ -582,3 +582,19 @@ fn an_image_payload_holds_no_layer_fd() {
     let out = in_image(&home, &image, "ls /proc/self/fd");
     assert_stdout(&out, "0\n1\n2\n3\n");
 }
+
+/// The image's User is not something the caller typed: a name its /etc/passwd lacks is
+/// worded as the image's, not as an --uid the caller never gave.
+#[test]
+fn an_unknown_image_user_names_the_image_config() {
+    let home = Home::new("img-baduser");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), json!({"User": "ghost"}), false);
+    let out = home.run(&["--image", path(&image), "--", "true"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["invalid image config User \"ghost\"", "/etc/passwd"],
+    );
+    assert!(!text(&out.stderr).contains("--uid"), "{}", describe(&out));
+}

@@ -190,19 +190,24 @@ pub fn build(
     let image_user = image_config
         .and_then(|c| c.user.as_deref())
         .filter(|u| !u.is_empty() && cli.uid.is_none());
-    let (uid_arg, gid_arg) = match image_user {
+    let (uid_arg, gid_arg, given) = match image_user {
         Some(user) => {
             let (u, g) = user
                 .split_once(':')
                 .map_or((user, None), |(u, g)| (u, Some(g)));
-            (
-                Some(OsString::from(u)),
-                cli.gid.clone().or(g.map(OsString::from)),
-            )
+            let given = identity::Given {
+                uid: "image config User",
+                gid: match cli.gid {
+                    Some(_) => "--gid",
+                    None => "image config User group",
+                },
+            };
+            let gid = cli.gid.clone().or(g.map(OsString::from));
+            (Some(OsString::from(u)), gid, given)
         }
-        None => (cli.uid.clone(), cli.gid.clone()),
+        None => (cli.uid.clone(), cli.gid.clone(), identity::OPTIONS),
     };
-    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root)?;
+    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root, &given)?;
     let image_env = image_config
         .and_then(|c| c.env.as_ref())
         .map(|vars| image_env(vars))
