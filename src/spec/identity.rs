@@ -191,6 +191,7 @@ mod tests {
             Some(OsStr::new("61235")),
             Some(OsStr::new("61236")),
             &Root::Host,
+            &OPTIONS,
         )
         .unwrap();
         assert_eq!((i.uid, i.gid), (61235, 61236));
@@ -214,6 +215,7 @@ mod tests {
             Some(OsStr::new("builder")),
             Some(OsStr::new("wheel")),
             &root,
+            &OPTIONS,
         );
         let missing = resolve(Some(OsStr::new("nobody-here")), None, &root, &OPTIONS);
         std::fs::remove_dir_all(&dir).unwrap();
