@@ -598,3 +598,42 @@ fn an_unknown_image_user_names_the_image_config() {
     );
     assert!(!text(&out.stderr).contains("--uid"), "{}", describe(&out));
 }
+
+/// The image's User is looked up in /etc/passwd as the sandbox sees it: a higher layer that
+/// makes /etc opaque, or deletes /etc/passwd, hides the lower layer's entry.
+#[test]
+fn the_image_user_is_looked_up_through_opaque_dirs_and_whiteouts() {
+    let home = Home::new("img-userwh");
+    let tops = [
+        layer(&[
+            Entry::Dir("etc/"),
+            Entry::File("etc/.wh..wh..opq", b""),
+            Entry::File("etc/hostname", b"x\n"),
+        ]),
+        layer(&[Entry::Dir("etc/"), Entry::File("etc/.wh.passwd", b"")]),
+    ];
+    for (i, top) in tops.into_iter().enumerate() {
+        let image = home.files().join(format!("layout{i}"));
+        let ls = layers();
+        oci_layout(
+            &image,
+            &[ls[0].clone(), ls[1].clone(), top],
+            json!({"User": "builder"}),
+            false,
+        );
+        let out = home.run(&["--image", path(&image), "--", "id", "-u"]);
+        assert_failure_line(&out, 125, &["\"builder\"", "no such user"]);
+    }
+    // A plain /etc above merges with the one below, which has the user.
+    let image = home.files().join("merged");
+    let ls = layers();
+    let top = layer(&[Entry::Dir("etc/"), Entry::File("etc/hostname", b"x\n")]);
+    oci_layout(
+        &image,
+        &[ls[0].clone(), ls[1].clone(), top],
+        json!({"User": "builder"}),
+        false,
+    );
+    let out = home.run(&["--image", path(&image), "--", "id", "-u"]);
+    assert_stdout(&out, "1500\n");
+}

@@ -206,30 +206,56 @@ fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Reads `rel` (like `etc/passwd`) from the image's layers as a sandbox would see it: the top
-/// layer that has it wins, a whiteout hides it. Only a regular file, never through a symlink
-/// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), at most `limit` bytes.
+/// Reads `rel` (like `etc/passwd`) from the image's layers as the sandbox sees it, looked up
+/// the way overlayfs merges them: name by name, top layer first; a whiteout hides the name in
+/// the layers below, an opaque directory everything below it, a non-directory on the way ends
+/// the lookup. Only a regular file, never through a symlink (RESOLVE_BENEATH|
+/// RESOLVE_NO_SYMLINKS), at most `limit` bytes.
 pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> Option<Vec<u8>> {
     use std::io::Read;
-    for layer in layers.iter().rev() {
-        let Ok(root) = std::fs::File::open(layer) else {
+    use std::os::fd::OwnedFd;
+    // The directories merged at the depth reached so far, top first.
+    let mut dirs: Vec<OwnedFd> = layers
+        .iter()
+        .rev()
+        .filter_map(|l| std::fs::File::open(l).ok().map(OwnedFd::from))
+        .collect();
+    let names: Vec<_> = rel.iter().collect();
+    let (last, on_the_way) = names.split_last()?;
+    for name in on_the_way {
+        let mut below = Vec::new();
+        for dir in &dirs {
+            let Some(st) = tree::stat_at(dir, name).ok()? else {
+                continue;
+            };
+            if tree::kind(&st) != nix::sys::stat::SFlag::S_IFDIR {
+                break; // a whiteout, or a file or symlink hiding the directories below
+            }
+            let sub = tree::open_dir(dir, Path::new(name)).ok()?;
+            let opaque = tree::is_opaque(&sub);
+            below.push(sub);
+            if opaque {
+                break;
+            }
+        }
+        dirs = below;
+    }
+    for dir in &dirs {
+        let Some(st) = tree::stat_at(dir, last).ok()? else {
             continue;
         };
-        let root: std::os::fd::OwnedFd = root.into();
-        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
-        match tree::open(&root, rel, flags, 0) {
-            Ok(fd) => {
-                let f = std::fs::File::from(fd);
-                if !f.metadata().ok()?.is_file() {
-                    return None; // a whiteout, a device, a directory: not a database
-                }
-                let mut out = Vec::new();
-                f.take(limit).read_to_end(&mut out).ok()?;
-                return Some(out);
-            }
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => continue,
-            Err(_) => return None, // a symlink on the way: refuse rather than guess
+        // A whiteout, a device, a directory, a symlink: not a database.
+        if tree::kind(&st) != nix::sys::stat::SFlag::S_IFREG {
+            return None;
         }
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+        let f = std::fs::File::from(tree::open(dir, Path::new(last), flags, 0).ok()?);
+        if !f.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut out = Vec::new();
+        f.take(limit).read_to_end(&mut out).ok()?;
+        return Some(out);
     }
     None
 }

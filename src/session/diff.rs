@@ -5,14 +5,13 @@
 use super::{load, Layer, Meta};
 use crate::error::{escape, quote};
 use crate::image::tree;
-use crate::image::unpack::OPAQUE_XATTR;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, SFlag};
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -93,18 +92,6 @@ pub fn open_target(layer: &Layer) -> Result<Option<OwnedFd>> {
     }
 }
 
-fn is_whiteout(st: &FileStat) -> bool {
-    tree::kind(st) == SFlag::S_IFCHR && st.st_rdev == 0
-}
-
-fn is_opaque(dir: &OwnedFd) -> bool {
-    let mut buf = [0u8; 4];
-    matches!(
-        crate::sys::get_xattr(dir.as_raw_fd(), OPAQUE_XATTR, &mut buf),
-        Ok(Some(1)) if buf[0] == b'y'
-    )
-}
-
 /// What the lowers (top first) have at `rel`, and which one: None when none has it (or not
 /// without a symlink), or the top one that does has a whiteout.
 fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, FileStat)> {
@@ -116,7 +103,7 @@ fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, Fil
             .file_name()
             .and_then(|n| tree::stat_at(&parent, n).ok().flatten())
         {
-            return (!is_whiteout(&st)).then_some((lower, st));
+            return (!tree::is_whiteout(&st)).then_some((lower, st));
         }
     }
     None
@@ -130,7 +117,7 @@ fn walk(
     out: &mut Vec<Change>,
 ) -> Result<()> {
     let dir = tree::open_dir(upper, rel)?;
-    if is_opaque(&dir) && !rel.as_os_str().is_empty() {
+    if tree::is_opaque(&dir) && !rel.as_os_str().is_empty() {
         // Replaced: whatever the directory had there is gone unless the upper has it again.
         if let Some((lower, _)) = lower_stat(lowers, rel) {
             if let Ok(old) = tree::open_dir(lower, rel) {
@@ -153,7 +140,7 @@ fn walk(
             continue;
         };
         let before = lower_stat(lowers, &path);
-        if is_whiteout(&st) {
+        if tree::is_whiteout(&st) {
             if before.is_some() {
                 out.push(Change {
                     layer,
