@@ -637,3 +637,33 @@ fn the_image_user_is_looked_up_through_opaque_dirs_and_whiteouts() {
     let out = home.run(&["--image", path(&image), "--", "id", "-u"]);
     assert_stdout(&out, "1500\n");
 }
+
+/// `git archive` writes a pax global header first (type 'g', the commit id): metadata for
+/// the whole archive, no file. A layer made with it unpacks as its files.
+#[test]
+fn a_git_archive_layer_unpacks() {
+    let home = Home::new("img-gitarchive");
+    let repo = home.files().join("repo");
+    fs::create_dir_all(repo.join("opt")).unwrap();
+    fs::write(repo.join("opt/hello"), "from git\n").unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new(common::host_tool("git"))
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "safe.directory=*"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+        out.stdout
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let tar = git(&["archive", "--format=tar", "HEAD"]);
+    assert_eq!(&tar[156..157], b"g", "git wrote no pax global header");
+    let image = home.files().join("layout");
+    oci_layout(&image, &[busybox_layer(), tar], json!({}), false);
+    let out = home.run(&["--image", path(&image), "--", "cat", "/opt/hello"]);
+    assert_stdout(&out, "from git\n");
+}
