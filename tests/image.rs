@@ -650,7 +650,14 @@ fn a_git_archive_layer_unpacks() {
         let out = std::process::Command::new(common::host_tool("git"))
             .arg("-C")
             .arg(&repo)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "safe.directory=*"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "safe.directory=*",
+            ])
             .args(args)
             .output()
             .unwrap();

@@ -346,9 +346,13 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// A header of `kind` (a GNU long name or link, a PAX record set) announcing `size` bytes.
+/// A header of `kind` (a GNU long name or link, a PAX record set, a PAX global header)
+/// announcing `size` bytes.
 fn extension_header(kind: tar::EntryType, size: u64) -> Vec<u8> {
-    let mut h = if kind == tar::EntryType::XHeader {
+    let mut h = if matches!(
+        kind,
+        tar::EntryType::XHeader | tar::EntryType::XGlobalHeader
+    ) {
         tar::Header::new_ustar()
     } else {
         tar::Header::new_gnu()
@@ -371,6 +375,7 @@ fn a_huge_long_name_or_pax_header_is_refused_before_it_is_held_in_memory() {
         tar::EntryType::GNULongName,
         tar::EntryType::GNULongLink,
         tar::EntryType::XHeader,
+        tar::EntryType::XGlobalHeader,
     ]
     .into_iter()
     .enumerate()
