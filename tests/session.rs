@@ -506,3 +506,19 @@ fn a_bind_over_the_sessions_directory_can_neither_read_nor_change_them() {
     assert_stdout(&home.run(&["diff", "s9"]), "A added\n");
     assert_code(&home.run(&["discard", "s9"]), 0);
 }
+
+/// A directory the sandbox made unsearchable (chmod 000) in the upper: diff says which one.
+#[test]
+fn diff_names_a_directory_the_sandbox_locked() {
+    let home = Home::new("cow-lockeddir");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "mkdir -p locked/in; echo x > locked/in/f; chmod 000 locked";
+    assert_code(
+        &home.run(&["--cow", "--name", "s14", &work, "--", "sh", "-c", script]),
+        0,
+    );
+    let out = home.run(&["diff", "s14"]);
+    assert_failure_line(&out, 125, &["\"locked\"", "chmod"]);
+    assert_code(&home.run(&["discard", "s14"]), 0);
+}

@@ -55,8 +55,14 @@ pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
             let fd = std::fs::File::open(l).with_context(|| format!("opening {}", quote(l)))?;
             lowers.push(fd.into());
         }
-        walk(&upper, &lowers, Path::new(""), i, &mut out)
-            .with_context(|| format!("reading the session's changes to {}", quote(&layer.dst)))?;
+        let (upper_path, _) = super::layout(dir, &layer.key);
+        walk(&upper, &lowers, Path::new(""), i, &mut out).with_context(|| {
+            format!(
+                "reading the session's changes to {} (kept in {})",
+                quote(&layer.dst),
+                quote(&upper_path)
+            )
+        })?;
     }
     out.sort_by(|a, b| (a.layer, &a.path).cmp(&(b.layer, &b.path)));
     Ok(out)
@@ -116,7 +122,7 @@ fn walk(
     layer: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
-    let dir = tree::open_dir(upper, rel)?;
+    let dir = tree::open_dir(upper, rel).map_err(|e| unreadable(rel, e))?;
     if tree::is_opaque(&dir) && !rel.as_os_str().is_empty() {
         // Replaced: whatever the directory had there is gone unless the upper has it again.
         if let Some((lower, _)) = lower_stat(lowers, rel) {
@@ -134,7 +140,7 @@ fn walk(
             }
         }
     }
-    for name in tree::list(&dir)? {
+    for name in tree::list(&dir).map_err(|e| unreadable(rel, e))? {
         let path = rel.join(&name);
         let Some(st) = tree::stat_at(&dir, &name)? else {
             continue;
@@ -171,6 +177,24 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// A directory of the upper that can't be listed, named: the sandbox may have taken its
+/// permissions away (chmod 000), which the user can give back where the session is kept.
+fn unreadable(rel: &Path, e: std::io::Error) -> anyhow::Error {
+    let shown = quote(if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    });
+    if e.raw_os_error() == Some(nix::libc::EACCES) {
+        anyhow!(
+            "the directory {shown} can't be read: the sandbox took its permissions away; \
+             give them back (chmod u+rx) there or in a run of the session"
+        )
+    } else {
+        anyhow!("reading the directory {shown}: {e}")
+    }
 }
 
 /// Whether an upper entry is what the directory has (a copy-up without a change: a directory
