@@ -522,3 +522,38 @@ fn diff_names_a_directory_the_sandbox_locked() {
     assert_failure_line(&out, 125, &["\"locked\"", "chmod"]);
     assert_code(&home.run(&["discard", "s14"]), 0);
 }
+
+/// A --rootfs kept copy-on-write: the mount points setup makes in the root (a /sys the rootfs
+/// lacks, a bind's place) are not the session's changes, and apply adds none of them.
+#[test]
+fn setup_mount_points_are_not_changes_of_a_rootfs() {
+    let home = Home::new("cow-rootfs-mp");
+    let root = home.files().join("rootfs");
+    common::build_busybox_rootfs(&root);
+    fs::remove_dir(root.join("sys")).unwrap();
+    fs::remove_dir(root.join("dev")).unwrap();
+    give_tree(&root);
+    let p = project(&home);
+    let bind = path(&p).to_string();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s15",
+        "--rootfs",
+        path(&root),
+        "--bind",
+        &bind,
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/root-file",
+    ]);
+    assert_code(&out, 0);
+    assert_stdout(&home.run(&["diff", "s15"]), "A /etc/root-file\n");
+    assert_code(&home.run(&["apply", "s15"]), 0);
+    assert!(!root.join("sys").exists() && !root.join("dev").exists());
+    assert_eq!(
+        fs::read_to_string(root.join("etc/root-file")).unwrap(),
+        "r\n"
+    );
+}
