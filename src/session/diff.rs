@@ -63,6 +63,10 @@ pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
                 quote(&upper_path)
             )
         })?;
+        // What setup made to mount on (session::mount_points) is not the session's.
+        out.retain(|c| {
+            c.layer != i || c.kind != Kind::Added || !layer.mount_points.contains(&c.path)
+        });
     }
     out.sort_by(|a, b| (a.layer, &a.path).cmp(&(b.layer, &b.path)));
     Ok(out)
