@@ -538,6 +538,17 @@ fn a_bind_over_the_layer_store_can_neither_read_nor_poison_it() {
     assert!(!store.join("layers").join("0".repeat(64)).exists());
     let out = in_image(&home, &image, "cat /pwned 2>/dev/null || echo clean");
     assert_stdout(&out, "clean\n");
+    // An image run (its root stacked from the store) that binds the store's place too.
+    let out = home.run(&[
+        "--image",
+        path(&image),
+        work.as_str(),
+        "--",
+        "sh",
+        "-c",
+        &format!("ls -A {} | wc -l; cat /opt/new", path(&store)),
+    ]);
+    assert_stdout(&out, "0\nnew\n");
 }
 
 /// `images --prune` while a sandbox runs an image whose source is gone: its layers are in
