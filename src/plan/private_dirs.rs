@@ -100,6 +100,14 @@ mod tests {
     use super::*;
     use crate::spec::{Root, UserMount};
 
+    /// The destinations of the last `n` steps.
+    fn last_dsts(steps: &[Step], n: usize) -> Vec<PathBuf> {
+        steps[steps.len() - n..]
+            .iter()
+            .map(|st| st.dst.clone())
+            .collect()
+    }
+
     #[test]
     fn the_state_dir_is_masked_wherever_a_bind_shows_it() {
         let mut s = spec(Root::Host, false);
@@ -134,12 +142,8 @@ mod tests {
         s.mounts = vec![bind("/home", "/h", false)];
         s.private_dirs = vec!["/home/u/run/ns-rootless".into()];
         let steps = plan(&s, &[]).steps;
-        let tail: Vec<_> = steps[steps.len() - 3..]
-            .iter()
-            .map(|st| st.dst.clone())
-            .collect();
         assert_eq!(
-            tail,
+            last_dsts(&steps, 3),
             [
                 PathBuf::from("/h/u"),
                 "/h/u/run".into(),
@@ -207,12 +211,8 @@ mod tests {
         }];
         let p = plan(&s, &[]);
         assert!(p.shows_private);
-        let tail: Vec<_> = p.steps[p.steps.len() - 5..]
-            .iter()
-            .map(|st| st.dst.clone())
-            .collect();
         assert_eq!(
-            tail,
+            last_dsts(&p.steps, 5),
             [
                 PathBuf::from("/home/u/.local"),
                 "/home/u/.local/share".into(),
