@@ -38,7 +38,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
-        crate::private::make(spec.ids.outer_uid, &spec.private_dirs)?;
+        crate::private::make(&spec.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
     signals::take_over();

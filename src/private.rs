@@ -57,10 +57,10 @@ fn canonical(dir: &Path) -> PathBuf {
     }
 }
 
-/// Makes them all (0700, the caller's): a sandbox that would see one's place must find ours
-/// there, masked, not make its own.
-pub fn make(uid: u32, dirs: &[PathBuf]) -> Result<()> {
-    crate::state::state_dir(uid)?;
+/// Makes those missing (0700, the caller's): a sandbox that would see one's place must find a
+/// directory there, masked, not make its own. (One that exists is masked whoever made it; the
+/// state directory's owner is checked where it is used.)
+pub fn make(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
         std::fs::DirBuilder::new()
             .recursive(true)
