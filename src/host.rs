@@ -24,6 +24,7 @@ pub fn facts() -> spec::Host {
             .lines()
             .filter_map(|l| l.strip_prefix("CapPrm:"))
             .any(|v| !v.trim().trim_start_matches('0').is_empty());
+    let env: Vec<_> = std::env::vars_os().collect();
     spec::Host {
         uid,
         euid,
@@ -37,9 +38,9 @@ pub fn facts() -> spec::Host {
             .find_map(|l| l.strip_prefix("Threads:"))
             .and_then(|n| n.trim().parse().ok()),
         stdin_is_terminal: sys::is_terminal(0),
-        env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
-        state_dir: crate::state::to_hide(uid),
+        private_dirs: crate::private::dirs(uid, &env),
+        env,
     }
 }
 

@@ -22,6 +22,7 @@ mod payload;
 mod pidfd;
 mod plan;
 mod prepared;
+mod private;
 mod profile;
 mod result;
 mod seccomp;
@@ -127,8 +128,13 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 }
                 None => None,
             };
-            // Held until the run ends (see session::InUse); -d's supervisor inherits it.
+            // Held until the run ends (see session::InUse, image::Held); -d's supervisor
+            // inherits them.
             let _in_use = session::begin(&spec)?;
+            let _layers = match &spec.root {
+                spec::Root::Image(image) => Some(image.held.clone()),
+                _ => None,
+            };
             let ending = spec.cow.clone();
             let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim, log_size),
