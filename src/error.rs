@@ -40,6 +40,15 @@ pub enum Stage {
     NoNewPrivs,
     Seccomp,
     Exec,
+    /// An OCI container's init is ready and waits for `start` (not a failure).
+    Created,
+    /// Joining a namespace given by path; `step` says which.
+    JoinNamespace,
+    /// Writing a sysctl; `step` says which.
+    Sysctl,
+    OomScoreAdj,
+    /// Becoming the configured uid, gid and groups.
+    Ids,
 }
 
 impl Stage {
@@ -71,6 +80,11 @@ impl Stage {
             NoNewPrivs,
             Seccomp,
             Exec,
+            Created,
+            JoinNamespace,
+            Sysctl,
+            OomScoreAdj,
+            Ids,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -104,6 +118,11 @@ impl Stage {
             Stage::NoNewPrivs => "setting no_new_privs",
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
+            Stage::Created => "waiting for start",
+            Stage::JoinNamespace => "joining a namespace",
+            Stage::Sysctl => "writing a sysctl",
+            Stage::OomScoreAdj => "writing oom_score_adj",
+            Stage::Ids => "setting the process's uid, gid and groups",
         }
     }
 }
@@ -234,12 +253,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=25 {
-            let stage = Stage::from_u32(v).expect("every number 1..=25 is a stage");
+        for v in 1..=30 {
+            let stage = Stage::from_u32(v).expect("every number 1..=30 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(26), None);
+        assert_eq!(Stage::from_u32(31), None);
     }
 
     #[test]

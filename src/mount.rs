@@ -10,6 +10,10 @@ use nix::libc;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+/// An OCI mask on a directory: an empty tmpfs nobody can write, exec or create devices on.
+const MASK_ATTRS: u64 =
+    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
+
 /// A failed setup stage: `(stage, step index, errno)`.
 pub type Fail = (Stage, u32, Errno);
 
@@ -52,12 +56,23 @@ impl Owned {
 /// detached scratch mount would cost an unmount and an RCU grace period of its own when dropped.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
-    let root = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
-        .map_err(|e| (Stage::RootTmpfs, 0, e))?;
-    sys::mkdirat(root.as_raw_fd(), HIDDEN, 0o755).map_err(|e| (Stage::RootTmpfs, 0, e))?;
-    let scratch = open_dir(root.as_raw_fd(), HIDDEN)
-        .map(Scratch)
-        .map_err(|e| (Stage::RootTmpfs, 0, e))?;
+    // An OCI bundle's rootfs is the root itself (bound onto itself, every submount kept); it
+    // has no scratch directories (its config says what to mount where).
+    let (root, scratch) = match &p.oci {
+        Some(oci) => (
+            sys::clone_path(&oci.rootfs, true).map_err(|e| (Stage::RootTmpfs, 0, e))?,
+            None,
+        ),
+        None => {
+            let root = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
+                .map_err(|e| (Stage::RootTmpfs, 0, e))?;
+            sys::mkdirat(root.as_raw_fd(), HIDDEN, 0o755).map_err(|e| (Stage::RootTmpfs, 0, e))?;
+            let scratch = open_dir(root.as_raw_fd(), HIDDEN)
+                .map(Scratch)
+                .map_err(|e| (Stage::RootTmpfs, 0, e))?;
+            (root, Some(scratch))
+        }
+    };
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     let mut owned = Owned {
         devs: [0; 64],
@@ -65,12 +80,15 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     };
     owned.add(root.as_raw_fd());
     for (i, step) in p.steps.iter().enumerate() {
-        run_step(root.as_raw_fd(), &scratch, step, &mut owned)
+        run_step(root.as_raw_fd(), scratch.as_ref(), step, &mut owned)
             .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
-    // Nothing more is created at the top level: `/` itself is read-only like a real root.
-    sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
-        .map_err(|e| (Stage::RootReadOnly, 0, e))?;
+    // Nothing more is created at the top level: `/` itself is read-only like a real root
+    // (an OCI root only when its config says `root.readonly`).
+    if p.oci.as_ref().is_none_or(|o| o.root_readonly) {
+        sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
+            .map_err(|e| (Stage::RootReadOnly, 0, e))?;
+    }
     Ok(root)
 }
 
@@ -106,7 +124,7 @@ pub fn enter_root(root: &OwnedFd) -> Result<(), Fail> {
 
 fn run_step(
     root: RawFd,
-    scratch: &Scratch,
+    scratch: Option<&Scratch>,
     step: &PreparedStep,
     owned: &mut Owned,
 ) -> Result<(), (Stage, Errno)> {
@@ -117,6 +135,7 @@ fn run_step(
             let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
+            let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
             let mnt = scratch.dir(name, *mode, *attrs).map_err(at_step)?;
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
@@ -147,6 +166,55 @@ fn run_step(
             // Recursive: every submount of a read-only bind is read-only too.
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::Filesystem {
+            fstype,
+            options,
+            attrs,
+        } => {
+            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let mnt = sys::new_mount(fstype, options, *attrs).map_err(at_step)?;
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)?;
+            if fstype.as_c_str() == c"tmpfs" {
+                owned.add(mnt.as_raw_fd());
+            }
+            Ok(())
+        }
+        PreparedAction::BindTree {
+            src,
+            attrs,
+            dir,
+            recursive,
+        } => {
+            let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
+            sys::set_mount_attrs(tree.as_raw_fd(), *attrs, *recursive).map_err(at_step)?;
+            sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::Mask { options } => {
+            // What is there decides the mask: open it as it is, then hide it.
+            let dst = match open_destination(root, step, false) {
+                Ok(fd) => fd,
+                Err(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err((Stage::Step, e)),
+            };
+            let mnt = if sys::is_dir(dst.as_raw_fd()).map_err(at_step)? {
+                sys::new_mount(c"tmpfs", options, MASK_ATTRS).map_err(at_step)?
+            } else {
+                let null = sys::clone_path(c"/dev/null", false).map_err(at_step)?;
+                sys::set_mount_attrs(
+                    null.as_raw_fd(),
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+                    false,
+                )
+                .map_err(at_step)?;
+                null
+            };
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Dir => ensure(root, step, true, owned)
             .map(drop)

@@ -37,39 +37,13 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     signals::take_over();
     let umask = sys::current_umask();
 
-    let pipes = Pipes::new().context("creating the handshake pipes")?;
-    let tty_socks = match prepared.pty {
-        Some(_) => Some(
-            socketpair(
-                AddressFamily::Unix,
-                SockType::SeqPacket,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .context("creating the terminal socket")?,
-        ),
-        None => None,
-    };
-    let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
-    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
-    let ctx = Context {
-        prepared: &prepared,
-        payload_stack: &payload_stack,
-        go_read: pipes.go_read.as_raw_fd(),
-        report_write: pipes.report_write.as_raw_fd(),
-        tty_sock: tty_socks.as_ref().map(|(_, child)| child.as_raw_fd()),
-        umask,
-    };
-    let pid = sys::clone_with(prepared.clone_flags, &stack, init::main, &ctx).map_err(|e| {
-        anyhow::anyhow!(error::describe(
-            "creating the sandbox's namespaces",
-            e,
-            error::userns_hint(e)
-        ))
-    })?;
-    drop(pipes.go_read);
-    drop(pipes.report_write);
-    let tty_sock = tty_socks.map(|(ours, _theirs)| ours);
+    let Spawned {
+        pid,
+        go_write,
+        report_read,
+        tty_sock,
+        stacks,
+    } = spawn_init(&prepared, umask, &[])?;
 
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
@@ -88,7 +62,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         _ => Ok(()),
     })
     .and_then(|()| {
-        sync::send_mapped(&pipes.go_write)
+        sync::send_mapped(&go_write)
             .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
     });
     if let Err(e) = released {
@@ -96,7 +70,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         let _ = waitpid(Pid::from_raw(pid), None);
         return Err(e);
     }
-    drop(pipes.go_write);
+    drop(go_write);
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
@@ -110,7 +84,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         }
     }
     drop(tty_sock);
-    let record = sync::first_record(pipes.report_read);
+    let record = sync::first_record(report_read);
     if let (Some(claim), Some(st), None) = (&claim, &mut st, record) {
         // The command runs: record its pid, which is what `exec` joins.
         if let Some(payload) = state::child_of(pid) {
@@ -126,7 +100,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
-    drop((spec, entries, plan, prepared, stack, payload_stack));
+    drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(Pid::from_raw(pid), timeout, relay)?;
     drop(claim);
     match failure {
@@ -134,6 +108,72 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         None if outcome.timed_out => Ok(EXIT_TIMEOUT),
         None => Ok(outcome.status),
     }
+}
+
+/// Init, cloned and waiting for MAPPED: what its parent holds of it.
+pub struct Spawned {
+    pub pid: i32,
+    /// Write MAPPED here once the maps are in place (EOF: init gives up).
+    pub go_write: std::os::fd::OwnedFd,
+    /// Failure records (and an OCI init's Created); EOF once the payload runs.
+    pub report_read: std::os::fd::OwnedFd,
+    /// Where init sends the pty master, when the payload gets a pty.
+    pub tty_sock: Option<std::os::fd::OwnedFd>,
+    /// Init's and the payload's stacks (in init's copy of our memory; ours may go once init
+    /// runs, or stay until the setup is done).
+    pub stacks: (sys::Stack, sys::Stack),
+}
+
+/// Clones the sandbox's init with `prepared`'s namespaces; it waits for the maps. With `keep`
+/// (an OCI container's preserved fds and namespaces to join), init keeps those fds too.
+pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) -> Result<Spawned> {
+    let pipes = Pipes::new().context("creating the handshake pipes")?;
+    let tty_socks = match prepared.pty {
+        Some(_) => Some(
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .context("creating the terminal socket")?,
+        ),
+        None => None,
+    };
+    let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
+    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
+    let keep_list = (!keep.is_empty() || prepared.oci.is_some()).then(|| {
+        let mut all = vec![pipes.go_read.as_raw_fd(), pipes.report_write.as_raw_fd()];
+        all.extend(tty_socks.as_ref().map(|(_, child)| child.as_raw_fd()));
+        all.extend_from_slice(keep);
+        all
+    });
+    let ctx = Context {
+        prepared,
+        payload_stack: &payload_stack,
+        go_read: pipes.go_read.as_raw_fd(),
+        report_write: pipes.report_write.as_raw_fd(),
+        tty_sock: tty_socks.as_ref().map(|(_, child)| child.as_raw_fd()),
+        umask,
+        keep: keep_list.as_deref(),
+    };
+    let pid = sys::clone_with(prepared.clone_flags, &stack, init::main, &ctx).map_err(|e| {
+        anyhow::anyhow!(error::describe(
+            "creating the sandbox's namespaces",
+            e,
+            error::userns_hint(e)
+        ))
+    })?;
+    drop(pipes.go_read);
+    drop(pipes.report_write);
+    let tty_sock = tty_socks.map(|(ours, _theirs)| ours);
+    Ok(Spawned {
+        pid,
+        go_write: pipes.go_write,
+        report_read: pipes.report_read,
+        tty_sock,
+        stacks: (stack, payload_stack),
+    })
 }
 
 fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {

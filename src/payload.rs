@@ -97,20 +97,30 @@ pub fn main(start: &Start) -> ! {
     }
     sys::umask(umask);
     // Kernels or containers without keyrings answer ENOSYS/EPERM: then there is nothing to reach.
-    match sys::join_new_session_keyring() {
-        Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => {}
-        Err(e) => fail(Stage::Keyring, e),
+    if p.oci.as_ref().is_none_or(|o| o.new_keyring) {
+        match sys::join_new_session_keyring() {
+            Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => {}
+            Err(e) => fail(Stage::Keyring, e),
+        }
     }
-    if let Err(e) = sys::cloexec_from_3() {
+    let passed = 3 + p.oci.as_ref().map_or(0, |o| o.preserve_fds);
+    if let Err(e) = sys::cloexec_from(passed) {
         fail(Stage::CloseFds, e);
     }
-    if p.drop_caps {
+    if let Some(o) = &p.oci {
+        // Its config's ids, capabilities, no_new_privs, seccomp and rlimits, in that order.
+        if let Err((stage, e)) = crate::oci::launch::finish_process(o) {
+            fail(stage, e);
+        }
+    } else if p.drop_caps {
         if let Err(e) = sys::drop_capabilities() {
             fail(Stage::Capabilities, e);
         }
     }
-    if let Err(e) = sys::set_no_new_privs() {
-        fail(Stage::NoNewPrivs, e);
+    if p.oci.is_none() {
+        if let Err(e) = sys::set_no_new_privs() {
+            fail(Stage::NoNewPrivs, e);
+        }
     }
     // Last, so that nothing above needs a syscall the filter denies.
     if let Some(program) = &p.seccomp {

@@ -65,6 +65,22 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
+    /// A new filesystem with its own options and mount attributes (OCI `mounts`).
+    Filesystem {
+        fstype: String,
+        options: Vec<(String, Option<String>)>,
+        attrs: u64,
+    },
+    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`.
+    BindTree {
+        src: PathBuf,
+        dir: bool,
+        attrs: u64,
+        recursive: bool,
+    },
+    /// Hide what is at the destination: an empty read-only tmpfs on a directory, /dev/null on
+    /// anything else (OCI `maskedPaths`; what it is is only known inside the new root).
+    Mask,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +99,7 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
-fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
+pub fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
     Step {
         dst: dst.into(),
         action,
@@ -304,6 +320,14 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
+            Action::Filesystem { fstype, .. } => {
+                format!(
+                    "mounting {} on {dst}",
+                    crate::error::escape(fstype.as_bytes())
+                )
+            }
+            Action::BindTree { src, .. } => format!("binding {} to {dst}", shown(src)),
+            Action::Mask => format!("masking {dst}"),
         }
     }
 }

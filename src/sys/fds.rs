@@ -39,10 +39,10 @@ pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
     }
 }
 
-/// Marks every fd >= 3 close-on-exec: what the payload inherits is 0, 1, 2 only
-/// (CVE-2024-21626 was a leaked directory fd).
-pub fn cloexec_from_3() -> SysResult<()> {
-    close_range(3, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+/// Marks every fd >= `first` close-on-exec: what the payload inherits is 0, 1, 2 only, plus an
+/// OCI container's --preserve-fds (CVE-2024-21626 was a leaked directory fd).
+pub fn cloexec_from(first: c_uint) -> SysResult<()> {
+    close_range(first, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
 }
 
 /// Takes ownership of an fd the kernel just gave us outside std (SCM_RIGHTS).

@@ -1,0 +1,457 @@
+//! config.json → what the launcher runs: the plan's steps, the process, the namespaces and id
+//! maps, and what `create` keeps. Every field we can't honour where ignoring it would weaken
+//! isolation is an error naming it.
+
+use crate::error::quote;
+use crate::oci::config::{Config, IdMapping, Process};
+use crate::oci::launch::Launch;
+use crate::oci::mounts::{self, Owns};
+use crate::plan::Plan;
+use crate::prepared::{self, cpath, cstring, Prepared, PreparedCwd};
+use anyhow::{bail, Context, Result};
+use nix::libc;
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Who runs the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    /// uid 0 inside someone else's user namespace (rootless podman): may write any map of ids
+    /// that namespace has, and needs no namespace of its own to mount.
+    pub userns_root: bool,
+}
+
+pub struct Container {
+    pub prepared: Prepared,
+    /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
+    pub maps: Option<(String, String, bool)>,
+    pub rootfs: PathBuf,
+    /// What the steps were made from, to word a failed one.
+    pub plan: Plan,
+}
+
+pub struct Options {
+    pub preserve_fds: u32,
+    pub new_keyring: bool,
+}
+
+pub fn convert(
+    config: &Config,
+    bundle: &Path,
+    caller: Caller,
+    opts: &Options,
+) -> Result<Container> {
+    let process = config
+        .process
+        .as_ref()
+        .context("invalid config.json: no process")?;
+    let linux = config.linux.as_ref();
+    refuse_unsupported(config, process)?;
+    let root = config
+        .root
+        .as_ref()
+        .context("invalid config.json: no root")?;
+    let rootfs = bundle.join(&root.path);
+    let rootfs = rootfs
+        .canonicalize()
+        .with_context(|| format!("invalid root.path {}", quote(&root.path)))?;
+    if !rootfs.is_dir() {
+        bail!("invalid root.path {}: not a directory", quote(&root.path));
+    }
+
+    // Namespaces: new ones, and ones to join by path.
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    let mut want_user = false;
+    for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
+        let flag = match ns.kind.as_str() {
+            "pid" => libc::CLONE_NEWPID,
+            "network" => libc::CLONE_NEWNET,
+            "ipc" => libc::CLONE_NEWIPC,
+            "uts" => libc::CLONE_NEWUTS,
+            "mount" => libc::CLONE_NEWNS,
+            "user" => libc::CLONE_NEWUSER,
+            "cgroup" => libc::CLONE_NEWCGROUP,
+            "time" => bail!("linux.namespaces: time namespaces are not supported yet"),
+            other => bail!("linux.namespaces: unknown namespace type {}", quote(other)),
+        };
+        match ns.path.as_deref().filter(|p| !p.is_empty()) {
+            None if flag == libc::CLONE_NEWUSER => want_user = true,
+            None => flags |= flag,
+            Some(path) => {
+                if matches!(
+                    flag,
+                    libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUSER
+                ) {
+                    bail!(
+                        "linux.namespaces: joining a {} namespace by path is not supported",
+                        ns.kind
+                    );
+                }
+                let fd = std::fs::File::open(path).with_context(|| {
+                    format!("opening the {} namespace {}", ns.kind, quote(path))
+                })?;
+                joins.push((fd.into(), flag));
+            }
+        }
+    }
+    // A plain user needs a user namespace to do anything; crun's rule: without one in the
+    // config, container root is the caller.
+    let new_user = want_user || !caller.userns_root;
+    let (uid_maps, gid_maps) = match linux {
+        Some(l) if want_user && !l.uid_mappings.is_empty() => {
+            (l.uid_mappings.clone(), l.gid_mappings.clone())
+        }
+        _ => (vec![one(caller.uid)], vec![one(caller.gid)]),
+    };
+    let maps = if new_user {
+        flags |= libc::CLONE_NEWUSER;
+        check_maps("uidMappings", &uid_maps, caller.uid, caller.userns_root)?;
+        check_maps("gidMappings", &gid_maps, caller.gid, caller.userns_root)?;
+        let text = |m: &[IdMapping]| {
+            m.iter()
+                .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+                .collect::<String>()
+        };
+        Some((text(&uid_maps), text(&gid_maps), !caller.userns_root))
+    } else {
+        None
+    };
+    let user = &process.user;
+    if new_user {
+        for (what, id, m) in [("uid", user.uid, &uid_maps), ("gid", user.gid, &gid_maps)] {
+            if !m
+                .iter()
+                .any(|m| id >= m.container_id && id - m.container_id < m.size)
+            {
+                bail!("invalid process.user.{what} {id}: not mapped in the container's user namespace");
+            }
+        }
+    }
+    let set_groups = !new_user || caller.userns_root;
+    if !set_groups && user.additional_gids.iter().any(|&g| g != user.gid) {
+        bail!(
+            "invalid process.user.additionalGids: supplementary groups need setgroups, which a \
+             user namespace made by a plain user denies"
+        );
+    }
+
+    // The hostname needs a UTS namespace of our own.
+    let hostname = config.hostname.clone().unwrap_or_default();
+    if !hostname.is_empty() && flags & libc::CLONE_NEWUTS == 0 {
+        bail!("invalid hostname: setting it needs a new uts namespace in linux.namespaces");
+    }
+    if !hostname.is_empty() {
+        crate::spec::validate_hostname(hostname.as_ref()).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid hostname: {}",
+                e.to_string().replace("invalid --hostname ", "")
+            )
+        })?;
+    }
+
+    // The plan: the config's mounts, default devices, then masks.
+    let owns = Owns {
+        net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
+        cgroup: flags & libc::CLONE_NEWCGROUP != 0,
+    };
+    let mut source_of = |src: &str| -> Result<(PathBuf, bool)> {
+        let path = bundle.join(src);
+        let canonical = path
+            .canonicalize()
+            .with_context(|| format!("invalid mount source {}", quote(src)))?;
+        Ok((canonical.clone(), canonical.is_dir()))
+    };
+    let mut steps = mounts::steps(&config.mounts, owns, &mut source_of)?;
+    let fresh_dev = config.mounts.iter().any(|m| {
+        Path::new("/").join(&m.destination) == Path::new("/dev")
+            && m.kind.as_deref() == Some("tmpfs")
+    });
+    steps.extend(mounts::default_devices(fresh_dev));
+    for d in linux.map(|l| l.devices.as_slice()).unwrap_or_default() {
+        if !crate::plan::DEVICES
+            .iter()
+            .any(|n| Path::new("/dev").join(n) == Path::new(&d.path))
+        {
+            bail!(
+                "linux.devices {}: device nodes can't be created in a user namespace; bind the \
+                 host's node with a mount instead",
+                quote(&d.path)
+            );
+        }
+    }
+    if let Some(l) = linux {
+        steps.extend(mounts::masks(&l.masked_paths, &l.readonly_paths)?);
+    }
+    let plan = Plan { steps };
+
+    // The process.
+    if process.args.is_empty() {
+        bail!("invalid process.args: empty");
+    }
+    if !process.cwd.starts_with('/') {
+        bail!(
+            "invalid process.cwd {}: must be absolute",
+            quote(&process.cwd)
+        );
+    }
+    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
+    let env: Vec<(OsString, OsString)> = process
+        .env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.into(), v.into()),
+            None => (kv.into(), OsString::new()),
+        })
+        .collect();
+    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
+    let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
+    let oom_score_adj = process
+        .oom_score_adj
+        .filter(|&v| Some(v) != current_oom_score_adj())
+        .map(|v| v.to_string().into_bytes());
+    let rlimits = process
+        .rlimits
+        .iter()
+        .map(|r| Ok((rlimit_number(&r.kind)?, r.soft, r.hard)))
+        .collect::<Result<_>>()?;
+    let seccomp = match linux.and_then(|l| l.seccomp.as_ref()) {
+        Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
+        None => None,
+    };
+    let launch = Launch {
+        rootfs: cpath(&rootfs)?,
+        root_readonly: root.readonly,
+        joins,
+        preserve_fds: opts.preserve_fds,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.additional_gids.clone(),
+        set_groups,
+        caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
+        no_new_privs: process.no_new_privileges,
+        new_keyring: opts.new_keyring,
+        sysctls,
+        oom_score_adj,
+        rlimits,
+        seccomp,
+    };
+    let pty = process.terminal.then(|| crate::tty::PtySetup {
+        termios: None,
+        winsize: libc::winsize {
+            ws_row: process.console_size.map_or(0, |c| c.height),
+            ws_col: process.console_size.map_or(0, |c| c.width),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    });
+    let prepared = Prepared {
+        clone_flags: flags,
+        hostname: hostname.into_bytes(),
+        loopback: flags & libc::CLONE_NEWNET != 0,
+        scratch_options: Vec::new(),
+        steps: prepared::prepare_steps(&plan)?,
+        nest: false,
+        drop_caps: true,
+        ignored_signals: crate::sys::ignored_signals_in(
+            &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+        ),
+        inner_uid_map: Vec::new(),
+        inner_gid_map: Vec::new(),
+        cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
+        limits: Vec::new(),
+        pty,
+        seccomp: None,
+        candidates,
+        argv,
+        envp,
+        oci: Some(launch),
+    };
+    Ok(Container {
+        prepared,
+        maps,
+        rootfs,
+        plan,
+    })
+}
+
+fn one(id: u32) -> IdMapping {
+    IdMapping {
+        container_id: 0,
+        host_id: id,
+        size: 1,
+    }
+}
+
+/// Without CAP_SETUID over our namespace, the kernel takes one line mapping our own id; more
+/// would need newuidmap, which ns-rootless never uses.
+fn check_maps(what: &str, maps: &[IdMapping], own: u32, privileged: bool) -> Result<()> {
+    if maps.is_empty() {
+        bail!("invalid linux.{what}: a user namespace needs a mapping");
+    }
+    if !privileged && (maps.len() != 1 || maps[0].host_id != own || maps[0].size != 1) {
+        bail!(
+            "invalid linux.{what}: as a plain user, only one id can be mapped, your own ({own}) \
+             with size 1; more would need newuidmap, which ns-rootless doesn't use"
+        );
+    }
+    Ok(())
+}
+
+fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
+    let refuse = |field: &str, why: &str| -> Result<()> { bail!("unsupported {field}: {why}") };
+    if process
+        .apparmor_profile
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        refuse(
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host",
+        )?;
+    }
+    if process
+        .selinux_label
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        refuse(
+            "process.selinuxLabel",
+            "SELinux labels are not applied by ns-rootless",
+        )?;
+    }
+    if config.domainname.as_deref().is_some_and(|d| !d.is_empty()) {
+        refuse("domainname", "not supported")?;
+    }
+    if let Some(l) = &config.linux {
+        if l.time_offsets.is_some() {
+            refuse("linux.timeOffsets", "time namespaces are not supported yet")?;
+        }
+        if l.personality.is_some() {
+            refuse("linux.personality", "not supported")?;
+        }
+        if l.intel_rdt.is_some() {
+            refuse("linux.intelRdt", "not supported")?;
+        }
+        if l.mount_label.as_deref().is_some_and(|p| !p.is_empty()) {
+            refuse(
+                "linux.mountLabel",
+                "SELinux labels are not applied by ns-rootless",
+            )?;
+        }
+    }
+    if config
+        .hooks
+        .as_ref()
+        .is_some_and(|h| !h.start_container.is_empty())
+    {
+        refuse("hooks.startContainer", "not supported yet")?;
+    }
+    Ok(())
+}
+
+fn current_oom_score_adj() -> Option<i32> {
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Namespaced sysctls only, and only those of a namespace the container has of its own.
+fn sysctls(
+    map: Option<&std::collections::BTreeMap<String, String>>,
+    flags: libc::c_int,
+    userns_root: bool,
+) -> Result<Vec<(std::ffi::CString, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for (key, value) in map.into_iter().flatten() {
+        let ok_chars = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && !key.contains("..");
+        let ns = if key.starts_with("net.") {
+            Some(libc::CLONE_NEWNET)
+        } else if key.starts_with("fs.mqueue.")
+            || key.starts_with("kernel.msg")
+            || key.starts_with("kernel.shm")
+            || key == "kernel.sem"
+        {
+            Some(libc::CLONE_NEWIPC)
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            Some(libc::CLONE_NEWUTS)
+        } else {
+            None
+        };
+        match ns {
+            Some(flag)
+                if ok_chars
+                    && (flags & flag != 0 || (userns_root && flag == libc::CLONE_NEWNET)) => {}
+            _ => bail!(
+                "invalid linux.sysctl {}: not a sysctl of the container's own namespaces",
+                quote(key)
+            ),
+        }
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        out.push((cstring(path.as_bytes())?, value.as_bytes().to_vec()));
+    }
+    Ok(out)
+}
+
+fn rlimit_number(name: &str) -> Result<libc::c_int> {
+    Ok(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        other => bail!("invalid process.rlimits: unknown type {}", quote(other)),
+    } as libc::c_int)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_users_map_only_themselves() {
+        assert!(check_maps("uidMappings", &[one(1000)], 1000, false).is_ok());
+        let err = check_maps("uidMappings", &[one(1001)], 1000, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only one id can be mapped"), "{err}");
+        let wide = IdMapping {
+            container_id: 0,
+            host_id: 0,
+            size: 65536,
+        };
+        assert!(check_maps("uidMappings", &[wide], 1000, true).is_ok());
+    }
+
+    #[test]
+    fn sysctls_must_belong_to_our_namespaces() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        let s = sysctls(Some(&m), libc::CLONE_NEWNET, false).unwrap();
+        assert_eq!(s[0].0.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        assert!(sysctls(Some(&m), 0, false).is_err());
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("kernel.core_pattern".to_string(), "|/x".to_string());
+        assert!(sysctls(Some(&m), libc::CLONE_NEWIPC | libc::CLONE_NEWUTS, false).is_err());
+    }
+}
