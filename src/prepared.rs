@@ -240,6 +240,7 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             options: vec![
                 fs_option("size", Some("4k".into())),
                 fs_option("nr_inodes", Some("1".into())),
+                fs_option("mode", Some("0555".into())),
             ],
         },
     })

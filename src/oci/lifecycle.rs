@@ -187,6 +187,8 @@ fn launch(
         ..
     } = container;
     signals::take_over();
+    // Blocked before clone, so that init can't miss it (see sys::wait_for_signal).
+    sys::block_signal(sys::start_signal());
     let umask = config
         .process
         .as_ref()

@@ -93,9 +93,21 @@ pub fn set_capabilities(
     Ok(())
 }
 
-/// Blocks `start` (plus `stop`, the signals that end a created container instead) and waits
-/// for one of them; returns which came. No fd is held while waiting: `start` reaches us
-/// through a pidfd.
+/// Blocks `sig` in this process (and the children it creates from now on).
+pub fn block_signal(sig: c_int) {
+    // SAFETY: sigset operations on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Waits for `start` (or one of `stop`, the signals that end a created container instead);
+/// returns which came. All of them must be blocked since before the process was created: the
+/// kernel discards a signal sent to a PID namespace's init from outside while it has no handler
+/// and doesn't block it. No fd is held while waiting: `start` reaches us through a pidfd.
 pub fn wait_for_signal(start: c_int, stop: &[c_int]) -> c_int {
     // SAFETY: sigset operations on a local set; sigwaitinfo with no info buffer.
     unsafe {
