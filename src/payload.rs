@@ -46,7 +46,21 @@ pub fn main(start: &Start) -> ! {
         pty,
     } = start;
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
-        sync::report(report, stage, index as u32, errno);
+        if report >= 0 {
+            sync::report(report, stage, index as u32, errno);
+        } else {
+            // An OCI container after `start`: nobody of ours is left to word it, so the
+            // container's own stderr gets the line (static strings only: no allocation here).
+            for part in [
+                "ns-rootless-oci: ",
+                stage.doing(),
+                ": ",
+                crate::error::strerror(errno),
+                "\n",
+            ] {
+                let _ = sys::write_all(2, part.as_bytes());
+            }
+        }
         sys::exit_now(125)
     };
     let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };

@@ -131,11 +131,18 @@ pub fn convert(
             }
         }
     }
-    let set_groups = !new_user || caller.userns_root;
+    // setgroups(2) works where the namespace allows it: not in one we map as a plain user,
+    // nor in one whose maker denied it (rootless podman without subordinate ids).
+    let set_groups = if new_user {
+        caller.userns_root
+    } else {
+        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+    };
     if !set_groups && user.additional_gids.iter().any(|&g| g != user.gid) {
         bail!(
-            "invalid process.user.additionalGids: supplementary groups need setgroups, which a \
-             user namespace made by a plain user denies"
+            "invalid process.user.additionalGids: supplementary groups need setgroups, which \
+             this user namespace denies (a plain user's own, or rootless podman's without \
+             subordinate ids)"
         );
     }
 
