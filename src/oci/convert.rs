@@ -121,14 +121,36 @@ pub fn convert(
         None
     };
     let user = &process.user;
-    if new_user {
-        for (what, id, m) in [("uid", user.uid, &uid_maps), ("gid", user.gid, &gid_maps)] {
-            if !m
-                .iter()
-                .any(|m| id >= m.container_id && id - m.container_id < m.size)
-            {
-                bail!("invalid process.user.{what} {id}: not mapped in the container's user namespace");
-            }
+    // The ids of our own user namespace, when the container doesn't get a new one.
+    let ours = |file: &str| -> Vec<IdMapping> {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+                Some(IdMapping {
+                    container_id: f.next()??,
+                    host_id: f.next()??,
+                    size: f.next()??,
+                })
+            })
+            .collect()
+    };
+    let (uid_space, gid_space) = if new_user {
+        (uid_maps.clone(), gid_maps.clone())
+    } else {
+        (ours("/proc/self/uid_map"), ours("/proc/self/gid_map"))
+    };
+    for (what, id, m) in [("uid", user.uid, &uid_space), ("gid", user.gid, &gid_space)] {
+        if !m
+            .iter()
+            .any(|m| id >= m.container_id && id - m.container_id < m.size)
+        {
+            bail!(
+                "invalid process.user.{what} {id}: not mapped in the container's user namespace \
+                 (rootless podman maps more ids only with subordinate ids in /etc/subuid and \
+                 /etc/subgid)"
+            );
         }
     }
     // setgroups(2) works where the namespace allows it: not in one we map as a plain user,

@@ -44,6 +44,10 @@ pub fn parse_options(options: &[String]) -> Options {
             | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable"
             | "runbindable" | "lazytime" | "nolazytime" | "silent" | "loud" | "mand" | "nomand"
             | "iversion" | "noiversion" => (0, 0),
+            // runc and crun extensions podman passes: copying the image's directory into a
+            // tmpfs (--read-only's /tmp, /run) is a convenience we don't do; the tmpfs starts
+            // empty.
+            "tmpcopyup" | "notmpcopyup" | "copy-symlink" => (0, 0),
             other => {
                 o.data.push(match other.split_once('=') {
                     Some((k, v)) => (k.to_string(), Some(v.to_string())),
