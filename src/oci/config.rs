@@ -62,7 +62,7 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Clone)]
 pub struct Capabilities {
     #[serde(default)]
     pub bounding: Vec<String>,

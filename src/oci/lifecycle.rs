@@ -54,7 +54,7 @@ pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
         Command::List(l) => list(&open(false)?, l),
         Command::Features => print_text(&crate::oci::features::features()),
         Command::Spec(s) => spec(s.bundle.as_deref(), caller).map(|_| 0),
-        Command::Exec(_) => bail!("exec is not supported yet by ns-rootless-oci"),
+        Command::Exec(e) => crate::oci::exec::run(&open(false)?, &e),
         Command::Pause(_) | Command::Resume(_) => bail!(
             "pause and resume need the cgroup freezer of a delegated cgroup, which ns-rootless \
              doesn't manage"

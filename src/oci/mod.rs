@@ -6,6 +6,7 @@ pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod convert;
+mod exec;
 pub mod features;
 pub mod hooks;
 pub mod launch;
