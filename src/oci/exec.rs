@@ -44,31 +44,46 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     let set_groups = std::fs::read_to_string(format!("/proc/{}/setgroups", s.pid))
         .map_or(false, |v| v.trim() != "deny");
     let prepared = prepare(&process, &config, e.preserve_fds, set_groups)?;
+    let pid_file = e
+        .pid_file
+        .as_deref()
+        .map(store::PendingFile::open)
+        .transpose()?;
 
-    // Every namespace of init in one call; its user namespace only if it isn't ours already
-    // (rootless podman's containers live in podman's).
-    let same_user = {
-        let ours = std::fs::metadata("/proc/self/ns/user").ok();
-        let theirs = std::fs::metadata(format!("/proc/{}/ns/user", s.pid)).ok();
-        matches!((ours, theirs), (Some(a), Some(b)) if a.ino() == b.ino() && a.dev() == b.dev())
-    };
-    let mut flags = libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWCGROUP;
-    if !same_user {
-        flags |= libc::CLONE_NEWUSER;
-    }
     // Through the container's process, not its init: init is not dumpable (so that the
     // process can't reach it), which keeps us out of it too. The process is init's only child;
     // the pidfd is taken before checking that it still is.
-    let process_fd = container_process(s.pid)
-        .with_context(|| format!("joining container {}", e.id))?;
+    let (process_pid, process_fd) =
+        container_process(s.pid).with_context(|| format!("joining container {}", e.id))?;
     drop(pidfd);
-    sys::setns(process_fd.as_raw_fd(), flags)
-        .map_err(|err| anyhow!("joining the namespaces of container {}: {}", e.id, strerror(err)))?;
+    // Every namespace of the container's that isn't ours already, in one call: joining one we
+    // are in can still be refused (the host's cgroup namespace needs CAP_SYS_ADMIN over the
+    // initial user namespace), and rootless podman's containers share podman's user and cgroup
+    // namespaces.
+    let mut flags = 0;
+    for (name, flag) in [
+        ("user", libc::CLONE_NEWUSER),
+        ("mnt", libc::CLONE_NEWNS),
+        ("pid", libc::CLONE_NEWPID),
+        ("uts", libc::CLONE_NEWUTS),
+        ("ipc", libc::CLONE_NEWIPC),
+        ("net", libc::CLONE_NEWNET),
+        ("cgroup", libc::CLONE_NEWCGROUP),
+    ] {
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
+        let theirs = std::fs::metadata(format!("/proc/{process_pid}/ns/{name}")).ok();
+        let same = matches!((ours, theirs), (Some(a), Some(b)) if a.ino() == b.ino() && a.dev() == b.dev());
+        if !same {
+            flags |= flag;
+        }
+    }
+    sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
+        anyhow!(
+            "joining the namespaces of container {}: {}",
+            e.id,
+            strerror(err)
+        )
+    })?;
     drop(process_fd);
     // Now in the container's mount namespace: /dev/ptmx is its devpts.
     let pty = match &prepared.pty {
@@ -80,25 +95,33 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     };
     signals::take_over();
     let umask = process.user.umask.unwrap_or(0o022);
-    let (report_read, report_write) =
-        sync::report_pipe().context("creating the handshake pipe")?;
-    let child = match sys::fork().map_err(|err| anyhow!("starting the process: {}", strerror(err)))? {
-        0 => payload::main(&payload::Start {
-            prepared: &prepared,
-            report: report_write.as_raw_fd(),
-            umask,
-            pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
-        }),
-        pid => pid,
-    };
+    let (report_read, report_write) = sync::report_pipe().context("creating the handshake pipe")?;
+    let child =
+        match sys::fork().map_err(|err| anyhow!("starting the process: {}", strerror(err)))? {
+            0 => payload::main(&payload::Start {
+                prepared: &prepared,
+                report: report_write.as_raw_fd(),
+                umask,
+                pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            }),
+            pid => pid,
+        };
     drop(report_write);
     let mut relay = None;
     let mut _raw = None;
     if let Some((master, slave)) = pty {
         drop(slave);
         match (&console, &prepared.pty) {
-            (Some(sock), _) => sys::send_fd_with(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx")
-                .map_err(|err| anyhow!("sending the terminal to the console socket: {}", strerror(err)))?,
+            (Some(sock), _) => {
+                sys::send_fd_with(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx").map_err(
+                    |err| {
+                        anyhow!(
+                            "sending the terminal to the console socket: {}",
+                            strerror(err)
+                        )
+                    },
+                )?
+            }
             (None, Some(setup)) => {
                 let (r, raw) = crate::tty::attach(master, setup)?;
                 relay = Some(r);
@@ -113,8 +136,8 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         let _ = sys::wait_child(child, false);
         bail!(word(r, &process));
     }
-    if let Some(path) = &e.pid_file {
-        store::write_atomic(path, child.to_string().as_bytes(), 0o644)?;
+    if let Some(file) = &pid_file {
+        file.write(child.to_string().as_bytes())?;
     }
     if e.detach {
         return Ok(0);
@@ -126,10 +149,13 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
 /// A pidfd of the container's process: init's child, listed by the kernel in
 /// /proc/INIT/task/INIT/children (our PID namespace's numbers), checked after the pidfd is
 /// open to still be init's child.
-fn container_process(init: i32) -> Result<std::os::fd::OwnedFd> {
+fn container_process(init: i32) -> Result<(i32, std::os::fd::OwnedFd)> {
     let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
         .context("listing the processes of its init")?;
-    for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+    for pid in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
         let Ok(fd) = sys::pidfd_open(pid) else {
             continue;
         };
@@ -139,7 +165,7 @@ fn container_process(init: i32) -> Result<std::os::fd::OwnedFd> {
             .and_then(|i| stat[i + 2..].split(' ').nth(1))
             .and_then(|p| p.parse::<i32>().ok());
         if ppid == Some(init) {
-            return Ok(fd);
+            return Ok((pid, fd));
         }
     }
     bail!("its process is not running (not started yet, or ending)")
@@ -162,9 +188,13 @@ fn word(r: Record, process: &Process) -> String {
 fn process_of(e: &Exec, config: &Config) -> Result<Process> {
     if let Some(path) = &e.process {
         let text = std::fs::read(path).with_context(|| format!("reading {}", quote(path)))?;
-        return serde_json::from_slice(&text).map_err(|err| anyhow!("invalid {}: {err}", quote(path)));
+        return serde_json::from_slice(&text)
+            .map_err(|err| anyhow!("invalid {}: {err}", quote(path)));
     }
-    let base = config.process.as_ref().context("invalid config.json: no process")?;
+    let base = config
+        .process
+        .as_ref()
+        .context("invalid config.json: no process")?;
     if e.command.is_empty() {
         bail!("exec needs a command (or --process)");
     }
@@ -182,8 +212,12 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
     p.user.umask = base.user.umask;
     if let Some(u) = &e.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-        p.user.uid = uid.parse().map_err(|_| anyhow!("invalid --user {}", quote(u)))?;
-        p.user.gid = gid.parse().map_err(|_| anyhow!("invalid --user {}", quote(u)))?;
+        p.user.uid = uid
+            .parse()
+            .map_err(|_| anyhow!("invalid --user {}", quote(u)))?;
+        p.user.gid = gid
+            .parse()
+            .map_err(|_| anyhow!("invalid --user {}", quote(u)))?;
     }
     p.user.additional_gids = e.additional_gids.clone();
     let mut caps = crate::oci::config::Capabilities::default();
@@ -191,7 +225,12 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
         caps = c.clone();
     }
     for cap in &e.cap {
-        for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted, &mut caps.ambient] {
+        for set in [
+            &mut caps.bounding,
+            &mut caps.effective,
+            &mut caps.permitted,
+            &mut caps.ambient,
+        ] {
             set.push(cap.clone());
         }
     }
@@ -210,7 +249,10 @@ fn prepare(
         bail!("invalid process.args: empty");
     }
     if !process.cwd.starts_with('/') {
-        bail!("invalid process.cwd {}: must be absolute", quote(&process.cwd));
+        bail!(
+            "invalid process.cwd {}: must be absolute",
+            quote(&process.cwd)
+        );
     }
     let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
     let env: Vec<(OsString, OsString)> = process
@@ -259,7 +301,9 @@ fn prepare(
         steps: Vec::new(),
         nest: false,
         drop_caps: true,
-        ignored_signals: sys::ignored_signals_in(&std::fs::read_to_string("/proc/self/status").unwrap_or_default()),
+        ignored_signals: sys::ignored_signals_in(
+            &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+        ),
         inner_uid_map: Vec::new(),
         inner_gid_map: Vec::new(),
         cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),

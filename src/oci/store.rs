@@ -242,6 +242,57 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// A file to be written atomically after this process leaves the host's mount namespace (an
+/// `exec` pid file): its directory is opened now, the file made through it later.
+pub struct PendingFile {
+    dir: fs::File,
+    name: std::ffi::OsString,
+    shown: PathBuf,
+}
+
+impl PendingFile {
+    pub fn open(path: &Path) -> Result<PendingFile> {
+        let shown = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .context("finding the current directory")?
+                .join(path)
+        };
+        let parent = shown.parent().unwrap_or(Path::new("/"));
+        let dir = fs::File::open(parent).with_context(|| format!("opening {}", quote(parent)))?;
+        let name = shown
+            .file_name()
+            .with_context(|| format!("invalid file name {}", quote(&shown)))?
+            .to_os_string();
+        Ok(PendingFile { dir, name, shown })
+    }
+
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        use nix::fcntl::{openat, renameat, OFlag};
+        use nix::sys::stat::Mode;
+        let mut tmp = std::ffi::OsString::from(".");
+        tmp.push(&self.name);
+        tmp.push(format!(".{}", std::process::id()));
+        let written = (|| -> nix::Result<()> {
+            let fd = openat(
+                &self.dir,
+                tmp.as_os_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )?;
+            let mut f = fs::File::from(fd);
+            f.write_all(data).map_err(|_| nix::errno::Errno::EIO)?;
+            renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str())
+        })();
+        written.with_context(|| format!("writing {}", quote(&self.shown)))
+    }
+}
+
 /// The container's status now, with a pidfd of its init while that lives.
 pub fn status(s: &Stored) -> (Status, Option<OwnedFd>) {
     if s.pid <= 0 {
