@@ -42,7 +42,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     };
     // setgroups(2) works only where the container's user namespace allows it.
     let set_groups = std::fs::read_to_string(format!("/proc/{}/setgroups", s.pid))
-        .map_or(false, |v| v.trim() != "deny");
+        .is_ok_and(|v| v.trim() != "deny");
     let prepared = prepare(&process, &config, e.preserve_fds, set_groups)?;
     let pid_file = e
         .pid_file
