@@ -249,7 +249,7 @@ fn interactive_through_a_pty() {
     cmd.args(["-qec", &podman_line, "/dev/null"]);
     let out = output_of(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let shown = text(&out.stdout).replace('\r', "").replace('\0', "");
+    let shown = text(&out.stdout).replace(['\r', '\0'], "");
     assert!(shown.contains("/dev/pts/0\nin-tty"), "{}", describe(&out));
 }
 
