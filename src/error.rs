@@ -40,6 +40,8 @@ pub enum Stage {
     NoNewPrivs,
     Seccomp,
     Exec,
+    /// Mounting the overlay that is the root (an image's layers).
+    RootOverlay,
     /// An OCI container's init is ready and waits for `start` (not a failure).
     Created,
     /// Joining a namespace given by path; `step` says which.
@@ -80,6 +82,7 @@ impl Stage {
             NoNewPrivs,
             Seccomp,
             Exec,
+            RootOverlay,
             Created,
             JoinNamespace,
             Sysctl,
@@ -118,6 +121,9 @@ impl Stage {
             Stage::NoNewPrivs => "setting no_new_privs",
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
+            Stage::RootOverlay => {
+                "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
+            }
             Stage::Created => "waiting for start",
             Stage::JoinNamespace => "joining a namespace",
             Stage::Sysctl => "writing a sysctl",
@@ -253,12 +259,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=30 {
-            let stage = Stage::from_u32(v).expect("every number 1..=30 is a stage");
+        for v in 1..=31 {
+            let stage = Stage::from_u32(v).expect("every number 1..=31 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(31), None);
+        assert_eq!(Stage::from_u32(32), None);
     }
 
     #[test]

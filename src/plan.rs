@@ -7,6 +7,8 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+mod state_dir;
+
 use crate::spec::{Root, Spec, UserMount};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -81,6 +83,53 @@ pub enum Action {
     /// Hide what is at the destination: an empty read-only tmpfs on a directory, /dev/null on
     /// anything else (OCI `maskedPaths`; what it is is only known inside the new root).
     Mask,
+    /// `--cow`: overlayfs with the host directory `lower` below and the session's `upper`
+    /// (and `work`, on the same filesystem) on top, instead of a read-write bind.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A read-only file of the scratch tmpfs holding `contents`, bound on the destination
+    /// (a generated /etc/resolv.conf).
+    File {
+        contents: Vec<u8>,
+    },
+}
+
+/// What `/` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootModel {
+    /// The sandbox's scratch tmpfs; its top-level entries are binds of the source root's (the
+    /// host's, or a --rootfs).
+    Tmpfs,
+    /// overlayfs over `lowers` (top first): an image's layers, or a --rootfs with --cow. The
+    /// writes go to `upper` and `work` when given (a --cow session), else to the sandbox's
+    /// scratch tmpfs, thrown away at exit: nothing is copied per run.
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
+}
+
+/// The root model for `spec`.
+pub fn root_model(spec: &Spec) -> RootModel {
+    let session = spec
+        .cow
+        .as_ref()
+        .map(|c| crate::session::layout(&c.dir, crate::session::ROOT));
+    match (&spec.root, session) {
+        (Root::Host, _) => RootModel::Tmpfs,
+        (Root::Dir(_), None) => RootModel::Tmpfs,
+        (Root::Dir(dir), Some(upper)) => RootModel::Overlay {
+            lowers: vec![dir.clone()],
+            upper: Some(upper),
+        },
+        (Root::Image(image), upper) => RootModel::Overlay {
+            lowers: image.layers.iter().rev().cloned().collect(),
+            upper,
+        },
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +143,13 @@ pub struct Step {
     pub follow: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Whether a bind shows the caller's state directory's place (masked by the last steps):
+    /// then it must exist, ours, before the sandbox starts. Otherwise a read-write bind would
+    /// let the sandbox make it first, and a read-only one would show what goes there later.
+    pub shows_state_dir: bool,
 }
 
 pub fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
@@ -128,6 +181,12 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
+        Root::Image(_) => (Path::new("/"), false, false),
+    };
+    // An overlay root has its entries already.
+    let entries = match root_model(spec) {
+        RootModel::Tmpfs => entries,
+        RootModel::Overlay { .. } => &[],
     };
     let mut steps = Vec::new();
     // Masks of top-level symlinks (e.g. /home -> var/home): applied after every entry is bound,
@@ -186,7 +245,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     if !spec.nested {
         proc_masks(&mut steps);
     }
-    steps.push(if spec.share_net {
+    steps.push(if !spec.net.own_namespace() {
         // sysfs can only be mounted by the owner of the network namespace it shows.
         step(
             "/sys",
@@ -207,10 +266,30 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
             steps.push(optional(step(dir, mask())));
         }
     }
-    for m in &spec.mounts {
-        steps.push(user_step(m));
+    // DNS through the network helper's forwarder: a file of the sandbox's own on top of the
+    // root's /etc/resolv.conf (followed inside the root where it is a symlink), so neither
+    // the host's nor a rootfs's is written. Skipped where the root has none to cover.
+    if let Some(contents) = spec.net.resolv_conf() {
+        let mut s = optional(step("/etc/resolv.conf", Action::File { contents }));
+        s.follow = true;
+        steps.push(s);
     }
-    Plan { steps }
+    for (i, m) in spec.mounts.iter().enumerate() {
+        steps.push(user_step(m, spec.cow.as_ref().map(|c| (c, i))));
+    }
+    // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.
+    let mut shows_state_dir = false;
+    if let (Root::Dir(dir), RootModel::Overlay { .. }) = (&spec.root, root_model(spec)) {
+        if let Ok(rel) = spec.state_dir.strip_prefix(dir) {
+            steps.push(optional(step(Path::new("/").join(rel), mask())));
+            shows_state_dir = true;
+        }
+    }
+    shows_state_dir |= state_dir::masks(&mut steps, &spec.state_dir);
+    Plan {
+        steps,
+        shows_state_dir,
+    }
 }
 
 fn optional(mut s: Step) -> Step {
@@ -244,8 +323,26 @@ fn proc_masks(steps: &mut Vec<Step>) {
     }
 }
 
-fn user_step(m: &UserMount) -> Step {
+fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
     match m {
+        UserMount::Bind {
+            src,
+            dst,
+            readonly: false,
+            dir: true,
+        } if cow.is_some() => {
+            let (upper, work) = cow
+                .map(|(c, i)| crate::session::layout(&c.dir, &i.to_string()))
+                .unwrap_or_default();
+            step(
+                dst,
+                Action::Overlay {
+                    lower: src.clone(),
+                    upper,
+                    work,
+                },
+            )
+        }
         UserMount::Bind {
             src,
             dst,
@@ -328,6 +425,13 @@ impl Step {
             }
             Action::BindTree { src, .. } => format!("binding {} to {dst}", shown(src)),
             Action::Mask => format!("masking {dst}"),
+            Action::Overlay { lower, .. } => {
+                format!(
+                    "mounting a copy-on-write overlay of {} on {dst}",
+                    shown(lower)
+                )
+            }
+            Action::File { .. } => format!("binding a generated file to {dst}"),
         }
     }
 }
@@ -337,11 +441,15 @@ mod tests {
     use super::*;
     use crate::spec::{Cwd, Ids, Spec};
 
-    fn spec(root: Root, share_net: bool) -> Spec {
+    pub(super) fn spec(root: Root, share_net: bool) -> Spec {
         Spec {
             hostname: b"h".to_vec(),
             root,
-            share_net,
+            net: if share_net {
+                crate::net::Net::Host
+            } else {
+                crate::net::Net::Private
+            },
             ids: Ids {
                 outer_uid: 1000,
                 outer_gid: 1000,
@@ -360,6 +468,8 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
+            state_dir: "/run/user/1000/ns-rootless".into(),
+            cow: None,
         }
     }
 
@@ -569,5 +679,137 @@ mod tests {
             find(&p, "/dev/null")[0].describe(),
             "binding /dev/null to /dev/null"
         );
+    }
+
+    fn image() -> crate::image::Image {
+        crate::image::Image {
+            source: "/img.tar".into(),
+            layers: vec!["/store/a/root".into(), "/store/b/root".into()],
+            config: Default::default(),
+        }
+    }
+
+    fn cow() -> crate::spec::Cow {
+        crate::spec::Cow {
+            name: "s".into(),
+            dir: "/state/sessions/s".into(),
+            generated: false,
+        }
+    }
+
+    #[test]
+    fn an_image_root_is_an_overlay_of_its_layers_top_first() {
+        let s = spec(Root::Image(image()), false);
+        assert_eq!(
+            root_model(&s),
+            RootModel::Overlay {
+                lowers: vec!["/store/b/root".into(), "/store/a/root".into()],
+                upper: None,
+            }
+        );
+        // The overlay has its own entries: none are bound, and the sandbox's own still come.
+        let p = plan(&s, &entries());
+        assert!(find(&p, "/usr").is_empty() && find(&p, "/etc").is_empty());
+        assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
+        assert_eq!(find(&p, "/tmp")[0].action, scratch(0o1777));
+        assert_eq!(root_model(&spec(Root::Host, false)), RootModel::Tmpfs);
+        assert_eq!(
+            root_model(&spec(Root::Dir("/r".into()), false)),
+            RootModel::Tmpfs
+        );
+    }
+
+    #[test]
+    fn cow_keeps_the_roots_writes_and_overlays_read_write_binds() {
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.cow = Some(cow());
+        assert_eq!(
+            root_model(&s),
+            RootModel::Overlay {
+                lowers: vec!["/r".into()],
+                upper: Some((
+                    "/state/sessions/s/upper/root".into(),
+                    "/state/sessions/s/work/root".into()
+                )),
+            }
+        );
+        let bind = |src: &str, readonly: bool, dir: bool| UserMount::Bind {
+            src: src.into(),
+            dst: src.into(),
+            readonly,
+            dir,
+        };
+        s.mounts = vec![bind("/ro", true, true), bind("/rw", false, true)];
+        let p = plan(&s, &entries());
+        assert!(matches!(
+            find(&p, "/ro")[0].action,
+            Action::Bind { readonly: true, .. }
+        ));
+        assert_eq!(
+            find(&p, "/rw")[0].action,
+            Action::Overlay {
+                lower: "/rw".into(),
+                upper: "/state/sessions/s/upper/1".into(),
+                work: "/state/sessions/s/work/1".into(),
+            }
+        );
+        s.cow = None;
+        let p = plan(&s, &entries());
+        assert!(matches!(
+            find(&p, "/rw")[0].action,
+            Action::Bind {
+                readonly: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_state_dir_stays_masked_under_cow() {
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.cow = Some(cow());
+        s.state_dir = "/r/run/ns".into();
+        s.mounts = vec![UserMount::Bind {
+            src: "/tmp".into(),
+            dst: "/tmp".into(),
+            readonly: false,
+            dir: true,
+        }];
+        let p = plan(&s, &entries());
+        assert_eq!(find(&p, "/run/ns")[0].action, mask());
+        assert!(p.shows_state_dir);
+        s.state_dir = "/tmp/ns-rootless-1000".into();
+        let p = plan(&s, &entries());
+        assert_eq!(find(&p, "/tmp/ns-rootless-1000")[0].action, mask());
+        assert!(p.shows_state_dir);
+    }
+
+    /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and
+    /// only if there is one) before the user's mounts, which may replace it.
+    #[test]
+    fn user_mode_networking_covers_resolv_conf() {
+        assert!(find(
+            &plan(&spec(Root::Host, false), &entries()),
+            "/etc/resolv.conf"
+        )
+        .is_empty());
+        let mut s = spec(Root::Dir("/srv/r".into()), false);
+        s.net = crate::net::Net::User(crate::net::UserNet {
+            helper: crate::net::Helper::Pasta("/usr/bin/pasta".into()),
+            host_loopback: false,
+            publish: vec![],
+        });
+        s.mounts = vec![UserMount::Tmpfs {
+            dst: "/etc".into(),
+            size: 1,
+        }];
+        let p = plan(&s, &entries());
+        let steps = find(&p, "/etc/resolv.conf");
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].follow && steps[0].if_exists);
+        assert!(matches!(&steps[0].action, Action::File { contents }
+            if contents.ends_with(b"nameserver 169.254.1.1\n")));
+        let at = |dst: &str| p.steps.iter().rposition(|st| st.dst == Path::new(dst));
+        assert!(at("/etc/resolv.conf") < at("/etc"), "{:?}", p.steps);
     }
 }

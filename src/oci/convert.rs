@@ -215,7 +215,10 @@ pub fn convert(
     if let Some(l) = linux {
         steps.extend(mounts::masks(&l.masked_paths, &l.readonly_paths)?);
     }
-    let plan = Plan { steps };
+    let plan = Plan {
+        steps,
+        ..Default::default()
+    };
 
     // The process.
     if process.args.is_empty() {
@@ -298,6 +301,9 @@ pub fn convert(
         argv,
         envp,
         oci: Some(launch),
+        root: crate::prepared::PreparedRoot::Tmpfs,
+        layers_fd: None,
+        report_payload: false,
     };
     Ok(Container {
         prepared,

@@ -142,7 +142,9 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     if e.detach {
         return Ok(0);
     }
-    let outcome = supervise::supervise(nix::unistd::Pid::from_raw(child), None, relay)?;
+    let pidfd = crate::pidfd::Pidfd::open(child)
+        .map_err(|err| anyhow!("watching the process: {}", strerror(err)))?;
+    let outcome = supervise::supervise(nix::unistd::Pid::from_raw(child), &pidfd, None, relay)?;
     Ok(outcome.status)
 }
 
@@ -314,5 +316,8 @@ fn prepare(
         argv,
         envp,
         oci: Some(launch),
+        root: crate::prepared::PreparedRoot::Tmpfs,
+        layers_fd: None,
+        report_payload: false,
     })
 }

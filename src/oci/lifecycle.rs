@@ -8,13 +8,14 @@ use crate::oci::config::{Config, Hooks};
 use crate::oci::convert::{self, Caller, Container};
 use crate::oci::store::{self, Status, Store, Stored};
 use crate::oci::{hooks, Log};
+use crate::pidfd::Pidfd;
 use crate::plan::Plan;
 use crate::sync::Record;
 use crate::{parent, signals, sync, sys};
 use anyhow::{bail, Context, Result};
 use nix::libc;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
@@ -200,15 +201,21 @@ fn launch(
         .map(|o| o.kept_fds())
         .unwrap_or_default();
     let spawned = parent::spawn_init(&prepared, umask, &keep)?;
-    let pid = spawned.pid;
+    let (child, init) = (spawned.pid, spawned.init);
     let kill_init = || {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        let _ = init.signal(libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(child, None);
     };
-    let released = write_maps(pid, maps.as_ref()).and_then(|()| {
+    // The maps are written at the pid /proc gives init (see pidfd.rs); the state and the pid
+    // file get its pid in our own namespace, which is the caller's.
+    let released = match (init.proc_pid(), init.our_pid()) {
+        (Some(proc_pid), Some(_)) => write_maps(proc_pid, maps.as_ref()),
+        _ => Err(anyhow::anyhow!(
+            "finding the container's init in /proc: its pidfd names no pid there"
+        )),
+    };
+    let pid = init.our_pid().unwrap_or(0);
+    let released = released.and_then(|()| {
         sync::send_mapped(&spawned.go_write).map_err(|e| {
             anyhow::anyhow!(
                 "starting the container's init: {}",
@@ -222,8 +229,8 @@ fn launch(
     }
     drop(spawned.go_write);
     let mut master = None;
-    if let Some(sock) = &spawned.tty_sock {
-        match crate::tty::receive_master(sock) {
+    if let (Some(sock), Some(_)) = (&spawned.sock, &prepared.pty) {
+        match sync::receive_fd(sock).context("receiving the container's terminal") {
             Ok(m) => master = m,
             Err(e) => {
                 kill_init();
@@ -269,7 +276,7 @@ fn launch(
     let mut stored = Stored {
         id: id.to_string(),
         pid,
-        start_time: crate::state::start_time(pid).unwrap_or(0),
+        start_time: init.start_time().unwrap_or(0),
         bundle: bundle.to_string_lossy().into_owned(),
         rootfs: rootfs.to_string_lossy().into_owned(),
         created: store::now_rfc3339(),
@@ -299,17 +306,11 @@ fn launch(
         return Ok(0);
     }
     // `run`: start it ourselves, then (unless detached) wait for it as its parent.
-    let pidfd = sys::pidfd_open(pid).map_err(|e| {
-        anyhow::anyhow!(
-            "opening the container's init: {}",
-            crate::error::strerror(e)
-        )
-    })?;
-    start_with(store, &mut stored, &pidfd, log)?;
+    start_with(store, &mut stored, &init, log)?;
     if mode == Mode::RunDetached {
         return Ok(0);
     }
-    let outcome = crate::supervise::supervise(nix::unistd::Pid::from_raw(pid), None, relay)?;
+    let outcome = crate::supervise::supervise(child, &init, None, relay)?;
     Ok(outcome.status)
 }
 
@@ -382,10 +383,10 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
 }
 
 /// Marks the container started, then lets its init go on (it waits for the start signal).
-fn start_with(store: &Store, s: &mut Stored, pidfd: &OwnedFd, log: &mut Log) -> Result<()> {
+fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) -> Result<()> {
     s.started = true;
     store.write(s)?;
-    sys::pidfd_send_signal(pidfd.as_raw_fd(), sys::start_signal())
+    init.signal(sys::start_signal())
         .map_err(|e| anyhow::anyhow!("starting the container: {}", crate::error::strerror(e)))?;
     // poststart failures are warnings (runtime.md): the container runs anyway.
     let state = store::state_json(s, Status::Running);
@@ -419,7 +420,7 @@ fn kill(store: &Store, id: &str, signal: Option<&str>) -> Result<()> {
     let s = store.get(id)?;
     match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),
-        (_, Some(pidfd)) => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig).map_err(|e| {
+        (_, Some(pidfd)) => pidfd.signal(sig).map_err(|e| {
             anyhow::anyhow!(
                 "sending signal {sig} to the container: {}",
                 crate::error::strerror(e)
@@ -443,9 +444,9 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
     }
     // A created container is deleted without --force, as runc does (its process never ran).
     if let Some(pidfd) = pidfd {
-        let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGKILL);
+        let _ = pidfd.signal(libc::SIGKILL);
         // Its pidfd turns readable when it has exited; the whole PID namespace dies with it.
-        if !sys::wait_pidfd(pidfd.as_raw_fd(), 10_000).unwrap_or(false) {
+        if !sys::wait_pidfd(pidfd.as_fd().as_raw_fd(), 10_000).unwrap_or(false) {
             bail!("deleting container {id}: its init didn't end after SIGKILL");
         }
     }

@@ -5,12 +5,12 @@
 
 use crate::error::quote;
 use crate::oci::config::Hooks;
+use crate::pidfd::Pidfd;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -293,24 +293,22 @@ impl PendingFile {
     }
 }
 
-/// The container's status now, with a pidfd of its init while that lives.
-pub fn status(s: &Stored) -> (Status, Option<OwnedFd>) {
-    if s.pid <= 0 {
-        return (Status::Stopped, None);
-    }
-    // The pidfd first, then the start time: if the pid was reused in between, the time differs.
-    let Ok(pidfd) = crate::sys::pidfd_open(s.pid) else {
+/// The container's status now, with a pidfd of its init while that lives. The pidfd is taken
+/// first, then its start time compared: a pid reused since is never taken for our init.
+pub fn status(s: &Stored) -> (Status, Option<Pidfd>) {
+    let Ok(pidfd) = Pidfd::open(s.pid) else {
         return (Status::Stopped, None);
     };
-    let alive = matches!(
-        crate::state::stat_fields_at(Path::new(&format!("/proc/{}", s.pid))),
-        Some((state, t)) if t == s.start_time && state != 'Z' && state != 'X'
-    );
-    match (alive, s.started) {
-        (false, _) => (Status::Stopped, None),
-        (true, true) => (Status::Running, Some(pidfd)),
-        (true, false) => (Status::Created, Some(pidfd)),
+    // start_time() is None once it has ended (zombie included).
+    if pidfd.start_time() != Some(s.start_time) {
+        return (Status::Stopped, None);
     }
+    let status = if s.started {
+        Status::Running
+    } else {
+        Status::Created
+    };
+    (status, Some(pidfd))
 }
 
 /// The runtime-spec state document.

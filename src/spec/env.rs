@@ -14,6 +14,8 @@ pub struct EnvOptions<'a> {
     pub set: &'a [OsString],
     pub unset: &'a [OsString],
     pub files: &'a [PathBuf],
+    /// An image's own variables: over the defaults, under what the caller asks for.
+    pub image: &'a [(OsString, OsString)],
 }
 
 /// Who the payload is inside, for HOME, USER, LOGNAME.
@@ -76,18 +78,36 @@ pub fn build(
         OsStr::from_bytes(hostname).into(),
     );
     set(&mut env, "container".into(), "ns-rootless".into());
+    for (name, value) in opts.image {
+        set(&mut env, name.clone(), value.clone());
+    }
     for file in opts.files {
         for (name, value) in read_env_file(file)? {
             set(&mut env, name, value);
         }
     }
-    for raw in opts.set {
+    apply_set(&mut env, host, opts.set)?;
+    for name in opts.unset {
+        check_name("--unset-env", name, name.as_bytes())?;
+        env.retain(|(k, _)| k != name);
+    }
+    Ok(env)
+}
+
+/// `-e NAME=VALUE` sets NAME; `-e NAME` copies the caller's value (a name the caller doesn't
+/// have is skipped).
+pub fn apply_set(
+    env: &mut Env,
+    host: &[(OsString, OsString)],
+    set_args: &[OsString],
+) -> Result<()> {
+    for raw in set_args {
         let bytes = raw.as_bytes();
         match bytes.iter().position(|&b| b == b'=') {
             Some(i) => {
                 check_name("--env", raw, &bytes[..i])?;
                 set(
-                    &mut env,
+                    env,
                     OsStr::from_bytes(&bytes[..i]).into(),
                     OsStr::from_bytes(&bytes[i + 1..]).into(),
                 );
@@ -96,16 +116,12 @@ pub fn build(
                 check_name("--env", raw, bytes)?;
                 // `-e NAME` copies the caller's value; a name the caller doesn't have is skipped.
                 if let Some((_, v)) = host.iter().find(|(k, _)| k == raw) {
-                    set(&mut env, raw.clone(), v.clone());
+                    set(env, raw.clone(), v.clone());
                 }
             }
         }
     }
-    for name in opts.unset {
-        check_name("--unset-env", name, name.as_bytes())?;
-        env.retain(|(k, _)| k != name);
-    }
-    Ok(env)
+    Ok(())
 }
 
 fn read_env_file(path: &PathBuf) -> Result<Env> {
@@ -180,6 +196,7 @@ mod tests {
             set: &set,
             unset: &unset,
             files: &[],
+            image: &[],
         };
         build(&host(), &opts, &who(), b"box")
     }

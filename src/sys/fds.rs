@@ -17,11 +17,26 @@ fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
 
 /// Closes every fd >= 3 except `keep` (at most a handful, any order). No allocation.
 pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
-    let mut next: c_uint = 3;
+    close_range_except(3, keep, 0)
+}
+
+/// Closes every fd >= `first` except `keep` (an OCI process keeps 3..first: --preserve-fds).
+pub fn close_fds_from_except(first: c_uint, keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(first, keep, 0)
+}
+
+/// Marks every fd >= 3 except `keep` close-on-exec. No allocation: for a child between fork
+/// and exec, whose exec std reports through a close-on-exec pipe that must stay open.
+pub fn cloexec_except(keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(3, keep, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+}
+
+fn close_range_except(first: c_uint, keep: &[RawFd], flags: c_uint) -> SysResult<()> {
+    let mut next: c_uint = first;
     loop {
-        // The smallest kept fd at or above `next`, if any.
+        // The smallest kept fd at or above `next`, if any (a negative one is no fd).
         let mut stop: Option<c_uint> = None;
-        for &fd in keep {
+        for &fd in keep.iter().filter(|&&fd| fd >= 0) {
             let fd = fd as c_uint;
             if fd >= next && stop.is_none_or(|s| fd < s) {
                 stop = Some(fd);
@@ -30,11 +45,11 @@ pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
         match stop {
             Some(s) => {
                 if s > next {
-                    close_range(next, s - 1, 0)?;
+                    close_range(next, s - 1, flags)?;
                 }
                 next = s + 1;
             }
-            None => return close_range(next, c_uint::MAX, 0),
+            None => return close_range(next, c_uint::MAX, flags),
         }
     }
 }
@@ -103,18 +118,15 @@ pub fn write_file(path: &CStr, data: &[u8]) -> SysResult<()> {
     write_all(fd.as_raw_fd(), data)
 }
 
-/// Reads everything from an fd the caller handed us (`--seccomp-fd`), then closes it.
-pub fn read_fd_to_end(fd: RawFd) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+/// Takes ownership of an fd number the caller handed us (`--seccomp-fd`), once fcntl says it
+/// is open.
+pub fn adopt_user_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
     // SAFETY: the fd number comes from the user; fcntl checks it is open before we own it.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: checked open above; we take ownership and close it after reading.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut out = Vec::new();
-    file.read_to_end(&mut out)?;
-    Ok(out)
+    // SAFETY: checked open above; nothing else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
@@ -123,4 +135,28 @@ pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
         let flags = check(libc::fcntl(fd, libc::F_GETFL) as libc::c_long)? as c_int;
         check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) as libc::c_long).map(drop)
     }
+}
+
+/// Opens the directory `path` and puts it at fd `at` (dup3, replacing what was there).
+pub fn open_dir_as(path: &CStr, at: RawFd) -> SysResult<()> {
+    // SAFETY: valid C string; the fds are ours.
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(super::last_errno());
+        }
+        if fd == at {
+            return Ok(());
+        }
+        let r = libc::dup3(fd, at, libc::O_CLOEXEC);
+        let e = super::last_errno();
+        libc::close(fd);
+        if r < 0 {
+            return Err(e);
+        }
+    }
+    Ok(())
 }

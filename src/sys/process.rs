@@ -3,6 +3,7 @@
 use super::{check, last_errno, Errno, SysResult};
 use nix::libc::{self, c_char, c_int, c_void};
 use std::ffi::CStr;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// A child stack for `clone`, with a PROT_NONE guard page below it so an overflow faults
 /// instead of silently overwriting other memory.
@@ -45,15 +46,18 @@ impl Drop for Stack {
     }
 }
 
+/// What `clone_with` started: its pid in our pid namespace and, when CLONE_PIDFD was asked
+/// for, a pidfd of it (pidfd_open(2)): the handle other pid namespaces and /proc instances
+/// can't confuse with another process.
+pub struct Cloned {
+    pub pid: libc::pid_t,
+    pub pidfd: Option<OwnedFd>,
+}
+
 /// `clone(2)` with namespace flags: the child runs `f(arg)` on `stack`, in a copy of our address
 /// space or, with CLONE_VM|CLONE_VFORK, in ours while we wait for its execve or exit; either
-/// way `arg` stays valid there. SIGCHLD is delivered when it ends.
-pub fn clone_with<T>(
-    flags: c_int,
-    stack: &Stack,
-    f: fn(&T) -> !,
-    arg: &T,
-) -> SysResult<libc::pid_t> {
+/// way `arg` stays valid there. SIGCHLD is delivered when it ends. No allocation: init calls it.
+pub fn clone_with<T>(flags: c_int, stack: &Stack, f: fn(&T) -> !, arg: &T) -> SysResult<Cloned> {
     struct Call<T> {
         f: fn(&T) -> !,
         arg: *const T,
@@ -69,9 +73,11 @@ pub fn clone_with<T>(
         return Err(libc::EINVAL);
     }
     let call = Call { f, arg };
+    // With CLONE_PIDFD the kernel stores the new pidfd here (the parent_tid argument).
+    let mut pidfd: c_int = -1;
     // SAFETY: the stack top is the end of our mapping (page-aligned, so 16-byte aligned); the
     // child gets its own copy of memory, or (CLONE_VFORK) ours while this frame waits, so
-    // `call` and `arg` stay valid.
+    // `call`, `arg` and `pidfd` stay valid.
     let pid = unsafe {
         let top = (stack.base as *mut u8).add(stack.len) as *mut c_void;
         libc::clone(
@@ -79,9 +85,14 @@ pub fn clone_with<T>(
             top,
             flags | libc::SIGCHLD,
             &call as *const Call<T> as *mut c_void,
+            &mut pidfd as *mut c_int,
         )
     };
-    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+    let pid = check(pid as libc::c_long)? as libc::pid_t;
+    let pidfd = (flags & libc::CLONE_PIDFD != 0 && pidfd >= 0)
+        // SAFETY: the kernel just gave us this fd (CLONE_PIDFD); nobody else owns it.
+        .then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Cloned { pid, pidfd })
 }
 
 /// Plain fork. Only called from single-threaded processes (`exec` and `run -d` forking before
@@ -179,4 +190,57 @@ pub fn ids() -> (u32, u32, u32, u32) {
             libc::getegid(),
         )
     }
+}
+
+/// Makes `cmd` start as a helper that dies with us and gets `fds` (ours, its number) as the
+/// numbers it expects. The returned fds must stay open until `cmd` is spawned.
+///
+/// PR_SET_PDEATHSIG fires when the thread that forked it ends: we are single-threaded, so when
+/// ns-rootless ends, even by SIGKILL, the helper gets SIGKILL (old pasta builds never notice
+/// that the namespace they serve is gone). A parent already gone before the prctl is caught
+/// by comparing getppid() with our pid.
+pub fn tie_to_us(
+    cmd: &mut std::process::Command,
+    fds: &[(std::os::fd::RawFd, std::os::fd::RawFd)],
+) -> SysResult<Vec<std::os::fd::OwnedFd>> {
+    use std::os::unix::process::CommandExt;
+    // Ours moved above every number the helper expects, so no dup2 below overwrites a source.
+    let mut moved = Vec::with_capacity(fds.len());
+    let mut pairs = Vec::with_capacity(fds.len());
+    let targets: Vec<std::os::fd::RawFd> = fds.iter().map(|&(_, theirs)| theirs).collect();
+    for &(ours, theirs) in fds {
+        // SAFETY: F_DUPFD_CLOEXEC on an fd the caller owns; returns a new fd.
+        let fd = super::check_fd(
+            unsafe { libc::fcntl(ours, libc::F_DUPFD_CLOEXEC, 64) } as libc::c_long
+        )?;
+        pairs.push((std::os::fd::AsRawFd::as_raw_fd(&fd), theirs));
+        moved.push(fd);
+    }
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    let tie = move || -> std::io::Result<()> {
+        // Between fork and exec: only async-signal-safe syscalls, no allocation.
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        for &(from, to) in &pairs {
+            // dup2 leaves the new number without FD_CLOEXEC: the helper keeps it.
+            // SAFETY: both are fd numbers; `from` is open until exec.
+            if unsafe { libc::dup2(from, to) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        // std closes nothing: an fd we inherited without FD_CLOEXEC (a directory of the
+        // caller's shell, say) would reach the helper, which parses what the sandbox sends and
+        // confines itself expecting to hold only what it was given.
+        super::fds::cloexec_except(&targets).map_err(std::io::Error::from_raw_os_error)
+    };
+    // SAFETY: the closure makes only async-signal-safe syscalls and allocates nothing.
+    unsafe { cmd.pre_exec(tie) };
+    Ok(moved)
 }
