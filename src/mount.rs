@@ -222,17 +222,7 @@ fn run_step(
             fstype,
             options,
             attrs,
-        } => {
-            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
-                return Ok(());
-            };
-            let mnt = sys::new_mount(fstype, options, *attrs).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)?;
-            if *fstype == c"tmpfs" {
-                owned.add(mnt.as_raw_fd());
-            }
-            Ok(())
-        }
+        } => mount_fresh(root, step, owned, fstype, options, *attrs),
         PreparedAction::Bind { src, attrs, dir } => {
             // The destination first: a clone dropped unattached (an optional destination that
             // doesn't exist) would cost an umount of its own.
@@ -250,17 +240,7 @@ fn run_step(
             fstype,
             options,
             attrs,
-        } => {
-            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
-                return Ok(());
-            };
-            let mnt = sys::new_mount(fstype, options, *attrs).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)?;
-            if fstype.as_c_str() == c"tmpfs" {
-                owned.add(mnt.as_raw_fd());
-            }
-            Ok(())
-        }
+        } => mount_fresh(root, step, owned, fstype, options, *attrs),
         PreparedAction::BindTree {
             src,
             attrs,
@@ -335,6 +315,27 @@ fn run_step(
             sys::symlinkat(target, dir.as_raw_fd(), name).map_err(at_step)
         }
     }
+}
+
+/// A new filesystem on the step's destination; a tmpfs is the sandbox's own, where mount
+/// points may be created.
+fn mount_fresh(
+    root: RawFd,
+    step: &PreparedStep,
+    owned: &mut Owned,
+    fstype: &CStr,
+    options: &[(CString, Option<CString>)],
+    attrs: u64,
+) -> Result<(), (Stage, Errno)> {
+    let Some(dst) = ensure(root, step, true, owned).map_err(|e| (Stage::MountPoint, e))? else {
+        return Ok(());
+    };
+    let mnt = sys::new_mount(fstype, options, attrs).map_err(|e| (Stage::Step, e))?;
+    sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(|e| (Stage::Step, e))?;
+    if fstype == c"tmpfs" {
+        owned.add(mnt.as_raw_fd());
+    }
+    Ok(())
 }
 
 fn open_dir(root: RawFd, rel: &CStr) -> SysResult<OwnedFd> {

@@ -21,6 +21,15 @@ pub const SCRATCH_SIZE: u64 = crate::spec::mounts::DEFAULT_TMPFS_SIZE;
 /// Host devices bind-mounted into the sandbox's /dev (mknod is refused in a user namespace).
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
+/// The links of /dev, (name, target).
+pub const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
 /// Top-level entries of the source root that the sandbox replaces with its own.
 const REPLACED: [&str; 4] = ["proc", "sys", "dev", "tmp"];
 /// In host mode, top-level directories hidden under an empty tmpfs.
@@ -382,13 +391,7 @@ fn dev_steps(steps: &mut Vec<Step>) {
             },
         ));
     }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
+    for (name, target) in DEV_LINKS {
         steps.push(step(
             format!("/dev/{name}"),
             Action::Symlink {

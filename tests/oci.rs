@@ -377,6 +377,23 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     assert_error(&b.run(&["state", "h2"]), "does not exist");
 }
 
+/// `cmd` with `file` as its fd 3.
+fn with_fd_3(mut cmd: Command, file: &fs::File) -> Command {
+    let raw = file.as_raw_fd();
+    // SAFETY: dup2 and fcntl in the forked child before exec, onto fd 3 (dup2 onto itself
+    // would keep FD_CLOEXEC: it is cleared either way).
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if nix::libc::dup2(raw, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
 #[test]
 fn preserve_fds_passes_exactly_those() {
     let b = Bundle::new("oci-fds");
@@ -384,36 +401,12 @@ fn preserve_fds_passes_exactly_those() {
     let file = b.path().join("three");
     fs::write(&file, "from fd 3\n").unwrap();
     let f = fs::File::open(&file).unwrap();
-    let mut cmd = b.oci(&["run", "--preserve-fds", "1", "f1"]);
-    let raw = f.as_raw_fd();
-    // SAFETY: dup2 in the forked child before exec, onto fd 3.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            // (dup2 onto itself would keep FD_CLOEXEC: clear it either way.)
-            if nix::libc::dup2(raw, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = output_of(cmd);
+    let out = output_of(with_fd_3(b.oci(&["run", "--preserve-fds", "1", "f1"]), &f));
     assert_quiet_success(&out);
     // 4 is ls's own fd of the directory it lists.
     assert_eq!(text(&out.stdout), "from fd 3\n0\n1\n2\n3\n4\n");
     // Without --preserve-fds, fd 3 doesn't reach the process.
-    let mut cmd = b.oci(&["run", "f2"]);
-    // SAFETY: as above.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if nix::libc::dup2(raw, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = output_of(cmd);
+    let out = output_of(with_fd_3(b.oci(&["run", "f2"]), &f));
     assert_eq!(text(&out.stdout), "0\n1\n2\n3\n", "{}", describe(&out));
 }
 

@@ -220,26 +220,6 @@ pub fn convert(
         ..Default::default()
     };
 
-    // The process.
-    if process.args.is_empty() {
-        bail!("invalid process.args: empty");
-    }
-    if !process.cwd.starts_with('/') {
-        bail!(
-            "invalid process.cwd {}: must be absolute",
-            quote(&process.cwd)
-        );
-    }
-    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
-    let env: Vec<(OsString, OsString)> = process
-        .env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.into(), v.into()),
-            None => (kv.into(), OsString::new()),
-        })
-        .collect();
-    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
     let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
     let oom_score_adj = process
         .oom_score_adj
@@ -271,21 +251,60 @@ pub fn convert(
         rlimits,
         seccomp,
     };
+    let mut prepared = prepare_process(process, launch, 0)?;
+    prepared.clone_flags = flags;
+    prepared.hostname = hostname.into_bytes();
+    prepared.loopback = flags & libc::CLONE_NEWNET != 0;
+    prepared.steps = prepared::prepare_steps(&plan)?;
+    Ok(Container {
+        prepared,
+        maps,
+        rootfs,
+        plan,
+    })
+}
+
+/// What the launcher runs for `process` (a container's, or an `exec`'s): argv, environment,
+/// the PATH candidates, cwd and terminal, with `launch`'s ids, capabilities and filters; no
+/// namespaces and no mount steps yet. `rows` is the terminal's height when the config gives
+/// no consoleSize.
+pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<Prepared> {
+    if process.args.is_empty() {
+        bail!("invalid process.args: empty");
+    }
+    if !process.cwd.starts_with('/') {
+        bail!(
+            "invalid process.cwd {}: must be absolute",
+            quote(&process.cwd)
+        );
+    }
+    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
+    let env: Vec<(OsString, OsString)> = process
+        .env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.into(), v.into()),
+            None => (kv.into(), OsString::new()),
+        })
+        .collect();
+    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
     let pty = process.terminal.then(|| crate::tty::PtySetup {
         termios: None,
         winsize: libc::winsize {
-            ws_row: process.console_size.map_or(0, |c| c.height),
-            ws_col: process.console_size.map_or(0, |c| c.width),
+            ws_row: process.console_size.map_or(rows, |c| c.height),
+            ws_col: process
+                .console_size
+                .map_or(if rows > 0 { 80 } else { 0 }, |c| c.width),
             ws_xpixel: 0,
             ws_ypixel: 0,
         },
     });
-    let prepared = Prepared {
-        clone_flags: flags,
-        hostname: hostname.into_bytes(),
-        loopback: flags & libc::CLONE_NEWNET != 0,
+    Ok(Prepared {
+        clone_flags: 0,
+        hostname: Vec::new(),
+        loopback: false,
         scratch_options: Vec::new(),
-        steps: prepared::prepare_steps(&plan)?,
+        steps: Vec::new(),
         nest: false,
         drop_caps: true,
         ignored_signals: crate::sys::ignored_signals_in(
@@ -304,12 +323,6 @@ pub fn convert(
         root: crate::prepared::PreparedRoot::Tmpfs,
         layers_fd: None,
         report_payload: false,
-    };
-    Ok(Container {
-        prepared,
-        maps,
-        rootfs,
-        plan,
     })
 }
 

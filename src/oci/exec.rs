@@ -8,12 +8,11 @@ use crate::oci::cli::Exec;
 use crate::oci::config::{Config, Process};
 use crate::oci::launch::Launch;
 use crate::oci::store::{self, Status, Store};
-use crate::prepared::{self, cstring, Prepared, PreparedCwd};
+use crate::prepared::{cstring, Prepared};
 use crate::sync::Record;
 use crate::{payload, signals, supervise, sync, sys};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::libc;
-use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
@@ -107,29 +106,9 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
             pid => pid,
         };
     drop(report_write);
-    let mut relay = None;
-    let mut _raw = None;
-    if let Some((master, slave)) = pty {
-        drop(slave);
-        match (&console, &prepared.pty) {
-            (Some(sock), _) => {
-                sys::send_fd_with(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx").map_err(
-                    |err| {
-                        anyhow!(
-                            "sending the terminal to the console socket: {}",
-                            strerror(err)
-                        )
-                    },
-                )?
-            }
-            (None, Some(setup)) => {
-                let (r, raw) = crate::tty::attach(master, setup)?;
-                relay = Some(r);
-                _raw = raw;
-            }
-            (None, None) => {}
-        }
-    }
+    let master = pty.map(|(master, _slave)| master);
+    let (relay, _raw) =
+        crate::oci::lifecycle::hand_terminal(master, console.as_ref(), prepared.pty.as_ref())?;
     drop(console);
     // EOF: the process runs (its copy of the pipe closed at execve); a record: it failed.
     if let Some(r) = sync::first_record(report_read) {
@@ -247,25 +226,6 @@ fn prepare(
     preserve_fds: u32,
     set_groups: bool,
 ) -> Result<Prepared> {
-    if process.args.is_empty() {
-        bail!("invalid process.args: empty");
-    }
-    if !process.cwd.starts_with('/') {
-        bail!(
-            "invalid process.cwd {}: must be absolute",
-            quote(&process.cwd)
-        );
-    }
-    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
-    let env: Vec<(OsString, OsString)> = process
-        .env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.into(), v.into()),
-            None => (kv.into(), OsString::new()),
-        })
-        .collect();
-    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
     let launch = Launch {
         rootfs: cstring(b"/")?,
         root_readonly: false,
@@ -286,38 +246,5 @@ fn prepare(
             None => None,
         },
     };
-    let pty = process.terminal.then(|| crate::tty::PtySetup {
-        termios: None,
-        winsize: libc::winsize {
-            ws_row: process.console_size.map_or(24, |c| c.height),
-            ws_col: process.console_size.map_or(80, |c| c.width),
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        },
-    });
-    Ok(Prepared {
-        clone_flags: 0,
-        hostname: Vec::new(),
-        loopback: false,
-        scratch_options: Vec::new(),
-        steps: Vec::new(),
-        nest: false,
-        drop_caps: true,
-        ignored_signals: sys::ignored_signals_in(
-            &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
-        ),
-        inner_uid_map: Vec::new(),
-        inner_gid_map: Vec::new(),
-        cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
-        limits: Vec::new(),
-        pty,
-        seccomp: None,
-        candidates,
-        argv,
-        envp,
-        oci: Some(launch),
-        root: crate::prepared::PreparedRoot::Tmpfs,
-        layers_fd: None,
-        report_payload: false,
-    })
+    crate::oci::convert::prepare_process(process, launch, 24)
 }

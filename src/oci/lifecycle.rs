@@ -15,7 +15,7 @@ use crate::{parent, signals, sync, sys};
 use anyhow::{bail, Context, Result};
 use nix::libc;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
@@ -248,29 +248,13 @@ fn launch(
         bail!("the container's init ended before it was created");
     }
     // The terminal goes to the console socket (conmon), or is relayed by `run` itself.
-    let mut relay = None;
-    let mut _raw = None;
-    if let Some(master) = master {
-        match (&console, &prepared.pty) {
-            (Some(sock), _) => {
-                if let Err(e) =
-                    sys::send_fd_with(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx")
-                {
-                    kill_init();
-                    bail!(
-                        "sending the terminal to the console socket: {}",
-                        crate::error::strerror(e)
-                    );
-                }
-            }
-            (None, Some(setup)) => {
-                let (r, raw) = crate::tty::attach(master, setup)?;
-                relay = Some(r);
-                _raw = raw;
-            }
-            (None, None) => {}
+    let (relay, _raw) = match hand_terminal(master, console.as_ref(), prepared.pty.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            kill_init();
+            return Err(e);
         }
-    }
+    };
     drop(console);
     let owner_uid = sys::ids().0;
     let mut stored = Stored {
@@ -312,6 +296,31 @@ fn launch(
     }
     let outcome = crate::supervise::supervise(child, &init, None, relay)?;
     Ok(outcome.status)
+}
+
+/// The pty master of a container's (or an exec'd) process: sent over the console socket with a
+/// non-empty message (conmon, containerd), else relayed to our terminal (`run`, `exec -t`).
+pub fn hand_terminal(
+    master: Option<OwnedFd>,
+    console: Option<&std::os::unix::net::UnixStream>,
+    setup: Option<&crate::tty::PtySetup>,
+) -> Result<(Option<crate::tty::Relay>, Option<crate::tty::RawMode>)> {
+    match (master, console, setup) {
+        (Some(master), Some(sock), _) => {
+            sys::send_fd_with(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx").map_err(|e| {
+                anyhow::anyhow!(
+                    "sending the terminal to the console socket: {}",
+                    crate::error::strerror(e)
+                )
+            })?;
+            Ok((None, None))
+        }
+        (Some(master), None, Some(setup)) => {
+            let (relay, raw) = crate::tty::attach(master, setup)?;
+            Ok((Some(relay), raw))
+        }
+        _ => Ok((None, None)),
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

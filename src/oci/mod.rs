@@ -10,7 +10,7 @@ mod exec;
 pub mod features;
 pub mod hooks;
 pub mod launch;
-mod lifecycle;
+pub mod lifecycle;
 pub mod mounts;
 pub mod seccomp;
 pub mod store;

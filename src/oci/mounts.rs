@@ -163,13 +163,7 @@ pub fn default_devices(fresh_dev: bool) -> Vec<Step> {
         ));
     }
     if fresh_dev {
-        for (name, target) in [
-            ("fd", "/proc/self/fd"),
-            ("stdin", "/proc/self/fd/0"),
-            ("stdout", "/proc/self/fd/1"),
-            ("stderr", "/proc/self/fd/2"),
-            ("ptmx", "pts/ptmx"),
-        ] {
+        for (name, target) in crate::plan::DEV_LINKS {
             out.push(step(
                 format!("/dev/{name}"),
                 Action::Symlink {

@@ -1,29 +1,11 @@
-//! What an OCI container's process needs beyond the native payload: its ids and capability
-//! sets from config.json, waiting for `start`, fds kept open, a mount clone that may be
-//! non-recursive, and the few host-side calls of the runtime (hooks, console socket).
+//! What an OCI container's init and process need beyond the native ones: the configured ids,
+//! waiting for `start`, rlimits with distinct soft and hard values, and the few host-side calls
+//! of the runtime (hooks, waiting for an init to end).
 
 use super::{check, check_fd, last_errno, SysResult};
-use nix::libc::{self, c_int, c_uint, c_void};
+use nix::libc::{self, c_int};
 use std::ffi::CStr;
-use std::os::fd::{OwnedFd, RawFd};
-
-/// Empties the bounding set except `keep` (needs CAP_SETPCAP, which init's own user namespace
-/// gives us).
-pub fn limit_bounding_set(keep: u64) -> SysResult<()> {
-    for cap in 0..64u32 {
-        if keep & (1 << cap) != 0 {
-            continue;
-        }
-        // SAFETY: plain prctl; EINVAL past the kernel's last capability ends the loop.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } < 0 {
-            match last_errno() {
-                libc::EINVAL => break,
-                e => return Err(e),
-            }
-        }
-    }
-    Ok(())
-}
+use std::os::fd::RawFd;
 
 /// Becomes `uid`/`gid` with supplementary `groups` (set only when `set_groups`: a namespace
 /// whose setgroups is "deny" refuses even an empty list), keeping the permitted capabilities
@@ -42,53 +24,6 @@ pub fn become_ids(uid: u32, gid: u32, groups: &[libc::gid_t], set_groups: bool) 
         check(libc::syscall(libc::SYS_setresgid, gid, gid, gid))?;
         check(libc::syscall(libc::SYS_setresuid, uid, uid, uid))?;
         check(libc::prctl(libc::PR_SET_KEEPCAPS, 0 as libc::c_ulong, 0, 0, 0) as libc::c_long)?;
-    }
-    Ok(())
-}
-
-/// Sets the effective, permitted and inheritable sets, then raises each `ambient` capability.
-pub fn set_capabilities(
-    effective: u64,
-    permitted: u64,
-    inheritable: u64,
-    ambient: u64,
-) -> SysResult<()> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: c_int,
-    }
-    #[repr(C)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let half = |v: u64, hi: bool| if hi { (v >> 32) as u32 } else { v as u32 };
-    let data = [false, true].map(|hi| Data {
-        effective: half(effective, hi),
-        permitted: half(permitted, hi),
-        inheritable: half(inheritable, hi),
-    });
-    // SAFETY: version-3 header with two data structs, as capset(2) expects.
-    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) })?;
-    for cap in 0..64u32 {
-        if ambient & (1 << cap) != 0 {
-            // SAFETY: plain prctl.
-            check(unsafe {
-                libc::prctl(
-                    libc::PR_CAP_AMBIENT,
-                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                    cap as libc::c_ulong,
-                    0 as libc::c_ulong,
-                    0 as libc::c_ulong,
-                )
-            } as libc::c_long)?;
-        }
     }
     Ok(())
 }
@@ -152,41 +87,6 @@ pub fn find_executable(candidates: &[std::ffi::CString]) -> SysResult<()> {
     Err(if denied { libc::EACCES } else { libc::ENOENT })
 }
 
-/// A detached copy of the mount at `path` (absolute, no symlink in it), with its submounts
-/// only when `recursive` (OCI `rbind` against `bind`).
-pub fn clone_path(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
-    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    const OPEN_TREE_CLONE: c_uint = 1;
-    let how = super::paths::OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_NO_SYMLINKS,
-    };
-    // SAFETY: `how` is a valid open_how of the size we pass.
-    let fd = check_fd(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            &how as *const super::paths::OpenHow,
-            std::mem::size_of::<super::paths::OpenHow>(),
-        )
-    })?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint | libc::AT_EMPTY_PATH as c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as c_uint;
-    }
-    // SAFETY: valid fd and empty C string.
-    check_fd(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            c"".as_ptr(),
-            flags,
-        )
-    })
-}
-
 /// Whether the fd is a directory.
 pub fn is_dir(fd: RawFd) -> SysResult<bool> {
     // SAFETY: fstat into a zeroed stat buffer on the stack.
@@ -202,33 +102,6 @@ pub fn write_path(path: &CStr, data: &[u8]) -> SysResult<()> {
         unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
     )?;
     super::write_all(std::os::fd::AsRawFd::as_raw_fd(&fd), data)
-}
-
-/// Sends `fd` over `sock` with `payload` as the data (a console socket wants exactly one fd
-/// and a non-empty message).
-pub fn send_fd_with(sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
-    #[repr(C, align(8))]
-    struct ControlBuf([u8; 64]);
-    let mut control = ControlBuf([0; 64]);
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut c_void,
-        iov_len: payload.len(),
-    };
-    // SAFETY: msghdr/cmsghdr built in place over buffers that outlive sendmsg; CMSG_SPACE of one
-    // int fits in 64 bytes; the kernel only reads the payload.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.0.as_mut_ptr() as *mut c_void;
-        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut c_int, fd);
-        check(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long).map(drop)
-    }
 }
 
 /// Waits up to `timeout_ms` for the process behind `pidfd` to end (its pidfd turns readable).
