@@ -897,7 +897,7 @@ rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ra
 NSO=$(dirname "$NSR")/ns-rootless-oci
 ln -f "$NSR" "$NSO"
 OB=$T/ocibundle
-mkdir -p "$OB" "$OUT/oci-ns" "$OUT/oci-runc"
+mkdir -p "$OB"   # (the state roots are made by the runtimes, as the measuring user)
 ((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$OB"
 if (cd "$OB" && "${AS[@]}" "$NSO" spec --rootless) 2>"$T/oci.err"; then
     python3 - "$OB/config.json" "$ROOTFS" <<'PYEOF'
