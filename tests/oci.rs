@@ -526,7 +526,6 @@ fn list_shows_containers_with_their_status() {
     let out = b.run(&["list"]);
     assert!(text(&out.stdout).starts_with("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\nl1\t"));
     assert_quiet_success(&b.run(&["delete", "--force", "l1"]));
-    let _ = Stdio::null();
 }
 
 #[test]
@@ -548,4 +547,40 @@ fn seccomp_profiles_are_enforced() {
         "{}",
         describe(&out)
     );
+}
+
+#[test]
+fn native_ps_lists_oci_containers() {
+    let b = Bundle::new("oci-ps");
+    b.args(&["sleep", "100"]);
+    // Both commands with their default state places, under an XDG_RUNTIME_DIR of the test's.
+    let runtime_dir = b.path().join("xdg");
+    fs::create_dir(&runtime_dir).unwrap();
+    common::set_mode(&runtime_dir, 0o700);
+    give_to_caller(&runtime_dir);
+    let with_xdg = |mut cmd: Command| {
+        cmd.env("XDG_RUNTIME_DIR", &runtime_dir);
+        cmd
+    };
+    let mut create = caller_command(oci_binary());
+    create
+        .args(["create", "--bundle", b.path_str(), "p1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let status = wait_for(with_xdg(create).spawn().unwrap(), "create");
+    assert!(status.success());
+    let ps = output_of(with_xdg(common::ns_rootless(["ps", "--json"])));
+    assert_quiet_success(&ps);
+    let rows: Value = serde_json::from_slice(&ps.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "p1")
+        .unwrap_or_else(|| panic!("p1 not listed: {}", describe(&ps)));
+    assert_eq!(row["kind"], "oci");
+    assert_eq!(row["status"], "created");
+    let mut delete = caller_command(oci_binary());
+    delete.args(["delete", "--force", "p1"]);
+    assert_quiet_success(&output_of(with_xdg(delete)));
 }

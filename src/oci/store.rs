@@ -311,6 +311,25 @@ pub fn status(s: &Stored) -> (Status, Option<Pidfd>) {
     (status, Some(pidfd))
 }
 
+/// The OCI containers of the default state root (`ns-rootless ps` lists them beside named
+/// sandboxes), with their status; stopped ones only with `all`.
+pub fn containers(uid: u32, all: bool) -> Vec<(Stored, Status)> {
+    let Ok(store) = Store::open(&default_root(uid), uid, false) else {
+        return Vec::new();
+    };
+    store
+        .ids()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| store.load(id).ok().flatten())
+        .map(|s| {
+            let (status, _) = status(&s);
+            (s, status)
+        })
+        .filter(|(_, status)| all || *status != Status::Stopped)
+        .collect()
+}
+
 /// The runtime-spec state document.
 pub fn state_json(s: &Stored, status: Status) -> serde_json::Value {
     let pid = if status == Status::Stopped { 0 } else { s.pid };
