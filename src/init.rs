@@ -60,7 +60,10 @@ pub fn main(ctx: &Context) -> ! {
     if sys::read_byte(ctx.go_read) != Ok(Some(MAPPED)) {
         sys::exit_now(125);
     }
-    sys::close(ctx.go_read);
+    // (An OCI container with startContainer hooks finds their state in it, after `start`.)
+    if p.oci.as_ref().is_none_or(|o| o.start_hooks.is_empty()) {
+        sys::close(ctx.go_read);
+    }
     if let Some(oci) = &p.oci {
         crate::oci::launch::prepare_init(oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     }
@@ -112,6 +115,13 @@ pub fn main(ctx: &Context) -> ! {
         let sig = sys::wait_for_signal(sys::start_signal(), &stop);
         if sig != sys::start_signal() {
             sys::exit_now(128 + sig);
+        }
+        if let Some(oci) = p.oci.as_ref().filter(|o| !o.start_hooks.is_empty()) {
+            if crate::oci::launch::run_start_hooks(oci, ctx.go_read).is_err() {
+                // Nobody of ours is left to word it: the container's stderr gets the line.
+                let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
+                sys::exit_now(125);
+            }
         }
     }
     // The payload starts in its nested user namespace (payload.rs) and, like posix_spawn's

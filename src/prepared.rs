@@ -162,7 +162,7 @@ pub struct CStrArray {
 }
 
 impl CStrArray {
-    fn new(strings: Vec<CString>) -> CStrArray {
+    pub fn new(strings: Vec<CString>) -> CStrArray {
         let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         CStrArray {

@@ -584,3 +584,30 @@ fn native_ps_lists_oci_containers() {
     delete.args(["delete", "--force", "p1"]);
     assert_quiet_success(&output_of(with_xdg(delete)));
 }
+
+#[test]
+fn start_container_hooks_run_inside_before_the_process() {
+    let b = Bundle::new("oci-starthook");
+    b.args(&["cat", "/dev/shm/hooked"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/sh",
+            "args": ["sh", "-c", "cat > /dev/shm/hooked"]}]});
+    });
+    let out = b.run(&["run", "sc1"]);
+    assert_quiet_success(&out);
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["id"], "sc1");
+    assert_eq!(state["bundle"], b.path_str());
+
+    // A failing one stops the container before its process runs.
+    b.args(&["echo", "never"]);
+    b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]}));
+    let out = b.run(&["run", "sc2"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("startContainer hook failed"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -4,7 +4,7 @@
 
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
-use crate::oci::launch::Launch;
+use crate::oci::launch::{Launch, StartHook};
 use crate::oci::mounts::{self, Owns};
 use crate::plan::Plan;
 use crate::prepared::{self, cpath, cstring, Prepared, PreparedCwd};
@@ -250,6 +250,12 @@ pub fn convert(
         oom_score_adj,
         rlimits,
         seccomp,
+        start_hooks: config
+            .hooks
+            .as_ref()
+            .map(|h| h.start_container.iter().map(StartHook::prepare).collect())
+            .transpose()?
+            .unwrap_or_default(),
     };
     let mut prepared = prepare_process(process, launch, 0)?;
     prepared.clone_flags = flags;
@@ -390,13 +396,6 @@ fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
                 "SELinux labels are not applied by ns-rootless",
             )?;
         }
-    }
-    if config
-        .hooks
-        .as_ref()
-        .is_some_and(|h| !h.start_container.is_empty())
-    {
-        refuse("hooks.startContainer", "not supported yet")?;
     }
     Ok(())
 }

@@ -245,6 +245,7 @@ fn prepare(
             Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
             None => None,
         },
+        start_hooks: Vec::new(),
     };
     crate::oci::convert::prepare_process(process, launch, 24)
 }

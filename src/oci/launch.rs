@@ -31,6 +31,74 @@ pub struct Launch {
     /// (RLIMIT_* number, soft, hard).
     pub rlimits: Vec<(libc::c_int, u64, u64)>,
     pub seccomp: Option<crate::seccomp::Program>,
+    /// startContainer hooks, run by init after `start`, inside the container.
+    pub start_hooks: Vec<StartHook>,
+}
+
+/// A hook rendered for init: its path (resolved in the container) and its argv and envp.
+pub struct StartHook {
+    pub path: CString,
+    pub argv: crate::prepared::CStrArray,
+    pub envp: crate::prepared::CStrArray,
+}
+
+/// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
+/// whose capacity is 64 KiB, from `create` until `start`).
+pub const STATE_MAX: usize = 16 * 1024;
+
+impl StartHook {
+    pub fn prepare(hook: &crate::oci::config::Hook) -> anyhow::Result<StartHook> {
+        use crate::prepared::{cstring, CStrArray};
+        if !hook.path.starts_with('/') {
+            anyhow::bail!(
+                "invalid hooks.startContainer path {}: must be absolute",
+                crate::error::quote(&hook.path)
+            );
+        }
+        let argv = if hook.args.is_empty() {
+            vec![cstring(hook.path.as_bytes())?]
+        } else {
+            hook.args
+                .iter()
+                .map(|a| cstring(a.as_bytes()))
+                .collect::<anyhow::Result<_>>()?
+        };
+        let envp = hook
+            .env
+            .iter()
+            .map(|e| cstring(e.as_bytes()))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(StartHook {
+            path: cstring(hook.path.as_bytes())?,
+            argv: CStrArray::new(argv),
+            envp: CStrArray::new(envp),
+        })
+    }
+}
+
+/// Init, after `start`: runs the startContainer hooks in the container (after pivot_root), each
+/// given the state `create` left in the handshake pipe `go_read`. A failing hook stops the
+/// container: Err(index of the hook, its exit code or errno).
+pub fn run_start_hooks(o: &Launch, go_read: RawFd) -> Result<(), (usize, i32)> {
+    let mut state = [0u8; STATE_MAX];
+    let mut len = [0u8; 4];
+    sys::read_exact(go_read, &mut len).map_err(|e| (0, e))?;
+    let len = (u32::from_ne_bytes(len) as usize).min(STATE_MAX);
+    sys::read_exact(go_read, &mut state[..len]).map_err(|e| (0, e))?;
+    sys::close(go_read);
+    for (i, hook) in o.start_hooks.iter().enumerate() {
+        match sys::run_hook(
+            &hook.path,
+            hook.argv.as_ptr(),
+            hook.envp.as_ptr(),
+            &state[..len],
+        ) {
+            Ok(0) => {}
+            Ok(code) => return Err((i, code)),
+            Err(e) => return Err((i, e)),
+        }
+    }
+    Ok(())
 }
 
 impl Launch {

@@ -215,6 +215,19 @@ fn launch(
         )),
     };
     let pid = init.our_pid().unwrap_or(0);
+    let owner_uid = sys::ids().0;
+    let mut stored = Stored {
+        id: id.to_string(),
+        pid,
+        start_time: init.start_time().unwrap_or(0),
+        bundle: bundle.to_string_lossy().into_owned(),
+        rootfs: rootfs.to_string_lossy().into_owned(),
+        created: store::now_rfc3339(),
+        owner: store::owner_name(owner_uid),
+        annotations: config.annotations.clone(),
+        started: false,
+        hooks: config.hooks.clone().unwrap_or_default(),
+    };
     let released = released.and_then(|()| {
         sync::send_mapped(&spawned.go_write).map_err(|e| {
             anyhow::anyhow!(
@@ -222,6 +235,22 @@ fn launch(
                 crate::error::strerror(e)
             )
         })
+    });
+    // startContainer hooks get the state from init, which reads it from the handshake pipe
+    // after `start` (it waits there: the pipe holds 64 KiB).
+    let released = released.and_then(|()| match prepared.oci.as_ref() {
+        Some(o) if !o.start_hooks.is_empty() => {
+            let state = serde_json::to_vec(&store::state_json(&stored, Status::Running))?;
+            if state.len() > crate::oci::launch::STATE_MAX {
+                bail!("the container's state is too large for its startContainer hooks");
+            }
+            let mut msg = (state.len() as u32).to_ne_bytes().to_vec();
+            msg.extend_from_slice(&state);
+            sys::write_all(spawned.go_write.as_raw_fd(), &msg).map_err(|e| {
+                anyhow::anyhow!("passing the state to init: {}", crate::error::strerror(e))
+            })
+        }
+        _ => Ok(()),
     });
     if let Err(e) = released {
         kill_init();
@@ -256,19 +285,6 @@ fn launch(
         }
     };
     drop(console);
-    let owner_uid = sys::ids().0;
-    let mut stored = Stored {
-        id: id.to_string(),
-        pid,
-        start_time: init.start_time().unwrap_or(0),
-        bundle: bundle.to_string_lossy().into_owned(),
-        rootfs: rootfs.to_string_lossy().into_owned(),
-        created: store::now_rfc3339(),
-        owner: store::owner_name(owner_uid),
-        annotations: config.annotations.clone(),
-        started: false,
-        hooks: config.hooks.clone().unwrap_or_default(),
-    };
     let created = store.write(&stored).and_then(|()| match &opts.pid_file {
         Some(path) => store::write_atomic(&absolute(path)?, format!("{pid}").as_bytes(), 0o644),
         None => Ok(()),

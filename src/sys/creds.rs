@@ -138,3 +138,69 @@ pub fn set_rlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
     // SAFETY: valid rlimit pointer.
     check(unsafe { libc::setrlimit(resource as _, &lim) } as libc::c_long).map(drop)
 }
+
+/// Runs `path` with `argv`/`envp` as a child, `input` on its stdin, and waits for it: a
+/// startContainer hook, run by an OCI container's init after `start`. Syscalls only (init may
+/// not allocate). Ok(exit code, or 128+signal).
+pub fn run_hook(
+    path: &CStr,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    input: &[u8],
+) -> SysResult<i32> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: pipe2 fills our two-int array.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    let (read, write) = (fds[0], fds[1]);
+    let pid = match super::fork() {
+        Ok(0) => {
+            // SAFETY: in the child between fork and execve: dup2, sigprocmask, execve, _exit.
+            unsafe {
+                libc::dup2(read, 0);
+                let empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            }
+            super::execve(path, argv, envp);
+            super::exit_now(127)
+        }
+        Ok(pid) => pid,
+        Err(e) => {
+            super::close(read);
+            super::close(write);
+            return Err(e);
+        }
+    };
+    super::close(read);
+    // A hook that doesn't read its stdin is fine (SIGPIPE is ignored here: EPIPE).
+    let _ = super::write_all(write, input);
+    super::close(write);
+    loop {
+        match super::wait_child(pid, false) {
+            Ok(Some((_, super::Ended::Code(code)))) => return Ok(code),
+            Ok(None) | Err(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes (EOF early: EPIPE).
+pub fn read_exact(fd: RawFd, buf: &mut [u8]) -> SysResult<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: reading into the unfilled part of `buf`.
+        let n = unsafe {
+            libc::read(
+                fd,
+                buf[done..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - done,
+            )
+        };
+        match n {
+            0 => return Err(libc::EPIPE),
+            n if n > 0 => done += n as usize,
+            _ if last_errno() == libc::EINTR => {}
+            _ => return Err(last_errno()),
+        }
+    }
+    Ok(())
+}
