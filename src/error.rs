@@ -51,6 +51,8 @@ pub enum Stage {
     OomScoreAdj,
     /// Becoming the configured uid, gid and groups.
     Ids,
+    /// A time namespace and its offsets.
+    TimeNamespace,
 }
 
 impl Stage {
@@ -88,6 +90,7 @@ impl Stage {
             Sysctl,
             OomScoreAdj,
             Ids,
+            TimeNamespace,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -129,6 +132,7 @@ impl Stage {
             Stage::Sysctl => "writing a sysctl",
             Stage::OomScoreAdj => "writing oom_score_adj",
             Stage::Ids => "setting the process's uid, gid and groups",
+            Stage::TimeNamespace => "creating the time namespace (linux.timeOffsets)",
         }
     }
 }
@@ -259,12 +263,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=31 {
-            let stage = Stage::from_u32(v).expect("every number 1..=31 is a stage");
+        for v in 1..=32 {
+            let stage = Stage::from_u32(v).expect("every number 1..=32 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(32), None);
+        assert_eq!(Stage::from_u32(33), None);
     }
 
     #[test]

@@ -611,3 +611,44 @@ fn start_container_hooks_run_inside_before_the_process() {
         describe(&out)
     );
 }
+
+#[test]
+fn time_namespace_offsets() {
+    let b = Bundle::new("oci-time");
+    b.args(&["sh", "-c", "cut -d. -f1 /proc/uptime"]);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = serde_json::json!({"boottime": {"secs": 864000}});
+    });
+    let out = b.run(&["run", "tm1"]);
+    assert_quiet_success(&out);
+    let inside: u64 = text(&out.stdout).trim().parse().unwrap();
+    let host: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside as f64 >= host + 864000.0 - 5.0,
+        "uptime {inside} vs host {host}"
+    );
+    // exec joins it too.
+    b.args(&["sleep", "100"]);
+    assert!(b.create("tm3", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "tm3"]));
+    let out = b.run(&["exec", "tm3", "cut", "-d.", "-f1", "/proc/uptime"]);
+    assert_quiet_success(&out);
+    let exec_inside: u64 = text(&out.stdout).trim().parse().unwrap();
+    assert!(exec_inside >= 864000, "{}", describe(&out));
+    assert_quiet_success(&b.run(&["delete", "--force", "tm3"]));
+    // Offsets without a time namespace are refused.
+    b.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().pop();
+    });
+    assert_error(&b.run(&["run", "tm2"]), "needs a time namespace");
+}

@@ -66,6 +66,7 @@ pub fn convert(
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
     let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     let mut want_user = false;
+    let mut want_time = false;
     for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
         let flag = match ns.kind.as_str() {
             "pid" => libc::CLONE_NEWPID,
@@ -75,7 +76,13 @@ pub fn convert(
             "mount" => libc::CLONE_NEWNS,
             "user" => libc::CLONE_NEWUSER,
             "cgroup" => libc::CLONE_NEWCGROUP,
-            "time" => bail!("linux.namespaces: time namespaces are not supported yet"),
+            "time" => {
+                if ns.path.as_deref().is_some_and(|p| !p.is_empty()) {
+                    bail!("linux.namespaces: joining a time namespace by path is not supported");
+                }
+                want_time = true;
+                continue;
+            }
             other => bail!("linux.namespaces: unknown namespace type {}", quote(other)),
         };
         match ns.path.as_deref().filter(|p| !p.is_empty()) {
@@ -250,6 +257,7 @@ pub fn convert(
         oom_score_adj,
         rlimits,
         seccomp,
+        time_offsets: time_offsets(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?,
         start_hooks: config
             .hooks
             .as_ref()
@@ -332,6 +340,35 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
     })
 }
 
+/// The /proc/PID/timens_offsets text for `linux.timeOffsets` (monotonic and boottime only, the
+/// clocks a time namespace offsets), when the config asks for a time namespace.
+fn time_offsets(wanted: bool, offsets: Option<&serde_json::Value>) -> Result<Option<Vec<u8>>> {
+    if !wanted {
+        if offsets.is_some() {
+            bail!("invalid linux.timeOffsets: needs a time namespace in linux.namespaces");
+        }
+        return Ok(None);
+    }
+    let mut text = String::new();
+    if let Some(map) = offsets {
+        let map = map
+            .as_object()
+            .context("invalid linux.timeOffsets: not an object")?;
+        for (clock, value) in map {
+            if clock != "monotonic" && clock != "boottime" {
+                bail!("invalid linux.timeOffsets: unknown clock {}", quote(clock));
+            }
+            let secs = value.get("secs").and_then(|v| v.as_i64()).unwrap_or(0);
+            let nanos = value.get("nanosecs").and_then(|v| v.as_u64()).unwrap_or(0);
+            if nanos >= 1_000_000_000 {
+                bail!("invalid linux.timeOffsets.{clock}.nanosecs {nanos}: at most 999999999");
+            }
+            text.push_str(&format!("{clock} {secs} {nanos}\n"));
+        }
+    }
+    Ok(Some(text.into_bytes()))
+}
+
 fn one(id: u32) -> IdMapping {
     IdMapping {
         container_id: 0,
@@ -381,9 +418,6 @@ fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
         refuse("domainname", "not supported")?;
     }
     if let Some(l) = &config.linux {
-        if l.time_offsets.is_some() {
-            refuse("linux.timeOffsets", "time namespaces are not supported yet")?;
-        }
         if l.personality.is_some() {
             refuse("linux.personality", "not supported")?;
         }

@@ -68,6 +68,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         ("ipc", libc::CLONE_NEWIPC),
         ("net", libc::CLONE_NEWNET),
         ("cgroup", libc::CLONE_NEWCGROUP),
+        ("time", 0x80), // CLONE_NEWTIME
     ] {
         let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
         let theirs = std::fs::metadata(format!("/proc/{process_pid}/ns/{name}")).ok();
@@ -246,6 +247,7 @@ fn prepare(
             None => None,
         },
         start_hooks: Vec::new(),
+        time_offsets: None,
     };
     crate::oci::convert::prepare_process(process, launch, 24)
 }

@@ -33,6 +33,8 @@ pub struct Launch {
     pub seccomp: Option<crate::seccomp::Program>,
     /// startContainer hooks, run by init after `start`, inside the container.
     pub start_hooks: Vec<StartHook>,
+    /// A time namespace for the process, with these /proc/PID/timens_offsets lines.
+    pub time_offsets: Option<Vec<u8>>,
 }
 
 /// A hook rendered for init: its path (resolved in the container) and its argv and envp.
@@ -123,6 +125,19 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
     if let Some(adj) = &o.oom_score_adj {
         sys::write_path(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
+    }
+    Ok(())
+}
+
+/// Init, before it creates the process: a time namespace for it, its offsets written before
+/// init's first fork (time_namespaces(7)). Init then stops being dumpable itself: the process
+/// can't share its memory (a child sharing it stays in init's time namespace), so it can't
+/// clear that flag for both as it otherwise does.
+pub fn prepare_time(o: &Launch) -> Result<(), Errno> {
+    if let Some(offsets) = &o.time_offsets {
+        sys::unshare_time()?;
+        sys::write_path(c"/proc/self/timens_offsets", offsets)?;
+        sys::set_not_dumpable()?;
     }
     Ok(())
 }

@@ -204,3 +204,11 @@ pub fn read_exact(fd: RawFd, buf: &mut [u8]) -> SysResult<()> {
     }
     Ok(())
 }
+
+/// A new time namespace for the processes this one creates from now on (unshare(2)
+/// CLONE_NEWTIME); its offsets go to /proc/self/timens_offsets before the first of them.
+pub fn unshare_time() -> SysResult<()> {
+    const CLONE_NEWTIME: c_int = 0x80;
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(CLONE_NEWTIME) } as libc::c_long).map(drop)
+}
