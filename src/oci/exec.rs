@@ -109,7 +109,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     drop(report_write);
     let master = pty.map(|(master, _slave)| master);
     let (relay, _raw) =
-        crate::oci::lifecycle::hand_terminal(master, console.as_ref(), prepared.pty.as_ref())?;
+        crate::oci::create::hand_terminal(master, console.as_ref(), prepared.pty.as_ref())?;
     drop(console);
     // EOF: the process runs (its copy of the pipe closed at execve); a record: it failed.
     if let Some(r) = sync::first_record(report_read) {
@@ -249,5 +249,5 @@ fn prepare(
         start_hooks: Vec::new(),
         time_offsets: None,
     };
-    crate::oci::convert::prepare_process(process, launch, 24)
+    crate::oci::process::prepare_process(process, launch, 24)
 }

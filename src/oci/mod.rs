@@ -6,12 +6,14 @@ pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod create;
 mod exec;
 pub mod features;
 pub mod hooks;
 pub mod launch;
 pub mod lifecycle;
 pub mod mounts;
+pub mod process;
 pub mod seccomp;
 pub mod store;
 
