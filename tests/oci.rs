@@ -652,3 +652,40 @@ fn time_namespace_offsets() {
     });
     assert_error(&b.run(&["run", "tm2"]), "needs a time namespace");
 }
+
+#[test]
+fn errors_go_to_the_log_file_as_json_lines() {
+    let b = Bundle::new("oci-log");
+    b.args(&["no-such-command"]);
+    let log = b.path().join("oci-log");
+    let out = b.run(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "l1",
+    ]);
+    assert_error(&out, "executable file not found in $PATH");
+    let logged = fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(logged.lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found"),
+        "{logged}"
+    );
+    // --debug says what is skipped, only when asked.
+    b.args(&["true"]);
+    b.edit(|c| c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 10}}));
+    let quiet = b.run(&["run", "l2"]);
+    assert_quiet_success(&quiet);
+    let debug = b.run(&["--debug", "run", "l3"]);
+    assert!(
+        text(&debug.stderr).contains("linux.resources not applied"),
+        "{}",
+        describe(&debug)
+    );
+}
