@@ -41,6 +41,17 @@ pub enum Stage {
     Exec,
     /// Mounting the overlay that is the root (an image's layers).
     RootOverlay,
+    /// An OCI container's init is ready and waits for `start` (not a failure).
+    Created,
+    /// Joining a namespace given by path; `step` says which.
+    JoinNamespace,
+    /// Writing a sysctl; `step` says which.
+    Sysctl,
+    OomScoreAdj,
+    /// Becoming the configured uid, gid and groups.
+    Ids,
+    /// A time namespace and its offsets.
+    TimeNamespace,
 }
 
 impl Stage {
@@ -73,6 +84,12 @@ impl Stage {
             Seccomp,
             Exec,
             RootOverlay,
+            Created,
+            JoinNamespace,
+            Sysctl,
+            OomScoreAdj,
+            Ids,
+            TimeNamespace,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -109,6 +126,12 @@ impl Stage {
             Stage::RootOverlay => {
                 "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
             }
+            Stage::Created => "waiting for start",
+            Stage::JoinNamespace => "joining a namespace",
+            Stage::Sysctl => "writing a sysctl",
+            Stage::OomScoreAdj => "writing oom_score_adj",
+            Stage::Ids => "setting the process's uid, gid and groups",
+            Stage::TimeNamespace => "creating the time namespace (linux.timeOffsets)",
         }
     }
 }
@@ -191,12 +214,12 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        for v in 1..=26 {
-            let stage = Stage::from_u32(v).expect("every number 1..=26 is a stage");
+        for v in 1..=32 {
+            let stage = Stage::from_u32(v).expect("every number 1..=32 is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);
-        assert_eq!(Stage::from_u32(27), None);
+        assert_eq!(Stage::from_u32(33), None);
     }
 
     #[test]

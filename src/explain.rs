@@ -50,6 +50,8 @@ fn attr_names(action: &PreparedAction) -> Vec<String> {
         PreparedAction::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         PreparedAction::File { .. } => MOUNT_ATTR_RDONLY,
         PreparedAction::Overlay { .. } => 0,
+        PreparedAction::Filesystem { attrs, .. } | PreparedAction::BindTree { attrs, .. } => *attrs,
+        PreparedAction::Mask { .. } => MOUNT_ATTR_RDONLY,
         PreparedAction::Dir | PreparedAction::Symlink { .. } => 0,
     };
     [
@@ -78,6 +80,9 @@ fn step_json(s: &Step, prepared: &PreparedAction) -> Value {
         Action::ReadOnly => ("read-only", None),
         Action::File { .. } => ("file", None),
         Action::Overlay { lower, .. } => ("overlay", Some(path(lower))),
+        Action::Filesystem { fstype, .. } => ("filesystem", Some(text(OsStr::new(fstype)))),
+        Action::BindTree { src, .. } => ("bind", Some(path(src))),
+        Action::Mask => ("mask", None),
     };
     let mut flags = attr_names(prepared);
     match &s.action {

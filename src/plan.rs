@@ -21,6 +21,15 @@ pub const SCRATCH_SIZE: u64 = crate::spec::mounts::DEFAULT_TMPFS_SIZE;
 /// Host devices bind-mounted into the sandbox's /dev (mknod is refused in a user namespace).
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
+/// The links of /dev, (name, target).
+pub const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
 /// Top-level entries of the source root that the sandbox replaces with its own.
 const REPLACED: [&str; 4] = ["proc", "sys", "dev", "tmp"];
 /// In host mode, top-level directories hidden under an empty tmpfs.
@@ -67,6 +76,22 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
+    /// A new filesystem with its own options and mount attributes (OCI `mounts`).
+    Filesystem {
+        fstype: String,
+        options: Vec<(String, Option<String>)>,
+        attrs: u64,
+    },
+    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`.
+    BindTree {
+        src: PathBuf,
+        dir: bool,
+        attrs: u64,
+        recursive: bool,
+    },
+    /// Hide what is at the destination: an empty read-only tmpfs on a directory, /dev/null on
+    /// anything else (OCI `maskedPaths`; what it is is only known inside the new root).
+    Mask,
     /// `--cow`: overlayfs with the host directory `lower` below and the session's `upper`
     /// (and `work`, on the same filesystem) on top, instead of a read-write bind.
     Overlay {
@@ -137,7 +162,7 @@ pub struct Plan {
     pub shows_private: bool,
 }
 
-fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
+pub fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
     Step {
         dst: dst.into(),
         action,
@@ -359,13 +384,7 @@ fn dev_steps(steps: &mut Vec<Step>) {
             },
         ));
     }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
+    for (name, target) in DEV_LINKS {
         steps.push(step(
             format!("/dev/{name}"),
             Action::Symlink {
@@ -394,6 +413,14 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
+            Action::Filesystem { fstype, .. } => {
+                format!(
+                    "mounting {} on {dst}",
+                    crate::error::escape(fstype.as_bytes())
+                )
+            }
+            Action::BindTree { src, .. } => format!("binding {} to {dst}", shown(src)),
+            Action::Mask => format!("masking {dst}"),
             Action::Overlay { lower, .. } => {
                 format!(
                     "mounting a copy-on-write overlay of {} on {dst}",
