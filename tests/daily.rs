@@ -574,8 +574,23 @@ fn build_script_never_adds_a_rustup_target() {
         fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         common::set_mode(&path, 0o755);
     }
+    // A checkout of its own (build.sh works from its parent directory), with a release binary
+    // in place for the stand-in build to leave there.
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(repo.join("scripts")).unwrap();
+    fs::create_dir_all(repo.join("target/release")).unwrap();
+    fs::copy(script("build.sh"), repo.join("scripts/build.sh")).unwrap();
+    fs::write(repo.join("target/release/ns-rootless"), "").unwrap();
+    for path in [
+        repo.clone(),
+        repo.join("scripts"),
+        repo.join("target"),
+        repo.join("target/release"),
+    ] {
+        chown(&path, Some(caller_uid()), Some(caller_uid())).unwrap();
+    }
     let mut cmd = common::caller_command(common::host_tool("bash"));
-    cmd.arg(script("build.sh"))
+    cmd.arg(repo.join("scripts/build.sh"))
         .env("PATH", format!("{}:/usr/bin:/bin", path_str(&bin)));
     let out = output_of(cmd);
     assert_code(&out, 0);
