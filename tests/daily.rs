@@ -586,6 +586,7 @@ fn build_script_never_adds_a_rustup_target() {
         repo.join("scripts"),
         repo.join("target"),
         repo.join("target/release"),
+        repo.join("target/release/ns-rootless"),
     ] {
         chown(&path, Some(caller_uid()), Some(caller_uid())).unwrap();
     }
