@@ -720,6 +720,55 @@ fn termios_restored_when_the_command_is_not_found() {
     assert_termios_restored(Ending::NotFound);
 }
 
+/// Without a pty the payload holds the caller's terminal itself (stdin with `-T`, or only
+/// stdout and stderr when stdin is not a terminal) and can change its settings: they come back
+/// when the sandbox ends.
+#[test]
+fn termios_restored_after_the_payload_changes_them_without_a_pty() {
+    let messy = "stty -echo -icanon raw erase ^X 2>&1; stty -a >/dev/null; echo changed";
+    // -T: stdin is the terminal.
+    let term = Term::new();
+    let before = term.termios();
+    let mut sandbox = term.spawn(Mode::Host.command(&["-T"], &["sh", "-c", messy]));
+    assert!(
+        sandbox.wait(&term, STEP).success(),
+        "{:?}",
+        term.transcript()
+    );
+    term.wait_for("changed", 0);
+    assert_eq!(term.termios(), before, "-T: the settings were not restored");
+    // stdin not a terminal (no pty then), stdout and stderr the terminal.
+    let term = Term::new();
+    let before = term.termios();
+    prepare();
+    let mut cmd = Mode::Host.command(&[], &["sh", "-c", &format!("exec <&1; {messy}")]);
+    let slave = || Stdio::from(term.slave.try_clone().expect("dup the slave"));
+    cmd.stdin(Stdio::null()).stdout(slave()).stderr(slave());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(1, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let what = format!("{cmd:?}");
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut sandbox = Spawned { child, what };
+    assert!(
+        sandbox.wait(&term, STEP).success(),
+        "{:?}",
+        term.transcript()
+    );
+    term.wait_for("changed", 0);
+    assert_eq!(
+        term.termios(),
+        before,
+        "stdout a terminal: the settings were not restored"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Without a terminal, and the -t / -T overrides
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 //!   keyring, session and process group, mount count).
 //! * `probe syscall NAME [ARG]`: tries one dangerous (or harmless) operation and prints `ok`
 //!   (sometimes `ok DETAIL`) or `errno N NAME`, then exits 0.
-//! * `probe syscalls NAME...`: the same for several operations, one `NAME: RESULT` line each.
+//! * `probe syscall fork-hold N`: forks up to N children and holds them until killed.
+//! * `probe syscalls NAME[=ARG]...`: the same for several operations, one `NAME: RESULT` line
+//!   each.
 //!
 //! Exit 2 on bad usage. Raw syscalls throughout, so that what reaches the kernel (and the
 //! seccomp filter) is exactly what the name says.
@@ -67,7 +69,12 @@ fn main() {
         },
         ["syscalls", names @ ..] if !names.is_empty() => {
             for name in names {
-                match try_op(name, None) {
+                // NAME=ARG gives an operation its argument.
+                let (op, arg) = match name.split_once('=') {
+                    Some((op, arg)) => (op, Some(arg)),
+                    None => (*name, None),
+                };
+                match try_op(op, arg) {
                     Some(result) => println!("{name}: {result}"),
                     None => usage(&format!("unknown operation {name:?}")),
                 }
@@ -707,6 +714,49 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
                 libc::close(fd);
                 r
             }
+            // Connects to the Unix socket at the path ARG.
+            "connect-unix" => {
+                let path = arg?.as_bytes();
+                let mut addr: libc::sockaddr_un = std::mem::zeroed();
+                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                if path.len() >= addr.sun_path.len() {
+                    return None;
+                }
+                for (dst, src) in addr.sun_path.iter_mut().zip(path) {
+                    *dst = *src as libc::c_char;
+                }
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                let r = result(libc::connect(
+                    fd,
+                    (&addr as *const libc::sockaddr_un).cast(),
+                    std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+                ) as _);
+                libc::close(fd);
+                r
+            }
+            // Listens on the abstract socket `@ARG` and connects to it from this same process:
+            // sockets made inside the sandbox stay usable inside it.
+            "abstract-loop" => {
+                let name = arg?.as_bytes();
+                let mut addr: libc::sockaddr_un = std::mem::zeroed();
+                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                for (dst, src) in addr.sun_path[1..].iter_mut().zip(name) {
+                    *dst = *src as libc::c_char;
+                }
+                let len =
+                    (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as libc::socklen_t;
+                let addr = (&addr as *const libc::sockaddr_un).cast();
+                let server = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                let client = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                let r = if libc::bind(server, addr, len) < 0 || libc::listen(server, 1) < 0 {
+                    format!("listen {}", errno_result(errno()))
+                } else {
+                    result(libc::connect(client, addr, len) as _)
+                };
+                libc::close(client);
+                libc::close(server);
+                r
+            }
             "connect-tcp" => {
                 let port: u16 = arg?.parse().ok()?;
                 let mut addr: libc::sockaddr_in = std::mem::zeroed();
@@ -755,6 +805,32 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
                     libc::waitpid(pid, std::ptr::null_mut(), 0);
                 }
                 format!("ok {}{failure}", children.len())
+            }
+            // Forks up to ARG children that wait to be killed and keeps them: prints
+            // `held FORKED [ERRNO]` and a line `holding`, then waits to be killed itself.
+            "fork-hold" => {
+                use std::io::Write;
+                let want: usize = arg?.parse().ok()?;
+                let mut forked = 0;
+                let mut failure = String::new();
+                while forked < want {
+                    let pid = libc::fork();
+                    if pid == 0 {
+                        libc::pause();
+                        libc::_exit(0);
+                    }
+                    if pid < 0 {
+                        failure = format!(" {}", errno_result(errno()));
+                        break;
+                    }
+                    forked += 1;
+                }
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "held {forked}{failure}\nholding");
+                let _ = out.flush();
+                loop {
+                    libc::pause();
+                }
             }
             "setgroups" => {
                 let groups = [0 as libc::gid_t];
