@@ -36,6 +36,8 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let prepared = prepared::prepare(&spec, &plan)?;
     signals::take_over();
     let umask = sys::current_umask();
+    // Without a pty the command holds the caller's terminal: its settings come back at the end.
+    let _terminal = prepared.pty.is_none().then(tty::Saved::now);
 
     let pipes = Pipes::new().context("creating the handshake pipes")?;
     let tty_socks = match prepared.pty {
