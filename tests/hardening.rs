@@ -1560,8 +1560,8 @@ fn the_default_nproc_limit_is_documented_and_overridable() {
     // above the cap.
     assert_eq!(processes(&[]), "Max processes 16384 16384 processes");
     assert_eq!(
-        processes(&["--limit", "nproc=unlimited"]),
-        "Max processes unlimited unlimited processes"
+        processes(&["--limit", "nproc=50000"]),
+        "Max processes 50000 50000 processes"
     );
 }
 
