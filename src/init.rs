@@ -42,6 +42,7 @@ pub fn main(ctx: &Context) -> ! {
         ctx.go_read,
         ctx.report_write,
         ctx.tty_sock.unwrap_or(ctx.go_read),
+        p.landlock.as_ref().map_or(ctx.go_read, |r| r.as_raw_fd()),
     ];
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(Stage::CloseFds, 0, e);

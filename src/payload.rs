@@ -10,7 +10,7 @@ use crate::sys;
 use nix::libc;
 use nix::sys::resource::Resource;
 use nix::sys::signal::SigSet;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 /// What the payload's process starts from: `report` is the write end of the pipe to
 /// ns-rootless; `umask` the caller's; `pty` the slave of the payload's terminal, when it has one.
@@ -111,6 +111,12 @@ pub fn main(start: &Start) -> ! {
     }
     if let Err(e) = sys::set_no_new_privs() {
         fail(Stage::NoNewPrivs, e);
+    }
+    // The second layer under the network namespace (landlock.rs); needs no_new_privs.
+    if let Some(ruleset) = &p.landlock {
+        if let Err(e) = sys::landlock_restrict_self(ruleset.as_raw_fd()) {
+            fail(Stage::Landlock, e);
+        }
     }
     // Last, so that nothing above needs a syscall the filter denies.
     if let Some(program) = &p.seccomp {

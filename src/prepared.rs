@@ -88,6 +88,8 @@ pub struct Prepared {
     pub limits: Vec<(nix::sys::resource::Resource, u64)>,
     /// The pty to open for the payload, when it gets one.
     pub pty: Option<crate::tty::PtySetup>,
+    /// The Landlock ruleset the payload enters before its seccomp filter, if any (landlock.rs).
+    pub landlock: Option<std::os::fd::OwnedFd>,
     /// The seccomp program to install last, if any.
     pub seccomp: Option<crate::seccomp::Program>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
@@ -298,6 +300,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         },
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
         pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
+        landlock: crate::landlock::payload_ruleset(spec.share_net)?,
         seccomp: match &spec.seccomp {
             Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
             Seccomp::None => None,

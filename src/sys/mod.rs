@@ -29,6 +29,7 @@ fn check_fd(ret: libc::c_long) -> SysResult<OwnedFd> {
 }
 
 mod fds;
+mod landlock;
 mod mounts;
 mod ns;
 mod paths;
@@ -38,6 +39,7 @@ mod signals;
 mod terminal;
 
 pub use fds::*;
+pub use landlock::*;
 pub use mounts::*;
 pub use ns::*;
 pub use paths::*;
