@@ -7,6 +7,7 @@ mod cli;
 mod detach;
 mod enter;
 mod error;
+mod hostrun;
 mod idmap;
 mod init;
 mod landlock;

@@ -4,7 +4,9 @@
 //! or a created mount point, to the host (CVE-2021-30465 class).
 
 use crate::error::Stage;
-use crate::prepared::{Prepared, PreparedAction, PreparedStep, HIDDEN, SCRATCH_ATTRS, STAGING};
+use crate::prepared::{
+    Prepared, PreparedAction, PreparedStep, HIDDEN, MASK_ATTRS, SCRATCH_ATTRS, STAGING,
+};
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
 use std::ffi::{CStr, CString};
@@ -90,6 +92,14 @@ impl Scratch {
         }
         Ok(mnt)
     }
+
+    /// A new empty read-only file of the scratch tmpfs, as a detached mount of its own.
+    fn file(&self, name: &CStr) -> SysResult<OwnedFd> {
+        sys::create_file_at(self.0.as_raw_fd(), name)?;
+        let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
+        sys::set_mount_attrs(mnt.as_raw_fd(), MASK_ATTRS, false)?;
+        Ok(mnt)
+    }
 }
 
 /// pivot_root into `root` and detach the host's tree.
@@ -147,6 +157,21 @@ fn run_step(
             // Recursive: every submount of a read-only bind is read-only too.
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::Hide { name } => {
+            // The mask takes the shape of what it covers: a directory over a directory, a file
+            // over anything else (a socket, a file). Nothing there, nothing to hide.
+            let dst = match open_destination(root, step, true) {
+                Ok(dst) => dst,
+                Err(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err(at_mount_point(e)),
+            };
+            let mnt = if sys::is_dir(dst.as_raw_fd()).map_err(at_step)? {
+                scratch.dir(name, 0o755, MASK_ATTRS)
+            } else {
+                scratch.file(name)
+            };
+            sys::attach(mnt.map_err(at_step)?.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Dir => ensure(root, step, true, owned)
             .map(drop)

@@ -9,7 +9,7 @@ use crate::prepared::Prepared;
 use crate::spec::{Root, Seccomp, Spec};
 use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
-use crate::{idmap, plan, prepared, signals, supervise, sys, tty};
+use crate::{hostrun, idmap, plan, prepared, signals, supervise, sys, tty};
 use anyhow::{Context as _, Result};
 use nix::libc;
 use nix::sys::signal::{kill, Signal};
@@ -32,7 +32,7 @@ pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(&spec, &entries);
+    let plan = plan::plan(&spec, &entries, &hostrun::read(&spec));
     let prepared = prepared::prepare(&spec, &plan)?;
     signals::take_over();
     let umask = sys::current_umask();

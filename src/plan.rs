@@ -7,6 +7,7 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+use crate::hostrun::HostRun;
 use crate::spec::{Root, Spec, UserMount};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -21,8 +22,11 @@ pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tt
 
 /// Top-level entries of the source root that the sandbox replaces with its own.
 const REPLACED: [&str; 4] = ["proc", "sys", "dev", "tmp"];
-/// In host mode, top-level directories hidden under an empty tmpfs.
-const MASKED: [&str; 2] = ["home", "root"];
+/// In host mode, top-level directories hidden under an empty directory: the users' files, and
+/// /run, where the host's daemons and the user's own programs keep their unix sockets (D-Bus,
+/// docker, screen, tmux, agents, other users' runtime dirs). A read-only bind doesn't stop
+/// connect(2).
+const MASKED: [&str; 3] = ["home", "root", "run"];
 
 /// A top-level entry of the source root, as listed before fork.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,9 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
+    /// `--hide`: an empty read-only directory of the scratch tmpfs over a directory, an empty
+    /// read-only file over anything else (a socket, a file). Nothing to hide when missing.
+    Hide,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +114,9 @@ fn mask() -> Action {
     }
 }
 
-/// The steps for `spec`, given the top-level entries of its source root.
-pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+/// The steps for `spec`, given the top-level entries of its source root and, for host mode,
+/// what the host's /run holds.
+pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
@@ -155,14 +163,10 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         }
     }
     steps.append(&mut link_masks);
-    steps.push(step("/tmp", scratch(0o1777)));
     if host {
-        // Other users' runtime dirs: agent sockets, D-Bus, Wayland.
-        let mut s = step("/run/user", scratch(0o755));
-        s.if_exists = true;
-        s.follow = true;
-        steps.push(s);
+        run_steps(spec, run, &mut steps);
     }
+    steps.push(step("/tmp", scratch(0o1777)));
     dev_steps(&mut steps);
     // /proc must be mounted while the old root is still attached: the kernel only allows a new
     // proc where a fully visible one already exists (mount_too_revealing).
@@ -195,6 +199,30 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         steps.push(user_step(m));
     }
     Plan { steps }
+}
+
+/// After /run is masked (MASKED): a /var/run of its own hidden too (usually it is a symlink to
+/// /run, bound with /var), and with the host's network, the files name resolution reads from
+/// the host's /run, read-only (a file, never a socket or a directory of them).
+fn run_steps(spec: &Spec, run: &HostRun, steps: &mut Vec<Step>) {
+    if run.var_run_dir {
+        let mut s = optional(step("/var/run", scratch(0o755)));
+        s.follow = true;
+        steps.push(s);
+    }
+    if spec.share_net {
+        for file in &run.resolver_files {
+            steps.push(step(
+                file,
+                Action::Bind {
+                    src: file.clone(),
+                    readonly: true,
+                    dir: false,
+                    device: false,
+                },
+            ));
+        }
+    }
 }
 
 fn optional(mut s: Step) -> Step {
@@ -245,6 +273,7 @@ fn user_step(m: &UserMount) -> Step {
             },
         ),
         UserMount::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
+        UserMount::Hide { dst } => optional(step(dst, Action::Hide)),
         UserMount::Dir { dst } => step(dst, Action::Dir),
         UserMount::Symlink { target, dst } => step(
             dst,
@@ -304,6 +333,7 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
+            Action::Hide => format!("hiding {dst}"),
         }
     }
 }
@@ -339,6 +369,11 @@ mod tests {
         }
     }
 
+    /// The plan for a host whose /run holds nothing the plan keeps.
+    fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+        super::plan(spec, entries, &HostRun::default())
+    }
+
     fn entries() -> Vec<RootEntry> {
         vec![
             RootEntry::Symlink("bin".into(), "usr/bin".into()),
@@ -347,8 +382,10 @@ mod tests {
             RootEntry::Dir("home".into()),
             RootEntry::Dir("proc".into()),
             RootEntry::Dir("root".into()),
+            RootEntry::Dir("run".into()),
             RootEntry::Dir("tmp".into()),
             RootEntry::Dir("usr".into()),
+            RootEntry::Dir("var".into()),
             RootEntry::File(".dockerenv".into()),
         ]
     }
@@ -389,13 +426,68 @@ mod tests {
             find(&p, "/.dockerenv")[0].action,
             Action::Bind { dir: false, .. }
         ));
-        for mask in ["/home", "/root"] {
+        for mask in ["/home", "/root", "/run"] {
             let steps = find(&p, mask);
             assert_eq!(steps.len(), 1, "{mask}");
             assert_eq!(steps[0].action, scratch(0o755), "{mask}");
         }
-        let run_user = find(&p, "/run/user")[0];
-        assert!(run_user.if_exists);
+        // /run/user went with /run; /var/run, a symlink to /run, leads to the mask.
+        assert!(find(&p, "/run/user").is_empty());
+        assert!(find(&p, "/var/run").is_empty());
+    }
+
+    #[test]
+    fn a_var_run_of_its_own_is_hidden_after_var_is_bound() {
+        let run = HostRun {
+            var_run_dir: true,
+            resolver_files: vec![],
+        };
+        let p = super::plan(&spec(Root::Host, false), &entries(), &run);
+        let s = find(&p, "/var/run")[0];
+        assert_eq!(s.action, scratch(0o755));
+        assert!(s.if_exists && s.follow);
+        assert!(position(&p, "/var") < position(&p, "/var/run"));
+        let p = super::plan(&spec(Root::Dir("/srv/r".into()), false), &entries(), &run);
+        assert!(find(&p, "/var/run").is_empty() && find(&p, "/run").len() == 1);
+    }
+
+    #[test]
+    fn with_the_hosts_network_the_resolver_files_under_run_are_kept_read_only() {
+        let stub = "/run/systemd/resolve/stub-resolv.conf";
+        let run = HostRun {
+            var_run_dir: false,
+            resolver_files: vec![stub.into()],
+        };
+        let p = super::plan(&spec(Root::Host, true), &entries(), &run);
+        assert_eq!(
+            find(&p, stub)[0].action,
+            Action::Bind {
+                src: stub.into(),
+                readonly: true,
+                dir: false,
+                device: false
+            }
+        );
+        assert!(position(&p, "/run") < position(&p, stub));
+        // Not with a private network (no DNS to reach), nor with a rootfs (nothing hidden).
+        let p = super::plan(&spec(Root::Host, false), &entries(), &run);
+        assert!(find(&p, stub).is_empty());
+        let p = super::plan(&spec(Root::Dir("/srv/r".into()), true), &entries(), &run);
+        assert!(find(&p, stub).is_empty());
+    }
+
+    #[test]
+    fn hide_is_an_optional_user_step() {
+        let mut s = spec(Root::Host, false);
+        s.mounts = vec![UserMount::Hide {
+            dst: "/srv/tmux.sock".into(),
+        }];
+        let p = plan(&s, &entries());
+        let last = p.steps.last().unwrap();
+        assert_eq!(last.dst, Path::new("/srv/tmux.sock"));
+        assert_eq!(last.action, Action::Hide);
+        assert!(last.if_exists && !last.follow);
+        assert_eq!(last.describe(), "hiding /srv/tmux.sock");
     }
 
     #[test]

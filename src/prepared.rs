@@ -32,6 +32,10 @@ pub enum PreparedAction {
         target: CString,
     },
     ReadOnly,
+    /// An empty directory or file `name` of the scratch tmpfs, read-only, over what is there.
+    Hide {
+        name: CString,
+    },
 }
 
 pub struct PreparedStep {
@@ -139,17 +143,15 @@ fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
 pub const HIDDEN: &CStr = c"proc";
 /// The scratch tmpfs's own mount flags, which every clone of it starts with.
 pub const SCRATCH_ATTRS: u64 = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+/// The flags of a mask: an empty directory or file of the scratch tmpfs.
+pub const MASK_ATTRS: u64 = SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
 
 fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
     Ok(match action {
         Action::Scratch { mode, readonly } => PreparedAction::Scratch {
             name: cstring(index.to_string().as_bytes())?,
             mode: *mode,
-            attrs: if *readonly {
-                SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC
-            } else {
-                SCRATCH_ATTRS
-            },
+            attrs: if *readonly { MASK_ATTRS } else { SCRATCH_ATTRS },
         },
         Action::Tmpfs { size } => PreparedAction::Mount {
             fstype: c"tmpfs",
@@ -188,6 +190,9 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             dir: *dir,
         },
         Action::Dir => PreparedAction::Dir,
+        Action::Hide => PreparedAction::Hide {
+            name: cstring(index.to_string().as_bytes())?,
+        },
         Action::ReadOnly => PreparedAction::ReadOnly,
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,

@@ -1817,6 +1817,55 @@ fn host_unix_sockets_under_run_are_out_of_reach() {
     assert_eq!(syscall_with_arg(&[], "list", "/run"), "ok []");
 }
 
+/// A host whose /etc/resolv.conf leads into /run (Ubuntu, Fedora: systemd-resolved's stub)
+/// keeps name resolution with --share-net: that one file is bound read-only, nothing else of
+/// its directory (here a socket beside it).
+#[test]
+fn with_the_hosts_network_a_resolv_conf_under_run_stays_readable() {
+    assert!(
+        runner_is_root(),
+        "this test makes a mount namespace with its own /etc: run it as root"
+    );
+    let dir = RunDir::new();
+    let stub = dir.0.join("stub-resolv.conf");
+    fs::write(&stub, "nameserver 127.0.0.53\n").expect("write the stub");
+    set_mode(&stub, 0o644);
+    let _server = listen_unix(&dir.0.join("io.systemd.Resolve"));
+    // This test's own /etc: the host's, with resolv.conf a link into /run.
+    let etc = VarTmpDir::new("etc", 0o755);
+    for entry in fs::read_dir("/etc").expect("read /etc").flatten() {
+        if entry.file_name() != "resolv.conf" {
+            symlink(entry.path(), etc.path().join(entry.file_name())).expect("link into /etc");
+        }
+    }
+    symlink(&stub, etc.path().join("resolv.conf")).expect("link resolv.conf");
+    let sandbox = |options: &str| {
+        let mut cmd = runner_command(host_tool("unshare"));
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"]);
+        cmd.arg(format!(
+            "mount --bind {etc} /etc && exec {setpriv} --reuid={id} --regid={id} --clear-groups \
+             -- {bin} {options} -- sh -c 'cat /etc/resolv.conf; ls -A {dir}'",
+            etc = path_str(etc.path()),
+            setpriv = path_str(&host_tool("setpriv")),
+            id = caller_uid(),
+            bin = path_str(binary()),
+            dir = path_str(&dir.0),
+        ));
+        output_of(cmd)
+    };
+    assert_stdout(
+        &sandbox("--share-net"),
+        "nameserver 127.0.0.53\nstub-resolv.conf\n",
+    );
+    // A private network has no use for the host's resolver: nothing of /run is kept.
+    let out = sandbox("");
+    assert!(
+        text(&out.stdout).is_empty() && text(&out.stderr).contains("No such file"),
+        "{}",
+        describe(&out)
+    );
+}
+
 /// A socket under a directory the user binds stays reachable (documented) unless hidden with
 /// `--hide`, as a file or with its directory.
 #[test]
