@@ -42,7 +42,12 @@ fn read_under(root: &Path, share_net: bool) -> HostRun {
         .is_ok_and(|m| m.is_dir());
     let mut resolver_files = Vec::new();
     for file in RESOLVER_FILES.iter().filter(|_| share_net) {
-        let Ok(target) = root.join(file.trim_start_matches('/')).canonicalize() else {
+        let path = root.join(file.trim_start_matches('/'));
+        // A file of /etc itself is visible as it is: only a link can lead into /run.
+        if !path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            continue;
+        }
+        let Ok(target) = path.canonicalize() else {
             continue;
         };
         let Ok(inside) = target.strip_prefix(root).map(|t| Path::new("/").join(t)) else {
