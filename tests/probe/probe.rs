@@ -409,6 +409,57 @@ fn overwrite(path: &str) -> String {
     }
 }
 
+/// Forks up to `want` children that wait to be killed: their pids, and ` ERRNO` if a fork
+/// failed first.
+fn fork_paused(want: usize) -> (Vec<libc::pid_t>, String) {
+    let mut children = Vec::new();
+    while children.len() < want {
+        // SAFETY: the child only pauses and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls in the forked child.
+            unsafe {
+                libc::pause();
+                libc::_exit(0);
+            }
+        }
+        if pid < 0 {
+            return (children, format!(" {}", errno_result(errno())));
+        }
+        children.push(pid);
+    }
+    (children, String::new())
+}
+
+/// A unix socket address: the path `name`, or `@name` in the abstract namespace.
+fn unix_address(name: &[u8], abstract_ns: bool) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain data, for which all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let start = usize::from(abstract_ns);
+    let room = &mut addr.sun_path[start..];
+    if name.len() >= room.len() {
+        return None;
+    }
+    for (dst, src) in room.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    // A path ends with its NUL; an abstract name is exactly its bytes.
+    let len = std::mem::size_of::<libc::sa_family_t>() + start + name.len() + 1 - start;
+    Some((addr, len as libc::socklen_t))
+}
+
+/// connect(2) from a new stream socket to `address`: `ok` or the errno.
+fn connect_unix((addr, len): (libc::sockaddr_un, libc::socklen_t)) -> String {
+    // SAFETY: a new socket of ours, connected to a valid address of `len` bytes, then closed.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let r = result(libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) as _);
+        libc::close(fd);
+        r
+    }
+}
+
 fn tiocsti_on(fd: libc::c_int, request: u64) -> libc::c_long {
     let c: u8 = b'x';
     // SAFETY: TIOCSTI reads one byte from the pointer.
@@ -697,54 +748,13 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
             }
             // Connects to a Unix socket in the abstract namespace (`@NAME`) or a TCP port on
             // 127.0.0.1, where the host may be listening.
-            "connect-abstract" => {
-                let name = arg?.as_bytes();
-                let mut addr: libc::sockaddr_un = std::mem::zeroed();
-                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                for (dst, src) in addr.sun_path[1..].iter_mut().zip(name) {
-                    *dst = *src as libc::c_char;
-                }
-                let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
-                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-                let r = result(libc::connect(
-                    fd,
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    len as libc::socklen_t,
-                ) as _);
-                libc::close(fd);
-                r
-            }
+            "connect-abstract" => connect_unix(unix_address(arg?.as_bytes(), true)?),
             // Connects to the Unix socket at the path ARG.
-            "connect-unix" => {
-                let path = arg?.as_bytes();
-                let mut addr: libc::sockaddr_un = std::mem::zeroed();
-                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                if path.len() >= addr.sun_path.len() {
-                    return None;
-                }
-                for (dst, src) in addr.sun_path.iter_mut().zip(path) {
-                    *dst = *src as libc::c_char;
-                }
-                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-                let r = result(libc::connect(
-                    fd,
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-                ) as _);
-                libc::close(fd);
-                r
-            }
+            "connect-unix" => connect_unix(unix_address(arg?.as_bytes(), false)?),
             // Listens on the abstract socket `@ARG` and connects to it from this same process:
             // sockets made inside the sandbox stay usable inside it.
             "abstract-loop" => {
-                let name = arg?.as_bytes();
-                let mut addr: libc::sockaddr_un = std::mem::zeroed();
-                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                for (dst, src) in addr.sun_path[1..].iter_mut().zip(name) {
-                    *dst = *src as libc::c_char;
-                }
-                let len =
-                    (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as libc::socklen_t;
+                let (addr, len) = unix_address(arg?.as_bytes(), true)?;
                 let addr = (&addr as *const libc::sockaddr_un).cast();
                 let server = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
                 let client = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
@@ -785,21 +795,7 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
             },
             // Forks up to ARG children that wait to be killed: `ok FORKED [ERRNO]`.
             "fork-count" => {
-                let want: usize = arg?.parse().ok()?;
-                let mut children = Vec::new();
-                let mut failure = String::new();
-                while children.len() < want {
-                    let pid = libc::fork();
-                    if pid == 0 {
-                        libc::pause();
-                        libc::_exit(0);
-                    }
-                    if pid < 0 {
-                        failure = format!(" {}", errno_result(errno()));
-                        break;
-                    }
-                    children.push(pid);
-                }
+                let (children, failure) = fork_paused(arg?.parse().ok()?);
                 for &pid in &children {
                     libc::kill(pid, libc::SIGKILL);
                     libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -810,23 +806,9 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
             // `held FORKED [ERRNO]` and a line `holding`, then waits to be killed itself.
             "fork-hold" => {
                 use std::io::Write;
-                let want: usize = arg?.parse().ok()?;
-                let mut forked = 0;
-                let mut failure = String::new();
-                while forked < want {
-                    let pid = libc::fork();
-                    if pid == 0 {
-                        libc::pause();
-                        libc::_exit(0);
-                    }
-                    if pid < 0 {
-                        failure = format!(" {}", errno_result(errno()));
-                        break;
-                    }
-                    forked += 1;
-                }
+                let (children, failure) = fork_paused(arg?.parse().ok()?);
                 let mut out = std::io::stdout();
-                let _ = writeln!(out, "held {forked}{failure}\nholding");
+                let _ = writeln!(out, "held {}{failure}\nholding", children.len());
                 let _ = out.flush();
                 loop {
                     libc::pause();
