@@ -164,7 +164,7 @@ fn run_step(
             let dst = match open_destination(root, step, true) {
                 Ok(dst) => dst,
                 Err(libc::ENOENT) => return Ok(()),
-                Err(e) => return Err(at_mount_point(e)),
+                Err(e) => return Err(at_step(e)),
             };
             let mnt = if sys::is_dir(dst.as_raw_fd()).map_err(at_step)? {
                 scratch.dir(name, 0o755, MASK_ATTRS)
