@@ -18,7 +18,7 @@ pub const NPROC: Resource = Resource::RLIMIT_NPROC;
 
 const NAMES: [(&str, Resource); 7] = [
     ("nofile", Resource::RLIMIT_NOFILE),
-    ("nproc", Resource::RLIMIT_NPROC),
+    ("nproc", NPROC),
     ("as", Resource::RLIMIT_AS),
     ("cpu", Resource::RLIMIT_CPU),
     ("fsize", Resource::RLIMIT_FSIZE),
@@ -84,14 +84,14 @@ pub const DEFAULT_NPROC: u64 = 16384;
 pub fn default_nproc(own: u64) -> Limit {
     Limit {
         name: "nproc",
-        resource: Resource::RLIMIT_NPROC,
+        resource: NPROC,
         value: DEFAULT_NPROC.min(own / 2),
     }
 }
 
 /// `default_nproc` for this process's own limit.
 pub fn default_nproc_here() -> Limit {
-    let own = getrlimit(Resource::RLIMIT_NPROC).map_or(nix::libc::RLIM_INFINITY, |(soft, _)| soft);
+    let own = getrlimit(NPROC).map_or(nix::libc::RLIM_INFINITY, |(soft, _)| soft);
     default_nproc(own)
 }
 
