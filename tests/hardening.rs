@@ -1520,8 +1520,20 @@ fn a_fork_bomb_hits_the_default_cap_before_the_callers_limit() {
         sh.pre_exec(limit);
     }
     let out = output_of(sh);
-    drop(bomb);
+    bomb.signal(Signal::SIGKILL);
+    let held = bomb.finish();
     assert_stdout(&out, "forked\n");
+    // The cap, half the caller's limit, stopped it (EAGAIN), not the caller's own limit.
+    let held = text(&held.stdout);
+    let forked: u64 = held
+        .strip_prefix("held ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{held:?}"));
+    assert!(
+        forked <= CALLER_LIMIT / 2 && held.contains("EAGAIN"),
+        "{held:?}"
+    );
     // A shell fork bomb ends too, without any --limit.
     let mut cmd = Mode::Host.command(
         &[],
