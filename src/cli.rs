@@ -280,10 +280,12 @@ pub struct ExecCli {
     /// Never give the command a pty
     #[arg(short = 'T', long)]
     pub no_tty: bool,
-    /// Set NAME to VALUE, or pass the caller's NAME through
+    /// Set NAME to VALUE, or pass the caller's NAME through, on top of the sandbox command's
+    /// environment
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<OsString>,
-    /// Start in DIR, an absolute path inside the sandbox [default: /]
+    /// Start in DIR, an absolute path inside the sandbox [default: where the sandbox's command
+    /// started]
     #[arg(long, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
     /// The sandbox's name

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 pub fn run(spec: Spec, claim: Claim) -> Result<u8> {
-    let log = std::fs::File::create(claim.log_path()).context("creating the sandbox's log")?;
+    let log = claim.create_log()?;
     let (front_end, supervisor_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let name = spec.name.clone().unwrap_or_default();

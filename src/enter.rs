@@ -2,23 +2,30 @@
 //! its payload (its nested user namespace, and its mount namespace, the sandbox's unless the
 //! payload has one of its own; the sandbox's PID, UTS, IPC, network and cgroup ones; the
 //! sandbox's user namespace first, setns(2)), fork (a PID namespace only takes children), and
-//! the child goes the payload's way: no capabilities, no_new_privs, the same seccomp filter,
-//! then execve. (init's namespaces are off limits: it is not dumpable.)
+//! the child goes the payload's way (payload.rs) with the payload's own settings, as its
+//! supervisor recorded them in the state: the same seccomp program, limits, ids, environment
+//! and start directory. (init's namespaces are off limits: it is not dumpable.)
+//!
+//! The payload is found through a pidfd of the recorded pid, checked against its start time;
+//! its /proc directory is reached through the pid that pidfd names in /proc, and closed
+//! before the fork: the child holds nothing of the host's when it resolves its directory.
 
 use crate::cli::ExecCli;
 use crate::error::{quote, strerror};
+use crate::pidfd::Pidfd;
 use crate::plan::Plan;
-use crate::spec::{self, Cwd, Host, Ids, Root, Seccomp, Spec};
+use crate::spec::{self, Cwd, Host, Ids, Root, Spec};
 use crate::state::{self, State};
 use crate::sync;
 use crate::{payload, prepared, signals, supervise, sys, tty};
 use anyhow::{anyhow, bail, Context, Result};
+use nix::fcntl::{openat, OFlag};
 use nix::libc;
 use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 
 /// The namespaces to join, in order. The payload's user namespace is nested in the sandbox's,
 /// which owns the PID, UTS, IPC, network, cgroup and (unless the payload kept its capabilities)
@@ -36,10 +43,15 @@ const NAMESPACES: [(&str, libc::c_int); 8] = [
     ("user", libc::CLONE_NEWUSER),
 ];
 
-/// Opens the namespaces to join through `proc_dir` (the payload's /proc directory, reached
-/// through an fd of it, so a reused pid can't substitute another process). A namespace we are
+/// Opens the namespaces to join through `proc_dir` (the payload's /proc directory, checked
+/// against its pidfd, so a reused pid can't substitute another process). A namespace we are
 /// in already (the host's network, with --share-net) is left out: setns into it would fail.
-fn open_namespaces(proc_dir: &Path) -> Result<Vec<(&'static str, libc::c_int, OwnedFd)>> {
+fn open_namespaces(proc_dir: &OwnedFd) -> Result<Vec<(&'static str, libc::c_int, OwnedFd)>> {
+    let open = |ns: &str| -> Result<OwnedFd> {
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        openat(proc_dir, format!("ns/{ns}").as_str(), flags, Mode::empty())
+            .with_context(|| format!("opening its {ns} namespace"))
+    };
     let same_as_ours = |ns: &str, fd: &OwnedFd| {
         let ours = std::fs::metadata(format!("/proc/self/ns/{ns}"));
         let theirs = std::fs::File::from(fd.try_clone().ok()?).metadata();
@@ -48,13 +60,10 @@ fn open_namespaces(proc_dir: &Path) -> Result<Vec<(&'static str, libc::c_int, Ow
     let mut out = Vec::new();
     for &(ns, flag) in &NAMESPACES {
         let fd: OwnedFd = if ns == "outer-user" {
-            let nested: OwnedFd = std::fs::File::open(proc_dir.join("ns/user"))?.into();
-            sys::parent_namespace(nested.as_raw_fd())
+            sys::parent_namespace(open("user")?.as_raw_fd())
                 .map_err(|e| anyhow!("finding the sandbox's user namespace: {}", strerror(e)))?
         } else {
-            std::fs::File::open(proc_dir.join("ns").join(ns))
-                .with_context(|| format!("opening its {ns} namespace"))?
-                .into()
+            open(ns)?
         };
         if ns != "outer-user" && same_as_ours(ns, &fd) == Some(true) {
             continue;
@@ -67,26 +76,23 @@ fn open_namespaces(proc_dir: &Path) -> Result<Vec<(&'static str, libc::c_int, Ow
 pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     let root = state::state_dir(host.uid)?;
     let st = state::find(&root, &cli.name)?;
+    drop(root);
     if st.payload == 0 {
         bail!(
             "the sandbox {} is still starting; try again",
             quote(&cli.name)
         );
     }
-    // Hold the payload's /proc directory, then check through it that it still is the payload:
-    // if the pid is reused later, lookups through this fd fail instead of reaching the new one.
-    let gone = || anyhow!("no sandbox named {}", quote(&cli.name));
-    let proc_fd: OwnedFd = std::fs::File::open(format!("/proc/{}", st.payload))
-        .map_err(|_| gone())?
-        .into();
-    let proc_dir = PathBuf::from(format!("/proc/self/fd/{}", proc_fd.as_raw_fd()));
-    if state::stat_fields_at(&proc_dir).map(|(_, t)| t) != Some(st.payload_start_time) {
-        return Err(gone());
-    }
+    // A pidfd of the payload and its /proc directory, checked to be the payload still.
+    let (payload, proc_dir) = st
+        .pin_payload()
+        .ok_or_else(|| anyhow!("no sandbox named {}", quote(&cli.name)))?;
     let namespaces =
         open_namespaces(&proc_dir).with_context(|| format!("joining {}", quote(&cli.name)))?;
+    // Nothing of the host's /proc goes into the sandbox with us.
+    drop((proc_dir, payload));
     let spec = exec_spec(&cli, &st, &host)?;
-    let mut prepared = prepared::prepare(&spec, &Plan { steps: Vec::new() })?;
+    let mut prepared = prepared::prepare(&spec, &Plan::default())?;
     // The payload's user namespace is already the locked nested one.
     prepared.nest = false;
     for (ns, flag, fd) in &namespaces {
@@ -128,6 +134,8 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         }
         pid => Pid::from_raw(pid),
     };
+    // Our child, not yet reaped: its pid can't name another process before we wait for it.
+    let pidfd = Pidfd::open(child.as_raw());
     drop(report_write);
     let mut relay = None;
     let mut _raw = None;
@@ -138,13 +146,13 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         _raw = raw;
     }
     let record = sync::first_record(report_read);
-    let outcome = supervise::supervise(child, None, relay);
-    drop(proc_fd);
-    let outcome = match outcome {
-        Ok(o) => o,
+    let outcome = match pidfd {
+        Ok(pidfd) => supervise::supervise(child, &pidfd, None, relay).inspect_err(|_| {
+            let _ = pidfd.signal(libc::SIGKILL);
+        })?,
         Err(e) => {
             let _ = kill(child, Signal::SIGKILL);
-            return Err(e);
+            bail!("watching the command: {}", strerror(e));
         }
     };
     match record {
@@ -153,27 +161,31 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     }
 }
 
+/// The spec of an exec'd command: the payload's own process settings, recorded by its
+/// supervisor in the state (which no sandbox can write), with `exec`'s -e and --chdir on top.
 fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
+    let process = st.process.as_ref().ok_or_else(|| {
+        anyhow!(
+            "the state of {} does not say how its command was locked down; refusing to exec",
+            quote(&st.name)
+        )
+    })?;
     let cwd = match &cli.chdir {
         Some(d) if d.is_absolute() => Cwd::Exact(d.clone()),
         Some(d) => bail!("invalid --chdir {}: must be an absolute path", quote(d)),
-        None => Cwd::Root,
+        None => process.cwd.clone(),
     };
-    let hostname = st.hostname.as_bytes().to_vec();
-    // The same HOME and USER as the sandbox's command, from the same passwd.
-    let root = st
-        .rootfs
-        .as_ref()
-        .map_or(Root::Host, |d| Root::Dir(d.into()));
-    let who = spec::identity::resolve(
-        Some(std::ffi::OsStr::new(&st.inner_uid.to_string())),
-        Some(std::ffi::OsStr::new(&st.inner_gid.to_string())),
-        &root,
-    )?;
-    let env = spec::exec_env(&host.env, &cli.env, &who.home, &who.user, &hostname)?;
-    let seccomp = st.seccomp.map_or(Seccomp::None, Seccomp::Default);
+    let env = spec::exec_env(&process.env, &host.env, &cli.env)?;
+    let limits = process
+        .limits
+        .iter()
+        .map(|(name, value)| {
+            spec::limits::by_name(name, *value)
+                .ok_or_else(|| anyhow!("the state of {} names an unknown limit", quote(&st.name)))
+        })
+        .collect::<Result<_>>()?;
     Ok(Spec {
-        hostname,
+        hostname: st.hostname.as_bytes().to_vec(),
         root: Root::Host,
         share_net: false,
         ids: Ids {
@@ -186,13 +198,14 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         env,
         cwd,
         mounts: Vec::new(),
-        limits: Vec::new(),
+        limits,
         timeout: None,
-        seccomp,
+        seccomp: process.seccomp.clone(),
         tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
-        nested: st.seccomp.is_some_and(|a| a.nested),
+        nested: process.nested,
         name: Some(st.name.clone()),
         detach: false,
         ignored_signals: host.ignored_signals,
+        state_dir: host.state_dir.clone(),
     })
 }

@@ -22,8 +22,9 @@ pub struct Context<'a> {
     pub payload_stack: &'a sys::Stack,
     pub go_read: RawFd,
     pub report_write: RawFd,
-    /// Where to send the pty master (a unix socket), when the payload gets a pty.
-    pub tty_sock: Option<RawFd>,
+    /// Where to send fds to ns-rootless (a unix socket): the pty master, when the payload gets
+    /// a pty; the payload's pidfd, when it asks for it (`Prepared::report_payload`).
+    pub sock: Option<RawFd>,
     /// The caller's umask, restored for the payload (setup runs with umask 0 so modes are exact).
     pub umask: u32,
 }
@@ -41,7 +42,7 @@ pub fn main(ctx: &Context) -> ! {
     let keep = [
         ctx.go_read,
         ctx.report_write,
-        ctx.tty_sock.unwrap_or(ctx.go_read),
+        ctx.sock.unwrap_or(ctx.go_read),
         p.landlock.as_ref().map_or(ctx.go_read, |r| r.as_raw_fd()),
     ];
     if let Err(e) = sys::close_fds_except(&keep) {
@@ -68,14 +69,13 @@ pub fn main(ctx: &Context) -> ! {
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
     // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
-    let pty = match (ctx.tty_sock, &p.pty) {
+    let pty = match (ctx.sock, &p.pty) {
         (Some(sock), Some(setup)) => {
             let (master, slave) = sys::open_pty(setup.termios.as_ref(), &setup.winsize)
                 .unwrap_or_else(|e| fail(Stage::Pty, 0, e));
             if let Err(e) = sys::send_fd(sock, master.as_raw_fd()) {
                 fail(Stage::Pty, 0, e);
             }
-            sys::close(sock);
             Some(slave)
         }
         _ => None,
@@ -106,15 +106,31 @@ pub fn main(ctx: &Context) -> ! {
         pty: pty.as_ref().map(|s| s.as_raw_fd()),
     };
     let mount_ns = if p.drop_caps { 0 } else { libc::CLONE_NEWNS };
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_NEWUSER | mount_ns;
+    // A named sandbox's supervisor learns where the payload is from a pidfd of it: a pid number
+    // would mean nothing in its pid namespace, nor in a /proc of yet another one.
+    let pidfd = if p.report_payload {
+        libc::CLONE_PIDFD
+    } else {
+        0
+    };
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_NEWUSER | mount_ns | pidfd;
     let started = sys::clone_with(flags, ctx.payload_stack, payload::main, &start);
     let payload = match started {
-        Ok(pid) => Pid::from_raw(pid),
+        Ok(cloned) => {
+            if let (Some(sock), Some(fd)) = (ctx.sock, &cloned.pidfd) {
+                // Without it the supervisor records no payload, and `exec` says so.
+                let _ = sys::send_fd(sock, fd.as_raw_fd());
+            }
+            Pid::from_raw(cloned.pid)
+        }
         // Out of processes or memory; anything else is about the namespaces.
         Err(e @ (libc::EAGAIN | libc::ENOMEM)) => fail(Stage::ForkPayload, 0, e),
         Err(e) => fail(Stage::NestUserns, 0, e),
     };
     drop(pty);
+    if let Some(sock) = ctx.sock {
+        sys::close(sock);
+    }
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
     // (We are no longer dumpable: the payload cleared it in our shared memory, payload.rs.)
     sys::close(ctx.report_write);

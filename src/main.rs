@@ -15,6 +15,7 @@ mod manage;
 mod mount;
 mod parent;
 mod payload;
+mod pidfd;
 mod plan;
 mod prepared;
 mod seccomp;
@@ -25,6 +26,7 @@ mod supervise;
 mod sync;
 mod sys;
 mod tty;
+mod untrusted;
 
 use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;
@@ -165,6 +167,7 @@ fn host_facts() -> spec::Host {
         stdin_is_terminal: sys::is_terminal(0),
         env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
+        state_dir: state::to_hide(uid),
     }
 }
 

@@ -4,14 +4,12 @@
 
 use crate::cli::Manage;
 use crate::error::quote;
-use crate::state::{self, State};
-use crate::sys;
+use crate::pidfd::Pidfd;
+use crate::state::{self, Dir, State};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub fn run(action: Manage, uid: u32) -> Result<u8> {
@@ -23,7 +21,7 @@ pub fn run(action: Manage, uid: u32) -> Result<u8> {
             let sig = parse_signal(&signal)?;
             let st = state::find(&root, &name)?;
             let pidfd = pin(&st)?;
-            sys::pidfd_send_signal(pidfd.as_raw_fd(), sig).map_err(|e| {
+            pidfd.signal(sig).map_err(|e| {
                 anyhow!("signalling {}: {}", quote(&name), crate::error::strerror(e))
             })?;
             Ok(0)
@@ -32,16 +30,10 @@ pub fn run(action: Manage, uid: u32) -> Result<u8> {
     }
 }
 
-/// A pidfd of the sandbox's init, after checking the pid still is that init.
-fn pin(st: &State) -> Result<OwnedFd> {
-    let gone = || anyhow!("no sandbox named {}", quote(&st.name));
-    let fd = sys::pidfd_open(st.pid).map_err(|_| gone())?;
-    // The pid could have been reused between reading the state and pidfd_open: check again now
-    // that the pidfd pins whatever process it is.
-    if !st.is_alive() {
-        return Err(gone());
-    }
-    Ok(fd)
+/// A pidfd of the sandbox's init, checked to be that init.
+fn pin(st: &State) -> Result<Pidfd> {
+    st.pin_init()
+        .ok_or_else(|| anyhow!("no sandbox named {}", quote(&st.name)))
 }
 
 fn age(st: &State) -> u64 {
@@ -51,7 +43,7 @@ fn age(st: &State) -> u64 {
     now.saturating_sub(st.created)
 }
 
-fn ps(root: &Path, json: bool) -> Result<u8> {
+fn ps(root: &Dir, json: bool) -> Result<u8> {
     let all = state::list(root)?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -94,7 +86,7 @@ fn ps(root: &Path, json: bool) -> Result<u8> {
 }
 
 /// Waits until the process behind `pidfd` has exited, up to `limit`.
-fn wait_exit(pidfd: &OwnedFd, limit: Duration) -> bool {
+fn wait_exit(pidfd: &Pidfd, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -112,12 +104,13 @@ fn wait_exit(pidfd: &OwnedFd, limit: Duration) -> bool {
     }
 }
 
-fn stop(root: &Path, name: &str, grace: Duration) -> Result<u8> {
+fn stop(root: &Dir, name: &str, grace: Duration) -> Result<u8> {
     let st = state::find(root, name)?;
     let pidfd = pin(&st)?;
     // init forwards SIGTERM to the command; SIGKILL ends the whole PID namespace.
     let signal = |sig| {
-        sys::pidfd_send_signal(pidfd.as_raw_fd(), sig)
+        pidfd
+            .signal(sig)
             .map_err(|e| anyhow!("stopping {}: {}", quote(name), crate::error::strerror(e)))
     };
     signal(libc::SIGTERM)?;
@@ -131,7 +124,7 @@ fn stop(root: &Path, name: &str, grace: Duration) -> Result<u8> {
         }
     }
     // Its supervisor removes the state as it exits; don't return before that.
-    let dir = root.join(name);
+    let dir = root.path().join(name);
     let deadline = Instant::now() + Duration::from_secs(2);
     while dir.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -140,10 +133,14 @@ fn stop(root: &Path, name: &str, grace: Duration) -> Result<u8> {
     Ok(0)
 }
 
-fn logs(root: &Path, name: &str, follow: bool) -> Result<u8> {
+fn logs(root: &Dir, name: &str, follow: bool) -> Result<u8> {
     let st = state::find(root, name)?;
-    let path = root.join(name).join("log");
-    let mut file = match std::fs::File::open(&path) {
+    let path = root.path().join(name).join("log");
+    let opened = root
+        .subdir(name)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+        .and_then(|dir| dir.open_file("log"));
+    let mut file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("{} has no log: it was not started with -d", quote(name))

@@ -4,9 +4,10 @@
 
 use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::init::{self, Context};
+use crate::pidfd::Pidfd;
 use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
-use crate::spec::{Root, Seccomp, Spec};
+use crate::spec::{Root, Spec};
 use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
 use crate::{hostrun, idmap, plan, prepared, signals, supervise, sys, tty};
@@ -33,6 +34,11 @@ pub type Notify = Option<std::fs::File>;
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries, &hostrun::read(&spec));
+    // Where a bind shows the state directory's place, it is made now, ours, to be masked
+    // (plan.rs): no sandbox may own it, see it, or see what goes there later.
+    if plan.shows_state_dir {
+        state::state_dir(spec.ids.outer_uid)?;
+    }
     let prepared = prepared::prepare(&spec, &plan)?;
     signals::take_over();
     let umask = sys::current_umask();
@@ -40,17 +46,18 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let _terminal = prepared.pty.is_none().then(tty::Saved::now);
 
     let pipes = Pipes::new().context("creating the handshake pipes")?;
-    let tty_socks = match prepared.pty {
-        Some(_) => Some(
+    // init sends us fds over it: the pty master, and a named sandbox's payload's pidfd.
+    let socks = match prepared.pty.is_some() || prepared.report_payload {
+        true => Some(
             socketpair(
                 AddressFamily::Unix,
                 SockType::SeqPacket,
                 None,
                 SockFlag::SOCK_CLOEXEC,
             )
-            .context("creating the terminal socket")?,
+            .context("creating the sandbox's socket")?,
         ),
-        None => None,
+        false => None,
     };
     let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
     let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
@@ -59,10 +66,11 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         payload_stack: &payload_stack,
         go_read: pipes.go_read.as_raw_fd(),
         report_write: pipes.report_write.as_raw_fd(),
-        tty_sock: tty_socks.as_ref().map(|(_, child)| child.as_raw_fd()),
+        sock: socks.as_ref().map(|(_, child)| child.as_raw_fd()),
         umask,
     };
-    let pid = sys::clone_with(prepared.clone_flags, &stack, init::main, &ctx).map_err(|e| {
+    let flags = prepared.clone_flags | libc::CLONE_PIDFD;
+    let cloned = sys::clone_with(flags, &stack, init::main, &ctx).map_err(|e| {
         anyhow::anyhow!(error::describe(
             "creating the sandbox's namespaces",
             e,
@@ -71,31 +79,46 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     })?;
     drop(pipes.go_read);
     drop(pipes.report_write);
-    let tty_sock = tty_socks.map(|(ours, _theirs)| ours);
-
+    let sock = socks.map(|(ours, _theirs)| ours);
+    let pid = Pid::from_raw(cloned.pid);
+    let Some(init) = cloned.pidfd.map(Pidfd::from_fd) else {
+        // CLONE_PIDFD always gives one; without it, nothing below could address init safely.
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        anyhow::bail!("creating the sandbox: the kernel gave no pidfd for it");
+    };
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
-    let mut st = claim.as_ref().map(|_| state_of(&spec, pid));
+    let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
     // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
-    // the inner ids in its nested one (see payload.rs).
+    // the inner ids in its nested one (see payload.rs). The pid from clone is a number in our
+    // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
+    // /proc): the maps are written at the pid init's pidfd has there.
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
-    let released = idmap::write_maps(
-        Path::new("/proc"),
-        pid,
-        &idmap::line(uid, uid),
-        &idmap::line(gid, gid),
-    )
-    .and_then(|()| match (&claim, &st) {
-        (Some(claim), Some(st)) => claim.write(st),
-        _ => Ok(()),
-    })
-    .and_then(|()| {
-        sync::send_mapped(&pipes.go_write)
-            .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
-    });
+    let released = init
+        .proc_pid()
+        .ok_or_else(|| {
+            anyhow::anyhow!("finding the sandbox's init in /proc: its pidfd names no pid there")
+        })
+        .and_then(|proc_pid| {
+            idmap::write_maps(
+                Path::new("/proc"),
+                proc_pid,
+                &idmap::line(uid, uid),
+                &idmap::line(gid, gid),
+            )
+        })
+        .and_then(|()| match (&claim, &st) {
+            (Some(claim), Some(st)) => claim.write(st),
+            _ => Ok(()),
+        })
+        .and_then(|()| {
+            sync::send_mapped(&pipes.go_write)
+                .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
+        });
     if let Err(e) = released {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        let _ = waitpid(Pid::from_raw(pid), None);
+        let _ = init.signal(libc::SIGKILL);
+        let _ = waitpid(pid, None);
         return Err(e);
     }
     drop(pipes.go_write);
@@ -104,23 +127,25 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // (restored when `_raw` drops, on every way out of here).
     let mut relay = None;
     let mut _raw = None;
-    if let (Some(sock), Some(setup)) = (&tty_sock, &prepared.pty) {
-        if let Some(master) = tty::receive_master(sock)? {
+    if let (Some(sock), Some(setup)) = (&sock, &prepared.pty) {
+        if let Some(master) = sync::receive_fd(sock).context("receiving the sandbox's terminal")? {
             let (r, raw) = tty::attach(master, setup)?;
             relay = Some(r);
             _raw = raw;
         }
     }
-    drop(tty_sock);
     let record = sync::first_record(pipes.report_read);
-    if let (Some(claim), Some(st), None) = (&claim, &mut st, record) {
-        // The command runs: record its pid, which is what `exec` joins.
-        if let Some(payload) = state::child_of(pid) {
-            st.payload = payload;
-            st.payload_start_time = state::start_time(payload).unwrap_or(0);
+    if let (Some(claim), Some(st), Some(sock), None) = (&claim, &mut st, &sock, record) {
+        // The command runs: record where it is, which is what `exec` joins. init cloned it with
+        // a pidfd and passed that on: no guessing from /proc.
+        if let Ok(Some(fd)) = sync::receive_fd(sock) {
+            let payload = Pidfd::from_fd(fd);
+            st.payload = payload.our_pid().unwrap_or(0);
+            st.payload_start_time = payload.start_time().unwrap_or(0);
         }
         claim.write(st)?;
     }
+    drop(sock);
     let failure = record.map(|r| word_failure(r, &spec, &plan, &prepared));
     if let Some(out) = notify.take() {
         tell_front(out, failure.as_ref());
@@ -129,7 +154,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stack, payload_stack));
-    let outcome = supervise::supervise(Pid::from_raw(pid), timeout, relay)?;
+    let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     drop(claim);
     match failure {
         Some(f) => Err(f.into()),
@@ -147,21 +172,17 @@ fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {
     let _ = out.write_all(&msg);
 }
 
-/// What `exec`, `ps` and friends need to know about a named sandbox whose init is `pid`.
-fn state_of(spec: &Spec, pid: i32) -> State {
-    let seccomp = match &spec.seccomp {
-        Seccomp::Default(allow) => Some(*allow),
-        Seccomp::None => None,
-        // A program given by fd can't be given again: exec'd commands get the default.
-        Seccomp::Program(_) => Some(Default::default()),
-    };
+/// What `exec`, `ps` and friends need to know about a named sandbox whose init is `pid` (in our
+/// pid namespace).
+fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
     State {
         name: spec.name.clone().unwrap_or_default(),
         pid,
-        start_time: state::start_time(pid).unwrap_or(0),
+        start_time: init.start_time().unwrap_or(0),
         supervisor: std::process::id() as i32,
         payload: 0,
         payload_start_time: 0,
+        pid_ns: state::our_pid_namespace(),
         created: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -177,7 +198,18 @@ fn state_of(spec: &Spec, pid: i32) -> State {
         hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
         inner_uid: spec.ids.inner_uid,
         inner_gid: spec.ids.inner_gid,
-        seccomp,
+        process: Some(state::Process {
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+            limits: spec
+                .limits
+                .iter()
+                .map(|l| (l.name.to_string(), l.value))
+                .collect(),
+            // A --seccomp-fd program too: exec'd commands get exactly the payload's filter.
+            seccomp: spec.seccomp.clone(),
+            nested: spec.nested,
+        }),
     }
 }
 
@@ -224,7 +256,7 @@ fn word_failure(r: Record, spec: &Spec, plan: &Plan, prepared: &Prepared) -> Fai
 /// A failure of the payload's last steps, shared with `exec`.
 pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure {
     if r.stage != Stage::Exec {
-        return word_setup_failure(r, spec, &Plan { steps: Vec::new() });
+        return word_setup_failure(r, spec, &Plan::default());
     }
     let cmd = &spec.command[0];
     let shown = quote(cmd);
@@ -265,7 +297,19 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
             None => r.stage.doing().to_string(),
         },
         (Stage::Chdir, _) => match &spec.cwd {
-            crate::spec::Cwd::Exact(dir) => format!("changing to the directory {}", quote(dir)),
+            crate::spec::Cwd::Exact(dir) if r.errno == libc::ELOOP => {
+                return Failure {
+                    code: EXIT_SETUP,
+                    message: format!(
+                        "changing to the start directory {}: it leads through a /proc fd link \
+                         (which could reach outside the sandbox) or too many symlinks; refusing",
+                        quote(dir)
+                    ),
+                };
+            }
+            crate::spec::Cwd::Exact(dir) => {
+                format!("changing to the start directory {}", quote(dir))
+            }
             _ => r.stage.doing().to_string(),
         },
         _ => r.stage.doing().to_string(),

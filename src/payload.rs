@@ -71,19 +71,17 @@ pub fn main(start: &Start) -> ! {
     // that isn't dumpable can't write its own uid_map (its /proc files then belong to root).
     // execve gives us new memory, dumpable again.
     let _ = sys::set_not_dumpable();
-    // pivot_root left us at the new `/`; every path here resolves inside it.
-    match &p.cwd {
-        PreparedCwd::Exact(dir) => {
-            if let Err(e) = sys::chdir(dir) {
-                fail(Stage::Chdir, e);
-            }
-        }
-        PreparedCwd::Try(dir) => {
-            if sys::chdir(dir).is_err() {
-                let _ = sys::chdir(c"/");
-            }
-        }
-        PreparedCwd::Root => {}
+    // Nothing from outside the sandbox may be in reach while we resolve a path in it: an fd of
+    // a host directory is a way out through /proc/self/fd/N (CVE-2024-21626, where runc leaked
+    // one to `exec`). Only the report pipe, the pty and the Landlock ruleset (an anonymous
+    // inode, no path to follow) stay (and 0-2, the caller's own).
+    let ruleset = p.landlock.as_ref().map(|r| r.as_raw_fd());
+    let keep = [report, pty.unwrap_or(report), ruleset.unwrap_or(report)];
+    if let Err(e) = sys::close_fds_except(&keep) {
+        fail(Stage::CloseFds, e);
+    }
+    if let Err(e) = enter_cwd(&p.cwd) {
+        fail(Stage::Chdir, e);
     }
     // A new session: the payload can't reopen the caller's terminal through /dev/tty, so no
     // TIOCSTI injection into the caller's shell (CVE-2017-5226).
@@ -135,6 +133,21 @@ pub fn main(start: &Start) -> ! {
     let errno = exec_first(p);
     sync::report(report, Stage::Exec, 0, errno);
     sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
+}
+
+/// Changes to the start directory, resolved beneath our root (`/`, the sandbox's: after
+/// pivot_root, or `exec`'s setns into its mount namespace) with RESOLVE_IN_ROOT: no `..`,
+/// absolute symlink or /proc magic link (RESOLVE_NO_MAGICLINKS) leads outside it, so the cwd
+/// is inside the root or the start fails. A `Try` directory that can't be entered gives `/`.
+fn enter_cwd(cwd: &PreparedCwd) -> Result<(), sys::Errno> {
+    let root = sys::open_dir_path(c"/")?;
+    let flags = libc::O_PATH | libc::O_DIRECTORY;
+    let dir = match cwd {
+        PreparedCwd::Exact(dir) => Some(sys::open_in_root(root.as_raw_fd(), dir, flags, 0)?),
+        PreparedCwd::Try(dir) => sys::open_in_root(root.as_raw_fd(), dir, flags, 0).ok(),
+        PreparedCwd::Root => None,
+    };
+    sys::fchdir(dir.as_ref().unwrap_or(&root).as_raw_fd())
 }
 
 /// execvp's search: try each candidate; remember EACCES but keep looking; stop at other errors.

@@ -7,6 +7,8 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+mod state_dir;
+
 use crate::hostrun::HostRun;
 use crate::spec::{Root, Spec, UserMount};
 use std::ffi::OsString;
@@ -85,9 +87,13 @@ pub struct Step {
     pub follow: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Whether a bind shows the caller's state directory's place (masked by the last steps):
+    /// then it must exist, ours, before the sandbox starts. Otherwise a read-write bind would
+    /// let the sandbox make it first, and a read-only one would show what goes there later.
+    pub shows_state_dir: bool,
 }
 
 fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
@@ -198,7 +204,11 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
     for m in &spec.mounts {
         steps.push(user_step(m));
     }
-    Plan { steps }
+    let shows_state_dir = state_dir::masks(&mut steps, &spec.state_dir);
+    Plan {
+        steps,
+        shows_state_dir,
+    }
 }
 
 /// After /run is masked (MASKED): a /var/run of its own hidden too (usually it is a symlink to
@@ -343,7 +353,7 @@ mod tests {
     use super::*;
     use crate::spec::{Cwd, Ids, Spec};
 
-    fn spec(root: Root, share_net: bool) -> Spec {
+    pub(super) fn spec(root: Root, share_net: bool) -> Spec {
         Spec {
             hostname: b"h".to_vec(),
             root,
@@ -366,11 +376,12 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
+            state_dir: "/run/user/1000/ns-rootless".into(),
         }
     }
 
     /// The plan for a host whose /run holds nothing the plan keeps.
-    fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+    pub(super) fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         super::plan(spec, entries, &HostRun::default())
     }
 

@@ -79,6 +79,9 @@ pub struct Prepared {
     /// Whether the payload starts in its own nested user namespace, plus a mount namespace when
     /// it keeps its capabilities (not when `exec` has joined them already).
     pub nest: bool,
+    /// Whether init passes a pidfd of the payload to ns-rootless (a named sandbox's state
+    /// records where the payload is).
+    pub report_payload: bool,
     /// Whether the payload drops every capability. With `--allow nested` it keeps them: they
     /// only reach its own nested user namespace, and mapping root in a namespace of its own
     /// needs CAP_SETFCAP (user_namespaces(7), since Linux 5.12).
@@ -294,6 +297,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
         steps,
         nest: true,
+        report_payload: spec.name.is_some(),
         drop_caps: !spec.nested,
         ignored_signals: spec.ignored_signals,
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),

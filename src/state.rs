@@ -1,35 +1,54 @@
 //! Named sandboxes on disk: one directory per sandbox under the caller's private state dir,
-//! `$XDG_RUNTIME_DIR/ns-rootless/` (else `/tmp/ns-rootless-<uid>/`), holding `state.json` and
-//! the detached sandbox's `log`.
+//! `$XDG_RUNTIME_DIR/ns-rootless/` (else the session's `/run/user/UID/ns-rootless/`, else
+//! `/tmp/ns-rootless-UID/`), holding `state.json` and the detached sandbox's `log`.
+//!
+//! The state is what `exec` trusts to lock its commands down like the payload (seccomp
+//! program, limits, environment, directory, ids), so no sandbox may ever write it: the state
+//! dir is masked in every sandbox that a bind would show it to (plan.rs), and every file in it
+//! is reached through a directory fd with O_NOFOLLOW, created with O_EXCL and checked for owner
+//! and type when read (files.rs).
 //!
 //! Claiming a name is `mkdir` (atomic: of two `run --name same`, exactly one wins). A state whose
 //! init is gone, or whose pid now belongs to another process (start time differs), is stale: it
-//! is removed, never signalled.
+//! is removed, never signalled. Pids are numbers in the pid namespace of whoever wrote the
+//! state, and are only ever used through a pidfd checked against the recorded start time.
+
+mod files;
 
 use crate::error::quote;
+use crate::pidfd::{self, Pidfd};
+use crate::spec::{Cwd, Seccomp};
 use anyhow::{anyhow, bail, Context, Result};
+pub use files::Dir;
+use files::Refusal;
 use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+/// A state.json is a few KiB; a seccomp program makes it at most a few hundred.
+const MAX_STATE: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub name: String,
-    /// The sandbox's init, as the host sees it.
+    /// The sandbox's init, in the writer's pid namespace.
     pub pid: i32,
     /// Its start time (clock ticks after boot, /proc/PID/stat field 22): tells a reused pid apart.
     pub start_time: u64,
     /// The ns-rootless process that supervises it.
     pub supervisor: i32,
-    /// The command's first process (host view; 0 until it runs) and its start time. `exec`
-    /// joins *its* namespaces: the locked nested ones, where init's are off limits (init is
-    /// not dumpable).
+    /// The command's first process (0 until it runs) and its start time. `exec` joins *its*
+    /// namespaces: the locked nested ones, where init's are off limits (init is not dumpable).
     #[serde(default)]
     pub payload: i32,
     #[serde(default)]
     pub payload_start_time: u64,
+    /// The pid namespace the pids above are numbers in (its inode; 0: unknown): from any
+    /// other one they would name other processes, so the state is left alone there.
+    #[serde(default)]
+    pub pid_ns: u64,
     /// Seconds since the epoch.
     pub created: u64,
     pub command: Vec<String>,
@@ -37,9 +56,22 @@ pub struct State {
     pub hostname: String,
     pub inner_uid: u32,
     pub inner_gid: u32,
-    /// How the payload was locked down, so that `exec` locks its commands down the same way.
-    /// None: it ran with `--seccomp none`.
-    pub seccomp: Option<crate::seccomp::Allow>,
+    /// What every `exec`'d command gets: the payload's own process settings. (None only in a
+    /// state from an older version, which `exec` refuses.)
+    #[serde(default)]
+    pub process: Option<Process>,
+}
+
+/// The payload's lockdown and starting point, as `exec` reproduces them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Cwd,
+    /// `--limit`s by name and value.
+    pub limits: Vec<(String, u64)>,
+    pub seccomp: Seccomp,
+    /// `--allow nested`: capabilities kept in its own user namespace.
+    pub nested: bool,
 }
 
 /// Names double as hostnames and directory names.
@@ -63,13 +95,24 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where the caller's state directory is (not created, not checked): in `$XDG_RUNTIME_DIR`,
+/// else in the session's runtime directory `/run/user/UID` when it exists and is the caller's
+/// (only root makes those: no other user can claim it first), else `/tmp/ns-rootless-UID`.
+pub fn location(uid: u32) -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| Path::new(d).is_absolute()) {
+        return Path::new(&d).join("ns-rootless");
+    }
+    let session = PathBuf::from(format!("/run/user/{uid}"));
+    match fs::symlink_metadata(&session) {
+        Ok(m) if m.is_dir() && m.uid() == uid => session.join("ns-rootless"),
+        _ => PathBuf::from(format!("/tmp/ns-rootless-{uid}")),
+    }
+}
+
 /// The caller's state directory, created 0700 when missing; refused when it is a symlink, not a
 /// directory, not ours, or open to others (another user could plant or read state there).
-pub fn state_dir(uid: u32) -> Result<PathBuf> {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if Path::new(&d).is_absolute() => Path::new(&d).join("ns-rootless"),
-        _ => PathBuf::from(format!("/tmp/ns-rootless-{uid}")),
-    };
+pub fn state_dir(uid: u32) -> Result<Dir> {
+    let dir = location(uid);
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -77,104 +120,93 @@ pub fn state_dir(uid: u32) -> Result<PathBuf> {
             return Err(e).with_context(|| format!("creating the state directory {}", quote(&dir)))
         }
     }
-    let meta = fs::symlink_metadata(&dir)
-        .with_context(|| format!("checking the state directory {}", quote(&dir)))?;
-    if meta.file_type().is_symlink() || !meta.is_dir() {
-        bail!(
-            "the state directory {} is not a plain directory; refusing to use it",
+    // Refused directories name the way out: one of the caller's own, by XDG_RUNTIME_DIR.
+    let way_out = "point XDG_RUNTIME_DIR at a directory only you can write";
+    Dir::open(&dir, uid).map_err(|why| match why {
+        Refusal::NotADirectory => anyhow!(
+            "the state directory {} is not a plain directory; refusing to use it ({way_out})",
             quote(&dir)
-        );
-    }
-    if meta.uid() != uid {
-        bail!(
-            "the state directory {} belongs to uid {}, not to you; refusing to use it",
-            quote(&dir),
-            meta.uid()
-        );
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "the state directory {} is open to other users (mode {:o}); refusing to use it",
-            quote(&dir),
-            meta.permissions().mode() & 0o777
-        );
-    }
-    Ok(dir)
+        ),
+        Refusal::NotOurs(owner) => anyhow!(
+            "the state directory {} belongs to uid {owner}, not to you; refusing to use it \
+             ({way_out})",
+            quote(&dir)
+        ),
+        Refusal::OpenToOthers(mode) => anyhow!(
+            "the state directory {} is open to other users (mode {mode:o}); refusing to use it",
+            quote(&dir)
+        ),
+        Refusal::Io(e) => anyhow!("opening the state directory {}: {e}", quote(&dir)),
+    })
 }
 
-/// The host pid of a child of `parent` (its only one for the sandbox's init right after the
-/// payload starts), found by its parent pid in /proc/PID/stat.
-pub fn child_of(parent: i32) -> Option<i32> {
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let ppid = stat[close + 2..]
-            .split(' ')
-            .nth(1)
-            .and_then(|p| p.parse::<i32>().ok());
-        if ppid == Some(parent) {
-            return Some(pid);
-        }
+/// The caller's state directory as a bind would show it: every symlink resolved (as in bind
+/// sources), down to its parent when it doesn't exist yet.
+pub fn to_hide(uid: u32) -> PathBuf {
+    let dir = location(uid);
+    if let Ok(real) = dir.canonicalize() {
+        return real;
     }
-    None
-}
-
-/// The start time of `pid` (field 22 of /proc/PID/stat), if it exists.
-pub fn start_time(pid: i32) -> Option<u64> {
-    stat_fields(pid).map(|(_, start)| start)
-}
-
-/// The state letter (field 3) and start time (field 22) of `pid`.
-fn stat_fields(pid: i32) -> Option<(char, u64)> {
-    stat_fields_at(Path::new(&format!("/proc/{pid}")))
-}
-
-/// The state letter (field 3) and start time (field 22) from `PROC_DIR/stat`, where
-/// PROC_DIR is a process's /proc directory (possibly reached through an fd of it).
-pub fn stat_fields_at(proc_dir: &Path) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(proc_dir.join("stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    Some((state, fields.nth(18)?.parse().ok()?))
+    match (
+        dir.parent().and_then(|p| p.canonicalize().ok()),
+        dir.file_name(),
+    ) {
+        (Some(parent), Some(name)) => parent.join(name),
+        _ => dir,
+    }
 }
 
 impl State {
-    /// Whether the sandbox this state describes is still the one running: the same process
-    /// (start time), and not a zombie waiting to be reaped after its supervisor was killed.
+    /// A pidfd of the sandbox's init, if this state still describes a running sandbox: the
+    /// same process (start time), and not a zombie left after its supervisor was killed.
+    pub fn pin_init(&self) -> Option<Pidfd> {
+        pin(self.pid, self.start_time)
+    }
+
+    /// A pidfd of the payload and its /proc directory, if it still runs.
+    pub fn pin_payload(&self) -> Option<(Pidfd, std::os::fd::OwnedFd)> {
+        let fd = pin(self.payload, self.payload_start_time)?;
+        let dir = fd.proc_dir()?;
+        Some((fd, dir))
+    }
+
     pub fn is_alive(&self) -> bool {
-        self.pid > 0
-            && matches!(stat_fields(self.pid), Some((s, t)) if t == self.start_time && s != 'Z' && s != 'X')
+        self.pin_init().is_some()
+    }
+}
+
+fn pin(pid: i32, start_time: u64) -> Option<Pidfd> {
+    let fd = Pidfd::open(pid).ok()?;
+    let dir = fd.proc_dir()?;
+    match pidfd::stat_fields(&dir) {
+        Some((state, start)) if start == start_time && state != 'Z' && state != 'X' => Some(fd),
+        _ => None,
     }
 }
 
 /// A claimed name: the sandbox's directory, removed when the sandbox ends.
 pub struct Claim {
-    pub dir: PathBuf,
+    pub dir: Dir,
 }
 
 impl Claim {
     /// Claims `name` in `root`; a stale claim of the same name is cleaned up first.
-    pub fn take(root: &Path, name: &str) -> Result<Claim> {
+    pub fn take(root: &Dir, name: &str) -> Result<Claim> {
         validate_name(name)?;
-        let dir = root.join(name);
         for attempt in 0..2 {
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => return Ok(Claim { dir }),
+            match root.mkdir(name) {
+                Ok(()) => {
+                    let dir = root
+                        .subdir(name)
+                        .map_err(|_| anyhow!("opening {}", quote(root.path().join(name))))?;
+                    return Ok(Claim { dir });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt == 0 => {
+                    let dir = root.path().join(name);
                     match load(root, name) {
-                        Ok(Some(state)) if state.is_alive() => break,
+                        Ok(Some(_)) => break,
+                        // Its pids mean nothing here: we can't tell whether it runs.
+                        Err(e) if e.is::<ForeignPidNamespace>() => break,
                         // Stale, or being set up right now (no state yet): only the former may go.
                         Ok(None) if recently_created(&dir) => break,
                         _ => remove(&dir),
@@ -182,40 +214,39 @@ impl Claim {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
                 Err(e) => {
-                    return Err(e).with_context(|| format!("creating {}", quote(&dir)));
+                    return Err(e)
+                        .with_context(|| format!("creating {}", quote(root.path().join(name))));
                 }
             }
         }
         bail!("a sandbox named {} is already running", quote(name))
     }
 
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.join("log")
+    /// Creates the detached sandbox's log.
+    pub fn create_log(&self) -> Result<fs::File> {
+        self.dir
+            .create("log")
+            .with_context(|| format!("creating {}", quote(self.dir.path().join("log"))))
     }
 
-    /// Writes state.json atomically (a temp file renamed over it).
+    /// Writes state.json atomically.
     pub fn write(&self, state: &State) -> Result<()> {
-        let tmp = self.dir.join("state.json.tmp");
         let json = serde_json::to_vec_pretty(state).context("encoding the sandbox state")?;
-        let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", quote(&tmp)))?;
-        // No fsync: the state lives only as long as the sandbox; readers need the rename to be
-        // atomic, not the file to survive a crash.
-        f.write_all(&json)
-            .with_context(|| format!("writing {}", quote(&tmp)))?;
-        fs::rename(&tmp, self.dir.join("state.json"))
-            .with_context(|| format!("writing the state of {}", quote(&self.dir)))
+        self.dir
+            .replace("state.json", &json)
+            .with_context(|| format!("writing the state of {}", quote(self.dir.path())))
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        remove(&self.dir);
+        remove(self.dir.path());
     }
 }
 
 /// A directory being set up has no state.json for a moment; give it a few seconds.
 fn recently_created(dir: &Path) -> bool {
-    fs::metadata(dir)
+    fs::symlink_metadata(dir)
         .and_then(|m| m.modified())
         .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 10))
 }
@@ -223,39 +254,76 @@ fn recently_created(dir: &Path) -> bool {
 /// Removes the stale `name` whose state.json read `seen`. Between our read and the removal, a
 /// `run --name` may have cleaned it up and claimed the name afresh: so move the directory aside
 /// first (atomic), check it still is what we judged stale, and only then delete it.
-fn remove_stale(root: &Path, name: &str, seen: &[u8]) {
+fn remove_stale(root: &Dir, name: &str, seen: &[u8]) {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let dir = root.join(name);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let aside = root.join(format!(".stale-{name}-{}-{n}", std::process::id()));
-    if fs::rename(&dir, &aside).is_err() {
+    let aside = format!(".stale-{name}-{}-{n}", std::process::id());
+    if root.rename(name, &aside).is_err() {
         return;
     }
-    match fs::read(aside.join("state.json")) {
-        Ok(bytes) if bytes == seen => remove(&aside),
+    let same = root
+        .subdir(&aside)
+        .ok()
+        .and_then(|d| d.read("state.json", MAX_STATE).ok())
+        .is_some_and(|bytes| bytes == seen);
+    if same {
+        remove(&root.path().join(&aside));
+    } else {
         // Someone else's fresh claim: give it back. (If the name was taken yet again meanwhile,
         // leave it aside: never delete what we didn't judge.)
-        _ => {
-            let _ = fs::rename(&aside, &dir);
-        }
+        let _ = root.rename(&aside, name);
     }
 }
 
+/// Removes a sandbox's directory: std's remove_dir_all never follows a symlink inside it.
 fn remove(dir: &Path) {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// Our pid namespace's inode (0 when /proc can't say).
+pub fn our_pid_namespace() -> u64 {
+    fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// A state written in another pid namespace (ns-rootless run inside `unshare -p`, looked at
+/// from outside or the other way round).
+#[derive(Debug)]
+pub struct ForeignPidNamespace(String);
+
+impl std::fmt::Display for ForeignPidNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "the sandbox {} was started in another pid namespace; manage it from there",
+            quote(&self.0)
+        )
+    }
+}
+
+impl std::error::Error for ForeignPidNamespace {}
+
 /// The state of `name`: None when there is no such sandbox; a stale state is removed.
-pub fn load(root: &Path, name: &str) -> Result<Option<State>> {
-    let path = root.join(name).join("state.json");
-    let bytes = match fs::read(&path) {
+pub fn load(root: &Dir, name: &str) -> Result<Option<State>> {
+    let shown = root.path().join(name).join("state.json");
+    let dir = match root.subdir(name) {
+        Ok(d) => d,
+        Err(Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) => bail!(
+            "reading {}: not a private directory of yours",
+            quote(&shown)
+        ),
+    };
+    let bytes = match dir.read("state.json", MAX_STATE) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", quote(&path))),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", quote(&shown))),
     };
     let state: State =
-        serde_json::from_slice(&bytes).map_err(|e| anyhow!("reading {}: {e}", quote(&path)))?;
+        serde_json::from_slice(&bytes).map_err(|e| anyhow!("reading {}: {e}", quote(&shown)))?;
+    if state.pid_ns != 0 && state.pid_ns != our_pid_namespace() {
+        return Err(ForeignPidNamespace(name.to_owned()).into());
+    }
     if !state.is_alive() {
         remove_stale(root, name, &bytes);
         return Ok(None);
@@ -264,9 +332,10 @@ pub fn load(root: &Path, name: &str) -> Result<Option<State>> {
 }
 
 /// Every live sandbox, by name; stale entries are cleaned up on the way.
-pub fn list(root: &Path) -> Result<Vec<State>> {
+pub fn list(root: &Dir) -> Result<Vec<State>> {
     let mut out = Vec::new();
-    let entries = fs::read_dir(root).with_context(|| format!("reading {}", quote(root)))?;
+    let entries =
+        fs::read_dir(root.path()).with_context(|| format!("reading {}", quote(root.path())))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -284,7 +353,7 @@ pub fn list(root: &Path) -> Result<Vec<State>> {
 }
 
 /// Looks up a running sandbox or says there is none.
-pub fn find(root: &Path, name: &str) -> Result<State> {
+pub fn find(root: &Dir, name: &str) -> Result<State> {
     validate_name(name)?;
     load(root, name)?.ok_or_else(|| anyhow!("no sandbox named {}", quote(name)))
 }
@@ -299,11 +368,16 @@ mod tests {
             let _ = fs::remove_dir_all(&self.0);
         }
     }
-    fn scratch(tag: &str) -> Scratch {
+    fn scratch(tag: &str) -> (Scratch, Dir) {
         let dir = std::env::temp_dir().join(format!("nsr-state-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        Scratch(dir)
+        let open = Dir::open(&dir, nix::unistd::getuid().as_raw()).unwrap();
+        (Scratch(dir), open)
+    }
+
+    fn start_time(pid: i32) -> Option<u64> {
+        Pidfd::open(pid).ok()?.start_time()
     }
 
     fn state(name: &str, pid: i32, start_time: u64) -> State {
@@ -314,13 +388,14 @@ mod tests {
             supervisor: pid,
             payload: 0,
             payload_start_time: 0,
+            pid_ns: our_pid_namespace(),
             created: 0,
             command: vec!["sleep".into(), "1000".into()],
             rootfs: None,
             hostname: name.into(),
             inner_uid: 0,
             inner_gid: 0,
-            seccomp: Some(Default::default()),
+            process: None,
         }
     }
 
@@ -336,15 +411,15 @@ mod tests {
 
     #[test]
     fn a_live_claim_wins_and_a_second_one_fails() {
-        let s = scratch("claim");
+        let (s, root) = scratch("claim");
         let me = std::process::id() as i32;
-        let claim = Claim::take(&s.0, "dev").unwrap();
+        let claim = Claim::take(&root, "dev").unwrap();
         claim
             .write(&state("dev", me, start_time(me).unwrap()))
             .unwrap();
-        let err = Claim::take(&s.0, "dev").err().unwrap().to_string();
+        let err = Claim::take(&root, "dev").err().unwrap().to_string();
         assert_eq!(err, "a sandbox named \"dev\" is already running");
-        assert_eq!(find(&s.0, "dev").unwrap().pid, me);
+        assert_eq!(find(&root, "dev").unwrap().pid, me);
         drop(claim);
         assert!(
             !s.0.join("dev").exists(),
@@ -354,31 +429,31 @@ mod tests {
 
     #[test]
     fn a_stale_state_with_a_reused_pid_is_removed_not_trusted() {
-        let s = scratch("stale");
-        let claim = Claim::take(&s.0, "old").unwrap();
+        let (s, root) = scratch("stale");
+        let claim = Claim::take(&root, "old").unwrap();
         // Our own pid, but another start time: a reused pid.
         let me = std::process::id() as i32;
         claim.write(&state("old", me, 1)).unwrap();
         std::mem::forget(claim);
-        assert!(load(&s.0, "old").unwrap().is_none());
+        assert!(load(&root, "old").unwrap().is_none());
         assert!(!s.0.join("old").exists());
-        let err = find(&s.0, "old").unwrap_err().to_string();
+        let err = find(&root, "old").unwrap_err().to_string();
         assert_eq!(err, "no sandbox named \"old\"");
     }
 
     #[test]
     fn stale_cleanup_never_deletes_a_fresh_claim_of_the_same_name() {
-        let s = scratch("race");
+        let (s, root) = scratch("race");
         // We judged "a" stale from these bytes...
         let stale = serde_json::to_vec_pretty(&state("a", i32::MAX, 5)).unwrap();
         // ...but meanwhile another run cleaned it and claimed the name afresh.
-        let fresh = Claim::take(&s.0, "a").unwrap();
-        remove_stale(&s.0, "a", &stale);
-        assert!(fresh.dir.exists(), "the fresh claim was deleted");
+        let fresh = Claim::take(&root, "a").unwrap();
+        remove_stale(&root, "a", &stale);
+        assert!(fresh.dir.path().exists(), "the fresh claim was deleted");
         // While a real stale directory goes.
         fresh.write(&state("a", i32::MAX, 5)).unwrap();
-        remove_stale(&s.0, "a", &stale);
-        assert!(!fresh.dir.exists());
+        remove_stale(&root, "a", &stale);
+        assert!(!fresh.dir.path().exists());
         let leftovers: Vec<_> = fs::read_dir(&s.0).unwrap().flatten().collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
         std::mem::forget(fresh);
@@ -386,16 +461,35 @@ mod tests {
 
     #[test]
     fn list_keeps_the_live_and_drops_the_stale() {
-        let s = scratch("list");
+        let (s, root) = scratch("list");
         let me = std::process::id() as i32;
-        let live = Claim::take(&s.0, "live").unwrap();
+        let live = Claim::take(&root, "live").unwrap();
         live.write(&state("live", me, start_time(me).unwrap()))
             .unwrap();
-        let dead = Claim::take(&s.0, "dead").unwrap();
+        let dead = Claim::take(&root, "dead").unwrap();
         dead.write(&state("dead", i32::MAX, 5)).unwrap();
         std::mem::forget(dead);
-        let names: Vec<_> = list(&s.0).unwrap().into_iter().map(|s| s.name).collect();
+        let names: Vec<_> = list(&root).unwrap().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["live"]);
         assert!(!s.0.join("dead").exists());
+    }
+
+    #[test]
+    fn a_state_from_another_pid_namespace_is_neither_trusted_nor_removed() {
+        let (s, root) = scratch("foreign");
+        let me = std::process::id() as i32;
+        let claim = Claim::take(&root, "far").unwrap();
+        let mut st = state("far", me, start_time(me).unwrap());
+        st.pid_ns = our_pid_namespace() + 1;
+        claim.write(&st).unwrap();
+        std::mem::forget(claim);
+        let err = find(&root, "far").unwrap_err().to_string();
+        assert!(err.contains("another pid namespace"), "{err}");
+        assert!(list(&root).unwrap().is_empty());
+        assert!(Claim::take(&root, "far").is_err());
+        assert!(
+            s.0.join("far/state.json").exists(),
+            "a foreign state was removed"
+        );
     }
 }

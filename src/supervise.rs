@@ -2,11 +2,13 @@
 //! signals are blocked since before clone), the terminal relay when there is one, and the
 //! `--timeout` deadline. Ends when init has exited and the relay has passed everything on.
 
+use crate::pidfd::Pidfd;
 use crate::signals;
 use crate::tty::{End, Relay};
 use anyhow::{Context, Result};
+use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
@@ -22,8 +24,11 @@ pub struct Outcome {
     pub timed_out: bool,
 }
 
+/// `init` is our child (reaped by its pid, which is ours to wait for); it is signalled through
+/// its pidfd.
 pub fn supervise(
     init: Pid,
+    pidfd: &Pidfd,
     timeout: Option<Duration>,
     mut relay: Option<Relay>,
 ) -> Result<Outcome> {
@@ -97,7 +102,7 @@ pub fn supervise(
                         }
                     }
                     sig => {
-                        let _ = kill(init, sig);
+                        let _ = pidfd.signal(sig as i32);
                     }
                 }
             }
@@ -114,11 +119,11 @@ pub fn supervise(
             }
             // --timeout: TERM first (init forwards it), then KILL for everything.
             if timed_out {
-                let _ = kill(init, Signal::SIGKILL);
+                let _ = pidfd.signal(libc::SIGKILL);
                 deadline = None;
             } else {
                 timed_out = true;
-                let _ = kill(init, Signal::SIGTERM);
+                let _ = pidfd.signal(libc::SIGTERM);
                 deadline = Some(Instant::now() + TIMEOUT_GRACE);
             }
         }

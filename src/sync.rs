@@ -84,6 +84,29 @@ pub fn first_record(fd: OwnedFd) -> Option<Record> {
     first
 }
 
+/// Parent side: receives an fd that init sends over `sock` (SCM_RIGHTS): the pty master, the
+/// payload's pidfd. None when init ended without sending it.
+pub fn receive_fd(sock: &OwnedFd) -> anyhow::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // Anything beyond the first fd is not ours to keep.
+            let mut fds = fds.into_iter().map(sys::adopt_fd);
+            return Ok(fds.next());
+        }
+    }
+    Ok(None)
+}
+
 /// Parent side: tell init the maps are in place.
 pub fn send_mapped(fd: &OwnedFd) -> Result<(), Errno> {
     sys::write_all(fd.as_raw_fd(), &[MAPPED])

@@ -7,9 +7,7 @@ use crate::sys;
 use anyhow::{Context, Result};
 use nix::libc;
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
-use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 /// What the pty inside starts with: the user's terminal settings and size.
@@ -98,28 +96,6 @@ impl Drop for Saved {
             }
         }
     }
-}
-
-/// Receives the pty master that init sends over `sock`; None when init ended first.
-pub fn receive_master(sock: &OwnedFd) -> Result<Option<OwnedFd>> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!(RawFd);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .context("receiving the sandbox's terminal")?;
-    for cmsg in msg.cmsgs().context("receiving the sandbox's terminal")? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                return Ok(Some(sys::adopt_fd(fd)));
-            }
-        }
-    }
-    Ok(None)
 }
 
 const CHUNK: usize = 64 * 1024;

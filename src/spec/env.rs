@@ -81,13 +81,28 @@ pub fn build(
             set(&mut env, name, value);
         }
     }
-    for raw in opts.set {
+    apply_set(&mut env, host, opts.set)?;
+    for name in opts.unset {
+        check_name("--unset-env", name, name.as_bytes())?;
+        env.retain(|(k, _)| k != name);
+    }
+    Ok(env)
+}
+
+/// `-e NAME=VALUE` sets NAME; `-e NAME` copies the caller's value (a name the caller doesn't
+/// have is skipped).
+pub fn apply_set(
+    env: &mut Env,
+    host: &[(OsString, OsString)],
+    set_args: &[OsString],
+) -> Result<()> {
+    for raw in set_args {
         let bytes = raw.as_bytes();
         match bytes.iter().position(|&b| b == b'=') {
             Some(i) => {
                 check_name("--env", raw, &bytes[..i])?;
                 set(
-                    &mut env,
+                    env,
                     OsStr::from_bytes(&bytes[..i]).into(),
                     OsStr::from_bytes(&bytes[i + 1..]).into(),
                 );
@@ -96,16 +111,12 @@ pub fn build(
                 check_name("--env", raw, bytes)?;
                 // `-e NAME` copies the caller's value; a name the caller doesn't have is skipped.
                 if let Some((_, v)) = host.iter().find(|(k, _)| k == raw) {
-                    set(&mut env, raw.clone(), v.clone());
+                    set(env, raw.clone(), v.clone());
                 }
             }
         }
     }
-    for name in opts.unset {
-        check_name("--unset-env", name, name.as_bytes())?;
-        env.retain(|(k, _)| k != name);
-    }
-    Ok(env)
+    Ok(())
 }
 
 fn read_env_file(path: &PathBuf) -> Result<Env> {

@@ -3,11 +3,12 @@
 
 use super::Root;
 use crate::error::quote;
-use crate::sys;
+use crate::{sys, untrusted};
 use anyhow::{anyhow, bail, Result};
+use nix::libc;
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inner {
@@ -40,23 +41,30 @@ fn entries(text: &[u8]) -> impl Iterator<Item = Entry<'_>> {
     })
 }
 
-/// Reads `etc/<file>` of the sandbox's root; a missing file reads as empty.
-fn read_db(root: &Root, file: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let opened = match root {
-        Root::Host => std::fs::File::open(format!("/etc/{file}")).ok(),
-        Root::Dir(dir) => std::fs::File::open(dir).ok().and_then(|d| {
-            use std::os::fd::AsRawFd;
-            let path = std::ffi::CString::new(format!("etc/{file}")).ok()?;
-            sys::open_in_root(d.as_raw_fd(), &path, nix::libc::O_RDONLY, 0)
-                .ok()
-                .map(std::fs::File::from)
-        }),
+/// The largest /etc/passwd or /etc/group we read: far more than any real one.
+const MAX_DB: u64 = 4 << 20;
+
+/// Reads `etc/<file>` of the sandbox's root; a missing file reads as empty. A rootfs is
+/// hostile input: its files are resolved without leaving it, and read only when they are
+/// regular files of a sane size (a FIFO there must not hang us, a sparse 1 TiB file not fill
+/// memory).
+fn read_db(root: &Root, file: &str) -> Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let dir = match root {
+        Root::Host => Path::new("/"),
+        Root::Dir(dir) => dir.as_path(),
     };
-    if let Some(mut f) = opened {
-        let _ = f.read_to_end(&mut out);
+    let shown = dir.join("etc").join(file);
+    let path = std::ffi::CString::new(format!("etc/{file}"))?;
+    let opened = std::fs::File::open(dir)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        .and_then(|d| sys::open_in_root(d.as_raw_fd(), &path, untrusted::OPEN_FLAGS, 0));
+    match opened {
+        Ok(fd) => untrusted::read_regular(fd, MAX_DB, None)
+            .map_err(|e| anyhow!("reading {}: {e}", quote(&shown))),
+        Err(libc::ENOENT) => Ok(Vec::new()),
+        Err(e) => bail!("reading {}: {}", quote(&shown), crate::error::strerror(e)),
     }
-    out
 }
 
 fn numeric(raw: &OsStr) -> Option<u32> {
@@ -70,7 +78,7 @@ fn numeric(raw: &OsStr) -> Option<u32> {
 
 pub fn resolve(uid: Option<&OsStr>, gid: Option<&OsStr>, root: &Root) -> Result<Inner> {
     let passwd = if uid.is_some() {
-        read_db(root, "passwd")
+        read_db(root, "passwd")?
     } else {
         Vec::new()
     };
@@ -104,7 +112,7 @@ pub fn resolve(uid: Option<&OsStr>, gid: Option<&OsStr>, root: &Root) -> Result<
         None => primary.unwrap_or(0),
         Some(raw) => match numeric(raw) {
             Some(n) => n,
-            None => entries(&read_db(root, "group"))
+            None => entries(&read_db(root, "group")?)
                 .find(|e| e.name == raw.as_bytes())
                 .map(|e| e.id)
                 .ok_or_else(|| {

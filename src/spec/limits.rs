@@ -26,6 +26,16 @@ const NAMES: [(&str, Resource); 7] = [
     ("stack", Resource::RLIMIT_STACK),
 ];
 
+/// A limit recorded by name (a named sandbox's state), for `exec`.
+pub fn by_name(name: &str, value: u64) -> Option<Limit> {
+    let &(name, resource) = NAMES.iter().find(|(n, _)| *n == name)?;
+    Some(Limit {
+        name,
+        resource,
+        value,
+    })
+}
+
 pub fn parse_limit(raw: &OsStr) -> Result<Limit> {
     let text = raw.to_str().unwrap_or("");
     let Some((name, value)) = text.split_once('=') else {

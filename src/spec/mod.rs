@@ -17,6 +17,9 @@ use std::time::Duration;
 pub use limits::Limit;
 pub use mounts::UserMount;
 
+/// The kernel's BPF_MAXINSNS instructions of 8 bytes.
+const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
+
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +40,7 @@ pub struct Ids {
 }
 
 /// Where the payload starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Cwd {
     /// The caller's directory if that path exists inside, else `/`.
     Caller(PathBuf),
@@ -71,9 +74,12 @@ pub struct Spec {
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
+    /// The caller's state directory (as bind sources are: canonical), which no sandbox may
+    /// see: `exec` trusts what is in it (state.rs).
+    pub state_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Seccomp {
     Default(crate::seccomp::Allow),
     None,
@@ -98,6 +104,8 @@ pub struct Host {
     pub stdin_is_terminal: bool,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
+    /// Where the caller's state directory is (`state::to_hide`).
+    pub state_dir: PathBuf,
 }
 
 pub fn build(
@@ -180,7 +188,12 @@ pub fn build(
     let seccomp = match (cli.seccomp, cli.seccomp_fd) {
         (_, Some(fd)) if fd < 3 => bail!("invalid --seccomp-fd {fd}: must be 3 or above"),
         (_, Some(fd)) => {
-            let bytes = crate::sys::read_fd_to_end(fd)
+            // Bounded: the kernel takes at most 4096 instructions, and an endless stream
+            // (`3</dev/zero`) must not fill our memory.
+            let bytes = crate::sys::adopt_user_fd(fd)
+                .and_then(|f| {
+                    crate::untrusted::read_bounded(std::fs::File::from(f), MAX_SECCOMP_PROGRAM)
+                })
                 .map_err(|e| anyhow::anyhow!("invalid --seccomp-fd {fd}: {e}"))?;
             crate::seccomp::program_from_bytes(&bytes)
                 .map_err(|why| anyhow::anyhow!("invalid --seccomp-fd {fd}: {why}"))?;
@@ -221,31 +234,20 @@ pub fn build(
         name: cli.name,
         detach: cli.detach,
         ignored_signals: host.ignored_signals,
+        state_dir: host.state_dir,
     })
 }
 
-/// The environment of a command run by `exec`: the same allowlist and identity as a run.
+/// The environment of a command run by `exec`: the payload's (`run`'s), with `exec`'s own
+/// `-e` on top.
 pub fn exec_env(
+    payload: &[(OsString, OsString)],
     host: &[(OsString, OsString)],
     set: &[OsString],
-    home: &OsStr,
-    user: &OsStr,
-    hostname: &[u8],
 ) -> Result<Vec<(OsString, OsString)>> {
-    env::build(
-        host,
-        &env::EnvOptions {
-            keep_env: false,
-            set,
-            unset: &[],
-            files: &[],
-        },
-        &env::Identity {
-            home: home.into(),
-            user: user.into(),
-        },
-        hostname,
-    )
+    let mut env = payload.to_vec();
+    env::apply_set(&mut env, host, set)?;
+    Ok(env)
 }
 
 /// sethostname(2) takes at most 64 bytes; `/` and control characters are refused because
@@ -311,6 +313,7 @@ mod tests {
             stdin_is_terminal: false,
             env: vec![("PATH".into(), "/bin".into())],
             cwd: Some("/usr".into()),
+            state_dir: "/run/user/1000/ns-rootless".into(),
         }
     }
 

@@ -103,18 +103,15 @@ pub fn write_file(path: &CStr, data: &[u8]) -> SysResult<()> {
     write_all(fd.as_raw_fd(), data)
 }
 
-/// Reads everything from an fd the caller handed us (`--seccomp-fd`), then closes it.
-pub fn read_fd_to_end(fd: RawFd) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+/// Takes ownership of an fd number the caller handed us (`--seccomp-fd`), once fcntl says it
+/// is open.
+pub fn adopt_user_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
     // SAFETY: the fd number comes from the user; fcntl checks it is open before we own it.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: checked open above; we take ownership and close it after reading.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut out = Vec::new();
-    file.read_to_end(&mut out)?;
-    Ok(out)
+    // SAFETY: checked open above; nothing else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {

@@ -2,7 +2,6 @@
 
 use super::{check, check_fd, SysResult};
 use nix::libc::{self, c_char, c_int, c_uint, c_void};
-use std::ffi::CStr;
 use std::os::fd::{OwnedFd, RawFd};
 
 /// Joins the namespace `fd` refers to (setns(2)).
@@ -54,11 +53,6 @@ pub fn current_umask() -> u32 {
 pub fn umask(mask: u32) -> u32 {
     // SAFETY: umask never fails.
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
-}
-
-pub fn chdir(path: &CStr) -> SysResult<()> {
-    // SAFETY: valid C string.
-    check(unsafe { libc::chdir(path.as_ptr()) } as libc::c_long).map(drop)
 }
 
 pub fn setsid() -> SysResult<()> {

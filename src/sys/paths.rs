@@ -44,6 +44,23 @@ pub fn open_in_root(root: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysRes
     }
 }
 
+/// An O_PATH fd of the directory `path` (resolved the ordinary way: the caller's own root).
+pub fn open_dir_path(path: &CStr) -> SysResult<OwnedFd> {
+    // SAFETY: valid C string; returns a new fd.
+    check_fd(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    } as libc::c_long)
+}
+
+/// fchdir(2): change to the directory `fd` refers to (no path lookup at all).
+pub fn fchdir(fd: RawFd) -> SysResult<()> {
+    // SAFETY: plain syscall on an fd.
+    check(unsafe { libc::fchdir(fd) } as libc::c_long).map(drop)
+}
+
 /// The file type bits (`S_IFMT`) of what `fd` refers to.
 fn file_type(fd: RawFd) -> SysResult<libc::mode_t> {
     // SAFETY: fstat into a zeroed stat buffer on the stack.

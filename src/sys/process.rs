@@ -3,6 +3,7 @@
 use super::{check, last_errno, Errno, SysResult};
 use nix::libc::{self, c_char, c_int, c_void};
 use std::ffi::CStr;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// A child stack for `clone`, with a PROT_NONE guard page below it so an overflow faults
 /// instead of silently overwriting other memory.
@@ -45,15 +46,18 @@ impl Drop for Stack {
     }
 }
 
+/// What `clone_with` started: its pid in our pid namespace and, when CLONE_PIDFD was asked
+/// for, a pidfd of it (pidfd_open(2)): the handle other pid namespaces and /proc instances
+/// can't confuse with another process.
+pub struct Cloned {
+    pub pid: libc::pid_t,
+    pub pidfd: Option<OwnedFd>,
+}
+
 /// `clone(2)` with namespace flags: the child runs `f(arg)` on `stack`, in a copy of our address
 /// space or, with CLONE_VM|CLONE_VFORK, in ours while we wait for its execve or exit; either
-/// way `arg` stays valid there. SIGCHLD is delivered when it ends.
-pub fn clone_with<T>(
-    flags: c_int,
-    stack: &Stack,
-    f: fn(&T) -> !,
-    arg: &T,
-) -> SysResult<libc::pid_t> {
+/// way `arg` stays valid there. SIGCHLD is delivered when it ends. No allocation: init calls it.
+pub fn clone_with<T>(flags: c_int, stack: &Stack, f: fn(&T) -> !, arg: &T) -> SysResult<Cloned> {
     struct Call<T> {
         f: fn(&T) -> !,
         arg: *const T,
@@ -69,9 +73,11 @@ pub fn clone_with<T>(
         return Err(libc::EINVAL);
     }
     let call = Call { f, arg };
+    // With CLONE_PIDFD the kernel stores the new pidfd here (the parent_tid argument).
+    let mut pidfd: c_int = -1;
     // SAFETY: the stack top is the end of our mapping (page-aligned, so 16-byte aligned); the
     // child gets its own copy of memory, or (CLONE_VFORK) ours while this frame waits, so
-    // `call` and `arg` stay valid.
+    // `call`, `arg` and `pidfd` stay valid.
     let pid = unsafe {
         let top = (stack.base as *mut u8).add(stack.len) as *mut c_void;
         libc::clone(
@@ -79,9 +85,14 @@ pub fn clone_with<T>(
             top,
             flags | libc::SIGCHLD,
             &call as *const Call<T> as *mut c_void,
+            &mut pidfd as *mut c_int,
         )
     };
-    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+    let pid = check(pid as libc::c_long)? as libc::pid_t;
+    let pidfd = (flags & libc::CLONE_PIDFD != 0 && pidfd >= 0)
+        // SAFETY: the kernel just gave us this fd (CLONE_PIDFD); nobody else owns it.
+        .then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Cloned { pid, pidfd })
 }
 
 /// Plain fork. Only called from single-threaded processes (`exec` and `run -d` forking before

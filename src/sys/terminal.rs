@@ -12,10 +12,13 @@ pub fn open_pty(
     winsize: &libc::winsize,
 ) -> SysResult<(OwnedFd, OwnedFd)> {
     use std::os::fd::AsRawFd;
+    // The devpts's own ptmx, not the /dev/ptmx symlink to it: `exec` opens it in a running
+    // sandbox, whose command may have replaced that symlink (/dev is its to write), but can't
+    // move or unmount /dev/pts.
     // SAFETY: constant path; returns a new fd.
     let master = check_fd(unsafe {
         libc::open(
-            c"/dev/ptmx".as_ptr(),
+            c"/dev/pts/ptmx".as_ptr(),
             libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
         )
     } as libc::c_long)?;

@@ -1,0 +1,137 @@
+//! Processes addressed through pidfds (pidfd_open(2)), never through a pid number read in
+//! another pid namespace. A pid from clone is a number in *our* pid namespace; `/proc` may
+//! belong to another one (run inside `unshare -pf` that kept the host's `/proc`, /proc/2 is
+//! kthreadd). A pidfd names one process whatever the namespaces, and its fdinfo says which
+//! pid `/proc` gives it (`Pid:`) and which each pid namespace below `/proc`'s does (`NSpid:`).
+
+use crate::sys;
+use nix::libc;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+pub struct Pidfd(OwnedFd);
+
+/// One line's numbers from `/proc/self/fdinfo/N` or `/proc/self/status` (`Pid:`, `NSpid:`).
+fn field(text: &str, name: &str) -> Vec<i32> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_small(path: &str) -> Option<String> {
+    let mut text = String::with_capacity(2048);
+    fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+impl Pidfd {
+    pub fn from_fd(fd: OwnedFd) -> Pidfd {
+        Pidfd(fd)
+    }
+
+    /// The process that is `pid` in our own pid namespace.
+    pub fn open(pid: i32) -> sys::SysResult<Pidfd> {
+        if pid <= 0 {
+            return Err(libc::ESRCH);
+        }
+        sys::pidfd_open(pid).map(Pidfd)
+    }
+
+    fn fdinfo(&self) -> Option<String> {
+        read_small(&format!("/proc/self/fdinfo/{}", self.0.as_raw_fd()))
+    }
+
+    /// Its pid in `/proc`'s pid namespace; None once it has been reaped (the kernel says -1)
+    /// or when `/proc` can't see it.
+    pub fn proc_pid(&self) -> Option<i32> {
+        field(&self.fdinfo()?, "Pid:")
+            .first()
+            .copied()
+            .filter(|&p| p > 0)
+    }
+
+    /// Its pid in our own pid namespace: `NSpid:` lists it from `/proc`'s namespace down, and
+    /// ours is as many levels below `/proc`'s as our own `NSpid:` is long.
+    pub fn our_pid(&self) -> Option<i32> {
+        let depth = field(&read_small("/proc/self/status")?, "NSpid:").len();
+        field(&self.fdinfo()?, "NSpid:")
+            .get(depth.checked_sub(1)?)
+            .copied()
+            .filter(|&p| p > 0)
+    }
+
+    pub fn signal(&self, sig: i32) -> sys::SysResult<()> {
+        sys::pidfd_send_signal(self.0.as_raw_fd(), sig)
+    }
+
+    /// Whether it has ended (a pidfd polls readable then, zombie or not).
+    pub fn has_exited(&self) -> bool {
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
+
+    /// Its `/proc` directory, checked to be its own: opened by the pid `/proc` gives it, then
+    /// the process is seen still running (a pid isn't reused while its process lives).
+    pub fn proc_dir(&self) -> Option<OwnedFd> {
+        let pid = self.proc_pid()?;
+        let dir: OwnedFd = fs::File::open(format!("/proc/{pid}")).ok()?.into();
+        (!self.has_exited()).then_some(dir)
+    }
+
+    /// Its start time (clock ticks after boot; the same in every pid namespace), while it runs.
+    pub fn start_time(&self) -> Option<u64> {
+        stat_fields(&self.proc_dir()?).map(|(_, start)| start)
+    }
+
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// The state letter (field 3) and start time (field 22) from the `stat` of a process's
+/// `/proc` directory.
+pub fn stat_fields(proc_dir: &OwnedFd) -> Option<(char, u64)> {
+    let file = nix::fcntl::openat(
+        proc_dir,
+        "stat",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let mut stat = String::with_capacity(512);
+    fs::File::from(file)
+        .take(4096)
+        .read_to_string(&mut stat)
+        .ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_through_a_pidfd() {
+        let me = std::process::id() as i32;
+        let fd = Pidfd::open(me).unwrap();
+        assert_eq!(fd.our_pid(), Some(me));
+        assert!(fd.proc_pid().is_some());
+        assert!(!fd.has_exited());
+        assert!(fd.start_time().is_some());
+        assert_eq!(field("Pid:\t12\nNSpid:\t12\t3\n", "NSpid:"), [12, 3]);
+    }
+}
