@@ -6,7 +6,9 @@
 # Builds the release binary (scripts/build.sh), then measures side by side, in one run:
 #   startup of `-- true` in host mode and with --rootfs (busybox rootfs built in a temp dir),
 #   peak RSS (GNU time %M), N concurrent sandboxes, 0/10/100/1000 read-only bind mounts,
-#   RSS of the supervising processes while the payload sleeps, and piped / pty throughput.
+#   RSS of the supervising processes while the payload sleeps, piped / pty throughput,
+#   start-up with --net pasta and -p and TCP through a published port (against podman), a warm
+#   and a cold --image start, and --cow on a big tree.
 # Timings come from hyperfine (all commands of one row in one hyperfine invocation, medians from
 # --export-json). Everything measured runs as an unprivileged user: when this script runs as root,
 # commands run via `setpriv --reuid=61234 --regid=61234 --clear-groups` (needs no passwd entry)
@@ -258,7 +260,7 @@ def tree_rss(root, payload_comm):
         print(f"{result[0]} {result[1]} {result[2]}")
 
 COLS = [("ns", "ns-rootless"), ("bwrap", "bwrap"), ("ratio", "ns/bwrap"),
-        ("unshare", "unshare"), ("crun", "crun"), ("bare", "no sandbox")]
+        ("unshare", "unshare"), ("crun", "crun"), ("podman", "podman"), ("bare", "no sandbox")]
 
 def fmt_time(s):
     if s < 1e-3:
@@ -775,6 +777,119 @@ hf "$row" thr n "$PTY_RUNS" 0 \
     bare "${TTYWRAP}script -qec 'head -c $PTY_BYTES /dev/zero' /dev/null"
 
 # ---------------------------------------------------------------------------------------------
+# 7. Network: start-up with user-mode networking, TCP through a published port.
+# ---------------------------------------------------------------------------------------------
+# podman in the same configuration (rootless, the same helper, the busybox-free host root): its
+# cells say n/a with podman's own error where it can't run rootless here.
+PM_HOME=$T/podman
+mkdir -p "$PM_HOME"
+((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$PM_HOME"
+PM="env HOME=$PM_HOME XDG_RUNTIME_DIR=$PM_HOME podman run --rm --cgroups=disabled --rootfs /"
+have podman || PM=$(na_cmd "podman not installed (apt-get install podman)")
+hf "startup, --net pasta: true" time n "$RUNS" "$WARMUP" \
+    ns "$NSR --net pasta -- true" podman "$PM --network pasta true"
+hf "startup, -p 18080:80: true" time n "$RUNS" "$WARMUP" \
+    ns "$NSR -p 18080:80 -- true" podman "$PM --network pasta -p 18080:80 true"
+
+# A sink on port 5000 inside (perl from the host's root, Essential in Debian), published on
+# 127.0.0.1:$port; the client writes N bytes with bash's /dev/tcp. "no sandbox": the same sink
+# on the host's loopback.
+NET_BYTES=$PIPE_BYTES
+SINK='use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 5000, Listen => 5, ReuseAddr => 1) or die $!; print "up\n"; $| = 1; while (my $c = $s->accept) { 1 while sysread($c, my $b, 1 << 20) }'
+tcp_row() {  # tcp_row ROW [TOOL PORT CMD...]...: CMD (an array) runs the sink, published on PORT
+    local row=$1; shift
+    local tool=$1 port=$2; shift 2
+    local pid
+    "${AS[@]}" "$@" </dev/null >"$T/sink.$tool" 2>&1 &
+    pid=$!
+    BG_PIDS+=("$pid")
+    for _ in $(seq 100); do
+        grep -q '^up' "$T/sink.$tool" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q '^up' "$T/sink.$tool"; then
+        HF_BYTES=$NET_BYTES
+        hf "$row" thr s "$PIPE_RUNS" 1 "$tool" \
+            "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'"
+    else
+        rec "$row" thr "$tool" "n/a:$tool: $(last_line "$T/sink.$tool")"
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    BG_PIDS=()
+}
+row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1"
+tcp_row "$row" ns 18081 "$NSR" -p 18081:5000 -- perl -e "$SINK"
+if have podman; then
+    read -ra pm <<<"$PM"
+    tcp_row "$row" podman 18082 "${pm[@]}" --network pasta -p 18082:5000 perl -e "$SINK"
+else
+    rec "$row" thr podman "n/a:podman not installed (apt-get install podman)"
+fi
+tcp_row "$row" bare 5000 perl -e "$SINK"
+
+# ---------------------------------------------------------------------------------------------
+# 8. Images and sessions: a warm --image start against --rootfs of the same tree, a cold one
+#    (unpack into an empty store) against podman import + run, and --cow on a big tree.
+# ---------------------------------------------------------------------------------------------
+ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
+    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
+        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
+}
+if ((ROOTFS_OK)); then
+    IMG=$T/rootfs.tar
+    tar -C "$ROOTFS" -cf "$IMG" .
+    chmod 644 "$IMG"
+    NS_IMG="env XDG_DATA_HOME=$OUT/data XDG_STATE_HOME=$OUT/state $NSR"
+    probe "$NS_IMG --image $IMG -- /bin/true" || true   # unpacks once: the row is the warm start
+    row="startup, --image busybox tarball (warm): /bin/true"
+    # both through env(1), whose own start is not what is compared
+    hf "$row" time n "$RUNS" "$WARMUP" \
+        ns "$NS_IMG --image $IMG -- /bin/true" rootfs "$NS_IMG --rootfs $ROOTFS -- /bin/true"
+    rec "--image warm / --rootfs same tree (time ratio)" x ns "$(ratio_of "$row" ns rootfs)"
+
+    row="cold --image (unpack $(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
+    hf "$row" time s "$BIND_RUNS" 0 \
+        ns "rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $IMG -- /bin/true"
+    # podman import + run of the same archive, from an empty store (rootless podman)
+    IPM="env HOME=$OUT/pm XDG_DATA_HOME=$OUT/pm/data XDG_CONFIG_HOME=$OUT/pm/config XDG_RUNTIME_DIR=$OUT/pm/run podman"
+    # crun (podman's default here) refuses a hybrid cgroup layout with a controller on the
+    # cgroup2 side ("drop all controllers from cgroupv2"); runc runs there.
+    if [[ -n $CRUN_NA ]] && have runc; then IPM="$IPM --runtime runc"; fi
+    if have podman; then
+        mkdir -p "$OUT/pm/run"
+        ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$OUT/pm"
+        if probe "$IPM import -q $IMG bench:1 && $IPM run --rm bench:1 /bin/true"; then
+            hf "$row" time s "$BIND_RUNS" 0 \
+                podman "$IPM rmi -af >/dev/null 2>&1; $IPM import -q $IMG bench:1 >/dev/null && $IPM run --rm bench:1 /bin/true"
+        else
+            rec "$row" time podman "n/a:podman import + run (rootless): $PROBE_ERR"
+        fi
+    else
+        rec "$row" time podman "n/a:podman not installed"
+    fi
+fi
+BIG=$T/bigtree
+BIG_FILES=100000
+((QUICK)) && BIG_FILES=10000
+python3 -c '
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for d in range(n // 1000):
+    os.makedirs(f"{root}/d{d}")
+    for f in range(1000):
+        open(f"{root}/d{d}/f{f}", "w").close()
+' "$BIG" "$BIG_FILES"
+((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$BIG"
+row="--cow vs plain --bind of a $BIG_FILES-file tree: true"
+NS_COW="env XDG_STATE_HOME=$OUT/state $NSR"
+hf "$row" time s "$BIND_RUNS" 1 \
+    ns "$NS_COW --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
+    plain "$NS_COW --bind $BIG -- true"
+rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
+
+# ---------------------------------------------------------------------------------------------
 # The table.
 # ---------------------------------------------------------------------------------------------
 python3 "$PY" table "$RESULTS" "$HEADER"
@@ -786,5 +901,7 @@ cat <<'EOF'
     (`sleep`) runs, payload excluded; "/Np" = number of supervising processes.
 [c] Output of `head -c N /dev/zero` relayed through the sandbox's pty to /dev/null, stdin a pty (as at a
     terminal); "no sandbox" = the same through script(1)'s pty relay.
+[d] podman: rootless import + run of the same archive from an empty store (with runc where crun
+    can't run here).
 EOF
 exit 0

@@ -7,9 +7,13 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Examples:
   Namespaces:   ns-rootless --hostname box -- hostname
+  Network:      ns-rootless -p 8000:8000 -w -- python3 -m http.server   (http://127.0.0.1:8000)
+                ns-rootless --net pasta -w -- pip install -r requirements.txt
   Terminal:     ns-rootless -T -- vi notes.txt         (no pty: the terminal passed as is)
   Filesystem:   ns-rootless -w -- cargo test          (the current project, read-write)
                 ns-rootless --rootfs ./alpine sh
+  Images:       ns-rootless --image ./alpine.oci.tar -- cat /etc/os-release
+  Sessions:     ns-rootless --cow --name try -w -- npm install; ns-rootless diff try
   Environment:  ns-rootless -e GITHUB_TOKEN -e MODE=ci -- ./deploy.sh
   Identity:     ns-rootless --uid 1000 --gid 1000 -- id
   Limits:       ns-rootless --limit nofile=256 --timeout 10m -- make test
@@ -33,10 +37,13 @@ Exit status:
     override_usage = "ns-rootless [OPTIONS] [--] [COMMAND [ARG...]]\n       \
                       ns-rootless run [OPTIONS] [--] COMMAND...\n       \
                       ns-rootless exec [-t|-T] [-e NAME=VALUE] [--chdir DIR] NAME [--] COMMAND...\n       \
-                      ns-rootless ps [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]"
+                      ns-rootless ps [-a] [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]\n       \
+                      ns-rootless wait NAME | rm [-f] NAME...\n       \
+                      ns-rootless images [--prune] | diff NAME [--json] | apply NAME | discard NAME"
 )]
 pub struct Cli {
-    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill` and `logs` can find it; the
+    /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill`, `logs` and `wait` can find it;
+    /// it is kept after its command ends, with its exit status (and log), until `rm NAME`; the
     /// hostname defaults to NAME
     #[arg(long, value_name = "NAME", help_heading = "Named sandboxes")]
     pub name: Option<String>,
@@ -45,6 +52,21 @@ pub struct Cli {
     /// its output goes to `ns-rootless logs NAME`
     #[arg(short = 'd', long, requires = "name", help_heading = "Named sandboxes")]
     pub detach: bool,
+
+    /// With --name: remove the sandbox when its command ends instead of keeping it for
+    /// `ps -a`, `logs` and `wait` (an unnamed sandbox is never kept)
+    #[arg(long, help_heading = "Named sandboxes")]
+    pub rm: bool,
+
+    /// With -d: keep at most SIZE bytes of the log, the newest output (suffixes k, m, g; at
+    /// least 4k) [default: 10m]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        requires = "detach",
+        help_heading = "Named sandboxes"
+    )]
+    pub log_size: Option<OsString>,
 
     /// Hostname inside the sandbox [default: the --name, else a random 12-digit hex id]
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
@@ -63,14 +85,42 @@ pub struct Cli {
     #[arg(short = 'T', long, help_heading = "Terminal")]
     pub no_tty: bool,
 
-    /// Keep the host's network instead of a private namespace with only loopback
-    #[arg(long, help_heading = "Namespaces")]
+    /// Same as --net host; leaks the host's localhost ports and abstract unix sockets (X11,
+    /// D-Bus: bubblewrap #330) into the sandbox: use --net pasta
+    #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
+
+    /// private (only lo), pasta (the internet, not the host's loopback), pasta:host-loopback,
+    /// host, none (not even lo) [default: private; pasta with -p]
+    #[arg(long, value_name = "MODE", help_heading = "Network")]
+    pub net: Option<String>,
+
+    /// Publish a port, SPEC [HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|/udp] (HOST_IP default
+    /// 127.0.0.1); implies --net pasta
+    #[arg(short = 'p', long, value_name = "SPEC", help_heading = "Network")]
+    pub publish: Vec<String>,
 
     /// Use DIR as the root filesystem [default: the host's / read-only, with /home, /root and
     /// /run hidden]
     #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
     pub rootfs: Option<PathBuf>,
+
+    /// Run an image: an OCI layout directory, an oci-archive or docker-archive (`podman
+    /// save`), or a rootfs tarball (.tar, .tar.gz, .tar.zst); its layers are unpacked once into
+    /// the store, its writes thrown away at exit
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "rootfs",
+        help_heading = "Filesystem"
+    )]
+    pub image: Option<PathBuf>,
+
+    /// Make read-write binds (and an --image or --rootfs root) copy-on-write: the writes are
+    /// kept in a session (--name, else a generated id) to review with `diff`, keep with
+    /// `apply` or drop with `discard`
+    #[arg(long, help_heading = "Sessions")]
+    pub cow: bool,
 
     /// Bind SRC read-write at DST (default: the same path)
     #[arg(long, value_name = "SRC[:DST]", help_heading = "Filesystem")]
@@ -295,7 +345,7 @@ pub struct ExecCli {
     pub command: Vec<OsString>,
 }
 
-/// `ns-rootless ps | stop | kill | logs`.
+/// `ns-rootless ps | stop | kill | logs | wait | rm`.
 #[derive(Parser, Debug)]
 #[command(name = "ns-rootless", version)]
 pub struct ManageCli {
@@ -305,8 +355,11 @@ pub struct ManageCli {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Manage {
-    /// List the running named sandboxes
+    /// List the running named sandboxes (with -a, the ended ones too)
     Ps {
+        /// Also the sandboxes that have ended and are kept until `rm`
+        #[arg(short = 'a', long)]
+        all: bool,
         /// One JSON array of objects instead of a table
         #[arg(long)]
         json: bool,
@@ -325,17 +378,60 @@ pub enum Manage {
         #[arg(default_value = "KILL")]
         signal: String,
     },
-    /// Show what a detached sandbox wrote
+    /// Show what a detached sandbox wrote, while it runs or after it ended
     Logs {
         name: String,
         /// Keep following the log until the sandbox ends
         #[arg(short = 'f', long)]
         follow: bool,
     },
+    /// Wait until a sandbox has ended and exit with its exit status
+    Wait { name: String },
+    /// Remove ended sandboxes, freeing their names
+    Rm {
+        /// Kill a running sandbox (SIGKILL) first
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+}
+
+/// `ns-rootless images | diff | apply | discard`: the image store and copy-on-write sessions.
+#[derive(Parser, Debug)]
+#[command(name = "ns-rootless", version)]
+pub struct StoreCli {
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StoreAction {
+    /// List the images in the store (source, digest, size, last use)
+    Images {
+        /// Forget images whose file is gone or changed, and remove the layers no image uses
+        #[arg(long)]
+        prune: bool,
+        /// One JSON array of objects instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a --cow session changed: A (added), M (modified), D (deleted) per path
+    Diff {
+        name: String,
+        /// One JSON array of objects instead of lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a session's changes to the directories, then remove the session
+    Apply { name: String },
+    /// Remove a session without applying it
+    Discard { name: String },
 }
 
 pub enum Invocation {
     Run(Box<Parsed>),
+    Store(StoreAction),
     Exec(ExecCli),
     Manage(Manage),
 }
@@ -350,7 +446,10 @@ pub fn parse_invocation(args: Vec<OsString>) -> Result<Invocation, clap::Error> 
             parse(rest).map(|p| Invocation::Run(Box::new(p)))
         }
         "exec" => ExecCli::try_parse_from(args.iter().skip(1)).map(Invocation::Exec),
-        "ps" | "stop" | "kill" | "logs" => {
+        "images" | "diff" | "apply" | "discard" => {
+            StoreCli::try_parse_from(args).map(|m| Invocation::Store(m.action))
+        }
+        "ps" | "stop" | "kill" | "logs" | "wait" | "rm" => {
             ManageCli::try_parse_from(args).map(|m| Invocation::Manage(m.action))
         }
         _ => parse(args).map(|p| Invocation::Run(Box::new(p))),
@@ -437,7 +536,10 @@ mod tests {
     fn the_first_word_picks_the_subcommand() {
         assert!(matches!(
             invocation(&["ps"]),
-            Invocation::Manage(Manage::Ps { json: false })
+            Invocation::Manage(Manage::Ps {
+                json: false,
+                all: false
+            })
         ));
         assert!(matches!(invocation(&["--", "ps"]), Invocation::Run(p) if p.cli.command == ["ps"]));
         match invocation(&["run", "--name", "a", "-d", "sleep", "1"]) {
@@ -460,6 +562,37 @@ mod tests {
             invocation(&["kill", "dev"]),
             Invocation::Manage(Manage::Kill { signal, .. }) if signal == "KILL"
         ));
+    }
+
+    #[test]
+    fn store_and_session_subcommands() {
+        assert!(matches!(
+            invocation(&["images", "--prune"]),
+            Invocation::Store(StoreAction::Images {
+                prune: true,
+                json: false
+            })
+        ));
+        assert!(matches!(
+            invocation(&["diff", "--json", "s"]),
+            Invocation::Store(StoreAction::Diff { name, json: true }) if name == "s"
+        ));
+        assert!(
+            matches!(invocation(&["--", "images"]), Invocation::Run(p) if p.cli.command == ["images"])
+        );
+        match invocation(&["--cow", "--image", "a.tar", "make"]) {
+            Invocation::Run(p) => {
+                assert!(p.cli.cow);
+                assert_eq!(p.cli.image.as_deref(), Some(std::path::Path::new("a.tar")));
+            }
+            _ => panic!("not a run"),
+        }
+        assert!(parse_invocation(
+            ["ns-rootless", "--image", "a", "--rootfs", "b"]
+                .map(OsString::from)
+                .to_vec()
+        )
+        .is_err());
     }
 
     #[test]

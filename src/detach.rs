@@ -1,6 +1,7 @@
 //! `run -d`: the caller's process (the front) forks the supervisor, which runs the sandbox in a
-//! new session with its output in the sandbox's log; the front waits until the command runs,
-//! prints the name and returns 0, or prints why it didn't start.
+//! new session with its output going through a pipe to a logger process that keeps the
+//! sandbox's capped log (log.rs); the front waits until the command runs, prints the name and
+//! returns 0, or prints why it didn't start.
 
 use crate::error::{Failure, EXIT_SETUP};
 use crate::parent;
@@ -11,8 +12,9 @@ use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
-pub fn run(spec: Spec, claim: Claim) -> Result<u8> {
+pub fn run(spec: Spec, claim: Claim, log_size: u64) -> Result<u8> {
     let log = claim.create_log()?;
+    let output = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let (front_end, supervisor_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let name = spec.name.clone().unwrap_or_default();
@@ -22,26 +24,66 @@ pub fn run(spec: Spec, claim: Claim) -> Result<u8> {
         0 => {
             // The supervisor. We are single-threaded, so ordinary Rust is fine after this fork.
             drop(front_end);
-            let code = supervise(spec, claim, log, supervisor_end);
+            let code = supervise(spec, claim, (log, log_size), output, supervisor_end);
             sys::exit_now(code)
         }
         _ => {
             // The front: the claim now belongs to the supervisor, which removes it at the end.
             std::mem::forget(claim);
-            drop(supervisor_end);
+            drop((supervisor_end, output));
             wait_for_start(front_end, &name)
         }
     }
 }
 
-fn supervise(spec: Spec, claim: Claim, log: std::fs::File, notify: OwnedFd) -> i32 {
+fn supervise(
+    spec: Spec,
+    mut claim: Claim,
+    (log, log_size): (std::fs::File, u64),
+    (output_read, output_write): (OwnedFd, OwnedFd),
+    notify: OwnedFd,
+) -> i32 {
     let _ = sys::setsid();
-    if let Ok(null) = std::fs::File::open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(&null);
+    let null = std::fs::File::open("/dev/null");
+    if let Ok(null) = &null {
+        let _ = nix::unistd::dup2_stdin(null);
     }
-    let _ = nix::unistd::dup2_stdout(&log);
-    let _ = nix::unistd::dup2_stderr(&log);
-    drop(log);
+    match sys::fork() {
+        Ok(0) => {
+            // The logger: it must hold no copy of the pipe's write end (it reads until every
+            // writer is gone), nor the caller's stdout (a `run -d | cat` would never end), nor
+            // the front's pipe (which would never see the end of the message).
+            drop((output_write, notify));
+            if let Ok(null) = &null {
+                let _ = nix::unistd::dup2_stdout(null);
+                let _ = nix::unistd::dup2_stderr(null);
+            }
+            let code = crate::log::keep(output_read, log, &claim.dir, log_size);
+            sys::exit_now(code)
+        }
+        Ok(logger) => {
+            claim.before_end = Some(Box::new(move || {
+                // The sandbox's processes have all exited with its init; our own copies of
+                // the pipe are the last ones.
+                if let Ok(null) = std::fs::File::open("/dev/null") {
+                    let _ = nix::unistd::dup2_stdout(&null);
+                    let _ = nix::unistd::dup2_stderr(&null);
+                }
+                crate::log::wait_for_logger(logger);
+            }));
+        }
+        // No logger: the output goes to the log uncapped rather than nowhere.
+        Err(_) => {
+            let _ = nix::unistd::dup2_stdout(&log);
+            let _ = nix::unistd::dup2_stderr(&log);
+        }
+    }
+    drop((output_read, log));
+    if claim.before_end.is_some() {
+        let _ = nix::unistd::dup2_stdout(&output_write);
+        let _ = nix::unistd::dup2_stderr(&output_write);
+    }
+    drop(output_write);
     let mut notify = Some(std::fs::File::from(notify));
     match parent::run(spec, Some(claim), &mut notify) {
         Ok(code) => code as i32,

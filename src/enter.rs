@@ -187,7 +187,7 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
     Ok(Spec {
         hostname: st.hostname.as_bytes().to_vec(),
         root: Root::Host,
-        share_net: false,
+        net: crate::net::Net::Private,
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,
@@ -207,5 +207,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         detach: false,
         ignored_signals: host.ignored_signals,
         state_dir: host.state_dir.clone(),
+        cow: None,
     })
 }

@@ -41,6 +41,8 @@ pub enum Stage {
     Landlock,
     Seccomp,
     Exec,
+    /// Mounting the overlay that is the root (an image's layers).
+    RootOverlay,
 }
 
 impl Stage {
@@ -73,6 +75,7 @@ impl Stage {
             Landlock,
             Seccomp,
             Exec,
+            RootOverlay,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -107,6 +110,9 @@ impl Stage {
             Stage::Landlock => "entering the landlock domain",
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
+            Stage::RootOverlay => {
+                "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
+            }
         }
     }
 }
@@ -237,9 +243,11 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
-        let last = Stage::Exec as u32;
+        // The last variant.
+        let last = Stage::RootOverlay as u32;
         for v in 1..=last {
-            let stage = Stage::from_u32(v).expect("every number up to Exec's is a stage");
+            let stage =
+                Stage::from_u32(v).expect("every number up to the last variant's is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);

@@ -2,6 +2,7 @@
 //! user's sockets live there: D-Bus, docker, screen, tmux, agents), so the plan needs to know
 //! what name resolution reads from it, and whether `/var/run` is a directory of its own.
 
+use crate::net::Net;
 use crate::spec::{Root, Spec};
 use std::path::{Path, PathBuf};
 
@@ -26,22 +27,29 @@ pub struct HostRun {
 }
 
 /// What the host's `/run` holds that the plan for `spec` needs (nothing unless in host mode;
-/// the resolver's files only when name resolution inside uses the host's network).
+/// the resolver's files only when the network reaches out).
 pub fn read(spec: &Spec) -> HostRun {
     if spec.root != Root::Host {
         return HostRun::default();
     }
-    read_under(Path::new("/"), spec.share_net)
+    read_under(Path::new("/"), resolves_names(&spec.net))
+}
+
+/// Whether the sandbox's network reaches out, so that name resolution inside needs the files
+/// the host keeps under /run: the host's own network, or a helper's (whose resolv.conf then
+/// covers the host's, plan.rs).
+pub fn resolves_names(net: &Net) -> bool {
+    matches!(net, Net::Host | Net::User(_))
 }
 
 /// `read` for the tree at `root` (the host's `/`, or a test's directory).
-fn read_under(root: &Path, share_net: bool) -> HostRun {
+fn read_under(root: &Path, reaches_out: bool) -> HostRun {
     let var_run_dir = root
         .join("var/run")
         .symlink_metadata()
         .is_ok_and(|m| m.is_dir());
     let mut resolver_files = Vec::new();
-    for file in RESOLVER_FILES.iter().filter(|_| share_net) {
+    for file in RESOLVER_FILES.iter().filter(|_| reaches_out) {
         let path = root.join(file.trim_start_matches('/'));
         // A file of /etc itself is visible as it is: only a link can lead into /run.
         if !path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {

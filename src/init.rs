@@ -44,6 +44,10 @@ pub fn main(ctx: &Context) -> ! {
         ctx.report_write,
         ctx.sock.unwrap_or(ctx.go_read),
         p.landlock.as_ref().map_or(ctx.go_read, |r| r.as_raw_fd()),
+        // An image's layer store, which the root overlay's lowers are named through.
+        p.layers_fd
+            .as_ref()
+            .map_or(ctx.go_read, |f| f.0.as_raw_fd()),
     ];
     if let Err(e) = sys::close_fds_except(&keep) {
         fail(Stage::CloseFds, 0, e);

@@ -9,16 +9,20 @@ mod enter;
 mod error;
 mod hostrun;
 mod idmap;
+mod image;
 mod init;
 mod landlock;
+mod log;
 mod manage;
 mod mount;
+mod net;
 mod parent;
 mod payload;
 mod pidfd;
 mod plan;
 mod prepared;
 mod seccomp;
+mod session;
 mod signals;
 mod spec;
 mod state;
@@ -99,7 +103,10 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     };
     let host = host_facts();
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
-    if !matches!(invocation, cli::Invocation::Manage(_)) {
+    if !matches!(
+        invocation,
+        cli::Invocation::Manage(_) | cli::Invocation::Store(_)
+    ) {
         if let Some(n) = host.threads.filter(|&n| n != 1) {
             bail!("creating namespaces: this process has {n} threads, and that needs one");
         }
@@ -107,20 +114,44 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     let code = match invocation {
         cli::Invocation::Run(parsed) => {
             let uid = host.uid;
+            let keep = !parsed.cli.rm;
+            let log_size = log_size(parsed.cli.log_size.as_deref())?;
             let spec = spec::build(*parsed, host, random_hostname)?;
             let claim = match &spec.name {
-                Some(name) => Some(state::Claim::take(&state::state_dir(uid)?, name)?),
+                Some(name) => {
+                    let mut claim = state::Claim::take(&state::state_dir(uid)?, name)?;
+                    claim.keep = keep;
+                    Some(claim)
+                }
                 None => None,
             };
-            match (spec.detach, claim) {
-                (true, Some(claim)) => return detach::run(spec, claim),
-                (_, claim) => parent::run(spec, claim, &mut None)?,
-            }
+            session::begin(&spec)?;
+            let ending = spec.cow.clone();
+            let code = match (spec.detach, claim) {
+                (true, Some(claim)) => return detach::run(spec, claim, log_size),
+                (_, claim) => parent::run(spec, claim, &mut None),
+            };
+            session::end(ending.as_ref());
+            code?
         }
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
+        cli::Invocation::Store(action) => image::command::run(action, &host.env)?,
     };
     Ok(code)
+}
+
+/// `--log-size`: at least `log::MIN_CAP`.
+fn log_size(raw: Option<&std::ffi::OsStr>) -> Result<u64> {
+    let Some(raw) = raw else {
+        return Ok(log::DEFAULT_CAP);
+    };
+    let shown = error::quote(raw);
+    match spec::mounts::parse_size(raw) {
+        Ok(n) if n >= log::MIN_CAP => Ok(n),
+        Ok(_) => bail!("invalid --log-size {shown}: it must be at least 4k"),
+        Err(e) => bail!("invalid --log-size {shown}: {e}"),
+    }
 }
 
 /// clap's first paragraph on one line (the message and, e.g., which arguments are missing),

@@ -1,21 +1,21 @@
-//! `ps`, `stop`, `kill`, `logs`: looking after named sandboxes from outside. Signals go through
-//! a pidfd of the sandbox's init, opened and then checked against the recorded start time, so a
-//! reused pid is never signalled.
+//! `ps`, `stop`, `kill`, `logs`, `wait`, `rm`: looking after named sandboxes from outside.
+//! Signals go through a pidfd of the sandbox's init, opened and then checked against the
+//! recorded start time, so a reused pid is never signalled.
 
 use crate::cli::Manage;
 use crate::error::quote;
 use crate::pidfd::Pidfd;
-use crate::state::{self, Dir, State};
+use crate::state::{self, Dir, State, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub fn run(action: Manage, uid: u32) -> Result<u8> {
     let root = state::state_dir(uid)?;
     match action {
-        Manage::Ps { json } => ps(&root, json),
+        Manage::Ps { json, all } => ps(&root, json, all),
         Manage::Stop { name, time } => stop(&root, &name, Duration::from_secs(time)),
         Manage::Kill { name, signal } => {
             let sig = parse_signal(&signal)?;
@@ -27,6 +27,20 @@ pub fn run(action: Manage, uid: u32) -> Result<u8> {
             Ok(0)
         }
         Manage::Logs { name, follow } => logs(&root, &name, follow),
+        Manage::Wait { name } => wait(&root, &name),
+        Manage::Rm { force, names } => {
+            // Every name is tried; each failure is one line, the last one ours to return.
+            let mut failed = None;
+            for name in &names {
+                if let Err(e) = rm(&root, name, force) {
+                    if let Some(earlier) = failed.replace(e) {
+                        let line = crate::error::one_line(&earlier);
+                        let _ = writeln!(std::io::stderr(), "ns-rootless: {line}");
+                    }
+                }
+            }
+            failed.map_or(Ok(0), Err)
+        }
     }
 }
 
@@ -37,27 +51,42 @@ fn pin(st: &State) -> Result<Pidfd> {
 }
 
 fn age(st: &State) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    now.saturating_sub(st.created)
+    state::now().saturating_sub(st.created)
 }
 
-fn ps(root: &Dir, json: bool) -> Result<u8> {
-    let all = state::list(root)?;
+fn ps(root: &Dir, json: bool, all: bool) -> Result<u8> {
+    let rows: Vec<(State, Status)> = state::list(root)?
+        .into_iter()
+        .map(|s| {
+            let status = s.status();
+            (s, status)
+        })
+        .filter(|(_, status)| all || *status == Status::Running)
+        .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        let rows: Vec<_> = all
+        let rows: Vec<_> = rows
             .iter()
-            .map(|s| {
+            .map(|(s, status)| {
+                let (word, code) = match status {
+                    Status::Running => ("running", None),
+                    Status::Exited(code) => ("exited", Some(*code)),
+                    Status::Unknown => ("unknown", None),
+                };
                 serde_json::json!({
                     "name": s.name,
-                    "pid": s.pid,
-                    "status": "running",
+                    // An ended sandbox's pids may name other processes by now.
+                    "pid": (*status == Status::Running).then_some(s.pid),
+                    "status": word,
+                    "exit_code": code,
+                    "created": s.created,
+                    "ended": s.ended,
                     "age_seconds": age(s),
                     "command": s.command,
                     "rootfs": s.rootfs,
                     "hostname": s.hostname,
+                    "network": s.network,
+                    "ports": s.ports,
                 })
             })
             .collect();
@@ -66,20 +95,30 @@ fn ps(root: &Dir, json: bool) -> Result<u8> {
     }
     writeln!(
         out,
-        "{:<20} {:>8} {:<8} {:>7}  {:<30} ROOTFS",
-        "NAME", "PID", "STATUS", "AGE", "COMMAND"
+        "{:<20} {:>8} {:<10} {:>7}  {:<30} {:<20} PORTS",
+        "NAME", "PID", "STATUS", "AGE", "COMMAND", "ROOTFS"
     )?;
-    for s in &all {
+    for (s, status) in &rows {
         let command = crate::error::escape(s.command.join(" ").as_bytes());
+        let (pid, word) = match status {
+            Status::Running => (s.pid.to_string(), "running".to_string()),
+            Status::Exited(code) => ("-".to_string(), format!("exited({code})")),
+            Status::Unknown => ("-".to_string(), "unknown".to_string()),
+        };
         writeln!(
             out,
-            "{:<20} {:>8} {:<8} {:>6}s  {:<30} {}",
+            "{:<20} {:>8} {:<10} {:>6}s  {:<30} {:<20} {}",
             s.name,
-            s.pid,
-            "running",
+            pid,
+            word,
             age(s),
             command,
-            crate::error::escape(s.rootfs.as_deref().unwrap_or("-").as_bytes())
+            crate::error::escape(s.rootfs.as_deref().unwrap_or("-").as_bytes()),
+            if s.ports.is_empty() {
+                "-".to_string()
+            } else {
+                s.ports.join(",")
+            }
         )?;
     }
     Ok(0)
@@ -123,49 +162,110 @@ fn stop(root: &Dir, name: &str, grace: Duration) -> Result<u8> {
             );
         }
     }
-    // Its supervisor removes the state as it exits; don't return before that.
-    let dir = root.path().join(name);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while dir.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = state::load(root, name);
+    // Its supervisor records the end as it exits; don't return before that.
+    wait_for_supervisor(&st, Duration::from_secs(5));
     Ok(0)
 }
 
-fn logs(root: &Dir, name: &str, follow: bool) -> Result<u8> {
-    let st = state::find(root, name)?;
-    let path = root.path().join(name).join("log");
-    let opened = root
-        .subdir(name)
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::PermissionDenied))
-        .and_then(|dir| dir.open_file("log"));
-    let mut file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("{} has no log: it was not started with -d", quote(name))
+/// Waits, up to `limit`, until the sandbox's supervisor has exited: it has recorded the exit
+/// status (or removed the record, with --rm) by then.
+fn wait_for_supervisor(st: &State, limit: Duration) -> bool {
+    match st.pin_supervisor() {
+        Some(supervisor) => wait_exit(&supervisor, limit),
+        // A state without the supervisor's start time (an older version's): its init.
+        None => st.pin_init().is_none_or(|init| wait_exit(&init, limit)),
+    }
+}
+
+fn wait(root: &Dir, name: &str) -> Result<u8> {
+    let mut seen = false;
+    loop {
+        let st = match state::find_any(root, name) {
+            Ok(st) => st,
+            Err(_) if seen => bail!(
+                "waiting for {}: it was removed as it ended (--rm, or `rm -f`), and its exit \
+                 status with it",
+                quote(name)
+            ),
+            Err(e) => return Err(e),
+        };
+        seen = true;
+        match st.status() {
+            Status::Exited(code) => return Ok(code),
+            Status::Unknown => bail!(
+                "waiting for {}: it has ended, but its exit status is unknown (its supervisor \
+                 was killed)",
+                quote(name)
+            ),
+            Status::Running => {
+                wait_for_supervisor(&st, Duration::from_secs(60));
+            }
         }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", quote(&path))),
+    }
+}
+
+fn rm(root: &Dir, name: &str, force: bool) -> Result<()> {
+    let st = state::find_any(root, name)?;
+    if st.is_alive() {
+        if !force {
+            bail!(
+                "removing {}: it is running; stop it first (`ns-rootless stop {}`), or use rm -f",
+                quote(name),
+                name
+            );
+        }
+        // SIGKILL ends its whole PID namespace; its supervisor then records the end.
+        if let Some(init) = st.pin_init() {
+            init.signal(libc::SIGKILL)
+                .map_err(|e| anyhow!("killing {}: {}", quote(name), crate::error::strerror(e)))?;
+        }
+        if !wait_for_supervisor(&st, Duration::from_secs(10)) {
+            bail!("removing {}: its supervisor did not end", quote(name));
+        }
+    }
+    match state::remove_record(root, name) {
+        Err(_) if force && !root.path().join(name).exists() => Ok(()),
+        r => r.with_context(|| format!("removing {}", quote(name))),
+    }
+}
+
+fn logs(root: &Dir, name: &str, follow: bool) -> Result<u8> {
+    let st = state::find_any(root, name)?;
+    let path = root.path().join(name).join(crate::log::CURRENT);
+    let reading = || format!("reading {}", quote(&path));
+    let dir = root
+        .subdir(name)
+        .map_err(|_| anyhow!("{}: not a private directory of yours", reading()))?;
+    let Some(mut log) = crate::log::Reader::open(&dir).with_context(reading)? else {
+        bail!("{} has no log: it was not started with -d", quote(name))
     };
     let mut out = std::io::stdout().lock();
-    let mut buf = vec![0u8; 64 * 1024];
+    match copy_log(&mut log, &dir, &st, follow, &mut out) {
+        // `logs NAME | head`: the reader has seen enough.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        r => r.map(|()| 0).with_context(reading),
+    }
+}
+
+fn copy_log(
+    log: &mut crate::log::Reader,
+    dir: &Dir,
+    st: &State,
+    follow: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     loop {
-        let n = file.read(&mut buf).context("reading the log")?;
-        if n > 0 {
-            out.write_all(&buf[..n])?;
+        // Asked before reading: once it has ended, its log is complete (the supervisor
+        // waits for the logger before it records the end), and what we read next is all.
+        let alive = follow && st.is_alive();
+        log.copy_to(out)?;
+        if log.follow_rotation(dir, out)? {
             continue;
         }
-        if !follow {
-            out.flush()?;
-            return Ok(0);
-        }
-        if !st.is_alive() {
-            // It may have written more between our last read and its end: take that too.
-            std::io::copy(&mut file, &mut out).context("reading the log")?;
-            out.flush()?;
-            return Ok(0);
-        }
         out.flush()?;
+        if !alive {
+            return Ok(());
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }

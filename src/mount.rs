@@ -5,7 +5,8 @@
 
 use crate::error::Stage;
 use crate::prepared::{
-    Prepared, PreparedAction, PreparedStep, HIDDEN, MASK_ATTRS, SCRATCH_ATTRS, STAGING,
+    OverlayOptions, Prepared, PreparedAction, PreparedRoot, PreparedStep, HIDDEN, MASK_ATTRS,
+    SCRATCH_ATTRS, SCRATCH_UPPER, SCRATCH_WORK, STAGING,
 };
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
@@ -54,25 +55,70 @@ impl Owned {
 /// detached scratch mount would cost an unmount and an RCU grace period of its own when dropped.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
-    let root = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
+    let tmpfs = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
-    sys::mkdirat(root.as_raw_fd(), HIDDEN, 0o755).map_err(|e| (Stage::RootTmpfs, 0, e))?;
-    let scratch = open_dir(root.as_raw_fd(), HIDDEN)
+    sys::mkdirat(tmpfs.as_raw_fd(), HIDDEN, 0o755).map_err(|e| (Stage::RootTmpfs, 0, e))?;
+    let scratch = open_dir(tmpfs.as_raw_fd(), HIDDEN)
         .map(Scratch)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
-    sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     let mut owned = Owned {
         devs: [0; 64],
         len: 0,
     };
-    owned.add(root.as_raw_fd());
+    owned.add(tmpfs.as_raw_fd());
+    let root = match &p.root {
+        PreparedRoot::Tmpfs => {
+            sys::attach_at(tmpfs.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
+            tmpfs
+        }
+        PreparedRoot::Overlay { options } => {
+            // The lowers are named through this fd: opened before clone, it would lead into
+            // the parent's mount namespace, whose mounts overlayfs refuses as layers (EINVAL).
+            if let Some((fd, path)) = &p.layers_fd {
+                sys::open_dir_as(path, fd.as_raw_fd()).map_err(|e| (Stage::RootOverlay, 0, e))?;
+            }
+            let root = overlay_root(tmpfs, options)?;
+            owned.add(root.as_raw_fd());
+            root
+        }
+    };
     for (i, step) in p.steps.iter().enumerate() {
         run_step(root.as_raw_fd(), &scratch, step, &mut owned)
             .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
-    // Nothing more is created at the top level: `/` itself is read-only like a real root.
-    sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
-        .map_err(|e| (Stage::RootReadOnly, 0, e))?;
+    // Nothing more is created at the top level: `/` itself is read-only like a real root. (An
+    // image's root stays writable, like a container's: its writes go to the scratch tmpfs.)
+    if matches!(p.root, PreparedRoot::Tmpfs) {
+        sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
+            .map_err(|e| (Stage::RootReadOnly, 0, e))?;
+    }
+    Ok(root)
+}
+
+/// The root as an overlay (an image's layers): its upper and work directories, unless a
+/// session gives its own, are on the scratch tmpfs, named relative to our working directory
+/// (built before clone, no path to render here). The scratch tmpfs then goes on the root's
+/// /proc, where proc hides it like in the tmpfs model.
+fn overlay_root(tmpfs: OwnedFd, options: &OverlayOptions) -> Result<OwnedFd, Fail> {
+    let fail = |e| (Stage::RootOverlay, 0, e);
+    sys::mkdirat(tmpfs.as_raw_fd(), SCRATCH_UPPER, 0o755).map_err(fail)?;
+    sys::mkdirat(tmpfs.as_raw_fd(), SCRATCH_WORK, 0o755).map_err(fail)?;
+    sys::fchdir(tmpfs.as_raw_fd()).map_err(fail)?;
+    let root = new_overlay(options).map_err(fail)?;
+    sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
+    match sys::mkdirat(root.as_raw_fd(), HIDDEN, 0o755) {
+        Ok(()) | Err(libc::EEXIST) => {}
+        Err(e) => return Err(fail(e)),
+    }
+    // A symlinked /proc is refused (O_NOFOLLOW): nothing is mounted through one.
+    let proc_dir = sys::open_in_root(
+        root.as_raw_fd(),
+        HIDDEN,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
+    .map_err(fail)?;
+    sys::attach(tmpfs.as_raw_fd(), proc_dir.as_raw_fd()).map_err(fail)?;
     Ok(root)
 }
 
@@ -81,6 +127,14 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
 struct Scratch(OwnedFd);
 
 impl Scratch {
+    /// A new read-only file of the scratch tmpfs holding `contents`, as a detached mount.
+    fn file(&self, name: &CStr, contents: &[u8]) -> SysResult<OwnedFd> {
+        sys::create_file_with(self.0.as_raw_fd(), name, contents)?;
+        let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
+        sys::set_mount_attrs(mnt.as_raw_fd(), MASK_ATTRS, false)?;
+        Ok(mnt)
+    }
+
     /// A new empty directory of the scratch tmpfs, as a detached mount of its own.
     fn dir(&self, name: &CStr, mode: u32, attrs: u64) -> SysResult<OwnedFd> {
         sys::mkdirat(self.0.as_raw_fd(), name, mode)?;
@@ -92,13 +146,15 @@ impl Scratch {
         }
         Ok(mnt)
     }
+}
 
-    /// A new empty read-only file of the scratch tmpfs, as a detached mount of its own.
-    fn file(&self, name: &CStr) -> SysResult<OwnedFd> {
-        sys::create_file_at(self.0.as_raw_fd(), name)?;
-        let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
-        sys::set_mount_attrs(mnt.as_raw_fd(), MASK_ATTRS, false)?;
-        Ok(mnt)
+/// A detached overlayfs: `lowerdir+` per lower, or on a kernel before 6.8 (EINVAL: an unknown
+/// option) the single `lowerdir`.
+fn new_overlay(options: &OverlayOptions) -> SysResult<OwnedFd> {
+    let attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    match sys::new_mount(c"overlay", &options.each, attrs) {
+        Err(libc::EINVAL) => sys::new_mount(c"overlay", &options.joined, attrs),
+        made => made,
     }
 }
 
@@ -169,7 +225,7 @@ fn run_step(
             let mnt = if sys::is_dir(dst.as_raw_fd()).map_err(at_step)? {
                 scratch.dir(name, 0o755, MASK_ATTRS)
             } else {
-                scratch.file(name)
+                scratch.file(name, b"")
             };
             sys::attach(mnt.map_err(at_step)?.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
@@ -184,6 +240,20 @@ fn run_step(
             let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             sys::set_mount_attrs(tree.as_raw_fd(), attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::Overlay { options } => {
+            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let mnt = new_overlay(options).map_err(at_step)?;
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::File { name, contents } => {
+            let Some(dst) = ensure(root, step, false, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let mnt = scratch.file(name, contents).map_err(at_step)?;
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Symlink { target } => {
             let Some(((parent, name), parents)) = step.chain.split_last() else {

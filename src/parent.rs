@@ -32,6 +32,7 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
+    spec.net.check_host()?;
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries, &hostrun::read(&spec));
     // Where a bind shows the state directory's place, it is made now, ours, to be masked
@@ -95,6 +96,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
     // /proc): the maps are written at the pid init's pidfd has there.
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
+    let mut network = None;
     let released = init
         .proc_pid()
         .ok_or_else(|| {
@@ -106,7 +108,12 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
                 proc_pid,
                 &idmap::line(uid, uid),
                 &idmap::line(gid, gid),
-            )
+            )?;
+            // The network helper connects the sandbox before anything runs in it, while init
+            // is still dumpable (the helper opens its namespaces by path, in our /proc); it
+            // lives until we end.
+            network = spec.net.start(proc_pid, uid)?;
+            Ok(())
         })
         .and_then(|()| match (&claim, &st) {
             (Some(claim), Some(st)) => claim.write(st),
@@ -155,12 +162,20 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stack, payload_stack));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
-    drop(claim);
-    match failure {
-        Some(f) => Err(f.into()),
+    // The network helper goes before the end is recorded: nothing of the sandbox is left
+    // once `wait` returns.
+    drop(network);
+    let code = match failure {
+        Some(f) => Err(f),
         None if outcome.timed_out => Ok(EXIT_TIMEOUT),
         None => Ok(outcome.status),
+    };
+    // A named sandbox is kept with its exit status (state.rs); one whose command never ran
+    // is not.
+    if let (Some(claim), Some(st)) = (claim, st) {
+        claim.end(st, code.as_ref().ok().copied());
     }
+    code.map_err(Into::into)
 }
 
 fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {
@@ -180,6 +195,12 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         pid,
         start_time: init.start_time().unwrap_or(0),
         supervisor: std::process::id() as i32,
+        supervisor_start_time: Pidfd::open(std::process::id() as i32)
+            .ok()
+            .and_then(|me| me.start_time())
+            .unwrap_or(0),
+        ended: None,
+        exit_code: None,
         payload: 0,
         payload_start_time: 0,
         pid_ns: state::our_pid_namespace(),
@@ -194,10 +215,13 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         rootfs: match &spec.root {
             Root::Host => None,
             Root::Dir(d) => Some(d.to_string_lossy().into_owned()),
+            Root::Image(_) => None,
         },
         hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
         inner_uid: spec.ids.inner_uid,
         inner_gid: spec.ids.inner_gid,
+        network: spec.net.shown().0.to_string(),
+        ports: spec.net.shown().1,
         process: Some(state::Process {
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
@@ -218,6 +242,8 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
     let dir = match root {
         Root::Host => Path::new("/"),
         Root::Dir(d) => d.as_path(),
+        // The image's overlay is the root itself: no entries to bind.
+        Root::Image(_) => return Ok(Vec::new()),
     };
     let read = || -> std::io::Result<Vec<RootEntry>> {
         let mut entries = Vec::new();

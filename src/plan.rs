@@ -74,6 +74,53 @@ pub enum Action {
     /// `--hide`: an empty read-only directory of the scratch tmpfs over a directory, an empty
     /// read-only file over anything else (a socket, a file). Nothing to hide when missing.
     Hide,
+    /// `--cow`: overlayfs with the host directory `lower` below and the session's `upper`
+    /// (and `work`, on the same filesystem) on top, instead of a read-write bind.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A read-only file of the scratch tmpfs holding `contents`, bound on the destination
+    /// (a generated /etc/resolv.conf).
+    File {
+        contents: Vec<u8>,
+    },
+}
+
+/// What `/` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootModel {
+    /// The sandbox's scratch tmpfs; its top-level entries are binds of the source root's (the
+    /// host's, or a --rootfs).
+    Tmpfs,
+    /// overlayfs over `lowers` (top first): an image's layers, or a --rootfs with --cow. The
+    /// writes go to `upper` and `work` when given (a --cow session), else to the sandbox's
+    /// scratch tmpfs, thrown away at exit: nothing is copied per run.
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
+}
+
+/// The root model for `spec`.
+pub fn root_model(spec: &Spec) -> RootModel {
+    let session = spec
+        .cow
+        .as_ref()
+        .map(|c| crate::session::layout(&c.dir, crate::session::ROOT));
+    match (&spec.root, session) {
+        (Root::Host, _) => RootModel::Tmpfs,
+        (Root::Dir(_), None) => RootModel::Tmpfs,
+        (Root::Dir(dir), Some(upper)) => RootModel::Overlay {
+            lowers: vec![dir.clone()],
+            upper: Some(upper),
+        },
+        (Root::Image(image), upper) => RootModel::Overlay {
+            lowers: image.layers.iter().rev().cloned().collect(),
+            upper,
+        },
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +173,12 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
+        Root::Image(_) => (Path::new("/"), false, false),
+    };
+    // An overlay root has its entries already.
+    let entries = match root_model(spec) {
+        RootModel::Tmpfs => entries,
+        RootModel::Overlay { .. } => &[],
     };
     let mut steps = Vec::new();
     // Masks of top-level symlinks (e.g. /home -> var/home): applied after every entry is bound,
@@ -180,7 +233,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
     if !spec.nested {
         proc_masks(&mut steps);
     }
-    steps.push(if spec.share_net {
+    steps.push(if !spec.net.own_namespace() {
         // sysfs can only be mounted by the owner of the network namespace it shows.
         step(
             "/sys",
@@ -201,10 +254,26 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
             steps.push(optional(step(dir, mask())));
         }
     }
-    for m in &spec.mounts {
-        steps.push(user_step(m));
+    // DNS through the network helper's forwarder: a file of the sandbox's own on top of the
+    // root's /etc/resolv.conf (followed inside the root where it is a symlink), so neither
+    // the host's nor a rootfs's is written. Skipped where the root has none to cover.
+    if let Some(contents) = spec.net.resolv_conf() {
+        let mut s = optional(step("/etc/resolv.conf", Action::File { contents }));
+        s.follow = true;
+        steps.push(s);
     }
-    let shows_state_dir = state_dir::masks(&mut steps, &spec.state_dir);
+    for (i, m) in spec.mounts.iter().enumerate() {
+        steps.push(user_step(m, spec.cow.as_ref().map(|c| (c, i))));
+    }
+    // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.
+    let mut shows_state_dir = false;
+    if let (Root::Dir(dir), RootModel::Overlay { .. }) = (&spec.root, root_model(spec)) {
+        if let Ok(rel) = spec.state_dir.strip_prefix(dir) {
+            steps.push(optional(step(Path::new("/").join(rel), mask())));
+            shows_state_dir = true;
+        }
+    }
+    shows_state_dir |= state_dir::masks(&mut steps, &spec.state_dir);
     Plan {
         steps,
         shows_state_dir,
@@ -212,15 +281,16 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
 }
 
 /// After /run is masked (MASKED): a /var/run of its own hidden too (usually it is a symlink to
-/// /run, bound with /var), and with the host's network, the files name resolution reads from
-/// the host's /run, read-only (a file, never a socket or a directory of them).
+/// /run, bound with /var), and when the network reaches out, the files name resolution reads
+/// from the host's /run, read-only (a file, never a socket or a directory of them). With a
+/// helper, its resolv.conf then covers the host's there (below: /etc/resolv.conf, followed).
 fn run_steps(spec: &Spec, run: &HostRun, steps: &mut Vec<Step>) {
     if run.var_run_dir {
         let mut s = optional(step("/var/run", scratch(0o755)));
         s.follow = true;
         steps.push(s);
     }
-    if spec.share_net {
+    if crate::hostrun::resolves_names(&spec.net) {
         for file in &run.resolver_files {
             steps.push(step(
                 file,
@@ -266,8 +336,26 @@ fn proc_masks(steps: &mut Vec<Step>) {
     }
 }
 
-fn user_step(m: &UserMount) -> Step {
+fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
     match m {
+        UserMount::Bind {
+            src,
+            dst,
+            readonly: false,
+            dir: true,
+        } if cow.is_some() => {
+            let (upper, work) = cow
+                .map(|(c, i)| crate::session::layout(&c.dir, &i.to_string()))
+                .unwrap_or_default();
+            step(
+                dst,
+                Action::Overlay {
+                    lower: src.clone(),
+                    upper,
+                    work,
+                },
+            )
+        }
         UserMount::Bind {
             src,
             dst,
@@ -344,6 +432,13 @@ impl Step {
             }
             Action::ReadOnly => format!("making {dst} read-only"),
             Action::Hide => format!("hiding {dst}"),
+            Action::Overlay { lower, .. } => {
+                format!(
+                    "mounting a copy-on-write overlay of {} on {dst}",
+                    shown(lower)
+                )
+            }
+            Action::File { .. } => format!("binding a generated file to {dst}"),
         }
     }
 }
@@ -357,7 +452,11 @@ mod tests {
         Spec {
             hostname: b"h".to_vec(),
             root,
-            share_net,
+            net: if share_net {
+                crate::net::Net::Host
+            } else {
+                crate::net::Net::Private
+            },
             ids: Ids {
                 outer_uid: 1000,
                 outer_gid: 1000,
@@ -377,6 +476,7 @@ mod tests {
             detach: false,
             ignored_signals: 0,
             state_dir: "/run/user/1000/ns-rootless".into(),
+            cow: None,
         }
     }
 
@@ -648,5 +748,137 @@ mod tests {
             find(&p, "/dev/null")[0].describe(),
             "binding /dev/null to /dev/null"
         );
+    }
+
+    fn image() -> crate::image::Image {
+        crate::image::Image {
+            source: "/img.tar".into(),
+            layers: vec!["/store/a/root".into(), "/store/b/root".into()],
+            config: Default::default(),
+        }
+    }
+
+    fn cow() -> crate::spec::Cow {
+        crate::spec::Cow {
+            name: "s".into(),
+            dir: "/state/sessions/s".into(),
+            generated: false,
+        }
+    }
+
+    #[test]
+    fn an_image_root_is_an_overlay_of_its_layers_top_first() {
+        let s = spec(Root::Image(image()), false);
+        assert_eq!(
+            root_model(&s),
+            RootModel::Overlay {
+                lowers: vec!["/store/b/root".into(), "/store/a/root".into()],
+                upper: None,
+            }
+        );
+        // The overlay has its own entries: none are bound, and the sandbox's own still come.
+        let p = plan(&s, &entries());
+        assert!(find(&p, "/usr").is_empty() && find(&p, "/etc").is_empty());
+        assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
+        assert_eq!(find(&p, "/tmp")[0].action, scratch(0o1777));
+        assert_eq!(root_model(&spec(Root::Host, false)), RootModel::Tmpfs);
+        assert_eq!(
+            root_model(&spec(Root::Dir("/r".into()), false)),
+            RootModel::Tmpfs
+        );
+    }
+
+    #[test]
+    fn cow_keeps_the_roots_writes_and_overlays_read_write_binds() {
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.cow = Some(cow());
+        assert_eq!(
+            root_model(&s),
+            RootModel::Overlay {
+                lowers: vec!["/r".into()],
+                upper: Some((
+                    "/state/sessions/s/upper/root".into(),
+                    "/state/sessions/s/work/root".into()
+                )),
+            }
+        );
+        let bind = |src: &str, readonly: bool, dir: bool| UserMount::Bind {
+            src: src.into(),
+            dst: src.into(),
+            readonly,
+            dir,
+        };
+        s.mounts = vec![bind("/ro", true, true), bind("/rw", false, true)];
+        let p = plan(&s, &entries());
+        assert!(matches!(
+            find(&p, "/ro")[0].action,
+            Action::Bind { readonly: true, .. }
+        ));
+        assert_eq!(
+            find(&p, "/rw")[0].action,
+            Action::Overlay {
+                lower: "/rw".into(),
+                upper: "/state/sessions/s/upper/1".into(),
+                work: "/state/sessions/s/work/1".into(),
+            }
+        );
+        s.cow = None;
+        let p = plan(&s, &entries());
+        assert!(matches!(
+            find(&p, "/rw")[0].action,
+            Action::Bind {
+                readonly: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_state_dir_stays_masked_under_cow() {
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.cow = Some(cow());
+        s.state_dir = "/r/run/ns".into();
+        s.mounts = vec![UserMount::Bind {
+            src: "/tmp".into(),
+            dst: "/tmp".into(),
+            readonly: false,
+            dir: true,
+        }];
+        let p = plan(&s, &entries());
+        assert_eq!(find(&p, "/run/ns")[0].action, mask());
+        assert!(p.shows_state_dir);
+        s.state_dir = "/tmp/ns-rootless-1000".into();
+        let p = plan(&s, &entries());
+        assert_eq!(find(&p, "/tmp/ns-rootless-1000")[0].action, mask());
+        assert!(p.shows_state_dir);
+    }
+
+    /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and
+    /// only if there is one) before the user's mounts, which may replace it.
+    #[test]
+    fn user_mode_networking_covers_resolv_conf() {
+        assert!(find(
+            &plan(&spec(Root::Host, false), &entries()),
+            "/etc/resolv.conf"
+        )
+        .is_empty());
+        let mut s = spec(Root::Dir("/srv/r".into()), false);
+        s.net = crate::net::Net::User(crate::net::UserNet {
+            helper: crate::net::Helper::Pasta("/usr/bin/pasta".into()),
+            host_loopback: false,
+            publish: vec![],
+        });
+        s.mounts = vec![UserMount::Tmpfs {
+            dst: "/etc".into(),
+            size: 1,
+        }];
+        let p = plan(&s, &entries());
+        let steps = find(&p, "/etc/resolv.conf");
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].follow && steps[0].if_exists);
+        assert!(matches!(&steps[0].action, Action::File { contents }
+            if contents.ends_with(b"nameserver 169.254.1.1\n")));
+        let at = |dst: &str| p.steps.iter().rposition(|st| st.dst == Path::new(dst));
+        assert!(at("/etc/resolv.conf") < at("/etc"), "{:?}", p.steps);
     }
 }

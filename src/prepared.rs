@@ -1,7 +1,7 @@
 //! Everything the children need, rendered before fork: after fork they only make syscalls.
 
 use crate::idmap;
-use crate::plan::{Action, Plan, SCRATCH_SIZE};
+use crate::plan::{Action, Plan, RootModel, SCRATCH_SIZE};
 use crate::spec::{Cwd, Seccomp, Spec};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use anyhow::{Context, Result};
@@ -36,6 +36,101 @@ pub enum PreparedAction {
     Hide {
         name: CString,
     },
+    /// An overlayfs with these options (a --cow bind).
+    Overlay {
+        options: OverlayOptions,
+    },
+    /// A new file `name` of the scratch tmpfs holding `contents`, bound read-only.
+    File {
+        name: CString,
+        contents: Vec<u8>,
+    },
+}
+
+/// What `/` is (plan::RootModel), rendered.
+pub enum PreparedRoot {
+    Tmpfs,
+    /// overlayfs with these options; relative upper and work directories are made on the
+    /// scratch tmpfs, which init makes its working directory first.
+    Overlay {
+        options: OverlayOptions,
+    },
+}
+
+/// The scratch tmpfs's directories for an overlay root's upper and work (relative: see above).
+pub const SCRATCH_UPPER: &CStr = c"upper";
+pub const SCRATCH_WORK: &CStr = c"work";
+
+/// An overlayfs's options two ways: one `lowerdir+` per lower (Linux 6.8+), and the older
+/// single `lowerdir`, tried when the kernel doesn't know `lowerdir+`. fsconfig(2) takes values
+/// of at most 256 bytes (strndup_user in fs/fsopen.c), which a list of layers soon exceeds.
+pub struct OverlayOptions {
+    pub each: Vec<(CString, Option<CString>)>,
+    pub joined: Vec<(CString, Option<CString>)>,
+}
+
+/// `lowers` top first (`:` and `\\` escaped in the joined form, as overlayfs parses it),
+/// `upperdir`, `workdir`, and `userxattr`, without which overlayfs refuses to mount in a user
+/// namespace (it would need trusted.* xattrs; Linux 5.11+).
+pub fn overlay_options(lowers: &[Vec<u8>], upper: &[u8], work: &[u8]) -> Result<OverlayOptions> {
+    let mut joined = Vec::new();
+    for (i, l) in lowers.iter().enumerate() {
+        if i > 0 {
+            joined.push(b':');
+        }
+        for &b in l {
+            if b == b':' || b == b'\\' {
+                joined.push(b'\\');
+            }
+            joined.push(b);
+        }
+    }
+    let rest = [
+        (c"upperdir".into(), Some(cstring(upper)?)),
+        (c"workdir".into(), Some(cstring(work)?)),
+        (c"userxattr".into(), None),
+    ];
+    let mut each: Vec<(CString, Option<CString>)> = lowers
+        .iter()
+        .map(|l| Ok((c"lowerdir+".into(), Some(cstring(l)?))))
+        .collect::<Result<_>>()?;
+    each.extend(rest.iter().cloned());
+    let mut all = vec![(c"lowerdir".into(), Some(cstring(&joined)?))];
+    all.extend(rest);
+    Ok(OverlayOptions { each, joined: all })
+}
+
+/// An image's lowers, named through an fd of the layer store that init keeps, so that each
+/// name stays short whatever the store's path: `/proc/self/fd/N/<digest>/root`.
+type StoreFd = (std::os::fd::OwnedFd, CString);
+
+fn image_lowers(lowers: &[PathBuf]) -> Result<(Option<StoreFd>, Vec<Vec<u8>>)> {
+    use std::os::fd::AsRawFd;
+    let store = lowers
+        .first()
+        .and_then(|l| l.parent())
+        .and_then(|l| l.parent());
+    let under_store = |l: &PathBuf| l.parent().and_then(|p| p.parent()) == store;
+    let Some(store) = store.filter(|_| lowers.iter().all(under_store)) else {
+        let plain = lowers
+            .iter()
+            .map(|l| l.as_os_str().as_bytes().to_vec())
+            .collect();
+        return Ok((None, plain));
+    };
+    let fd: std::os::fd::OwnedFd = std::fs::File::open(store)
+        .with_context(|| format!("opening the layer store {}", crate::error::quote(store)))?
+        .into();
+    let names = lowers
+        .iter()
+        .map(|l| {
+            let rel = l.strip_prefix(store).unwrap_or(l);
+            let mut name = format!("/proc/self/fd/{}/", fd.as_raw_fd()).into_bytes();
+            name.extend_from_slice(rel.as_os_str().as_bytes());
+            name
+        })
+        .collect();
+    Ok((Some((fd, cpath(store)?)), names))
 }
 
 pub struct PreparedStep {
@@ -75,6 +170,10 @@ pub struct Prepared {
     pub loopback: bool,
     /// Options of the scratch tmpfs, where `/` and every other directory of ours lives.
     pub scratch_options: Vec<(CString, Option<CString>)>,
+    pub root: PreparedRoot,
+    /// The layer store an image root's lowers are named through (see `image_lowers`), and
+    /// its path, which init opens again at the same fd number in its own mount namespace.
+    pub layers_fd: Option<(std::os::fd::OwnedFd, CString)>,
     pub steps: Vec<PreparedStep>,
     /// Whether the payload starts in its own nested user namespace, plus a mount namespace when
     /// it keeps its capabilities (not when `exec` has joined them already).
@@ -197,8 +296,19 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             name: cstring(index.to_string().as_bytes())?,
         },
         Action::ReadOnly => PreparedAction::ReadOnly,
+        Action::File { contents } => PreparedAction::File {
+            name: cstring(index.to_string().as_bytes())?,
+            contents: contents.clone(),
+        },
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
+        },
+        Action::Overlay { lower, upper, work } => PreparedAction::Overlay {
+            options: overlay_options(
+                &[lower.as_os_str().as_bytes().to_vec()],
+                upper.as_os_str().as_bytes(),
+                work.as_os_str().as_bytes(),
+            )?,
         },
     })
 }
@@ -250,7 +360,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWCGROUP;
-    if !spec.share_net {
+    if spec.net.own_namespace() {
         clone_flags |= libc::CLONE_NEWNET;
     }
     let mut steps = Vec::with_capacity(plan.steps.len());
@@ -290,11 +400,37 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         })
         .collect::<Result<_>>()?;
     let ids = spec.ids;
+    let (root, layers_fd) = match crate::plan::root_model(spec) {
+        RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
+        RootModel::Overlay { lowers, upper } => {
+            let (fd, lowers) = match &spec.root {
+                crate::spec::Root::Image(_) => image_lowers(&lowers)?,
+                _ => (
+                    None,
+                    lowers
+                        .iter()
+                        .map(|l| l.as_os_str().as_bytes().to_vec())
+                        .collect(),
+                ),
+            };
+            let options = match &upper {
+                Some((u, w)) => {
+                    overlay_options(&lowers, u.as_os_str().as_bytes(), w.as_os_str().as_bytes())?
+                }
+                None => {
+                    overlay_options(&lowers, SCRATCH_UPPER.to_bytes(), SCRATCH_WORK.to_bytes())?
+                }
+            };
+            (PreparedRoot::Overlay { options }, fd)
+        }
+    };
     Ok(Prepared {
         clone_flags,
         hostname: spec.hostname.clone(),
-        loopback: !spec.share_net,
+        loopback: spec.net.loopback(),
         scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
+        root,
+        layers_fd,
         steps,
         nest: true,
         report_payload: spec.name.is_some(),
@@ -309,7 +445,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         },
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
         pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
-        landlock: crate::landlock::payload_ruleset(spec.share_net)?,
+        landlock: crate::landlock::payload_ruleset(!spec.net.own_namespace())?,
         seccomp: match &spec.seccomp {
             Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
             Seccomp::None => None,
@@ -361,6 +497,66 @@ mod tests {
     #[test]
     fn an_empty_command_has_no_candidates() {
         assert!(exec_candidates("".as_ref(), "/bin".as_ref()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+
+    #[test]
+    fn lowers_are_escaped_and_joined_top_first() {
+        let o = overlay_options(
+            &[b"/s/a:b".to_vec(), b"/s/c\\d".to_vec(), b"/s/e".to_vec()],
+            b"upper",
+            b"/w/work",
+        )
+        .unwrap();
+        let shown = |opts: &[(CString, Option<CString>)]| -> Vec<String> {
+            opts.iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{}={}", k.to_str().unwrap(), v.to_str().unwrap()),
+                    None => k.to_str().unwrap().to_string(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(&o.joined),
+            [
+                "lowerdir=/s/a\\:b:/s/c\\\\d:/s/e",
+                "upperdir=upper",
+                "workdir=/w/work",
+                "userxattr"
+            ]
+        );
+        assert_eq!(
+            shown(&o.each),
+            [
+                "lowerdir+=/s/a:b",
+                "lowerdir+=/s/c\\d",
+                "lowerdir+=/s/e",
+                "upperdir=upper",
+                "workdir=/w/work",
+                "userxattr"
+            ]
+        );
+    }
+
+    #[test]
+    fn image_lowers_are_named_through_the_store() {
+        let dir = std::env::temp_dir().join(format!("nsr-lowers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lowers = [dir.join("bbb/root"), dir.join("aaa/root")];
+        let (fd, names) = image_lowers(&lowers).unwrap();
+        let n = std::os::fd::AsRawFd::as_raw_fd(&fd.unwrap().0);
+        assert_eq!(
+            names,
+            [
+                format!("/proc/self/fd/{n}/bbb/root").into_bytes(),
+                format!("/proc/self/fd/{n}/aaa/root").into_bytes()
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

@@ -8,10 +8,13 @@
 //! is reached through a directory fd with O_NOFOLLOW, created with O_EXCL and checked for owner
 //! and type when read (files.rs).
 //!
-//! Claiming a name is `mkdir` (atomic: of two `run --name same`, exactly one wins). A state whose
-//! init is gone, or whose pid now belongs to another process (start time differs), is stale: it
-//! is removed, never signalled. Pids are numbers in the pid namespace of whoever wrote the
-//! state, and are only ever used through a pidfd checked against the recorded start time.
+//! Claiming a name is `mkdir` (atomic: of two `run --name same`, exactly one wins). A record
+//! stays after its command ends, with the exit status its supervisor wrote last, until `rm`
+//! (or `--rm`) removes it: only then is the name free again. A record whose init and
+//! supervisor are both gone without that last write (the supervisor was SIGKILLed) has ended
+//! with no known status; its pids, possibly reused by now, are never signalled. Pids are numbers
+//! in the pid namespace of whoever wrote the state, and are only ever used through a pidfd
+//! checked against the recorded start time.
 
 mod files;
 
@@ -19,6 +22,8 @@ use crate::error::quote;
 use crate::pidfd::{self, Pidfd};
 use crate::spec::{Cwd, Seccomp};
 use anyhow::{anyhow, bail, Context, Result};
+#[cfg(test)]
+pub use files::testing;
 pub use files::Dir;
 use files::Refusal;
 use serde::{Deserialize, Serialize};
@@ -37,8 +42,10 @@ pub struct State {
     pub pid: i32,
     /// Its start time (clock ticks after boot, /proc/PID/stat field 22): tells a reused pid apart.
     pub start_time: u64,
-    /// The ns-rootless process that supervises it.
+    /// The ns-rootless process that supervises it, and its start time (0: unknown).
     pub supervisor: i32,
+    #[serde(default)]
+    pub supervisor_start_time: u64,
     /// The command's first process (0 until it runs) and its start time. `exec` joins *its*
     /// namespaces: the locked nested ones, where init's are off limits (init is not dumpable).
     #[serde(default)]
@@ -56,6 +63,18 @@ pub struct State {
     pub hostname: String,
     pub inner_uid: u32,
     pub inner_gid: u32,
+    /// When the command ended (seconds since the epoch) and its exit status, in our exit-status
+    /// convention (the code, 128+N for signal N, 124 for --timeout): the supervisor's last write.
+    #[serde(default)]
+    pub ended: Option<u64>,
+    #[serde(default)]
+    pub exit_code: Option<u8>,
+    /// The `--net` mode (`pasta` or `slirp4netns` for user-mode networking) and the published
+    /// ports as `ps` shows them (`127.0.0.1:8080->80/tcp`).
+    #[serde(default)]
+    pub network: String,
+    #[serde(default)]
+    pub ports: Vec<String>,
     /// What every `exec`'d command gets: the payload's own process settings. (None only in a
     /// state from an older version, which `exec` refuses.)
     #[serde(default)]
@@ -170,9 +189,46 @@ impl State {
         Some((fd, dir))
     }
 
-    pub fn is_alive(&self) -> bool {
-        self.pin_init().is_some()
+    /// A pidfd of the supervisor, if it still runs.
+    pub fn pin_supervisor(&self) -> Option<Pidfd> {
+        match self.supervisor_start_time {
+            0 => None,
+            start => pin(self.supervisor, start),
+        }
     }
+
+    /// Running while its init is; and, after that, while its supervisor is still to write
+    /// the exit status.
+    pub fn status(&self) -> Status {
+        match (self.ended, self.exit_code) {
+            (Some(_), Some(code)) => Status::Exited(code),
+            (Some(_), None) => Status::Unknown,
+            (None, _) if self.pin_init().is_some() || self.pin_supervisor().is_some() => {
+                Status::Running
+            }
+            (None, _) => Status::Unknown,
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.status() == Status::Running
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    /// Ended with this exit status.
+    Exited(u8),
+    /// Ended, but its supervisor died before it could say how (SIGKILL, a crash).
+    Unknown,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn pin(pid: i32, start_time: u64) -> Option<Pidfd> {
@@ -184,9 +240,13 @@ fn pin(pid: i32, start_time: u64) -> Option<Pidfd> {
     }
 }
 
-/// A claimed name: the sandbox's directory, removed when the sandbox ends.
+/// A claimed name: the sandbox's directory. Removed when dropped (the sandbox never ran);
+/// `end` records how it ended and keeps it, unless `keep` is off (`--rm`).
 pub struct Claim {
     pub dir: Dir,
+    pub keep: bool,
+    /// Runs before the exit status is written: a detached sandbox's log is complete by then.
+    pub before_end: Option<Box<dyn FnOnce()>>,
 }
 
 impl Claim {
@@ -199,15 +259,27 @@ impl Claim {
                     let dir = root
                         .subdir(name)
                         .map_err(|_| anyhow!("opening {}", quote(root.path().join(name))))?;
-                    return Ok(Claim { dir });
+                    return Ok(Claim {
+                        dir,
+                        keep: true,
+                        before_end: None,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt == 0 => {
                     let dir = root.path().join(name);
                     match load(root, name) {
-                        Ok(Some(_)) => break,
+                        Ok(Some(st)) if st.is_alive() => break,
+                        Ok(Some(_)) => bail!(
+                            "the name {} is taken by a sandbox that has ended and is kept for \
+                             `ps -a`, `logs` and `wait`; remove it with `ns-rootless rm {}` (or \
+                             run with --rm to not keep it)",
+                            quote(name),
+                            name
+                        ),
                         // Its pids mean nothing here: we can't tell whether it runs.
                         Err(e) if e.is::<ForeignPidNamespace>() => break,
-                        // Stale, or being set up right now (no state yet): only the former may go.
+                        // Left by a run that died setting up, or being set up right now (no
+                        // state yet), or unreadable: only the first and the last may go.
                         Ok(None) if recently_created(&dir) => break,
                         _ => remove(&dir),
                     }
@@ -236,6 +308,22 @@ impl Claim {
             .replace("state.json", &json)
             .with_context(|| format!("writing the state of {}", quote(self.dir.path())))
     }
+
+    /// The sandbox has ended with `code` (None: its command never ran): records that and keeps
+    /// the directory, or removes it (`--rm`, or nothing ran).
+    pub fn end(mut self, mut state: State, code: Option<u8>) {
+        if let Some(hook) = self.before_end.take() {
+            hook();
+        }
+        let Some(code) = code.filter(|_| self.keep) else {
+            return;
+        };
+        state.ended = Some(now());
+        state.exit_code = Some(code);
+        // Unwritten (the disk is full), the record reads as ended with no known status.
+        let _ = self.write(&state);
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for Claim {
@@ -251,16 +339,17 @@ fn recently_created(dir: &Path) -> bool {
         .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 10))
 }
 
-/// Removes the stale `name` whose state.json read `seen`. Between our read and the removal, a
-/// `run --name` may have cleaned it up and claimed the name afresh: so move the directory aside
-/// first (atomic), check it still is what we judged stale, and only then delete it.
-fn remove_stale(root: &Dir, name: &str, seen: &[u8]) {
+/// Removes the ended `name` whose state.json read `seen`. Between our read and the removal,
+/// another `rm` may have removed it and a `run --name` claimed the name afresh: so move the
+/// directory aside first (atomic), check it still is what we judged, and only then delete it.
+/// Whether it was removed.
+fn remove_seen(root: &Dir, name: &str, seen: &[u8]) -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let aside = format!(".stale-{name}-{}-{n}", std::process::id());
+    let aside = format!(".removed-{name}-{}-{n}", std::process::id());
     if root.rename(name, &aside).is_err() {
-        return;
+        return false;
     }
     let same = root
         .subdir(&aside)
@@ -274,6 +363,7 @@ fn remove_stale(root: &Dir, name: &str, seen: &[u8]) {
         // leave it aside: never delete what we didn't judge.)
         let _ = root.rename(&aside, name);
     }
+    same
 }
 
 /// Removes a sandbox's directory: std's remove_dir_all never follows a symlink inside it.
@@ -303,8 +393,13 @@ impl std::fmt::Display for ForeignPidNamespace {
 
 impl std::error::Error for ForeignPidNamespace {}
 
-/// The state of `name`: None when there is no such sandbox; a stale state is removed.
+/// The state of `name`, running or ended: None when there is no such sandbox.
 pub fn load(root: &Dir, name: &str) -> Result<Option<State>> {
+    Ok(read(root, name)?.map(|(state, _)| state))
+}
+
+/// The state of `name` and the bytes it was read from.
+fn read(root: &Dir, name: &str) -> Result<Option<(State, Vec<u8>)>> {
     let shown = root.path().join(name).join("state.json");
     let dir = match root.subdir(name) {
         Ok(d) => d,
@@ -324,14 +419,11 @@ pub fn load(root: &Dir, name: &str) -> Result<Option<State>> {
     if state.pid_ns != 0 && state.pid_ns != our_pid_namespace() {
         return Err(ForeignPidNamespace(name.to_owned()).into());
     }
-    if !state.is_alive() {
-        remove_stale(root, name, &bytes);
-        return Ok(None);
-    }
-    Ok(Some(state))
+    Ok(Some((state, bytes)))
 }
 
-/// Every live sandbox, by name; stale entries are cleaned up on the way.
+/// Every sandbox, running or ended, by name; directories left without a state by a run that
+/// died while setting up are cleaned up on the way.
 pub fn list(root: &Dir) -> Result<Vec<State>> {
     let mut out = Vec::new();
     let entries =
@@ -352,28 +444,64 @@ pub fn list(root: &Dir) -> Result<Vec<State>> {
     Ok(out)
 }
 
-/// Looks up a running sandbox or says there is none.
-pub fn find(root: &Dir, name: &str) -> Result<State> {
+/// Looks up a sandbox, running or ended, or says there is none.
+pub fn find_any(root: &Dir, name: &str) -> Result<State> {
     validate_name(name)?;
     load(root, name)?.ok_or_else(|| anyhow!("no sandbox named {}", quote(name)))
+}
+
+/// Looks up a running sandbox, or says there is none or that it has ended.
+pub fn find(root: &Dir, name: &str) -> Result<State> {
+    let state = find_any(root, name)?;
+    match state.status() {
+        Status::Running => Ok(state),
+        Status::Exited(code) => bail!(
+            "the sandbox {} has ended (exit status {code}); see `ns-rootless ps -a`",
+            quote(name)
+        ),
+        Status::Unknown => bail!(
+            "the sandbox {} has ended (its exit status is unknown: its supervisor was killed); \
+             see `ns-rootless ps -a`",
+            quote(name)
+        ),
+    }
+}
+
+/// Removes the record of `name`, which must have ended: a running sandbox's directory is
+/// its supervisor's to remove. Garbage (no readable state) goes too.
+pub fn remove_record(root: &Dir, name: &str) -> Result<()> {
+    validate_name(name)?;
+    match read(root, name) {
+        Ok(Some((state, _))) if state.is_alive() => {
+            bail!("the sandbox {} is running", quote(name))
+        }
+        Ok(Some((_, bytes))) => {
+            if !remove_seen(root, name, &bytes) {
+                bail!(
+                    "removing {}: it changed meanwhile",
+                    quote(root.path().join(name))
+                );
+            }
+            Ok(())
+        }
+        Ok(None) if root.subdir(name).is_err() => bail!("no sandbox named {}", quote(name)),
+        Ok(None) if recently_created(&root.path().join(name)) => {
+            bail!("the sandbox {} is being set up", quote(name))
+        }
+        Err(e) if e.is::<ForeignPidNamespace>() => Err(e),
+        Ok(None) | Err(_) => {
+            remove(&root.path().join(name));
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct Scratch(PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-    fn scratch(tag: &str) -> (Scratch, Dir) {
-        let dir = std::env::temp_dir().join(format!("nsr-state-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        let open = Dir::open(&dir, nix::unistd::getuid().as_raw()).unwrap();
-        (Scratch(dir), open)
+    fn scratch(tag: &str) -> (testing::Scratch, Dir) {
+        testing::scratch(&format!("state-{tag}"))
     }
 
     fn start_time(pid: i32) -> Option<u64> {
@@ -386,6 +514,9 @@ mod tests {
             pid,
             start_time,
             supervisor: pid,
+            supervisor_start_time: 0,
+            ended: None,
+            exit_code: None,
             payload: 0,
             payload_start_time: 0,
             pid_ns: our_pid_namespace(),
@@ -395,6 +526,8 @@ mod tests {
             hostname: name.into(),
             inner_uid: 0,
             inner_gid: 0,
+            network: "private".into(),
+            ports: vec![],
             process: None,
         }
     }
@@ -428,31 +561,75 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_state_with_a_reused_pid_is_removed_not_trusted() {
+    fn a_state_with_a_reused_pid_has_ended_with_no_known_status() {
         let (s, root) = scratch("stale");
         let claim = Claim::take(&root, "old").unwrap();
         // Our own pid, but another start time: a reused pid.
         let me = std::process::id() as i32;
         claim.write(&state("old", me, 1)).unwrap();
         std::mem::forget(claim);
-        assert!(load(&root, "old").unwrap().is_none());
-        assert!(!s.0.join("old").exists());
+        assert_eq!(
+            load(&root, "old").unwrap().unwrap().status(),
+            Status::Unknown
+        );
         let err = find(&root, "old").unwrap_err().to_string();
-        assert_eq!(err, "no sandbox named \"old\"");
+        assert!(
+            err.contains("has ended (its exit status is unknown"),
+            "{err}"
+        );
+        let err = Claim::take(&root, "old").err().unwrap().to_string();
+        assert!(err.contains("ns-rootless rm old"), "{err}");
+        remove_record(&root, "old").unwrap();
+        assert!(!s.0.join("old").exists());
+        assert!(Claim::take(&root, "old").is_ok());
     }
 
     #[test]
-    fn stale_cleanup_never_deletes_a_fresh_claim_of_the_same_name() {
+    fn an_ended_claim_keeps_its_status_unless_told_not_to() {
+        let (s, root) = scratch("end");
+        let me = std::process::id() as i32;
+        let claim = Claim::take(&root, "kept").unwrap();
+        let st = state("kept", me, 1);
+        claim.write(&st).unwrap();
+        claim.end(st, Some(143));
+        let kept = find_any(&root, "kept").unwrap();
+        assert_eq!(kept.status(), Status::Exited(143));
+        assert!(kept.ended.is_some());
+        let mut gone = Claim::take(&root, "gone").unwrap();
+        gone.keep = false;
+        gone.end(state("gone", me, 1), Some(0));
+        assert!(!s.0.join("gone").exists());
+        let never = Claim::take(&root, "never").unwrap();
+        never.end(state("never", me, 1), None);
+        assert!(!s.0.join("never").exists());
+    }
+
+    #[test]
+    fn a_running_record_is_not_removed() {
+        let (s, root) = scratch("rm-live");
+        let me = std::process::id() as i32;
+        let live = Claim::take(&root, "live").unwrap();
+        live.write(&state("live", me, start_time(me).unwrap()))
+            .unwrap();
+        let err = remove_record(&root, "live").unwrap_err().to_string();
+        assert_eq!(err, "the sandbox \"live\" is running");
+        assert!(s.0.join("live/state.json").exists());
+        let err = remove_record(&root, "none").unwrap_err().to_string();
+        assert_eq!(err, "no sandbox named \"none\"");
+    }
+
+    #[test]
+    fn removal_never_deletes_a_fresh_claim_of_the_same_name() {
         let (s, root) = scratch("race");
-        // We judged "a" stale from these bytes...
-        let stale = serde_json::to_vec_pretty(&state("a", i32::MAX, 5)).unwrap();
-        // ...but meanwhile another run cleaned it and claimed the name afresh.
+        // We judged "a" ended from these bytes...
+        let seen = serde_json::to_vec_pretty(&state("a", i32::MAX, 5)).unwrap();
+        // ...but meanwhile another rm removed it and a run claimed the name afresh.
         let fresh = Claim::take(&root, "a").unwrap();
-        remove_stale(&root, "a", &stale);
+        assert!(!remove_seen(&root, "a", &seen));
         assert!(fresh.dir.path().exists(), "the fresh claim was deleted");
-        // While a real stale directory goes.
+        // While what we judged goes.
         fresh.write(&state("a", i32::MAX, 5)).unwrap();
-        remove_stale(&root, "a", &stale);
+        assert!(remove_seen(&root, "a", &seen));
         assert!(!fresh.dir.path().exists());
         let leftovers: Vec<_> = fs::read_dir(&s.0).unwrap().flatten().collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -460,8 +637,8 @@ mod tests {
     }
 
     #[test]
-    fn list_keeps_the_live_and_drops_the_stale() {
-        let (s, root) = scratch("list");
+    fn list_shows_the_running_and_the_ended() {
+        let (_s, root) = scratch("list");
         let me = std::process::id() as i32;
         let live = Claim::take(&root, "live").unwrap();
         live.write(&state("live", me, start_time(me).unwrap()))
@@ -469,9 +646,18 @@ mod tests {
         let dead = Claim::take(&root, "dead").unwrap();
         dead.write(&state("dead", i32::MAX, 5)).unwrap();
         std::mem::forget(dead);
-        let names: Vec<_> = list(&root).unwrap().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["live"]);
-        assert!(!s.0.join("dead").exists());
+        let all: Vec<_> = list(&root)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name.clone(), s.status()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("dead".to_string(), Status::Unknown),
+                ("live".to_string(), Status::Running)
+            ]
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self
-            .command(&["kill", &self.name, "KILL"])
+            .command(&["rm", "-f", &self.name])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();

@@ -1831,7 +1831,7 @@ fn host_unix_sockets_under_run_are_out_of_reach() {
 
 /// A host whose /etc/resolv.conf leads into /run (Ubuntu, Fedora: systemd-resolved's stub)
 /// keeps name resolution with --share-net: that one file is bound read-only, nothing else of
-/// its directory (here a socket beside it).
+/// its directory (here a socket beside it). With a network helper, the helper's file is there.
 #[test]
 fn with_the_hosts_network_a_resolv_conf_under_run_stays_readable() {
     assert!(
@@ -1868,6 +1868,14 @@ fn with_the_hosts_network_a_resolv_conf_under_run_stays_readable() {
     assert_stdout(
         &sandbox("--share-net"),
         "nameserver 127.0.0.53\nstub-resolv.conf\n",
+    );
+    // A network helper's resolv.conf covers the host's where the link leads.
+    let out = sandbox("--net pasta");
+    assert!(
+        text(&out.stdout).starts_with("# ns-rootless: DNS through pasta's forwarder\n")
+            && text(&out.stdout).ends_with("\nstub-resolv.conf\n"),
+        "{}",
+        describe(&out)
     );
     // A private network has no use for the host's resolver: nothing of /run is kept.
     let out = sandbox("");

@@ -1,10 +1,10 @@
-//! Integration tests of named sandboxes: `run --name [-d]`, `exec`, `ps`, `stop`, `kill`, `logs`,
-//! and the state directory behind them.
+//! Integration tests of named sandboxes: `run --name [-d]`, `exec`, `ps [-a]`, `stop`, `kill`,
+//! `logs`, `wait`, `rm`, and the state directory behind them.
 //!
 //! Every test runs the binary as the unprivileged caller (see `common`). Tests run in parallel
 //! and share the caller's state directory (`/tmp/ns-rootless-<uid>/`: the harness gives the
 //! binary no `XDG_RUNTIME_DIR`), so every sandbox gets a name of its own ([`unique`]) and a
-//! guard ([`Sandbox`]) that kills it however the test ends. Tests that need a second user (only
+//! guard ([`Sandbox`]) that kills and removes it however the test ends. Tests that need a second user (only
 //! possible when the runner is root) each take a uid of their own ([`spare_id`]).
 
 #[allow(dead_code)]
@@ -45,8 +45,8 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// A detached sandbox started by a test; killed (`kill NAME KILL`) when dropped, so a failing
-/// test leaves nothing running.
+/// A detached sandbox started by a test; killed and removed (`rm -f NAME`) when dropped, so a
+/// failing test leaves nothing running and no record behind.
 struct Sandbox {
     name: String,
     /// `XDG_RUNTIME_DIR` for every command about this sandbox (None: the default state dir).
@@ -150,6 +150,29 @@ impl Sandbox {
         ps_entry(self.xdg.as_deref(), &self.name).is_some()
     }
 
+    /// Its `ps -a --json` entry (which must exist).
+    fn entry(&self) -> Value {
+        ps_entry_all(self.xdg.as_deref(), &self.name)
+            .unwrap_or_else(|| panic!("`ps -a` lacks {}", self.name))
+    }
+
+    /// Waits until `ps` no longer lists it as running; returns its `ps -a --json` entry.
+    fn wait_until_ended(&self, limit: f64) -> Value {
+        wait_for(&format!("{} to end", self.name), limit, || !self.listed());
+        let entry = self.entry();
+        assert_ne!(entry["status"], "running", "{entry}");
+        entry
+    }
+
+    /// `rm NAME` (exit 0 and no output required); afterwards nothing is left of it.
+    fn remove(&self) {
+        let out = self.manage("rm", &[]);
+        assert_stdout(&out, "");
+        assert_eq!(text(&out.stderr), "", "{}", describe(&out));
+        assert!(ps_entry_all(self.xdg.as_deref(), &self.name).is_none());
+        assert!(!self.dir().exists(), "{} left", self.dir().display());
+    }
+
     /// Waits until `ps` no longer lists it and its directory is gone.
     fn wait_until_gone(&self, limit: f64) {
         wait_for(&format!("{} to leave `ps`", self.name), limit, || {
@@ -167,7 +190,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         // Not `output_of`: a panic while unwinding would abort the test binary.
         let _ = self
-            .command(&["kill", &self.name, "KILL"])
+            .command(&["rm", "-f", &self.name])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -176,7 +199,12 @@ impl Drop for Sandbox {
 
 /// The entries of `ps --json` (exit 0 and valid JSON required).
 fn ps_json(xdg: Option<&Path>) -> Vec<Value> {
-    let mut cmd = ns_rootless(["ps", "--json"]);
+    ps_json_with(xdg, &[])
+}
+
+/// The entries of `ps --json EXTRA...`.
+fn ps_json_with(xdg: Option<&Path>, extra: &[&str]) -> Vec<Value> {
+    let mut cmd = ns_rootless([&["ps", "--json"][..], extra].concat());
     if let Some(xdg) = xdg {
         cmd.env("XDG_RUNTIME_DIR", xdg);
     }
@@ -194,6 +222,13 @@ fn ps_json(xdg: Option<&Path>) -> Vec<Value> {
 /// The `ps --json` entry named `name`, if any.
 fn ps_entry(xdg: Option<&Path>, name: &str) -> Option<Value> {
     ps_json(xdg).into_iter().find(|e| e["name"] == name)
+}
+
+/// The `ps -a --json` entry named `name`, if any.
+fn ps_entry_all(xdg: Option<&Path>, name: &str) -> Option<Value> {
+    ps_json_with(xdg, &["-a"])
+        .into_iter()
+        .find(|e| e["name"] == name)
 }
 
 fn int(value: &Value) -> i32 {
@@ -604,7 +639,7 @@ fn ps_lists_the_sandbox_with_its_init_pid() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "PID", "STATUS", "AGE", "COMMAND", "ROOTFS"],
+        ["NAME", "PID", "STATUS", "AGE", "COMMAND", "ROOTFS", "PORTS"],
         "{table}"
     );
     let row: Vec<&str> = table
@@ -614,7 +649,7 @@ fn ps_lists_the_sandbox_with_its_init_pid() {
         .unwrap_or_else(|| panic!("no row for {} in\n{table}", a.name));
     assert_eq!(row[1], pid.to_string(), "{table}");
     assert_eq!(row[2], "running", "{table}");
-    assert_eq!(row[4..], ["sleep", "1000", "-"], "{table}");
+    assert_eq!(row[4..], ["sleep", "1000", "-", "-"], "{table}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,9 +678,14 @@ fn stop_kills_a_payload_ignoring_term_after_the_grace_period() {
         took >= Duration::from_secs(2) && took < Duration::from_millis(4500),
         "stop --time 2 of a payload ignoring SIGTERM took {took:?}"
     );
-    // `stop` returns once the sandbox is gone.
+    // `stop` returns once the sandbox has ended and its status is recorded: SIGKILL's.
     assert!(!a.listed(), "ps still lists {} after stop", a.name);
-    assert!(!a.dir().exists(), "{} left after stop", a.dir().display());
+    let entry = a.entry();
+    assert_eq!(
+        (&entry["status"], &entry["exit_code"]),
+        (&Value::from("exited"), &Value::from(137)),
+        "{entry}"
+    );
     wait_all_gone(&processes, 1.0);
 }
 
@@ -670,9 +710,10 @@ fn stop_ends_a_payload_handling_term_at_once() {
         "stop of a payload that exits on SIGTERM took {took:?}"
     );
     assert!(!a.listed(), "ps still lists {} after stop", a.name);
+    assert_eq!(a.entry()["exit_code"], 0, "the trap's exit 0");
     wait_all_gone(&processes, 1.0);
     // Stopping it again: there is nothing left to stop.
-    assert_failure_line(&a.manage("stop", &[]), 125, &["no sandbox named"]);
+    assert_failure_line(&a.manage("stop", &[]), 125, &["has ended (exit status 0)"]);
 }
 
 #[test]
@@ -706,7 +747,7 @@ fn kill_term_reaches_the_payloads_trap_and_kill_ends_everything() {
     assert!(processes.len() >= 4, "{processes:?}");
     assert_stdout(&a.manage("kill", &[]), "");
     wait_all_gone(&processes, 2.0);
-    a.wait_until_gone(2.0);
+    assert_eq!(a.wait_until_ended(2.0)["exit_code"], 137);
 }
 
 #[test]
@@ -780,7 +821,7 @@ fn logs_follow_until_the_sandbox_ends() {
         started.elapsed()
     );
     assert_stdout(&out, "first\nlast\n");
-    a.wait_until_gone(2.0);
+    a.wait_until_ended(2.0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -788,39 +829,125 @@ fn logs_follow_until_the_sandbox_ends() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn a_sandbox_that_ends_by_itself_leaves_no_state() {
-    let e = Sandbox::start("ends", &[], &["sh", "-c", "sleep 0.3"]);
-    e.wait_until_gone(2.5);
-    assert_failure_line(&e.exec(&["true"]), 125, &["no sandbox named"]);
+fn a_sandbox_that_ends_by_itself_is_kept_with_its_status_and_log_until_rm() {
+    let xdg = private_xdg("ends");
+    let e = Sandbox::start_with(
+        Some(xdg.path()),
+        "ends",
+        &[],
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+    );
+    let entry = e.wait_until_ended(5.0);
+    assert_eq!(entry["status"], "exited", "{entry}");
+    assert_eq!(entry["exit_code"], 3, "{entry}");
+    assert!(
+        entry["pid"].is_null(),
+        "an ended sandbox's pid is shown: {entry}"
+    );
+    let ended = entry["ended"].as_u64().expect("`ended` is a number");
+    let created = entry["created"].as_u64().expect("`created` is a number");
+    assert!(ended >= created && ended <= created + 10, "{entry}");
+    // `ps` without -a lists running sandboxes only; the table shows the status.
+    assert!(!e.listed());
+    let table = text(&output_of(e.command(&["ps", "-a"])).stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", e.name)))
+        .unwrap_or_else(|| panic!("`ps -a` lacks {}:\n{table}", e.name));
+    assert!(row.contains(" exited(3) "), "{row}");
+    // Its output and status stay.
+    assert_eq!(e.logs(), "out\nerr\n");
+    assert_code(&e.manage("wait", &[]), 3);
+    // What only a running sandbox can do is refused, naming why.
+    assert_failure_line(
+        &e.exec(&["true"]),
+        125,
+        &["has ended (exit status 3)", "ps -a"],
+    );
+    assert_failure_line(&e.manage("kill", &[]), 125, &["has ended"]);
+    // The name stays taken until `rm`.
+    let out = output_of(e.command(&["run", "-d", "--name", &e.name, "true"]));
+    assert_failure_line(
+        &out,
+        125,
+        &[
+            "is taken by a sandbox that has ended",
+            &format!("ns-rootless rm {}", e.name),
+        ],
+    );
+    e.remove();
+    assert_failure_line(&e.manage("wait", &[]), 125, &["no sandbox named"]);
+    assert_failure_line(&e.manage("rm", &[]), 125, &["no sandbox named"]);
     // The name is free again.
-    let again = Sandbox::start("ends", &[], &["sleep", "1000"]);
+    let again = Sandbox::start_with(Some(xdg.path()), "ends", &[], &["sleep", "1000"]);
     assert!(again.listed());
 }
 
 #[test]
-fn a_named_foreground_run_is_visible_while_it_runs() {
+fn a_named_foreground_run_is_visible_while_it_runs_and_kept_after() {
+    let xdg = private_xdg("foreground");
     let name = unique("foreground");
     let guard = Sandbox {
         name: name.clone(),
-        xdg: None,
+        xdg: Some(xdg.path().to_owned()),
     };
-    let mut fg = Running::start(ns_rootless([
+    let mut fg = Running::start(guard.command(&[
         "run",
         "--name",
         &name,
         "sh",
         "-c",
-        "echo ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo done",
+        "echo ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo done; exit 5",
     ]));
     fg.wait_for_line("ready");
     assert!(guard.listed(), "ps lacks the foreground sandbox {name}");
     assert_stdout(&guard.exec(&["hostname"]), &format!("{name}\n"));
+    // `wait` from elsewhere sees the status the run itself returns.
+    let mut waiter = Running::start(guard.command(&["wait", &name]));
     assert_stdout(&guard.exec(&["touch", "/tmp/go"]), "");
     let out = fg.finish();
-    assert_stdout(&out, "ready\ndone\n");
-    // Gone by the time `run` returns.
-    assert!(!guard.listed(), "ps lists {name} after it ended");
-    assert!(!guard.dir().exists(), "{} left", guard.dir().display());
+    assert_code(&out, 5);
+    assert_eq!(text(&out.stdout), "ready\ndone\n");
+    assert_code(&waiter.finish(), 5);
+    // Ended by the time `run` returns, and kept: its output went to the caller, not to a log.
+    assert!(!guard.listed(), "ps lists {name} as running after it ended");
+    assert_eq!(guard.entry()["exit_code"], 5);
+    assert_failure_line(&guard.manage("logs", &[]), 125, &["has no log", "-d"]);
+    guard.remove();
+}
+
+#[test]
+fn run_with_rm_keeps_nothing() {
+    let xdg = private_xdg("rm-option");
+    let g = Sandbox {
+        name: unique("rm-option"),
+        xdg: Some(xdg.path().to_owned()),
+    };
+    let out = output_of(g.command(&["run", "--rm", "--name", &g.name, "sh", "-c", "exit 4"]));
+    assert_code(&out, 4);
+    assert!(ps_entry_all(g.xdg.as_deref(), &g.name).is_none());
+    assert!(!g.dir().exists(), "{} left", g.dir().display());
+    let out = output_of(g.command(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &g.name,
+        "sh",
+        "-c",
+        "sleep 0.5; exit 4",
+    ]));
+    assert_stdout(&out, &format!("{}\n", g.name));
+    // `wait` can't give a status that isn't kept, and says why.
+    let out = g.manage("wait", &[]);
+    assert_failure_line(&out, 125, &["removed as it ended", "--rm"]);
+    g.wait_until_gone(5.0);
+    let left: Vec<_> = fs::read_dir(xdg.path().join("ns-rootless"))
+        .expect("read the state dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A state dir of the test's own (XDG_RUNTIME_DIR=P, state in P/ns-rootless): the `ps` of
@@ -870,20 +997,30 @@ fn kill_a_foreground_supervisor(tag: &str) -> (TempDir, Sandbox, Proc) {
 }
 
 #[test]
-fn the_state_of_a_killed_supervisor_is_recognised_as_stale() {
+fn a_killed_supervisor_leaves_an_ended_sandbox_with_no_known_status() {
     let (xdg, guard, init) = kill_a_foreground_supervisor("killed-supervisor");
     // init, orphaned, is reaped by the host's init (or a subreaper): wait for its pid to go.
     wait_for("the dead sandbox's init to be reaped", 10.0, || {
         stat(init.pid).is_none_or(|s| s.start != init.start)
     });
-    // Its state.json was left behind; nobody may take it for a running sandbox.
-    assert_failure_line(&guard.exec(&["true"]), 125, &["no sandbox named"]);
+    // Its state.json was left behind without an exit status; nobody may take it for a running
+    // sandbox, and it shows as ended with no known status.
     assert!(!guard.listed());
+    let entry = guard.entry();
+    assert_eq!(entry["status"], "unknown", "{entry}");
+    assert!(entry["exit_code"].is_null(), "{entry}");
+    assert!(entry["ended"].is_null(), "{entry}");
+    assert!(entry["pid"].is_null(), "{entry}");
+    assert_failure_line(&guard.exec(&["true"]), 125, &["has ended", "unknown"]);
+    assert_failure_line(&guard.manage("wait", &[]), 125, &["exit status is unknown"]);
+    let table = text(&output_of(guard.command(&["ps", "-a"])).stdout);
     assert!(
-        !guard.dir().exists(),
-        "stale {} left",
-        guard.dir().display()
+        table
+            .lines()
+            .any(|l| l.starts_with(&format!("{} ", guard.name)) && l.contains(" unknown ")),
+        "{table}"
     );
+    guard.remove();
     let again = Sandbox::start_with(
         Some(xdg.path()),
         "killed-supervisor",
@@ -900,20 +1037,14 @@ fn a_sandbox_whose_init_is_a_zombie_is_not_running() {
     // sandbox is dead all the same.
     let zombie = stat(init.pid).is_some_and(|s| s.start == init.start && s.state == 'Z');
     let listed = guard.listed();
-    let out = output_of(guard.command(&strings(&[
-        "run",
-        "-d",
-        "--name",
-        &guard.name,
-        "sleep",
-        "1000",
-    ])));
+    let status = guard.entry()["status"].clone();
     assert!(
-        !listed,
-        "ps lists {} as running though its init {} is dead (zombie: {zombie})",
-        guard.name, init.pid
+        !listed && status == "unknown",
+        "ps lists {} as {status} though its init {} is dead (zombie: {zombie})",
+        guard.name,
+        init.pid
     );
-    assert_stdout(&out, &format!("{}\n", guard.name));
+    guard.remove();
 }
 
 /// Writes `DIR/NAME/state.json` for a sandbox that isn't there: `pid` with a wrong start time.
@@ -952,9 +1083,16 @@ fn plant_state(root: &Path, name: &str, pid: i32, start_time: u64) -> PathBuf {
 }
 
 #[test]
-fn a_stale_state_is_removed_and_its_pid_never_signalled() {
-    let root = ensure_state_root();
+fn a_stale_state_is_shown_as_ended_and_its_pid_never_signalled() {
+    let xdg = private_xdg("stale");
+    let root = xdg.path().join("ns-rootless");
     let name = unique("stale");
+    let guard = Sandbox {
+        name: name.clone(),
+        xdg: Some(xdg.path().to_owned()),
+    };
+    let x = Some(xdg.path());
+    let run = |args: &[&str]| output_of(guard.command(args));
     // An unrelated process of the caller's, which the caller could signal.
     let mut sleep = caller_command(host_tool("sleep"))
         .arg("1000")
@@ -968,38 +1106,48 @@ fn a_stale_state_is_removed_and_its_pid_never_signalled() {
         start: stat(pid).expect("the sleep runs").start,
     };
     let wrong = victim.start + 1;
-    let check = |what: &str, dir: &Path| {
+    let check = |what: &str| {
         assert!(running(&victim), "{what} signalled the unrelated pid {pid}");
-        assert!(!dir.exists(), "{what} left the stale {}", dir.display());
     };
 
     let dir = plant_state(&root, &name, pid, wrong);
-    assert!(ps_entry(None, &name).is_none(), "ps lists the stale {name}");
-    assert_code(&run(&["ps"]), 0);
-    check("ps", &dir);
+    assert!(
+        ps_entry(x, &name).is_none(),
+        "ps lists the stale {name} as running"
+    );
+    let entry = ps_entry_all(x, &name).expect("ps -a lists the stale state");
+    assert_eq!(entry["status"], "unknown", "{entry}");
+    assert_code(&run(&["ps", "-a"]), 0);
+    check("ps");
 
-    let dir = plant_state(&root, &name, pid, wrong);
-    let out = run(&["exec", &name, "true"]);
-    assert_failure_line(&out, 125, &[&format!("no sandbox named \"{name}\"")]);
-    check("exec", &dir);
-
-    for (verb, extra) in [
-        ("stop", &["--time", "1"][..]),
-        ("kill", &[][..]),
-        ("kill", &["TERM"][..]),
-        ("logs", &[][..]),
+    for (verb, extra, needle) in [
+        ("exec", &["true"][..], "has ended"),
+        ("stop", &["--time", "1"][..], "has ended"),
+        ("kill", &[][..], "has ended"),
+        ("kill", &["TERM"][..], "has ended"),
+        ("logs", &[][..], "has no log"),
+        ("wait", &[][..], "exit status is unknown"),
     ] {
-        let dir = plant_state(&root, &name, pid, wrong);
         let mut args = vec![verb, name.as_str()];
         args.extend(extra);
         let out = run(&args);
-        assert_failure_line(&out, 125, &["no sandbox named"]);
-        check(verb, &dir);
+        assert_failure_line(&out, 125, &[needle]);
+        check(verb);
+        assert!(dir.join("state.json").exists(), "{verb} removed the record");
     }
+    // A stale name is taken again only after `rm` (-f, too, signals nothing).
+    let out = run(&["run", "-d", "--name", &name, "true"]);
+    assert_failure_line(&out, 125, &["ns-rootless rm"]);
+    assert_stdout(&run(&["rm", "-f", &name]), "");
+    check("rm -f");
+    assert!(!dir.exists(), "rm -f left {}", dir.display());
 
-    // A dead pid is stale too; and a stale name can be taken again.
-    plant_state(&root, &name, i32::MAX, 5);
-    let again = Sandbox::start("stale", &[], &["sleep", "1000"]);
+    // A dead pid is stale too.
+    let dir = plant_state(&root, &name, i32::MAX, 5);
+    assert_eq!(ps_entry_all(x, &name).expect("listed")["status"], "unknown");
+    assert_stdout(&run(&["rm", &name]), "");
+    assert!(!dir.exists());
+    let again = Sandbox::start_with(x, "stale", &[], &["sleep", "1000"]);
     assert!(again.listed());
     drop(again);
 
@@ -1184,10 +1332,14 @@ fn another_uid_cannot_see_or_enter_the_sandbox() {
         &["kill", &a.name, "TERM"][..],
         &["stop", &a.name, "--time", "0"][..],
         &["logs", &a.name][..],
+        &["wait", &a.name][..],
+        &["rm", &a.name][..],
+        &["rm", "-f", &a.name][..],
     ] {
         let out = output_of(ns_rootless_as(other, args));
         assert_failure_line(&out, 125, &["no sandbox named"]);
     }
+    assert!(a.listed(), "another uid's rm -f ended the sandbox");
     // It has a state dir of its own; the caller's is closed to it.
     let meta = fs::symlink_metadata(&other_root).expect("the other uid's state dir");
     assert_eq!(meta.uid(), other);
@@ -1387,4 +1539,230 @@ fn an_xdg_state_dir_that_is_a_symlink_a_file_or_open_to_others_is_refused() {
     assert!(meta.is_dir());
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);
     assert_eq!(meta.uid(), caller_uid());
+}
+
+// ---------------------------------------------------------------------------------------------
+// After the end: wait, rm, the capped log
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn wait_exits_with_the_commands_code_or_128_plus_its_signal() {
+    let xdg = private_xdg("wait-code");
+    let code = Sandbox::start_with(Some(xdg.path()), "wait-code", &[], &["sh", "-c", "exit 7"]);
+    let signal = Sandbox::start_with(
+        Some(xdg.path()),
+        "wait-signal",
+        &[],
+        &["sh", "-c", "kill -USR1 $$"],
+    );
+    let timeout = Sandbox::start_with(
+        Some(xdg.path()),
+        "wait-timeout",
+        &["--timeout", "0.2"],
+        &["sleep", "1000"],
+    );
+    assert_code(&code.manage("wait", &[]), 7);
+    assert_code(&signal.manage("wait", &[]), 128 + 10);
+    assert_code(&timeout.manage("wait", &[]), 124);
+    assert_eq!(signal.entry()["exit_code"], 138);
+    // Waiting on a running one blocks until it ends, then gives its status.
+    let running = Sandbox::start_with(
+        Some(xdg.path()),
+        "wait-running",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    let mut waiter = Running::start(running.command(&["wait", &running.name]));
+    thread::sleep(Duration::from_millis(300));
+    let waiting = stat(waiter.pid().as_raw()).is_some_and(|s| s.state != 'Z');
+    assert!(waiting, "wait returned while the sandbox runs");
+    assert_stdout(&running.manage("kill", &["TERM"]), "");
+    let out = waiter.finish();
+    assert_code(&out, 42);
+    assert_eq!(text(&out.stdout), "", "{}", describe(&out));
+    assert_eq!(text(&out.stderr), "", "{}", describe(&out));
+}
+
+#[test]
+fn rm_refuses_a_running_sandbox_and_rm_f_leaves_no_process_and_no_state() {
+    let xdg = private_xdg("rm-f");
+    let a = Sandbox::start_with(
+        Some(xdg.path()),
+        "rm-f",
+        &[],
+        &["sh", "-c", "echo ready; sleep 1000 & wait"],
+    );
+    a.wait_for_log("ready");
+    let processes = a.processes();
+    assert_failure_line(&a.manage("rm", &[]), 125, &["is running", "rm -f"]);
+    assert!(a.listed(), "rm without -f ended the sandbox");
+    assert!(a.dir().join("state.json").exists());
+    let out = a.manage("rm", &["-f"]);
+    assert_stdout(&out, "");
+    assert_eq!(text(&out.stderr), "", "{}", describe(&out));
+    // Gone by the time rm -f returns: every process (supervisor, logger, init, payload, the
+    // background sleep) and the record.
+    let left: Vec<_> = processes.iter().filter(|p| running(p)).collect();
+    assert!(left.is_empty(), "rm -f returned while {left:?} run");
+    assert!(!a.dir().exists(), "{} left", a.dir().display());
+    assert!(ps_entry_all(Some(xdg.path()), &a.name).is_none());
+    let again = Sandbox::start_with(Some(xdg.path()), "rm-f", &[], &["true"]);
+    again.wait_until_ended(5.0);
+}
+
+#[test]
+fn rm_takes_several_names() {
+    let xdg = private_xdg("rm-many-a");
+    let a = Sandbox::start_with(Some(xdg.path()), "rm-many-a", &[], &["true"]);
+    let b = Sandbox::start_with(Some(xdg.path()), "rm-many-b", &[], &["true"]);
+    a.wait_until_ended(5.0);
+    b.wait_until_ended(5.0);
+    assert_stdout(&output_of(a.command(&["rm", &a.name, &b.name])), "");
+    assert!(!a.dir().exists() && !b.dir().exists());
+    // A name that fails is one line; the others are removed all the same.
+    let c = Sandbox::start_with(Some(xdg.path()), "rm-many-c", &[], &["true"]);
+    c.wait_until_ended(5.0);
+    let out = output_of(c.command(&["rm", "nosuch-rm", &c.name]));
+    assert_failure_line(&out, 125, &["no sandbox named \"nosuch-rm\""]);
+    assert!(!c.dir().exists());
+}
+
+#[test]
+fn the_log_is_capped_and_keeps_the_newest_output() {
+    let xdg = private_xdg("log-cap");
+    // 20000 numbered lines of 11-16 bytes, about 290 KiB, into a 64 KiB log.
+    let a = Sandbox::start_with(
+        Some(xdg.path()),
+        "log-cap",
+        &["--log-size", "64k"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done; echo end >&2",
+        ],
+    );
+    assert_code(&a.manage("wait", &[]), 0);
+    let log = a.logs();
+    assert!(
+        log.len() <= 64 * 1024 && log.len() >= 32 * 1024,
+        "{} bytes kept of a 64 KiB log",
+        log.len()
+    );
+    assert!(
+        log.ends_with("line 19999\nend\n"),
+        "{}",
+        &log[log.len() - 40..]
+    );
+    // What is kept is the newest output, unbroken: consecutive lines up to the last.
+    let lines: Vec<&str> = log.lines().skip(1).filter(|l| *l != "end").collect();
+    let first: u32 = lines[0]
+        .strip_prefix("line ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{:?}", lines[0]));
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("line {}", first + i as u32));
+    }
+    // On disk: private files in the sandbox's state directory, within the cap together.
+    let mut total = 0;
+    for name in ["log", "log.old"] {
+        let meta = fs::symlink_metadata(a.dir().join(name)).expect("the log files");
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        assert_eq!(meta.uid(), caller_uid());
+        total += meta.len();
+    }
+    assert_eq!(total, log.len() as u64);
+}
+
+#[test]
+fn log_size_is_checked() {
+    let xdg = private_xdg("log-size");
+    for (size, needle) in [
+        ("1k", "at least 4k"),
+        ("ten", "--log-size \"ten\""),
+        ("0", "positive"),
+    ] {
+        let name = unique("log-size");
+        let mut cmd = ns_rootless(["run", "-d", "--name", &name, "--log-size", size, "true"]);
+        cmd.env("XDG_RUNTIME_DIR", xdg.path());
+        assert_failure_line(&output_of(cmd), 125, &[needle]);
+        assert!(!xdg.path().join("ns-rootless").join(&name).exists());
+    }
+    let out = run(&[
+        "run",
+        "--log-size",
+        "1m",
+        "--name",
+        &unique("log-size"),
+        "true",
+    ]);
+    assert_failure_line(&out, 125, &["--detach"]);
+}
+
+#[test]
+fn a_sandbox_cannot_write_its_own_exit_status_or_log() {
+    let xdg = private_xdg("forge-own");
+    let name = unique("forge-own");
+    let own = xdg.path().join("ns-rootless").join(&name);
+    let script = format!(
+        "for f in state.json log log.old; do echo '{{\"exit_code\":0}}' > {own}/$f 2>/dev/null \
+         && echo wrote-$f; done; ls {root} 2>/dev/null | grep -q . && echo saw-state; exit 9",
+        own = own.display(),
+        root = xdg.path().join("ns-rootless").display()
+    );
+    let a = Sandbox::start_with(
+        Some(xdg.path()),
+        "forge-own",
+        &["--bind", path_str(xdg.path())],
+        &["sh", "-c", &script],
+    );
+    assert_eq!(a.name, name);
+    assert_code(&a.manage("wait", &[]), 9);
+    assert_eq!(a.entry()["exit_code"], 9);
+    let log = a.logs();
+    assert!(
+        !log.contains("wrote-") && !log.contains("saw-state"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_default_log_cap_is_10_mib_and_a_closed_reader_is_no_error() {
+    let xdg = private_xdg("log-default");
+    // 12 MiB of output.
+    let a = Sandbox::start_with(
+        Some(xdg.path()),
+        "log-default",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero bs=1048576 count=12 2>/dev/null; echo last",
+        ],
+    );
+    assert_code(&a.manage("wait", &[]), 0);
+    let log = a.manage("logs", &[]);
+    assert_code(&log, 0);
+    let kept = log.stdout.len();
+    assert!(
+        (5 << 20..=10 << 20).contains(&kept),
+        "{kept} bytes kept by the default cap"
+    );
+    assert!(log.stdout.ends_with(b"\0\0last\n"));
+    // `logs NAME | head -c 5`: the reader going away is no failure.
+    let mut cmd = caller_command("sh");
+    cmd.env("XDG_RUNTIME_DIR", xdg.path())
+        .arg("-c")
+        .arg(format!(
+            "'{}' logs {} | head -c 5 | wc -c",
+            binary().display(),
+            a.name
+        ));
+    let out = output_of(cmd);
+    assert_stdout(&out, "5\n");
+    assert_eq!(text(&out.stderr), "", "{}", describe(&out));
 }

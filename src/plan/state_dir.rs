@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
     let mut masks = Vec::new();
     for (i, s) in steps.iter().enumerate() {
-        let Action::Bind {
-            src, dir, readonly, ..
-        } = &s.action
-        else {
-            continue;
+        // A --cow overlay shows its lower like a bind (its intermediate directories need no
+        // bind onto themselves: renaming a lower directory in an overlay gives EXDEV).
+        let (src, dir, readonly, cow) = match &s.action {
+            Action::Bind {
+                src, dir, readonly, ..
+            } => (src, dir, readonly, false),
+            Action::Overlay { lower, .. } => (lower, &true, &false, true),
+            _ => continue,
         };
         if let Ok(rel) = state_dir.strip_prefix(src) {
             let place = s.dst.join(rel);
@@ -31,7 +34,12 @@ pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
             // dir away and make its own where ns-rootless looks for it.
             let mut below = PathBuf::new();
             let parts: Vec<_> = rel.iter().collect();
-            for part in parts.iter().take(parts.len().saturating_sub(1)) {
+            let between = if cow {
+                0
+            } else {
+                parts.len().saturating_sub(1)
+            };
+            for part in parts.iter().take(between) {
                 below.push(part);
                 masks.push(optional(step(
                     s.dst.join(&below),

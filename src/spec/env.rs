@@ -14,6 +14,8 @@ pub struct EnvOptions<'a> {
     pub set: &'a [OsString],
     pub unset: &'a [OsString],
     pub files: &'a [PathBuf],
+    /// An image's own variables: over the defaults, under what the caller asks for.
+    pub image: &'a [(OsString, OsString)],
 }
 
 /// Who the payload is inside, for HOME, USER, LOGNAME.
@@ -76,6 +78,9 @@ pub fn build(
         OsStr::from_bytes(hostname).into(),
     );
     set(&mut env, "container".into(), "ns-rootless".into());
+    for (name, value) in opts.image {
+        set(&mut env, name.clone(), value.clone());
+    }
     for file in opts.files {
         for (name, value) in read_env_file(file)? {
             set(&mut env, name, value);
@@ -191,6 +196,7 @@ mod tests {
             set: &set,
             unset: &unset,
             files: &[],
+            image: &[],
         };
         build(&host(), &opts, &who(), b"box")
     }

@@ -53,6 +53,11 @@ fn read_db(root: &Root, file: &str) -> Result<Vec<u8>> {
     let dir = match root {
         Root::Host => Path::new("/"),
         Root::Dir(dir) => dir.as_path(),
+        // The top layer that has it; regular file only, never through a symlink.
+        Root::Image(image) => {
+            let path = Path::new("etc").join(file);
+            return Ok(crate::image::read_file(&image.layers, &path, MAX_DB).unwrap_or_default());
+        }
     };
     let shown = dir.join("etc").join(file);
     let path = std::ffi::CString::new(format!("etc/{file}"))?;

@@ -28,6 +28,19 @@ pub enum Root {
     Host,
     /// A directory given with `--rootfs` (canonical, absolute).
     Dir(PathBuf),
+    /// `--image`: its layers stacked with overlayfs, the writes on the sandbox's scratch tmpfs
+    /// (or in the --cow session).
+    Image(crate::image::Image),
+}
+
+/// `--cow`: where a session keeps the writes of the run's read-write binds (and root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cow {
+    pub name: String,
+    /// `$XDG_STATE_HOME/ns-rootless/sessions/NAME`.
+    pub dir: PathBuf,
+    /// The name was made up (no --name): printed at exit.
+    pub generated: bool,
 }
 
 /// The caller's ids outside, and the ids the payload has inside.
@@ -53,7 +66,7 @@ pub enum Cwd {
 pub struct Spec {
     pub hostname: Vec<u8>,
     pub root: Root,
-    pub share_net: bool,
+    pub net: crate::net::Net,
     pub ids: Ids,
     pub command: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
@@ -74,6 +87,8 @@ pub struct Spec {
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
+    /// `--cow`: read-write binds (and an image or rootfs root) are copy-on-write.
+    pub cow: Option<Cow>,
     /// The caller's state directory (as bind sources are: canonical), which no sandbox may
     /// see: `exec` trusts what is in it (state.rs).
     pub state_dir: PathBuf,
@@ -144,18 +159,54 @@ pub fn build(
         (None, Some(name)) => name.as_bytes().to_vec(),
         (None, None) => random_hostname(),
     };
-    let root = match &cli.rootfs {
-        None => Root::Host,
-        Some(dir) => Root::Dir(validate_rootfs(dir)?),
+    let root = match (&cli.rootfs, &cli.image) {
+        (Some(dir), _) => Root::Dir(validate_rootfs(dir)?),
+        (None, Some(image)) => Root::Image(crate::image::open(image, &host.env)?),
+        (None, None) => Root::Host,
     };
+    let image_config = match &root {
+        Root::Image(image) => Some(image.config.clone()),
+        _ => None,
+    };
+    let image_config = image_config.as_ref();
+    let net = crate::net::Net::parse(cli.net.as_deref(), cli.share_net, &cli.publish, |name| {
+        which::which(name).ok()
+    })?;
     let parsed_mounts = mounts::parse(&mounts, host.cwd.as_deref())?;
+    let image_cwd = image_config
+        .and_then(|c| c.working_dir.as_deref())
+        .filter(|d| d.starts_with('/'));
     let cwd = match (&cli.chdir, parsed_mounts.work_dir) {
         (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
         (Some(dir), _) => bail!("invalid --chdir {}: must be an absolute path", quote(dir)),
         (None, Some(work)) => Cwd::Exact(work),
-        (None, None) => host.cwd.clone().map_or(Cwd::Root, Cwd::Caller),
+        (None, None) => match (image_config, image_cwd) {
+            (Some(_), Some(dir)) => Cwd::Exact(dir.into()),
+            (Some(_), None) => Cwd::Root,
+            (None, _) => host.cwd.clone().map_or(Cwd::Root, Cwd::Caller),
+        },
     };
-    let inner = identity::resolve(cli.uid.as_deref(), cli.gid.as_deref(), &root)?;
+    // The image's User, unless --uid says otherwise: "uid", "uid:gid", "name", "name:group".
+    let image_user = image_config
+        .and_then(|c| c.user.as_deref())
+        .filter(|u| !u.is_empty() && cli.uid.is_none());
+    let (uid_arg, gid_arg) = match image_user {
+        Some(user) => {
+            let (u, g) = user
+                .split_once(':')
+                .map_or((user, None), |(u, g)| (u, Some(g)));
+            (
+                Some(OsString::from(u)),
+                cli.gid.clone().or(g.map(OsString::from)),
+            )
+        }
+        None => (cli.uid.clone(), cli.gid.clone()),
+    };
+    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root)?;
+    let image_env = image_config
+        .and_then(|c| c.env.as_ref())
+        .map(|vars| image_env(vars))
+        .unwrap_or_default();
     let env = env::build(
         &host.env,
         &env::EnvOptions {
@@ -163,6 +214,7 @@ pub fn build(
             set: &cli.env,
             unset: &cli.unset_env,
             files: &cli.env_file,
+            image: &image_env,
         },
         &env::Identity {
             home: inner.home,
@@ -208,13 +260,31 @@ pub fn build(
         }),
     };
     let mut command = cli.command;
+    if let (true, Some(config)) = (command.is_empty(), image_config) {
+        // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
+        let entry = config.entrypoint.iter().flatten();
+        command = entry
+            .chain(config.cmd.iter().flatten())
+            .map(OsString::from)
+            .collect();
+    }
     if command.is_empty() {
         command.push("sh".into());
     }
+    let user_mounts = mounts::parents_first(parsed_mounts.mounts);
+    let cow = match cli.cow {
+        false => None,
+        true => Some(crate::session::plan_cow(
+            cli.name.as_deref(),
+            &host.env,
+            &root,
+            &user_mounts,
+        )?),
+    };
     Ok(Spec {
         hostname,
         root,
-        share_net: cli.share_net,
+        net,
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,
@@ -224,10 +294,11 @@ pub fn build(
         command,
         env,
         cwd,
-        mounts: mounts::parents_first(parsed_mounts.mounts),
+        mounts: user_mounts,
         limits,
         timeout,
         nested: allow(AllowGroup::Nested),
+        cow,
         seccomp,
         // A detached sandbox has no terminal to relay to.
         tty: !cli.detach && (cli.tty || (host.stdin_is_terminal && !cli.no_tty)),
@@ -248,6 +319,15 @@ pub fn exec_env(
     let mut env = payload.to_vec();
     env::apply_set(&mut env, host, set)?;
     Ok(env)
+}
+
+/// An image's `Env` ("NAME=VALUE" strings); entries without `=` are ignored.
+fn image_env(vars: &[String]) -> Vec<(OsString, OsString)> {
+    vars.iter()
+        .filter_map(|v| v.split_once('='))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
 }
 
 /// sethostname(2) takes at most 64 bytes; `/` and control characters are refused because
@@ -333,7 +413,7 @@ mod tests {
         assert_eq!(s.command, vec![OsString::from("sh")]);
         assert_eq!(s.hostname, b"0123456789ab");
         assert_eq!(s.root, Root::Host);
-        assert!(!s.share_net);
+        assert_eq!(s.net, crate::net::Net::Private);
         assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
         assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
         assert!(s.mounts.is_empty() && s.timeout.is_none());

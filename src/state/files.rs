@@ -152,30 +152,39 @@ impl Dir {
     }
 }
 
+/// Private scratch directories for unit tests of what lives in the state directory.
 #[cfg(test)]
-mod tests {
+pub mod testing {
     use super::*;
-    use std::os::unix::fs::symlink;
 
-    struct Scratch(PathBuf);
+    /// Removed when dropped.
+    pub struct Scratch(pub PathBuf);
     impl Drop for Scratch {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
-    fn scratch(tag: &str) -> (Scratch, Dir) {
-        let path = std::env::temp_dir().join(format!("nsr-files-{tag}-{}", std::process::id()));
+    /// A fresh directory of ours, mode 0700, open; `tag` must be unique among the unit tests.
+    pub fn scratch(tag: &str) -> (Scratch, Dir) {
+        let path = std::env::temp_dir().join(format!("nsr-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
         let dir = Dir::open(&path, nix::unistd::getuid().as_raw()).unwrap();
         (Scratch(path), dir)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::scratch;
+    use super::*;
+    use std::os::unix::fs::symlink;
 
     #[test]
     fn a_planted_symlink_is_neither_written_through_nor_read() {
-        let (s, dir) = scratch("symlink");
+        let (s, dir) = scratch("files-symlink");
         let target = s.0.join("target");
         std::fs::write(&target, "host file").unwrap();
         symlink(&target, s.0.join("state.json")).unwrap();
@@ -191,7 +200,7 @@ mod tests {
 
     #[test]
     fn only_bounded_regular_files_are_read_and_only_private_dirs_opened() {
-        let (s, dir) = scratch("kinds");
+        let (s, dir) = scratch("files-kinds");
         nix::unistd::mkfifo(&s.0.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
         assert!(dir.read("fifo", 100).is_err(), "a FIFO was read");
         std::fs::write(s.0.join("big"), vec![b'x'; 101]).unwrap();

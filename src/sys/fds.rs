@@ -121,3 +121,27 @@ pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
         check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) as libc::c_long).map(drop)
     }
 }
+
+/// Opens the directory `path` and puts it at fd `at` (dup3, replacing what was there).
+pub fn open_dir_as(path: &CStr, at: RawFd) -> SysResult<()> {
+    // SAFETY: valid C string; the fds are ours.
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(super::last_errno());
+        }
+        if fd == at {
+            return Ok(());
+        }
+        let r = libc::dup3(fd, at, libc::O_CLOEXEC);
+        let e = super::last_errno();
+        libc::close(fd);
+        if r < 0 {
+            return Err(e);
+        }
+    }
+    Ok(())
+}

@@ -72,7 +72,7 @@ pub fn clone_tree_at(fd: RawFd) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) })
 }
 
-/// A detached mount of the directory `name` in `dir` alone (no submounts).
+/// A detached mount of the directory (or file) `name` in `dir` alone (no submounts).
 pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
     let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint;
     // SAFETY: valid fd and C string.

@@ -18,10 +18,20 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 /// `openat2(root, path, RESOLVE_IN_ROOT)`: `path` is looked up as if `root` were `/`, so neither
 /// `..` nor a symlink (absolute or relative) can lead outside it.
 pub fn open_in_root(root: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysResult<OwnedFd> {
+    openat2(
+        root,
+        path,
+        flags,
+        mode,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(dir: RawFd, path: &CStr, flags: c_int, mode: u32, resolve: u64) -> SysResult<OwnedFd> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: mode as u64,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     // EAGAIN: a rename anywhere on the system raced a `..` in the lookup; the kernel refuses
     // rather than risk resolving outside the root, and asks us to try again (openat2(2)).
@@ -31,7 +41,7 @@ pub fn open_in_root(root: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysRes
         let fd = check_fd(unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                root,
+                dir,
                 path.as_ptr(),
                 &how as *const OpenHow,
                 std::mem::size_of::<OpenHow>(),
@@ -84,7 +94,12 @@ pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
 
 /// Creates an empty file `name` in `dir` (a mount point for a file bind); never follows a link.
 pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
-    // SAFETY: valid fd and C string; the new fd is closed right away.
+    create_file_with(dir, name, &[])
+}
+
+/// Creates the file `name` in `dir` holding `data` (mode 0644); never follows a link.
+pub fn create_file_with(dir: RawFd, name: &CStr, data: &[u8]) -> SysResult<()> {
+    // SAFETY: valid fd and C string; the new fd is closed when dropped.
     let fd = check_fd(unsafe {
         libc::openat(
             dir,
@@ -93,8 +108,7 @@ pub fn create_file_at(dir: RawFd, name: &CStr) -> SysResult<()> {
             0o644,
         )
     } as libc::c_long)?;
-    drop(fd);
-    Ok(())
+    super::write_all(std::os::fd::AsRawFd::as_raw_fd(&fd), data)
 }
 
 pub fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
@@ -120,6 +134,41 @@ pub fn exists_at(dir: RawFd, name: &CStr) -> SysResult<bool> {
     }
     match last_errno() {
         libc::ENOENT => Ok(false),
+        e => Err(e),
+    }
+}
+
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+
+/// `openat2(dir, path, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: `path` must stay beneath `dir`
+/// and contain no symlink at all, not even one that leads back inside (openat2(2)). What the
+/// image unpacker and session apply resolve in a tree that hostile content wrote.
+pub fn open_beneath(dir: RawFd, path: &CStr, flags: c_int, mode: u32) -> SysResult<OwnedFd> {
+    let resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    openat2(dir, path, flags, mode, resolve)
+}
+
+/// Sets the extended attribute `name` of the open file `fd` (fsetxattr(2)).
+pub fn set_xattr(fd: RawFd, name: &CStr, value: &[u8]) -> SysResult<()> {
+    // SAFETY: valid fd, C string and buffer of the length we pass.
+    check(
+        unsafe { libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
+/// The extended attribute `name` of the open file `fd`, at most `buf.len()` bytes; None when
+/// the file has none.
+pub fn get_xattr(fd: RawFd, name: &CStr, buf: &mut [u8]) -> SysResult<Option<usize>> {
+    // SAFETY: valid fd and C string; the kernel writes at most `buf.len()` bytes.
+    let r = unsafe { libc::fgetxattr(fd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r >= 0 {
+        return Ok(Some(r as usize));
+    }
+    match last_errno() {
+        libc::ENODATA => Ok(None),
         e => Err(e),
     }
 }

@@ -191,3 +191,52 @@ pub fn ids() -> (u32, u32, u32, u32) {
         )
     }
 }
+
+/// Makes `cmd` start as a helper that dies with us and gets `fds` (ours, its number) as the
+/// numbers it expects. The returned fds must stay open until `cmd` is spawned.
+///
+/// PR_SET_PDEATHSIG fires when the thread that forked it ends: we are single-threaded, so when
+/// ns-rootless ends, even by SIGKILL, the helper gets SIGKILL (old pasta builds never notice
+/// that the namespace they serve is gone). A parent already gone before the prctl is caught
+/// by comparing getppid() with our pid.
+pub fn tie_to_us(
+    cmd: &mut std::process::Command,
+    fds: &[(std::os::fd::RawFd, std::os::fd::RawFd)],
+) -> SysResult<Vec<std::os::fd::OwnedFd>> {
+    use std::os::unix::process::CommandExt;
+    // Ours moved above every number the helper expects, so no dup2 below overwrites a source.
+    let mut moved = Vec::with_capacity(fds.len());
+    let mut pairs = Vec::with_capacity(fds.len());
+    for &(ours, theirs) in fds {
+        // SAFETY: F_DUPFD_CLOEXEC on an fd the caller owns; returns a new fd.
+        let fd = super::check_fd(
+            unsafe { libc::fcntl(ours, libc::F_DUPFD_CLOEXEC, 64) } as libc::c_long
+        )?;
+        pairs.push((std::os::fd::AsRawFd::as_raw_fd(&fd), theirs));
+        moved.push(fd);
+    }
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    let tie = move || -> std::io::Result<()> {
+        // Between fork and exec: only async-signal-safe syscalls, no allocation.
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        for &(from, to) in &pairs {
+            // dup2 leaves the new number without FD_CLOEXEC: the helper keeps it.
+            // SAFETY: both are fd numbers; `from` is open until exec.
+            if unsafe { libc::dup2(from, to) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure makes only async-signal-safe syscalls and allocates nothing.
+    unsafe { cmd.pre_exec(tie) };
+    Ok(moved)
+}

@@ -1,0 +1,166 @@
+//! `ns-rootless images [--prune] [--json]`: what the store holds, and removing what no image
+//! uses any more.
+
+use super::store::{remove_tree, Store};
+use super::{load_ref, stamp_of, Ref};
+use crate::error::{escape, quote};
+use anyhow::{Context, Result};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+struct Row {
+    file: PathBuf,
+    r: Ref,
+    size: u64,
+    last_use: SystemTime,
+}
+
+fn rows(store: &Store) -> Vec<Row> {
+    let Ok(dir) = fs::read_dir(store.refs_dir()) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<Row> = dir
+        .flatten()
+        .filter(|e| e.file_name().as_bytes().ends_with(b".json"))
+        .filter_map(|e| {
+            let file = e.path();
+            let r = load_ref(&file)?;
+            let last_use = e.metadata().ok()?.modified().ok()?;
+            let size = r
+                .layers
+                .iter()
+                .filter_map(|l| store.layer_meta(l))
+                .map(|m| m.size)
+                .sum();
+            Some(Row {
+                file,
+                r,
+                size,
+                last_use,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a.r.source.cmp(&b.r.source));
+    rows
+}
+
+pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> {
+    let store = Store::locate(env)?;
+    if prune {
+        prune_store(&store)?;
+    }
+    let rows = rows(&store);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "source": row.r.source,
+                    "format": row.r.format,
+                    "digest": row.r.digest,
+                    "layers": row.r.layers.iter().map(|l| format!("sha256:{l}")).collect::<Vec<_>>(),
+                    "size": row.size,
+                    "last_use": row.last_use.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?).context("writing the list")?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{:<19} {:<15} {:>9}  {:<9} SOURCE",
+        "DIGEST", "FORMAT", "SIZE", "LAST USE"
+    )
+    .context("writing the list")?;
+    for row in rows {
+        let digest: String = row.r.digest.chars().take(19).collect();
+        writeln!(
+            out,
+            "{digest:<19} {:<15} {:>9}  {:<9} {}",
+            row.r.format,
+            human_size(row.size),
+            ago(row.last_use),
+            escape(row.r.source.as_os_str().as_bytes())
+        )
+        .context("writing the list")?;
+    }
+    Ok(0)
+}
+
+/// Forgets images whose source is gone or changed, then removes every layer no remaining
+/// image names, and temporary layers whose unpacking process is gone.
+fn prune_store(store: &Store) -> Result<()> {
+    let mut kept = HashSet::new();
+    for row in rows(store) {
+        let current = stamp_of(&row.r.source).ok();
+        if current == Some(row.r.stamp) {
+            kept.extend(row.r.layers);
+        } else {
+            fs::remove_file(&row.file).with_context(|| format!("removing {}", quote(&row.file)))?;
+        }
+    }
+    let Ok(dir) = fs::read_dir(store.layers_dir()) else {
+        return Ok(());
+    };
+    let mut removed = 0u64;
+    let mut bytes = 0u64;
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let unused = match name.strip_prefix(".tmp-") {
+            Some(rest) => !unpacker_alive(rest),
+            None => !kept.contains(&name),
+        };
+        if unused {
+            bytes += store.layer_meta(&name).map_or(0, |m| m.size);
+            remove_tree(&entry.path())
+                .with_context(|| format!("removing {}", quote(entry.path())))?;
+            removed += 1;
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "ns-rootless: pruned {removed} layer(s), {}",
+        human_size(bytes)
+    );
+    Ok(())
+}
+
+/// `.tmp-<pid>-<random>`: whether that pid still runs (then it may be unpacking).
+fn unpacker_alive(rest: &str) -> bool {
+    let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+    pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
+}
+
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn ago(t: SystemTime) -> String {
+    let s = SystemTime::now()
+        .duration_since(t)
+        .map_or(0, |d| d.as_secs());
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m ago", s / 60),
+        3600..=86399 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}

@@ -1,0 +1,193 @@
+//! Images (`--image REF`, `ns-rootless images`): formats found from content, layers unpacked
+//! once into a store shared between images, stacked with overlayfs at each run.
+
+pub mod command;
+pub mod config;
+pub mod list;
+pub mod source;
+pub mod store;
+pub mod tree;
+pub mod unpack;
+
+use crate::error::quote;
+use anyhow::{Context, Result};
+use config::RunConfig;
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use store::Store;
+
+/// An image ready to run: its layers' directories, bottom first, and its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub source: PathBuf,
+    pub layers: Vec<PathBuf>,
+    pub config: RunConfig,
+}
+
+/// What the store remembers of an image file or directory it has seen, so a warm start reads
+/// one small file instead of the archive.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Ref {
+    pub source: PathBuf,
+    pub format: String,
+    pub digest: String,
+    /// (device, inode, size, mtime in ns) of the source when it was read.
+    pub stamp: (u64, u64, u64, i128),
+    /// diff_id hexes, bottom first.
+    pub layers: Vec<String>,
+    pub config: RunConfig,
+}
+
+pub fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i128)> {
+    // A layout directory changes through its index.json.
+    let file = if path.is_dir() {
+        path.join("index.json")
+    } else {
+        path.to_path_buf()
+    };
+    let m = file.metadata()?;
+    Ok((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+    ))
+}
+
+fn ref_path(store: &Store, source: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    store.refs_dir().join(format!(
+        "{}.json",
+        store::sha256_hex(source.as_os_str().as_bytes())
+    ))
+}
+
+/// Opens the image at `reference`, unpacking the layers the store doesn't have yet.
+pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
+    let bad = |e: anyhow::Error| e.context(format!("invalid --image {}", quote(reference)));
+    let source = reference.canonicalize().map_err(|e| bad(e.into()))?;
+    let store = Store::locate(env)?;
+    // No stamp (a directory without index.json): not an image, which import says.
+    let stamp = stamp_of(&source).unwrap_or_default();
+    let ref_file = ref_path(&store, &source);
+    if let Some(r) = load_ref(&ref_file) {
+        if r.source == source && r.stamp == stamp && r.layers.iter().all(|l| store.has_layer(l)) {
+            touch(&ref_file);
+            return Ok(Image {
+                layers: r.layers.iter().map(|l| store.layer_root(l)).collect(),
+                source,
+                config: r.config,
+            });
+        }
+    }
+    store.create()?;
+    let r = import(&store, &source, stamp).map_err(bad)?;
+    let data = serde_json::to_vec_pretty(&r)?;
+    store::write_atomic(&ref_file, &data)
+        .with_context(|| format!("writing {}", quote(&ref_file)))?;
+    Ok(Image {
+        layers: r.layers.iter().map(|l| store.layer_root(l)).collect(),
+        source,
+        config: r.config,
+    })
+}
+
+pub fn load_ref(path: &Path) -> Option<Ref> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Marks a ref as used now (what `images` shows as last use).
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+fn import(store: &Store, source: &Path, stamp: (u64, u64, u64, i128)) -> Result<Ref> {
+    let (blobs, format) = source::open(source)?;
+    let manifest = source::manifest(&blobs, format)?;
+    let mut layers = Vec::new();
+    let count = manifest.layers.len();
+    for (i, layer) in manifest.layers.iter().enumerate() {
+        if let Some(diff) = &layer.diff_id {
+            let hex = store::digest_hex(diff)?;
+            if store.has_layer(hex) {
+                layers.push(hex.to_string());
+                continue;
+            }
+        }
+        let blob = blobs.open(&layer.blob)?;
+        let bar = progress_bar(i + 1, count);
+        let hex = store
+            .add_layer(
+                blob,
+                layer.blob_digest.as_deref(),
+                layer.diff_id.as_deref(),
+                unpack::LIMITS,
+                &mut |n| bar.set_position(n),
+            )
+            .with_context(|| format!("unpacking layer {} of {count}", i + 1))?;
+        bar.finish_and_clear();
+        layers.push(hex);
+    }
+    let digest = manifest
+        .digest
+        .unwrap_or_else(|| format!("sha256:{}", layers.first().cloned().unwrap_or_default()));
+    Ok(Ref {
+        source: source.to_path_buf(),
+        format: format.name().to_string(),
+        digest,
+        stamp,
+        layers,
+        config: manifest.config,
+    })
+}
+
+/// A progress line on stderr, drawn only when it is a terminal (indicatif hides it otherwise):
+/// the bytes written so far (a compressed blob's size says nothing of what it unpacks to).
+fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    let template = "{spinner} unpacking layer {msg}: {bytes} ({elapsed})";
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("{n}/{count}"));
+    bar
+}
+
+/// Reads `rel` (like `etc/passwd`) from the image's layers as a sandbox would see it: the top
+/// layer that has it wins, a whiteout hides it. Only a regular file, never through a symlink
+/// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), at most `limit` bytes.
+pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    for layer in layers.iter().rev() {
+        let Ok(root) = std::fs::File::open(layer) else {
+            continue;
+        };
+        let root: std::os::fd::OwnedFd = root.into();
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+        match tree::open(&root, rel, flags, 0) {
+            Ok(fd) => {
+                let f = std::fs::File::from(fd);
+                if !f.metadata().ok()?.is_file() {
+                    return None; // a whiteout, a device, a directory: not a database
+                }
+                let mut out = Vec::new();
+                f.take(limit).read_to_end(&mut out).ok()?;
+                return Some(out);
+            }
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => continue,
+            Err(_) => return None, // a symlink on the way: refuse rather than guess
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod unpack_tests;

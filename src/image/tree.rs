@@ -1,0 +1,130 @@
+//! Directory-fd operations on trees that hostile content wrote (a layer being unpacked, a
+//! session's upper, the directory a session applies to): every lookup stays beneath its root
+//! and never follows a symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, O_NOFOLLOW).
+
+use crate::sys;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
+use nix::unistd::UnlinkatFlags;
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub fn cpath(p: impl AsRef<OsStr>) -> io::Result<CString> {
+    CString::new(p.as_ref().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn errno(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(e)
+}
+
+/// Opens the directory `rel` beneath `root` (`""` or `.`: the root itself).
+pub fn open_dir(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    sys::open_beneath(
+        root.as_raw_fd(),
+        &cpath(rel)?,
+        libc_flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY),
+        0,
+    )
+    .map_err(errno)
+}
+
+fn libc_flags(f: OFlag) -> i32 {
+    f.bits()
+}
+
+/// Opens `rel` beneath `root` with `flags` (no symlink anywhere, the last name included).
+pub fn open(root: &OwnedFd, rel: &Path, flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
+    sys::open_beneath(
+        root.as_raw_fd(),
+        &cpath(rel)?,
+        libc_flags(flags | OFlag::O_NOFOLLOW),
+        mode,
+    )
+    .map_err(errno)
+}
+
+/// Opens the directory `rel` beneath `root`, creating it and its missing parents (mode 0755,
+/// modes are set later), one name at a time without following any symlink.
+pub fn make_dirs(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
+    match open_dir(root, rel) {
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => {}
+        other => return other,
+    }
+    let mut dir = open_dir(root, Path::new("."))?;
+    for name in rel.iter() {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        dir = match nix::fcntl::openat(&dir, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                match nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                nix::fcntl::openat(&dir, name, flags, Mode::empty())?
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(dir)
+}
+
+/// What `name` in `dir` is, without following a symlink; None when nothing is there.
+pub fn stat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<FileStat>> {
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn kind(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+}
+
+/// Removes `name` from `dir`, a whole directory tree included, never following a symlink.
+pub fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let Some(st) = stat_at(dir, name)? else {
+        return Ok(());
+    };
+    if kind(&st) != SFlag::S_IFDIR {
+        return nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map_err(Into::into);
+    }
+    // A directory we may not write or search (an image's 0555 dir): ours, so make it ours again.
+    let _ = nix::sys::stat::fchmodat(
+        dir,
+        name,
+        Mode::from_bits_truncate(0o700),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    );
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let sub = nix::fcntl::openat(dir, name, flags, Mode::empty())?;
+    for child in list(&sub)? {
+        remove_at(&sub, &child)?;
+    }
+    nix::unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(Into::into)
+}
+
+/// The names in the directory `dir` (not `.` and `..`), sorted.
+pub fn list(dir: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut d = nix::dir::Dir::openat(dir, ".", flags, Mode::empty())?;
+    let mut names = Vec::new();
+    for entry in d.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(OsStr::from_bytes(name).to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}

@@ -1,0 +1,237 @@
+//! Copy-on-write sessions (`--cow`, `diff`, `apply`, `discard`). A session lives in
+//! `$XDG_STATE_HOME/ns-rootless/sessions/NAME` (0700, the user's own):
+//!
+//! ```text
+//! session.json    what was bound where, and when the session began
+//! upper/N work/N  the overlay of the run's Nth mount (a read-write bind)
+//! upper/root ...  the root's, with --image or --rootfs
+//! ```
+//!
+//! Starting one costs a mount per directory and no walk, however big the tree.
+
+pub mod apply;
+pub mod diff;
+
+use crate::error::quote;
+use crate::spec::{Root, UserMount};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// The name of the root's upper and work directories.
+pub const ROOT: &str = "root";
+
+/// A session's upper and work directories for the mount named `key`.
+pub fn layout(dir: &Path, key: &str) -> (PathBuf, PathBuf) {
+    (dir.join("upper").join(key), dir.join("work").join(key))
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// `root` or the mount's index.
+    pub key: String,
+    /// Where its changes apply on the host (None: an image's root, which has no such place).
+    pub target: Option<PathBuf>,
+    /// Where the sandbox saw it.
+    pub dst: PathBuf,
+    /// An image root's layers, top first: what its changes are compared with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_layers: Vec<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Meta {
+    pub name: String,
+    /// When the session began (ns since the epoch): a changed path whose host copy changed
+    /// after this is a conflict.
+    pub started: i128,
+    pub layers: Vec<Layer>,
+}
+
+pub fn sessions_dir(env: &[(OsString, OsString)]) -> Result<PathBuf> {
+    let base = crate::image::store::xdg_dir(
+        env,
+        "XDG_STATE_HOME",
+        ".local/state",
+        "the sessions directory",
+    )?;
+    Ok(base.join("ns-rootless").join("sessions"))
+}
+
+/// Session names are file names: the sandbox-name rules.
+pub fn session_dir(env: &[(OsString, OsString)], name: &str) -> Result<PathBuf> {
+    crate::state::validate_name(name)
+        .map_err(|_| anyhow!("invalid session name {}", quote(name)))?;
+    Ok(sessions_dir(env)?.join(name))
+}
+
+/// `--cow`: the session's name and place (nothing is created yet: `begin` does).
+pub fn plan_cow(
+    name: Option<&str>,
+    env: &[(OsString, OsString)],
+    root: &Root,
+    mounts: &[UserMount],
+) -> Result<crate::spec::Cow> {
+    let (name, generated) = match name {
+        Some(n) => (n.to_string(), false),
+        None => (crate::image::store::random_hex(), true),
+    };
+    let dir = session_dir(env, &name)?;
+    // overlayfs refuses an upper inside one of its lowers (and the other way round).
+    let lowers = mounts.iter().filter_map(|m| match m {
+        UserMount::Bind {
+            src,
+            readonly: false,
+            dir: true,
+            ..
+        } => Some(src.as_path()),
+        _ => None,
+    });
+    let root_dir = match root {
+        Root::Dir(d) => Some(d.as_path()),
+        _ => None,
+    };
+    for lower in lowers.chain(root_dir) {
+        if dir.starts_with(lower) || lower.starts_with(&dir) {
+            bail!(
+                "--cow: the session directory {} is inside {}, which the run binds; set XDG_STATE_HOME to a place outside it",
+                quote(&dir),
+                quote(lower)
+            );
+        }
+    }
+    for m in mounts {
+        if let UserMount::Bind {
+            src,
+            readonly: false,
+            dir: false,
+            ..
+        } = m
+        {
+            bail!(
+                "--cow: {} is a file; copy-on-write works on directories (bind its directory, or bind it read-only)",
+                quote(src)
+            );
+        }
+    }
+    Ok(crate::spec::Cow {
+        name,
+        dir,
+        generated,
+    })
+}
+
+/// Creates the session's directories before the sandbox starts.
+pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
+    let Some(cow) = &spec.cow else {
+        return Ok(());
+    };
+    let parent = cow.dir.parent().unwrap_or(Path::new("/"));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)
+        .with_context(|| format!("creating the sessions directory {}", quote(parent)))?;
+    match fs::DirBuilder::new().mode(0o700).create(&cow.dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "--cow: a session named {} exists; see `ns-rootless diff {0}`, then apply or discard it",
+            quote(&cow.name)
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the session {}", quote(&cow.dir)))
+        }
+    }
+    let mut layers = Vec::new();
+    match &spec.root {
+        Root::Dir(d) => layers.push(Layer {
+            key: ROOT.into(),
+            target: Some(d.clone()),
+            dst: "/".into(),
+            image_layers: Vec::new(),
+        }),
+        Root::Image(image) => layers.push(Layer {
+            key: ROOT.into(),
+            target: None,
+            dst: "/".into(),
+            image_layers: image.layers.iter().rev().cloned().collect(),
+        }),
+        Root::Host => {}
+    }
+    for (i, m) in spec.mounts.iter().enumerate() {
+        if let UserMount::Bind {
+            src,
+            dst,
+            readonly: false,
+            dir: true,
+        } = m
+        {
+            layers.push(Layer {
+                key: i.to_string(),
+                target: Some(src.clone()),
+                dst: dst.clone(),
+                image_layers: Vec::new(),
+            });
+        }
+    }
+    let made = (|| -> Result<()> {
+        for l in &layers {
+            let (upper, work) = layout(&cow.dir, &l.key);
+            for d in [upper, work] {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&d)?;
+            }
+        }
+        let started = fs::metadata(&cow.dir)?;
+        let meta = Meta {
+            name: cow.name.clone(),
+            started: started.ctime() as i128 * 1_000_000_000 + started.ctime_nsec() as i128,
+            layers,
+        };
+        crate::image::store::write_atomic(
+            &cow.dir.join("session.json"),
+            &serde_json::to_vec_pretty(&meta)?,
+        )?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        let _ = crate::image::store::remove_tree(&cow.dir);
+        return Err(e.context(format!("creating the session {}", quote(&cow.dir))));
+    }
+    Ok(())
+}
+
+/// After the run: tell the user what to do with a session whose name they didn't choose.
+pub fn end(cow: Option<&crate::spec::Cow>) {
+    use std::io::Write;
+    if let Some(cow) = cow.filter(|c| c.generated) {
+        let n = &cow.name;
+        let _ = writeln!(
+            std::io::stderr(),
+            "ns-rootless: session {n} kept: ns-rootless diff {n} | ns-rootless apply {n} | ns-rootless discard {n}"
+        );
+    }
+}
+
+pub fn load(env: &[(OsString, OsString)], name: &str) -> Result<(PathBuf, Meta)> {
+    let dir = session_dir(env, name)?;
+    let text = fs::read(dir.join("session.json")).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow!("no session named {}", quote(name)),
+        _ => anyhow!("reading the session {}: {e}", quote(&dir)),
+    })?;
+    let meta: Meta = serde_json::from_slice(&text)
+        .with_context(|| format!("reading the session {}", quote(&dir)))?;
+    Ok((dir, meta))
+}
+
+pub fn discard(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
+    let (dir, _) = load(env, name)?;
+    crate::image::store::remove_tree(&dir)
+        .with_context(|| format!("removing the session {}", quote(&dir)))?;
+    Ok(0)
+}

@@ -1,0 +1,248 @@
+//! `ns-rootless diff NAME [--json]`: what a session changed, from its upper directories: a
+//! whiteout (char 0:0) is a deletion, an opaque directory deletes what the directory had, any
+//! other entry is an addition or, when the directory has that path, a modification.
+
+use super::{load, Layer, Meta};
+use crate::error::{escape, quote};
+use crate::image::tree;
+use crate::image::unpack::OPAQUE_XATTR;
+use anyhow::{Context, Result};
+use nix::sys::stat::{FileStat, SFlag};
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl Kind {
+    pub fn letter(self) -> char {
+        match self {
+            Kind::Added => 'A',
+            Kind::Modified => 'M',
+            Kind::Deleted => 'D',
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Index into the session's layers.
+    pub layer: usize,
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// What the upper has there (None for a deletion).
+    pub what: Option<SFlag>,
+}
+
+/// The session's changes, sorted by layer, then path (parents before children).
+pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for (i, layer) in meta.layers.iter().enumerate() {
+        let (upper, _) = super::layout(dir, &layer.key);
+        let upper: OwnedFd = std::fs::File::open(&upper)
+            .with_context(|| format!("opening the session's {}", quote(&upper)))?
+            .into();
+        let mut lowers: Vec<OwnedFd> = open_target(layer)?.into_iter().collect();
+        for l in &layer.image_layers {
+            let fd = std::fs::File::open(l).with_context(|| format!("opening {}", quote(l)))?;
+            lowers.push(fd.into());
+        }
+        walk(&upper, &lowers, Path::new(""), i, &mut out)
+            .with_context(|| format!("reading the session's changes to {}", quote(&layer.dst)))?;
+    }
+    out.sort_by(|a, b| (a.layer, &a.path).cmp(&(b.layer, &b.path)));
+    Ok(out)
+}
+
+/// The directory a layer's changes apply to (None: an image's root, or gone).
+pub fn open_target(layer: &Layer) -> Result<Option<OwnedFd>> {
+    let Some(target) = &layer.target else {
+        return Ok(None);
+    };
+    let fd = std::fs::File::open(target).with_context(|| format!("opening {}", quote(target)))?;
+    Ok(Some(fd.into()))
+}
+
+fn is_whiteout(st: &FileStat) -> bool {
+    tree::kind(st) == SFlag::S_IFCHR && st.st_rdev == 0
+}
+
+fn is_opaque(dir: &OwnedFd) -> bool {
+    let mut buf = [0u8; 4];
+    matches!(
+        crate::sys::get_xattr(dir.as_raw_fd(), OPAQUE_XATTR, &mut buf),
+        Ok(Some(1)) if buf[0] == b'y'
+    )
+}
+
+/// What the lowers (top first) have at `rel`, and which one: None when none has it (or not
+/// without a symlink), or the top one that does has a whiteout.
+fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, FileStat)> {
+    for lower in lowers {
+        let Ok(parent) = tree::open_dir(lower, rel.parent().unwrap_or(Path::new(""))) else {
+            continue;
+        };
+        if let Some(st) = rel
+            .file_name()
+            .and_then(|n| tree::stat_at(&parent, n).ok().flatten())
+        {
+            return (!is_whiteout(&st)).then_some((lower, st));
+        }
+    }
+    None
+}
+
+fn walk(
+    upper: &OwnedFd,
+    lowers: &[OwnedFd],
+    rel: &Path,
+    layer: usize,
+    out: &mut Vec<Change>,
+) -> Result<()> {
+    let dir = tree::open_dir(upper, rel)?;
+    if is_opaque(&dir) && !rel.as_os_str().is_empty() {
+        // Replaced: whatever the directory had there is gone unless the upper has it again.
+        if let Some((lower, _)) = lower_stat(lowers, rel) {
+            if let Ok(old) = tree::open_dir(lower, rel) {
+                for name in tree::list(&old)? {
+                    if tree::stat_at(&dir, &name)?.is_none() {
+                        out.push(Change {
+                            layer,
+                            path: rel.join(&name),
+                            kind: Kind::Deleted,
+                            what: None,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for name in tree::list(&dir)? {
+        let path = rel.join(&name);
+        let Some(st) = tree::stat_at(&dir, &name)? else {
+            continue;
+        };
+        let before = lower_stat(lowers, &path);
+        if is_whiteout(&st) {
+            if before.is_some() {
+                out.push(Change {
+                    layer,
+                    path,
+                    kind: Kind::Deleted,
+                    what: None,
+                });
+            }
+            continue;
+        }
+        let what = tree::kind(&st);
+        let kind = match &before {
+            None => Some(Kind::Added),
+            Some((_, b)) if tree::kind(b) != what => Some(Kind::Modified),
+            Some((lower, b)) if same(upper, lower, &path, &st, b)? => None,
+            Some(_) => Some(Kind::Modified),
+        };
+        if let Some(kind) = kind {
+            out.push(Change {
+                layer,
+                path: path.clone(),
+                kind,
+                what: Some(what),
+            });
+        }
+        if what == SFlag::S_IFDIR {
+            walk(upper, lowers, &path, layer, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether an upper entry is what the directory has (a copy-up without a change: a directory
+/// made for a child, a file opened for writing and left as it was).
+fn same(upper: &OwnedFd, lower: &OwnedFd, path: &Path, a: &FileStat, b: &FileStat) -> Result<bool> {
+    if a.st_mode != b.st_mode {
+        return Ok(false);
+    }
+    match tree::kind(a) {
+        SFlag::S_IFDIR => Ok(true),
+        SFlag::S_IFLNK => Ok(read_link(upper, path)? == read_link(lower, path)?),
+        SFlag::S_IFREG if a.st_size == b.st_size => {
+            let open = |root: &OwnedFd| -> Result<std::fs::File> {
+                let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+                Ok(tree::open(root, path, flags, 0)?.into())
+            };
+            Ok(same_bytes(open(upper)?, open(lower)?)?)
+        }
+        _ => Ok(false),
+    }
+}
+
+pub fn read_link(root: &OwnedFd, path: &Path) -> Result<OsString> {
+    let parent = tree::open_dir(root, path.parent().unwrap_or(Path::new("")))?;
+    Ok(nix::fcntl::readlinkat(
+        &parent,
+        path.file_name().unwrap_or_default(),
+    )?)
+}
+
+fn same_bytes(mut a: std::fs::File, mut b: std::fs::File) -> std::io::Result<bool> {
+    let (mut x, mut y) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(b.read(&mut y[..1])? == 0);
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// How a change is shown: relative to its directory when the session has one, else with the
+/// directory's place in the sandbox in front.
+pub fn shown(meta: &Meta, c: &Change) -> PathBuf {
+    if meta.layers.len() == 1 {
+        c.path.clone()
+    } else {
+        meta.layers[c.layer].dst.join(&c.path)
+    }
+}
+
+pub fn run(env: &[(OsString, OsString)], name: &str, json: bool) -> Result<u8> {
+    let (dir, meta) = load(env, name)?;
+    let all = changes(&dir, &meta)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows: Vec<_> = all
+            .iter()
+            .map(|c| {
+                let l = &meta.layers[c.layer];
+                serde_json::json!({
+                    "change": c.kind.letter().to_string(),
+                    "path": c.path,
+                    "directory": l.target,
+                    "sandbox_path": l.dst.join(&c.path),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?).context("writing the diff")?;
+        return Ok(0);
+    }
+    for c in &all {
+        let p = shown(&meta, c);
+        writeln!(
+            out,
+            "{} {}",
+            c.kind.letter(),
+            escape(p.as_os_str().as_bytes())
+        )
+        .context("writing the diff")?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,457 @@
+//! `--image` and `ns-rootless images`: images the tests write themselves (an OCI layout, an
+//! oci-archive, a docker-archive, rootfs tarballs) and `podman save` outputs, run as the
+//! unprivileged caller with a store of its own.
+
+#[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
+mod imagekit;
+
+use common::{
+    assert_code, assert_failure_line, assert_stdout, describe, text, ROOTFS_MARKER,
+    ROOTFS_MARKER_TEXT,
+};
+use imagekit::{busybox_layer, docker_archive, layer, oci_layout, tar_dir, Entry, Home};
+use serde_json::json;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `sh -c SCRIPT` in `image`.
+fn in_image(home: &Home, image: &Path, script: &str) -> std::process::Output {
+    home.run(&["--image", path(image), "--", "sh", "-c", script])
+}
+
+/// The test image: busybox, then a layer that deletes /etc/group, makes /opt opaque (hiding
+/// the base's /opt/old) and adds a user and a file.
+fn layers() -> Vec<Vec<u8>> {
+    let base = {
+        let mut b = busybox_layer();
+        // A file under /opt that the second layer's opaque directory hides.
+        let extra = layer(&[Entry::Dir("opt/"), Entry::File("opt/old", b"old\n")]);
+        // Concatenated tars: drop the first one's end-of-archive blocks.
+        let end = b.len() - 1024;
+        b.truncate(end);
+        let mut b2 = b;
+        b2.extend_from_slice(&extra);
+        b2
+    };
+    let top = layer(&[
+        Entry::Dir("etc/"),
+        Entry::File("etc/.wh.group", b""),
+        Entry::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nbuilder:x:1500:1600::/home/builder:/bin/sh\n",
+        ),
+        Entry::Dir("opt/"),
+        Entry::File("opt/.wh..wh..opq", b""),
+        Entry::File("opt/new", b"new\n"),
+        Entry::Dir("srv/"),
+    ]);
+    vec![base, top]
+}
+
+fn config() -> serde_json::Value {
+    json!({
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["echo \"$GREETING\"; pwd; id -u; id -g; echo $HOME"],
+        "Env": ["GREETING=hello from the image", "PATH=/bin"],
+        "WorkingDir": "/srv",
+        "User": "builder",
+    })
+}
+
+const CONFIG_OUTPUT: &str = "hello from the image\n/srv\n1500\n1600\n/home/builder\n";
+
+#[test]
+fn an_oci_layout_runs_with_its_config() {
+    let home = Home::new("img-layout");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), config(), true);
+    let out = home.run(&["--image", path(&image)]);
+    assert_stdout(&out, CONFIG_OUTPUT);
+    // The whiteout and the opaque directory hide what the base layer had.
+    let script =
+        "test -e /etc/group || echo no group; ls /opt; cat /opt/new /etc/ns-rootless-marker";
+    let out = home.run(&[
+        "--image",
+        path(&image),
+        "--uid",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_stdout(&out, &format!("no group\nnew\nnew\n{ROOTFS_MARKER_TEXT}"));
+}
+
+#[test]
+fn the_callers_options_win_over_the_config() {
+    let home = Home::new("img-override");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), config(), false);
+    let out = home.run(&[
+        "--image",
+        path(&image),
+        "--uid",
+        "7",
+        "--chdir",
+        "/opt",
+        "-e",
+        "GREETING=mine",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd; id -u; echo $PATH",
+    ]);
+    assert_stdout(&out, "mine\n/opt\n7\n/bin\n");
+}
+
+#[test]
+fn writes_are_thrown_away_and_nothing_is_copied_per_run() {
+    let home = Home::new("img-writes");
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), json!({}), true);
+    let out = in_image(
+        &home,
+        &image,
+        "echo x > /etc/written; rm /bin/ls; cat /etc/written",
+    );
+    assert_stdout(&out, "x\n");
+    let out = in_image(
+        &home,
+        &image,
+        "test ! -e /etc/written && test -e /bin/ls && echo clean",
+    );
+    assert_stdout(&out, "clean\n");
+    // The store holds the two layers once; the layers themselves were not written.
+    assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
+    let store = home.data().join("ns-rootless/layers");
+    let written = fs::read_dir(&store)
+        .unwrap()
+        .any(|l| l.unwrap().path().join("root/etc/written").exists());
+    assert!(!written);
+}
+
+#[test]
+fn archives_are_found_from_their_content_and_share_layers() {
+    let home = Home::new("img-archives");
+    let layout = home.files().join("layout");
+    oci_layout(&layout, &layers(), config(), true);
+    // Names that say nothing: the format comes from the bytes.
+    let oci = home.files().join("image-a");
+    tar_dir(&layout, &oci);
+    let docker = home.files().join("image-b");
+    docker_archive(&docker, &layers(), config());
+    for image in [&oci, &docker] {
+        let out = home.run(&["--image", path(image)]);
+        assert_stdout(&out, CONFIG_OUTPUT);
+    }
+    // Gzipped in one, plain in the other: keyed by the uncompressed digest, stored once.
+    assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
+}
+
+#[test]
+fn rootfs_tarballs_plain_gzip_and_zstd() {
+    let home = Home::new("img-tarballs");
+    let plain = busybox_layer();
+    let tar = home.files().join("rootfs.tar");
+    fs::write(&tar, &plain).unwrap();
+    let gz = home.files().join("rootfs.tar.gz");
+    fs::write(&gz, imagekit::gzip(&plain)).unwrap();
+    let zst = home.files().join("rootfs.tar.zst");
+    let status = common::runner_command(common::host_tool("zstd"))
+        .args(["-q", "-o", path(&zst), path(&tar)])
+        .status()
+        .unwrap();
+    assert!(status.success(), "zstd failed");
+    for image in [&tar, &gz, &zst] {
+        let out = home.run(&["--image", path(image), "--", "cat", ROOTFS_MARKER]);
+        assert_stdout(&out, ROOTFS_MARKER_TEXT);
+    }
+    assert_eq!(home.layers().len(), 1, "{:?}", home.layers());
+}
+
+/// An OCI layout whose second layer is `entries`.
+fn hostile(home: &Home, name: &str, entries: &[Entry]) -> PathBuf {
+    let image = home.files().join(name);
+    oci_layout(&image, &[busybox_layer(), layer(entries)], json!({}), false);
+    image
+}
+
+fn assert_store_has_no_partial_layer(home: &Home) {
+    let layers = home.layers();
+    assert!(layers.iter().all(|l| !l.starts_with(".tmp")), "{layers:?}");
+    assert!(
+        layers.len() <= 1,
+        "only the good base layer may be kept: {layers:?}"
+    );
+}
+
+#[test]
+fn hostile_archives_are_contained() {
+    let home = Home::new("img-hostile");
+    let outside = home.files().join("outside");
+    fs::create_dir(&outside).unwrap();
+    imagekit::give(&outside);
+    let out_str = path(&outside).to_string();
+    let victim = home.files().join("victim");
+    fs::write(&victim, b"host file\n").unwrap();
+    imagekit::give(&victim);
+    let hard_out = imagekit::raw_header(
+        "stolen",
+        tar::EntryType::Link,
+        0o644,
+        Some("../../files/victim"),
+    );
+    let hard_abs = imagekit::raw_header("stolen", tar::EntryType::Link, 0o644, Some(path(&victim)));
+    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
+        (
+            "dotdot",
+            vec![Entry::File("../../files/outside/dotdot", b"x")],
+            "'..' in the name",
+        ),
+        (
+            "symparent",
+            vec![
+                Entry::Symlink("esc", &out_str),
+                Entry::File("esc/planted", b"x"),
+            ],
+            "entry esc/planted",
+        ),
+        (
+            "relparent",
+            vec![
+                Entry::Symlink("up", "../../../files/outside"),
+                Entry::File("up/planted2", b"x"),
+            ],
+            "entry up/planted2",
+        ),
+        (
+            "hardout",
+            vec![Entry::Raw(Box::new(hard_out), b"")],
+            "entry stolen",
+        ),
+        (
+            "hardabs",
+            vec![Entry::Raw(Box::new(hard_abs), b"")],
+            "entry stolen",
+        ),
+    ];
+    for (name, entries, needle) in cases {
+        let image = hostile(&home, name, &entries);
+        let out = home.run(&["--image", path(&image), "--", "true"]);
+        assert_failure_line(
+            &out,
+            125,
+            &["invalid --image", "unpacking layer 2 of 2", needle],
+        );
+        assert_store_has_no_partial_layer(&home);
+    }
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "something was written outside"
+    );
+    assert_eq!(fs::read(&victim).unwrap(), b"host file\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(&victim).unwrap().nlink(),
+        1,
+        "a hard link to a host file was made"
+    );
+    // An absolute name is made relative: it lands inside the layer, not at that path.
+    let abs = format!("{}/absolute", path(&outside));
+    let entries = [
+        Entry::File(&abs, b"x\n"),
+        Entry::File("/opt/absolute", b"inside\n"),
+    ];
+    let image = hostile(&home, "absolute", &entries);
+    let out = home.run(&["--image", path(&image), "--", "cat", "/opt/absolute"]);
+    assert_stdout(&out, "inside\n");
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_digest_is_refused() {
+    let home = Home::new("img-digest");
+    let image = home.files().join("layout");
+    let ls = layers();
+    oci_layout(&image, &ls, json!({}), false);
+    // Swap the top layer's bytes for others of the same name.
+    let top = image.join("blobs/sha256").join(imagekit::sha256(&ls[1]));
+    fs::write(&top, layer(&[Entry::File("evil", b"x")])).unwrap();
+    let out = home.run(&["--image", path(&image), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "digest"]);
+    assert_store_has_no_partial_layer(&home);
+}
+
+#[test]
+fn not_an_image_is_one_line() {
+    let home = Home::new("img-notimage");
+    let file = home.files().join("notes.txt");
+    fs::write(&file, "hello\n").unwrap();
+    let out = home.run(&["--image", path(&file), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "not an image"]);
+    let out = home.run(&["--image", path(&home.files()), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "--rootfs"]);
+    let out = home.run(&["--image", "/nonexistent-nsr-image", "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "No such file"]);
+}
+
+#[test]
+fn images_lists_and_prunes_the_store() {
+    let home = Home::new("img-list");
+    let a = home.files().join("a");
+    oci_layout(&a, &layers(), json!({}), true);
+    let b = home.files().join("b.tar");
+    fs::write(&b, &layers()[0]).unwrap();
+    for image in [&a, &b] {
+        assert_code(&home.run(&["--image", path(image), "--", "true"]), 0);
+    }
+    let out = home.run(&["images"]);
+    assert_code(&out, 0);
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains(path(&a)) && listing.contains(path(&b)),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("oci-layout") && listing.contains("sha256:"),
+        "{listing}"
+    );
+    let out = home.run(&["images", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    // The plain tarball is the base layer of the layout too: 2 layers in all.
+    assert_eq!(home.layers().len(), 2);
+    fs::remove_dir_all(&a).unwrap();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert_eq!(
+        home.layers().len(),
+        1,
+        "the layout's own layer is pruned, the shared one kept"
+    );
+    let out = home.run(&["images", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    fs::remove_file(&b).unwrap();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+/// Runs podman as the unprivileged caller with a home of its own.
+fn podman(home: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = common::caller_command(common::host_tool("podman"));
+    cmd.args(args)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", home.join("run"));
+    let out = common::output_of(cmd);
+    assert!(out.status.success(), "podman {args:?}\n{}", describe(&out));
+    out
+}
+
+/// `podman save` of an image built with a deleting layer. The container is never started, so
+/// no OCI runtime or cgroup is needed (podman's default runtime here, crun 1.8.1, refuses this
+/// host's hybrid cgroup layout, which has hugetlb on the cgroup2 side: "drop all controllers
+/// from cgroupv2"; `--runtime runc` works). Its changes are made through `podman mount` in
+/// `podman unshare`, then committed.
+#[test]
+fn podman_save_outputs_run() {
+    let home = Home::new("img-podman");
+    let ph = home.files().join("podman-home");
+    fs::create_dir(&ph).unwrap();
+    fs::create_dir(ph.join("run")).unwrap();
+    imagekit::give_tree(&ph);
+    let tarball = home.files().join("rootfs.tar");
+    fs::write(&tarball, busybox_layer()).unwrap();
+    podman(
+        &ph,
+        &["import", "-q", path(&tarball), "localhost/nsr-test:base"],
+    );
+    podman(
+        &ph,
+        &["create", "--name", "c", "localhost/nsr-test:base", "true"],
+    );
+    podman(
+        &ph,
+        &[
+            "unshare",
+            "sh",
+            "-c",
+            "m=$(podman mount c) && rm \"$m/etc/group\" && echo added > \"$m/etc/added\"",
+        ],
+    );
+    podman(
+        &ph,
+        &[
+            "commit",
+            "-q",
+            "-c",
+            "ENV GREETING=from-podman",
+            "-c",
+            "WORKDIR /etc",
+            "-c",
+            r#"CMD ["/bin/sh", "-c", "echo $GREETING; pwd"]"#,
+            "c",
+            "localhost/nsr-test:top",
+        ],
+    );
+    let oci = ph.join("saved-oci.tar");
+    let docker = ph.join("saved-docker.tar");
+    podman(
+        &ph,
+        &[
+            "save",
+            "-q",
+            "--format",
+            "oci-archive",
+            "-o",
+            path(&oci),
+            "localhost/nsr-test:top",
+        ],
+    );
+    podman(
+        &ph,
+        &[
+            "save",
+            "-q",
+            "--format",
+            "docker-archive",
+            "-o",
+            path(&docker),
+            "localhost/nsr-test:top",
+        ],
+    );
+    for image in [&oci, &docker] {
+        let out = home.run(&["--image", path(image)]);
+        assert_stdout(&out, "from-podman\n/etc\n");
+        let out = in_image(
+            &home,
+            image,
+            "cat /etc/added; test ! -e /etc/group && echo deleted",
+        );
+        assert_stdout(&out, "added\ndeleted\n");
+    }
+    assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
+}
+
+#[test]
+fn a_user_given_by_number_needs_no_passwd_entry() {
+    let home = Home::new("img-uid");
+    let image = home.files().join("layout");
+    oci_layout(
+        &image,
+        &layers(),
+        json!({"User": "1234:5678", "Cmd": ["sh", "-c", "id -u; id -g"]}),
+        true,
+    );
+    let out = home.run(&["--image", path(&image)]);
+    assert_stdout(&out, "1234\n5678\n");
+}

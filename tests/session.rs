@@ -1,0 +1,284 @@
+//! `--cow` sessions: `diff`, `apply`, `discard`, as the unprivileged caller with state of its
+//! own: adds, modifications, deletions, directories, symlinks, a conflict and a symlink
+//! planted to escape.
+
+#[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
+mod imagekit;
+
+use common::{assert_code, assert_failure_line, assert_stdout, describe, text};
+use imagekit::{give_tree, Home};
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A project: keep, mod, del, gone/x, sub/f, old-dir/y.
+fn project(home: &Home) -> PathBuf {
+    let p = home.files().join("project");
+    fs::create_dir_all(p.join("gone")).unwrap();
+    fs::create_dir_all(p.join("sub")).unwrap();
+    for (f, c) in [
+        ("keep", "keep\n"),
+        ("mod", "mod\n"),
+        ("del", "del\n"),
+        ("gone/x", "x\n"),
+        ("sub/f", "f\n"),
+    ] {
+        fs::write(p.join(f), c).unwrap();
+    }
+    give_tree(&p);
+    p
+}
+
+const CHANGES: &str = "echo added > added; echo more >> mod; rm del; rm -r gone; \
+    mkdir -p newdir/deep; echo n > newdir/deep/file; ln -s ../keep link; echo f2 > sub/f; cat keep";
+
+fn sessions(home: &Home) -> PathBuf {
+    home.state().join("ns-rootless/sessions")
+}
+
+#[test]
+fn diff_then_apply_replays_every_kind_of_change() {
+    let home = Home::new("cow-apply");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let out = home.run(&["--cow", "--name", "s1", &work, "--", "sh", "-c", CHANGES]);
+    assert_stdout(&out, "keep\n");
+    // The directory itself is untouched until apply.
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "mod\n");
+    assert!(p.join("del").exists() && p.join("gone/x").exists() && !p.join("added").exists());
+    let out = home.run(&["diff", "s1"]);
+    assert_stdout(
+        &out,
+        "A added\nD del\nD gone\nA link\nM mod\nA newdir\nA newdir/deep\nA newdir/deep/file\nM sub/f\n",
+    );
+    let out = home.run(&["diff", "--json", "s1"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["change"], "A");
+    assert_eq!(rows[0]["path"], "added");
+    assert_eq!(rows.as_array().unwrap().len(), 9);
+    let out = home.run(&["apply", "s1"]);
+    assert_code(&out, 0);
+    assert_eq!(fs::read_to_string(p.join("added")).unwrap(), "added\n");
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "mod\nmore\n");
+    assert_eq!(fs::read_to_string(p.join("sub/f")).unwrap(), "f2\n");
+    assert_eq!(
+        fs::read_to_string(p.join("newdir/deep/file")).unwrap(),
+        "n\n"
+    );
+    assert_eq!(fs::read_link(p.join("link")).unwrap(), Path::new("../keep"));
+    assert!(!p.join("del").exists() && !p.join("gone").exists());
+    assert!(
+        !sessions(&home).join("s1").exists(),
+        "apply removes the session"
+    );
+    let out = home.run(&["diff", "s1"]);
+    assert_failure_line(&out, 125, &["no session named \"s1\""]);
+}
+
+#[test]
+fn discard_drops_the_changes() {
+    let home = Home::new("cow-discard");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&["--cow", "--name", "s2", &work, "--", "sh", "-c", CHANGES]),
+        0,
+    );
+    assert_code(&home.run(&["discard", "s2"]), 0);
+    assert!(!sessions(&home).join("s2").exists());
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "mod\n");
+    assert!(!p.join("added").exists());
+}
+
+#[test]
+fn a_generated_name_is_printed_with_the_commands_and_sessions_are_private() {
+    let home = Home::new("cow-generated");
+    let p = project(&home);
+    let bind = path(&p).to_string();
+    let out = home.run(&[
+        "--cow",
+        "--bind",
+        &bind,
+        "--",
+        "sh",
+        "-c",
+        &format!("echo x > {bind}/new"),
+    ]);
+    assert_code(&out, 0);
+    let stderr = text(&out.stderr);
+    let name = stderr
+        .strip_prefix("ns-rootless: session ")
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("no session line: {}", describe(&out)));
+    for cmd in ["diff", "apply", "discard"] {
+        assert!(
+            stderr.contains(&format!("ns-rootless {cmd} {name}")),
+            "{stderr}"
+        );
+    }
+    let dir = sessions(&home).join(name);
+    let meta = fs::metadata(&dir).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert_eq!(meta.uid(), common::caller_uid());
+    assert_stdout(&home.run(&["diff", name]), "A new\n");
+    // A second run under the same name is refused rather than mixed in.
+    let out = home.run(&["--cow", "--name", name, "--bind", &bind, "--", "true"]);
+    assert_failure_line(&out, 125, &["a session named", "exists"]);
+}
+
+#[test]
+fn a_conflict_refuses_the_whole_apply() {
+    let home = Home::new("cow-conflict");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&["--cow", "--name", "s3", &work, "--", "sh", "-c", CHANGES]),
+        0,
+    );
+    // The directory changes under a path the session changed.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(p.join("mod"), "edited on the host\n").unwrap();
+    let out = home.run(&["apply", "s3"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["refusing to apply the session \"s3\"", "/mod", "changed"],
+    );
+    // Nothing at all was applied, and the session is still there.
+    assert!(!p.join("added").exists());
+    assert_eq!(
+        fs::read_to_string(p.join("mod")).unwrap(),
+        "edited on the host\n"
+    );
+    assert!(sessions(&home).join("s3").exists());
+    assert_code(&home.run(&["discard", "s3"]), 0);
+}
+
+#[test]
+fn a_planted_symlink_does_not_lead_apply_outside() {
+    let home = Home::new("cow-symlink");
+    let p = project(&home);
+    let outside = home.files().join("outside");
+    fs::create_dir(&outside).unwrap();
+    give_tree(&outside);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&[
+            "--cow",
+            "--name",
+            "s4",
+            &work,
+            "--",
+            "sh",
+            "-c",
+            "echo planted > sub/f; echo n > sub/new",
+        ]),
+        0,
+    );
+    // Between the run and apply, sub becomes a symlink out of the project (made with the
+    // directory's old times, so only the symlink check can catch it).
+    fs::remove_dir_all(p.join("sub")).unwrap();
+    symlink(&outside, p.join("sub")).unwrap();
+    std::os::unix::fs::lchown(
+        p.join("sub"),
+        Some(common::caller_uid()),
+        Some(common::caller_gid()),
+    )
+    .unwrap();
+    let out = home.run(&["apply", "s4"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["refusing to apply the session \"s4\"", "project/sub"],
+    );
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "apply wrote through the symlink"
+    );
+}
+
+#[test]
+fn with_an_image_the_roots_writes_are_kept_too() {
+    let home = Home::new("cow-image");
+    let image = home.files().join("rootfs.tar");
+    fs::write(&image, imagekit::busybox_layer()).unwrap();
+    let p = project(&home);
+    let bind = path(&p).to_string();
+    let script = format!("echo r > /etc/root-file; echo b > {bind}/bound");
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s5",
+        "--image",
+        path(&image),
+        "--bind",
+        &bind,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_code(&out, 0);
+    let out = home.run(&["diff", "s5"]);
+    assert_stdout(&out, &format!("A /etc/root-file\nA {bind}/bound\n"));
+    let out = home.run(&["apply", "s5"]);
+    assert_code(&out, 0);
+    assert!(
+        text(&out.stderr).contains("1 change(s) to the image's root were not applied"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(fs::read_to_string(p.join("bound")).unwrap(), "b\n");
+}
+
+#[test]
+fn a_session_inside_the_bound_directory_is_refused() {
+    let home = Home::new("cow-overlap");
+    let bind = path(&home.state()).to_string();
+    let out = home.run(&["--cow", "--bind", &bind, "--", "true"]);
+    assert_failure_line(&out, 125, &["--cow", "XDG_STATE_HOME"]);
+}
+
+/// The caller's state directory (`exec` trusts what is in it) stays hidden when a --cow bind
+/// shows where it is, like under a plain bind.
+#[test]
+fn a_cow_bind_does_not_show_the_state_directory() {
+    let home = Home::new("cow-statedir");
+    let files = home.files();
+    let run = files.join("run");
+    fs::create_dir(&run).unwrap();
+    give_tree(&run);
+    let state = run.join("ns-rootless");
+    let script = format!(
+        "ls -A {0} | wc -l; echo planted > {0}/x || echo refused",
+        path(&state)
+    );
+    let mut cmd = home.cmd(&[
+        "--cow",
+        "--name",
+        "s6",
+        "--bind",
+        path(&files),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.env("XDG_RUNTIME_DIR", &run);
+    let out = common::output_of(cmd);
+    assert_code(&out, 0);
+    let lines: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines, ["0", "refused"], "{}", describe(&out));
+    assert!(!state.join("x").exists());
+    assert_code(&home.run(&["discard", "s6"]), 0);
+}
