@@ -95,6 +95,13 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     let mut prepared = prepared::prepare(&spec, &Plan::default())?;
     // The payload's user namespace is already the locked nested one.
     prepared.nest = false;
+    // Not dumpable before we join (and the fork below inherits it): with `--allow nested` the
+    // payload holds CAP_SYS_PTRACE in the user namespace we join, and could otherwise attach
+    // to our child between its fork and its seccomp filter, while it still holds the caller's
+    // fds and terminal. A process that isn't dumpable needs CAP_SYS_PTRACE in the namespace
+    // its memory was created in, the host's (ptrace(2), "Ptrace access mode checking").
+    // execve makes the command dumpable again, once it is locked down.
+    sys::set_not_dumpable().map_err(|e| anyhow!("locking exec's process: {}", strerror(e)))?;
     for (ns, flag, fd) in &namespaces {
         sys::setns(fd.as_raw_fd(), *flag).map_err(|e| {
             anyhow!(

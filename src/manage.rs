@@ -179,6 +179,7 @@ fn wait_for_supervisor(st: &State, limit: Duration) -> bool {
 
 fn wait(root: &Dir, name: &str) -> Result<u8> {
     let mut seen = false;
+    let mut reread = false;
     loop {
         let st = match state::find_any(root, name) {
             Ok(st) => st,
@@ -192,6 +193,9 @@ fn wait(root: &Dir, name: &str) -> Result<u8> {
         seen = true;
         match st.status() {
             Status::Exited(code) => return Ok(code),
+            // Read before its supervisor's last write, judged after its exit: that write is
+            // done by now, so read the state once more before calling the status unknown.
+            Status::Unknown if !reread => reread = true,
             Status::Unknown => bail!(
                 "waiting for {}: it has ended, but its exit status is unknown (its supervisor \
                  was killed)",

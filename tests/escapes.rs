@@ -210,6 +210,50 @@ fn exec_opens_its_pty_in_the_sandboxs_devpts_whatever_dev_ptmx_became() {
     assert!(text(&out.stdout).contains("tty"), "{}", describe(&out));
 }
 
+/// Attaches (PTRACE_SEIZE, x86_64's syscall 101) to each next process of the sandbox's pid
+/// namespace and reports one it caught before its lockdown (Seccomp 0): an `exec`'d command
+/// between its fork and its seccomp filter, still holding the caller's fds and terminal.
+const ATTACH_NEXT_PROCESS: &str = r#"
+$| = 1;
+print "spinning\n";
+while (1) {
+    open(my $f, "<", "/proc/sys/kernel/ns_last_pid") or die "ns_last_pid: $!";
+    my $last = <$f>; close $f; chomp $last;
+    for my $i (1..200) {
+        for my $p ($last + 1, $last + 2) {
+            next if $p == $$ or syscall(101, 0x4206, $p, 0, 0) != 0;
+            syscall(101, 0x4207, $p, 0, 0);
+            waitpid($p, 0x40000000);
+            open(my $s, "<", "/proc/$p/status"); my ($sc) = grep /^Seccomp:/, <$s>; close $s;
+            print "caught $p before its lockdown\n" if $sc =~ /\s0$/;
+            syscall(101, 0x11, $p, 0, 0);
+        }
+    }
+}
+"#;
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn a_payload_with_allow_nested_cannot_ptrace_an_exec_before_its_lockdown() {
+    // With --allow nested the payload keeps CAP_SYS_PTRACE in its own user namespace, which
+    // `exec` joins: a dumpable exec'd child is its to attach until the filter is on.
+    let a = Sandbox::start(
+        "ptrace-exec",
+        &["--allow", "nested"],
+        &["perl", "-e", ATTACH_NEXT_PROCESS],
+    );
+    a.wait_for_log("spinning");
+    for _ in 0..15 {
+        let out = a.exec(&[], &["true"]);
+        assert_code(&out, 0);
+    }
+    let log = a.logs();
+    assert!(
+        !log.contains("before its lockdown"),
+        "the payload attached to exec'd commands before their seccomp filter:\n{log}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. State files: never visible inside a sandbox, never trusted from there
 // ---------------------------------------------------------------------------------------------

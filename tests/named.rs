@@ -1545,6 +1545,36 @@ fn an_xdg_state_dir_that_is_a_symlink_a_file_or_open_to_others_is_refused() {
 // After the end: wait, rm, the capped log
 // ---------------------------------------------------------------------------------------------
 
+/// `wait` racing the supervisor's last write: a state read just before that write, judged just
+/// after the supervisor's exit, must not read as "status unknown". A race, so many at once (on
+/// the code before the fix, 1 or 2 of these 180 waits said "unknown" in each of 4 runs).
+#[test]
+fn wait_right_as_the_sandbox_ends_gives_its_status() {
+    let xdg = private_xdg("wait-race");
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let xdg = xdg.path().to_owned();
+            thread::spawn(move || {
+                let mut wrong = Vec::new();
+                for i in 0..30 {
+                    let tag = format!("wait-race-{w}-{i}");
+                    let a = Sandbox::start_with(Some(&xdg), &tag, &[], &["sh", "-c", "exit 9"]);
+                    let out = a.manage("wait", &[]);
+                    if out.status.code() != Some(9) {
+                        wrong.push(describe(&out));
+                    }
+                }
+                wrong
+            })
+        })
+        .collect();
+    let wrong: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a waiting thread panicked"))
+        .collect();
+    assert!(wrong.is_empty(), "{} of 180 waits: {wrong:#?}", wrong.len());
+}
+
 #[test]
 fn wait_exits_with_the_commands_code_or_128_plus_its_signal() {
     let xdg = private_xdg("wait-code");

@@ -193,6 +193,7 @@ with_each_helper!(
     hosts_loopback_out_of_reach,
     default_route_and_dns,
     dns_resolves_through_the_forwarder,
+    helper_holds_only_its_own_fds,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -437,6 +438,55 @@ fn sandbox_with_helper() -> (Running, common::ProcessId) {
     (sandbox, helper)
 }
 
+/// The helper holds only what it was given: not an fd ns-rootless inherited from its caller
+/// (here a directory of the host's, as a shell's `exec 7</` leaves one), and slirp4netns
+/// (which has no sandbox of its own here) is behind its seccomp filter, as pasta is.
+fn helper_holds_only_its_own_fds(helper: Helper) {
+    let (dir, path) = helper.path();
+    let mut cmd = common::caller_command(host_tool("sh"));
+    cmd.args(["-c", "exec 7</ 8</etc/hostname; exec \"$0\" \"$@\""])
+        .arg(binary())
+        .args(["-e", SANDBOX_PATH, "--net", "pasta", "--"])
+        .args(["sh", "-c", "echo up; sleep 30"])
+        .env("PATH", path);
+    let mut sandbox = Running::start(cmd);
+    sandbox.wait_for_line("up");
+    let tree = descendants(sandbox.pid().as_raw());
+    let found = tree.iter().find(|p| {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+        text(&cmdline).contains("/ns/net")
+    });
+    let found = found.unwrap_or_else(|| panic!("no helper among {tree:?}"));
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", found.pid))
+        .expect("list the helper's fds (the runner is root, or the caller)")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", found.pid)).unwrap_or_default();
+    sandbox.signal(Signal::SIGKILL);
+    sandbox.finish();
+    drop(dir);
+    let leaked: Vec<&String> = fds
+        .iter()
+        .filter(|l| l.ends_with(" -> /") || l.ends_with(" -> /etc/hostname"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "{helper:?} inherited {leaked:?} (all: {fds:?})"
+    );
+    assert!(
+        status.lines().any(|l| l == "Seccomp:\t2"),
+        "{helper:?} runs without a seccomp filter:\n{status}"
+    );
+}
+
 /// Waits until `p` has ended (gone, or a zombie waiting for its reaper).
 fn assert_gone(p: &common::ProcessId, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -556,6 +606,42 @@ fn refuses_a_port_already_taken() {
         cmd,
         &[&format!("port {port}/tcp on 127.0.0.1 is already in use")],
     );
+}
+
+/// A neighbour who binds one port of a published range after ns-rootless has checked it free
+/// (here while a slow pasta starts) must not be left holding it while the sandbox runs as if
+/// the whole range were its own: pasta alone skips a port of a range it can't bind.
+#[test]
+fn a_neighbour_taking_a_port_of_a_range_first_makes_the_run_fail() {
+    let dir = TempDir::new("slow-pasta");
+    let slow = dir.path().join("pasta");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nsleep 1\nexec {} \"$@\"\n",
+            path_str(&host_tool("pasta"))
+        ),
+    )
+    .expect("write the slow pasta");
+    common::set_mode(&slow, 0o755);
+    common::set_mode(dir.path(), 0o755);
+    let port = loop {
+        let p = free_port();
+        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let publish = format!("{port}-{}:8080-8081", port + 1);
+    let mut cmd = ns_rootless(["-p", &publish, "--", "/bin/echo", "ran"]);
+    cmd.env("PATH", format!("{}:{CLEAN_PATH}", path_str(dir.path())));
+    let mut sandbox = Running::start(cmd);
+    // The neighbour (another uid: the test runner) takes the first port once it was checked.
+    thread::sleep(Duration::from_millis(400));
+    let neighbour = TcpListener::bind(("127.0.0.1", port));
+    let out = sandbox.finish();
+    assert!(neighbour.is_ok(), "the port was not free after the check");
+    assert_failure_line(&out, 125, &[&port.to_string()]);
+    assert!(!text(&out.stdout).contains("ran"), "{}", describe(&out));
 }
 
 #[test]

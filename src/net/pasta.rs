@@ -45,7 +45,7 @@ pub fn args(net: &UserNet, init: i32) -> Vec<String> {
             .publish
             .iter()
             .filter(|p| p.proto == proto)
-            .map(|p| p.pasta_spec())
+            .flat_map(|p| p.pasta_specs())
             .collect();
         // pasta's default is `auto`: every port the sandbox listens on, on all of the host's
         // interfaces.

@@ -124,14 +124,21 @@ impl Publish {
         )
     }
 
-    /// pasta's `-t`/`-u` spec: `127.0.0.1/8080:80`, `::1/8000-8010:9000-9010`.
-    pub fn pasta_spec(&self) -> String {
-        format!(
-            "{}/{}:{}",
-            self.host_ip,
-            Publish::ports(self.host_port, self.count),
-            Publish::ports(self.sandbox_port, self.count)
-        )
+    /// pasta's `-t`/`-u` specs, one per port: `127.0.0.1/8080:80`, `::1/8001:9001`. Not a
+    /// range: pasta skips a port of a range it can't bind (it fails only when it binds none),
+    /// and a port taken by someone else after `check_host` would then answer in the sandbox's
+    /// stead; a single port it can't bind makes it fail.
+    pub fn pasta_specs(&self) -> Vec<String> {
+        (0..self.count)
+            .map(|i| {
+                format!(
+                    "{}/{}:{}",
+                    self.host_ip,
+                    self.host_port + i,
+                    self.sandbox_port + i
+                )
+            })
+            .collect()
     }
 
     /// Refuses a port a plain user can't bind (naming the sysctl) or one already taken,
@@ -213,7 +220,7 @@ mod tests {
         assert_eq!((x.host_port, x.sandbox_port, x.count), (8080, 80, 1));
         assert_eq!(x.proto, Proto::Tcp);
         assert_eq!(x.shown(), "127.0.0.1:8080->80/tcp");
-        assert_eq!(x.pasta_spec(), "127.0.0.1/8080:80");
+        assert_eq!(x.pasta_specs(), ["127.0.0.1/8080:80"]);
     }
 
     #[test]
@@ -222,10 +229,17 @@ mod tests {
         assert_eq!(x.shown(), "0.0.0.0:5353->53/udp");
         let x = p("[::1]:8080:80");
         assert_eq!(x.shown(), "[::1]:8080->80/tcp");
-        assert_eq!(x.pasta_spec(), "::1/8080:80");
+        assert_eq!(x.pasta_specs(), ["::1/8080:80"]);
         let x = p("8000-8002:9000-9002/tcp");
         assert_eq!((x.host_port, x.sandbox_port, x.count), (8000, 9000, 3));
-        assert_eq!(x.pasta_spec(), "127.0.0.1/8000-8002:9000-9002");
+        assert_eq!(
+            x.pasta_specs(),
+            [
+                "127.0.0.1/8000:9000",
+                "127.0.0.1/8001:9001",
+                "127.0.0.1/8002:9002"
+            ]
+        );
         assert_eq!(x.last_host_port(), 8002);
     }
 

@@ -17,6 +17,16 @@ fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
 
 /// Closes every fd >= 3 except `keep` (at most a handful, any order). No allocation.
 pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(keep, 0)
+}
+
+/// Marks every fd >= 3 except `keep` close-on-exec. No allocation: for a child between fork
+/// and exec, whose exec std reports through a close-on-exec pipe that must stay open.
+pub fn cloexec_except(keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(keep, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+}
+
+fn close_range_except(keep: &[RawFd], flags: c_uint) -> SysResult<()> {
     let mut next: c_uint = 3;
     loop {
         // The smallest kept fd at or above `next`, if any.
@@ -30,11 +40,11 @@ pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
         match stop {
             Some(s) => {
                 if s > next {
-                    close_range(next, s - 1, 0)?;
+                    close_range(next, s - 1, flags)?;
                 }
                 next = s + 1;
             }
-            None => return close_range(next, c_uint::MAX, 0),
+            None => return close_range(next, c_uint::MAX, flags),
         }
     }
 }

@@ -207,6 +207,7 @@ pub fn tie_to_us(
     // Ours moved above every number the helper expects, so no dup2 below overwrites a source.
     let mut moved = Vec::with_capacity(fds.len());
     let mut pairs = Vec::with_capacity(fds.len());
+    let targets: Vec<std::os::fd::RawFd> = fds.iter().map(|&(_, theirs)| theirs).collect();
     for &(ours, theirs) in fds {
         // SAFETY: F_DUPFD_CLOEXEC on an fd the caller owns; returns a new fd.
         let fd = super::check_fd(
@@ -234,7 +235,10 @@ pub fn tie_to_us(
                 return Err(std::io::Error::last_os_error());
             }
         }
-        Ok(())
+        // std closes nothing: an fd we inherited without FD_CLOEXEC (a directory of the
+        // caller's shell, say) would reach the helper, which parses what the sandbox sends and
+        // confines itself expecting to hold only what it was given.
+        super::fds::cloexec_except(&targets).map_err(std::io::Error::from_raw_os_error)
     };
     // SAFETY: the closure makes only async-signal-safe syscalls and allocates nothing.
     unsafe { cmd.pre_exec(tie) };

@@ -5,7 +5,7 @@ use crate::common::{self, caller_gid, caller_uid, ns_rootless, TempDir};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::chown;
+use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,7 +16,8 @@ pub fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A directory the unprivileged caller owns, with its XDG data and state dirs.
+/// A directory the unprivileged caller owns, with its XDG data, state and runtime dirs (named
+/// sandboxes are kept after they end: each test keeps its own out of the shared default).
 pub struct Home {
     pub dir: TempDir,
 }
@@ -24,11 +25,12 @@ pub struct Home {
 impl Home {
     pub fn new(label: &str) -> Home {
         let dir = TempDir::new(label);
-        for sub in ["data", "state", "files"] {
+        for sub in ["data", "state", "files", "run"] {
             let p = dir.path().join(sub);
             fs::create_dir(&p).unwrap();
             give(&p);
         }
+        fs::set_permissions(dir.path().join("run"), fs::Permissions::from_mode(0o700)).unwrap();
         Home { dir }
     }
 
@@ -60,7 +62,8 @@ impl Home {
     pub fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = ns_rootless(args);
         cmd.env("XDG_DATA_HOME", self.data())
-            .env("XDG_STATE_HOME", self.state());
+            .env("XDG_STATE_HOME", self.state())
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"));
         cmd
     }
 
