@@ -125,7 +125,8 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 }
                 None => None,
             };
-            session::begin(&spec)?;
+            // Held until the run ends (see session::InUse); -d's supervisor inherits it.
+            let _in_use = session::begin(&spec)?;
             let ending = spec.cow.clone();
             let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim, log_size),

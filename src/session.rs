@@ -35,6 +35,10 @@ pub struct Layer {
     pub key: String,
     /// Where its changes apply on the host (None: an image's root, which has no such place).
     pub target: Option<PathBuf>,
+    /// The target's (device, inode) when the session began: diff and apply refuse another
+    /// directory (or a symlink) found at that path later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<(u64, u64)>,
     /// Where the sandbox saw it.
     pub dst: PathBuf,
     /// An image root's layers, top first: what its changes are compared with.
@@ -124,10 +128,38 @@ pub fn plan_cow(
     })
 }
 
-/// Creates the session's directories before the sandbox starts.
-pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
+/// A running sandbox's hold on its session: an exclusive flock on the session directory,
+/// taken by `begin` and held by every host-side process of the run (the supervisor and the
+/// logger of `-d` inherit it; the sandbox's own processes close it before they run anything).
+/// `apply` and `discard` refuse while it is held: a payload still running could otherwise
+/// change its writes between the `diff` the user reviewed and the `apply` that replays them.
+pub struct InUse {
+    _dir: fs::File,
+}
+
+/// Takes the session directory's lock for `verb` (apply, discard), or says why not.
+pub fn lock(dir: &Path, name: &str, verb: &str) -> Result<InUse> {
+    let file =
+        fs::File::open(dir).with_context(|| format!("opening the session {}", quote(dir)))?;
+    use std::os::fd::AsRawFd;
+    match crate::sys::try_lock_exclusive(file.as_raw_fd()) {
+        Ok(true) => Ok(InUse { _dir: file }),
+        Ok(false) => bail!(
+            "refusing to {verb} the session {}: the sandbox writing it is still running; {verb} it once that ends",
+            quote(name)
+        ),
+        Err(e) => bail!(
+            "locking the session {}: {}",
+            quote(dir),
+            crate::error::strerror(e)
+        ),
+    }
+}
+
+/// Creates the session's directories before the sandbox starts, and holds it (see InUse).
+pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
     let Some(cow) = &spec.cow else {
-        return Ok(());
+        return Ok(None);
     };
     let parent = cow.dir.parent().unwrap_or(Path::new("/"));
     fs::DirBuilder::new()
@@ -150,12 +182,14 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
         Root::Dir(d) => layers.push(Layer {
             key: ROOT.into(),
             target: Some(d.clone()),
+            target_id: None,
             dst: "/".into(),
             image_layers: Vec::new(),
         }),
         Root::Image(image) => layers.push(Layer {
             key: ROOT.into(),
             target: None,
+            target_id: None,
             dst: "/".into(),
             image_layers: image.layers.iter().rev().cloned().collect(),
         }),
@@ -172,12 +206,21 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
             layers.push(Layer {
                 key: i.to_string(),
                 target: Some(src.clone()),
+                target_id: None,
                 dst: dst.clone(),
                 image_layers: Vec::new(),
             });
         }
     }
-    let made = (|| -> Result<()> {
+    let made = (|| -> Result<InUse> {
+        let in_use = lock(&cow.dir, &cow.name, "use")?;
+        for l in &mut layers {
+            if let Some(target) = &l.target {
+                let m = fs::symlink_metadata(target)
+                    .with_context(|| format!("reading {}", quote(target)))?;
+                l.target_id = Some((m.dev(), m.ino()));
+            }
+        }
         for l in &layers {
             let (upper, work) = layout(&cow.dir, &l.key);
             for d in [upper, work] {
@@ -197,13 +240,15 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<()> {
             &cow.dir.join("session.json"),
             &serde_json::to_vec_pretty(&meta)?,
         )?;
-        Ok(())
+        Ok(in_use)
     })();
-    if let Err(e) = made {
-        let _ = crate::image::store::remove_tree(&cow.dir);
-        return Err(e.context(format!("creating the session {}", quote(&cow.dir))));
+    match made {
+        Ok(in_use) => Ok(Some(in_use)),
+        Err(e) => {
+            let _ = crate::image::store::remove_tree(&cow.dir);
+            Err(e.context(format!("creating the session {}", quote(&cow.dir))))
+        }
     }
-    Ok(())
 }
 
 /// After the run: tell the user what to do with a session whose name they didn't choose.
@@ -231,6 +276,7 @@ pub fn load(env: &[(OsString, OsString)], name: &str) -> Result<(PathBuf, Meta)>
 
 pub fn discard(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
     let (dir, _) = load(env, name)?;
+    let _in_use = lock(&dir, name, "discard")?;
     crate::image::store::remove_tree(&dir)
         .with_context(|| format!("removing the session {}", quote(&dir)))?;
     Ok(0)

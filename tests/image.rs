@@ -455,3 +455,52 @@ fn a_user_given_by_number_needs_no_passwd_entry() {
     let out = home.run(&["--image", path(&image)]);
     assert_stdout(&out, "1234\n5678\n");
 }
+
+/// An OCI layout is a directory anyone may have made: a blob that is a FIFO (or a device)
+/// must fail at once, not wait for a writer that never comes.
+#[test]
+fn a_layout_whose_blob_is_a_fifo_fails_at_once() {
+    let home = Home::new("img-fifo");
+    let image = home.files().join("layout");
+    let ls = layers();
+    oci_layout(&image, &ls, json!({}), false);
+    let top = image.join("blobs/sha256").join(imagekit::sha256(&ls[1]));
+    fs::remove_file(&top).unwrap();
+    nix::unistd::mkfifo(&top, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    imagekit::give(&top);
+    let started = std::time::Instant::now();
+    let out = home.run(&["--image", path(&image), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "not a regular file"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_store_has_no_partial_layer(&home);
+}
+
+/// The same layer twice in one image (identical layers happen: two steps that change the
+/// same thing the same way): overlayfs refuses a lower given twice (ELOOP), and the image
+/// must run as its layers stack, the upper copy winning.
+#[test]
+fn an_image_with_a_repeated_layer_runs() {
+    let home = Home::new("img-repeat");
+    let image = home.files().join("layout");
+    let middle = layer(&[
+        Entry::Dir("etc/"),
+        Entry::File("etc/.wh.ns-rootless-marker", b""),
+        Entry::Dir("opt/"),
+        Entry::File("opt/x", b"x\n"),
+    ]);
+    oci_layout(
+        &image,
+        &[busybox_layer(), middle, busybox_layer()],
+        json!({}),
+        false,
+    );
+    let out = home.run(&[
+        "--image",
+        path(&image),
+        "--",
+        "cat",
+        "/opt/x",
+        common::ROOTFS_MARKER,
+    ]);
+    assert_stdout(&out, &format!("x\n{ROOTFS_MARKER_TEXT}"));
+}

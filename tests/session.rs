@@ -282,3 +282,189 @@ fn a_cow_bind_does_not_show_the_state_directory() {
     assert!(!state.join("x").exists());
     assert_code(&home.run(&["discard", "s6"]), 0);
 }
+
+/// A directory the session deleted, or replaced with a file, whose contents the user changed
+/// on the host after the session began (deep inside: the directory's own times don't move).
+#[test]
+fn a_removed_directory_with_newer_work_inside_is_a_conflict() {
+    for (name, script) in [("s7", "rm -r sub"), ("s8", "rm -r sub; echo file > sub")] {
+        let home = Home::new("cow-deep");
+        let p = project(&home);
+        fs::create_dir_all(p.join("sub/deep")).unwrap();
+        fs::write(p.join("sub/deep/old"), "old\n").unwrap();
+        give_tree(&p);
+        let work = format!("--work={}", path(&p));
+        assert_code(
+            &home.run(&["--cow", "--name", name, &work, "--", "sh", "-c", script]),
+            0,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(p.join("sub/deep/mywork"), "written on the host\n").unwrap();
+        let out = home.run(&["apply", name]);
+        assert_failure_line(
+            &out,
+            125,
+            &[
+                &format!("refusing to apply the session \"{name}\""),
+                "project/sub",
+                "changed",
+            ],
+        );
+        assert_eq!(
+            fs::read_to_string(p.join("sub/deep/mywork")).unwrap(),
+            "written on the host\n",
+            "apply removed work done on the host after the session began"
+        );
+        assert!(sessions(&home).join(name).exists());
+    }
+}
+
+/// While the sandbox that writes a session runs, what `diff` showed is not what `apply` would
+/// replay: the payload can change its writes after the review. apply and discard wait for it.
+#[test]
+fn apply_and_discard_refuse_a_session_whose_sandbox_runs() {
+    let home = Home::new("cow-live");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "echo reviewed > mod; echo ready; exec sleep 1000";
+    let cmd = home.cmd(&["--cow", "--name", "s9", &work, "--", "sh", "-c", script]);
+    let mut running = common::Running::start(cmd);
+    running.wait_for_line("ready");
+    assert_stdout(&home.run(&["diff", "s9"]), "M mod\n");
+    for verb in ["apply", "discard"] {
+        let out = home.run(&[verb, "s9"]);
+        assert_failure_line(&out, 125, &["session \"s9\"", "running"]);
+    }
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "mod\n");
+    assert!(sessions(&home).join("s9/upper").exists());
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    running.finish();
+    assert_code(&home.run(&["apply", "s9"]), 0);
+    assert_eq!(fs::read_to_string(p.join("mod")).unwrap(), "reviewed\n");
+}
+
+/// The directory itself swapped for a symlink after the run (by anyone who can write its
+/// parent): apply must not replay into wherever the symlink leads.
+#[test]
+fn a_target_swapped_for_a_symlink_is_refused() {
+    let home = Home::new("cow-swap");
+    let p = project(&home);
+    let elsewhere = home.files().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    give_tree(&elsewhere);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&[
+            "--cow",
+            "--name",
+            "s10",
+            &work,
+            "--",
+            "sh",
+            "-c",
+            "echo n > added",
+        ]),
+        0,
+    );
+    fs::rename(&p, home.files().join("project.moved")).unwrap();
+    symlink(&elsewhere, &p).unwrap();
+    let out = home.run(&["apply", "s10"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["project", "not the directory the session began"],
+    );
+    assert_eq!(
+        fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "apply wrote through a symlinked directory"
+    );
+}
+
+/// Read-only directories (Go's module cache makes them 0555) and changes inside them.
+#[test]
+fn apply_writes_into_directories_it_makes_read_only() {
+    let home = Home::new("cow-readonly");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "mkdir -p ro/sub && echo x > ro/sub/f && chmod 555 ro/sub ro; \
+        rm sub/f; echo g > sub/g; chmod 555 sub";
+    assert_code(
+        &home.run(&["--cow", "--name", "s11", &work, "--", "sh", "-c", script]),
+        0,
+    );
+    let out = home.run(&["apply", "s11"]);
+    assert_code(&out, 0);
+    assert_eq!(fs::read_to_string(p.join("ro/sub/f")).unwrap(), "x\n");
+    assert_eq!(fs::read_to_string(p.join("sub/g")).unwrap(), "g\n");
+    assert!(!p.join("sub/f").exists());
+    for d in ["ro", "ro/sub", "sub"] {
+        let mode = fs::metadata(p.join(d)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o555, "{d}");
+    }
+}
+
+/// A directory the session changed something in, deleted on the host after the run: diff
+/// can only call it an addition now, but apply must not bring it back.
+#[test]
+fn a_directory_deleted_on_the_host_under_a_change_is_a_conflict() {
+    let home = Home::new("cow-resurrect");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&[
+            "--cow",
+            "--name",
+            "s12",
+            &work,
+            "--",
+            "sh",
+            "-c",
+            "echo more >> gone/x",
+        ]),
+        0,
+    );
+    fs::remove_dir_all(p.join("gone")).unwrap();
+    let out = home.run(&["apply", "s12"]);
+    assert_failure_line(
+        &out,
+        125,
+        &[
+            "refusing to apply the session \"s12\"",
+            "project/gone",
+            "deleted",
+        ],
+    );
+    assert!(
+        !p.join("gone").exists(),
+        "apply brought back a deleted directory"
+    );
+}
+
+/// A file the sandbox made unreadable (chmod 000) is still the user's to apply: apply must
+/// not stop at it halfway (the changes before it applied) nor leave a temporary file behind.
+#[test]
+fn a_file_the_sandbox_made_unreadable_is_applied_whole() {
+    let home = Home::new("cow-unreadable");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = "echo a > aaa; echo z > zzz; chmod 000 zzz";
+    assert_code(
+        &home.run(&["--cow", "--name", "s13", &work, "--", "sh", "-c", script]),
+        0,
+    );
+    let out = home.run(&["apply", "s13"]);
+    assert_code(&out, 0);
+    assert_eq!(fs::read_to_string(p.join("zzz")).unwrap(), "z\n");
+    assert_eq!(
+        fs::metadata(p.join("zzz")).unwrap().permissions().mode() & 0o777,
+        0
+    );
+    assert_eq!(fs::read_to_string(p.join("aaa")).unwrap(), "a\n");
+    let left: Vec<_> = fs::read_dir(&p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".ns-rootless"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -76,7 +76,7 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
         if r.source == source && r.stamp == stamp && r.layers.iter().all(|l| store.has_layer(l)) {
             touch(&ref_file);
             return Ok(Image {
-                layers: r.layers.iter().map(|l| store.layer_root(l)).collect(),
+                layers: stacked(&store, &r.layers),
                 source,
                 config: r.config,
             });
@@ -88,10 +88,22 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
     store::write_atomic(&ref_file, &data)
         .with_context(|| format!("writing {}", quote(&ref_file)))?;
     Ok(Image {
-        layers: r.layers.iter().map(|l| store.layer_root(l)).collect(),
+        layers: stacked(&store, &r.layers),
         source,
         config: r.config,
     })
+}
+
+/// The directories overlayfs stacks for `layers` (bottom first). A layer that comes again
+/// higher up is given only there: overlayfs refuses one lower twice (ELOOP), and the lower
+/// copy changes nothing, as the upper one has every path it has, whiteouts included.
+fn stacked(store: &Store, layers: &[String]) -> Vec<PathBuf> {
+    layers
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !layers[i + 1..].contains(l))
+        .map(|(_, l)| store.layer_root(l))
+        .collect()
 }
 
 pub fn load_ref(path: &Path) -> Option<Ref> {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The most bytes of JSON (index, manifest, config) read from an image.
@@ -63,7 +64,16 @@ impl Blobs {
         match self {
             Blobs::Dir(dir) => {
                 let path = dir.join(clean(name.as_bytes())?.unwrap_or_default());
-                let f = File::open(&path).with_context(|| format!("opening {}", quote(&path)))?;
+                // A layout directory is anyone's: a FIFO there opens at once (O_NONBLOCK) and
+                // is refused instead of hanging us, like a device.
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(crate::untrusted::OPEN_FLAGS & !nix::libc::O_RDONLY)
+                    .open(&path)
+                    .with_context(|| format!("opening {}", quote(&path)))?;
+                if !f.metadata()?.is_file() {
+                    bail!("{} is not a regular file", quote(&path));
+                }
                 Ok(Box::new(f))
             }
             Blobs::Tar(file, index) => {
@@ -129,9 +139,12 @@ pub fn open(path: &Path) -> Result<(Blobs, Format)> {
     }
     f.seek(SeekFrom::Start(0))?;
     let mut index = HashMap::new();
+    // Entries' data is skipped by seeking; what is read is headers, bounded like a layer's.
+    let (f, gap) = super::unpack::Gap::new(f);
     let mut archive = tar::Archive::new(f);
     for entry in archive.entries_with_seek().context("reading the archive")? {
         let entry = entry.context("reading the archive")?;
+        gap.set(Some(0));
         if index.len() > 1_000_000 {
             bail!("more than 1000000 entries");
         }

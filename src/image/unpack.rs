@@ -61,6 +61,7 @@ pub fn unpack(
     let cap = limits
         .max_bytes
         .saturating_add(limits.max_entries.saturating_mul(4096));
+    let (input, gap) = Gap::new(input);
     let mut archive = tar::Archive::new(Bounded {
         inner: input,
         left: cap,
@@ -69,8 +70,10 @@ pub fn unpack(
     // Directory modes and times are set last: a 0555 directory must stay writable while its
     // entries are unpacked, and an entry written into a directory changes its mtime.
     let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
+    let mut dir_names = 0u64;
     for entry in archive.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;
+        gap.set(None); // what this entry's own data is counts against max_bytes instead
         done.entries += 1;
         if done.entries > limits.max_entries {
             bail!("more than {} entries", limits.max_entries);
@@ -122,6 +125,10 @@ pub fn unpack(
                             name.as_os_str(),
                             Mode::from_bits_truncate(0o755),
                         )?;
+                    }
+                    dir_names += rel.as_os_str().len() as u64;
+                    if dir_names > MAX_DIR_NAMES {
+                        bail!("more than {MAX_DIR_NAMES} bytes of directory names");
                     }
                     dirs.push((rel.clone(), mode, mtime));
                 }
@@ -202,6 +209,7 @@ pub fn unpack(
             Ok(())
         };
         put().with_context(|| format!("entry {}", shown()))?;
+        gap.set(Some(0));
     }
     dirs.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.components().count()));
     for (rel, mode, mtime) in dirs {
@@ -216,6 +224,62 @@ pub fn unpack(
         set().with_context(|| format!("entry {shown}"))?;
     }
     Ok(done)
+}
+
+/// The most bytes of directory names one layer may have: each is kept until the end, when
+/// the directories get their modes and times. Real layers have a few MiB (200k directories
+/// of 60 bytes are 12 MB); the entry limit alone would allow 8 GiB (2 million 4 KiB names).
+pub const MAX_DIR_NAMES: u64 = 64 << 20;
+
+/// The most bytes read between two entries: headers, the extension records that the tar
+/// crate holds in memory whole before it yields the entry they describe (GNU long names and
+/// links, PAX records), and the data of entries that nothing reads (a "directory" with a
+/// size). Real ones take a few KiB; without a bound, gigabytes of zeros announced as one
+/// long name (a few MiB gzipped) end in an allocation failure, which aborts the process.
+pub const MAX_GAP: u64 = 16 << 20;
+
+/// A reader that fails once more than MAX_GAP bytes are read while its handle says the
+/// reading is between two entries (Some: the bytes read since the last one).
+pub struct Gap<R> {
+    inner: R,
+    since: std::rc::Rc<std::cell::Cell<Option<u64>>>,
+}
+
+impl<R> Gap<R> {
+    /// The reader, and the handle its caller sets: None while an entry's data is read,
+    /// Some(0) once an entry is done.
+    pub fn new(inner: R) -> (Gap<R>, std::rc::Rc<std::cell::Cell<Option<u64>>>) {
+        let since = std::rc::Rc::new(std::cell::Cell::new(Some(0)));
+        (
+            Gap {
+                inner,
+                since: since.clone(),
+            },
+            since,
+        )
+    }
+}
+
+impl<R: Read> Read for Gap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(since) = self.since.get() {
+            let since = since.saturating_add(n as u64);
+            if since > MAX_GAP {
+                return Err(std::io::Error::other(format!(
+                    "more than {MAX_GAP} bytes of headers before an entry"
+                )));
+            }
+            self.since.set(Some(since));
+        }
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Gap<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
 }
 
 /// A reader that fails once more than `left` bytes have been read.

@@ -329,3 +329,134 @@ fn compressed_layers_are_found_from_their_bytes() {
         "keyed by the uncompressed digest"
     );
 }
+
+/// Counts what is read through it.
+struct Counted<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A header of `kind` (a GNU long name or link, a PAX record set) announcing `size` bytes.
+fn extension_header(kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut h = if kind == tar::EntryType::XHeader {
+        tar::Header::new_ustar()
+    } else {
+        tar::Header::new_gnu()
+    };
+    h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+#[test]
+fn a_huge_long_name_or_pax_header_is_refused_before_it_is_held_in_memory() {
+    // The tar crate keeps a long name, long link or PAX record set in memory whole: a layer
+    // announcing gigabytes of one (zeros, which compress to nothing) must fail long before.
+    let t = Temp::new("longname");
+    let size: u64 = 256 << 20;
+    for (i, kind) in [
+        tar::EntryType::GNULongName,
+        tar::EntryType::GNULongLink,
+        tar::EntryType::XHeader,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let input = Counted {
+            inner: Cursor::new(extension_header(kind, size)).chain(std::io::repeat(0).take(size)),
+            read: read.clone(),
+        };
+        let dir = t.0.join(format!("l{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        let root: std::os::fd::OwnedFd = fs::File::open(&dir).unwrap().into();
+        let e = err(unpack(input, &root, LIMITS, &mut |_| {}));
+        assert!(
+            read.get() <= 32 << 20,
+            "{kind:?}: {} bytes read before failing ({e})",
+            read.get()
+        );
+        assert!(e.contains("headers"), "{kind:?}: {e}");
+    }
+}
+
+/// A layer of `n` directories with 3.7 KiB names (GNU long names), generated as it is read.
+struct ManyDirs {
+    next: u32,
+    n: u32,
+    buf: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl ManyDirs {
+    fn entry(i: u32) -> Vec<u8> {
+        let prefix = vec!["x".repeat(250); 15].join("/");
+        let name = format!("{prefix}/{i:08}");
+        let mut out = extension_header(tar::EntryType::GNULongName, name.len() as u64 + 1);
+        let mut data = name.into_bytes();
+        data.push(0);
+        data.resize(data.len().div_ceil(512) * 512, 0);
+        out.extend_from_slice(&data);
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..1].copy_from_slice(b"d");
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out
+    }
+}
+
+impl Read for ManyDirs {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.pos = 0;
+            self.buf = if self.next < self.n {
+                self.next += 1;
+                Self::entry(self.next)
+            } else if !self.ended {
+                self.ended = true;
+                vec![0; 1024]
+            } else {
+                return Ok(0);
+            };
+        }
+        let k = out.len().min(self.buf.len() - self.pos);
+        out[..k].copy_from_slice(&self.buf[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
+}
+
+#[test]
+fn the_directory_names_kept_until_the_end_are_bounded() {
+    // Directory modes and times are set after every entry, so their names are kept: 2 million
+    // entries (the entry limit) of 4 KiB names would be 8 GiB of memory. 18000 of 3.7 KiB
+    // are past the bound.
+    let t = Temp::new("dirnames");
+    let dir = t.0.join("l");
+    fs::create_dir_all(&dir).unwrap();
+    let root: std::os::fd::OwnedFd = fs::File::open(&dir).unwrap().into();
+    let input = ManyDirs {
+        next: 0,
+        n: 18_000,
+        buf: Vec::new(),
+        pos: 0,
+        ended: false,
+    };
+    let e = err(unpack(input, &root, LIMITS, &mut |_| {}));
+    assert!(e.contains("directory names"), "{e}");
+}

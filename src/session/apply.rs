@@ -21,6 +21,7 @@ use std::path::Path;
 
 pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
     let (dir, meta) = load(env, name)?;
+    let _in_use = super::lock(&dir, name, "apply")?;
     let all = changes(&dir, &meta)?;
     let shown = |c: &Change| {
         escape(
@@ -48,14 +49,25 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         let target = targets[c.layer]
             .as_ref()
             .ok_or_else(|| anyhow!("no directory"))?;
-        check(target, &c.path, meta.started).map_err(|why| {
+        let (upper, _) = layout(&dir, &meta.layers[c.layer].key);
+        let upper: OwnedFd = std::fs::File::open(&upper)?.into();
+        check(target, &upper, c, meta.started).map_err(|why| {
             anyhow!(
                 "refusing to apply the session {}: {} {why}",
                 quote(name),
                 shown(c)
             )
         })?;
+        preflight(&upper, c).map_err(|why| {
+            anyhow!(
+                "refusing to apply the session {}: {}: {why:#}",
+                quote(name),
+                shown(c)
+            )
+        })?;
     }
+    // Directory modes, per layer, set once everything is in place (see DirModes).
+    let mut modes: Vec<DirModes> = meta.layers.iter().map(|_| DirModes::new()).collect();
     for c in &todo {
         let layer = &meta.layers[c.layer];
         let target = targets[c.layer]
@@ -63,13 +75,18 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
             .ok_or_else(|| anyhow!("no directory"))?;
         let (upper, _) = layout(&dir, &layer.key);
         let upper: OwnedFd = std::fs::File::open(&upper)?.into();
-        replay(&upper, target, c).with_context(|| {
+        replay(&upper, target, c, &mut modes[c.layer]).with_context(|| {
             format!(
                 "applying {} {} (the changes before it are applied; the session is kept)",
                 c.kind.letter(),
                 shown(c)
             )
         })?;
+    }
+    for (i, m) in modes.into_iter().enumerate() {
+        if let Some(target) = &targets[i] {
+            set_modes(target, m).context("setting the modes of the applied directories")?;
+        }
     }
     remove_tree(&dir).with_context(|| format!("removing the session {}", quote(&dir)))?;
     if skipped > 0 {
@@ -81,9 +98,21 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
     Ok(0)
 }
 
-/// Why `rel` can't be applied: reached through a symlink, or changed in the directory since
-/// the session began (ns since the epoch).
-fn check(target: &OwnedFd, rel: &Path, started: i128) -> std::result::Result<(), String> {
+/// Why the change `c` can't be applied: its path is reached through a symlink, or changed in
+/// the directory since the session began (ns since the epoch). A directory the change removes
+/// (a deletion, or something else in its place) counts as changed when anything in it did:
+/// an entry written deep inside moves only its own parent's times.
+fn check(
+    target: &OwnedFd,
+    upper: &OwnedFd,
+    c: &Change,
+    started: i128,
+) -> std::result::Result<(), String> {
+    let rel = c.path.as_path();
+    if c.kind == Kind::Added && c.what == Some(SFlag::S_IFDIR) && copied_up(upper, rel) {
+        // The directory had it when the sandbox first wrote there: gone from it now.
+        return Err("was deleted in the directory since the session began".into());
+    }
     let parent = rel.parent().unwrap_or(Path::new(""));
     let dir = match tree::open_dir(target, parent) {
         Ok(d) => d,
@@ -100,18 +129,93 @@ fn check(target: &OwnedFd, rel: &Path, started: i128) -> std::result::Result<(),
         Err(e) => return Err(format!("can't be checked: {e}")),
     };
     let name = rel.file_name().unwrap_or_default();
+    let changed = Err("changed in the directory since the session began".to_string());
     match tree::stat_at(&dir, name) {
-        Ok(Some(st))
-            if st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128 > started =>
-        {
-            Err("changed in the directory since the session began".into())
+        Ok(Some(st)) if ctime(&st) > started => changed,
+        Ok(Some(st)) if tree::kind(&st) == SFlag::S_IFDIR && c.what != Some(SFlag::S_IFDIR) => {
+            match changed_inside(&dir, name, started) {
+                Ok(false) => Ok(()),
+                Ok(true) => changed,
+                Err(e) => Err(format!("can't be checked: {e}")),
+            }
         }
         Ok(_) => Ok(()),
         Err(e) => Err(format!("can't be checked: {e}")),
     }
 }
 
-fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
+/// overlayfs marks what it copies up from the lower with this (Documentation/filesystems/
+/// overlayfs.rst, "origin"); the sandbox can't set it (overlayfs refuses its own xattrs to the
+/// mount's users). A directory can't be renamed in our overlays (no redirect_dir: EXDEV), so
+/// an upper directory with the mark was at the same path in the directory during the session.
+const ORIGIN_XATTR: &std::ffi::CStr = c"user.overlay.origin";
+
+fn copied_up(upper: &OwnedFd, rel: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(dir) = tree::open_dir(upper, rel) else {
+        return false;
+    };
+    matches!(
+        crate::sys::get_xattr(dir.as_raw_fd(), ORIGIN_XATTR, &mut []),
+        Ok(Some(_))
+    )
+}
+
+fn ctime(st: &nix::sys::stat::FileStat) -> i128 {
+    st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128
+}
+
+/// Whether anything beneath the directory `name` in `dir` changed after `started` (never
+/// following a symlink: a symlink is an entry like any other).
+fn changed_inside(dir: &OwnedFd, name: &OsStr, started: i128) -> std::io::Result<bool> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let sub = nix::fcntl::openat(dir, name, flags, Mode::empty())?;
+    for child in tree::list(&sub)? {
+        let Some(st) = tree::stat_at(&sub, &child)? else {
+            continue;
+        };
+        if ctime(&st) > started
+            || (tree::kind(&st) == SFlag::S_IFDIR && changed_inside(&sub, &child, started)?)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The mode each directory of a target ends with, set deepest first after every change is
+/// in place: a directory the session made read-only (Go's module cache is 0555), or one that
+/// was read-only already, must stay writable to us while its entries are replayed.
+type DirModes = std::collections::BTreeMap<std::path::PathBuf, u32>;
+
+fn set_modes(target: &OwnedFd, modes: DirModes) -> Result<()> {
+    let mut all: Vec<_> = modes.into_iter().collect();
+    all.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    for (rel, mode) in all {
+        let dir = match tree::open_dir(target, &rel) {
+            Ok(d) => d,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        nix::sys::stat::fchmod(&dir, Mode::from_bits_truncate(mode))?;
+    }
+    Ok(())
+}
+
+/// Makes the directory `dir` (at `rel`) writable and searchable for us until `set_modes`,
+/// which gives it back its mode.
+fn writable(dir: &OwnedFd, rel: &Path, modes: &mut DirModes) -> Result<()> {
+    let st = nix::sys::stat::fstat(dir)?;
+    if st.st_mode & 0o300 != 0o300 {
+        modes
+            .entry(rel.to_path_buf())
+            .or_insert(st.st_mode & 0o1777);
+        nix::sys::stat::fchmod(dir, Mode::from_bits_truncate((st.st_mode & 0o1777) | 0o300))?;
+    }
+    Ok(())
+}
+
+fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change, modes: &mut DirModes) -> Result<()> {
     let parent_rel = c.path.parent().unwrap_or(Path::new(""));
     let name = c.path.file_name().unwrap_or_default();
     let parent = match c.kind {
@@ -122,6 +226,7 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
         },
         _ => tree::make_dirs(target, parent_rel)?,
     };
+    writable(&parent, parent_rel, modes)?;
     if c.kind == Kind::Deleted {
         return Ok(tree::remove_at(&parent, name)?);
     }
@@ -141,7 +246,9 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
             }
             let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
             let d = nix::fcntl::openat(&parent, name, flags, Mode::empty())?;
-            nix::sys::stat::fchmod(&d, mode)?;
+            // Writable until the end, then the session's mode.
+            nix::sys::stat::fchmod(&d, Mode::from_bits_truncate(mode.bits() | 0o700))?;
+            modes.insert(c.path.clone(), mode.bits());
         }
         Some(SFlag::S_IFREG) => {
             let tmp = temp_name();
@@ -157,8 +264,9 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change) -> Result<()> {
                 Mode::from_bits_truncate(0o600),
             )?;
             let mut out = std::fs::File::from(out);
-            let from = tree::open(upper, &c.path, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0)?;
-            let copied = std::io::copy(&mut std::fs::File::from(from), &mut out)
+            let copied = open_source(upper, &c.path)
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))
+                .and_then(|mut from| std::io::copy(&mut from, &mut out))
                 .and_then(|_| nix::sys::stat::fchmod(&out, mode).map_err(Into::into));
             if let Err(e) = copied {
                 let _ = nix::unistd::unlinkat(
@@ -201,6 +309,49 @@ fn put_in_place(
     if existing.is_some_and(|st| tree::kind(st) == SFlag::S_IFDIR) {
         tree::remove_at(parent, name)?;
     }
-    nix::fcntl::renameat(parent, tmp, parent, name)?;
-    Ok(())
+    let placed = nix::fcntl::renameat(parent, tmp, parent, name);
+    if placed.is_err() {
+        let _ = nix::unistd::unlinkat(parent, tmp, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    }
+    Ok(placed?)
+}
+
+/// Opens the regular file `rel` of a session's upper. One the sandbox made unreadable
+/// (chmod 000) is still the user's: readable for the open, its mode given back at once.
+fn open_source(upper: &OwnedFd, rel: &Path) -> Result<std::fs::File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK;
+    match tree::open(upper, rel, flags, 0) {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EACCES) => {
+            let parent = tree::open_dir(upper, rel.parent().unwrap_or(Path::new("")))?;
+            let name = rel.file_name().unwrap_or_default();
+            let st =
+                tree::stat_at(&parent, name)?.ok_or_else(|| anyhow!("gone from the session"))?;
+            if tree::kind(&st) != SFlag::S_IFREG {
+                return Err(e.into());
+            }
+            let chmod = |mode: u32| {
+                nix::sys::stat::fchmodat(
+                    &parent,
+                    name,
+                    Mode::from_bits_truncate(mode),
+                    nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+                )
+            };
+            chmod((st.st_mode & 0o7777) | 0o400)?;
+            let opened = tree::open(upper, rel, flags, 0);
+            let _ = chmod(st.st_mode & 0o7777);
+            Ok(opened?.into())
+        }
+        other => Ok(other?.into()),
+    }
+}
+
+/// Why the change `c` could not be replayed whole, found before anything is written: a file
+/// that can't be read from the session, or something that can't be made in a directory.
+fn preflight(upper: &OwnedFd, c: &Change) -> Result<()> {
+    match c.what {
+        None | Some(SFlag::S_IFDIR | SFlag::S_IFLNK | SFlag::S_IFIFO) => Ok(()),
+        Some(SFlag::S_IFREG) => open_source(upper, &c.path).map(drop),
+        Some(_) => bail!("is a device or socket, which apply can't make"),
+    }
 }

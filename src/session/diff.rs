@@ -6,7 +6,9 @@ use super::{load, Layer, Meta};
 use crate::error::{escape, quote};
 use crate::image::tree;
 use crate::image::unpack::OPAQUE_XATTR;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, SFlag};
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -66,8 +68,29 @@ pub fn open_target(layer: &Layer) -> Result<Option<OwnedFd>> {
     let Some(target) = &layer.target else {
         return Ok(None);
     };
-    let fd = std::fs::File::open(target).with_context(|| format!("opening {}", quote(target)))?;
-    Ok(Some(fd.into()))
+    // Never through a symlink at the last name, and only the directory the session began
+    // with: the path may have been swapped for another since.
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let swapped = || {
+        anyhow!(
+            "{} is not the directory the session began with (moved, replaced or a symlink now); refusing to use it",
+            quote(target)
+        )
+    };
+    let fd = match nix::fcntl::open(target, flags, nix::sys::stat::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(swapped()),
+        Err(e) => bail!(
+            "opening {}: {}",
+            quote(target),
+            crate::error::strerror(e as i32)
+        ),
+    };
+    let st = nix::sys::stat::fstat(&fd)?;
+    match layer.target_id {
+        Some(id) if id != (st.st_dev, st.st_ino) => Err(swapped()),
+        _ => Ok(Some(fd)),
+    }
 }
 
 fn is_whiteout(st: &FileStat) -> bool {

@@ -172,3 +172,16 @@ pub fn get_xattr(fd: RawFd, name: &CStr, buf: &mut [u8]) -> SysResult<Option<usi
         e => Err(e),
     }
 }
+
+/// Takes an exclusive flock(2) on the open file `fd` without waiting: false when another open
+/// file description holds one. The lock belongs to the open file description, so it lasts
+/// while any process holds a copy of the fd (a fork's child included) and is never undone
+/// by one of them closing its own copy.
+pub fn try_lock_exclusive(fd: RawFd) -> SysResult<bool> {
+    // SAFETY: flock takes a plain fd and flags.
+    match check(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } as libc::c_long) {
+        Ok(_) => Ok(true),
+        Err(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
