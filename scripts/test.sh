@@ -9,8 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # - busybox-static: the rootfs the tests build; util-linux: setpriv/unshare to run as a plain uid;
 # - podman, skopeo, uidmap: real clients of the OCI runtime and of image archives;
 # - passt (pasta), slirp4netns: user-mode networking helpers; curl: a real client of published ports;
-#   iproute2: `ip` inside host-mode sandboxes and for the namespace the network tests make.
-packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd)
+#   iproute2: `ip` inside host-mode sandboxes and for the namespace the network tests make;
+# - git: real `git archive` output (a pax global header) as an image layer.
+packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd git)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

@@ -213,7 +213,7 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         name: Some(st.name.clone()),
         detach: false,
         ignored_signals: host.ignored_signals,
-        state_dir: host.state_dir.clone(),
+        private_dirs: host.private_dirs.clone(),
         cow: None,
     })
 }

@@ -21,6 +21,7 @@ mod payload;
 mod pidfd;
 mod plan;
 mod prepared;
+mod private;
 mod seccomp;
 mod session;
 mod signals;
@@ -125,8 +126,13 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 }
                 None => None,
             };
-            // Held until the run ends (see session::InUse); -d's supervisor inherits it.
+            // Held until the run ends (see session::InUse, image::Held); -d's supervisor
+            // inherits them.
             let _in_use = session::begin(&spec)?;
+            let _layers = match &spec.root {
+                spec::Root::Image(image) => Some(image.held.clone()),
+                _ => None,
+            };
             let ending = spec.cow.clone();
             let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim, log_size),
@@ -184,6 +190,7 @@ fn host_facts() -> spec::Host {
             .lines()
             .filter_map(|l| l.strip_prefix("CapPrm:"))
             .any(|v| !v.trim().trim_start_matches('0').is_empty());
+    let env: Vec<_> = std::env::vars_os().collect();
     spec::Host {
         uid,
         euid,
@@ -197,9 +204,9 @@ fn host_facts() -> spec::Host {
             .find_map(|l| l.strip_prefix("Threads:"))
             .and_then(|n| n.trim().parse().ok()),
         stdin_is_terminal: sys::is_terminal(0),
-        env: std::env::vars_os().collect(),
         cwd: std::env::current_dir().ok(),
-        state_dir: state::to_hide(uid),
+        private_dirs: private::dirs(uid, &env),
+        env,
     }
 }
 

@@ -35,10 +35,10 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     spec.net.check_host()?;
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries, &hostrun::read(&spec));
-    // Where a bind shows the state directory's place, it is made now, ours, to be masked
-    // (plan.rs): no sandbox may own it, see it, or see what goes there later.
-    if plan.shows_state_dir {
-        state::state_dir(spec.ids.outer_uid)?;
+    // Where a bind shows a private directory's place, they are made now, ours, to be masked
+    // (private.rs): no sandbox may own one, see it, or see what goes there later.
+    if plan.shows_private {
+        crate::private::make(&spec.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
     signals::take_over();

@@ -7,7 +7,7 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
-mod state_dir;
+mod private_dirs;
 
 use crate::hostrun::HostRun;
 use crate::spec::{Root, Spec, UserMount};
@@ -137,10 +137,11 @@ pub struct Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub steps: Vec<Step>,
-    /// Whether a bind shows the caller's state directory's place (masked by the last steps):
-    /// then it must exist, ours, before the sandbox starts. Otherwise a read-write bind would
-    /// let the sandbox make it first, and a read-only one would show what goes there later.
-    pub shows_state_dir: bool,
+    /// Whether a bind shows one of the caller's private directories' places (masked by the
+    /// last steps): then they must exist, ours, before the sandbox starts. Otherwise a
+    /// read-write bind would let the sandbox make one first, and a read-only one would show
+    /// what goes there later.
+    pub shows_private: bool,
 }
 
 fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
@@ -265,18 +266,10 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
     for (i, m) in spec.mounts.iter().enumerate() {
         steps.push(user_step(m, spec.cow.as_ref().map(|c| (c, i))));
     }
-    // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.
-    let mut shows_state_dir = false;
-    if let (Root::Dir(dir), RootModel::Overlay { .. }) = (&spec.root, root_model(spec)) {
-        if let Ok(rel) = spec.state_dir.strip_prefix(dir) {
-            steps.push(optional(step(Path::new("/").join(rel), mask())));
-            shows_state_dir = true;
-        }
-    }
-    shows_state_dir |= state_dir::masks(&mut steps, &spec.state_dir);
+    let shows_private = private_dirs::masks(&mut steps, spec);
     Plan {
         steps,
-        shows_state_dir,
+        shows_private,
     }
 }
 
@@ -475,7 +468,7 @@ mod tests {
             name: None,
             detach: false,
             ignored_signals: 0,
-            state_dir: "/run/user/1000/ns-rootless".into(),
+            private_dirs: vec!["/run/user/1000/ns-rootless".into()],
             cow: None,
         }
     }
@@ -755,6 +748,7 @@ mod tests {
             source: "/img.tar".into(),
             layers: vec!["/store/a/root".into(), "/store/b/root".into()],
             config: Default::default(),
+            held: Default::default(),
         }
     }
 
@@ -837,7 +831,7 @@ mod tests {
     fn the_state_dir_stays_masked_under_cow() {
         let mut s = spec(Root::Dir("/r".into()), false);
         s.cow = Some(cow());
-        s.state_dir = "/r/run/ns".into();
+        s.private_dirs = vec!["/r/run/ns".into()];
         s.mounts = vec![UserMount::Bind {
             src: "/tmp".into(),
             dst: "/tmp".into(),
@@ -846,11 +840,11 @@ mod tests {
         }];
         let p = plan(&s, &entries());
         assert_eq!(find(&p, "/run/ns")[0].action, mask());
-        assert!(p.shows_state_dir);
-        s.state_dir = "/tmp/ns-rootless-1000".into();
+        assert!(p.shows_private);
+        s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
         let p = plan(&s, &entries());
         assert_eq!(find(&p, "/tmp/ns-rootless-1000")[0].action, mask());
-        assert!(p.shows_state_dir);
+        assert!(p.shows_private);
     }
 
     /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and

@@ -44,6 +44,9 @@ pub struct Layer {
     /// An image root's layers, top first: what its changes are compared with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_layers: Vec<PathBuf>,
+    /// The root's: where setup mounts (`mount_points`), relative to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -185,6 +188,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             target_id: None,
             dst: "/".into(),
             image_layers: Vec::new(),
+            mount_points: mount_points(spec),
         }),
         Root::Image(image) => layers.push(Layer {
             key: ROOT.into(),
@@ -192,6 +196,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             target_id: None,
             dst: "/".into(),
             image_layers: image.layers.iter().rev().cloned().collect(),
+            mount_points: mount_points(spec),
         }),
         Root::Host => {}
     }
@@ -209,6 +214,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
                 target_id: None,
                 dst: dst.clone(),
                 image_layers: Vec::new(),
+                mount_points: Vec::new(),
             });
         }
     }
@@ -249,6 +255,28 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             Err(e.context(format!("creating the session {}", quote(&cow.dir))))
         }
     }
+}
+
+/// Where setup mounts in the root, with the directories on the way (relative to the root).
+/// Those the root lacks, setup makes in the root's upper before the command runs, and a
+/// mount covers each of them while it runs: they are setup's, not the session's changes, so
+/// diff leaves them out and apply adds none to a rootfs. (What the command writes beside or
+/// below them is listed as ever.)
+fn mount_points(spec: &crate::spec::Spec) -> Vec<PathBuf> {
+    let mut all = std::collections::BTreeSet::new();
+    // An overlay root's plan has no entry binds: the entries aren't needed.
+    for s in crate::plan::plan(spec, &[], &crate::hostrun::read(spec)).steps {
+        if s.if_exists {
+            continue; // never made
+        }
+        let rel = s.dst.strip_prefix("/").unwrap_or(&s.dst);
+        all.extend(
+            rel.ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(Path::to_path_buf),
+        );
+    }
+    all.into_iter().collect()
 }
 
 /// After the run: tell the user what to do with a session whose name they didn't choose.

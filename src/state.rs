@@ -159,22 +159,6 @@ pub fn state_dir(uid: u32) -> Result<Dir> {
     })
 }
 
-/// The caller's state directory as a bind would show it: every symlink resolved (as in bind
-/// sources), down to its parent when it doesn't exist yet.
-pub fn to_hide(uid: u32) -> PathBuf {
-    let dir = location(uid);
-    if let Ok(real) = dir.canonicalize() {
-        return real;
-    }
-    match (
-        dir.parent().and_then(|p| p.canonicalize().ok()),
-        dir.file_name(),
-    ) {
-        (Some(parent), Some(name)) => parent.join(name),
-        _ => dir,
-    }
-}
-
 impl State {
     /// A pidfd of the sandbox's init, if this state still describes a running sandbox: the
     /// same process (start time), and not a zombie left after its supervisor was killed.

@@ -64,6 +64,14 @@ fn config() -> serde_json::Value {
     })
 }
 
+/// A home with the test image as an OCI layout (plain blobs) with `config`.
+fn home_with_image(label: &str, config: serde_json::Value) -> (Home, PathBuf) {
+    let home = Home::new(label);
+    let image = home.files().join("layout");
+    oci_layout(&image, &layers(), config, false);
+    (home, image)
+}
+
 const CONFIG_OUTPUT: &str = "hello from the image\n/srv\n1500\n1600\n/home/builder\n";
 
 #[test]
@@ -503,4 +511,165 @@ fn an_image_with_a_repeated_layer_runs() {
         common::ROOTFS_MARKER,
     ]);
     assert_stdout(&out, &format!("x\n{ROOTFS_MARKER_TEXT}"));
+}
+
+/// A sandbox whose read-write bind covers the layer store (`-w $HOME`) must not see or write
+/// it: layers are shared by every image that has them, so one planted file would show in
+/// all of them, and a layer made there would be taken as unpacked and checked.
+#[test]
+fn a_bind_over_the_layer_store_can_neither_read_nor_poison_it() {
+    let (home, image) = home_with_image("img-storebind", json!({}));
+    assert_code(&home.run(&["--image", path(&image), "--", "true"]), 0);
+    let store = home.data().join("ns-rootless");
+    let script = format!(
+        "ls -A {0} | wc -l; for r in {0}/layers/*/root; do echo pwned > $r/pwned; done; \
+         mkdir -p {0}/layers/{1}/root && echo planted > {0}/layers/{1}/root/x || echo refused",
+        path(&store),
+        "0".repeat(64)
+    );
+    imagekit::assert_hidden(&home.sh_working_in(&home.data(), &script));
+    for hex in home.layers() {
+        assert!(
+            !store.join("layers").join(&hex).join("root/pwned").exists(),
+            "{hex}"
+        );
+    }
+    assert!(!store.join("layers").join("0".repeat(64)).exists());
+    let out = in_image(&home, &image, "cat /pwned 2>/dev/null || echo clean");
+    assert_stdout(&out, "clean\n");
+    // An image run (its root stacked from the store) that binds the store's place too.
+    let out = home.run(&[
+        "--image",
+        path(&image),
+        &format!("--work={}", path(&home.data())),
+        "--",
+        "sh",
+        "-c",
+        &format!("ls -A {} | wc -l; cat /opt/new", path(&store)),
+    ]);
+    assert_stdout(&out, "0\nnew\n");
+}
+
+/// `images --prune` while a sandbox runs an image whose source is gone: its layers are in
+/// use (overlayfs lowers), so prune keeps them until the run ends.
+#[test]
+fn prune_keeps_the_layers_of_a_running_sandbox() {
+    let (home, image) = home_with_image("img-prunebusy", json!({}));
+    let mut running = common::Running::start(home.cmd(&[
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo up; sleep 60",
+    ]));
+    running.wait_for_line("up");
+    fs::remove_dir_all(&image).unwrap();
+    // The payload holds none of them (only 0, 1, 2).
+    let fds = fs::read_dir(format!("/proc/{}/fd", running.pid()))
+        .unwrap()
+        .count();
+    assert!(fds > 3, "ns-rootless itself holds the layers: {fds} fds");
+    let before = home.layers();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert_eq!(
+        home.layers(),
+        before,
+        "a running sandbox's layers were pruned"
+    );
+    drop(running);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+#[test]
+fn an_image_payload_holds_no_layer_fd() {
+    let (home, image) = home_with_image("img-fds", json!({}));
+    let out = in_image(&home, &image, "ls /proc/self/fd");
+    assert_stdout(&out, "0\n1\n2\n3\n");
+}
+
+/// The image's User is not something the caller typed: a name its /etc/passwd lacks is
+/// worded as the image's, not as an --uid the caller never gave.
+#[test]
+fn an_unknown_image_user_names_the_image_config() {
+    let (home, image) = home_with_image("img-baduser", json!({"User": "ghost"}));
+    let out = home.run(&["--image", path(&image), "--", "true"]);
+    assert_failure_line(
+        &out,
+        125,
+        &["invalid image config User \"ghost\"", "/etc/passwd"],
+    );
+    assert!(!text(&out.stderr).contains("--uid"), "{}", describe(&out));
+}
+
+/// The image's User is looked up in /etc/passwd as the sandbox sees it: a higher layer that
+/// makes /etc opaque, or deletes /etc/passwd, hides the lower layer's entry.
+#[test]
+fn the_image_user_is_looked_up_through_opaque_dirs_and_whiteouts() {
+    let home = Home::new("img-userwh");
+    let tops = [
+        layer(&[
+            Entry::Dir("etc/"),
+            Entry::File("etc/.wh..wh..opq", b""),
+            Entry::File("etc/hostname", b"x\n"),
+        ]),
+        layer(&[Entry::Dir("etc/"), Entry::File("etc/.wh.passwd", b"")]),
+    ];
+    // A plain /etc above merges with the one below, which has the user.
+    let merged = layer(&[Entry::Dir("etc/"), Entry::File("etc/hostname", b"x\n")]);
+    let hidden = tops.into_iter().map(|t| (t, false));
+    for (i, (top, found)) in hidden.chain([(merged, true)]).enumerate() {
+        let image = home.files().join(format!("layout{i}"));
+        let ls = layers();
+        oci_layout(
+            &image,
+            &[ls[0].clone(), ls[1].clone(), top],
+            json!({"User": "builder"}),
+            false,
+        );
+        let out = home.run(&["--image", path(&image), "--", "id", "-u"]);
+        if found {
+            assert_stdout(&out, "1500\n");
+        } else {
+            assert_failure_line(&out, 125, &["\"builder\"", "no such user"]);
+        }
+    }
+}
+
+/// `git archive` writes a pax global header first (type 'g', the commit id): metadata for
+/// the whole archive, no file. A layer made with it unpacks as its files.
+#[test]
+fn a_git_archive_layer_unpacks() {
+    let home = Home::new("img-gitarchive");
+    let repo = home.files().join("repo");
+    fs::create_dir_all(repo.join("opt")).unwrap();
+    fs::write(repo.join("opt/hello"), "from git\n").unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new(common::host_tool("git"))
+            .arg("-C")
+            .arg(&repo)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "safe.directory=*",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+        out.stdout
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let tar = git(&["archive", "--format=tar", "HEAD"]);
+    assert_eq!(&tar[156..157], b"g", "git wrote no pax global header");
+    let image = home.files().join("layout");
+    oci_layout(&image, &[busybox_layer(), tar], json!({}), false);
+    let out = home.run(&["--image", path(&image), "--", "cat", "/opt/hello"]);
+    assert_stdout(&out, "from git\n");
 }

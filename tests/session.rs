@@ -38,6 +38,18 @@ fn project(home: &Home) -> PathBuf {
 const CHANGES: &str = "echo added > added; echo more >> mod; rm del; rm -r gone; \
     mkdir -p newdir/deep; echo n > newdir/deep/file; ln -s ../keep link; echo f2 > sub/f; cat keep";
 
+/// A home with a project, and a --cow session `name` of it in which `script` ran.
+fn session_of(label: &str, name: &str, script: &str) -> (Home, PathBuf) {
+    let home = Home::new(label);
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    assert_code(
+        &home.run(&["--cow", "--name", name, &work, "--", "sh", "-c", script]),
+        0,
+    );
+    (home, p)
+}
+
 fn sessions(home: &Home) -> PathBuf {
     home.state().join("ns-rootless/sessions")
 }
@@ -272,13 +284,7 @@ fn a_cow_bind_does_not_show_the_state_directory() {
         &script,
     ]);
     cmd.env("XDG_RUNTIME_DIR", &run);
-    let out = common::output_of(cmd);
-    assert_code(&out, 0);
-    let lines: Vec<String> = text(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect();
-    assert_eq!(lines, ["0", "refused"], "{}", describe(&out));
+    imagekit::assert_hidden(&common::output_of(cmd));
     assert!(!state.join("x").exists());
     assert_code(&home.run(&["discard", "s6"]), 0);
 }
@@ -445,14 +451,8 @@ fn a_directory_deleted_on_the_host_under_a_change_is_a_conflict() {
 /// not stop at it halfway (the changes before it applied) nor leave a temporary file behind.
 #[test]
 fn a_file_the_sandbox_made_unreadable_is_applied_whole() {
-    let home = Home::new("cow-unreadable");
-    let p = project(&home);
-    let work = format!("--work={}", path(&p));
     let script = "echo a > aaa; echo z > zzz; chmod 000 zzz";
-    assert_code(
-        &home.run(&["--cow", "--name", "s13", &work, "--", "sh", "-c", script]),
-        0,
-    );
+    let (home, p) = session_of("cow-unreadable", "s13", script);
     let out = home.run(&["apply", "s13"]);
     assert_code(&out, 0);
     assert_eq!(fs::read_to_string(p.join("zzz")).unwrap(), "z\n");
@@ -467,4 +467,65 @@ fn a_file_the_sandbox_made_unreadable_is_applied_whole() {
         .filter(|n| n.starts_with(".ns-rootless"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A sandbox whose read-write bind covers the sessions directory (`-w $HOME`) must not see
+/// or write another session: `apply` replays its upper onto the host as the user's reviewed
+/// work, so one planted file there is a write anywhere the session targets.
+#[test]
+fn a_bind_over_the_sessions_directory_can_neither_read_nor_change_them() {
+    let (home, _) = session_of("cow-sessbind", "s9", "echo a > added");
+    let top = home.state().join("ns-rootless");
+    let script = format!(
+        "ls -A {0} | wc -l; echo planted > {0}/sessions/s9/upper/0/planted || echo refused",
+        path(&top)
+    );
+    imagekit::assert_hidden(&home.sh_working_in(&home.state(), &script));
+    assert_stdout(&home.run(&["diff", "s9"]), "A added\n");
+    assert_code(&home.run(&["discard", "s9"]), 0);
+}
+
+/// A directory the sandbox made unsearchable (chmod 000) in the upper: diff says which one.
+#[test]
+fn diff_names_a_directory_the_sandbox_locked() {
+    let script = "mkdir -p locked/in; echo x > locked/in/f; chmod 000 locked";
+    let (home, _) = session_of("cow-lockeddir", "s14", script);
+    let out = home.run(&["diff", "s14"]);
+    assert_failure_line(&out, 125, &["\"locked\"", "chmod"]);
+    assert_code(&home.run(&["discard", "s14"]), 0);
+}
+
+/// A --rootfs kept copy-on-write: the mount points setup makes in the root (a /sys the rootfs
+/// lacks, a bind's place) are not the session's changes, and apply adds none of them.
+#[test]
+fn setup_mount_points_are_not_changes_of_a_rootfs() {
+    let home = Home::new("cow-rootfs-mp");
+    let root = home.files().join("rootfs");
+    common::build_busybox_rootfs(&root);
+    fs::remove_dir(root.join("sys")).unwrap();
+    fs::remove_dir(root.join("dev")).unwrap();
+    give_tree(&root);
+    let p = project(&home);
+    let bind = path(&p).to_string();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s15",
+        "--rootfs",
+        path(&root),
+        "--bind",
+        &bind,
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/root-file",
+    ]);
+    assert_code(&out, 0);
+    assert_stdout(&home.run(&["diff", "s15"]), "A /etc/root-file\n");
+    assert_code(&home.run(&["apply", "s15"]), 0);
+    assert!(!root.join("sys").exists() && !root.join("dev").exists());
+    assert_eq!(
+        fs::read_to_string(root.join("etc/root-file")).unwrap(),
+        "r\n"
+    );
 }

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -95,7 +96,9 @@ pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> 
 }
 
 /// Forgets images whose source is gone or changed, then removes every layer no remaining
-/// image names, and temporary layers whose unpacking process is gone.
+/// image names, and temporary layers whose unpacking process is gone. A layer a run holds
+/// (`Store::hold`: a sandbox using it, a start unpacking or finding it) is kept: each is
+/// removed under an exclusive flock, which a run's shared one refuses.
 fn prune_store(store: &Store) -> Result<()> {
     let mut kept = HashSet::new();
     for row in rows(store) {
@@ -117,12 +120,18 @@ fn prune_store(store: &Store) -> Result<()> {
             Some(rest) => !unpacker_alive(rest),
             None => !kept.contains(&name),
         };
-        if unused {
-            bytes += store.layer_meta(&name).map_or(0, |m| m.size);
-            remove_tree(&entry.path())
-                .with_context(|| format!("removing {}", quote(entry.path())))?;
-            removed += 1;
+        if !unused {
+            continue;
         }
+        let Ok(lock) = fs::File::open(entry.path()) else {
+            continue;
+        };
+        if crate::sys::try_lock_exclusive(lock.as_raw_fd()) != Ok(true) {
+            continue; // in use
+        }
+        bytes += store.layer_meta(&name).map_or(0, |m| m.size);
+        remove_tree(&entry.path()).with_context(|| format!("removing {}", quote(entry.path())))?;
+        removed += 1;
     }
     let _ = writeln!(
         std::io::stderr(),

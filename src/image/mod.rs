@@ -24,7 +24,23 @@ pub struct Image {
     pub source: PathBuf,
     pub layers: Vec<PathBuf>,
     pub config: RunConfig,
+    pub held: Held,
 }
+
+/// The run's holds on its layers (`Store::hold`), from the moment each is found or unpacked
+/// until the run ends (main keeps a copy; -d's supervisor inherits it; init closes it).
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    _files: std::sync::Arc<Vec<std::fs::File>>,
+}
+
+/// Which layers an image holds is its `layers`; the holds themselves compare equal.
+impl PartialEq for Held {
+    fn eq(&self, _: &Held) -> bool {
+        true
+    }
+}
+impl Eq for Held {}
 
 /// What the store remembers of an image file or directory it has seen, so a warm start reads
 /// one small file instead of the archive.
@@ -73,17 +89,21 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
     let stamp = stamp_of(&source).unwrap_or_default();
     let ref_file = ref_path(&store, &source);
     if let Some(r) = load_ref(&ref_file) {
-        if r.source == source && r.stamp == stamp && r.layers.iter().all(|l| store.has_layer(l)) {
+        let held: Option<Vec<_>> = r.layers.iter().map(|l| store.hold(l)).collect();
+        if let (true, true, Some(held)) = (r.source == source, r.stamp == stamp, held) {
             touch(&ref_file);
             return Ok(Image {
                 layers: stacked(&store, &r.layers),
                 source,
                 config: r.config,
+                held: Held {
+                    _files: held.into(),
+                },
             });
         }
     }
     store.create()?;
-    let r = import(&store, &source, stamp).map_err(bad)?;
+    let (r, held) = import(&store, &source, stamp).map_err(bad)?;
     let data = serde_json::to_vec_pretty(&r)?;
     store::write_atomic(&ref_file, &data)
         .with_context(|| format!("writing {}", quote(&ref_file)))?;
@@ -91,6 +111,9 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
         layers: stacked(&store, &r.layers),
         source,
         config: r.config,
+        held: Held {
+            _files: held.into(),
+        },
     })
 }
 
@@ -118,22 +141,30 @@ fn touch(path: &Path) {
     }
 }
 
-fn import(store: &Store, source: &Path, stamp: (u64, u64, u64, i128)) -> Result<Ref> {
+/// The image's ref, and a hold on each of its layers (`Store::hold`) from the moment it is
+/// found or unpacked.
+fn import(
+    store: &Store,
+    source: &Path,
+    stamp: (u64, u64, u64, i128),
+) -> Result<(Ref, Vec<std::fs::File>)> {
     let (blobs, format) = source::open(source)?;
     let manifest = source::manifest(&blobs, format)?;
     let mut layers = Vec::new();
+    let mut held = Vec::new();
     let count = manifest.layers.len();
     for (i, layer) in manifest.layers.iter().enumerate() {
         if let Some(diff) = &layer.diff_id {
             let hex = store::digest_hex(diff)?;
-            if store.has_layer(hex) {
+            if let Some(h) = store.hold(hex) {
                 layers.push(hex.to_string());
+                held.push(h);
                 continue;
             }
         }
         let blob = blobs.open(&layer.blob)?;
         let bar = progress_bar(i + 1, count);
-        let hex = store
+        let (hex, h) = store
             .add_layer(
                 blob,
                 layer.blob_digest.as_deref(),
@@ -144,18 +175,20 @@ fn import(store: &Store, source: &Path, stamp: (u64, u64, u64, i128)) -> Result<
             .with_context(|| format!("unpacking layer {} of {count}", i + 1))?;
         bar.finish_and_clear();
         layers.push(hex);
+        held.push(h);
     }
     let digest = manifest
         .digest
         .unwrap_or_else(|| format!("sha256:{}", layers.first().cloned().unwrap_or_default()));
-    Ok(Ref {
+    let r = Ref {
         source: source.to_path_buf(),
         format: format.name().to_string(),
         digest,
         stamp,
         layers,
         config: manifest.config,
-    })
+    };
+    Ok((r, held))
 }
 
 /// A progress line on stderr, drawn only when it is a terminal (indicatif hides it otherwise):
@@ -173,30 +206,56 @@ fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Reads `rel` (like `etc/passwd`) from the image's layers as a sandbox would see it: the top
-/// layer that has it wins, a whiteout hides it. Only a regular file, never through a symlink
-/// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), at most `limit` bytes.
+/// Reads `rel` (like `etc/passwd`) from the image's layers as the sandbox sees it, looked up
+/// the way overlayfs merges them: name by name, top layer first; a whiteout hides the name in
+/// the layers below, an opaque directory everything below it, a non-directory on the way ends
+/// the lookup. Only a regular file, never through a symlink (RESOLVE_BENEATH|
+/// RESOLVE_NO_SYMLINKS), at most `limit` bytes.
 pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> Option<Vec<u8>> {
     use std::io::Read;
-    for layer in layers.iter().rev() {
-        let Ok(root) = std::fs::File::open(layer) else {
+    use std::os::fd::OwnedFd;
+    // The directories merged at the depth reached so far, top first.
+    let mut dirs: Vec<OwnedFd> = layers
+        .iter()
+        .rev()
+        .filter_map(|l| std::fs::File::open(l).ok().map(OwnedFd::from))
+        .collect();
+    let names: Vec<_> = rel.iter().collect();
+    let (last, on_the_way) = names.split_last()?;
+    for name in on_the_way {
+        let mut below = Vec::new();
+        for dir in &dirs {
+            let Some(st) = tree::stat_at(dir, name).ok()? else {
+                continue;
+            };
+            if tree::kind(&st) != nix::sys::stat::SFlag::S_IFDIR {
+                break; // a whiteout, or a file or symlink hiding the directories below
+            }
+            let sub = tree::open_dir(dir, Path::new(name)).ok()?;
+            let opaque = tree::is_opaque(&sub);
+            below.push(sub);
+            if opaque {
+                break;
+            }
+        }
+        dirs = below;
+    }
+    for dir in &dirs {
+        let Some(st) = tree::stat_at(dir, last).ok()? else {
             continue;
         };
-        let root: std::os::fd::OwnedFd = root.into();
-        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
-        match tree::open(&root, rel, flags, 0) {
-            Ok(fd) => {
-                let f = std::fs::File::from(fd);
-                if !f.metadata().ok()?.is_file() {
-                    return None; // a whiteout, a device, a directory: not a database
-                }
-                let mut out = Vec::new();
-                f.take(limit).read_to_end(&mut out).ok()?;
-                return Some(out);
-            }
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => continue,
-            Err(_) => return None, // a symlink on the way: refuse rather than guess
+        // A whiteout, a device, a directory, a symlink: not a database.
+        if tree::kind(&st) != nix::sys::stat::SFlag::S_IFREG {
+            return None;
         }
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+        let f = std::fs::File::from(tree::open(dir, Path::new(last), flags, 0).ok()?);
+        if !f.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut out = Vec::new();
+        f.take(limit).read_to_end(&mut out).ok()?;
+        return Some(out);
     }
     None
 }

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub struct Store {
@@ -138,13 +139,27 @@ impl Store {
         self.layer_root(hex).is_dir()
     }
 
+    /// A run's hold on the layer `hex`: its directory, flock'ed shared for as long as the
+    /// returned file is open (`images --prune` removes only a layer it can lock exclusively).
+    /// None when the store hasn't it, or prune is removing it.
+    pub fn hold(&self, hex: &str) -> Option<fs::File> {
+        let dir = fs::File::open(self.layers_dir().join(hex)).ok()?;
+        if !crate::sys::try_lock_shared(dir.as_raw_fd()).ok()? {
+            return None;
+        }
+        // Pruned between our open and our lock: removed, so no links left.
+        (dir.metadata().ok()?.nlink() > 0 && self.has_layer(hex)).then_some(dir)
+    }
+
     pub fn layer_meta(&self, hex: &str) -> Option<LayerMeta> {
         let text = fs::read(self.layers_dir().join(hex).join("meta.json")).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
-    /// Unpacks `blob` (a layer, compressed or not) into the store and returns its diff_id hex.
-    /// `diff_id` and `blob_digest`, when the image names them, must match what was read.
+    /// Unpacks `blob` (a layer, compressed or not) into the store and returns its diff_id hex
+    /// and a hold on it (`hold`; taken on the temporary directory at once, so prune never
+    /// removes a layer being unpacked). `diff_id` and `blob_digest`, when the image names
+    /// them, must match what was read.
     pub fn add_layer(
         &self,
         blob: Box<dyn Read + '_>,
@@ -152,7 +167,7 @@ impl Store {
         diff_id: Option<&str>,
         limits: Limits,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<String> {
+    ) -> Result<(String, fs::File)> {
         let tmp = self
             .layers_dir()
             .join(format!(".tmp-{}-{}", std::process::id(), random_hex()));
@@ -160,6 +175,10 @@ impl Store {
             .mode(0o700)
             .create(&tmp)
             .with_context(|| format!("creating {}", quote(&tmp)))?;
+        let held = fs::File::open(&tmp)
+            .ok()
+            .filter(|d| crate::sys::try_lock_shared(d.as_raw_fd()) == Ok(true))
+            .ok_or_else(|| anyhow!("locking {}: removed meanwhile", quote(&tmp)))?;
         let result = self.unpack_into(&tmp, blob, blob_digest, diff_id, limits, progress);
         let outcome = result.and_then(|(hex, done)| {
             let meta = LayerMeta {
@@ -169,11 +188,15 @@ impl Store {
             fs::write(tmp.join("meta.json"), serde_json::to_vec(&meta)?)?;
             let dst = self.layers_dir().join(&hex);
             match fs::rename(&tmp, &dst) {
-                Ok(()) => Ok(hex),
+                // The lock is the directory's (its open file description's): it moved along.
+                Ok(()) => Ok((hex, held)),
                 // Another run unpacked the same layer meanwhile: use theirs.
                 Err(_) if self.has_layer(&hex) => {
                     let _ = remove_tree(&tmp);
-                    Ok(hex)
+                    let theirs = self.hold(&hex).ok_or_else(|| {
+                        anyhow!("layer sha256:{hex} was pruned while it was unpacked; run again")
+                    })?;
+                    Ok((hex, theirs))
                 }
                 Err(e) => Err(e).with_context(|| format!("moving the layer to {}", quote(&dst))),
             }

@@ -86,6 +86,20 @@ pub fn stat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<FileStat>> {
     }
 }
 
+/// An overlayfs whiteout: a char 0:0 device (what unpack makes of `.wh.NAME`).
+pub fn is_whiteout(st: &FileStat) -> bool {
+    kind(st) == SFlag::S_IFCHR && st.st_rdev == 0
+}
+
+/// An opaque directory: it hides what the layers below have there (`user.overlay.opaque`).
+pub fn is_opaque(dir: &OwnedFd) -> bool {
+    let mut buf = [0u8; 4];
+    matches!(
+        sys::get_xattr(dir.as_raw_fd(), super::unpack::OPAQUE_XATTR, &mut buf),
+        Ok(Some(1)) if buf[0] == b'y'
+    )
+}
+
 pub fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }

@@ -73,6 +73,12 @@ pub fn unpack(
     let mut dir_names = 0u64;
     for entry in archive.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;
+        // A pax global header (`git archive` writes one, holding the commit id): metadata of
+        // the whole archive, no file. Skipped as if between entries: MAX_GAP bounds it,
+        // however many come in a row.
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+            continue;
+        }
         gap.set(None); // what this entry's own data is counts against max_bytes instead
         done.entries += 1;
         if done.entries > limits.max_entries {

@@ -293,7 +293,8 @@ fn a_bad_layer_leaves_nothing_in_the_store() {
             LIMITS,
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(
         fs::read(store.layer_root(&hex).join("ok")).unwrap(),
         b"fine"
@@ -322,7 +323,8 @@ fn compressed_layers_are_found_from_their_bytes() {
             LIMITS,
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(
         format!("sha256:{hex}"),
         diff,
@@ -344,9 +346,13 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// A header of `kind` (a GNU long name or link, a PAX record set) announcing `size` bytes.
+/// A header of `kind` (a GNU long name or link, a PAX record set, a PAX global header)
+/// announcing `size` bytes.
 fn extension_header(kind: tar::EntryType, size: u64) -> Vec<u8> {
-    let mut h = if kind == tar::EntryType::XHeader {
+    let mut h = if matches!(
+        kind,
+        tar::EntryType::XHeader | tar::EntryType::XGlobalHeader
+    ) {
         tar::Header::new_ustar()
     } else {
         tar::Header::new_gnu()
@@ -369,6 +375,7 @@ fn a_huge_long_name_or_pax_header_is_refused_before_it_is_held_in_memory() {
         tar::EntryType::GNULongName,
         tar::EntryType::GNULongLink,
         tar::EntryType::XHeader,
+        tar::EntryType::XGlobalHeader,
     ]
     .into_iter()
     .enumerate()

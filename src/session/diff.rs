@@ -5,14 +5,13 @@
 use super::{load, Layer, Meta};
 use crate::error::{escape, quote};
 use crate::image::tree;
-use crate::image::unpack::OPAQUE_XATTR;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, SFlag};
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -56,8 +55,18 @@ pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
             let fd = std::fs::File::open(l).with_context(|| format!("opening {}", quote(l)))?;
             lowers.push(fd.into());
         }
-        walk(&upper, &lowers, Path::new(""), i, &mut out)
-            .with_context(|| format!("reading the session's changes to {}", quote(&layer.dst)))?;
+        let (upper_path, _) = super::layout(dir, &layer.key);
+        walk(&upper, &lowers, Path::new(""), i, &mut out).with_context(|| {
+            format!(
+                "reading the session's changes to {} (kept in {})",
+                quote(&layer.dst),
+                quote(&upper_path)
+            )
+        })?;
+        // What setup made to mount on (session::mount_points) is not the session's.
+        out.retain(|c| {
+            c.layer != i || c.kind != Kind::Added || !layer.mount_points.contains(&c.path)
+        });
     }
     out.sort_by(|a, b| (a.layer, &a.path).cmp(&(b.layer, &b.path)));
     Ok(out)
@@ -93,18 +102,6 @@ pub fn open_target(layer: &Layer) -> Result<Option<OwnedFd>> {
     }
 }
 
-fn is_whiteout(st: &FileStat) -> bool {
-    tree::kind(st) == SFlag::S_IFCHR && st.st_rdev == 0
-}
-
-fn is_opaque(dir: &OwnedFd) -> bool {
-    let mut buf = [0u8; 4];
-    matches!(
-        crate::sys::get_xattr(dir.as_raw_fd(), OPAQUE_XATTR, &mut buf),
-        Ok(Some(1)) if buf[0] == b'y'
-    )
-}
-
 /// What the lowers (top first) have at `rel`, and which one: None when none has it (or not
 /// without a symlink), or the top one that does has a whiteout.
 fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, FileStat)> {
@@ -116,7 +113,7 @@ fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, Fil
             .file_name()
             .and_then(|n| tree::stat_at(&parent, n).ok().flatten())
         {
-            return (!is_whiteout(&st)).then_some((lower, st));
+            return (!tree::is_whiteout(&st)).then_some((lower, st));
         }
     }
     None
@@ -129,8 +126,8 @@ fn walk(
     layer: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
-    let dir = tree::open_dir(upper, rel)?;
-    if is_opaque(&dir) && !rel.as_os_str().is_empty() {
+    let dir = tree::open_dir(upper, rel).map_err(|e| unreadable(rel, e))?;
+    if tree::is_opaque(&dir) && !rel.as_os_str().is_empty() {
         // Replaced: whatever the directory had there is gone unless the upper has it again.
         if let Some((lower, _)) = lower_stat(lowers, rel) {
             if let Ok(old) = tree::open_dir(lower, rel) {
@@ -147,13 +144,13 @@ fn walk(
             }
         }
     }
-    for name in tree::list(&dir)? {
+    for name in tree::list(&dir).map_err(|e| unreadable(rel, e))? {
         let path = rel.join(&name);
         let Some(st) = tree::stat_at(&dir, &name)? else {
             continue;
         };
         let before = lower_stat(lowers, &path);
-        if is_whiteout(&st) {
+        if tree::is_whiteout(&st) {
             if before.is_some() {
                 out.push(Change {
                     layer,
@@ -184,6 +181,24 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// A directory of the upper that can't be listed, named: the sandbox may have taken its
+/// permissions away (chmod 000), which the user can give back where the session is kept.
+fn unreadable(rel: &Path, e: std::io::Error) -> anyhow::Error {
+    let shown = quote(if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    });
+    if e.raw_os_error() == Some(nix::libc::EACCES) {
+        anyhow!(
+            "the directory {shown} can't be read: the sandbox took its permissions away; \
+             give them back (chmod u+rx) there or in a run of the session"
+        )
+    } else {
+        anyhow!("reading the directory {shown}: {e}")
+    }
 }
 
 /// Whether an upper entry is what the directory has (a copy-up without a change: a directory

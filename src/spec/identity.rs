@@ -81,7 +81,24 @@ fn numeric(raw: &OsStr) -> Option<u32> {
     }
 }
 
-pub fn resolve(uid: Option<&OsStr>, gid: Option<&OsStr>, root: &Root) -> Result<Inner> {
+/// Where the user and the group came from, as messages name them: the options, or an image's
+/// config User (which the caller never typed).
+pub struct Given {
+    pub uid: &'static str,
+    pub gid: &'static str,
+}
+
+pub const OPTIONS: Given = Given {
+    uid: "--uid",
+    gid: "--gid",
+};
+
+pub fn resolve(
+    uid: Option<&OsStr>,
+    gid: Option<&OsStr>,
+    root: &Root,
+    given: &Given,
+) -> Result<Inner> {
     let passwd = if uid.is_some() {
         read_db(root, "passwd")?
     } else {
@@ -97,14 +114,15 @@ pub fn resolve(uid: Option<&OsStr>, gid: Option<&OsStr>, root: &Root) -> Result<
                         .find(|e| e.name == raw.as_bytes())
                         .ok_or_else(|| {
                             anyhow!(
-                                "invalid --uid {}: no such user in the sandbox's /etc/passwd",
+                                "invalid {} {}: no such user in the sandbox's /etc/passwd",
+                                given.uid,
                                 quote(raw)
                             )
                         })?,
                 ),
             };
             let uid = numeric(raw).or(found.as_ref().map(|e| e.id));
-            let uid = uid.ok_or_else(|| anyhow!("invalid --uid {}", quote(raw)))?;
+            let uid = uid.ok_or_else(|| anyhow!("invalid {} {}", given.uid, quote(raw)))?;
             (
                 uid,
                 found.as_ref().and_then(|e| e.gid),
@@ -122,14 +140,20 @@ pub fn resolve(uid: Option<&OsStr>, gid: Option<&OsStr>, root: &Root) -> Result<
                 .map(|e| e.id)
                 .ok_or_else(|| {
                     anyhow!(
-                        "invalid --gid {}: no such group in the sandbox's /etc/group",
+                        "invalid {} {}: no such group in the sandbox's /etc/group",
+                        given.gid,
                         quote(raw)
                     )
                 })?,
         },
     };
     if uid == u32::MAX || gid == u32::MAX {
-        bail!("invalid --uid/--gid: 4294967295 is not a valid id");
+        let what = if uid == u32::MAX {
+            given.uid
+        } else {
+            given.gid
+        };
+        bail!("invalid {what}: 4294967295 is not a valid id");
     }
     let home = match (uid, home) {
         (0, _) => OsString::from("/root"),
@@ -155,7 +179,7 @@ mod tests {
 
     #[test]
     fn defaults_to_root() {
-        let i = resolve(None, None, &Root::Host).unwrap();
+        let i = resolve(None, None, &Root::Host, &OPTIONS).unwrap();
         assert_eq!((i.uid, i.gid), (0, 0));
         assert_eq!(i.home, "/root");
         assert_eq!(i.user, "root");
@@ -167,6 +191,7 @@ mod tests {
             Some(OsStr::new("61235")),
             Some(OsStr::new("61236")),
             &Root::Host,
+            &OPTIONS,
         )
         .unwrap();
         assert_eq!((i.uid, i.gid), (61235, 61236));
@@ -185,13 +210,14 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("etc/group"), "root:x:0:\nwheel:x:10:\n").unwrap();
         let root = Root::Dir(dir.clone());
-        let by_name = resolve(Some(OsStr::new("builder")), None, &root);
+        let by_name = resolve(Some(OsStr::new("builder")), None, &root, &OPTIONS);
         let group = resolve(
             Some(OsStr::new("builder")),
             Some(OsStr::new("wheel")),
             &root,
+            &OPTIONS,
         );
-        let missing = resolve(Some(OsStr::new("nobody-here")), None, &root);
+        let missing = resolve(Some(OsStr::new("nobody-here")), None, &root, &OPTIONS);
         std::fs::remove_dir_all(&dir).unwrap();
         let i = by_name.unwrap();
         assert_eq!((i.uid, i.gid), (1500, 1600));

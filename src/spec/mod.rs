@@ -89,9 +89,9 @@ pub struct Spec {
     pub nested: bool,
     /// `--cow`: read-write binds (and an image or rootfs root) are copy-on-write.
     pub cow: Option<Cow>,
-    /// The caller's state directory (as bind sources are: canonical), which no sandbox may
-    /// see: `exec` trusts what is in it (state.rs).
-    pub state_dir: PathBuf,
+    /// The caller's private directories (as bind sources are: canonical), which no sandbox
+    /// may see (private.rs).
+    pub private_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -119,8 +119,8 @@ pub struct Host {
     pub stdin_is_terminal: bool,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
-    /// Where the caller's state directory is (`state::to_hide`).
-    pub state_dir: PathBuf,
+    /// Where the caller's private directories are (`private::dirs`).
+    pub private_dirs: Vec<PathBuf>,
 }
 
 pub fn build(
@@ -190,19 +190,24 @@ pub fn build(
     let image_user = image_config
         .and_then(|c| c.user.as_deref())
         .filter(|u| !u.is_empty() && cli.uid.is_none());
-    let (uid_arg, gid_arg) = match image_user {
+    let (uid_arg, gid_arg, given) = match image_user {
         Some(user) => {
             let (u, g) = user
                 .split_once(':')
                 .map_or((user, None), |(u, g)| (u, Some(g)));
-            (
-                Some(OsString::from(u)),
-                cli.gid.clone().or(g.map(OsString::from)),
-            )
+            let given = identity::Given {
+                uid: "image config User",
+                gid: match cli.gid {
+                    Some(_) => "--gid",
+                    None => "image config User group",
+                },
+            };
+            let gid = cli.gid.clone().or(g.map(OsString::from));
+            (Some(OsString::from(u)), gid, given)
         }
-        None => (cli.uid.clone(), cli.gid.clone()),
+        None => (cli.uid.clone(), cli.gid.clone(), identity::OPTIONS),
     };
-    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root)?;
+    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root, &given)?;
     let image_env = image_config
         .and_then(|c| c.env.as_ref())
         .map(|vars| image_env(vars))
@@ -305,7 +310,7 @@ pub fn build(
         name: cli.name,
         detach: cli.detach,
         ignored_signals: host.ignored_signals,
-        state_dir: host.state_dir,
+        private_dirs: host.private_dirs,
     })
 }
 
@@ -393,7 +398,7 @@ mod tests {
             stdin_is_terminal: false,
             env: vec![("PATH".into(), "/bin".into())],
             cwd: Some("/usr".into()),
-            state_dir: "/run/user/1000/ns-rootless".into(),
+            private_dirs: vec!["/run/user/1000/ns-rootless".into()],
         }
     }
 

@@ -178,8 +178,17 @@ pub fn get_xattr(fd: RawFd, name: &CStr, buf: &mut [u8]) -> SysResult<Option<usi
 /// while any process holds a copy of the fd (a fork's child included) and is never undone
 /// by one of them closing its own copy.
 pub fn try_lock_exclusive(fd: RawFd) -> SysResult<bool> {
+    try_flock(fd, libc::LOCK_EX)
+}
+
+/// Takes a shared flock(2) without waiting: false when an exclusive one is held.
+pub fn try_lock_shared(fd: RawFd) -> SysResult<bool> {
+    try_flock(fd, libc::LOCK_SH)
+}
+
+fn try_flock(fd: RawFd, op: libc::c_int) -> SysResult<bool> {
     // SAFETY: flock takes a plain fd and flags.
-    match check(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } as libc::c_long) {
+    match check(unsafe { libc::flock(fd, op | libc::LOCK_NB) } as libc::c_long) {
         Ok(_) => Ok(true),
         Err(libc::EWOULDBLOCK) => Ok(false),
         Err(e) => Err(e),

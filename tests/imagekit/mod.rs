@@ -70,6 +70,23 @@ impl Home {
     pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> std::process::Output {
         common::output_of(self.cmd(args))
     }
+
+    /// `sh -c SCRIPT` in host mode with `dir` bound read-write (`--work=DIR`).
+    pub fn sh_working_in(&self, dir: &Path, script: &str) -> std::process::Output {
+        let work = format!("--work={}", dir.to_str().unwrap());
+        self.run(&[work.as_str(), "--", "sh", "-c", script])
+    }
+}
+
+/// What a sandbox says of one of our private directories that a bind covers: it counted
+/// nothing there (`ls -A DIR | wc -l`, padded by busybox) and its write was refused.
+pub fn assert_hidden(out: &std::process::Output) {
+    common::assert_code(out, 0);
+    let lines: Vec<String> = common::text(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines, ["0", "refused"], "{}", common::describe(out));
 }
 
 /// Hands `path` to the unprivileged caller.

@@ -1,14 +1,33 @@
-//! The state directory in the plan: masked wherever a bind would show it to the sandbox.
+//! Our private directories (private.rs) in the plan: masked wherever a bind would show
+//! them to the sandbox.
 
-use super::{mask, optional, step, Action, Step};
+use super::{mask, optional, root_model, step, Action, RootModel, Step};
+use crate::spec::{Root, Spec};
 use std::path::{Path, PathBuf};
 
-/// Masks the caller's state directory wherever a bind shows it (`-w` run from /tmp, a bind of
-/// $XDG_RUNTIME_DIR, a rootfs holding it): `exec` trusts what is in there, so no sandbox may
-/// read it, plant anything in it or replace it. After every bind, so none can uncover it again.
-/// Returns whether any bind shows it.
-pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
+/// Masks each of the caller's private directories wherever a bind shows it (`-w` run from
+/// /tmp or $HOME, a bind of $XDG_RUNTIME_DIR, a rootfs holding it): `exec` trusts the state
+/// directory, every image its layers, `apply` the sessions' uppers, so no sandbox may read
+/// them, plant anything in them or replace them. After every bind, so none can uncover them
+/// again. Returns whether any bind shows one.
+pub(super) fn masks(steps: &mut Vec<Step>, spec: &Spec) -> bool {
     let mut masks = Vec::new();
+    for dir in &spec.private_dirs {
+        // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.
+        if let (Root::Dir(root), RootModel::Overlay { .. }) = (&spec.root, root_model(spec)) {
+            if let Ok(rel) = dir.strip_prefix(root) {
+                masks.push(optional(step(Path::new("/").join(rel), mask())));
+            }
+        }
+        masks_of(steps, dir, &mut masks);
+    }
+    let shown = !masks.is_empty();
+    steps.append(&mut masks);
+    shown
+}
+
+/// Adds to `masks` what hides `private` from each of `steps`.
+fn masks_of(steps: &[Step], private: &Path, masks: &mut Vec<Step>) {
     for (i, s) in steps.iter().enumerate() {
         // A --cow overlay shows its lower like a bind (its intermediate directories need no
         // bind onto themselves: renaming a lower directory in an overlay gives EXDEV).
@@ -19,7 +38,7 @@ pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
             Action::Overlay { lower, .. } => (lower, &true, &false, true),
             _ => continue,
         };
-        if let Ok(rel) = state_dir.strip_prefix(src) {
+        if let Ok(rel) = private.strip_prefix(src) {
             let place = s.dst.join(rel);
             // Something mounted later on its place or above (host mode's /run/user tmpfs)
             // hides it from this bind: then masks here would only uncover what that hides.
@@ -29,9 +48,10 @@ pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
             {
                 continue;
             }
-            // Each directory between the bind and the state dir is bound onto itself: a mount
-            // point can't be renamed or removed (EBUSY), so the sandbox can't move the state
-            // dir away and make its own where ns-rootless looks for it.
+            // Each directory between the bind and the private one is bound onto itself: a mount
+            // point can't be renamed or removed (EBUSY), so the sandbox can't move ours away
+            // and make its own where ns-rootless looks for it. (Once: the private directories
+            // share ancestors, e.g. $HOME/.local.)
             let mut below = PathBuf::new();
             let parts: Vec<_> = rel.iter().collect();
             let between = if cow {
@@ -41,8 +61,12 @@ pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
             };
             for part in parts.iter().take(between) {
                 below.push(part);
+                let pin = s.dst.join(&below);
+                if masks.iter().any(|m| m.dst == pin) {
+                    continue;
+                }
                 masks.push(optional(step(
-                    s.dst.join(&below),
+                    pin,
                     Action::Bind {
                         src: src.join(&below),
                         readonly: *readonly,
@@ -52,7 +76,7 @@ pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
                 )));
             }
             masks.push(optional(step(place, mask())));
-        } else if src.starts_with(state_dir) {
+        } else if src.starts_with(private) {
             // A bind of something inside it: hidden whole.
             let action = if *dir {
                 mask()
@@ -67,9 +91,6 @@ pub(super) fn masks(steps: &mut Vec<Step>, state_dir: &Path) -> bool {
             masks.push(step(&s.dst, action));
         }
     }
-    let shown = !masks.is_empty();
-    steps.append(&mut masks);
-    shown
 }
 
 #[cfg(test)]
@@ -79,10 +100,18 @@ mod tests {
     use super::*;
     use crate::spec::{Root, UserMount};
 
+    /// The destinations of the last `n` steps.
+    fn last_dsts(steps: &[Step], n: usize) -> Vec<PathBuf> {
+        steps[steps.len() - n..]
+            .iter()
+            .map(|st| st.dst.clone())
+            .collect()
+    }
+
     #[test]
     fn the_state_dir_is_masked_wherever_a_bind_shows_it() {
         let mut s = spec(Root::Host, false);
-        s.state_dir = "/tmp/ns-rootless-1000".into();
+        s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
         let bind = |src: &str, dst: &str, readonly| UserMount::Bind {
             src: src.into(),
             dst: dst.into(),
@@ -95,7 +124,7 @@ mod tests {
             bind("/srv", "/srv", false),
         ];
         let p = plan(&s, &[]);
-        assert!(p.shows_state_dir);
+        assert!(p.shows_private);
         let steps = p.steps;
         let tail: Vec<_> = steps[steps.len() - 2..]
             .iter()
@@ -111,14 +140,10 @@ mod tests {
         // Read-only binds show it too (masked), but only a writable one lets a sandbox make it.
         // Deeper: the directories in between are pinned (mount points can't be renamed).
         s.mounts = vec![bind("/home", "/h", false)];
-        s.state_dir = "/home/u/run/ns-rootless".into();
+        s.private_dirs = vec!["/home/u/run/ns-rootless".into()];
         let steps = plan(&s, &[]).steps;
-        let tail: Vec<_> = steps[steps.len() - 3..]
-            .iter()
-            .map(|st| st.dst.clone())
-            .collect();
         assert_eq!(
-            tail,
+            last_dsts(&steps, 3),
             [
                 PathBuf::from("/h/u"),
                 "/h/u/run".into(),
@@ -134,10 +159,10 @@ mod tests {
                 device: false
             }
         );
-        s.state_dir = "/tmp/ns-rootless-1000".into();
+        s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
         s.mounts = vec![bind("/tmp", "/tmp", true)];
         let p = plan(&s, &[]);
-        assert!(p.shows_state_dir);
+        assert!(p.shows_private);
         assert_eq!(
             p.steps.last().unwrap().dst,
             Path::new("/tmp/ns-rootless-1000")
@@ -145,12 +170,12 @@ mod tests {
         s.mounts.clear();
         s.root = Root::Dir("/tmp".into());
         let entries = [RootEntry::Dir("ns-rootless-1000".into())];
-        assert!(plan(&s, &entries).shows_state_dir);
-        // Host mode hides /run whole: no bind of its shows the state dir.
+        assert!(plan(&s, &entries).shows_private);
+        // Host mode hides /run whole: no bind of its shows a private directory.
         s.root = Root::Host;
-        s.state_dir = "/run/user/1000/ns-rootless".into();
+        s.private_dirs = vec!["/run/user/1000/ns-rootless".into()];
         let p = plan(&s, &[RootEntry::Dir("run".into())]);
-        assert!(!p.shows_state_dir);
+        assert!(!p.shows_private);
         assert!(
             !p.steps
                 .iter()
@@ -159,7 +184,7 @@ mod tests {
             p.steps
         );
         // Nor over a user's later mount on the way.
-        s.state_dir = "/tmp/ns-rootless-1000".into();
+        s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
         s.mounts = vec![
             bind("/tmp", "/tmp", false),
             UserMount::Tmpfs {
@@ -167,6 +192,35 @@ mod tests {
                 size: 1,
             },
         ];
-        assert!(!plan(&s, &[]).shows_state_dir);
+        assert!(!plan(&s, &[]).shows_private);
+    }
+
+    #[test]
+    fn private_dirs_under_home_share_their_pins() {
+        let mut s = spec(Root::Host, false);
+        s.private_dirs = vec![
+            "/run/user/1000/ns-rootless".into(),
+            "/home/u/.local/share/ns-rootless".into(),
+            "/home/u/.local/state/ns-rootless".into(),
+        ];
+        s.mounts = vec![UserMount::Bind {
+            src: "/home/u".into(),
+            dst: "/home/u".into(),
+            readonly: false,
+            dir: true,
+        }];
+        let p = plan(&s, &[]);
+        assert!(p.shows_private);
+        assert_eq!(
+            last_dsts(&p.steps, 5),
+            [
+                PathBuf::from("/home/u/.local"),
+                "/home/u/.local/share".into(),
+                "/home/u/.local/share/ns-rootless".into(),
+                "/home/u/.local/state".into(),
+                "/home/u/.local/state/ns-rootless".into(),
+            ]
+        );
+        assert_eq!(p.steps.last().unwrap().action, mask());
     }
 }
