@@ -260,7 +260,8 @@ def tree_rss(root, payload_comm):
         print(f"{result[0]} {result[1]} {result[2]}")
 
 COLS = [("ns", "ns-rootless"), ("bwrap", "bwrap"), ("ratio", "ns/bwrap"),
-        ("unshare", "unshare"), ("crun", "crun"), ("podman", "podman"), ("bare", "no sandbox")]
+        ("unshare", "unshare"), ("crun", "crun"), ("runc", "runc"), ("podman", "podman"),
+        ("bare", "no sandbox")]
 
 def fmt_time(s):
     if s < 1e-3:
@@ -888,6 +889,60 @@ hf "$row" time s "$BIND_RUNS" 1 \
     ns "$NS_COW --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
     plain "$NS_COW --bind $BIG -- true"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
+
+# ---------------------------------------------------------------------------------------------
+# OCI runtime: ns-rootless-oci against runc (and crun where it runs) on the same bundle, and
+# podman run with each as its runtime.
+# ---------------------------------------------------------------------------------------------
+NSO=$(dirname "$NSR")/ns-rootless-oci
+ln -f "$NSR" "$NSO"
+OB=$T/ocibundle
+mkdir -p "$OB"   # (the state roots are made by the runtimes, as the measuring user)
+((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$OB"
+if (cd "$OB" && "${AS[@]}" "$NSO" spec --rootless) 2>"$T/oci.err"; then
+    python3 - "$OB/config.json" "$ROOTFS" <<'PYEOF'
+import json, sys
+path, rootfs = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+c["root"] = {"path": rootfs, "readonly": True}
+json.dump(c, open(path, "w"), indent=1)
+PYEOF
+fi
+# create, start, wait until `state` says stopped, delete: what a container engine does.
+oci_cycle() {  # oci_cycle RUNTIME STATE_DIR
+    printf '%s --root %s create -b %s c >/dev/null </dev/null && %s --root %s start c && ' "$1" "$2" "$OB" "$1" "$2"
+    printf 'until %s --root %s state c | grep -q stopped; do :; done; %s --root %s delete c' "$1" "$2" "$1" "$2"
+}
+RUNC_CYCLE=$(oci_cycle runc "$OUT/oci-runc")
+have runc || RUNC_CYCLE=$(na_cmd "runc not installed (apt-get install runc)")
+row="OCI cycle (create, start, wait, delete): /bin/true"
+crun_cell "$row" time
+hf "$row" time s "$RUNS" "$WARMUP" ns "$(oci_cycle "$NSO" "$OUT/oci-ns")" runc "$RUNC_CYCLE"
+rec "OCI cycle, ns-rootless-oci / runc (time ratio)" x ns "$(ratio_of "$row" ns runc)"
+
+# podman run --rm with each runtime, from one store (short paths: under a long one, podman
+# waits 20 s for every container's exit, runc or ours).
+PMO=$(mktemp -d /tmp/nsb.XXXXXX)
+chmod 755 "$PMO"
+mkdir -p "$PMO"/{home,run,config,data}
+chmod 700 "$PMO/run"
+((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$PMO"
+PMOC="env HOME=$PMO/home XDG_RUNTIME_DIR=$PMO/run XDG_CONFIG_HOME=$PMO/config XDG_DATA_HOME=$PMO/data podman"
+row="podman run --rm --network none IMAGE true"
+if have podman && tar --owner=0 --group=0 -C "$ROOTFS" -cf "$PMO/img.tar" . \
+    && chmod 644 "$PMO/img.tar" && "${AS[@]}" $PMOC import -q "$PMO/img.tar" localhost/nsbench >/dev/null 2>"$T/oci.err"; then
+    hf "$row" time n "$BIND_RUNS" 2 \
+        ns "$PMOC --runtime $NSO run --rm --network none localhost/nsbench /bin/true" \
+        runc "$PMOC --runtime /usr/sbin/runc run --rm --network none localhost/nsbench /bin/true"
+    rec "podman run, with ns-rootless-oci / with runc (time ratio)" x ns "$(ratio_of "$row" ns runc)"
+else
+    rec "$row" time ns "n/a:podman import failed: $(last_line "$T/oci.err")"
+fi
+# podman's pause process keeps its user namespace: it must not outlive the run.
+if [[ -s $PMO/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMO/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
+rm -rf "$PMO"
 
 # ---------------------------------------------------------------------------------------------
 # The table.

@@ -150,8 +150,8 @@ pub struct Cli {
     #[arg(long, value_name = "TARGET:DST", help_heading = "Filesystem")]
     pub symlink: Vec<OsString>,
 
-    /// Hide PATH inside the sandbox under an empty read-only directory (or an empty file, when
-    /// PATH is not a directory): e.g. a socket in a bound directory. Nothing to do if missing
+    /// Hide PATH inside the sandbox under an empty read-only directory (or /dev/null, when PATH
+    /// is not a directory): e.g. a socket in a bound directory. Nothing to do if missing
     #[arg(long, value_name = "PATH", help_heading = "Filesystem")]
     pub hide: Vec<OsString>,
 

@@ -43,6 +43,17 @@ pub enum Stage {
     Exec,
     /// Mounting the overlay that is the root (an image's layers).
     RootOverlay,
+    /// An OCI container's init is ready and waits for `start` (not a failure).
+    Created,
+    /// Joining a namespace given by path; `step` says which.
+    JoinNamespace,
+    /// Writing a sysctl; `step` says which.
+    Sysctl,
+    OomScoreAdj,
+    /// Becoming the configured uid, gid and groups.
+    Ids,
+    /// A time namespace and its offsets.
+    TimeNamespace,
 }
 
 impl Stage {
@@ -76,6 +87,12 @@ impl Stage {
             Seccomp,
             Exec,
             RootOverlay,
+            Created,
+            JoinNamespace,
+            Sysctl,
+            OomScoreAdj,
+            Ids,
+            TimeNamespace,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -113,6 +130,12 @@ impl Stage {
             Stage::RootOverlay => {
                 "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
             }
+            Stage::Created => "waiting for start",
+            Stage::JoinNamespace => "joining a namespace",
+            Stage::Sysctl => "writing a sysctl",
+            Stage::OomScoreAdj => "writing oom_score_adj",
+            Stage::Ids => "setting the process's uid, gid and groups",
+            Stage::TimeNamespace => "creating the time namespace (linux.timeOffsets)",
         }
     }
 }
@@ -244,7 +267,7 @@ mod tests {
     #[test]
     fn stages_round_trip_through_their_numbers() {
         // The last variant.
-        let last = Stage::RootOverlay as u32;
+        let last = Stage::TimeNamespace as u32;
         for v in 1..=last {
             let stage =
                 Stage::from_u32(v).expect("every number up to the last variant's is a stage");

@@ -27,6 +27,8 @@ pub struct Context<'a> {
     pub sock: Option<RawFd>,
     /// The caller's umask, restored for the payload (setup runs with umask 0 so modes are exact).
     pub umask: u32,
+    /// OCI: every fd to keep open (the three above, preserved ones, namespaces to join).
+    pub keep: Option<&'a [RawFd]>,
 }
 
 pub fn main(ctx: &Context) -> ! {
@@ -35,9 +37,12 @@ pub fn main(ctx: &Context) -> ! {
         sync::report(ctx.report_write, stage, step, errno);
         sys::exit_now(125)
     };
-    // If ns-rootless dies, so do we, and with us (PID 1) the whole PID namespace.
-    if let Err(e) = sys::kill_me_with_parent() {
-        fail(Stage::Handshake, 0, e);
+    // If ns-rootless dies, so do we, and with us (PID 1) the whole PID namespace. Not an OCI
+    // container's init: `create` exits and leaves it to the caller's subreaper (conmon).
+    if p.oci.is_none() {
+        if let Err(e) = sys::kill_me_with_parent() {
+            fail(Stage::Handshake, 0, e);
+        }
     }
     let keep = [
         ctx.go_read,
@@ -49,20 +54,29 @@ pub fn main(ctx: &Context) -> ! {
             .as_ref()
             .map_or(ctx.go_read, |f| f.0.as_raw_fd()),
     ];
-    if let Err(e) = sys::close_fds_except(&keep) {
+    if let Err(e) = sys::close_fds_except(ctx.keep.unwrap_or(&keep)) {
         fail(Stage::CloseFds, 0, e);
     }
     // EOF instead of MAPPED: the parent failed (and says why) or died before the maps existed.
     if sys::read_byte(ctx.go_read) != Ok(Some(MAPPED)) {
         sys::exit_now(125);
     }
-    sys::close(ctx.go_read);
+    // (An OCI container with startContainer hooks finds their state in it, after `start`.)
+    if p.oci.as_ref().is_none_or(|o| o.start_hooks.is_empty()) {
+        sys::close(ctx.go_read);
+    }
+    if let Some(oci) = &p.oci {
+        crate::oci::launch::prepare_init(oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    }
     // Leave the caller's process group: terminal signals (Ctrl-C) then reach only ns-rootless,
     // which forwards each of them once.
     let _ = sys::setsid();
     sys::umask(0);
-    if let Err(e) = sys::sethostname(&p.hostname) {
-        fail(Stage::Hostname, 0, e);
+    // (An OCI config without a hostname keeps the one it has.)
+    if !p.hostname.is_empty() {
+        if let Err(e) = sys::sethostname(&p.hostname) {
+            fail(Stage::Hostname, 0, e);
+        }
     }
     if p.loopback {
         if let Err(e) = sys::loopback_up() {
@@ -87,6 +101,35 @@ pub fn main(ctx: &Context) -> ! {
     if let Err((i, e)) = payload::limit_nproc(p) {
         fail(Stage::Limit, i as u32, e);
     }
+    // An OCI container is created now: say so (or that its command can't be run, in runc's
+    // words at `create`), let `create` exit, and wait for `start`. Nothing of the host is held
+    // while waiting: no fd, and `start` signals us through a pidfd.
+    let mut report = ctx.report_write;
+    if p.oci.is_some() {
+        if let Err(e) = sys::find_executable(&p.candidates) {
+            fail(Stage::Exec, 0, e);
+        }
+        if let Some(oci) = &p.oci {
+            if let Err(e) = crate::oci::launch::prepare_time(oci) {
+                fail(Stage::TimeNamespace, 0, e);
+            }
+        }
+        sync::report(ctx.report_write, Stage::Created, 0, 0);
+        sys::close(ctx.report_write);
+        report = -1;
+        let stop = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+        let sig = sys::wait_for_signal(sys::start_signal(), &stop);
+        if sig != sys::start_signal() {
+            sys::exit_now(128 + sig);
+        }
+        if let Some(oci) = p.oci.as_ref().filter(|o| !o.start_hooks.is_empty()) {
+            if crate::oci::launch::run_start_hooks(oci, ctx.go_read).is_err() {
+                // Nobody of ours is left to word it: the container's stderr gets the line.
+                let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
+                sys::exit_now(125);
+            }
+        }
+    }
     // The payload starts in its nested user namespace (payload.rs) and, like posix_spawn's
     // child, in our memory until its execve (CLONE_VM|CLONE_VFORK; we wait meanwhile): no copy
     // of our page tables, no copy-on-write faults on either side. unshare(CLONE_NEWUSER) would
@@ -105,7 +148,7 @@ pub fn main(ctx: &Context) -> ! {
     // (a binary on a stuck network filesystem) can't be interrupted, only killed (--timeout).
     let start = payload::Start {
         prepared: p,
-        report: ctx.report_write,
+        report,
         umask: ctx.umask,
         pty: pty.as_ref().map(|s| s.as_raw_fd()),
     };
@@ -117,7 +160,16 @@ pub fn main(ctx: &Context) -> ! {
     } else {
         0
     };
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_NEWUSER | mount_ns | pidfd;
+    // An OCI process stays in the container's user namespace, with the ids and capabilities
+    // its config gives it there.
+    let user_ns = if p.nest { libc::CLONE_NEWUSER } else { 0 };
+    // (A process in a time namespace of its own can't share our memory: see prepare_time.)
+    let vm = if p.oci.as_ref().is_some_and(|o| o.time_offsets.is_some()) {
+        0
+    } else {
+        libc::CLONE_VM
+    };
+    let flags = vm | libc::CLONE_VFORK | user_ns | mount_ns | pidfd;
     let started = sys::clone_with(flags, ctx.payload_stack, payload::main, &start);
     let payload = match started {
         Ok(cloned) => {
@@ -137,7 +189,9 @@ pub fn main(ctx: &Context) -> ! {
     }
     // Our copy of the report pipe must go, or the parent never sees EOF at the payload's exec.
     // (We are no longer dumpable: the payload cleared it in our shared memory, payload.rs.)
-    sys::close(ctx.report_write);
+    if report >= 0 {
+        sys::close(report);
+    }
     reap(payload)
 }
 

@@ -16,6 +16,7 @@ mod log;
 mod manage;
 mod mount;
 mod net;
+mod oci;
 mod parent;
 mod payload;
 mod pidfd;
@@ -70,6 +71,9 @@ extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) 
 
 #[cfg_attr(test, allow(dead_code))]
 fn exit_code(args: Vec<std::ffi::OsString>) -> u8 {
+    if oci::invoked_as_oci(&args) {
+        return oci::main(args);
+    }
     let code = match run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub fn run(action: Manage, uid: u32) -> Result<u8> {
     let root = state::state_dir(uid)?;
     match action {
-        Manage::Ps { json, all } => ps(&root, json, all),
+        Manage::Ps { json, all } => ps(&root, json, all, uid),
         Manage::Stop { name, time } => stop(&root, &name, Duration::from_secs(time)),
         Manage::Kill { name, signal } => {
             let sig = parse_signal(&signal)?;
@@ -54,7 +54,9 @@ fn age(st: &State) -> u64 {
     state::now().saturating_sub(st.created)
 }
 
-fn ps(root: &Dir, json: bool, all: bool) -> Result<u8> {
+fn ps(root: &Dir, json: bool, all: bool, uid: u32) -> Result<u8> {
+    // OCI containers (ns-rootless-oci's default state root) are listed too, marked as such.
+    let containers = crate::oci::store::containers(uid, all);
     let rows: Vec<(State, Status)> = state::list(root)?
         .into_iter()
         .map(|s| {
@@ -90,6 +92,18 @@ fn ps(root: &Dir, json: bool, all: bool) -> Result<u8> {
                 })
             })
             .collect();
+        let oci = containers.iter().map(|(c, status)| {
+            serde_json::json!({
+                "name": c.id,
+                "kind": "oci",
+                "pid": (*status != crate::oci::store::Status::Stopped).then_some(c.pid),
+                "status": status.as_str(),
+                "created": c.created,
+                "bundle": c.bundle,
+                "rootfs": c.rootfs,
+            })
+        });
+        let rows: Vec<_> = rows.into_iter().chain(oci).collect();
         writeln!(out, "{}", serde_json::Value::Array(rows))?;
         return Ok(0);
     }
@@ -119,6 +133,18 @@ fn ps(root: &Dir, json: bool, all: bool) -> Result<u8> {
             } else {
                 s.ports.join(",")
             }
+        )?;
+    }
+    for (c, status) in &containers {
+        writeln!(
+            out,
+            "{:<20} {:>8} {:<10} {:>7}  {:<30} {:<20} -",
+            c.id,
+            c.pid,
+            status.as_str(),
+            "-",
+            "(OCI container)",
+            crate::error::escape(c.rootfs.as_bytes()),
         )?;
     }
     Ok(0)

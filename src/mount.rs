@@ -55,6 +55,10 @@ impl Owned {
 /// detached scratch mount would cost an unmount and an RCU grace period of its own when dropped.
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
+    // An OCI bundle's rootfs is the root itself: its config says what to mount where.
+    if let Some(oci) = &p.oci {
+        return bundle_root(p, oci);
+    }
     let tmpfs = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
     sys::mkdirat(tmpfs.as_raw_fd(), HIDDEN, 0o755).map_err(|e| (Stage::RootTmpfs, 0, e))?;
@@ -83,12 +87,34 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
         }
     };
     for (i, step) in p.steps.iter().enumerate() {
-        run_step(root.as_raw_fd(), &scratch, step, &mut owned)
+        run_step(root.as_raw_fd(), Some(&scratch), step, &mut owned)
             .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
     // Nothing more is created at the top level: `/` itself is read-only like a real root. (An
     // image's root stays writable, like a container's: its writes go to the scratch tmpfs.)
     if matches!(p.root, PreparedRoot::Tmpfs) {
+        sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
+            .map_err(|e| (Stage::RootReadOnly, 0, e))?;
+    }
+    Ok(root)
+}
+
+/// An OCI container's root: the bundle's rootfs bound onto itself (every submount kept), with
+/// no scratch directories; read-only only when its config says `root.readonly`. Mount points
+/// may be created in it (it is the container's own tree, as runc does).
+fn bundle_root(p: &Prepared, oci: &crate::oci::launch::Launch) -> Result<OwnedFd, Fail> {
+    let root = sys::clone_path(&oci.rootfs, true).map_err(|e| (Stage::RootTmpfs, 0, e))?;
+    sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
+    let mut owned = Owned {
+        devs: [0; 64],
+        len: 0,
+    };
+    owned.add(root.as_raw_fd());
+    for (i, step) in p.steps.iter().enumerate() {
+        run_step(root.as_raw_fd(), None, step, &mut owned)
+            .map_err(|(stage, e)| (stage, i as u32, e))?;
+    }
+    if oci.root_readonly {
         sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
             .map_err(|e| (Stage::RootReadOnly, 0, e))?;
     }
@@ -172,7 +198,7 @@ pub fn enter_root(root: &OwnedFd) -> Result<(), Fail> {
 
 fn run_step(
     root: RawFd,
-    scratch: &Scratch,
+    scratch: Option<&Scratch>,
     step: &PreparedStep,
     owned: &mut Owned,
 ) -> Result<(), (Stage, Errno)> {
@@ -183,6 +209,7 @@ fn run_step(
             let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
+            let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
             let mnt = scratch.dir(name, *mode, *attrs).map_err(at_step)?;
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
@@ -190,17 +217,7 @@ fn run_step(
             fstype,
             options,
             attrs,
-        } => {
-            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
-                return Ok(());
-            };
-            let mnt = sys::new_mount(fstype, options, *attrs).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)?;
-            if *fstype == c"tmpfs" {
-                owned.add(mnt.as_raw_fd());
-            }
-            Ok(())
-        }
+        } => mount_fresh(root, step, owned, fstype, options, *attrs),
         PreparedAction::Bind { src, attrs, dir } => {
             // The destination first: a clone dropped unattached (an optional destination that
             // doesn't exist) would cost an umount of its own.
@@ -214,20 +231,44 @@ fn run_step(
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
-        PreparedAction::Hide { name } => {
-            // The mask takes the shape of what it covers: a directory over a directory, a file
-            // over anything else (a socket, a file). Nothing there, nothing to hide.
-            let dst = match open_destination(root, step, true) {
-                Ok(dst) => dst,
+        PreparedAction::Filesystem {
+            fstype,
+            options,
+            attrs,
+        } => mount_fresh(root, step, owned, fstype, options, *attrs),
+        PreparedAction::BindTree {
+            src,
+            attrs,
+            dir,
+            recursive,
+        } => {
+            let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
+            sys::set_mount_attrs(tree.as_raw_fd(), *attrs, *recursive).map_err(at_step)?;
+            sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+        }
+        PreparedAction::Mask { options } => {
+            // What is there decides the mask: open it as it is, then hide it.
+            let dst = match open_destination(root, step, false) {
+                Ok(fd) => fd,
                 Err(libc::ENOENT) => return Ok(()),
-                Err(e) => return Err(at_step(e)),
+                Err(e) => return Err((Stage::Step, e)),
             };
             let mnt = if sys::is_dir(dst.as_raw_fd()).map_err(at_step)? {
-                scratch.dir(name, 0o755, MASK_ATTRS)
+                sys::new_mount(c"tmpfs", options, MASK_ATTRS).map_err(at_step)?
             } else {
-                scratch.file(name, b"")
+                let null = sys::clone_path(c"/dev/null", false).map_err(at_step)?;
+                sys::set_mount_attrs(
+                    null.as_raw_fd(),
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+                    false,
+                )
+                .map_err(at_step)?;
+                null
             };
-            sys::attach(mnt.map_err(at_step)?.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Dir => ensure(root, step, true, owned)
             .map(drop)
@@ -252,6 +293,7 @@ fn run_step(
             let Some(dst) = ensure(root, step, false, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
+            let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
             let mnt = scratch.file(name, contents).map_err(at_step)?;
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
@@ -268,6 +310,27 @@ fn run_step(
             sys::symlinkat(target, dir.as_raw_fd(), name).map_err(at_step)
         }
     }
+}
+
+/// A new filesystem on the step's destination; a tmpfs is the sandbox's own, where mount
+/// points may be created.
+fn mount_fresh(
+    root: RawFd,
+    step: &PreparedStep,
+    owned: &mut Owned,
+    fstype: &CStr,
+    options: &[(CString, Option<CString>)],
+    attrs: u64,
+) -> Result<(), (Stage, Errno)> {
+    let Some(dst) = ensure(root, step, true, owned).map_err(|e| (Stage::MountPoint, e))? else {
+        return Ok(());
+    };
+    let mnt = sys::new_mount(fstype, options, attrs).map_err(|e| (Stage::Step, e))?;
+    sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(|e| (Stage::Step, e))?;
+    if fstype == c"tmpfs" {
+        owned.add(mnt.as_raw_fd());
+    }
+    Ok(())
 }
 
 fn open_dir(root: RawFd, rel: &CStr) -> SysResult<OwnedFd> {

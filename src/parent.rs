@@ -46,48 +46,14 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // Without a pty the command holds the caller's terminal: its settings come back at the end.
     let _terminal = prepared.pty.is_none().then(tty::Saved::now);
 
-    let pipes = Pipes::new().context("creating the handshake pipes")?;
-    // init sends us fds over it: the pty master, and a named sandbox's payload's pidfd.
-    let socks = match prepared.pty.is_some() || prepared.report_payload {
-        true => Some(
-            socketpair(
-                AddressFamily::Unix,
-                SockType::SeqPacket,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .context("creating the sandbox's socket")?,
-        ),
-        false => None,
-    };
-    let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
-    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
-    let ctx = Context {
-        prepared: &prepared,
-        payload_stack: &payload_stack,
-        go_read: pipes.go_read.as_raw_fd(),
-        report_write: pipes.report_write.as_raw_fd(),
-        sock: socks.as_ref().map(|(_, child)| child.as_raw_fd()),
-        umask,
-    };
-    let flags = prepared.clone_flags | libc::CLONE_PIDFD;
-    let cloned = sys::clone_with(flags, &stack, init::main, &ctx).map_err(|e| {
-        anyhow::anyhow!(error::describe(
-            "creating the sandbox's namespaces",
-            e,
-            error::userns_hint(e)
-        ))
-    })?;
-    drop(pipes.go_read);
-    drop(pipes.report_write);
-    let sock = socks.map(|(ours, _theirs)| ours);
-    let pid = Pid::from_raw(cloned.pid);
-    let Some(init) = cloned.pidfd.map(Pidfd::from_fd) else {
-        // CLONE_PIDFD always gives one; without it, nothing below could address init safely.
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-        anyhow::bail!("creating the sandbox: the kernel gave no pidfd for it");
-    };
+    let Spawned {
+        pid,
+        init,
+        go_write,
+        report_read,
+        sock,
+        stacks,
+    } = spawn_init(&prepared, umask, &[])?;
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
@@ -120,7 +86,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
             _ => Ok(()),
         })
         .and_then(|()| {
-            sync::send_mapped(&pipes.go_write)
+            sync::send_mapped(&go_write)
                 .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
         });
     if let Err(e) = released {
@@ -128,7 +94,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         let _ = waitpid(pid, None);
         return Err(e);
     }
-    drop(pipes.go_write);
+    drop(go_write);
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
@@ -141,7 +107,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
             _raw = raw;
         }
     }
-    let record = sync::first_record(pipes.report_read);
+    let record = sync::first_record(report_read);
     if let (Some(claim), Some(st), Some(sock), None) = (&claim, &mut st, &sock, record) {
         // The command runs: record where it is, which is what `exec` joins. init cloned it with
         // a pidfd and passed that on: no guessing from /proc.
@@ -160,7 +126,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
-    drop((spec, entries, plan, prepared, stack, payload_stack));
+    drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     // The network helper goes before the end is recorded: nothing of the sandbox is left
     // once `wait` returns.
@@ -176,6 +142,83 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         claim.end(st, code.as_ref().ok().copied());
     }
     code.map_err(Into::into)
+}
+
+/// Init, cloned and waiting for MAPPED: what its parent holds of it.
+pub struct Spawned {
+    /// init's pid in our pid namespace (for waitpid: it is our child).
+    pub pid: Pid,
+    pub init: Pidfd,
+    /// Write MAPPED here once the maps are in place (EOF: init gives up).
+    pub go_write: std::os::fd::OwnedFd,
+    /// Failure records (and an OCI init's Created); EOF once the payload runs.
+    pub report_read: std::os::fd::OwnedFd,
+    /// Where init sends fds: the pty master, a named sandbox's payload's pidfd.
+    pub sock: Option<std::os::fd::OwnedFd>,
+    /// Init's and the payload's stacks, kept until the setup is done.
+    pub stacks: (sys::Stack, sys::Stack),
+}
+
+/// Clones the sandbox's init with `prepared`'s namespaces (it waits for the maps). With `keep`
+/// (an OCI container's preserved fds and namespaces to join), init keeps those fds too.
+pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) -> Result<Spawned> {
+    let pipes = Pipes::new().context("creating the handshake pipes")?;
+    // init sends us fds over it: the pty master, and a named sandbox's payload's pidfd.
+    let socks = match prepared.pty.is_some() || prepared.report_payload {
+        true => Some(
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .context("creating the sandbox's socket")?,
+        ),
+        false => None,
+    };
+    let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
+    let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
+    let keep_list = (!keep.is_empty() || prepared.oci.is_some()).then(|| {
+        let mut all = vec![pipes.go_read.as_raw_fd(), pipes.report_write.as_raw_fd()];
+        all.extend(socks.as_ref().map(|(_, child)| child.as_raw_fd()));
+        all.extend_from_slice(keep);
+        all
+    });
+    let ctx = Context {
+        prepared,
+        payload_stack: &payload_stack,
+        go_read: pipes.go_read.as_raw_fd(),
+        report_write: pipes.report_write.as_raw_fd(),
+        sock: socks.as_ref().map(|(_, child)| child.as_raw_fd()),
+        umask,
+        keep: keep_list.as_deref(),
+    };
+    let flags = prepared.clone_flags | libc::CLONE_PIDFD;
+    let cloned = sys::clone_with(flags, &stack, init::main, &ctx).map_err(|e| {
+        anyhow::anyhow!(error::describe(
+            "creating the sandbox's namespaces",
+            e,
+            error::userns_hint(e)
+        ))
+    })?;
+    drop(pipes.go_read);
+    drop(pipes.report_write);
+    let sock = socks.map(|(ours, _theirs)| ours);
+    let pid = Pid::from_raw(cloned.pid);
+    let Some(init) = cloned.pidfd.map(Pidfd::from_fd) else {
+        // CLONE_PIDFD always gives one; without it, nothing below could address init safely.
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        anyhow::bail!("creating the sandbox: the kernel gave no pidfd for it");
+    };
+    Ok(Spawned {
+        pid,
+        init,
+        go_write: pipes.go_write,
+        report_read: pipes.report_read,
+        sock,
+        stacks: (stack, payload_stack),
+    })
 }
 
 fn tell_front(mut out: std::fs::File, failure: Option<&Failure>) {

@@ -46,7 +46,21 @@ pub fn main(start: &Start) -> ! {
         pty,
     } = start;
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
-        sync::report(report, stage, index as u32, errno);
+        if report >= 0 {
+            sync::report(report, stage, index as u32, errno);
+        } else {
+            // An OCI container after `start`: nobody of ours is left to word it, so the
+            // container's own stderr gets the line (static strings only: no allocation here).
+            for part in [
+                "ns-rootless-oci: ",
+                stage.doing(),
+                ": ",
+                crate::error::strerror(errno),
+                "\n",
+            ] {
+                let _ = sys::write_all(2, part.as_bytes());
+            }
+        }
         sys::exit_now(125)
     };
     let fail = |stage: Stage, errno: sys::Errno| -> ! { fail_at(stage, 0, errno) };
@@ -75,9 +89,11 @@ pub fn main(start: &Start) -> ! {
     // a host directory is a way out through /proc/self/fd/N (CVE-2024-21626, where runc leaked
     // one to `exec`). Only the report pipe, the pty and the Landlock ruleset (an anonymous
     // inode, no path to follow) stay (and 0-2, the caller's own).
+    // (An OCI process also keeps its --preserve-fds, 3 to 3+N-1.)
     let ruleset = p.landlock.as_ref().map(|r| r.as_raw_fd());
     let keep = [report, pty.unwrap_or(report), ruleset.unwrap_or(report)];
-    if let Err(e) = sys::close_fds_except(&keep) {
+    let first = 3 + p.oci.as_ref().map_or(0, |o| o.preserve_fds);
+    if let Err(e) = sys::close_fds_from_except(first, &keep) {
         fail(Stage::CloseFds, e);
     }
     if let Err(e) = enter_cwd(&p.cwd) {
@@ -95,20 +111,29 @@ pub fn main(start: &Start) -> ! {
     }
     sys::umask(umask);
     // Kernels or containers without keyrings answer ENOSYS/EPERM: then there is nothing to reach.
-    match sys::join_new_session_keyring() {
-        Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => {}
-        Err(e) => fail(Stage::Keyring, e),
+    if p.oci.as_ref().is_none_or(|o| o.new_keyring) {
+        match sys::join_new_session_keyring() {
+            Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => {}
+            Err(e) => fail(Stage::Keyring, e),
+        }
     }
-    if let Err(e) = sys::cloexec_from_3() {
+    if let Err(e) = sys::cloexec_from(first) {
         fail(Stage::CloseFds, e);
     }
-    if p.drop_caps {
+    if let Some(o) = &p.oci {
+        // Its config's ids, capabilities, no_new_privs, seccomp and rlimits, in that order.
+        if let Err((stage, e)) = crate::oci::launch::finish_process(o) {
+            fail(stage, e);
+        }
+    } else if p.drop_caps {
         if let Err(e) = sys::drop_capabilities() {
             fail(Stage::Capabilities, e);
         }
     }
-    if let Err(e) = sys::set_no_new_privs() {
-        fail(Stage::NoNewPrivs, e);
+    if p.oci.is_none() {
+        if let Err(e) = sys::set_no_new_privs() {
+            fail(Stage::NoNewPrivs, e);
+        }
     }
     // The second layer under the network namespace (landlock.rs); needs no_new_privs.
     if let Some(ruleset) = &p.landlock {

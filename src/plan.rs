@@ -22,6 +22,15 @@ pub const SCRATCH_SIZE: u64 = crate::spec::mounts::DEFAULT_TMPFS_SIZE;
 /// Host devices bind-mounted into the sandbox's /dev (mknod is refused in a user namespace).
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
+/// The links of /dev, (name, target).
+pub const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
 /// Top-level entries of the source root that the sandbox replaces with its own.
 const REPLACED: [&str; 4] = ["proc", "sys", "dev", "tmp"];
 /// In host mode, top-level directories hidden under an empty directory: the users' files, and
@@ -71,9 +80,22 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
-    /// `--hide`: an empty read-only directory of the scratch tmpfs over a directory, an empty
-    /// read-only file over anything else (a socket, a file). Nothing to hide when missing.
-    Hide,
+    /// A new filesystem with its own options and mount attributes (OCI `mounts`).
+    Filesystem {
+        fstype: String,
+        options: Vec<(String, Option<String>)>,
+        attrs: u64,
+    },
+    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`.
+    BindTree {
+        src: PathBuf,
+        dir: bool,
+        attrs: u64,
+        recursive: bool,
+    },
+    /// Hide what is at the destination: an empty read-only tmpfs on a directory, /dev/null on
+    /// anything else (OCI `maskedPaths`; what it is is only known inside the new root).
+    Mask,
     /// `--cow`: overlayfs with the host directory `lower` below and the session's `upper`
     /// (and `work`, on the same filesystem) on top, instead of a read-write bind.
     Overlay {
@@ -144,7 +166,7 @@ pub struct Plan {
     pub shows_private: bool,
 }
 
-fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
+pub fn step(dst: impl Into<PathBuf>, action: Action) -> Step {
     Step {
         dst: dst.into(),
         action,
@@ -364,7 +386,7 @@ fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
             },
         ),
         UserMount::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
-        UserMount::Hide { dst } => optional(step(dst, Action::Hide)),
+        UserMount::Hide { dst } => optional(step(dst, Action::Mask)),
         UserMount::Dir { dst } => step(dst, Action::Dir),
         UserMount::Symlink { target, dst } => step(
             dst,
@@ -389,13 +411,7 @@ fn dev_steps(steps: &mut Vec<Step>) {
             },
         ));
     }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
+    for (name, target) in DEV_LINKS {
         steps.push(step(
             format!("/dev/{name}"),
             Action::Symlink {
@@ -424,7 +440,14 @@ impl Step {
                 format!("creating symlink {dst} -> {}", shown(target))
             }
             Action::ReadOnly => format!("making {dst} read-only"),
-            Action::Hide => format!("hiding {dst}"),
+            Action::Filesystem { fstype, .. } => {
+                format!(
+                    "mounting {} on {dst}",
+                    crate::error::escape(fstype.as_bytes())
+                )
+            }
+            Action::BindTree { src, .. } => format!("binding {} to {dst}", shown(src)),
+            Action::Mask => format!("masking {dst}"),
             Action::Overlay { lower, .. } => {
                 format!(
                     "mounting a copy-on-write overlay of {} on {dst}",
@@ -589,9 +612,9 @@ mod tests {
         let p = plan(&s, &entries());
         let last = p.steps.last().unwrap();
         assert_eq!(last.dst, Path::new("/srv/tmux.sock"));
-        assert_eq!(last.action, Action::Hide);
+        assert_eq!(last.action, Action::Mask);
         assert!(last.if_exists && !last.follow);
-        assert_eq!(last.describe(), "hiding /srv/tmux.sock");
+        assert_eq!(last.describe(), "masking /srv/tmux.sock");
     }
 
     #[test]

@@ -32,9 +32,21 @@ pub enum PreparedAction {
         target: CString,
     },
     ReadOnly,
-    /// An empty directory or file `name` of the scratch tmpfs, read-only, over what is there.
-    Hide {
-        name: CString,
+    /// A new filesystem whose type is not one of ours (OCI mounts).
+    Filesystem {
+        fstype: CString,
+        options: Vec<(CString, Option<CString>)>,
+        attrs: u64,
+    },
+    BindTree {
+        src: CString,
+        attrs: u64,
+        dir: bool,
+        recursive: bool,
+    },
+    /// An empty read-only tmpfs (with these options) on a directory, /dev/null on a file.
+    Mask {
+        options: Vec<(CString, Option<CString>)>,
     },
     /// An overlayfs with these options (a --cow bind).
     Overlay {
@@ -150,7 +162,7 @@ pub struct CStrArray {
 }
 
 impl CStrArray {
-    fn new(strings: Vec<CString>) -> CStrArray {
+    pub fn new(strings: Vec<CString>) -> CStrArray {
         let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         CStrArray {
@@ -202,6 +214,8 @@ pub struct Prepared {
     pub candidates: Vec<CString>,
     pub argv: CStrArray,
     pub envp: CStrArray,
+    /// What an OCI container adds (its own root, ids and capabilities, the wait for `start`).
+    pub oci: Option<crate::oci::launch::Launch>,
 }
 
 pub enum PreparedCwd {
@@ -217,11 +231,11 @@ pub enum PreparedCwd {
 /// included) stays reachable until pivot_root, and no host directory is shadowed.
 pub const STAGING: &CStr = c"/";
 
-fn cstring(bytes: &[u8]) -> Result<CString> {
+pub fn cstring(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).context("argument contains a NUL byte")
 }
 
-fn cpath(p: &Path) -> Result<CString> {
+pub fn cpath(p: &Path) -> Result<CString> {
     cstring(p.as_os_str().as_bytes())
 }
 
@@ -233,7 +247,7 @@ fn fs_option(key: &str, value: Option<String>) -> (CString, Option<CString>) {
     )
 }
 
-fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
+pub fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
     vec![
         fs_option("size", Some(size.to_string())),
         fs_option("mode", Some(format!("{mode:o}"))),
@@ -245,7 +259,8 @@ fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
 pub const HIDDEN: &CStr = c"proc";
 /// The scratch tmpfs's own mount flags, which every clone of it starts with.
 pub const SCRATCH_ATTRS: u64 = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-/// The flags of a mask: an empty directory or file of the scratch tmpfs.
+/// The flags of a mask (an empty directory or file of the scratch tmpfs, an OCI mask's or a
+/// --hide's tmpfs): nobody can write, exec or create devices on it.
 pub const MASK_ATTRS: u64 = SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
 
 fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
@@ -292,9 +307,6 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             dir: *dir,
         },
         Action::Dir => PreparedAction::Dir,
-        Action::Hide => PreparedAction::Hide {
-            name: cstring(index.to_string().as_bytes())?,
-        },
         Action::ReadOnly => PreparedAction::ReadOnly,
         Action::File { contents } => PreparedAction::File {
             name: cstring(index.to_string().as_bytes())?,
@@ -302,6 +314,41 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
         },
         Action::Symlink { target } => PreparedAction::Symlink {
             target: cpath(target)?,
+        },
+        Action::Filesystem {
+            fstype,
+            options,
+            attrs,
+        } => PreparedAction::Filesystem {
+            fstype: cstring(fstype.as_bytes())?,
+            options: options
+                .iter()
+                .map(|(k, v)| {
+                    Ok((
+                        cstring(k.as_bytes())?,
+                        v.as_deref().map(|v| cstring(v.as_bytes())).transpose()?,
+                    ))
+                })
+                .collect::<Result<_>>()?,
+            attrs: *attrs,
+        },
+        Action::BindTree {
+            src,
+            dir,
+            attrs,
+            recursive,
+        } => PreparedAction::BindTree {
+            src: cpath(src)?,
+            attrs: *attrs,
+            dir: *dir,
+            recursive: *recursive,
+        },
+        Action::Mask => PreparedAction::Mask {
+            options: vec![
+                fs_option("size", Some("4k".into())),
+                fs_option("nr_inodes", Some("1".into())),
+                fs_option("mode", Some("0555".into())),
+            ],
         },
         Action::Overlay { lower, upper, work } => PreparedAction::Overlay {
             options: overlay_options(
@@ -363,42 +410,8 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
     if spec.net.own_namespace() {
         clone_flags |= libc::CLONE_NEWNET;
     }
-    let mut steps = Vec::with_capacity(plan.steps.len());
-    for (i, step) in plan.steps.iter().enumerate() {
-        let rel = step.dst.strip_prefix("/").unwrap_or(&step.dst);
-        steps.push(PreparedStep {
-            rel: cpath(rel)?,
-            chain: chain(rel)?,
-            if_exists: step.if_exists,
-            follow: step.follow,
-            action: prepare_action(&step.action, i)?,
-        });
-    }
-    let path = spec
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_os_str())
-        .unwrap_or(OsStr::new(crate::spec::DEFAULT_PATH));
-    let candidates = exec_candidates(&spec.command[0], path)
-        .into_iter()
-        .map(|c| cstring(&c))
-        .collect::<Result<_>>()?;
-    let argv = spec
-        .command
-        .iter()
-        .map(|a| cstring(a.as_bytes()))
-        .collect::<Result<_>>()?;
-    let envp = spec
-        .env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            cstring(&kv)
-        })
-        .collect::<Result<_>>()?;
+    let steps = prepare_steps(plan)?;
+    let (candidates, argv, envp) = prepare_command(&spec.command, &spec.env)?;
     let ids = spec.ids;
     let (root, layers_fd) = match crate::plan::root_model(spec) {
         RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
@@ -455,9 +468,59 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
             ),
         },
         candidates,
-        argv: CStrArray::new(argv),
-        envp: CStrArray::new(envp),
+        argv,
+        envp,
+        oci: None,
     })
+}
+
+/// The plan's steps, rendered for the executor.
+pub fn prepare_steps(plan: &Plan) -> Result<Vec<PreparedStep>> {
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    for (i, step) in plan.steps.iter().enumerate() {
+        let rel = step.dst.strip_prefix("/").unwrap_or(&step.dst);
+        steps.push(PreparedStep {
+            rel: cpath(rel)?,
+            chain: chain(rel)?,
+            if_exists: step.if_exists,
+            follow: step.follow,
+            action: prepare_action(&step.action, i)?,
+        });
+    }
+    Ok(steps)
+}
+
+/// The execve candidates, argv and envp of `command` run with `env` (its PATH searched).
+pub fn prepare_command(
+    command: &[std::ffi::OsString],
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> Result<(Vec<CString>, CStrArray, CStrArray)> {
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str())
+        .unwrap_or(OsStr::new(crate::spec::DEFAULT_PATH));
+    let candidates = match command.first() {
+        Some(cmd) => exec_candidates(cmd, path)
+            .into_iter()
+            .map(|c| cstring(&c))
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
+    let argv = command
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<_>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstring(&kv)
+        })
+        .collect::<Result<_>>()?;
+    Ok((candidates, CStrArray::new(argv), CStrArray::new(envp)))
 }
 
 #[cfg(test)]

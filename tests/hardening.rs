@@ -1902,7 +1902,7 @@ fn sockets_under_a_bound_directory_stay_reachable_unless_hidden() {
     let hidden = syscall_with_arg(&["--bind", dir_str, "--hide", sock], "connect-unix", sock);
     assert_eq!(
         hidden, "errno 111 ECONNREFUSED",
-        "a hidden socket is an empty file"
+        "a hidden socket is /dev/null"
     );
     let out = run_probe(
         &["--bind", dir_str, "--hide", dir_str],

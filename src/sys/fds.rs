@@ -17,21 +17,26 @@ fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
 
 /// Closes every fd >= 3 except `keep` (at most a handful, any order). No allocation.
 pub fn close_fds_except(keep: &[RawFd]) -> SysResult<()> {
-    close_range_except(keep, 0)
+    close_range_except(3, keep, 0)
+}
+
+/// Closes every fd >= `first` except `keep` (an OCI process keeps 3..first: --preserve-fds).
+pub fn close_fds_from_except(first: c_uint, keep: &[RawFd]) -> SysResult<()> {
+    close_range_except(first, keep, 0)
 }
 
 /// Marks every fd >= 3 except `keep` close-on-exec. No allocation: for a child between fork
 /// and exec, whose exec std reports through a close-on-exec pipe that must stay open.
 pub fn cloexec_except(keep: &[RawFd]) -> SysResult<()> {
-    close_range_except(keep, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+    close_range_except(3, keep, libc::CLOSE_RANGE_CLOEXEC as c_uint)
 }
 
-fn close_range_except(keep: &[RawFd], flags: c_uint) -> SysResult<()> {
-    let mut next: c_uint = 3;
+fn close_range_except(first: c_uint, keep: &[RawFd], flags: c_uint) -> SysResult<()> {
+    let mut next: c_uint = first;
     loop {
-        // The smallest kept fd at or above `next`, if any.
+        // The smallest kept fd at or above `next`, if any (a negative one is no fd).
         let mut stop: Option<c_uint> = None;
-        for &fd in keep {
+        for &fd in keep.iter().filter(|&&fd| fd >= 0) {
             let fd = fd as c_uint;
             if fd >= next && stop.is_none_or(|s| fd < s) {
                 stop = Some(fd);
@@ -49,10 +54,10 @@ fn close_range_except(keep: &[RawFd], flags: c_uint) -> SysResult<()> {
     }
 }
 
-/// Marks every fd >= 3 close-on-exec: what the payload inherits is 0, 1, 2 only
-/// (CVE-2024-21626 was a leaked directory fd).
-pub fn cloexec_from_3() -> SysResult<()> {
-    close_range(3, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
+/// Marks every fd >= `first` close-on-exec: what the payload inherits is 0, 1, 2 only, plus an
+/// OCI container's --preserve-fds (CVE-2024-21626 was a leaked directory fd).
+pub fn cloexec_from(first: c_uint) -> SysResult<()> {
+    close_range(first, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint)
 }
 
 /// Takes ownership of an fd the kernel just gave us outside std (SCM_RIGHTS).

@@ -28,6 +28,7 @@ fn check_fd(ret: libc::c_long) -> SysResult<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+mod creds;
 mod fds;
 mod landlock;
 mod mounts;
@@ -38,6 +39,7 @@ mod process;
 mod signals;
 mod terminal;
 
+pub use creds::*;
 pub use fds::*;
 pub use landlock::*;
 pub use mounts::*;

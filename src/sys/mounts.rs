@@ -82,8 +82,14 @@ pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
 /// A detached copy of the mount tree at `path`, an absolute path that must contain no symlink
 /// (RESOLVE_NO_SYMLINKS): what the parent checked is what gets bound.
 pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
-    use std::os::fd::AsRawFd;
+    clone_path(path, true)
+}
+
+/// A detached copy of the mount at `path` (absolute, no symlink in it), with its submounts
+/// only when `recursive` (OCI `rbind` against `bind`).
+pub fn clone_path(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
     const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    const OPEN_TREE_CLONE: c_uint = 1;
     let how = OpenHow {
         flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -99,7 +105,19 @@ pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
             std::mem::size_of::<OpenHow>(),
         )
     })?;
-    clone_tree_at(fd.as_raw_fd())
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint | libc::AT_EMPTY_PATH as c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as c_uint;
+    }
+    // SAFETY: valid fd and empty C string.
+    check_fd(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            flags,
+        )
+    })
 }
 
 #[repr(C)]

@@ -7,15 +7,7 @@ use nix::libc::{self, c_char, c_int, c_uint};
 /// With the bounding set empty and no_new_privs, even uid 0 gets nothing back at execve
 /// (capabilities(7), "Transformation of capabilities during execve()").
 pub fn drop_capabilities() -> SysResult<()> {
-    for cap in 0..64 {
-        // SAFETY: plain prctl; EINVAL past the kernel's last capability ends the loop.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } < 0 {
-            match last_errno() {
-                libc::EINVAL => break,
-                e => return Err(e),
-            }
-        }
-    }
+    limit_bounding_set(0)?;
     // SAFETY: plain prctl.
     check(unsafe {
         libc::prctl(
@@ -26,6 +18,34 @@ pub fn drop_capabilities() -> SysResult<()> {
             0 as libc::c_ulong,
         )
     } as libc::c_long)?;
+    set_capabilities(0, 0, 0, 0)
+}
+
+/// Empties the bounding set except `keep` (needs CAP_SETPCAP, which init's own user namespace
+/// gives us).
+pub fn limit_bounding_set(keep: u64) -> SysResult<()> {
+    for cap in 0..64u32 {
+        if keep & (1 << cap) != 0 {
+            continue;
+        }
+        // SAFETY: plain prctl; EINVAL past the kernel's last capability ends the loop.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } < 0 {
+            match last_errno() {
+                libc::EINVAL => break,
+                e => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the effective, permitted and inheritable sets, then raises each `ambient` capability.
+pub fn set_capabilities(
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+    ambient: u64,
+) -> SysResult<()> {
     #[repr(C)]
     struct Header {
         version: u32,
@@ -37,26 +57,33 @@ pub fn drop_capabilities() -> SysResult<()> {
         permitted: u32,
         inheritable: u32,
     }
-    const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
     let header = Header {
-        version: CAPABILITY_VERSION_3,
+        version: 0x2008_0522,
         pid: 0,
     };
-    let data = [
-        Data {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        },
-        Data {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        },
-    ];
+    let half = |v: u64, hi: bool| if hi { (v >> 32) as u32 } else { v as u32 };
+    let data = [false, true].map(|hi| Data {
+        effective: half(effective, hi),
+        permitted: half(permitted, hi),
+        inheritable: half(inheritable, hi),
+    });
     // SAFETY: version-3 header with two data structs, as capset(2) expects.
-    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) })
-        .map(drop)
+    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) })?;
+    for cap in 0..64u32 {
+        if ambient & (1 << cap) != 0 {
+            // SAFETY: plain prctl.
+            check(unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                )
+            } as libc::c_long)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn set_no_new_privs() -> SysResult<()> {

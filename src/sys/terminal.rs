@@ -54,16 +54,21 @@ pub fn take_terminal(slave: RawFd) -> SysResult<()> {
 
 /// Sends `fd` over the unix socket `sock` (SCM_RIGHTS), with a stack buffer: no allocation.
 pub fn send_fd(sock: RawFd, fd: RawFd) -> SysResult<()> {
+    send_fd_with(sock, fd, &[0])
+}
+
+/// Sends `fd` over `sock` with `payload` as the data (a console socket wants exactly one fd
+/// and a non-empty message).
+pub fn send_fd_with(sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
     #[repr(C, align(8))]
     struct ControlBuf([u8; 64]);
     let mut control = ControlBuf([0; 64]);
-    let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr() as *mut c_void,
-        iov_len: 1,
+        iov_base: payload.as_ptr() as *mut c_void,
+        iov_len: payload.len(),
     };
-    // SAFETY: msghdr/cmsghdr built in place over stack buffers that outlive sendmsg; CMSG_SPACE
-    // of one int fits in 64 bytes.
+    // SAFETY: msghdr/cmsghdr built in place over buffers that outlive sendmsg; CMSG_SPACE of one
+    // int fits in 64 bytes; the kernel only reads the payload.
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;

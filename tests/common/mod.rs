@@ -808,3 +808,31 @@ pub fn assert_tree_ends_within(tree: &[ProcessId], limit: Duration, what: &str) 
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The OCI runtime
+// ---------------------------------------------------------------------------------------------
+
+/// The binary under test as `ns-rootless-oci` (a hard link next to [`binary`], as
+/// scripts/build.sh makes one): the name is what makes it the OCI runtime.
+#[allow(dead_code)] // used by tests/oci.rs only
+pub fn oci_binary() -> &'static Path {
+    static LINK: OnceLock<PathBuf> = OnceLock::new();
+    LINK.get_or_init(|| {
+        let link = binary().with_file_name("ns-rootless-oci");
+        if !link.exists() {
+            fs::hard_link(binary(), &link)
+                .unwrap_or_else(|err| panic!("link {}: {err}", link.display()));
+        }
+        link
+    })
+}
+
+/// Gives `path` to the unprivileged caller (when the runner is root), so it may write there.
+#[allow(dead_code)] // used by tests/oci.rs only
+pub fn give_to_caller(path: &Path) {
+    if runner_is_root() {
+        std::os::unix::fs::chown(path, Some(caller_uid()), Some(caller_gid()))
+            .unwrap_or_else(|err| panic!("chown {}: {err}", path.display()));
+    }
+}

@@ -1,0 +1,378 @@
+//! config.json → what the launcher runs: the plan's steps, the process, the namespaces and id
+//! maps, and what `create` keeps. Every field we can't honour where ignoring it would weaken
+//! isolation is an error naming it.
+
+use crate::error::quote;
+use crate::oci::config::{Config, IdMapping, Process};
+use crate::oci::launch::{Launch, StartHook};
+use crate::oci::mounts::{self, Owns};
+use crate::oci::process::{
+    current_oom_score_adj, prepare_process, rlimit_number, sysctls, time_offsets,
+};
+use crate::plan::Plan;
+use crate::prepared::{self, cpath, Prepared};
+use anyhow::{bail, Context, Result};
+use nix::libc;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Who runs the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    /// uid 0 inside someone else's user namespace (rootless podman): may write any map of ids
+    /// that namespace has, and needs no namespace of its own to mount.
+    pub userns_root: bool,
+}
+
+pub struct Container {
+    pub prepared: Prepared,
+    /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
+    pub maps: Option<(String, String, bool)>,
+    pub rootfs: PathBuf,
+    /// What the steps were made from, to word a failed one.
+    pub plan: Plan,
+}
+
+pub struct Options {
+    pub preserve_fds: u32,
+    pub new_keyring: bool,
+}
+
+pub fn convert(
+    config: &Config,
+    bundle: &Path,
+    caller: Caller,
+    opts: &Options,
+) -> Result<Container> {
+    let process = config
+        .process
+        .as_ref()
+        .context("invalid config.json: no process")?;
+    let linux = config.linux.as_ref();
+    refuse_unsupported(config, process)?;
+    let root = config
+        .root
+        .as_ref()
+        .context("invalid config.json: no root")?;
+    let rootfs = bundle.join(&root.path);
+    let rootfs = rootfs
+        .canonicalize()
+        .with_context(|| format!("invalid root.path {}", quote(&root.path)))?;
+    if !rootfs.is_dir() {
+        bail!("invalid root.path {}: not a directory", quote(&root.path));
+    }
+
+    // Namespaces: new ones, and ones to join by path.
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    let mut want_user = false;
+    let mut want_time = false;
+    for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
+        let flag = match ns.kind.as_str() {
+            "pid" => libc::CLONE_NEWPID,
+            "network" => libc::CLONE_NEWNET,
+            "ipc" => libc::CLONE_NEWIPC,
+            "uts" => libc::CLONE_NEWUTS,
+            "mount" => libc::CLONE_NEWNS,
+            "user" => libc::CLONE_NEWUSER,
+            "cgroup" => libc::CLONE_NEWCGROUP,
+            "time" => {
+                if ns.path.as_deref().is_some_and(|p| !p.is_empty()) {
+                    bail!("linux.namespaces: joining a time namespace by path is not supported");
+                }
+                want_time = true;
+                continue;
+            }
+            other => bail!("linux.namespaces: unknown namespace type {}", quote(other)),
+        };
+        match ns.path.as_deref().filter(|p| !p.is_empty()) {
+            None if flag == libc::CLONE_NEWUSER => want_user = true,
+            None => flags |= flag,
+            Some(path) => {
+                if matches!(
+                    flag,
+                    libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUSER
+                ) {
+                    bail!(
+                        "linux.namespaces: joining a {} namespace by path is not supported",
+                        ns.kind
+                    );
+                }
+                let fd = std::fs::File::open(path).with_context(|| {
+                    format!("opening the {} namespace {}", ns.kind, quote(path))
+                })?;
+                joins.push((fd.into(), flag));
+            }
+        }
+    }
+    // A plain user needs a user namespace to do anything; crun's rule: without one in the
+    // config, container root is the caller.
+    let new_user = want_user || !caller.userns_root;
+    let (uid_maps, gid_maps) = match linux {
+        Some(l) if want_user && !l.uid_mappings.is_empty() => {
+            (l.uid_mappings.clone(), l.gid_mappings.clone())
+        }
+        _ => (vec![one(caller.uid)], vec![one(caller.gid)]),
+    };
+    let maps = if new_user {
+        flags |= libc::CLONE_NEWUSER;
+        check_maps("uidMappings", &uid_maps, caller.uid, caller.userns_root)?;
+        check_maps("gidMappings", &gid_maps, caller.gid, caller.userns_root)?;
+        let text = |m: &[IdMapping]| {
+            m.iter()
+                .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+                .collect::<String>()
+        };
+        Some((text(&uid_maps), text(&gid_maps), !caller.userns_root))
+    } else {
+        None
+    };
+    let user = &process.user;
+    // The ids of our own user namespace, when the container doesn't get a new one.
+    let ours = |file: &str| -> Vec<IdMapping> {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+                Some(IdMapping {
+                    container_id: f.next()??,
+                    host_id: f.next()??,
+                    size: f.next()??,
+                })
+            })
+            .collect()
+    };
+    let (uid_space, gid_space) = if new_user {
+        (uid_maps.clone(), gid_maps.clone())
+    } else {
+        (ours("/proc/self/uid_map"), ours("/proc/self/gid_map"))
+    };
+    for (what, id, m) in [("uid", user.uid, &uid_space), ("gid", user.gid, &gid_space)] {
+        if !m
+            .iter()
+            .any(|m| id >= m.container_id && id - m.container_id < m.size)
+        {
+            bail!(
+                "invalid process.user.{what} {id}: not mapped in the container's user namespace \
+                 (rootless podman maps more ids only with subordinate ids in /etc/subuid and \
+                 /etc/subgid)"
+            );
+        }
+    }
+    // setgroups(2) works where the namespace allows it: not in one we map as a plain user,
+    // nor in one whose maker denied it (rootless podman without subordinate ids).
+    let set_groups = if new_user {
+        caller.userns_root
+    } else {
+        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+    };
+    if !set_groups && user.additional_gids.iter().any(|&g| g != user.gid) {
+        bail!(
+            "invalid process.user.additionalGids: supplementary groups need setgroups, which \
+             this user namespace denies (a plain user's own, or rootless podman's without \
+             subordinate ids)"
+        );
+    }
+
+    // The hostname needs a UTS namespace of our own.
+    let hostname = config.hostname.clone().unwrap_or_default();
+    if !hostname.is_empty() && flags & libc::CLONE_NEWUTS == 0 {
+        bail!("invalid hostname: setting it needs a new uts namespace in linux.namespaces");
+    }
+    if !hostname.is_empty() {
+        crate::spec::validate_hostname(hostname.as_ref()).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid hostname: {}",
+                e.to_string().replace("invalid --hostname ", "")
+            )
+        })?;
+    }
+
+    // The plan: the config's mounts, default devices, then masks.
+    let owns = Owns {
+        net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
+        cgroup: flags & libc::CLONE_NEWCGROUP != 0,
+    };
+    let mut source_of = |src: &str| -> Result<(PathBuf, bool)> {
+        let path = bundle.join(src);
+        let canonical = path
+            .canonicalize()
+            .with_context(|| format!("invalid mount source {}", quote(src)))?;
+        Ok((canonical.clone(), canonical.is_dir()))
+    };
+    let mut steps = mounts::steps(&config.mounts, owns, &mut source_of)?;
+    let fresh_dev = config.mounts.iter().any(|m| {
+        Path::new("/").join(&m.destination) == Path::new("/dev")
+            && m.kind.as_deref() == Some("tmpfs")
+    });
+    steps.extend(mounts::default_devices(fresh_dev));
+    for d in linux.map(|l| l.devices.as_slice()).unwrap_or_default() {
+        if !crate::plan::DEVICES
+            .iter()
+            .any(|n| Path::new("/dev").join(n) == Path::new(&d.path))
+        {
+            bail!(
+                "linux.devices {}: device nodes can't be created in a user namespace; bind the \
+                 host's node with a mount instead",
+                quote(&d.path)
+            );
+        }
+    }
+    if let Some(l) = linux {
+        steps.extend(mounts::masks(&l.masked_paths, &l.readonly_paths)?);
+    }
+    let plan = Plan {
+        steps,
+        ..Default::default()
+    };
+
+    let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
+    let oom_score_adj = process
+        .oom_score_adj
+        .filter(|&v| Some(v) != current_oom_score_adj())
+        .map(|v| v.to_string().into_bytes());
+    let rlimits = process
+        .rlimits
+        .iter()
+        .map(|r| Ok((rlimit_number(&r.kind)?, r.soft, r.hard)))
+        .collect::<Result<_>>()?;
+    let seccomp = match linux.and_then(|l| l.seccomp.as_ref()) {
+        Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
+        None => None,
+    };
+    let launch = Launch {
+        rootfs: cpath(&rootfs)?,
+        root_readonly: root.readonly,
+        joins,
+        preserve_fds: opts.preserve_fds,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.additional_gids.clone(),
+        set_groups,
+        caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
+        no_new_privs: process.no_new_privileges,
+        new_keyring: opts.new_keyring,
+        sysctls,
+        oom_score_adj,
+        rlimits,
+        seccomp,
+        time_offsets: time_offsets(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?,
+        start_hooks: config
+            .hooks
+            .as_ref()
+            .map(|h| h.start_container.iter().map(StartHook::prepare).collect())
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let mut prepared = prepare_process(process, launch, 0)?;
+    prepared.clone_flags = flags;
+    prepared.hostname = hostname.into_bytes();
+    prepared.loopback = flags & libc::CLONE_NEWNET != 0;
+    prepared.steps = prepared::prepare_steps(&plan)?;
+    Ok(Container {
+        prepared,
+        maps,
+        rootfs,
+        plan,
+    })
+}
+
+fn one(id: u32) -> IdMapping {
+    IdMapping {
+        container_id: 0,
+        host_id: id,
+        size: 1,
+    }
+}
+
+/// Without CAP_SETUID over our namespace, the kernel takes one line mapping our own id; more
+/// would need newuidmap, which ns-rootless never uses.
+fn check_maps(what: &str, maps: &[IdMapping], own: u32, privileged: bool) -> Result<()> {
+    if maps.is_empty() {
+        bail!("invalid linux.{what}: a user namespace needs a mapping");
+    }
+    if !privileged && (maps.len() != 1 || maps[0].host_id != own || maps[0].size != 1) {
+        bail!(
+            "invalid linux.{what}: as a plain user, only one id can be mapped, your own ({own}) \
+             with size 1; more would need newuidmap, which ns-rootless doesn't use"
+        );
+    }
+    Ok(())
+}
+
+fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
+    let refuse = |field: &str, why: &str| -> Result<()> { bail!("unsupported {field}: {why}") };
+    if process
+        .apparmor_profile
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        refuse(
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host",
+        )?;
+    }
+    if process
+        .selinux_label
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        refuse(
+            "process.selinuxLabel",
+            "SELinux labels are not applied by ns-rootless",
+        )?;
+    }
+    if config.domainname.as_deref().is_some_and(|d| !d.is_empty()) {
+        refuse("domainname", "not supported")?;
+    }
+    if let Some(l) = &config.linux {
+        if l.personality.is_some() {
+            refuse("linux.personality", "not supported")?;
+        }
+        if l.intel_rdt.is_some() {
+            refuse("linux.intelRdt", "not supported")?;
+        }
+        if l.mount_label.as_deref().is_some_and(|p| !p.is_empty()) {
+            refuse(
+                "linux.mountLabel",
+                "SELinux labels are not applied by ns-rootless",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_users_map_only_themselves() {
+        assert!(check_maps("uidMappings", &[one(1000)], 1000, false).is_ok());
+        let err = check_maps("uidMappings", &[one(1001)], 1000, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only one id can be mapped"), "{err}");
+        let wide = IdMapping {
+            container_id: 0,
+            host_id: 0,
+            size: 65536,
+        };
+        assert!(check_maps("uidMappings", &[wide], 1000, true).is_ok());
+    }
+
+    #[test]
+    fn sysctls_must_belong_to_our_namespaces() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        let s = sysctls(Some(&m), libc::CLONE_NEWNET, false).unwrap();
+        assert_eq!(s[0].0.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        assert!(sysctls(Some(&m), 0, false).is_err());
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("kernel.core_pattern".to_string(), "|/x".to_string());
+        assert!(sysctls(Some(&m), libc::CLONE_NEWIPC | libc::CLONE_NEWUTS, false).is_err());
+    }
+}

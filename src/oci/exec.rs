@@ -1,0 +1,253 @@
+//! `exec`: a new process in a running container. We join every namespace of the container's
+//! init at once through its pidfd (setns(2) with a pidfd, Linux 5.8), fork (a PID namespace
+//! only takes children), and the child goes the container process's way (payload.rs with the
+//! config's ids, capabilities, no_new_privs, seccomp profile and rlimits), then execve.
+
+use crate::error::{quote, strerror};
+use crate::oci::cli::Exec;
+use crate::oci::config::{Config, Process};
+use crate::oci::launch::Launch;
+use crate::oci::store::{self, Status, Store};
+use crate::prepared::{cstring, Prepared};
+use crate::sync::Record;
+use crate::{payload, signals, supervise, sync, sys};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::libc;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+
+pub fn run(store: &Store, e: &Exec) -> Result<u8> {
+    let s = store.get(&e.id)?;
+    let (status, pidfd) = store::status(&s);
+    let pidfd = match (status, pidfd) {
+        (Status::Running | Status::Created, Some(fd)) => fd,
+        _ => bail!("cannot exec in a stopped container"),
+    };
+    let config_path = std::path::Path::new(&s.bundle).join("config.json");
+    let config: Config = crate::oci::config::parse(
+        &std::fs::read(&config_path).with_context(|| format!("reading {}", quote(&config_path)))?,
+    )
+    .map_err(|err| anyhow!("invalid {}: {err}", quote(&config_path)))?;
+    let process = process_of(e, &config)?;
+    if process.terminal && e.console_socket.is_none() && e.detach {
+        bail!("a terminal for a detached exec needs --console-socket");
+    }
+    let console = match &e.console_socket {
+        Some(path) => Some(
+            std::os::unix::net::UnixStream::connect(path)
+                .with_context(|| format!("connecting to the console socket {}", quote(path)))?,
+        ),
+        None => None,
+    };
+    // setgroups(2) works only where the container's user namespace allows it.
+    let set_groups = std::fs::read_to_string(format!("/proc/{}/setgroups", s.pid))
+        .is_ok_and(|v| v.trim() != "deny");
+    let prepared = prepare(&process, &config, e.preserve_fds, set_groups)?;
+    let pid_file = e
+        .pid_file
+        .as_deref()
+        .map(store::PendingFile::open)
+        .transpose()?;
+
+    // Through the container's process, not its init: init is not dumpable (so that the
+    // process can't reach it), which keeps us out of it too. The process is init's only child;
+    // the pidfd is taken before checking that it still is.
+    let (process_pid, process_fd) =
+        container_process(s.pid).with_context(|| format!("joining container {}", e.id))?;
+    drop(pidfd);
+    // Every namespace of the container's that isn't ours already, in one call: joining one we
+    // are in can still be refused (the host's cgroup namespace needs CAP_SYS_ADMIN over the
+    // initial user namespace), and rootless podman's containers share podman's user and cgroup
+    // namespaces.
+    let mut flags = 0;
+    for (name, flag) in [
+        ("user", libc::CLONE_NEWUSER),
+        ("mnt", libc::CLONE_NEWNS),
+        ("pid", libc::CLONE_NEWPID),
+        ("uts", libc::CLONE_NEWUTS),
+        ("ipc", libc::CLONE_NEWIPC),
+        ("net", libc::CLONE_NEWNET),
+        ("cgroup", libc::CLONE_NEWCGROUP),
+        ("time", 0x80), // CLONE_NEWTIME
+    ] {
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
+        let theirs = std::fs::metadata(format!("/proc/{process_pid}/ns/{name}")).ok();
+        let same = matches!((ours, theirs), (Some(a), Some(b)) if a.ino() == b.ino() && a.dev() == b.dev());
+        if !same {
+            flags |= flag;
+        }
+    }
+    sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
+        anyhow!(
+            "joining the namespaces of container {}: {}",
+            e.id,
+            strerror(err)
+        )
+    })?;
+    drop(process_fd);
+    // Now in the container's mount namespace: /dev/ptmx is its devpts.
+    let pty = match &prepared.pty {
+        Some(setup) => Some(
+            sys::open_pty(setup.termios.as_ref(), &setup.winsize)
+                .map_err(|err| anyhow!("creating a terminal: {}", strerror(err)))?,
+        ),
+        None => None,
+    };
+    signals::take_over();
+    let umask = process.user.umask.unwrap_or(0o022);
+    let (report_read, report_write) = sync::report_pipe().context("creating the handshake pipe")?;
+    let child =
+        match sys::fork().map_err(|err| anyhow!("starting the process: {}", strerror(err)))? {
+            0 => payload::main(&payload::Start {
+                prepared: &prepared,
+                report: report_write.as_raw_fd(),
+                umask,
+                pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            }),
+            pid => pid,
+        };
+    drop(report_write);
+    let master = pty.map(|(master, _slave)| master);
+    let (relay, _raw) =
+        crate::oci::create::hand_terminal(master, console.as_ref(), prepared.pty.as_ref())?;
+    drop(console);
+    // EOF: the process runs (its copy of the pipe closed at execve); a record: it failed.
+    if let Some(r) = sync::first_record(report_read) {
+        let _ = sys::wait_child(child, false);
+        bail!(word(r, &process));
+    }
+    if let Some(file) = &pid_file {
+        file.write(child.to_string().as_bytes())?;
+    }
+    if e.detach {
+        return Ok(0);
+    }
+    let pidfd = crate::pidfd::Pidfd::open(child)
+        .map_err(|err| anyhow!("watching the process: {}", strerror(err)))?;
+    let outcome = supervise::supervise(nix::unistd::Pid::from_raw(child), &pidfd, None, relay)?;
+    Ok(outcome.status)
+}
+
+/// A pidfd of the container's process: init's child, listed by the kernel in
+/// /proc/INIT/task/INIT/children (our PID namespace's numbers), checked after the pidfd is
+/// open to still be init's child.
+fn container_process(init: i32) -> Result<(i32, std::os::fd::OwnedFd)> {
+    let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+        .context("listing the processes of its init")?;
+    for pid in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let Ok(fd) = sys::pidfd_open(pid) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split(' ').nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(init) {
+            return Ok((pid, fd));
+        }
+    }
+    bail!("its process is not running (not started yet, or ending)")
+}
+
+fn word(r: Record, process: &Process) -> String {
+    let arg0 = process.args.first().cloned().unwrap_or_default();
+    match (r.stage, r.errno) {
+        (crate::error::Stage::Exec, libc::ENOENT) if !arg0.contains('/') => {
+            format!("exec: {}: executable file not found in $PATH", quote(&arg0))
+        }
+        (crate::error::Stage::Exec, errno) => {
+            format!("exec: {}: {}", quote(&arg0), strerror(errno).to_lowercase())
+        }
+        (stage, errno) => crate::error::describe(stage.doing(), errno, None),
+    }
+}
+
+/// The process: `--process FILE`, else the container's own with the command line's changes.
+fn process_of(e: &Exec, config: &Config) -> Result<Process> {
+    if let Some(path) = &e.process {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", quote(path)))?;
+        return serde_json::from_slice(&text)
+            .map_err(|err| anyhow!("invalid {}: {err}", quote(path)));
+    }
+    let base = config
+        .process
+        .as_ref()
+        .context("invalid config.json: no process")?;
+    if e.command.is_empty() {
+        bail!("exec needs a command (or --process)");
+    }
+    let mut p = Process {
+        terminal: e.tty,
+        args: e.command.clone(),
+        env: base.env.clone(),
+        cwd: e.cwd.clone().unwrap_or_else(|| base.cwd.clone()),
+        no_new_privileges: base.no_new_privileges || e.no_new_privs,
+        ..Default::default()
+    };
+    p.env.extend(e.env.iter().cloned());
+    p.user.uid = base.user.uid;
+    p.user.gid = base.user.gid;
+    p.user.umask = base.user.umask;
+    if let Some(u) = &e.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        p.user.uid = uid
+            .parse()
+            .map_err(|_| anyhow!("invalid --user {}", quote(u)))?;
+        p.user.gid = gid
+            .parse()
+            .map_err(|_| anyhow!("invalid --user {}", quote(u)))?;
+    }
+    p.user.additional_gids = e.additional_gids.clone();
+    let mut caps = crate::oci::config::Capabilities::default();
+    if let Some(c) = &base.capabilities {
+        caps = c.clone();
+    }
+    for cap in &e.cap {
+        for set in [
+            &mut caps.bounding,
+            &mut caps.effective,
+            &mut caps.permitted,
+            &mut caps.ambient,
+        ] {
+            set.push(cap.clone());
+        }
+    }
+    p.capabilities = Some(caps);
+    p.rlimits = Vec::new();
+    Ok(p)
+}
+
+fn prepare(
+    process: &Process,
+    config: &Config,
+    preserve_fds: u32,
+    set_groups: bool,
+) -> Result<Prepared> {
+    let launch = Launch {
+        rootfs: cstring(b"/")?,
+        root_readonly: false,
+        joins: Vec::new(),
+        preserve_fds,
+        uid: process.user.uid,
+        gid: process.user.gid,
+        groups: process.user.additional_gids.clone(),
+        set_groups,
+        caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
+        no_new_privs: process.no_new_privileges,
+        new_keyring: true,
+        sysctls: Vec::new(),
+        oom_score_adj: None,
+        rlimits: Vec::new(),
+        seccomp: match config.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+            Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
+            None => None,
+        },
+        start_hooks: Vec::new(),
+        time_offsets: None,
+    };
+    crate::oci::process::prepare_process(process, launch, 24)
+}

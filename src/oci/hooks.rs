@@ -1,0 +1,76 @@
+//! Runs config.json hooks: each a host program, given the container's state JSON on stdin,
+//! with its own argv and environment (nothing of ours), killed at its timeout.
+
+use crate::error::quote;
+use crate::oci::config::Hook;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `hooks` in order; the first that fails (or times out) is the error.
+pub fn run(kind: &str, hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
+    let input = serde_json::to_vec(state).context("encoding the state for hooks")?;
+    for (i, hook) in hooks.iter().enumerate() {
+        run_one(hook, &input)
+            .with_context(|| format!("running hooks.{kind}[{i}] {}", quote(&hook.path)))?;
+    }
+    Ok(())
+}
+
+fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
+    if !hook.path.starts_with('/') {
+        bail!("the path must be absolute");
+    }
+    let mut cmd = Command::new(&hook.path);
+    match hook.args.split_first() {
+        Some((arg0, rest)) => {
+            cmd.arg0(arg0).args(rest);
+        }
+        None => {
+            cmd.arg0(&hook.path);
+        }
+    }
+    cmd.env_clear();
+    for kv in &hook.env {
+        match kv.split_once('=') {
+            Some((k, v)) => cmd.env(k, v),
+            None => cmd.env(kv, ""),
+        };
+    }
+    // A hook's output is not the container's: keep our stdout clean (state, list print there).
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    // Our blocked signals would be inherited: the hook gets an empty mask.
+    crate::sys::clear_sigmask_at_exec(&mut cmd);
+    let mut child = cmd.spawn().context("starting it")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that doesn't read its stdin is fine: EPIPE is not its failure.
+        let _ = stdin.write_all(input);
+    }
+    let deadline = hook
+        .timeout
+        .filter(|&t| t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let mut pause = Duration::from_micros(200);
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for it")? {
+            break status;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("timed out after {} s", hook.timeout.unwrap_or(0));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(code), _) => bail!("it exited with status {code}"),
+        (_, Some(sig)) => bail!("it was killed by signal {sig}"),
+        _ => bail!("it failed"),
+    }
+}

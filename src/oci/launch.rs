@@ -1,0 +1,169 @@
+//! What an OCI container's init and process do beyond the native launch, rendered before
+//! clone (`Launch`), and the process's last steps (`finish_process`, after clone: syscalls
+//! only).
+
+use crate::error::Stage;
+use crate::oci::caps::Sets;
+use crate::sys::{self, Errno};
+use nix::libc;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+pub struct Launch {
+    /// The bundle's rootfs (canonical), bound onto itself as the root.
+    pub rootfs: CString,
+    pub root_readonly: bool,
+    /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
+    pub joins: Vec<(OwnedFd, libc::c_int)>,
+    /// fds 3..3+N passed on to the process (`--preserve-fds`).
+    pub preserve_fds: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<libc::gid_t>,
+    /// Whether setgroups(2) may be called: not where setgroups is "deny" (our own one-id maps).
+    pub set_groups: bool,
+    pub caps: Sets,
+    pub no_new_privs: bool,
+    pub new_keyring: bool,
+    /// /proc/sys files and what to write to them.
+    pub sysctls: Vec<(CString, Vec<u8>)>,
+    pub oom_score_adj: Option<Vec<u8>>,
+    /// (RLIMIT_* number, soft, hard).
+    pub rlimits: Vec<(libc::c_int, u64, u64)>,
+    pub seccomp: Option<crate::seccomp::Program>,
+    /// startContainer hooks, run by init after `start`, inside the container.
+    pub start_hooks: Vec<StartHook>,
+    /// A time namespace for the process, with these /proc/PID/timens_offsets lines.
+    pub time_offsets: Option<Vec<u8>>,
+}
+
+/// A hook rendered for init: its path (resolved in the container) and its argv and envp.
+pub struct StartHook {
+    pub path: CString,
+    pub argv: crate::prepared::CStrArray,
+    pub envp: crate::prepared::CStrArray,
+}
+
+/// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
+/// whose capacity is 64 KiB, from `create` until `start`).
+pub const STATE_MAX: usize = 16 * 1024;
+
+impl StartHook {
+    pub fn prepare(hook: &crate::oci::config::Hook) -> anyhow::Result<StartHook> {
+        use crate::prepared::{cstring, CStrArray};
+        if !hook.path.starts_with('/') {
+            anyhow::bail!(
+                "invalid hooks.startContainer path {}: must be absolute",
+                crate::error::quote(&hook.path)
+            );
+        }
+        let argv = if hook.args.is_empty() {
+            vec![cstring(hook.path.as_bytes())?]
+        } else {
+            hook.args
+                .iter()
+                .map(|a| cstring(a.as_bytes()))
+                .collect::<anyhow::Result<_>>()?
+        };
+        let envp = hook
+            .env
+            .iter()
+            .map(|e| cstring(e.as_bytes()))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(StartHook {
+            path: cstring(hook.path.as_bytes())?,
+            argv: CStrArray::new(argv),
+            envp: CStrArray::new(envp),
+        })
+    }
+}
+
+/// Init, after `start`: runs the startContainer hooks in the container (after pivot_root), each
+/// given the state `create` left in the handshake pipe `go_read`. A failing hook stops the
+/// container: Err(index of the hook, its exit code or errno).
+pub fn run_start_hooks(o: &Launch, go_read: RawFd) -> Result<(), (usize, i32)> {
+    let mut state = [0u8; STATE_MAX];
+    let mut len = [0u8; 4];
+    sys::read_exact(go_read, &mut len).map_err(|e| (0, e))?;
+    let len = (u32::from_ne_bytes(len) as usize).min(STATE_MAX);
+    sys::read_exact(go_read, &mut state[..len]).map_err(|e| (0, e))?;
+    sys::close(go_read);
+    for (i, hook) in o.start_hooks.iter().enumerate() {
+        match sys::run_hook(
+            &hook.path,
+            hook.argv.as_ptr(),
+            hook.envp.as_ptr(),
+            &state[..len],
+        ) {
+            Ok(0) => {}
+            Ok(code) => return Err((i, code)),
+            Err(e) => return Err((i, e)),
+        }
+    }
+    Ok(())
+}
+
+impl Launch {
+    /// Every fd init keeps besides its handshake ends: the preserved ones and the namespaces.
+    pub fn kept_fds(&self) -> Vec<RawFd> {
+        let mut keep: Vec<RawFd> = (3..3 + self.preserve_fds as RawFd).collect();
+        keep.extend(self.joins.iter().map(|(fd, _)| fd.as_raw_fd()));
+        keep
+    }
+}
+
+/// Init, right after the maps: joins the configured namespaces, writes sysctls (in the
+/// namespaces they belong to, which are ours now) and oom_score_adj (inherited by the process).
+pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
+    for (i, (fd, nstype)) in o.joins.iter().enumerate() {
+        sys::setns(fd.as_raw_fd(), *nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
+        sys::close(fd.as_raw_fd());
+    }
+    for (i, (path, value)) in o.sysctls.iter().enumerate() {
+        sys::write_path(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
+    }
+    if let Some(adj) = &o.oom_score_adj {
+        sys::write_path(c"/proc/self/oom_score_adj", adj)
+            .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
+    }
+    Ok(())
+}
+
+/// Init, before it creates the process: a time namespace for it, its offsets written before
+/// init's first fork (time_namespaces(7)). Init then stops being dumpable itself: the process
+/// can't share its memory (a child sharing it stays in init's time namespace), so it can't
+/// clear that flag for both as it otherwise does.
+pub fn prepare_time(o: &Launch) -> Result<(), Errno> {
+    if let Some(offsets) = &o.time_offsets {
+        sys::unshare_time()?;
+        sys::write_path(c"/proc/self/timens_offsets", offsets)?;
+        sys::set_not_dumpable()?;
+    }
+    Ok(())
+}
+
+/// The process's last steps before execve, in runc's order: without no_new_privs, installing
+/// a seccomp filter needs CAP_SYS_ADMIN, so it comes before the capabilities are dropped;
+/// with it, it comes last so that the filter needn't allow our own setup calls.
+pub fn finish_process(o: &Launch) -> Result<(), (Stage, Errno)> {
+    let seccomp = || match &o.seccomp {
+        Some(program) => sys::install_seccomp(program).map_err(|e| (Stage::Seccomp, e)),
+        None => Ok(()),
+    };
+    if !o.no_new_privs {
+        seccomp()?;
+    }
+    for &(resource, soft, hard) in &o.rlimits {
+        sys::set_rlimit(resource, soft, hard).map_err(|e| (Stage::Limit, e))?;
+    }
+    sys::limit_bounding_set(o.caps.bounding).map_err(|e| (Stage::Capabilities, e))?;
+    sys::become_ids(o.uid, o.gid, &o.groups, o.set_groups).map_err(|e| (Stage::Ids, e))?;
+    let c = o.caps;
+    sys::set_capabilities(c.effective, c.permitted, c.inheritable, c.ambient)
+        .map_err(|e| (Stage::Capabilities, e))?;
+    if o.no_new_privs {
+        sys::set_no_new_privs().map_err(|e| (Stage::NoNewPrivs, e))?;
+        seccomp()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The runtime's commands: create, start, state, kill, delete, run, list, spec, features.
+//! `create` is ns-rootless's parent (P) up to the point where init waits for `start`; then it
+//! exits, and init belongs to the caller's subreaper.
+
+use crate::error::quote;
+use crate::oci::cli::{self, Command};
+use crate::oci::convert::Caller;
+use crate::oci::create::{create, Mode};
+use crate::oci::store::{self, Status, Store, Stored};
+use crate::oci::{hooks, Log};
+use crate::pidfd::Pidfd;
+use crate::sys;
+use anyhow::{bail, Context, Result};
+use nix::libc;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
+    let g = &cli.global;
+    let caller = caller()?;
+    let root = g
+        .root
+        .clone()
+        .unwrap_or_else(|| store::default_root(caller.uid));
+    let open = |create| Store::open(&root, caller.uid, create);
+    match cli.command {
+        Command::Create(c) => {
+            create(&open(true)?, &c.id, &c.opts, caller, g, log, Mode::Create).map(|_| 0)
+        }
+        Command::Run(r) => {
+            let mode = if r.detach {
+                Mode::RunDetached
+            } else {
+                Mode::Run
+            };
+            let store = open(true)?;
+            let code = create(&store, &r.id, &r.opts, caller, g, log, mode)?;
+            if mode == Mode::Run && !r.keep {
+                delete(&store, &r.id, true, log)?;
+            }
+            Ok(code)
+        }
+        Command::Start(c) => start(&open(false)?, &c.id, log).map(|_| 0),
+        Command::State(c) => {
+            let store = open(false)?;
+            let s = store.get(&c.id)?;
+            let (status, _) = store::status(&s);
+            print_json(&store::state_json(&s, status))
+        }
+        Command::Kill(k) => kill(&open(false)?, &k.id, k.signal.as_deref()).map(|_| 0),
+        Command::Delete(d) => delete(&open(false)?, &d.id, d.force, log).map(|_| 0),
+        Command::List(l) => list(&open(false)?, l),
+        Command::Features => print_text(&crate::oci::features::features()),
+        Command::Spec(s) => spec(s.bundle.as_deref(), caller).map(|_| 0),
+        Command::Exec(e) => crate::oci::exec::run(&open(false)?, &e),
+        Command::Pause(_) | Command::Resume(_) => bail!(
+            "pause and resume need the cgroup freezer of a delegated cgroup, which ns-rootless \
+             doesn't manage"
+        ),
+        Command::Update(_) => {
+            bail!("update needs a delegated cgroup, which ns-rootless doesn't manage")
+        }
+        Command::Checkpoint(_) | Command::Restore(_) => {
+            bail!("checkpoint and restore need CRIU, which ns-rootless doesn't support")
+        }
+        Command::Ps(_) => bail!("ps is not supported by ns-rootless-oci"),
+    }
+}
+
+fn print_text(text: &str) -> Result<u8> {
+    let mut out = std::io::stdout();
+    writeln!(out, "{text}").context("writing to stdout")?;
+    Ok(0)
+}
+
+fn print_json(v: &serde_json::Value) -> Result<u8> {
+    print_text(&serde_json::to_string_pretty(v).context("encoding JSON")?)
+}
+
+fn caller() -> Result<Caller> {
+    let (uid, euid, gid, _) = sys::ids();
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let initial = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    if euid == 0 && initial {
+        bail!("refusing to run as root: ns-rootless-oci is a rootless runtime; run it as a plain user");
+    }
+    Ok(Caller {
+        uid,
+        gid,
+        userns_root: euid == 0,
+    })
+}
+
+fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
+    let mut s = store.get(id)?;
+    let (status, pidfd) = store::status(&s);
+    match (status, pidfd) {
+        (Status::Created, Some(pidfd)) => start_with(store, &mut s, &pidfd, log),
+        (Status::Stopped, _) => bail!("cannot start a container that has stopped"),
+        _ => bail!("cannot start an already running container"),
+    }
+}
+
+/// Marks the container started, then lets its init go on (it waits for the start signal).
+pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) -> Result<()> {
+    s.started = true;
+    store.write(s)?;
+    init.signal(sys::start_signal())
+        .map_err(|e| anyhow::anyhow!("starting the container: {}", crate::error::strerror(e)))?;
+    // poststart failures are warnings (runtime.md): the container runs anyway.
+    let state = store::state_json(s, Status::Running);
+    if let Err(e) = hooks::run("poststart", &s.hooks.poststart, &state) {
+        log.warn(&crate::error::one_line(&e));
+    }
+    Ok(())
+}
+
+/// A signal as runc takes it: a number, `TERM` or `SIGTERM`.
+fn parse_signal(text: &str) -> Result<libc::c_int> {
+    if let Ok(n) = text.parse::<libc::c_int>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    match name.parse::<nix::sys::signal::Signal>() {
+        Ok(sig) => Ok(sig as libc::c_int),
+        Err(_) => bail!("invalid signal {}", quote(text)),
+    }
+}
+
+fn kill(store: &Store, id: &str, signal: Option<&str>) -> Result<()> {
+    let sig = parse_signal(signal.unwrap_or("TERM"))?;
+    let s = store.get(id)?;
+    match store::status(&s) {
+        (Status::Stopped, _) | (_, None) => bail!("container not running"),
+        (_, Some(pidfd)) => pidfd.signal(sig).map_err(|e| {
+            anyhow::anyhow!(
+                "sending signal {sig} to the container: {}",
+                crate::error::strerror(e)
+            )
+        }),
+    }
+}
+
+fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
+    let s = match store.load(id)? {
+        Some(s) => s,
+        None if force => return Ok(()),
+        None => bail!(
+            "container does not exist: {}",
+            crate::error::escape(id.as_bytes())
+        ),
+    };
+    let (status, pidfd) = store::status(&s);
+    if status == Status::Running && !force {
+        bail!("cannot delete container {id} that is not stopped: running");
+    }
+    // A created container is deleted without --force, as runc does (its process never ran).
+    if let Some(pidfd) = pidfd {
+        let _ = pidfd.signal(libc::SIGKILL);
+        // Its pidfd turns readable when it has exited; the whole PID namespace dies with it.
+        if !sys::wait_pidfd(pidfd.as_fd().as_raw_fd(), 10_000).unwrap_or(false) {
+            bail!("deleting container {id}: its init didn't end after SIGKILL");
+        }
+    }
+    store.remove(id)?;
+    let state = store::state_json(&s, Status::Stopped);
+    if let Err(e) = hooks::run("poststop", &s.hooks.poststop, &state) {
+        log.warn(&crate::error::one_line(&e));
+    }
+    Ok(())
+}
+
+fn list(store: &Store, l: cli::List) -> Result<u8> {
+    let mut rows = Vec::new();
+    for id in store.ids()? {
+        if let Some(s) = store.load(&id)? {
+            let (status, _) = store::status(&s);
+            rows.push((s, status));
+        }
+    }
+    if l.quiet {
+        let ids: Vec<String> = rows.iter().map(|(s, _)| s.id.clone()).collect();
+        return if ids.is_empty() {
+            Ok(0)
+        } else {
+            print_text(&ids.join("\n"))
+        };
+    }
+    if l.format == cli::ListFormat::Json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(s, st)| store::state_json(s, *st))
+            .collect();
+        return print_text(&serde_json::to_string(&v).context("encoding JSON")?);
+    }
+    let mut text = String::from("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
+    for (s, st) in &rows {
+        let pid = if *st == Status::Stopped { 0 } else { s.pid };
+        text.push_str(&format!(
+            "\n{}\t{pid}\t{}\t{}\t{}\t{}",
+            s.id,
+            st.as_str(),
+            s.bundle,
+            s.created,
+            s.owner
+        ));
+    }
+    print_text(&text)
+}
+
+fn spec(bundle: Option<&Path>, caller: Caller) -> Result<()> {
+    let dir = bundle.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let path = dir.join("config.json");
+    let text = crate::oci::features::rootless_spec(caller.uid, caller.gid);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("writing {}", quote(&path)))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.write_all(b"\n"))
+        .with_context(|| format!("writing {}", quote(&path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_number_or_name() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), libc::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

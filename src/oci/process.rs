@@ -1,0 +1,175 @@
+//! An OCI process, rendered for the launcher: argv, environment, cwd, terminal (shared by
+//! `create` and `exec`), and the config fields that become values the children write: rlimits,
+//! sysctls, oom_score_adj, time namespace offsets.
+
+use crate::error::quote;
+use crate::oci::config::Process;
+use crate::oci::launch::Launch;
+use crate::prepared::{self, cstring, Prepared, PreparedCwd};
+use anyhow::{bail, Context, Result};
+use nix::libc;
+use std::ffi::OsString;
+
+/// What the launcher runs for `process` (a container's, or an `exec`'s): argv, environment,
+/// the PATH candidates, cwd and terminal, with `launch`'s ids, capabilities and filters; no
+/// namespaces and no mount steps yet. `rows` is the terminal's height when the config gives
+/// no consoleSize.
+pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<Prepared> {
+    if process.args.is_empty() {
+        bail!("invalid process.args: empty");
+    }
+    if !process.cwd.starts_with('/') {
+        bail!(
+            "invalid process.cwd {}: must be absolute",
+            quote(&process.cwd)
+        );
+    }
+    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
+    let env: Vec<(OsString, OsString)> = process
+        .env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.into(), v.into()),
+            None => (kv.into(), OsString::new()),
+        })
+        .collect();
+    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
+    let pty = process.terminal.then(|| crate::tty::PtySetup {
+        termios: None,
+        winsize: libc::winsize {
+            ws_row: process.console_size.map_or(rows, |c| c.height),
+            ws_col: process
+                .console_size
+                .map_or(if rows > 0 { 80 } else { 0 }, |c| c.width),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    });
+    Ok(Prepared {
+        clone_flags: 0,
+        hostname: Vec::new(),
+        loopback: false,
+        scratch_options: Vec::new(),
+        steps: Vec::new(),
+        nest: false,
+        drop_caps: true,
+        ignored_signals: crate::sys::ignored_signals_in(
+            &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+        ),
+        inner_uid_map: Vec::new(),
+        inner_gid_map: Vec::new(),
+        cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
+        limits: Vec::new(),
+        pty,
+        // An OCI config sharing the host's network namespace gets no Landlock domain (yet).
+        landlock: None,
+        seccomp: None,
+        candidates,
+        argv,
+        envp,
+        oci: Some(launch),
+        root: crate::prepared::PreparedRoot::Tmpfs,
+        layers_fd: None,
+        report_payload: false,
+    })
+}
+
+/// The /proc/PID/timens_offsets text for `linux.timeOffsets` (monotonic and boottime only, the
+/// clocks a time namespace offsets), when the config asks for a time namespace.
+pub fn time_offsets(wanted: bool, offsets: Option<&serde_json::Value>) -> Result<Option<Vec<u8>>> {
+    if !wanted {
+        if offsets.is_some() {
+            bail!("invalid linux.timeOffsets: needs a time namespace in linux.namespaces");
+        }
+        return Ok(None);
+    }
+    let mut text = String::new();
+    if let Some(map) = offsets {
+        let map = map
+            .as_object()
+            .context("invalid linux.timeOffsets: not an object")?;
+        for (clock, value) in map {
+            if clock != "monotonic" && clock != "boottime" {
+                bail!("invalid linux.timeOffsets: unknown clock {}", quote(clock));
+            }
+            let secs = value.get("secs").and_then(|v| v.as_i64()).unwrap_or(0);
+            let nanos = value.get("nanosecs").and_then(|v| v.as_u64()).unwrap_or(0);
+            if nanos >= 1_000_000_000 {
+                bail!("invalid linux.timeOffsets.{clock}.nanosecs {nanos}: at most 999999999");
+            }
+            text.push_str(&format!("{clock} {secs} {nanos}\n"));
+        }
+    }
+    Ok(Some(text.into_bytes()))
+}
+
+pub fn current_oom_score_adj() -> Option<i32> {
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Namespaced sysctls only, and only those of a namespace the container has of its own.
+pub fn sysctls(
+    map: Option<&std::collections::BTreeMap<String, String>>,
+    flags: libc::c_int,
+    userns_root: bool,
+) -> Result<Vec<(std::ffi::CString, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for (key, value) in map.into_iter().flatten() {
+        let ok_chars = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && !key.contains("..");
+        let ns = if key.starts_with("net.") {
+            Some(libc::CLONE_NEWNET)
+        } else if key.starts_with("fs.mqueue.")
+            || key.starts_with("kernel.msg")
+            || key.starts_with("kernel.shm")
+            || key == "kernel.sem"
+        {
+            Some(libc::CLONE_NEWIPC)
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            Some(libc::CLONE_NEWUTS)
+        } else {
+            None
+        };
+        match ns {
+            Some(flag)
+                if ok_chars
+                    && (flags & flag != 0 || (userns_root && flag == libc::CLONE_NEWNET)) => {}
+            _ => bail!(
+                "invalid linux.sysctl {}: not a sysctl of the container's own namespaces",
+                quote(key)
+            ),
+        }
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        out.push((cstring(path.as_bytes())?, value.as_bytes().to_vec()));
+    }
+    Ok(out)
+}
+
+pub fn rlimit_number(name: &str) -> Result<libc::c_int> {
+    Ok(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        other => bail!("invalid process.rlimits: unknown type {}", quote(other)),
+    } as libc::c_int)
+}

@@ -1,0 +1,206 @@
+//! What an OCI container's init and process need beyond the native ones: the configured ids,
+//! waiting for `start`, rlimits with distinct soft and hard values, and the few host-side calls
+//! of the runtime (hooks, waiting for an init to end).
+
+use super::{check, check_fd, last_errno, SysResult};
+use nix::libc::{self, c_int};
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+/// Becomes `uid`/`gid` with supplementary `groups` (set only when `set_groups`: a namespace
+/// whose setgroups is "deny" refuses even an empty list), keeping the permitted capabilities
+/// across the uid change (PR_SET_KEEPCAPS) so `set_capabilities` can choose them after.
+pub fn become_ids(uid: u32, gid: u32, groups: &[libc::gid_t], set_groups: bool) -> SysResult<()> {
+    // SAFETY: plain syscalls with valid pointers.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_KEEPCAPS, 1 as libc::c_ulong, 0, 0, 0) as libc::c_long)?;
+        if set_groups {
+            check(libc::syscall(
+                libc::SYS_setgroups,
+                groups.len(),
+                groups.as_ptr(),
+            ))?;
+        }
+        check(libc::syscall(libc::SYS_setresgid, gid, gid, gid))?;
+        check(libc::syscall(libc::SYS_setresuid, uid, uid, uid))?;
+        check(libc::prctl(libc::PR_SET_KEEPCAPS, 0 as libc::c_ulong, 0, 0, 0) as libc::c_long)?;
+    }
+    Ok(())
+}
+
+/// Blocks `sig` in this process (and the children it creates from now on).
+pub fn block_signal(sig: c_int) {
+    // SAFETY: sigset operations on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Waits for `start` (or one of `stop`, the signals that end a created container instead);
+/// returns which came. All of them must be blocked since before the process was created: the
+/// kernel discards a signal sent to a PID namespace's init from outside while it has no handler
+/// and doesn't block it. No fd is held while waiting: `start` reaches us through a pidfd.
+pub fn wait_for_signal(start: c_int, stop: &[c_int]) -> c_int {
+    // SAFETY: sigset operations on a local set; sigwaitinfo with no info buffer.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, start);
+        for &s in stop {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        loop {
+            let sig = libc::sigwaitinfo(&set, std::ptr::null_mut());
+            if sig > 0 {
+                return sig;
+            }
+        }
+    }
+}
+
+/// The signal `start` sends to a created container's init.
+pub fn start_signal() -> c_int {
+    libc::SIGRTMIN() + 3
+}
+
+/// execvp's verdict on `candidates` without running any: Ok when one is a regular file with an
+/// execute bit; else ENOENT, or EACCES when one exists but can't be run. Lets `create` fail with
+/// runc's words instead of a container that dies at `start`.
+pub fn find_executable(candidates: &[std::ffi::CString]) -> SysResult<()> {
+    let mut denied = false;
+    for path in candidates {
+        // SAFETY: stat into a zeroed buffer on our stack.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::stat(path.as_ptr(), &mut st) } < 0 {
+            denied |= last_errno() == libc::EACCES;
+            continue;
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 {
+            return Ok(());
+        }
+        denied = true;
+    }
+    Err(if denied { libc::EACCES } else { libc::ENOENT })
+}
+
+/// Writes `data` to the file at `path` (a sysctl, oom_score_adj), no allocation.
+pub fn write_path(path: &CStr, data: &[u8]) -> SysResult<()> {
+    // SAFETY: valid C string; returns a new fd we own.
+    let fd = check_fd(
+        unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
+    )?;
+    super::write_all(std::os::fd::AsRawFd::as_raw_fd(&fd), data)
+}
+
+/// Waits up to `timeout_ms` for the process behind `pidfd` to end (its pidfd turns readable).
+pub fn wait_pidfd(pidfd: RawFd, timeout_ms: c_int) -> SysResult<bool> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = check(unsafe { libc::poll(&mut pfd, 1, timeout_ms) } as libc::c_long)?;
+    Ok(n > 0)
+}
+
+/// Lets a hook (a std::process::Command) start with an empty signal mask, not our blocked one.
+pub fn clear_sigmask_at_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only sigprocmask, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
+/// setrlimit(2) with distinct soft and hard values (`resource` a RLIMIT_* number).
+pub fn set_rlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: valid rlimit pointer.
+    check(unsafe { libc::setrlimit(resource as _, &lim) } as libc::c_long).map(drop)
+}
+
+/// Runs `path` with `argv`/`envp` as a child, `input` on its stdin, and waits for it: a
+/// startContainer hook, run by an OCI container's init after `start`. Syscalls only (init may
+/// not allocate). Ok(exit code, or 128+signal).
+pub fn run_hook(
+    path: &CStr,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    input: &[u8],
+) -> SysResult<i32> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: pipe2 fills our two-int array.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    let (read, write) = (fds[0], fds[1]);
+    let pid = match super::fork() {
+        Ok(0) => {
+            // SAFETY: in the child between fork and execve: dup2, sigprocmask, execve, _exit.
+            unsafe {
+                libc::dup2(read, 0);
+                let empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            }
+            super::execve(path, argv, envp);
+            super::exit_now(127)
+        }
+        Ok(pid) => pid,
+        Err(e) => {
+            super::close(read);
+            super::close(write);
+            return Err(e);
+        }
+    };
+    super::close(read);
+    // A hook that doesn't read its stdin is fine (SIGPIPE is ignored here: EPIPE).
+    let _ = super::write_all(write, input);
+    super::close(write);
+    loop {
+        match super::wait_child(pid, false) {
+            Ok(Some((_, super::Ended::Code(code)))) => return Ok(code),
+            Ok(None) | Err(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes (EOF early: EPIPE).
+pub fn read_exact(fd: RawFd, buf: &mut [u8]) -> SysResult<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: reading into the unfilled part of `buf`.
+        let n = unsafe {
+            libc::read(
+                fd,
+                buf[done..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - done,
+            )
+        };
+        match n {
+            0 => return Err(libc::EPIPE),
+            n if n > 0 => done += n as usize,
+            _ if last_errno() == libc::EINTR => {}
+            _ => return Err(last_errno()),
+        }
+    }
+    Ok(())
+}
+
+/// A new time namespace for the processes this one creates from now on (unshare(2)
+/// CLONE_NEWTIME); its offsets go to /proc/self/timens_offsets before the first of them.
+pub fn unshare_time() -> SysResult<()> {
+    const CLONE_NEWTIME: c_int = 0x80;
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(CLONE_NEWTIME) } as libc::c_long).map(drop)
+}

@@ -1,0 +1,691 @@
+//! `ns-rootless-oci`, the OCI runtime, driven the way conmon and the runtime test suites drive
+//! runc: as an unprivileged caller, on a bundle made from the busybox rootfs with our own
+//! `spec --rootless`. Each test has its own state root (`--root`) and bundle.
+
+#[allow(dead_code)]
+mod common;
+
+use common::{
+    busybox_rootfs, caller_command, caller_uid, describe, give_to_caller, oci_binary, output_of,
+    text, TempDir,
+};
+use serde_json::Value;
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A bundle (config.json from `spec --rootless`, rootfs bound from the shared busybox one) and
+/// a state root, both the caller's.
+struct Bundle {
+    dir: TempDir,
+    root: PathBuf,
+}
+
+impl Bundle {
+    fn new(label: &str) -> Bundle {
+        let dir = TempDir::new(label);
+        give_to_caller(dir.path());
+        let root = dir.path().join("state");
+        let b = Bundle { dir, root };
+        let out = output_of(b.oci(&["spec", "--rootless", "--bundle", b.path_str()]));
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            describe(&out)
+        );
+        // The rootfs: a symlink to the shared busybox tree (the runtime canonicalizes it).
+        std::os::unix::fs::symlink(busybox_rootfs(), b.path().join("rootfs")).unwrap();
+        b.edit(|c| c["process"]["terminal"] = false.into());
+        b
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn path_str(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let path = self.path().join("config.json");
+        let mut c: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        f(&mut c);
+        fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
+    fn args(&self, args: &[&str]) {
+        let args: Vec<Value> = args.iter().map(|a| Value::from(*a)).collect();
+        self.edit(|c| c["process"]["args"] = Value::Array(args));
+    }
+
+    /// `ns-rootless-oci --root STATE ARGS...` as the caller, in the bundle directory.
+    fn oci(&self, args: &[&str]) -> Command {
+        let mut cmd = caller_command(oci_binary());
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(self.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        output_of(self.oci(args))
+    }
+
+    /// `create ID` with stdout and stderr to files (the container keeps them open after create
+    /// exits, as it would conmon's pipes): (status, stdout file, stderr file).
+    fn create(&self, id: &str, extra: &[&str]) -> (ExitStatus, PathBuf, PathBuf) {
+        self.create_with_stdin(id, extra, Stdio::null())
+    }
+
+    fn create_with_stdin(
+        &self,
+        id: &str,
+        extra: &[&str],
+        stdin: Stdio,
+    ) -> (ExitStatus, PathBuf, PathBuf) {
+        let out = self.path().join(format!("{id}.out"));
+        let err = self.path().join(format!("{id}.err"));
+        let mut cmd = self.oci(&["create"]);
+        cmd.args(extra)
+            .arg(id)
+            .stdin(stdin)
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap());
+        let status = wait_for(cmd.spawn().unwrap(), "create");
+        (status, out, err)
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.run(&["state", id]);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            describe(&out)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn wait_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.state(id)["status"] != status {
+            assert!(Instant::now() < deadline, "{id} never became {status}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        // Whatever a failed test left running.
+        if let Ok(ids) = fs::read_dir(&self.root) {
+            for id in ids.flatten() {
+                let id = id.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+fn wait_for(mut child: std::process::Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit: create must not wait for the container");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn assert_quiet_success(out: &Output) {
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(out)
+    );
+}
+
+fn assert_error(out: &Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
+    assert!(
+        err.contains(needle),
+        "stderr lacks {needle:?}: {}",
+        describe(out)
+    );
+    assert_eq!(err.lines().count(), 1, "{}", describe(out));
+}
+
+#[test]
+fn spec_writes_a_rootless_config_once() {
+    let b = Bundle::new("oci-spec");
+    let c: Value =
+        serde_json::from_slice(&fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["linux"]["uidMappings"][0]["hostID"], caller_uid());
+    assert_eq!(c["root"]["path"], "rootfs");
+    let again = b.run(&["spec", "--rootless"]);
+    assert_error(&again, "config.json");
+}
+
+#[test]
+fn lifecycle_create_start_state_delete() {
+    let b = Bundle::new("oci-life");
+    b.args(&["sh", "-c", "echo out; echo err >&2; read x; echo done"]);
+    let pid_file = b.path().join("pid");
+    // The container's stdin is create's: a pipe this test holds, so `read` waits for us.
+    let (stdin_read, stdin_write) = nix::unistd::pipe().unwrap();
+    let (status, out, err) = b.create_with_stdin(
+        "c1",
+        &["--pid-file", pid_file.to_str().unwrap()],
+        Stdio::from(stdin_read),
+    );
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_eq!(fs::read_to_string(&err).unwrap(), "");
+    // create has exited; its init lives on, blocked before the command.
+    let st = b.state("c1");
+    let keys: Vec<&String> = st.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "annotations",
+            "bundle",
+            "created",
+            "id",
+            "ociVersion",
+            "owner",
+            "pid",
+            "rootfs",
+            "status"
+        ]
+    );
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], "c1");
+    assert_eq!(st["bundle"], b.path_str());
+    let pid = st["pid"].as_i64().unwrap();
+    assert_eq!(fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        "",
+        "nothing runs before start"
+    );
+    // Before start, a second create of the id and a delete without force of a running one fail.
+    assert_error(&b.run(&["create", "c1"]), "container with id exists: c1");
+
+    let started = b.run(&["start", "c1"]);
+    assert_quiet_success(&started);
+    assert_eq!(b.state("c1")["status"], "running");
+    assert_error(
+        &b.run(&["start", "c1"]),
+        "cannot start an already running container",
+    );
+    assert_error(&b.run(&["delete", "c1"]), "is not stopped");
+    assert_eq!(b.state("c1")["status"], "running");
+    drop(fs::File::from(stdin_write));
+    b.wait_status("c1", "stopped");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "out\ndone\n");
+    assert_eq!(fs::read_to_string(&err).unwrap(), "err\n");
+    assert_eq!(b.state("c1")["pid"], 0);
+    assert_error(
+        &b.run(&["start", "c1"]),
+        "cannot start a container that has stopped",
+    );
+    assert_error(&b.run(&["kill", "c1"]), "container not running");
+    assert_quiet_success(&b.run(&["delete", "c1"]));
+    assert_error(&b.run(&["state", "c1"]), "container does not exist: c1");
+    assert_error(&b.run(&["delete", "c1"]), "container does not exist");
+    assert_quiet_success(&b.run(&["delete", "--force", "c1"]));
+}
+
+#[test]
+fn kill_and_delete_force() {
+    let b = Bundle::new("oci-kill");
+    b.args(&["sleep", "100"]);
+    assert!(b.create("k1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "k1"]));
+    let pid = b.state("k1")["pid"].as_i64().unwrap();
+    assert_error(&b.run(&["kill", "k1", "NOPE"]), "invalid signal");
+    // Global options after the id, and the signal by name.
+    let root = b.root.to_str().unwrap().to_string();
+    let killed = output_of({
+        let mut c = caller_command(oci_binary());
+        c.args(["kill", "k1", "SIGTERM", "--root", &root]);
+        c
+    });
+    assert_quiet_success(&killed);
+    b.wait_status("k1", "stopped");
+    assert!(!Path::new(&format!("/proc/{pid}/exe")).exists() || b.state("k1")["pid"] == 0);
+    assert_quiet_success(&b.run(&["delete", "k1"]));
+
+    // delete --force of a running container kills it first.
+    assert!(b.create("k2", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "k2"]));
+    assert_quiet_success(&b.run(&["delete", "--force", "k2"]));
+    assert_error(&b.run(&["state", "k2"]), "does not exist");
+    // A created (never started) container is deleted without --force, as runc does.
+    assert!(b.create("k3", &[]).0.success());
+    let pid = b.state("k3")["pid"].as_i64().unwrap();
+    assert_quiet_success(&b.run(&["delete", "k3"]));
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .filter(|s| !s.contains(") Z")),
+        None
+    );
+}
+
+#[test]
+fn run_passes_the_exit_status_and_runcs_words_for_a_missing_command() {
+    let b = Bundle::new("oci-run");
+    b.args(&["sh", "-c", "exit 42"]);
+    let out = b.run(&["run", "r1"]);
+    assert_eq!(out.status.code(), Some(42), "{}", describe(&out));
+    assert!(out.stderr.is_empty(), "{}", describe(&out));
+    assert_error(&b.run(&["state", "r1"]), "does not exist");
+
+    b.args(&["no-such-command"]);
+    let out = b.run(&["run", "r2"]);
+    assert_error(
+        &out,
+        "exec: \"no-such-command\": executable file not found in $PATH",
+    );
+    assert_error(&b.run(&["state", "r2"]), "does not exist");
+    b.args(&["/bin/not-executable"]);
+    assert_error(&b.run(&["run", "r3"]), "permission denied");
+}
+
+#[test]
+fn the_process_gets_what_its_config_says() {
+    let b = Bundle::new("oci-proc");
+    b.args(&[
+        "sh",
+        "-c",
+        "id -u; id -g; pwd; hostname; echo $FOO; umask; grep -E '^Cap(Eff|Bnd)|^NoNewPrivs' /proc/self/status; \
+         ulimit -n; cat /proc/self/uid_map; (echo x > /f) 2>/dev/null || echo ro; \
+         cat /proc/keys | wc -c; ls /proc/acpi | wc -l",
+    ]);
+    b.edit(|c| {
+        c["process"]["cwd"] = "/tmp".into();
+        c["process"]["env"] = serde_json::json!(["PATH=/bin", "FOO=bar"]);
+        c["hostname"] = "box".into();
+        c["process"]["user"]["umask"] = 0o027.into();
+        c["process"]["capabilities"] = serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"],
+            "permitted": ["CAP_KILL"]});
+    });
+    let out = b.run(&["run", "p1"]);
+    assert_quiet_success(&out);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "0\n0\n/tmp\nbox\nbar\n0027\nCapEff:\t0000000000000020\nCapBnd:\t0000000000000021\n\
+             NoNewPrivs:\t1\n1024\n         0      {:>5}          1\nro\n0\n0\n",
+            caller_uid()
+        )
+    );
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let b = Bundle::new("oci-hooks");
+    let log = b.path().join("hooks.log");
+    let hook = |name: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {name} $(cat) >> {}", log.display())]})
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")]});
+        c["annotations"] = serde_json::json!({"a": "b"});
+    });
+    let out = b.run(&["run", "h1"]);
+    assert_quiet_success(&out);
+    let lines: Vec<(String, Value)> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (name, json) = l.split_once(' ').unwrap();
+            (name.to_string(), serde_json::from_str(json).unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["createRuntime", "createContainer", "poststart", "poststop"]
+    );
+    let statuses: Vec<&Value> = lines.iter().map(|(_, s)| &s["status"]).collect();
+    assert_eq!(statuses, ["created", "created", "running", "stopped"]);
+    assert!(lines
+        .iter()
+        .all(|(_, s)| s["id"] == "h1" && s["annotations"]["a"] == "b"));
+
+    // A failing create hook fails the create and leaves nothing behind.
+    b.edit(|c| c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/false"}]}));
+    let out = b.run(&["run", "h2"]);
+    assert_error(&out, "hooks.createRuntime[0] \"/bin/false\"");
+    assert_error(&b.run(&["state", "h2"]), "does not exist");
+}
+
+/// `cmd` with `file` as its fd 3.
+fn with_fd_3(mut cmd: Command, file: &fs::File) -> Command {
+    let raw = file.as_raw_fd();
+    // SAFETY: dup2 and fcntl in the forked child before exec, onto fd 3 (dup2 onto itself
+    // would keep FD_CLOEXEC: it is cleared either way).
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if nix::libc::dup2(raw, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+#[test]
+fn preserve_fds_passes_exactly_those() {
+    let b = Bundle::new("oci-fds");
+    b.args(&["sh", "-c", "cat <&3; ls /proc/self/fd"]);
+    let file = b.path().join("three");
+    fs::write(&file, "from fd 3\n").unwrap();
+    let f = fs::File::open(&file).unwrap();
+    let out = output_of(with_fd_3(b.oci(&["run", "--preserve-fds", "1", "f1"]), &f));
+    assert_quiet_success(&out);
+    // 4 is ls's own fd of the directory it lists.
+    assert_eq!(text(&out.stdout), "from fd 3\n0\n1\n2\n3\n4\n");
+    // Without --preserve-fds, fd 3 doesn't reach the process.
+    let out = output_of(with_fd_3(b.oci(&["run", "f2"]), &f));
+    assert_eq!(text(&out.stdout), "0\n1\n2\n3\n", "{}", describe(&out));
+}
+
+#[test]
+fn the_console_socket_gets_the_terminal() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let b = Bundle::new("oci-console");
+    b.args(&["sh", "-c", "tty; stty size; echo tty-ok"]);
+    b.edit(|c| {
+        c["process"]["terminal"] = true.into();
+        c["process"]["consoleSize"] = serde_json::json!({"height": 30, "width": 100});
+    });
+    let sock = b.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    give_to_caller(&sock);
+    let (status, _, err) = b.create("t1", &["--console-socket", sock.to_str().unwrap()]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    assert!(msg.bytes > 0, "the message carries a payload");
+    let fds: Vec<i32> = msg
+        .cmsgs()
+        .unwrap()
+        .flat_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds,
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(fds.len(), 1, "exactly one fd");
+    // SAFETY: the fd was just received and is ours.
+    let master = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    assert_quiet_success(&b.run(&["start", "t1"]));
+    let mut got = Vec::new();
+    let mut file = fs::File::from(master);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&got).contains("tty-ok") && Instant::now() < deadline {
+        let mut chunk = [0u8; 256];
+        match std::io::Read::read(&mut file, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let shown = text(&got).replace('\r', "");
+    assert_eq!(shown, "/dev/pts/0\n30 100\ntty-ok\n");
+    b.wait_status("t1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "t1"]));
+}
+
+#[test]
+fn errors_are_one_line_and_leave_nothing() {
+    let b = Bundle::new("oci-errors");
+    assert_error(&b.run(&["state", "a/b"]), "invalid container id");
+    assert_error(&b.run(&["start", "nope"]), "container does not exist: nope");
+    assert_error(&b.run(&["kill", "nope"]), "container does not exist");
+    // terminal without a console socket, for create.
+    b.edit(|c| c["process"]["terminal"] = true.into());
+    assert_error(&b.run(&["create", "e1"]), "--console-socket");
+    b.edit(|c| c["process"]["terminal"] = false.into());
+    // Mapping someone else's uid would need newuidmap.
+    b.edit(|c| c["linux"]["uidMappings"][0]["hostID"] = 0.into());
+    assert_error(&b.run(&["create", "e2"]), "only one id can be mapped");
+    b.edit(|c| c["linux"]["uidMappings"][0]["hostID"] = caller_uid().into());
+    b.edit(|c| c["linux"]["sysctl"] = serde_json::json!({"kernel.core_pattern": "|/x"}));
+    assert_error(
+        &b.run(&["create", "e3"]),
+        "invalid linux.sysctl \"kernel.core_pattern\"",
+    );
+    b.edit(|c| c["linux"]["sysctl"] = serde_json::json!({}));
+    b.edit(|c| c["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_NOPE"]));
+    assert_error(&b.run(&["create", "e4"]), "unknown capability");
+    b.edit(|c| c["process"]["capabilities"]["bounding"] = serde_json::json!([]));
+    b.edit(|c| c["mounts"][0]["destination"] = "/a/../../x".into());
+    assert_error(&b.run(&["create", "e5"]), "must not contain '..'");
+    for cmd in ["pause", "resume", "checkpoint"] {
+        assert_error(&b.run(&[cmd, "x"]), "");
+    }
+    let list = b.run(&["list", "-q"]);
+    assert_quiet_success(&list);
+    assert_eq!(text(&list.stdout), "");
+}
+
+#[test]
+fn features_and_version() {
+    let b = Bundle::new("oci-features");
+    let out = b.run(&["features"]);
+    assert_quiet_success(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], "1.2.0");
+    let out = b.run(&["--version"]);
+    assert_quiet_success(&out);
+    assert!(
+        text(&out.stdout).contains("spec: 1.2.0"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn list_shows_containers_with_their_status() {
+    let b = Bundle::new("oci-list");
+    b.args(&["sleep", "100"]);
+    assert!(b.create("l1", &[]).0.success());
+    let out = b.run(&["list", "--format", "json"]);
+    assert_quiet_success(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["id"], "l1");
+    assert_eq!(v[0]["status"], "created");
+    let out = b.run(&["list"]);
+    assert!(text(&out.stdout).starts_with("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\nl1\t"));
+    assert_quiet_success(&b.run(&["delete", "--force", "l1"]));
+}
+
+#[test]
+fn seccomp_profiles_are_enforced() {
+    let b = Bundle::new("oci-seccomp");
+    b.args(&["sh", "-c", "mkdir /tmp/x && echo made; hostname"]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+    });
+    let out = b.run(&["run", "s1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!text(&out.stdout).contains("made"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn native_ps_lists_oci_containers() {
+    let b = Bundle::new("oci-ps");
+    b.args(&["sleep", "100"]);
+    // Both commands with their default state places, under an XDG_RUNTIME_DIR of the test's.
+    let runtime_dir = b.path().join("xdg");
+    fs::create_dir(&runtime_dir).unwrap();
+    common::set_mode(&runtime_dir, 0o700);
+    give_to_caller(&runtime_dir);
+    let with_xdg = |mut cmd: Command| {
+        cmd.env("XDG_RUNTIME_DIR", &runtime_dir);
+        cmd
+    };
+    let mut create = caller_command(oci_binary());
+    create
+        .args(["create", "--bundle", b.path_str(), "p1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let status = wait_for(with_xdg(create).spawn().unwrap(), "create");
+    assert!(status.success());
+    let ps = output_of(with_xdg(common::ns_rootless(["ps", "--json"])));
+    assert_quiet_success(&ps);
+    let rows: Value = serde_json::from_slice(&ps.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "p1")
+        .unwrap_or_else(|| panic!("p1 not listed: {}", describe(&ps)));
+    assert_eq!(row["kind"], "oci");
+    assert_eq!(row["status"], "created");
+    let mut delete = caller_command(oci_binary());
+    delete.args(["delete", "--force", "p1"]);
+    assert_quiet_success(&output_of(with_xdg(delete)));
+}
+
+#[test]
+fn start_container_hooks_run_inside_before_the_process() {
+    let b = Bundle::new("oci-starthook");
+    b.args(&["cat", "/dev/shm/hooked"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/sh",
+            "args": ["sh", "-c", "cat > /dev/shm/hooked"]}]});
+    });
+    let out = b.run(&["run", "sc1"]);
+    assert_quiet_success(&out);
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["id"], "sc1");
+    assert_eq!(state["bundle"], b.path_str());
+
+    // A failing one stops the container before its process runs.
+    b.args(&["echo", "never"]);
+    b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]}));
+    let out = b.run(&["run", "sc2"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("startContainer hook failed"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let b = Bundle::new("oci-time");
+    b.args(&["sh", "-c", "cut -d. -f1 /proc/uptime"]);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = serde_json::json!({"boottime": {"secs": 864000}});
+    });
+    let out = b.run(&["run", "tm1"]);
+    assert_quiet_success(&out);
+    let inside: u64 = text(&out.stdout).trim().parse().unwrap();
+    let host: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside as f64 >= host + 864000.0 - 5.0,
+        "uptime {inside} vs host {host}"
+    );
+    // exec joins it too.
+    b.args(&["sleep", "100"]);
+    assert!(b.create("tm3", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "tm3"]));
+    let out = b.run(&["exec", "tm3", "cut", "-d.", "-f1", "/proc/uptime"]);
+    assert_quiet_success(&out);
+    let exec_inside: u64 = text(&out.stdout).trim().parse().unwrap();
+    assert!(exec_inside >= 864000, "{}", describe(&out));
+    assert_quiet_success(&b.run(&["delete", "--force", "tm3"]));
+    // Offsets without a time namespace are refused.
+    b.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().pop();
+    });
+    assert_error(&b.run(&["run", "tm2"]), "needs a time namespace");
+}
+
+#[test]
+fn errors_go_to_the_log_file_as_json_lines() {
+    let b = Bundle::new("oci-log");
+    b.args(&["no-such-command"]);
+    let log = b.path().join("oci-log");
+    let out = b.run(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "l1",
+    ]);
+    assert_error(&out, "executable file not found in $PATH");
+    let logged = fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(logged.lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found"),
+        "{logged}"
+    );
+    // --debug says what is skipped, only when asked.
+    b.args(&["true"]);
+    b.edit(|c| c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 10}}));
+    let quiet = b.run(&["run", "l2"]);
+    assert_quiet_success(&quiet);
+    let debug = b.run(&["--debug", "run", "l3"]);
+    assert!(
+        text(&debug.stderr).contains("linux.resources not applied"),
+        "{}",
+        describe(&debug)
+    );
+}
