@@ -215,5 +215,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         ignored_signals: host.ignored_signals,
         private_dirs: host.private_dirs.clone(),
         cow: None,
+        result_json: None,
     })
 }
