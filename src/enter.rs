@@ -204,7 +204,13 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
     Ok(Spec {
         hostname: st.hostname.as_bytes().to_vec(),
         root: Root::Host,
-        net: crate::net::Net::Private,
+        // Only whether the host's network is shared counts (the namespace is joined, not made):
+        // then the command enters the payload's Landlock scope (landlock.rs).
+        net: if process.share_net {
+            crate::net::Net::Host
+        } else {
+            crate::net::Net::Private
+        },
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,
