@@ -137,6 +137,9 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     };
     signals::take_over();
     let umask = sys::current_umask();
+    // Without a pty the command holds the caller's terminal: its settings come back at the end,
+    // as after `run` (parent.rs).
+    let _terminal = prepared.pty.is_none().then(tty::Saved::now);
     let (report_read, report_write) = sync::report_pipe().context("creating the handshake pipe")?;
     let child = match sys::fork().map_err(|e| anyhow!("starting the command: {}", strerror(e)))? {
         0 => {
