@@ -313,7 +313,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
 /// The plan for `spec`: the steps `run` executes and `explain` prints.
 pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
     let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(spec, &entries, &hostrun::read(spec));
+    let plan = plan::plan(spec, &entries, &hostrun::read(spec), &layer_dirs(spec));
     Ok((entries, plan))
 }
 
@@ -325,30 +325,51 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
         // The image's overlay is the root itself: no entries to bind.
         Root::Image(_) => return Ok(Vec::new()),
     };
-    let read = || -> std::io::Result<Vec<RootEntry>> {
-        let mut entries = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let kind = entry.file_type()?;
-            entries.push(if kind.is_symlink() {
-                RootEntry::Symlink(name, std::fs::read_link(entry.path())?)
-            } else if kind.is_dir() {
-                RootEntry::Dir(name)
-            } else {
-                RootEntry::File(name)
-            });
-        }
-        entries.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
-        Ok(entries)
-    };
-    read().with_context(|| format!("reading the root directory {}", quote(dir)))
+    list_dir(dir).with_context(|| format!("reading the root directory {}", quote(dir)))
 }
 
-fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
-    match e {
-        RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Symlink(n, _) => n,
+/// The entries of `dir`, sorted by name.
+fn list_dir(dir: &Path) -> std::io::Result<Vec<RootEntry>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        entries.push(if kind.is_symlink() {
+            RootEntry::Symlink(name, std::fs::read_link(entry.path())?)
+        } else if kind.is_dir() {
+            RootEntry::Dir(name)
+        } else {
+            RootEntry::File(name)
+        });
     }
+    entries.sort_by(|a, b| plan::entry_name(a).cmp(plan::entry_name(b)));
+    Ok(entries)
+}
+
+/// The host directories that may become layers (plan::layers), listed: for each user
+/// destination missing on the host, its ancestors from the top while each is a real directory
+/// (never through a symlink). One that can't be listed is left out: its mount point is then
+/// refused as before.
+fn layer_dirs(spec: &Spec) -> plan::HostDirs {
+    let mut dirs = plan::HostDirs::new();
+    for (dst, ancestors) in plan::layer_candidates(spec) {
+        if std::fs::symlink_metadata(dst).is_ok() {
+            continue;
+        }
+        for dir in ancestors {
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                break;
+            }
+            if !dirs.contains_key(&dir) {
+                match list_dir(&dir) {
+                    Ok(entries) => drop(dirs.insert(dir, entries)),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    dirs
 }
 
 /// Turns a child's `(stage, step, errno)` into our exit status and one line of text.

@@ -7,7 +7,10 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+mod layers;
 mod private_dirs;
+
+pub use layers::{candidates as layer_candidates, HostDirs};
 
 use crate::hostrun::HostRun;
 use crate::spec::{Root, Spec, UserMount};
@@ -190,9 +193,17 @@ fn mask() -> Action {
     }
 }
 
+/// The name of a directory entry.
+pub fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
+    match e {
+        RootEntry::Dir(n) | RootEntry::File(n) | RootEntry::Symlink(n, _) => n,
+    }
+}
+
 /// The steps for `spec`, given the top-level entries of its source root and, for host mode,
-/// what the host's /run holds.
-pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
+/// what the host's /run holds and the listings of the host directories that may become layers
+/// (see `layers`).
+pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
@@ -203,6 +214,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
         RootModel::Tmpfs => entries,
         RootModel::Overlay { .. } => &[],
     };
+    let layers = layers::layers(spec, entries, dirs);
     let mut steps = Vec::new();
     // Masks of top-level symlinks (e.g. /home -> var/home): applied after every entry is bound,
     // or the place they lead to wouldn't exist yet.
@@ -233,6 +245,9 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
                 }
             }
             _ if masked => steps.push(step(&dst, scratch(0o755))),
+            RootEntry::Dir(_) if layers.contains(&dst) => {
+                layers::steps(&dst, &layers, dirs, &mut steps)
+            }
             RootEntry::Dir(_) | RootEntry::File(_) => steps.push(step(
                 &dst,
                 Action::Bind {
@@ -499,7 +514,7 @@ mod tests {
 
     /// The plan for a host whose /run holds nothing the plan keeps.
     pub(super) fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
-        super::plan(spec, entries, &HostRun::default())
+        super::plan(spec, entries, &HostRun::default(), &HostDirs::new())
     }
 
     fn entries() -> Vec<RootEntry> {
@@ -570,12 +585,17 @@ mod tests {
             var_run_dir: true,
             resolver_files: vec![],
         };
-        let p = super::plan(&spec(Root::Host, false), &entries(), &run);
+        let p = super::plan(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
         let s = find(&p, "/var/run")[0];
         assert_eq!(s.action, scratch(0o755));
         assert!(s.if_exists && s.follow);
         assert!(position(&p, "/var") < position(&p, "/var/run"));
-        let p = super::plan(&spec(Root::Dir("/srv/r".into()), false), &entries(), &run);
+        let p = super::plan(
+            &spec(Root::Dir("/srv/r".into()), false),
+            &entries(),
+            &run,
+            &HostDirs::new(),
+        );
         assert!(find(&p, "/var/run").is_empty() && find(&p, "/run").len() == 1);
     }
 
@@ -586,7 +606,7 @@ mod tests {
             var_run_dir: false,
             resolver_files: vec![stub.into()],
         };
-        let p = super::plan(&spec(Root::Host, true), &entries(), &run);
+        let p = super::plan(&spec(Root::Host, true), &entries(), &run, &HostDirs::new());
         assert_eq!(
             find(&p, stub)[0].action,
             Action::Bind {
@@ -598,9 +618,14 @@ mod tests {
         );
         assert!(position(&p, "/run") < position(&p, stub));
         // Not with a private network (no DNS to reach), nor with a rootfs (nothing hidden).
-        let p = super::plan(&spec(Root::Host, false), &entries(), &run);
+        let p = super::plan(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
         assert!(find(&p, stub).is_empty());
-        let p = super::plan(&spec(Root::Dir("/srv/r".into()), true), &entries(), &run);
+        let p = super::plan(
+            &spec(Root::Dir("/srv/r".into()), true),
+            &entries(),
+            &run,
+            &HostDirs::new(),
+        );
         assert!(find(&p, stub).is_empty());
     }
 
