@@ -517,7 +517,7 @@ mod tests {
         super::plan(spec, entries, &HostRun::default(), &HostDirs::new())
     }
 
-    fn entries() -> Vec<RootEntry> {
+    pub(super) fn entries() -> Vec<RootEntry> {
         vec![
             RootEntry::Symlink("bin".into(), "usr/bin".into()),
             RootEntry::Dir("dev".into()),

@@ -132,3 +132,185 @@ pub fn steps(dir: &Path, layers: &BTreeSet<PathBuf>, dirs: &HostDirs, steps: &mu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{entries, plan, spec};
+    use super::*;
+
+    fn bind(src: &str, dst: &str, readonly: bool) -> UserMount {
+        UserMount::Bind {
+            src: src.into(),
+            dst: dst.into(),
+            readonly,
+            dir: true,
+        }
+    }
+
+    fn with_opt() -> Vec<RootEntry> {
+        let mut e = entries();
+        e.push(RootEntry::Dir("opt".into()));
+        e
+    }
+
+    fn dirs(listed: &[(&str, Vec<RootEntry>)]) -> HostDirs {
+        listed
+            .iter()
+            .map(|(d, e)| (PathBuf::from(d), e.clone()))
+            .collect()
+    }
+
+    fn opt_listing() -> Vec<RootEntry> {
+        vec![
+            RootEntry::Dir("app".into()),
+            RootEntry::File("notes".into()),
+            RootEntry::Symlink("link".into(), "app/bin".into()),
+        ]
+    }
+
+    fn plan_with(s: &Spec, top: &[RootEntry], dirs: &HostDirs) -> super::super::Plan {
+        super::super::plan(s, top, &Default::default(), dirs)
+    }
+
+    fn at<'a>(p: &'a super::super::Plan, dst: &str) -> Vec<&'a Action> {
+        p.steps
+            .iter()
+            .filter(|s| s.dst == Path::new(dst))
+            .map(|s| &s.action)
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_mount_point_under_a_host_dir_makes_it_a_layer_of_read_only_binds() {
+        let mut s = spec(Root::Host, false);
+        s.mounts = vec![bind("/home/u/data", "/opt/x/y", false)];
+        let p = plan_with(&s, &with_opt(), &dirs(&[("/opt", opt_listing())]));
+        // /opt itself is made in the root tmpfs, not bound: nothing is created on the host.
+        assert_eq!(at(&p, "/opt"), [&Action::Dir]);
+        assert_eq!(
+            at(&p, "/opt/app"),
+            [&Action::Bind {
+                src: "/opt/app".into(),
+                readonly: true,
+                dir: true,
+                device: false
+            }]
+        );
+        assert!(matches!(
+            at(&p, "/opt/notes")[..],
+            [Action::Bind {
+                readonly: true,
+                dir: false,
+                ..
+            }]
+        ));
+        assert_eq!(
+            at(&p, "/opt/link"),
+            [&Action::Symlink {
+                target: "app/bin".into()
+            }]
+        );
+        // Nothing more: /opt/x is made by the user's step, as a mount point in the layer.
+        assert!(at(&p, "/opt/x").is_empty());
+        let pos = |d: &str| p.steps.iter().position(|st| st.dst == Path::new(d));
+        assert!(pos("/opt") < pos("/opt/app") && pos("/opt/link") < pos("/opt/x/y"));
+        assert!(p
+            .steps
+            .iter()
+            .all(|st| !st.follow || !st.dst.starts_with("/opt")));
+    }
+
+    #[test]
+    fn nested_host_dirs_each_become_a_layer_parents_first() {
+        let mut s = spec(Root::Host, false);
+        s.mounts = vec![bind("/d", "/usr/share/new/sub", true)];
+        let listed = dirs(&[
+            (
+                "/usr",
+                vec![RootEntry::Dir("lib".into()), RootEntry::Dir("share".into())],
+            ),
+            ("/usr/share", vec![RootEntry::Dir("doc".into())]),
+        ]);
+        let p = plan_with(&s, &entries(), &listed);
+        assert_eq!(at(&p, "/usr"), [&Action::Dir]);
+        assert_eq!(at(&p, "/usr/share"), [&Action::Dir]);
+        assert!(matches!(at(&p, "/usr/lib")[..], [Action::Bind { .. }]));
+        assert!(matches!(
+            at(&p, "/usr/share/doc")[..],
+            [Action::Bind { .. }]
+        ));
+        let pos = |d: &str| p.steps.iter().position(|st| st.dst == Path::new(d));
+        assert!(pos("/usr") < pos("/usr/lib") && pos("/usr/share") < pos("/usr/share/doc"));
+    }
+
+    #[test]
+    fn no_layer_where_the_mount_point_exists_or_is_reached_otherwise() {
+        let listed = dirs(&[("/opt", opt_listing())]);
+        let whole_opt = |p: &super::super::Plan| {
+            matches!(at(p, "/opt")[..], [Action::Bind { readonly: true, .. }])
+                && !p.steps.iter().any(|st| {
+                    st.dst.starts_with("/opt") && matches!(st.action, Action::Symlink { .. })
+                })
+        };
+        let mut s = spec(Root::Host, false);
+        for dst in [
+            "/opt/app",     // exists: mounted over
+            "/opt/link/x",  // through a symlink: never followed
+            "/opt/notes/x", // under a file: fails as before
+            "/newtop/x",    // missing at the top: the root is ours
+            "/tmp/x",       // the sandbox's own /tmp
+            "/home/u/x",    // under a mask
+        ] {
+            s.mounts = vec![bind("/d", dst, true)];
+            assert!(whole_opt(&plan_with(&s, &with_opt(), &listed)), "{dst}");
+        }
+        // A host dir that couldn't be listed: as before.
+        s.mounts = vec![bind("/d", "/opt/x", true)];
+        assert!(whole_opt(&plan_with(&s, &with_opt(), &HostDirs::new())));
+        // Under an earlier mount of the user's (a read-write bind is their own directory).
+        s.mounts = vec![bind("/home/u/d", "/opt", false), bind("/d", "/opt/x", true)];
+        let p = plan_with(&s, &with_opt(), &listed);
+        assert!(at(&p, "/opt/app").is_empty() && !at(&p, "/opt").contains(&&Action::Dir));
+        // A --hide before it makes nothing, so doesn't count.
+        s.mounts = vec![
+            UserMount::Hide { dst: "/opt".into() },
+            bind("/d", "/opt/x", true),
+        ];
+        assert_eq!(
+            at(&plan_with(&s, &with_opt(), &listed), "/opt")[0],
+            &Action::Dir
+        );
+        // Not with a rootfs: its directories are the user's, bound read-write.
+        let mut s = spec(Root::Dir("/r".into()), false);
+        s.mounts = vec![bind("/d", "/opt/x", true)];
+        assert!(candidates(&s).is_empty());
+        let p = plan_with(&s, &with_opt(), &listed);
+        assert!(matches!(
+            at(&p, "/opt")[..],
+            [Action::Bind {
+                readonly: false,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn candidates_name_the_ancestors_to_list_top_first() {
+        let mut s = spec(Root::Host, false);
+        s.mounts = vec![
+            bind("/d", "/opt/a/b/c", true),
+            bind("/d", "/opt/a/b/c/d", true),
+            bind("/d", "/tmp/x", true),
+            bind("/d", "/top", true),
+            UserMount::Hide {
+                dst: "/srv/x".into(),
+            },
+        ];
+        let c = candidates(&s);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].0, Path::new("/opt/a/b/c"));
+        let want: Vec<PathBuf> = ["/opt", "/opt/a", "/opt/a/b"].map(PathBuf::from).into();
+        assert_eq!(c[0].1, want);
+        let _ = plan(&s, &entries());
+    }
+}
