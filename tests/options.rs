@@ -618,25 +618,131 @@ fn symlink_option_creates_a_link(mode: Mode) {
     assert!(fs::symlink_metadata("/ns-rootless-link").is_err());
 }
 
-#[test]
-fn missing_mount_point_under_a_read_only_host_dir_fails_naming_it() {
-    let dst = format!("/usr/share/nsr-new-{}", std::process::id());
-    let out = Mode::Host.run(&["--dir", &dst], &["echo", "should not run"]);
-    assert_failure_line(&out, 125, &[&dst]);
-    assert_eq!(text(&out.stdout), "");
-    assert!(!Path::new(&dst).exists(), "{dst} was created on the host");
+/// The names in a host directory, as the runner sees them.
+fn names_in(dir: &str) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("listing {dir}: {e}"))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
+/// Binds anywhere: a mount point missing under a host directory (/mnt, /opt, /srv, and two
+/// existing levels under /usr/share) is made in a layer of the sandbox's own: the bind works,
+/// the host directory's other entries are still there, read-only, and nothing is created on
+/// the host.
 #[test]
-fn missing_mount_point_for_tmpfs_or_bind_fails_naming_it() {
-    let dst = format!("/usr/share/nsr-new-{}", std::process::id());
-    let bind = format!("/etc:{dst}");
-    for options in [["--tmpfs", dst.as_str()], ["--bind", bind.as_str()]] {
-        let out = Mode::Host.run(&options, &["echo", "should not run"]);
-        assert_failure_line(&out, 125, &[&dst]);
-        assert_eq!(text(&out.stdout), "");
-        assert!(!Path::new(&dst).exists(), "{dst} was created on the host");
+fn binds_under_host_directories_make_layers_and_create_nothing_on_the_host() {
+    let src = caller_dir("binds-anywhere");
+    fs::write(src.path().join("marker"), "from the bind\n").expect("write marker");
+    let src = path_str(src.path()).to_string();
+    let id = std::process::id();
+    // (destination, the host directory it lands in)
+    let cases = [
+        (format!("/mnt/nsr-{id}"), "/mnt"),
+        (format!("/opt/nsr-{id}/y"), "/opt"),
+        (format!("/srv/nsr-{id}"), "/srv"),
+        (format!("/usr/share/nsr-{id}/a/b"), "/usr/share"),
+    ];
+    let before: Vec<_> = cases.iter().map(|(_, dir)| names_in(dir)).collect();
+    let mut options = Vec::new();
+    let mut script = String::new();
+    for (dst, dir) in &cases {
+        options.push("--ro-bind".to_string());
+        options.push(format!("{src}:{dst}"));
+        script += &format!("echo '== {dir}'; ls -A {dir}; echo --; cat {dst}/marker; ");
+        script += &format!("touch {dir}/nsr-new-{id} 2>/dev/null && echo wrote {dir}; ");
     }
+    // A --tmpfs and a --dir too, in a layer of /usr/share/doc.
+    let tmpfs = format!("/usr/share/doc/nsr-tmpfs-{id}");
+    let dir = format!("/usr/share/doc/nsr-dir-{id}");
+    options.extend(["--tmpfs".into(), tmpfs.clone(), "--dir".into(), dir.clone()]);
+    script += &format!("stat -f -c %T {tmpfs}; test -d {dir} && echo dir; ");
+    script += "echo '== mountinfo'; cat /proc/self/mountinfo";
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let out = Mode::Host.run(&options, &["sh", "-c", &script]);
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    let (listings, mountinfo) = stdout.split_once("== mountinfo\n").expect("mountinfo");
+    let mut sections = listings.split("== ").skip(1);
+    for ((dst, dir), host) in cases.iter().zip(&before) {
+        let section = sections.next().unwrap_or_else(|| panic!("{stdout}"));
+        let mut lines = section.lines();
+        assert_eq!(lines.next(), Some(*dir), "{stdout}");
+        let mut inside: BTreeSet<String> = lines
+            .by_ref()
+            .take_while(|l| *l != "--")
+            .map(str::to_string)
+            .collect();
+        // The new mount point's top directory, and every one of the host's entries.
+        let first = Path::new(dst)
+            .strip_prefix(dir)
+            .expect("under dir")
+            .iter()
+            .next()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(inside.remove(&first), "{first} missing in {dir}: {stdout}");
+        assert_eq!(&inside, host, "the entries of {dir} inside: {stdout}");
+        assert!(
+            !section.contains("wrote"),
+            "{dir} is writable inside: {stdout}"
+        );
+        // Each host entry is a read-only mount of its own.
+        for name in host {
+            let at = format!("{dir}/{name}");
+            // (Not a symlink, recreated; nor /usr/share/doc, a layer itself.)
+            if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink())
+                || Path::new(&tmpfs).starts_with(&at)
+            {
+                continue;
+            }
+            let line = mountinfo
+                .lines()
+                .find(|l| l.split(' ').nth(4) == Some(at.as_str()));
+            if let Some(line) = line {
+                let opts = line.split(' ').nth(5).unwrap_or("");
+                assert!(opts.split(',').any(|o| o == "ro"), "{line}");
+            } else {
+                panic!("{at} is not a mount point inside: {mountinfo}");
+            }
+        }
+    }
+    assert_eq!(
+        stdout.matches("from the bind\n").count(),
+        cases.len(),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tmpfs\ndir\n"), "{stdout}");
+    // Nothing was created on the host.
+    for ((dst, dir), host) in cases.iter().zip(&before) {
+        assert_eq!(&names_in(dir), host, "{dir} changed on the host");
+        assert!(!Path::new(dst).exists(), "{dst} was created on the host");
+    }
+    assert!(!Path::new(&tmpfs).exists() && !Path::new(&dir).exists());
+}
+
+/// A destination reached through a symlink of the host is not layered (nothing is followed
+/// out of the root): its missing mount point is refused as before, naming it.
+#[test]
+fn a_missing_mount_point_through_a_host_symlink_is_still_refused() {
+    // /lib is a symlink to usr/lib on merged-/usr systems, a directory elsewhere.
+    let via = if fs::symlink_metadata("/lib").is_ok_and(|m| m.file_type().is_symlink()) {
+        "/lib"
+    } else {
+        "/usr/lib"
+    };
+    let dst = format!("{via}/nsr-new-{}/x", std::process::id());
+    let out = Mode::Host.run(&["--dir", &dst], &["echo", "ran"]);
+    if via == "/lib" {
+        assert_failure_line(&out, 125, &[&dst, "directory of the host"]);
+    } else {
+        assert_stdout(&out, "ran\n");
+    }
+    assert!(
+        !Path::new(&dst).parent().unwrap().exists(),
+        "created on the host"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,7 +776,8 @@ fn work_binds_the_current_dir_and_starts_there(mode: Mode) {
 #[test]
 fn mount_points_are_never_created_in_a_host_directory() {
     // Under a read-write bind (here -w), a missing mount point would be a new directory on the
-    // host: refused with 125, naming it; an existing one is fine.
+    // host: refused with 125, naming it (the directory is the user's: they can make it; a layer
+    // would hide the bind's writes to its top level); an existing one is fine.
     let project = caller_dir("work-mount-point");
     let missing = format!("{}/newdir/sub", path_str(project.path()));
     let out = run_in(
