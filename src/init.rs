@@ -195,17 +195,28 @@ pub fn main(ctx: &Context) -> ! {
 }
 
 /// Waits for signals (blocked since before clone, see `signals`), forwarding all but SIGCHLD.
+/// The start signal, queued from outside our PID namespace with `sys::SIGNAL_ALL`, asks for a
+/// signal to every process of it (`ns-rootless-oci kill --all`); from inside it means nothing
+/// (si_pid is 0 only for a sender in an ancestor namespace, signal(7)).
 fn reap(payload: Pid) -> ! {
     let set = signals::handled();
+    let carrier = sys::start_signal();
     loop {
-        match set.wait() {
-            Ok(Signal::SIGCHLD) => {
+        match sys::wait_signal_info(&set, carrier) {
+            Ok((libc::SIGCHLD, ..)) => {
                 if let Some(code) = reap_children(payload) {
                     finish(code);
                 }
             }
-            Ok(sig) => {
-                let _ = kill(payload, sig);
+            Ok((sig, code, sender, value)) if sig == carrier => {
+                if code == libc::SI_QUEUE && sender == 0 && value & !0xff == sys::SIGNAL_ALL {
+                    let _ = sys::kill_all(value & 0xff);
+                }
+            }
+            Ok((sig, ..)) => {
+                if let Ok(sig) = Signal::try_from(sig) {
+                    let _ = kill(payload, sig);
+                }
             }
             Err(_) => {}
         }

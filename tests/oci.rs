@@ -282,6 +282,35 @@ fn kill_and_delete_force() {
 }
 
 #[test]
+fn kill_all_reaches_every_process_and_signals_go_by_number() {
+    let b = Bundle::new("oci-killall");
+    // The shell ignores TERM; its background sleep, started before the trap, doesn't.
+    b.args(&["sh", "-c", "sleep 1000 & trap '' TERM; wait; exit 7"]);
+    assert!(b.create("a1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "a1"]));
+    std::thread::sleep(Duration::from_millis(200));
+    // Without --all only the container's process gets it: the shell, which ignores it.
+    assert_quiet_success(&b.run(&["kill", "a1", "15"]));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.state("a1")["status"], "running");
+    // With it the sleep dies too, the shell's wait returns and the container stops.
+    assert_quiet_success(&b.run(&["kill", "--all", "a1", "TERM"]));
+    b.wait_status("a1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "a1"]));
+
+    // SIGKILL by number, to all.
+    b.args(&["sh", "-c", "sleep 1000 & sleep 1000"]);
+    assert!(b.create("a2", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "a2"]));
+    assert_quiet_success(&b.run(&["kill", "--all", "a2", "9"]));
+    b.wait_status("a2", "stopped");
+    assert_error(
+        &b.run(&["kill", "--all", "a2", "9"]),
+        "container not running",
+    );
+}
+
+#[test]
 fn run_passes_the_exit_status_and_runcs_words_for_a_missing_command() {
     let b = Bundle::new("oci-run");
     b.args(&["sh", "-c", "exit 42"]);

@@ -48,7 +48,7 @@ pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
             let (status, _) = store::status(&s);
             print_json(&store::state_json(&s, status))
         }
-        Command::Kill(k) => kill(&open(false)?, &k.id, k.signal.as_deref()).map(|_| 0),
+        Command::Kill(k) => kill(&open(false)?, &k.id, k.signal.as_deref(), k.all).map(|_| 0),
         Command::Delete(d) => delete(&open(false)?, &d.id, d.force, log).map(|_| 0),
         Command::List(l) => list(&open(false)?, l),
         Command::Features => print_text(&crate::oci::features::features()),
@@ -135,18 +135,37 @@ fn parse_signal(text: &str) -> Result<libc::c_int> {
     }
 }
 
-fn kill(store: &Store, id: &str, signal: Option<&str>) -> Result<()> {
+/// A signal for the container's process: our init forwards it there. With `--all`, every
+/// process of the container gets it: init is asked to kill(-1) in its PID namespace (a queued
+/// start signal, see init::reap; joining its namespaces from here is refused, as init is not
+/// dumpable). Init itself, which only relays, gets only a SIGKILL, which ends them all anyway.
+fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = parse_signal(signal.unwrap_or("TERM"))?;
     let s = store.get(id)?;
-    match store::status(&s) {
+    let (status, pidfd) = match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),
-        (_, Some(pidfd)) => pidfd.signal(sig).map_err(|e| {
-            anyhow::anyhow!(
-                "sending signal {sig} to the container: {}",
-                crate::error::strerror(e)
-            )
-        }),
+        (status, Some(pidfd)) => (status, pidfd),
+    };
+    let failed = |e| {
+        anyhow::anyhow!(
+            "sending signal {sig} to the container: {}",
+            crate::error::strerror(e)
+        )
+    };
+    // A created container's init is its only process (and the carrier would start it).
+    if !all || status == Status::Created {
+        return pidfd.signal(sig).map_err(failed);
     }
+    // kill(-1) in a PID namespace that isn't the container's own would reach others' processes.
+    if !pidfd.inits_a_pid_namespace_below_ours() {
+        bail!("kill --all: the container has no PID namespace of its own to signal");
+    }
+    let fd = pidfd.as_fd().as_raw_fd();
+    sys::pidfd_queue_signal(fd, sys::start_signal(), sys::SIGNAL_ALL | sig).map_err(failed)?;
+    if sig == libc::SIGKILL {
+        pidfd.signal(sig).map_err(failed)?;
+    }
+    Ok(())
 }
 
 fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {

@@ -212,3 +212,37 @@ pub fn unshare_time() -> SysResult<()> {
     // SAFETY: plain syscall.
     check(unsafe { libc::unshare(CLONE_NEWTIME) } as libc::c_long).map(drop)
 }
+
+/// A signal taken by sigwaitinfo from `set` and `extra` (all blocked): (number, si_code,
+/// si_pid, the value it was queued with). si_pid is 0 when the sender is outside our PID
+/// namespace.
+pub fn wait_signal_info(
+    set: &nix::sys::signal::SigSet,
+    extra: c_int,
+) -> SysResult<(c_int, c_int, libc::pid_t, c_int)> {
+    // SAFETY: a copy of the set, extended; sigwaitinfo fills our local siginfo; its pid and
+    // value are read as the union's queued-signal member, which is what the kernel fills for
+    // SI_QUEUE (and zero otherwise).
+    unsafe {
+        let mut raw: libc::sigset_t = *set.as_ref();
+        libc::sigaddset(&mut raw, extra);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let sig = libc::sigwaitinfo(&raw, &mut info);
+        if sig < 0 {
+            return Err(last_errno());
+        }
+        Ok((
+            sig,
+            info.si_code,
+            info.si_pid(),
+            info.si_value().sival_ptr as usize as c_int,
+        ))
+    }
+}
+
+/// kill(-1, sig): from a PID namespace's init, every other process of that namespace and of
+/// those below it (kill(2)).
+pub fn kill_all(sig: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::kill(-1, sig) } as libc::c_long).map(drop)
+}
