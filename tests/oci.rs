@@ -642,6 +642,32 @@ fn start_container_hooks_run_inside_before_the_process() {
 }
 
 #[test]
+fn every_hook_kind_honours_its_timeout() {
+    let b = Bundle::new("oci-hooktimeout");
+    b.args(&["echo", "never"]);
+    let slow =
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}]);
+    for kind in ["createRuntime", "createContainer", "startContainer"] {
+        b.edit(|c| c["hooks"] = serde_json::json!({ kind: slow }));
+        let began = Instant::now();
+        let out = b.run(&["run", "t1"]);
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{kind}: {}",
+            describe(&out)
+        );
+        assert!(!out.status.success(), "{kind}: {}", describe(&out));
+        assert_eq!(text(&out.stdout), "", "{kind}");
+        assert_error(&b.run(&["state", "t1"]), "does not exist");
+    }
+    // A timeout that isn't above zero is an invalid config (config.md).
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true", "timeout": 0}]})
+    });
+    assert_error(&b.run(&["run", "t2"]), "greater than zero");
+}
+
+#[test]
 fn time_namespace_offsets() {
     let b = Bundle::new("oci-time");
     b.args(&["sh", "-c", "cut -d. -f1 /proc/uptime"]);

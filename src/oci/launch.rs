@@ -42,6 +42,8 @@ pub struct StartHook {
     pub path: CString,
     pub argv: crate::prepared::CStrArray,
     pub envp: crate::prepared::CStrArray,
+    /// Seconds before it is killed and has failed; 0: none.
+    pub timeout_s: u32,
 }
 
 /// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
@@ -56,6 +58,9 @@ impl StartHook {
                 "invalid hooks.startContainer path {}: must be absolute",
                 crate::error::quote(&hook.path)
             );
+        }
+        if hook.timeout.is_some_and(|t| t <= 0) {
+            anyhow::bail!("invalid hooks.startContainer timeout: must be greater than zero");
         }
         let argv = if hook.args.is_empty() {
             vec![cstring(hook.path.as_bytes())?]
@@ -74,6 +79,7 @@ impl StartHook {
             path: cstring(hook.path.as_bytes())?,
             argv: CStrArray::new(argv),
             envp: CStrArray::new(envp),
+            timeout_s: hook.timeout.filter(|&t| t > 0).map_or(0, |t| t as u32),
         })
     }
 }
@@ -94,6 +100,7 @@ pub fn run_start_hooks(o: &Launch, go_read: RawFd) -> Result<(), (usize, i32)> {
             hook.argv.as_ptr(),
             hook.envp.as_ptr(),
             &state[..len],
+            hook.timeout_s,
         ) {
             Ok(0) => {}
             Ok(code) => return Err((i, code)),

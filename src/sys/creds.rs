@@ -147,6 +147,7 @@ pub fn run_hook(
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     input: &[u8],
+    timeout_s: u32,
 ) -> SysResult<i32> {
     let mut fds = [0 as c_int; 2];
     // SAFETY: pipe2 fills our two-int array.
@@ -174,9 +175,27 @@ pub fn run_hook(
     // A hook that doesn't read its stdin is fine (SIGPIPE is ignored here: EPIPE).
     let _ = super::write_all(write, input);
     super::close(write);
+    // Its timeout (config.md: "the number of seconds before aborting the hook"): polled every
+    // 1 ms, then SIGKILL, and the hook has failed (ETIMEDOUT).
+    let mut left_ms = u64::from(timeout_s) * 1000;
     loop {
-        match super::wait_child(pid, false) {
+        match super::wait_child(pid, timeout_s > 0) {
             Ok(Some((_, super::Ended::Code(code)))) => return Ok(code),
+            Ok(None) if timeout_s > 0 && left_ms == 0 => {
+                // SAFETY: plain syscalls on our own unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = super::wait_child(pid, false);
+                return Err(libc::ETIMEDOUT);
+            }
+            Ok(None) if timeout_s > 0 => {
+                let ms = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                // SAFETY: nanosleep reads our local timespec.
+                unsafe { libc::nanosleep(&ms, std::ptr::null_mut()) };
+                left_ms -= 1;
+            }
             Ok(None) | Err(libc::EINTR) => continue,
             Err(e) => return Err(e),
         }
