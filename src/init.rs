@@ -60,8 +60,16 @@ pub fn main(ctx: &Context) -> ! {
     if sys::read_byte(ctx.go_read) != Ok(Some(MAPPED)) {
         sys::exit_now(125);
     }
-    // (An OCI container with startContainer hooks finds their state in it, after `start`.)
-    if p.oci.as_ref().is_none_or(|o| o.start_hooks.is_empty()) {
+    // An OCI container's hooks find their states in it, and init may wait there for the
+    // createRuntime hooks.
+    let mut states = None;
+    if p.oci.as_ref().is_some_and(|o| o.needs_states()) {
+        let s = states.insert(crate::oci::launch::HookStates::new());
+        if let Err(e) = s.read(ctx.go_read) {
+            fail(Stage::Handshake, 0, e);
+        }
+    }
+    if p.oci.as_ref().is_none_or(|o| !o.keeps_go_pipe()) {
         sys::close(ctx.go_read);
     }
     if let Some(oci) = &p.oci {
@@ -83,6 +91,9 @@ pub fn main(ctx: &Context) -> ! {
         }
     }
     let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    if let Some(oci) = &p.oci {
+        oci_create_hooks(oci, ctx, states.as_ref());
+    }
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
     // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
@@ -121,8 +132,8 @@ pub fn main(ctx: &Context) -> ! {
         if sig != sys::start_signal() {
             sys::exit_now(128 + sig);
         }
-        if let Some(oci) = p.oci.as_ref().filter(|o| !o.start_hooks.is_empty()) {
-            if crate::oci::launch::run_start_hooks(oci, ctx.go_read).is_err() {
+        if let (Some(oci), Some(states)) = (&p.oci, &states) {
+            if crate::oci::launch::run_hooks(&oci.start_hooks, states.running()).is_err() {
                 // Nobody of ours is left to word it: the container's stderr gets the line.
                 let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
                 sys::exit_now(125);
@@ -192,6 +203,32 @@ pub fn main(ctx: &Context) -> ! {
         sys::close(report);
     }
     reap(payload)
+}
+
+/// An OCI init with its mounts, before pivot_root (runtime.md's order): waits for `create` to
+/// run the prestart and createRuntime hooks in the runtime's namespaces, then runs the
+/// createContainer hooks in the container's (their paths resolve in the runtime's mount tree,
+/// still ours before the pivot).
+fn oci_create_hooks(
+    oci: &crate::oci::launch::Launch,
+    ctx: &Context,
+    states: Option<&crate::oci::launch::HookStates>,
+) {
+    if oci.runtime_hooks {
+        sync::report(ctx.report_write, Stage::RuntimeHooks, 0, 0);
+        if sys::read_byte(ctx.go_read) != Ok(Some(sync::HOOKS_RAN)) {
+            sys::exit_now(125);
+        }
+    }
+    if oci.keeps_go_pipe() {
+        sys::close(ctx.go_read);
+    }
+    if let Some(states) = states {
+        if let Err((i, e)) = crate::oci::launch::run_hooks(&oci.create_hooks, states.created()) {
+            sync::report(ctx.report_write, Stage::CreateContainerHook, i as u32, e);
+            sys::exit_now(125);
+        }
+    }
 }
 
 /// Waits for signals (blocked since before clone, see `signals`), forwarding all but SIGCHLD.

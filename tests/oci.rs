@@ -642,6 +642,45 @@ fn start_container_hooks_run_inside_before_the_process() {
 }
 
 #[test]
+fn create_container_hooks_run_in_the_container_namespaces_before_the_pivot() {
+    let b = Bundle::new("oci-cchook");
+    let ns = |file: &str| {
+        let out = b.path().join(file);
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("readlink /proc/self/ns/user /proc/self/ns/mnt > {}", out.display())]}])
+    };
+    b.args(&["readlink", "/proc/self/ns/user"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"createRuntime": ns("rt"), "createContainer": ns("cc")})
+    });
+    let out = b.run(&["run", "cc1"]);
+    assert_quiet_success(&out);
+    let read = |f: &str| fs::read_to_string(b.path().join(f)).unwrap();
+    let (rt, cc) = (read("rt"), read("cc"));
+    let host_user = fs::read_link("/proc/self/ns/user").unwrap();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    // createRuntime: the runtime's namespaces; createContainer: the container's user namespace
+    // (the process's) and its mount namespace, with the host's paths still there (its output
+    // file is in the bundle).
+    assert_eq!(
+        rt,
+        format!("{}\n{}\n", host_user.display(), host_mnt.display())
+    );
+    let mut lines = cc.lines();
+    assert_eq!(lines.next().unwrap(), text(&out.stdout).trim_end(), "{cc}");
+    assert_ne!(lines.next().unwrap(), host_mnt.to_str().unwrap(), "{cc}");
+
+    // Its failure fails the create, in words naming it, and leaves nothing.
+    b.edit(|c| c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/false"}]}));
+    let out = b.run(&["run", "cc2"]);
+    assert_error(
+        &out,
+        "running hooks.createContainer[0] \"/bin/false\": it exited with status 1",
+    );
+    assert_error(&b.run(&["state", "cc2"]), "does not exist");
+}
+
+#[test]
 fn every_hook_kind_honours_its_timeout() {
     let b = Bundle::new("oci-hooktimeout");
     b.args(&["echo", "never"]);

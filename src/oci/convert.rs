@@ -260,12 +260,12 @@ pub fn convert(
         rlimits,
         seccomp,
         time_offsets: time_offsets(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?,
-        start_hooks: config
+        start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
+        create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
+        runtime_hooks: config
             .hooks
             .as_ref()
-            .map(|h| h.start_container.iter().map(StartHook::prepare).collect())
-            .transpose()?
-            .unwrap_or_default(),
+            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty()),
     };
     let mut prepared = prepare_process(process, launch, 0)?;
     prepared.clone_flags = flags;
@@ -374,5 +374,20 @@ mod tests {
         let mut m = std::collections::BTreeMap::new();
         m.insert("kernel.core_pattern".to_string(), "|/x".to_string());
         assert!(sysctls(Some(&m), libc::CLONE_NEWIPC | libc::CLONE_NEWUTS, false).is_err());
+    }
+}
+
+/// Hooks init runs, rendered before clone.
+fn render_hooks(
+    config: &Config,
+    kind: &str,
+    which: fn(&crate::oci::config::Hooks) -> &Vec<crate::oci::config::Hook>,
+) -> Result<Vec<StartHook>> {
+    match &config.hooks {
+        Some(h) => which(h)
+            .iter()
+            .map(|hook| StartHook::prepare(kind, hook))
+            .collect(),
+        None => Ok(Vec::new()),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::{quote, Stage};
 use crate::oci::cli::{CreateOpts, Global};
-use crate::oci::config::{Config, Hooks};
+use crate::oci::config::Config;
 use crate::oci::convert::{self, Caller, Container};
 use crate::oci::lifecycle::start_with;
 use crate::oci::store::{self, Status, Store, Stored};
@@ -158,21 +158,48 @@ fn launch(
             )
         })
     });
-    // startContainer hooks get the state from init, which reads it from the handshake pipe
-    // after `start` (it waits there: the pipe holds 64 KiB).
+    // createContainer and startContainer hooks get their states from init, which reads them
+    // from the handshake pipe right after MAPPED.
     let released = released.and_then(|()| match prepared.oci.as_ref() {
-        Some(o) if !o.start_hooks.is_empty() => {
-            let state = serde_json::to_vec(&store::state_json(&stored, Status::Running))?;
-            if state.len() > crate::oci::launch::STATE_MAX {
-                bail!("the container's state is too large for its startContainer hooks");
+        Some(o) if o.needs_states() => {
+            let mut msg = Vec::new();
+            for status in [Status::Created, Status::Running] {
+                let state = serde_json::to_vec(&store::state_json(&stored, status))?;
+                if state.len() > crate::oci::launch::STATE_MAX {
+                    bail!("the container's state is too large for its hooks");
+                }
+                msg.extend_from_slice(&(state.len() as u32).to_ne_bytes());
+                msg.extend_from_slice(&state);
             }
-            let mut msg = (state.len() as u32).to_ne_bytes().to_vec();
-            msg.extend_from_slice(&state);
             sys::write_all(spawned.go_write.as_raw_fd(), &msg).map_err(|e| {
                 anyhow::anyhow!("passing the state to init: {}", crate::error::strerror(e))
             })
         }
         _ => Ok(()),
+    });
+    // prestart and createRuntime hooks: in our namespaces, once init has the container's
+    // namespaces and mounts, before it pivots (runtime.md, lifecycle steps 5-6). The state is
+    // stored first: a hook may ask for it (`state ID`).
+    let runtime_hooks = prepared.oci.as_ref().is_some_and(|o| o.runtime_hooks);
+    let released = released.and_then(|()| {
+        if !runtime_hooks {
+            return Ok(());
+        }
+        match sync::next_record(&spawned.report_read) {
+            Some(r) if r.stage == Stage::RuntimeHooks => {}
+            Some(r) => bail!(word_failure(r, &plan, config)),
+            None => bail!("the container's init ended before it was created"),
+        }
+        store.write(&stored)?;
+        let state = store::state_json(&stored, Status::Created);
+        hooks::run("prestart", &stored.hooks.prestart, &state)?;
+        hooks::run("createRuntime", &stored.hooks.create_runtime, &state)?;
+        sys::write_all(spawned.go_write.as_raw_fd(), &[sync::HOOKS_RAN]).map_err(|e| {
+            anyhow::anyhow!(
+                "resuming the container's init: {}",
+                crate::error::strerror(e)
+            )
+        })
     });
     if let Err(e) = released {
         kill_init();
@@ -210,13 +237,6 @@ fn launch(
     let created = store.write(&stored).and_then(|()| match &opts.pid_file {
         Some(path) => store::write_atomic(&absolute(path)?, format!("{pid}").as_bytes(), 0o644),
         None => Ok(()),
-    });
-    let created = created.and_then(|()| {
-        let state = store::state_json(&stored, Status::Created);
-        let h: Hooks = stored.hooks.clone();
-        hooks::run("prestart", &h.prestart, &state)?;
-        hooks::run("createRuntime", &h.create_runtime, &state)?;
-        hooks::run("createContainer", &h.create_container, &state)
     });
     if let Err(e) = created {
         kill_init();
@@ -311,6 +331,19 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
             crate::error::describe("joining a namespace of linux.namespaces", r.errno, None)
         }
         Stage::Sysctl => crate::error::describe("writing a linux.sysctl", r.errno, None),
+        Stage::CreateContainerHook => {
+            let hook = config
+                .hooks
+                .as_ref()
+                .and_then(|h| h.create_container.get(r.step as usize))
+                .map_or(String::new(), |h| format!(" {}", quote(&h.path)));
+            let why = match r.errno {
+                libc::ETIMEDOUT => "it timed out".to_string(),
+                e if e < 0 => format!("it exited with status {}", -e),
+                e => crate::error::strerror(e).to_lowercase(),
+            };
+            format!("running hooks.createContainer[{}]{hook}: {why}", r.step)
+        }
         _ => crate::error::describe(
             r.stage.doing(),
             r.errno,

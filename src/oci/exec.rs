@@ -247,6 +247,8 @@ fn prepare(
             None => None,
         },
         start_hooks: Vec::new(),
+        create_hooks: Vec::new(),
+        runtime_hooks: false,
         time_offsets: None,
     };
     crate::oci::process::prepare_process(process, launch, 24)
