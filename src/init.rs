@@ -193,6 +193,12 @@ pub fn main(ctx: &Context) -> ! {
         Err(e @ (libc::EAGAIN | libc::ENOMEM)) => fail(Stage::ForkPayload, 0, e),
         Err(e) => fail(Stage::NestUserns, 0, e),
     };
+    // The clone returns once the payload has exec'd (CLONE_VFORK): an OCI `start` waits for this
+    // name before it runs the poststart hooks (runtime.md: after the user-specified process is
+    // executed).
+    if p.oci.is_some() {
+        sys::set_name(crate::oci::launch::RUNNING_NAME);
+    }
     drop(pty);
     if let Some(sock) = ctx.sock {
         sys::close(sock);

@@ -681,6 +681,30 @@ fn create_container_hooks_run_in_the_container_namespaces_before_the_pivot() {
 }
 
 #[test]
+fn poststart_hooks_run_once_the_process_has_executed() {
+    let b = Bundle::new("oci-poststart");
+    let out = b.path().join("seen");
+    // The startContainer hook delays the process; poststart must still find it exec'd: the
+    // only child of the container's init (state's pid), named after its program.
+    let look = format!(
+        "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); pgrep -l -P $pid > {}",
+        out.display()
+    );
+    b.args(&["sleep", "100"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.5"]}],
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", look],
+                "env": ["PATH=/usr/bin:/bin"]}]})
+    });
+    assert!(b.create("ps1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "ps1"]));
+    let seen = fs::read_to_string(&out).unwrap();
+    assert!(seen.ends_with(" sleep\n"), "{seen:?}");
+    assert_quiet_success(&b.run(&["delete", "--force", "ps1"]));
+}
+
+#[test]
 fn every_hook_kind_honours_its_timeout() {
     let b = Bundle::new("oci-hooktimeout");
     b.args(&["echo", "never"]);

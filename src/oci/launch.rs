@@ -52,6 +52,9 @@ pub struct StartHook {
     pub timeout_s: u32,
 }
 
+/// What an OCI container's init calls itself (comm) once the process has exec'd.
+pub const RUNNING_NAME: &std::ffi::CStr = c"ns-oci-running";
+
 /// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
 /// whose capacity is 64 KiB, from `create` until `start`).
 pub const STATE_MAX: usize = 16 * 1024;

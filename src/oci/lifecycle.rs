@@ -108,12 +108,46 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     store.write(s)?;
     init.signal(sys::start_signal())
         .map_err(|e| anyhow::anyhow!("starting the container: {}", crate::error::strerror(e)))?;
+    if s.hooks.poststart.is_empty() {
+        return Ok(());
+    }
+    wait_for_exec(init);
     // poststart failures are warnings (runtime.md): the container runs anyway.
     let state = store::state_json(s, Status::Running);
     if let Err(e) = hooks::run("poststart", &s.hooks.poststart, &state) {
         log.warn(&crate::error::one_line(&e));
     }
     Ok(())
+}
+
+/// Until the container's process has exec'd (init renames itself then, see init.rs), init has
+/// ended, or 10 s have passed (an execve stuck on a hung filesystem).
+fn wait_for_exec(init: &Pidfd) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let want = crate::oci::launch::RUNNING_NAME.to_bytes();
+    let mut pause = std::time::Duration::from_micros(100);
+    while std::time::Instant::now() < deadline {
+        let Some(dir) = init.proc_dir() else { return };
+        let comm = nix::fcntl::openat(
+            &dir,
+            "comm",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+        .and_then(|fd| {
+            let mut buf = [0u8; 32];
+            let n = nix::unistd::read(&fd, &mut buf).ok()?;
+            Some(buf[..n].to_vec())
+        });
+        match comm {
+            Some(c) if c.strip_suffix(b"\n").unwrap_or(&c) == want => return,
+            None => return,
+            Some(_) => {}
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
 }
 
 /// A signal as runc takes it: a number, `TERM` or `SIGTERM`.
