@@ -690,7 +690,7 @@ fn poststart_hooks_run_once_the_process_has_executed() {
         "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); pgrep -l -P $pid > {}",
         out.display()
     );
-    b.args(&["sleep", "100"]);
+    b.args(&["tail", "-f", "/dev/null"]);
     b.edit(|c| {
         c["hooks"] = serde_json::json!({
             "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.5"]}],
@@ -700,7 +700,7 @@ fn poststart_hooks_run_once_the_process_has_executed() {
     assert!(b.create("ps1", &[]).0.success());
     assert_quiet_success(&b.run(&["start", "ps1"]));
     let seen = fs::read_to_string(&out).unwrap();
-    assert!(seen.ends_with(" sleep\n"), "{seen:?}");
+    assert!(seen.ends_with(" tail\n"), "{seen:?}");
     assert_quiet_success(&b.run(&["delete", "--force", "ps1"]));
 }
 
