@@ -730,6 +730,115 @@ fn every_hook_kind_honours_its_timeout() {
     assert_error(&b.run(&["run", "t2"]), "greater than zero");
 }
 
+/// Drops the namespace of `kind` from the config's list.
+fn without_namespace(c: &mut Value, kind: &str) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != kind);
+}
+
+#[test]
+fn a_pid_namespace_only_when_asked_and_the_process_dies_with_init() {
+    let b = Bundle::new("oci-nopidns");
+    b.args(&["sh", "-c", "readlink /proc/self/ns/pid; exec sleep 1000"]);
+    b.edit(|c| {
+        without_namespace(c, "pid");
+        // The runtime's /proc (a new proc would need a PID namespace of the container's own).
+        c["mounts"][0] = serde_json::json!({"destination": "/proc", "type": "bind",
+            "source": "/proc", "options": ["rbind"]});
+    });
+    let (status, out, _err) = b.create("np1", &[]);
+    assert!(status.success());
+    assert_quiet_success(&b.run(&["start", "np1"]));
+    let ours = fs::read_link("/proc/self/ns/pid").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(&out).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the process said nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        format!("{}\n", ours.display())
+    );
+    // The sleep is init's child in our PID namespace; the kernel won't end it with init, its
+    // parent-death signal does.
+    let init = b.state("np1")["pid"].as_i64().unwrap();
+    let pgrep = Command::new("pgrep")
+        .args(["-P", &init.to_string()])
+        .output()
+        .unwrap();
+    let sleep: i64 = text(&pgrep.stdout).trim().parse().expect("init's child");
+    assert_error(
+        &b.run(&["kill", "--all", "np1", "KILL"]),
+        "no PID namespace of its own",
+    );
+    assert_quiet_success(&b.run(&["delete", "--force", "np1"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{sleep}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(
+            Instant::now() < deadline,
+            "the container's process outlived delete"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn namespaces_by_path_join_or_say_why_not() {
+    let b = Bundle::new("oci-nspath");
+    b.args(&["true"]);
+    // A time namespace of another user namespace of the caller's: the kernel refuses.
+    let mut other = caller_command("unshare");
+    other
+        .args(["--user", "--time", "--fork", "sleep", "100"])
+        .stdin(Stdio::null());
+    let mut other = other.spawn().unwrap();
+    let path = format!("/proc/{}/ns/time_for_children", other.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_link(&path).ok() == fs::read_link("/proc/self/ns/time").ok() {
+        assert!(Instant::now() < deadline, "unshare made no time namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "time", "path": path}));
+    });
+    let out = b.run(&["run", "j1"]);
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_error(&out, &format!("joining the time namespace \"{path}\": Operation not permitted; it belongs to a user namespace"));
+    assert_error(&b.run(&["state", "j1"]), "does not exist");
+
+    // pid, mount and user by path: an error that says why.
+    for kind in ["pid", "mount", "user"] {
+        b.edit(|c| {
+            without_namespace(c, "time");
+            without_namespace(c, kind);
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": kind, "path": "/proc/self/ns/x"}));
+        });
+        assert_error(
+            &b.run(&["run", "j2"]),
+            &format!("joining a {kind} namespace by path (\"/proc/self/ns/x\") is not supported: "),
+        );
+        b.edit(|c| {
+            without_namespace(c, kind);
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": kind}));
+        });
+    }
+    // No mount namespace: refused, not the runtime's.
+    b.edit(|c| without_namespace(c, "mount"));
+    assert_error(&b.run(&["run", "j3"]), "a mount namespace is required");
+}
+
 #[test]
 fn time_namespace_offsets() {
     let b = Bundle::new("oci-time");

@@ -328,7 +328,29 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
             None => crate::error::describe(r.stage.doing(), r.errno, None),
         },
         Stage::JoinNamespace => {
-            crate::error::describe("joining a namespace of linux.namespaces", r.errno, None)
+            let ns = config
+                .linux
+                .as_ref()
+                .and_then(|l| {
+                    l.namespaces
+                        .iter()
+                        .filter(|n| n.path.as_deref().is_some_and(|p| !p.is_empty()))
+                        .nth(r.step as usize)
+                })
+                .map_or("a namespace of linux.namespaces".to_string(), |n| {
+                    format!(
+                        "the {} namespace {}",
+                        n.kind,
+                        quote(n.path.as_deref().unwrap_or_default())
+                    )
+                });
+            // setns(2) needs CAP_SYS_ADMIN in the user namespace owning the target.
+            let hint = (r.errno == libc::EPERM).then_some(
+                "it belongs to a user namespace the container's isn't inside, where the kernel \
+                 lets no unprivileged process join it (user_namespaces(7))"
+                    .to_string(),
+            );
+            crate::error::describe(&format!("joining {ns}"), r.errno, hint)
         }
         Stage::Sysctl => crate::error::describe("writing a linux.sysctl", r.errno, None),
         Stage::CreateContainerHook => {

@@ -246,6 +246,7 @@ fn prepare(
             Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
             None => None,
         },
+        own_pid_ns: true,
         start_hooks: Vec::new(),
         create_hooks: Vec::new(),
         runtime_hooks: false,

@@ -38,6 +38,9 @@ pub struct Launch {
     /// Whether `create` runs prestart/createRuntime hooks, which init waits for before it runs
     /// the createContainer ones and pivots (runtime.md's order).
     pub runtime_hooks: bool,
+    /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
+    /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
+    pub own_pid_ns: bool,
     /// A time namespace for the process, with these /proc/PID/timens_offsets lines.
     pub time_offsets: Option<Vec<u8>>,
 }
@@ -212,6 +215,9 @@ pub fn finish_process(o: &Launch) -> Result<(), (Stage, Errno)> {
         Some(program) => sys::install_seccomp(program).map_err(|e| (Stage::Seccomp, e)),
         None => Ok(()),
     };
+    if !o.own_pid_ns {
+        sys::kill_me_with_parent().map_err(|e| (Stage::Handshake, e))?;
+    }
     if !o.no_new_privs {
         seccomp()?;
     }
