@@ -270,6 +270,7 @@ pub fn convert(
         seccomp,
         time_offsets: time_offsets(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?,
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
+        late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
         runtime_hooks: config

@@ -59,11 +59,6 @@ pub fn create(
     if g.systemd_cgroup {
         log.debug("--systemd-cgroup: cgroups are not managed through systemd; ignored");
     }
-    if config.linux.as_ref().is_some_and(|l| l.resources.is_some()) {
-        log.debug(
-            "linux.resources not applied: ns-rootless doesn't manage cgroups (not delegated to it)",
-        );
-    }
     let container = convert::convert(
         &config,
         &bundle,
@@ -81,11 +76,32 @@ pub fn create(
         None => None,
     };
     store.claim(id)?;
+    let resources = config.linux.as_ref().and_then(|l| l.resources.as_ref());
+    let cgroup = match resources.map(|r| crate::oci::cgroup::make(id, r, log)) {
+        Some(Err(e)) => {
+            let _ = store.remove(id);
+            return Err(e);
+        }
+        Some(Ok(dir)) => dir,
+        None => None,
+    };
     let launched = launch(
-        store, id, &bundle, &config, container, console, opts, mode, log,
+        store,
+        id,
+        &bundle,
+        &config,
+        container,
+        console,
+        opts,
+        mode,
+        log,
+        cgroup.clone(),
     );
     if launched.is_err() {
         let _ = store.remove(id);
+        if let Some(dir) = &cgroup {
+            crate::oci::cgroup::remove(dir);
+        }
     }
     launched
 }
@@ -101,14 +117,22 @@ fn launch(
     opts: &CreateOpts,
     mode: Mode,
     log: &mut Log,
+    cgroup: Option<PathBuf>,
 ) -> Result<u8> {
     let Container {
-        prepared,
+        mut prepared,
         maps,
         rootfs,
         plan,
         ..
     } = container;
+    // A cgroup namespace is made by init once it is in its cgroup, rooted there.
+    if let (Some(_), Some(oci)) = (&cgroup, prepared.oci.as_mut()) {
+        if prepared.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+            prepared.clone_flags &= !libc::CLONE_NEWCGROUP;
+            oci.late_cgroup_ns = true;
+        }
+    }
     signals::take_over();
     // Blocked before clone, so that init can't miss it (see sys::wait_for_signal).
     sys::block_signal(sys::start_signal());
@@ -130,8 +154,13 @@ fn launch(
     };
     // The maps are written at the pid /proc gives init (see pidfd.rs); the state and the pid
     // file get its pid in our own namespace, which is the caller's.
+    // Into its cgroup before it does anything (it waits for MAPPED).
     let released = match (init.proc_pid(), init.our_pid()) {
-        (Some(proc_pid), Some(_)) => write_maps(proc_pid, maps.as_ref()),
+        (Some(proc_pid), Some(our_pid)) => match &cgroup {
+            Some(dir) => crate::oci::cgroup::enter(dir, our_pid),
+            None => Ok(()),
+        }
+        .and_then(|()| write_maps(proc_pid, maps.as_ref())),
         _ => Err(anyhow::anyhow!(
             "finding the container's init in /proc: its pidfd names no pid there"
         )),
@@ -149,6 +178,7 @@ fn launch(
         annotations: config.annotations.clone(),
         started: false,
         hooks: config.hooks.clone().unwrap_or_default(),
+        cgroup,
     };
     let released = released.and_then(|()| {
         sync::send_mapped(&spawned.go_write).map_err(|e| {

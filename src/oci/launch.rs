@@ -38,6 +38,9 @@ pub struct Launch {
     /// Whether `create` runs prestart/createRuntime hooks, which init waits for before it runs
     /// the createContainer ones and pivots (runtime.md's order).
     pub runtime_hooks: bool,
+    /// Whether init makes the container's cgroup namespace itself, once `create` has moved it
+    /// into the container's cgroup (whose root the namespace then shows as /), as runc does.
+    pub late_cgroup_ns: bool,
     /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
     /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
     pub own_pid_ns: bool,
@@ -183,6 +186,9 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
     for (i, (fd, nstype)) in o.joins.iter().enumerate() {
         sys::setns(fd.as_raw_fd(), *nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
         sys::close(fd.as_raw_fd());
+    }
+    if o.late_cgroup_ns {
+        sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, o.joins.len() as u32, e))?;
     }
     for (i, (path, value)) in o.sysctls.iter().enumerate() {
         sys::write_path(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;

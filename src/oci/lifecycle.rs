@@ -224,6 +224,9 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         }
     }
     store.remove(id)?;
+    if let Some(dir) = &s.cgroup {
+        crate::oci::cgroup::remove(dir);
+    }
     let state = store::state_json(&s, Status::Stopped);
     if let Err(e) = hooks::run("poststop", &s.hooks.poststop, &state) {
         log.warn(&crate::error::one_line(&e));

@@ -30,6 +30,9 @@ pub struct Stored {
     pub started: bool,
     /// The hooks `start` and `delete` run (poststart, poststop).
     pub hooks: Hooks,
+    /// The container's cgroup (linux.resources applied), which `delete` removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

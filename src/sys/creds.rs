@@ -265,3 +265,9 @@ pub fn kill_all(sig: c_int) -> SysResult<()> {
     // SAFETY: plain syscall.
     check(unsafe { libc::kill(-1, sig) } as libc::c_long).map(drop)
 }
+
+/// A new cgroup namespace, rooted at the cgroup this process is in now (cgroup_namespaces(7)).
+pub fn unshare_cgroup() -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long).map(drop)
+}
