@@ -356,6 +356,10 @@ pub enum Manage {
         /// One JSON array of objects instead of a table
         #[arg(long)]
         json: bool,
+        /// The OCI containers of this ns-rootless-oci state root (its `--root`), instead of
+        /// the default one ($XDG_RUNTIME_DIR/ns-rootless-oci)
+        #[arg(long = "root", value_name = "DIR")]
+        oci_root: Option<std::path::PathBuf>,
     },
     /// Stop a sandbox: SIGTERM to its command, SIGKILL to everything after the grace period
     Stop {
@@ -528,7 +532,8 @@ mod tests {
             invocation(&["ps"]),
             Invocation::Manage(Manage::Ps {
                 json: false,
-                all: false
+                all: false,
+                oci_root: None
             })
         ));
         assert!(matches!(invocation(&["--", "ps"]), Invocation::Run(p) if p.cli.command == ["ps"]));

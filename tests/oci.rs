@@ -612,6 +612,28 @@ fn native_ps_lists_oci_containers() {
     let mut delete = caller_command(oci_binary());
     delete.args(["delete", "--force", "p1"]);
     assert_quiet_success(&output_of(with_xdg(delete)));
+
+    // Another state root (podman's, conmon's): by --root.
+    assert!(b.create("p2", &[]).0.success());
+    let root = b.root.to_str().unwrap();
+    let ps = output_of(common::ns_rootless(["ps", "--json", "--root", root]));
+    assert_quiet_success(&ps);
+    let rows: Value = serde_json::from_slice(&ps.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "p2" && r["kind"] == "oci"),
+        "{}",
+        describe(&ps)
+    );
+    let missing = output_of(common::ns_rootless(["ps", "--root", "/nonexistent"]));
+    assert_eq!(missing.status.code(), Some(125), "{}", describe(&missing));
+    assert!(
+        text(&missing.stderr).contains("/nonexistent"),
+        "{}",
+        describe(&missing)
+    );
 }
 
 #[test]

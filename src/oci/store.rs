@@ -316,8 +316,9 @@ pub fn status(s: &Stored) -> (Status, Option<Pidfd>) {
 
 /// The OCI containers of the default state root (`ns-rootless ps` lists them beside named
 /// sandboxes), with their status; stopped ones only with `all`.
-pub fn containers(uid: u32, all: bool) -> Vec<(Stored, Status)> {
-    let Ok(store) = Store::open(&default_root(uid), uid, false) else {
+pub fn containers(uid: u32, all: bool, root: Option<&Path>) -> Vec<(Stored, Status)> {
+    let root = root.map_or_else(|| default_root(uid), Path::to_path_buf);
+    let Ok(store) = Store::open(&root, uid, false) else {
         return Vec::new();
     };
     store
