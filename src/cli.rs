@@ -72,6 +72,14 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
     pub hostname: Option<OsString>,
 
+    /// A time namespace whose monotonic and boottime clocks are offset by SECS
+    #[arg(
+        long,
+        value_name = "monotonic=SECS,boottime=SECS",
+        help_heading = "Namespaces"
+    )]
+    pub time_offset: Option<OsString>,
+
     /// Give the command a terminal of its own (a pty) even when stdin is not a terminal
     #[arg(
         short = 't',

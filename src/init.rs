@@ -119,10 +119,8 @@ pub fn main(ctx: &Context) -> ! {
         if let Err(e) = sys::find_executable(&p.candidates) {
             fail(Stage::Exec, 0, e);
         }
-        if let Some(oci) = &p.oci {
-            if let Err(e) = crate::oci::launch::prepare_time(oci) {
-                fail(Stage::TimeNamespace, 0, e);
-            }
+        if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
+            fail(Stage::TimeNamespace, 0, e);
         }
         sync::report(ctx.report_write, Stage::Created, 0, 0);
         sys::close(ctx.report_write);
@@ -173,8 +171,13 @@ pub fn main(ctx: &Context) -> ! {
     // An OCI process stays in the container's user namespace, with the ids and capabilities
     // its config gives it there.
     let user_ns = if p.nest { libc::CLONE_NEWUSER } else { 0 };
-    // (A process in a time namespace of its own can't share our memory: see prepare_time.)
-    let vm = if p.oci.as_ref().is_some_and(|o| o.time_offsets.is_some()) {
+    // (A process in a time namespace of its own can't share our memory: see timens::enter.)
+    if p.oci.is_none() {
+        if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
+            fail(Stage::TimeNamespace, 0, e);
+        }
+    }
+    let vm = if p.time_offsets.is_some() {
         0
     } else {
         libc::CLONE_VM

@@ -29,6 +29,7 @@ mod state;
 mod supervise;
 mod sync;
 mod sys;
+mod timens;
 mod tty;
 mod untrusted;
 

@@ -71,6 +71,11 @@ pub fn main(start: &Start) -> ! {
     // The setup is out of reach (DESIGN.md "Locking the setup"): in a nested user namespace,
     // even uid 0 here can't unmount a mask or remount a read-only bind read-write (init.rs).
     if p.nest {
+        // In a time namespace of its own we have a copy of init's memory, not dumpable
+        // (timens::enter): dumpable again until the maps are written, as when shared.
+        if p.time_offsets.is_some() {
+            let _ = sys::set_dumpable();
+        }
         // setgroups is already "deny" (inherited from the sandbox's user namespace).
         if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
             fail(Stage::NestUidMap, e);

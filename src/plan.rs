@@ -465,6 +465,7 @@ mod tests {
             detach: false,
             ignored_signals: 0,
             private_dirs: vec!["/run/user/1000/ns-rootless".into()],
+            time_offsets: None,
             cow: None,
         }
     }

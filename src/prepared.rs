@@ -214,6 +214,8 @@ pub struct Prepared {
     pub envp: CStrArray,
     /// What an OCI container adds (its own root, ids and capabilities, the wait for `start`).
     pub oci: Option<crate::oci::launch::Launch>,
+    /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
+    pub time_offsets: Option<Vec<u8>>,
 }
 
 pub enum PreparedCwd {
@@ -468,6 +470,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         candidates,
         argv,
         envp,
+        time_offsets: spec.time_offsets.clone(),
         oci: None,
     })
 }

@@ -6,9 +6,7 @@ use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, StartHook};
 use crate::oci::mounts::{self, Owns};
-use crate::oci::process::{
-    current_oom_score_adj, prepare_process, rlimit_number, sysctls, time_offsets,
-};
+use crate::oci::process::{current_oom_score_adj, prepare_process, rlimit_number, sysctls};
 use crate::plan::Plan;
 use crate::prepared::{self, cpath, Prepared};
 use anyhow::{bail, Context, Result};
@@ -268,7 +266,6 @@ pub fn convert(
         oom_score_adj,
         rlimits,
         seccomp,
-        time_offsets: time_offsets(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?,
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
         late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
@@ -280,6 +277,8 @@ pub fn convert(
     };
     let mut prepared = prepare_process(process, launch, 0)?;
     prepared.clone_flags = flags;
+    prepared.time_offsets =
+        crate::timens::from_oci(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?;
     prepared.hostname = hostname.into_bytes();
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
     prepared.steps = prepared::prepare_steps(&plan)?;

@@ -251,7 +251,6 @@ fn prepare(
         start_hooks: Vec::new(),
         create_hooks: Vec::new(),
         runtime_hooks: false,
-        time_offsets: None,
     };
     crate::oci::process::prepare_process(process, launch, 24)
 }

@@ -44,8 +44,6 @@ pub struct Launch {
     /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
     /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
     pub own_pid_ns: bool,
-    /// A time namespace for the process, with these /proc/PID/timens_offsets lines.
-    pub time_offsets: Option<Vec<u8>>,
 }
 
 /// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
@@ -196,19 +194,6 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
     if let Some(adj) = &o.oom_score_adj {
         sys::write_path(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
-    }
-    Ok(())
-}
-
-/// Init, before it creates the process: a time namespace for it, its offsets written before
-/// init's first fork (time_namespaces(7)). Init then stops being dumpable itself: the process
-/// can't share its memory (a child sharing it stays in init's time namespace), so it can't
-/// clear that flag for both as it otherwise does.
-pub fn prepare_time(o: &Launch) -> Result<(), Errno> {
-    if let Some(offsets) = &o.time_offsets {
-        sys::unshare_time()?;
-        sys::write_path(c"/proc/self/timens_offsets", offsets)?;
-        sys::set_not_dumpable()?;
     }
     Ok(())
 }

@@ -92,6 +92,8 @@ pub struct Spec {
     /// The caller's private directories (as bind sources are: canonical), which no sandbox
     /// may see (private.rs).
     pub private_dirs: Vec<PathBuf>,
+    /// `--time-offset`: a time namespace with these timens_offsets lines.
+    pub time_offsets: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -307,6 +309,11 @@ pub fn build(
         detach: cli.detach,
         ignored_signals: host.ignored_signals,
         private_dirs: host.private_dirs,
+        time_offsets: cli
+            .time_offset
+            .as_deref()
+            .map(crate::timens::from_cli)
+            .transpose()?,
     })
 }
 
