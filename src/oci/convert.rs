@@ -355,38 +355,6 @@ fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_users_map_only_themselves() {
-        assert!(check_maps("uidMappings", &[one(1000)], 1000, false).is_ok());
-        let err = check_maps("uidMappings", &[one(1001)], 1000, false)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("only one id can be mapped"), "{err}");
-        let wide = IdMapping {
-            container_id: 0,
-            host_id: 0,
-            size: 65536,
-        };
-        assert!(check_maps("uidMappings", &[wide], 1000, true).is_ok());
-    }
-
-    #[test]
-    fn sysctls_must_belong_to_our_namespaces() {
-        let mut m = std::collections::BTreeMap::new();
-        m.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
-        let s = sysctls(Some(&m), libc::CLONE_NEWNET, false).unwrap();
-        assert_eq!(s[0].0.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
-        assert!(sysctls(Some(&m), 0, false).is_err());
-        let mut m = std::collections::BTreeMap::new();
-        m.insert("kernel.core_pattern".to_string(), "|/x".to_string());
-        assert!(sysctls(Some(&m), libc::CLONE_NEWIPC | libc::CLONE_NEWUTS, false).is_err());
-    }
-}
-
 /// Hooks init runs, rendered before clone.
 fn render_hooks(
     config: &Config,
@@ -421,5 +389,37 @@ fn unjoinable(flag: libc::c_int) -> Option<&'static str> {
              others",
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_users_map_only_themselves() {
+        assert!(check_maps("uidMappings", &[one(1000)], 1000, false).is_ok());
+        let err = check_maps("uidMappings", &[one(1001)], 1000, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only one id can be mapped"), "{err}");
+        let wide = IdMapping {
+            container_id: 0,
+            host_id: 0,
+            size: 65536,
+        };
+        assert!(check_maps("uidMappings", &[wide], 1000, true).is_ok());
+    }
+
+    #[test]
+    fn sysctls_must_belong_to_our_namespaces() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        let s = sysctls(Some(&m), libc::CLONE_NEWNET, false).unwrap();
+        assert_eq!(s[0].0.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        assert!(sysctls(Some(&m), 0, false).is_err());
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("kernel.core_pattern".to_string(), "|/x".to_string());
+        assert!(sysctls(Some(&m), libc::CLONE_NEWIPC | libc::CLONE_NEWUTS, false).is_err());
     }
 }
