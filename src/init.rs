@@ -96,6 +96,12 @@ pub fn main(ctx: &Context) -> ! {
     }
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
+    // linux.rootfsPropagation, in the container's mount namespace only.
+    if let Some(flags) = p.oci.as_ref().and_then(|o| o.root_propagation) {
+        if let Err(e) = sys::set_root_propagation(flags) {
+            fail(Stage::MakePrivate, 0, e);
+        }
+    }
     // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
     let pty = match (ctx.sock, &p.pty) {
         (Some(sock), Some(setup)) => {

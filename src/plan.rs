@@ -82,12 +82,14 @@ pub enum Action {
         options: Vec<(String, Option<String>)>,
         attrs: u64,
     },
-    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`.
+    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`,
+    /// and this propagation type (MS_PRIVATE unless the config says otherwise).
     BindTree {
         src: PathBuf,
         dir: bool,
         attrs: u64,
         recursive: bool,
+        propagation: u64,
     },
     /// Hide what is at the destination: an empty read-only tmpfs on a directory, /dev/null on
     /// anything else (OCI `maskedPaths`; what it is is only known inside the new root).

@@ -43,6 +43,7 @@ pub enum PreparedAction {
         attrs: u64,
         dir: bool,
         recursive: bool,
+        propagation: u64,
     },
     /// An empty read-only tmpfs (with these options) on a directory, /dev/null on a file.
     Mask {
@@ -338,11 +339,13 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             dir,
             attrs,
             recursive,
+            propagation,
         } => PreparedAction::BindTree {
             src: cpath(src)?,
             attrs: *attrs,
             dir: *dir,
             recursive: *recursive,
+            propagation: *propagation,
         },
         Action::Mask => PreparedAction::Mask {
             options: vec![

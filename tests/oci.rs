@@ -986,6 +986,54 @@ fn resources_go_to_a_cgroup_of_the_container_where_one_is_delegated() {
     assert!(!mine.exists(), "delete left the cgroup");
 }
 
+/// The optional fields (shared:N, master:N, unbindable) of the mount at `point` in a mountinfo.
+fn propagation_of(mountinfo: &str, point: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some(point))
+        .unwrap_or_else(|| panic!("no mount at {point}: {mountinfo}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end].join(" ")
+}
+
+#[test]
+fn mount_propagation_options_and_rootfs_propagation() {
+    let b = Bundle::new("oci-propagation");
+    let src = b.path().join("src");
+    fs::create_dir(&src).unwrap();
+    give_to_caller(&src);
+    b.args(&["cat", "/proc/self/mountinfo"]);
+    // (Over directories the rootfs has: it is read-only, and not ours to add to.)
+    let bind = |dst: &str, prop: &str| {
+        serde_json::json!({"destination": dst, "type": "bind", "source": src,
+            "options": ["rbind", prop]})
+    };
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(bind("/root", "rshared"));
+        mounts.push(bind("/tmp", "runbindable"));
+        mounts.push(bind("/usr/sbin", "rprivate"));
+        c["linux"]["rootfsPropagation"] = "shared".into();
+    });
+    let out = b.run(&["run", "mp1"]);
+    assert_quiet_success(&out);
+    let info = text(&out.stdout);
+    assert!(
+        propagation_of(&info, "/root").starts_with("shared:"),
+        "{info}"
+    );
+    assert_eq!(propagation_of(&info, "/tmp"), "unbindable", "{info}");
+    assert_eq!(propagation_of(&info, "/usr/sbin"), "", "{info}");
+    assert!(propagation_of(&info, "/").starts_with("shared:"), "{info}");
+
+    b.edit(|c| c["linux"]["rootfsPropagation"] = "sideways".into());
+    assert_error(
+        &b.run(&["run", "mp2"]),
+        "invalid linux.rootfsPropagation \"sideways\"",
+    );
+}
+
 #[test]
 fn time_namespace_offsets() {
     let b = Bundle::new("oci-time");

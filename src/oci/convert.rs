@@ -253,6 +253,14 @@ pub fn convert(
     let launch = Launch {
         rootfs: cpath(&rootfs)?,
         root_readonly: root.readonly,
+        root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
+            None | Some("") => None,
+            Some(p) => Some(
+                mounts::propagation(p).ok_or_else(|| {
+                    anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p))
+                })? | if p.starts_with('r') { libc::MS_REC } else { 0 },
+            ),
+        },
         joins,
         preserve_fds: opts.preserve_fds,
         uid: user.uid,

@@ -247,6 +247,7 @@ fn prepare(
             None => None,
         },
         own_pid_ns: true,
+        root_propagation: None,
         late_cgroup_ns: false,
         start_hooks: Vec::new(),
         create_hooks: Vec::new(),

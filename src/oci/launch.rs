@@ -13,6 +13,9 @@ pub struct Launch {
     /// The bundle's rootfs (canonical), bound onto itself as the root.
     pub rootfs: CString,
     pub root_readonly: bool,
+    /// `linux.rootfsPropagation`: mount(2) flags for the root once pivoted (MS_REC for the
+    /// r- forms).
+    pub root_propagation: Option<libc::c_ulong>,
     /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
     pub joins: Vec<(OwnedFd, libc::c_int)>,
     /// fds 3..3+N passed on to the process (`--preserve-fds`).
