@@ -245,12 +245,18 @@ mod tests {
         let o = parse_options(&["rbind".into(), "ro".into(), "rw".into()]);
         assert!(o.bind && o.recursive);
         assert_eq!(o.attrs, 0);
+        assert_eq!(o.propagation, None);
+        let o = parse_options(&["rshared".into(), "private".into()]);
+        assert_eq!(
+            (o.propagation, o.data.len()),
+            (Some(nix::libc::MS_PRIVATE), 0)
+        );
     }
 
     #[test]
     fn binds_sysfs_and_cgroups_follow_what_we_own() {
         let mounts = [
-            m("/data", "bind", "vol", &["rbind", "ro", "nodev"]),
+            m("/data", "bind", "vol", &["rbind", "ro", "nodev", "rshared"]),
             m("/sys", "sysfs", "sysfs", &["ro"]),
             m("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]),
             m("/etc/hosts", "none", "/h", &["bind"]),
@@ -271,7 +277,8 @@ mod tests {
                 src: "/bundle/vol".into(),
                 dir: true,
                 attrs: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV,
-                recursive: true
+                recursive: true,
+                propagation: nix::libc::MS_SHARED,
             }
         );
         assert!(
