@@ -218,5 +218,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         private_dirs: host.private_dirs.clone(),
         time_offsets: None,
         cow: None,
+        result_json: None,
     })
 }

@@ -7,6 +7,7 @@ use crate::init::{self, Context};
 use crate::pidfd::Pidfd;
 use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
+use crate::result::Recorder;
 use crate::spec::{Root, Spec};
 use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
@@ -33,14 +34,20 @@ pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     spec.net.check_host()?;
-    let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(&spec, &entries);
+    let (entries, plan) = plan_of(&spec)?;
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
         crate::private::make(&spec.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
+    let mut result_record = match &spec.result_json {
+        Some(path) => Some(Recorder::open(path, &spec.hostname, spec.name.as_deref())?),
+        None => None,
+    };
+    if let Some(note) = crate::explain::hidden_cwd_note(&spec, &plan.steps) {
+        note_line(&note);
+    }
     signals::take_over();
     let umask = sys::current_umask();
 
@@ -52,6 +59,9 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         sock,
         stacks,
     } = spawn_init(&prepared, umask, &[])?;
+    if let Some(r) = &mut result_record {
+        r.namespaces_of(pid.as_raw());
+    }
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
@@ -124,6 +134,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
+    let limits = spec.limits.clone();
     drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     // The network helper goes before the end is recorded: nothing of the sandbox is left
@@ -139,7 +150,25 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     if let (Some(claim), Some(st)) = (claim, st) {
         claim.end(st, code.as_ref().ok().copied());
     }
+    if code.is_ok() && !outcome.timed_out {
+        if let Some(hint) = crate::spec::limits::likely_hit(outcome.status, &limits) {
+            note_line(&hint);
+        }
+    }
+    if let Some(r) = result_record {
+        let exit = match &code {
+            Ok(c) => *c,
+            Err(f) => f.code,
+        };
+        r.finish(exit, outcome.status, outcome.timed_out)?;
+    }
     code.map_err(Into::into)
+}
+
+/// One line on stderr that isn't a failure (a run goes on, or has ended as it should).
+fn note_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "ns-rootless: {text}");
 }
 
 /// Init, cloned and waiting for MAPPED: what its parent holds of it.
@@ -196,7 +225,7 @@ pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) 
         anyhow::anyhow!(error::describe(
             "creating the sandbox's namespaces",
             e,
-            error::userns_hint(e)
+            crate::host::userns_hint(e)
         ))
     })?;
     drop(pipes.go_read);
@@ -276,6 +305,13 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
             nested: spec.nested,
         }),
     }
+}
+
+/// The plan for `spec`: the steps `run` executes and `explain` prints.
+pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
+    let entries = root_entries(&spec.root)?;
+    let plan = plan::plan(spec, &entries);
+    Ok((entries, plan))
 }
 
 /// The top-level entries of the tree that becomes `/`, to be bound one by one.
@@ -402,7 +438,7 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         ),
         _ => {
             let hint = if r.errno == libc::EPERM {
-                error::userns_hint(r.errno).filter(|h| h.contains("AppArmor"))
+                crate::host::apparmor_restricts_userns().then(|| crate::host::APPARMOR_FIX.into())
             } else {
                 None
             };
