@@ -57,7 +57,9 @@ pub fn create(
         bail!("--console-socket given, but process.terminal is false");
     }
     if g.systemd_cgroup {
-        log.debug("--systemd-cgroup: cgroups are not managed through systemd; ignored");
+        log.debug(
+            "--systemd-cgroup: cgroups are not managed through systemd; linux.resources not applied",
+        );
     }
     let container = convert::convert(
         &config,
@@ -76,7 +78,13 @@ pub fn create(
         None => None,
     };
     store.claim(id)?;
-    let resources = config.linux.as_ref().and_then(|l| l.resources.as_ref());
+    // With --systemd-cgroup the tree around us is systemd's to write (its single-writer rule):
+    // no cgroup of ours goes there.
+    let resources = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref())
+        .filter(|_| !g.systemd_cgroup);
     let cgroup = match resources.map(|r| crate::oci::cgroup::make(id, r, log)) {
         Some(Err(e)) => {
             let _ = store.remove(id);
