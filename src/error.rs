@@ -37,6 +37,7 @@ pub enum Stage {
     Keyring,
     Capabilities,
     NoNewPrivs,
+    Landlock,
     Seccomp,
     Exec,
     /// Mounting the overlay that is the root (an image's layers).
@@ -86,6 +87,7 @@ impl Stage {
             Keyring,
             Capabilities,
             NoNewPrivs,
+            Landlock,
             Seccomp,
             Exec,
             RootOverlay,
@@ -128,6 +130,7 @@ impl Stage {
             Stage::Keyring => "creating a fresh session keyring",
             Stage::Capabilities => "dropping capabilities",
             Stage::NoNewPrivs => "setting no_new_privs",
+            Stage::Landlock => "entering the landlock domain",
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Exec => "running the command",
             Stage::RootOverlay => {
@@ -223,9 +226,11 @@ mod tests {
 
     #[test]
     fn stages_round_trip_through_their_numbers() {
+        // The last variant.
         let last = Stage::CreateContainerHook as u32;
         for v in 1..=last {
-            let stage = Stage::from_u32(v).expect("every number 1..=last is a stage");
+            let stage =
+                Stage::from_u32(v).expect("every number up to the last variant's is a stage");
             assert_eq!(stage as u32, v);
         }
         assert_eq!(Stage::from_u32(0), None);

@@ -92,9 +92,11 @@ pub fn main(start: &Start) -> ! {
     let _ = sys::set_not_dumpable();
     // Nothing from outside the sandbox may be in reach while we resolve a path in it: an fd of
     // a host directory is a way out through /proc/self/fd/N (CVE-2024-21626, where runc leaked
-    // one to `exec`). Only the report pipe and the pty stay (and 0-2, the caller's own).
+    // one to `exec`). Only the report pipe, the pty and the Landlock ruleset (an anonymous
+    // inode, no path to follow) stay (and 0-2, the caller's own).
     // (An OCI process also keeps its --preserve-fds, 3 to 3+N-1.)
-    let keep = [report, pty.unwrap_or(report)];
+    let ruleset = p.landlock.as_ref().map(|r| r.as_raw_fd());
+    let keep = [report, pty.unwrap_or(report), ruleset.unwrap_or(report)];
     let first = 3 + p.oci.as_ref().map_or(0, |o| o.preserve_fds);
     if let Err(e) = sys::close_fds_from_except(first, &keep) {
         fail(Stage::CloseFds, e);
@@ -136,6 +138,12 @@ pub fn main(start: &Start) -> ! {
     if p.oci.is_none() {
         if let Err(e) = sys::set_no_new_privs() {
             fail(Stage::NoNewPrivs, e);
+        }
+    }
+    // The second layer under the network namespace (landlock.rs); needs no_new_privs.
+    if let Some(ruleset) = &p.landlock {
+        if let Err(e) = sys::landlock_restrict_self(ruleset.as_raw_fd()) {
+            fail(Stage::Landlock, e);
         }
     }
     // Last, so that nothing above needs a syscall the filter denies.

@@ -562,8 +562,8 @@ fn host_root_is_read_only() {
 }
 
 #[test]
-fn home_root_and_run_user_are_hidden_under_empty_tmpfs() {
-    let masked: Vec<&str> = ["/home", "/root", "/run/user"]
+fn home_root_and_run_are_hidden_under_empty_tmpfs() {
+    let masked: Vec<&str> = ["/home", "/root", "/run", "/var/run"]
         .into_iter()
         .filter(|dir| Path::new(dir).is_dir())
         .collect();

@@ -1458,9 +1458,15 @@ fn help_lists_the_option_groups_with_their_options() {
 fn version_works() {
     for flag in ["--version", "-V"] {
         let out = run(&[flag]);
-        assert_stdout(
-            &out,
-            &format!("ns-rootless {}\n", env!("CARGO_PKG_VERSION")),
+        assert_code(&out, 0);
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        // The version, then the Landlock ABI in effect (tests/hardening.rs checks that line).
+        assert_eq!(lines.len(), 2, "{stdout:?}");
+        assert_eq!(
+            lines[0],
+            format!("ns-rootless {}", env!("CARGO_PKG_VERSION"))
         );
+        assert!(lines[1].starts_with("landlock: "), "{stdout:?}");
     }
 }

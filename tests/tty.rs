@@ -111,14 +111,22 @@ impl Term {
 
     /// Starts `cmd` with the slave as stdin, stdout, stderr and controlling terminal (in a new
     /// session, so it is also the terminal's foreground process group).
-    fn spawn(&self, mut cmd: Command) -> Spawned {
+    fn spawn(&self, cmd: Command) -> Spawned {
+        self.spawn_with_stdin(cmd, true)
+    }
+
+    /// Like `spawn`; without `on_stdin`, stdin is /dev/null and only stdout and stderr are the
+    /// terminal.
+    fn spawn_with_stdin(&self, mut cmd: Command, on_stdin: bool) -> Spawned {
         prepare();
         let slave = || Stdio::from(self.slave.try_clone().expect("dup the slave"));
-        cmd.stdin(slave()).stdout(slave()).stderr(slave());
+        cmd.stdin(if on_stdin { slave() } else { Stdio::null() });
+        cmd.stdout(slave()).stderr(slave());
+        let terminal_fd = if on_stdin { 0 } else { 1 };
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 || libc::ioctl(terminal_fd, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -718,6 +726,41 @@ fn termios_restored_after_timeout() {
 #[test]
 fn termios_restored_when_the_command_is_not_found() {
     assert_termios_restored(Ending::NotFound);
+}
+
+/// Without a pty the payload holds the caller's terminal itself (stdin with `-T`, or only
+/// stdout and stderr when stdin is not a terminal) and can change its settings: they come back
+/// when the sandbox ends.
+#[test]
+fn termios_restored_after_the_payload_changes_them_without_a_pty() {
+    let messy = "stty -echo -icanon raw erase ^X 2>&1; stty -a >/dev/null; echo changed";
+    // -T: stdin is the terminal.
+    let term = Term::new();
+    let before = term.termios();
+    let mut sandbox = term.spawn(Mode::Host.command(&["-T"], &["sh", "-c", messy]));
+    assert!(
+        sandbox.wait(&term, STEP).success(),
+        "{:?}",
+        term.transcript()
+    );
+    term.wait_for("changed", 0);
+    assert_eq!(term.termios(), before, "-T: the settings were not restored");
+    // stdin not a terminal (no pty then), stdout and stderr the terminal.
+    let term = Term::new();
+    let before = term.termios();
+    let cmd = Mode::Host.command(&[], &["sh", "-c", &format!("exec <&1; {messy}")]);
+    let mut sandbox = term.spawn_with_stdin(cmd, false);
+    assert!(
+        sandbox.wait(&term, STEP).success(),
+        "{:?}",
+        term.transcript()
+    );
+    term.wait_for("changed", 0);
+    assert_eq!(
+        term.termios(),
+        before,
+        "stdout a terminal: the settings were not restored"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
