@@ -727,10 +727,10 @@ fn the_session_keyring_is_fresh() {
 
 #[test]
 fn supplementary_groups_cannot_be_dropped() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can give the caller a supplementary group");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can give the caller a supplementary group",
+    );
     // A file that the group may not read but others may: dropping the group would open it.
     let group = caller_gid() + 1;
     let dir = TempDir::new("negative-group");
@@ -1986,10 +1986,10 @@ fn installed_copy(label: &str, uid: u32, gid: u32, mode: u32) -> (TempDir, PathB
 
 #[test]
 fn setuid_and_setgid_installs_are_refused() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can install a setuid copy");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can install a setuid copy",
+    );
     let other = caller_uid() + 1;
     for (label, uid, gid, mode, needle) in [
         ("setuid-other", other, caller_gid(), 0o4755, "setuid"),
@@ -2007,17 +2007,16 @@ fn setuid_and_setgid_installs_are_refused() {
 
 #[test]
 fn file_capabilities_are_refused() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can set file capabilities");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can set file capabilities",
+    );
     let Some(setcap) = ["/usr/sbin/setcap", "/sbin/setcap", "/usr/bin/setcap"]
         .iter()
         .map(Path::new)
         .find(|p| p.is_file())
     else {
-        eprintln!("skipped: setcap (libcap2-bin) is not installed");
-        return;
+        panic!("this test cannot run here: setcap (libcap2-bin) is not installed");
     };
     let (_dir, copy) = installed_copy("filecaps", 0, 0, 0o755);
     let mut cmd = runner_command(setcap);

@@ -533,16 +533,16 @@ print("inject-end", flush=True)
 
 /// A dir for the injection tests: the script, and where an injected `touch` would create files
 /// (writable by the caller).
-fn injection_dir() -> Option<TempDir> {
-    if !Path::new(PYTHON).is_file() {
-        eprintln!("skipped: {PYTHON} is missing (the payload is a python script)");
-        return None;
-    }
+fn injection_dir() -> TempDir {
+    common::require(
+        Path::new(PYTHON).is_file(),
+        "/usr/bin/python3 is missing (the payload is a python script)",
+    );
     let dir = TempDir::new("tiocsti");
     common::set_mode(dir.path(), 0o777);
     fs::write(dir.path().join("inject.py"), INJECT_PY).expect("write inject.py");
     common::set_mode(&dir.path().join("inject.py"), 0o644);
-    Some(dir)
+    dir
 }
 
 /// Runs an outer interactive shell (as the caller) on a fresh terminal, has it run `command`
@@ -584,12 +584,12 @@ fn inject_through(dir: &Path, command: &str) -> (String, bool) {
 /// outer shell (so their "nothing injected" can fail).
 #[test]
 fn harness_detects_tiocsti_injection_without_a_sandbox() {
-    let Some(dir) = injection_dir() else { return };
+    let dir = injection_dir();
     let legacy = fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").unwrap_or("1".into());
-    if legacy.trim() != "1" {
-        eprintln!("skipped: the kernel refuses TIOCSTI to everyone (dev.tty.legacy_tiocsti=0)");
-        return;
-    }
+    common::require(
+        legacy.trim() == "1",
+        "the kernel refuses TIOCSTI to everyone (dev.tty.legacy_tiocsti=0)",
+    );
     let (report, pwned) = inject_through(dir.path(), PYTHON);
     assert!(
         report.contains("inject-stdin ok") && pwned,
@@ -599,7 +599,7 @@ fn harness_detects_tiocsti_injection_without_a_sandbox() {
 
 #[test]
 fn tiocsti_from_a_pty_sandbox_injects_nothing() {
-    let Some(dir) = injection_dir() else { return };
+    let dir = injection_dir();
     let command = format!("{} -- {PYTHON}", path_str(common::binary()));
     let (report, pwned) = inject_through(dir.path(), &command);
     for line in [
@@ -617,7 +617,7 @@ fn tiocsti_from_a_pty_sandbox_injects_nothing() {
 
 #[test]
 fn tiocsti_with_no_pty_injects_nothing() {
-    let Some(dir) = injection_dir() else { return };
+    let dir = injection_dir();
     let command = format!("{} -T -- {PYTHON}", path_str(common::binary()));
     let (report, pwned) = inject_through(dir.path(), &command);
     // With -T the payload holds the caller's terminal itself, but in a session of its own, and

@@ -67,6 +67,12 @@ pub fn runner_is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Fails the test, naming why, when what it needs isn't there: a test that can't run here
+/// fails rather than passing without having checked anything.
+pub fn require(condition: bool, why: &str) {
+    assert!(condition, "this test cannot run here: {why}");
+}
+
 /// The host uid the binary runs as.
 pub fn caller_uid() -> u32 {
     if runner_is_root() {
