@@ -870,9 +870,9 @@ struct DelegatedCgroup {
 
 impl DelegatedCgroup {
     fn new(label: &str) -> DelegatedCgroup {
-        assert!(
+        common::require(
             common::runner_is_root(),
-            "making a delegated cgroup needs the test runner to be root"
+            "making a delegated cgroup needs the test runner to be root",
         );
         let dir = PathBuf::from(format!(
             "/sys/fs/cgroup/unified/ns-rootless-test.{}.{label}",
