@@ -305,6 +305,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
             // A --seccomp-fd program too: exec'd commands get exactly the payload's filter.
             seccomp: spec.seccomp.clone(),
             nested: spec.nested,
+            share_net: !spec.net.own_namespace(),
         }),
     }
 }

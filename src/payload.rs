@@ -126,6 +126,12 @@ pub fn main(start: &Start) -> ! {
         fail(Stage::CloseFds, e);
     }
     if let Some(o) = &p.oci {
+        // The Landlock domain first, while we hold CAP_SYS_ADMIN in our user namespace (which
+        // landlock_restrict_self(2) takes instead of no_new_privs): the config may ask for no
+        // no_new_privs and no capabilities, and its seccomp profile need not allow Landlock.
+        if let Err(e) = enter_landlock(p) {
+            fail(Stage::Landlock, e);
+        }
         // Its config's ids, capabilities, no_new_privs, seccomp and rlimits, in that order.
         if let Err((stage, e)) = crate::oci::launch::finish_process(o) {
             fail(stage, e);
@@ -139,10 +145,7 @@ pub fn main(start: &Start) -> ! {
         if let Err(e) = sys::set_no_new_privs() {
             fail(Stage::NoNewPrivs, e);
         }
-    }
-    // The second layer under the network namespace (landlock.rs); needs no_new_privs.
-    if let Some(ruleset) = &p.landlock {
-        if let Err(e) = sys::landlock_restrict_self(ruleset.as_raw_fd()) {
+        if let Err(e) = enter_landlock(p) {
             fail(Stage::Landlock, e);
         }
     }
@@ -163,6 +166,15 @@ pub fn main(start: &Start) -> ! {
     let errno = exec_first(p);
     sync::report(report, Stage::Exec, 0, errno);
     sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
+}
+
+/// The second layer under the network namespace (landlock.rs), when the command shares the
+/// host's: needs no_new_privs, or CAP_SYS_ADMIN in our user namespace.
+fn enter_landlock(p: &Prepared) -> Result<(), sys::Errno> {
+    match &p.landlock {
+        Some(ruleset) => sys::landlock_restrict_self(ruleset.as_raw_fd()),
+        None => Ok(()),
+    }
 }
 
 /// Changes to the start directory, resolved beneath our root (`/`, the sandbox's: after

@@ -763,6 +763,38 @@ fn termios_restored_after_the_payload_changes_them_without_a_pty() {
     );
 }
 
+/// The same for `exec -T`: the command it starts in a named sandbox holds the caller's terminal
+/// and can change its settings; they come back when it ends, as after `run`.
+#[test]
+fn termios_restored_after_an_exec_without_a_pty_changes_them() {
+    let xdg = TempDir::new("tty-exec-xdg");
+    common::set_mode(xdg.path(), 0o700);
+    common::give_to_caller(xdg.path());
+    let name = format!("tty-exec-{}", std::process::id());
+    let named = |args: &[&str]| {
+        let mut cmd = common::ns_rootless(args);
+        cmd.env("XDG_RUNTIME_DIR", xdg.path());
+        cmd
+    };
+    let started = common::output_of(named(&[
+        "run", "-d", "--name", &name, "--", "sleep", "1000",
+    ]));
+    assert!(started.status.success(), "{}", common::describe(&started));
+    let messy = "stty -echo -icanon raw erase ^X 2>&1; stty -a >/dev/null; echo changed";
+    let term = Term::new();
+    let before = term.termios();
+    let mut exec = term.spawn(named(&["exec", "-T", &name, "--", "sh", "-c", messy]));
+    let ended = exec.wait(&term, STEP);
+    let after = term.termios();
+    let _ = named(&["rm", "-f", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(ended.success(), "{:?}", term.transcript());
+    term.wait_for("changed", 0);
+    assert_eq!(after, before, "exec -T: the settings were not restored");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Without a terminal, and the -t / -T overrides
 // ---------------------------------------------------------------------------------------------

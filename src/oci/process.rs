@@ -61,7 +61,7 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
         cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
         limits: Vec::new(),
         pty,
-        // An OCI config sharing the host's network namespace gets no Landlock domain (yet).
+        // Set by create and exec, which know the network namespace (landlock.rs).
         landlock: None,
         seccomp: None,
         candidates,
