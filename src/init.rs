@@ -33,6 +33,7 @@ pub struct Context<'a> {
 
 pub fn main(ctx: &Context) -> ! {
     let p = ctx.prepared;
+    crate::stamps::stamp("init");
     let fail = |stage: Stage, step: u32, errno: sys::Errno| -> ! {
         sync::report(ctx.report_write, stage, step, errno);
         sys::exit_now(125)
@@ -82,9 +83,12 @@ pub fn main(ctx: &Context) -> ! {
             fail(Stage::Loopback, 0, e);
         }
     }
+    crate::stamps::stamp("init-go");
     let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    crate::stamps::stamp("root-built");
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
+    crate::stamps::stamp("root-entered");
     // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
     let pty = match (ctx.sock, &p.pty) {
         (Some(sock), Some(setup)) => {

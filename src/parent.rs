@@ -35,12 +35,14 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     spec.net.check_host()?;
     let entries = root_entries(&spec.root)?;
     let plan = plan::plan(&spec, &entries);
+    crate::stamps::stamp("plan");
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
         crate::private::make(&spec.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
+    crate::stamps::stamp("prepared");
     signals::take_over();
     let umask = sys::current_umask();
 
@@ -52,6 +54,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         sock,
         stacks,
     } = spawn_init(&prepared, umask, &[])?;
+    crate::stamps::stamp("cloned");
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
@@ -93,6 +96,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         return Err(e);
     }
     drop(go_write);
+    crate::stamps::stamp("mapped");
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
@@ -106,6 +110,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         }
     }
     let record = sync::first_record(report_read);
+    crate::stamps::stamp("exec-seen");
     if let (Some(claim), Some(st), Some(sock), None) = (&claim, &mut st, &sock, record) {
         // The command runs: record where it is, which is what `exec` joins. init cloned it with
         // a pidfd and passed that on: no guessing from /proc.
@@ -126,6 +131,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
+    crate::stamps::stamp("reaped");
     // The network helper goes before the end is recorded: nothing of the sandbox is left
     // once `wait` returns.
     drop(network);
