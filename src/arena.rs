@@ -6,14 +6,10 @@
 //! mappings for the sandbox's init to copy. Bumping a pointer through one untouched .bss array
 //! costs neither (untouched pages cost no memory). Memory freed in the arena is reused only
 //! when it was the last block (a Vec growing in place); what doesn't fit goes to malloc.
-//!
-//! "Freed at exit" holds for a launch, not for a supervisor that lives as long as its sandbox
-//! (hours, with a pty relay or a --timeout): once the launch is done (`launched`), every new
-//! block comes from malloc, which gives memory back; the arena's blocks stay where they are.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SIZE: usize = 1 << 20;
 
@@ -24,8 +20,6 @@ pub struct Arena {
     bytes: Bytes,
     /// Offset of the first free byte.
     next: AtomicUsize,
-    /// Set by `launched`: new blocks come from System.
-    closed: AtomicBool,
 }
 
 // SAFETY: the bytes are handed out in disjoint ranges, each range to one owner, by atomic
@@ -38,13 +32,7 @@ impl Arena {
         Arena {
             bytes: Bytes(UnsafeCell::new([0; SIZE])),
             next: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
         }
-    }
-
-    /// The launch is done: from now on every block comes from System (see the module's text).
-    pub fn launched(&self) {
-        self.closed.store(true, Ordering::Release);
     }
 
     fn base(&self) -> usize {
@@ -57,9 +45,6 @@ impl Arena {
 
     /// Bumps `next` past a block of `size` bytes aligned to `align`; None when it doesn't fit.
     fn bump(&self, size: usize, align: usize) -> Option<*mut u8> {
-        if self.closed.load(Ordering::Acquire) {
-            return None;
-        }
         let base = self.base();
         let mut next = self.next.load(Ordering::Acquire);
         loop {
@@ -111,20 +96,16 @@ unsafe impl GlobalAlloc for Arena {
         }
         // The last block grows or shrinks in place; any other shrinks in place.
         let start = ptr as usize - self.base();
-        let resized = !self.closed.load(Ordering::Acquire)
-            && start
-                .checked_add(new_size)
-                .filter(|&end| end <= SIZE)
-                .is_some_and(|end| {
-                    let old_end = start + layout.size();
-                    let moved = self.next.compare_exchange(
-                        old_end,
-                        end,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    );
-                    moved.is_ok()
-                });
+        let resized = start
+            .checked_add(new_size)
+            .filter(|&end| end <= SIZE)
+            .is_some_and(|end| {
+                let old_end = start + layout.size();
+                let moved =
+                    self.next
+                        .compare_exchange(old_end, end, Ordering::AcqRel, Ordering::Acquire);
+                moved.is_ok()
+            });
         if resized || new_size <= layout.size() {
             return ptr;
         }
@@ -186,24 +167,6 @@ mod tests {
                 moved,
                 "shrinks in place"
             );
-        }
-    }
-
-    #[test]
-    fn after_the_launch_blocks_come_from_malloc_and_arena_blocks_move_there() {
-        static A: Arena = Arena::new();
-        unsafe {
-            let a = A.alloc(layout(8, 8));
-            a.write_bytes(5, 8);
-            assert!(A.owns(a));
-            A.launched();
-            let b = A.alloc(layout(8, 8));
-            assert!(!A.owns(b), "a new block comes from malloc");
-            let grown = A.realloc(a, layout(8, 8), 64);
-            assert!(!A.owns(grown), "an arena block that grows moves to malloc");
-            assert_eq!(*grown.add(7), 5);
-            A.dealloc(grown, layout(64, 8));
-            A.dealloc(b, layout(8, 8));
         }
     }
 

@@ -130,8 +130,6 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
     drop((spec, entries, plan, prepared, stacks));
-    // From here we only supervise, maybe for hours: memory freed is given back (arena.rs).
-    crate::ALLOCATOR.launched();
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     crate::stamps::stamp("reaped");
     // The network helper goes before the end is recorded: nothing of the sandbox is left
