@@ -231,8 +231,9 @@ fn run_step(
             };
             // The source is a host path, resolved before pivot_root (see STAGING). It was made
             // canonical before fork: a symlink in it now means it was swapped since, so refuse.
+            let tree = sys::clone_tree_no_symlinks(src).map_err(at_step)?;
             // Recursive: every submount of a read-only bind is read-only too.
-            let tree = sys::clone_path_with(src, true, *attrs).map_err(at_step)?;
+            sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Filesystem {
@@ -249,7 +250,8 @@ fn run_step(
             let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
-            let tree = sys::clone_path_with(src, *recursive, *attrs).map_err(at_step)?;
+            let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
+            sys::set_mount_attrs(tree.as_raw_fd(), *attrs, *recursive).map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Mask { options } => {
@@ -262,8 +264,14 @@ fn run_step(
             let mnt = if sys::is_dir(dst.as_raw_fd()).map_err(at_step)? {
                 sys::new_mount(c"tmpfs", options, MASK_ATTRS).map_err(at_step)?
             } else {
-                let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
-                sys::clone_path_with(c"/dev/null", false, attrs).map_err(at_step)?
+                let null = sys::clone_path(c"/dev/null", false).map_err(at_step)?;
+                sys::set_mount_attrs(
+                    null.as_raw_fd(),
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+                    false,
+                )
+                .map_err(at_step)?;
+                null
             };
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }

@@ -5,7 +5,6 @@ use super::{check, check_fd, last_errno, Errno, SysResult};
 use nix::libc::{self, c_char, c_uint};
 use std::ffi::CStr;
 use std::os::fd::{OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const FSCONFIG_SET_FLAG: c_uint = 0;
 const FSCONFIG_SET_STRING: c_uint = 1;
@@ -80,70 +79,10 @@ pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dir, name.as_ptr(), flags) })
 }
 
-/// Set once open_tree_attr(2) answered ENOSYS (a kernel before 6.15): clone, then set.
-static NO_OPEN_TREE_ATTR: AtomicBool = AtomicBool::new(false);
-
-/// `clone_path` (absolute, no symlink in it: what the parent checked is what gets bound), then
-/// `set_mount_attrs` with the same `recursive`: in one syscall where the
-/// kernel has open_tree_attr(2) (6.15), which clones and sets the attributes (on every mount
-/// of the copy with AT_RECURSIVE) before the copy is handed out. One syscall fewer per bind,
-/// for the ~30 binds of every start.
-pub fn clone_path_with(path: &CStr, recursive: bool, attrs: u64) -> SysResult<OwnedFd> {
-    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    const SYS_OPEN_TREE_ATTR: libc::c_long = 467;
-    if NO_OPEN_TREE_ATTR.load(Ordering::Relaxed) {
-        let tree = clone_path(path, recursive)?;
-        set_mount_attrs(std::os::fd::AsRawFd::as_raw_fd(&tree), attrs, recursive)?;
-        return Ok(tree);
-    }
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_NO_SYMLINKS,
-    };
-    // SAFETY: `how` is a valid open_how of the size we pass.
-    let fd = check_fd(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint | libc::AT_EMPTY_PATH as c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as c_uint;
-    }
-    let attr = MountAttr {
-        attr_set: attrs,
-        attr_clr: 0,
-        propagation: libc::MS_PRIVATE,
-        userns_fd: 0,
-    };
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    // SAFETY: valid fd, empty C string, and a valid mount_attr of the size we pass.
-    let tree = check_fd(unsafe {
-        libc::syscall(
-            SYS_OPEN_TREE_ATTR,
-            fd,
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    });
-    match tree {
-        Err(libc::ENOSYS) => {
-            NO_OPEN_TREE_ATTR.store(true, Ordering::Relaxed);
-            // SAFETY: valid fd and empty C string.
-            let tree =
-                check_fd(unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) })?;
-            set_mount_attrs(std::os::fd::AsRawFd::as_raw_fd(&tree), attrs, recursive)?;
-            Ok(tree)
-        }
-        other => other,
-    }
+/// A detached copy of the mount tree at `path`, an absolute path that must contain no symlink
+/// (RESOLVE_NO_SYMLINKS): what the parent checked is what gets bound.
+pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
+    clone_path(path, true)
 }
 
 /// A detached copy of the mount at `path` (absolute, no symlink in it), with its submounts
