@@ -7,8 +7,9 @@
 # its caches with ~90 cpuid instructions, and on a VM each one traps to the hypervisor (~0.75 ms
 # per start here); musl's start-up probes nothing. A static binary also maps no libc.so and has
 # no dynamic loader to run. So, the first that builds:
-#   1. musl, static: Rust's <arch>-unknown-linux-musl target, which rustup adds if it's missing
-#      (a download of Rust's standard library for it);
+#   1. musl, static: Rust's <arch>-unknown-linux-musl target, when it is already installed. It
+#      is never added here: that is a ~200 MB download into the user's toolchain, theirs to
+#      choose (the script says how);
 #   2. glibc, static-pie: needs libc.a (Debian's libc6-dev has it, Fedora's is glibc-static).
 #      `cargo rustc` gives +crt-static to the binary alone: in RUSTFLAGS it would also reach
 #      clap's derive, a proc macro, which can't be linked statically;
@@ -24,22 +25,25 @@ link_oci() {
     mv -f "$out-oci.new" "$out-oci"
 }
 
+# The target's standard library is installed where rustc looks for it (rustup or not).
 have_musl() {
-    command -v rustup >/dev/null || return 1
-    rustup target list --installed 2>/dev/null | grep -qx "$musl" && return 0
-    # Bounded: where downloads hang rather than fail, fall back instead of waiting forever.
-    timeout 300 rustup target add "$musl" >&2
+    local sysroot
+    sysroot=$(rustc --print sysroot 2>/dev/null) || return 1
+    [ -d "$sysroot/lib/rustlib/$musl/lib" ]
 }
 
-if have_musl && cargo build --locked --release --bin ns-rootless --target "$musl"; then
+if ! have_musl; then
+    echo "build.sh: building with glibc; for a faster-starting static musl build: rustup target add $musl" >&2
+elif cargo build --locked --release --bin ns-rootless --target "$musl"; then
     # Renamed into place, never written through: cargo keeps $out as a hard link to its own copy.
     mkdir -p target/release
     cp "target/$musl/release/ns-rootless" "$out.new"
     mv -f "$out.new" "$out"
     link_oci
     exit 0
+else
+    echo "build.sh: the musl build failed; trying a static glibc one" >&2
 fi
-echo "build.sh: no static musl build (target $musl); trying a static glibc one" >&2
 if cargo rustc --locked --release --bin ns-rootless -- -C target-feature=+crt-static; then
     link_oci
     exit 0

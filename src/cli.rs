@@ -41,7 +41,11 @@ Exit status:
                       ns-rootless exec [-t|-T] [-e NAME=VALUE] [--chdir DIR] NAME [--] COMMAND...\n       \
                       ns-rootless ps [-a] [--json] | stop NAME [--time SECS] | kill NAME [SIGNAL] | logs NAME [-f]\n       \
                       ns-rootless wait NAME | rm [-f] NAME...\n       \
-                      ns-rootless images [--prune] | diff NAME [--json] | apply NAME | discard NAME"
+                      ns-rootless images [--prune] | diff NAME [--json] | apply NAME | discard NAME\n       \
+                      ns-rootless explain [--json] [OPTIONS] [--] [COMMAND...]\n       \
+                      ns-rootless doctor | profiles | completions SHELL | man",
+    // A profile's options come first: the command line's, given again, win.
+    args_override_self = true
 )]
 pub struct Cli {
     /// Name the sandbox, so that `exec`, `ps`, `stop`, `kill`, `logs` and `wait` can find it;
@@ -210,7 +214,13 @@ pub struct Cli {
     pub limit: Vec<OsString>,
 
     /// Send SIGTERM after DURATION (e.g. 30, 1.5s, 500ms, 10m, 1h), SIGKILL 5 s later; exit 124
-    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    // Hyphen values too, so that `--timeout -5` is refused as a duration, not as an option.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        help_heading = "Limits"
+    )]
     pub timeout: Option<OsString>,
 
     /// Give back a group of syscalls the default seccomp filter denies: nested (namespaces,
@@ -237,9 +247,33 @@ pub struct Cli {
     )]
     pub seccomp_fd: Option<i32>,
 
-    /// The command and its arguments [default: sh]; everything from here on is passed as is
+    /// Daily use: profiles, a result record, `explain --json`.
+    #[command(flatten)]
+    pub daily: DailyOptions,
+
+    /// The command and its arguments [default: $SHELL when it exists inside, else sh];
+    /// everything from here on is passed as is
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// The run options of daily use (profiles, the result record), kept apart so the option list
+/// above stays easy to merge.
+#[derive(clap::Args, Debug, Default)]
+pub struct DailyOptions {
+    /// Start from the options of profile NAME: built in (see `ns-rootless profiles`) or
+    /// $XDG_CONFIG_HOME/ns-rootless/profiles/NAME.toml; options given here come after it
+    #[arg(long, value_name = "NAME", help_heading = "Profiles")]
+    pub profile: Option<String>,
+
+    /// After the run, write one JSON object to FILE: exit_code, signal, wall_ms, user_ms,
+    /// sys_ms, peak_rss_kib, hostname, name and the namespace ids
+    #[arg(long, value_name = "FILE", help_heading = "Limits")]
+    pub result_json: Option<PathBuf>,
+
+    /// (explain) print the plan as JSON
+    #[arg(long, hide = true)]
+    pub json: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,6 +339,8 @@ impl MountArg {
 pub struct Parsed {
     pub cli: Cli,
     pub mounts: Vec<MountArg>,
+    /// The words parsed (program name first), for a profile's options to go before.
+    pub args: Vec<OsString>,
 }
 
 /// Parses argv; the filesystem options keep their command-line order across option names.
@@ -317,10 +353,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::E
 }
 
 fn clap_parse(args: Vec<OsString>) -> Result<Parsed, clap::Error> {
-    let matches = Cli::command().try_get_matches_from(args)?;
+    let matches = Cli::command().try_get_matches_from(&args)?;
     let cli = Cli::from_arg_matches(&matches)?;
     let mounts = mounts_in_order(&matches);
-    Ok(Parsed { cli, mounts })
+    Ok(Parsed { cli, mounts, args })
 }
 
 /// `ns-rootless exec`: run a command in a running named sandbox.
@@ -400,6 +436,54 @@ pub enum Manage {
     },
 }
 
+/// `ns-rootless doctor | profiles | completions | man`: tools that start no sandbox.
+#[derive(Parser, Debug)]
+#[command(name = "ns-rootless", version)]
+pub struct ToolCli {
+    #[command(subcommand)]
+    pub tool: Tool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Tool {
+    /// Check every precondition of every feature: one line each, and the fix for what is missing
+    Doctor,
+    /// List the built-in profiles and the user's, with their options
+    Profiles,
+    /// Print a shell completion script (e.g. `ns-rootless completions bash > ns-rootless.bash`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    Man,
+}
+
+/// Every form of the command line as one clap command, for completions and the man page.
+pub fn whole_command() -> clap::Command {
+    let run = Cli::command();
+    let mut whole = run
+        .clone()
+        .subcommand(
+            run.clone()
+                .name("run")
+                .about("Run a command in a fresh sandbox (the default form)"),
+        )
+        .subcommand(
+            run.clone()
+                .name("explain")
+                .about("Print what a run would do, in order, without creating any namespace")
+                .mut_arg("json", |a| a.hide(false).help("Print the plan as JSON")),
+        )
+        .subcommand(
+            ExecCli::command()
+                .name("exec")
+                .about("Run a command in a running named sandbox"),
+        );
+    whole = <Manage as clap::Subcommand>::augment_subcommands(whole);
+    <Tool as clap::Subcommand>::augment_subcommands(whole)
+}
+
 /// `ns-rootless images | diff | apply | discard`: the image store and copy-on-write sessions.
 #[derive(Parser, Debug)]
 #[command(name = "ns-rootless", version)]
@@ -434,19 +518,24 @@ pub enum StoreAction {
 
 pub enum Invocation {
     Run(Box<Parsed>),
+    /// `explain`: the run's plan, printed.
+    Explain(Box<Parsed>),
     Store(StoreAction),
     Exec(ExecCli),
     Manage(Manage),
+    Tool(Tool),
 }
 
 /// The first word picks the subcommand; anything else is the default form, a run. (A command
 /// that is named like a subcommand runs with `ns-rootless -- ps`.)
 pub fn parse_invocation(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    let without_first = || args.iter().take(1).chain(args.iter().skip(2)).cloned();
     match first {
-        "run" => {
-            let rest = args.iter().take(1).chain(args.iter().skip(2)).cloned();
-            parse(rest).map(|p| Invocation::Run(Box::new(p)))
+        "run" => parse(without_first()).map(|p| Invocation::Run(Box::new(p))),
+        "explain" => parse(without_first()).map(|p| Invocation::Explain(Box::new(p))),
+        "doctor" | "profiles" | "completions" | "man" => {
+            ToolCli::try_parse_from(args).map(|t| Invocation::Tool(t.tool))
         }
         "exec" => ExecCli::try_parse_from(args.iter().skip(1)).map(Invocation::Exec),
         "images" | "diff" | "apply" | "discard" => {

@@ -73,9 +73,19 @@ fn open_namespaces(proc_dir: &OwnedFd) -> Result<Vec<(&'static str, libc::c_int,
     Ok(out)
 }
 
+/// How long `exec` waits for a sandbox whose command is starting.
+const STARTING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     let root = state::state_dir(host.uid)?;
-    let st = state::find(&root, &cli.name)?;
+    let mut st = state::find(&root, &cli.name)?;
+    // The command's pid reaches the state once its execve has succeeded, which the command may
+    // beat by a moment (its first output can come before): wait for it while the sandbox runs.
+    let deadline = std::time::Instant::now() + STARTING_WAIT;
+    while st.payload == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        st = state::find(&root, &cli.name)?;
+    }
     drop(root);
     if st.payload == 0 {
         bail!(
@@ -215,5 +225,6 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         ignored_signals: host.ignored_signals,
         private_dirs: host.private_dirs.clone(),
         cow: None,
+        result_json: None,
     })
 }

@@ -5,7 +5,6 @@
 //! host's configuration, what to do about it.
 
 use nix::errno::Errno;
-use nix::libc;
 use std::fmt;
 
 /// Where a child was when it failed. The numbers travel over the pipe.
@@ -187,55 +186,6 @@ pub fn quote(text: impl AsRef<std::ffi::OsStr>) -> String {
     format!("\"{}\"", escape(text.as_ref().as_bytes()))
 }
 
-fn read_sysctl(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
-/// Why creating (or using) an unprivileged user namespace failed, from the host's sysctls.
-/// Checked only on the error path, so it costs nothing when things work.
-pub fn userns_hint(errno: i32) -> Option<String> {
-    if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
-        return Some(
-            "user namespaces are disabled on this host (user.max_user_namespaces = 0); \
-             ask the administrator to run: sysctl -w user.max_user_namespaces=10000"
-                .into(),
-        );
-    }
-    if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
-        return Some(
-            "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); \
-             ask the administrator to run: sysctl -w kernel.unprivileged_userns_clone=1"
-                .into(),
-        );
-    }
-    if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
-        && errno == libc::EPERM
-    {
-        return Some(
-            "AppArmor restricts unprivileged user namespaces \
-             (kernel.apparmor_restrict_unprivileged_userns = 1); install an AppArmor profile \
-             granting 'userns' to ns-rootless, or set that sysctl to 0"
-                .into(),
-        );
-    }
-    match errno {
-        libc::ENOSPC | libc::EUSERS => Some(
-            "the user namespace limit is reached, or namespaces are nested more than 32 deep \
-             (see user.max_user_namespaces)"
-                .into(),
-        ),
-        libc::EPERM => Some(
-            "user namespaces are blocked, probably by a seccomp filter: inside a container, \
-             run it with user namespaces allowed (Docker: --security-opt seccomp=unconfined)"
-                .into(),
-        ),
-        libc::EINVAL => Some("the kernel lacks one of the namespaces ns-rootless needs".into()),
-        _ => None,
-    }
-}
-
 /// An error chain as our one line: contexts joined by ": ", no newlines, and without the
 /// " (os error N)" std appends to an I/O error's description.
 pub fn one_line(err: &anyhow::Error) -> String {
@@ -260,6 +210,7 @@ pub fn describe(what: &str, errno: i32, hint: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::libc;
 
     #[test]
     fn stages_round_trip_through_their_numbers() {

@@ -5,8 +5,11 @@
 mod arena;
 mod cli;
 mod detach;
+mod doctor;
 mod enter;
 mod error;
+mod explain;
+mod host;
 mod idmap;
 mod image;
 mod init;
@@ -21,6 +24,8 @@ mod pidfd;
 mod plan;
 mod prepared;
 mod private;
+mod profile;
+mod result;
 mod seccomp;
 mod session;
 mod signals;
@@ -103,12 +108,12 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
     stamps::stamp("parsed");
-    let host = host_facts();
+    let host = host::facts();
     stamps::stamp("host-facts");
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
     if !matches!(
         invocation,
-        cli::Invocation::Manage(_) | cli::Invocation::Store(_)
+        cli::Invocation::Manage(_) | cli::Invocation::Store(_) | cli::Invocation::Tool(_)
     ) {
         if let Some(n) = host.threads.filter(|&n| n != 1) {
             bail!("creating namespaces: this process has {n} threads, and that needs one");
@@ -116,10 +121,14 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
     }
     let code = match invocation {
         cli::Invocation::Run(parsed) => {
+            let parsed = profile::apply(*parsed)?;
+            if parsed.cli.daily.json {
+                bail!("invalid --json: only `ns-rootless explain` and `ps` take it");
+            }
             let uid = host.uid;
             let keep = !parsed.cli.rm;
             let log_size = log_size(parsed.cli.log_size.as_deref())?;
-            let spec = spec::build(*parsed, host, random_hostname)?;
+            let spec = spec::build(parsed, host, random_hostname)?;
             stamps::stamp("spec");
             let claim = match &spec.name {
                 Some(name) => {
@@ -144,11 +153,40 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
             session::end(ending.as_ref());
             code?
         }
+        cli::Invocation::Explain(parsed) => {
+            let parsed = profile::apply(*parsed)?;
+            let json = parsed.cli.daily.json;
+            explain::run(spec::build(parsed, host, random_hostname)?, json)?
+        }
+        cli::Invocation::Tool(tool) => tools(tool, host.uid)?,
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,
         cli::Invocation::Manage(action) => manage::run(action, host.uid)?,
         cli::Invocation::Store(action) => image::command::run(action, &host.env)?,
     };
     Ok(code)
+}
+
+/// `doctor`, `profiles`, `completions`, `man`: what starts no sandbox.
+fn tools(tool: cli::Tool, uid: u32) -> Result<u8> {
+    let mut out = std::io::stdout();
+    match tool {
+        cli::Tool::Doctor => return doctor::run(uid),
+        cli::Tool::Profiles => profile::list(&mut out)?,
+        cli::Tool::Completions { shell } => {
+            let mut cmd = cli::whole_command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "ns-rootless", &mut script);
+            out.write_all(&script).context("writing the completions")?;
+        }
+        cli::Tool::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cli::whole_command())
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            out.write_all(&page).context("writing the manual page")?;
+        }
+    }
+    Ok(0)
 }
 
 /// `--log-size`: at least `log::MIN_CAP`.
@@ -176,50 +214,6 @@ fn clap_summary(e: &clap::Error) -> String {
     let text = paragraph.join(" ");
     let text = text.trim_start_matches("error: ").trim_end_matches(':');
     escape(if text.is_empty() { "bad usage" } else { text }.as_bytes())
-}
-
-fn host_facts() -> spec::Host {
-    let (uid, euid, gid, egid) = sys::ids();
-    // uid 0 is real root only in the initial user namespace (its uid_map is the identity over
-    // the whole range); uid 0 inside someone else's namespace (rootless podman) is fine.
-    let real_root = euid == 0
-        && read_proc("/proc/self/uid_map")
-            .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
-            .unwrap_or(true);
-    let status = read_proc("/proc/self/status").unwrap_or_default();
-    // Capabilities we hold without being root can only come from file capabilities.
-    let file_caps = euid != 0
-        && status
-            .lines()
-            .filter_map(|l| l.strip_prefix("CapPrm:"))
-            .any(|v| !v.trim().trim_start_matches('0').is_empty());
-    let env: Vec<_> = std::env::vars_os().collect();
-    spec::Host {
-        uid,
-        euid,
-        gid,
-        egid,
-        real_root,
-        file_caps,
-        ignored_signals: sys::ignored_signals_in(&status),
-        threads: status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .and_then(|n| n.trim().parse().ok()),
-        stdin_is_terminal: sys::is_terminal(0),
-        cwd: std::env::current_dir().ok(),
-        private_dirs: private::dirs(uid, &env),
-        env,
-    }
-}
-
-/// A /proc file's text. fs::read_to_string sizes its buffer by the file's size, which /proc
-/// gives as 0, then grows it from 32 bytes: eight reads for /proc/self/status instead of two.
-fn read_proc(path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::with_capacity(4096);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
 }
 
 /// A short random id like container runtimes use: 12 hex digits.

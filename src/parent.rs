@@ -7,6 +7,7 @@ use crate::init::{self, Context};
 use crate::pidfd::Pidfd;
 use crate::plan::{Action, Plan, RootEntry};
 use crate::prepared::Prepared;
+use crate::result::Recorder;
 use crate::spec::{Root, Spec};
 use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
@@ -33,8 +34,7 @@ pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     spec.net.check_host()?;
-    let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(&spec, &entries);
+    let (entries, plan) = plan_of(&spec)?;
     crate::stamps::stamp("plan");
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
@@ -43,6 +43,13 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     }
     let prepared = prepared::prepare(&spec, &plan)?;
     crate::stamps::stamp("prepared");
+    let mut result_record = match &spec.result_json {
+        Some(path) => Some(Recorder::open(path, &spec.hostname, spec.name.as_deref())?),
+        None => None,
+    };
+    if let Some(note) = crate::explain::hidden_cwd_note(&spec, &plan.steps) {
+        note_line(&note);
+    }
     signals::take_over();
     let umask = sys::current_umask();
 
@@ -55,6 +62,9 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         stacks,
     } = spawn_init(&prepared, umask, &[])?;
     crate::stamps::stamp("cloned");
+    if let Some(r) = &mut result_record {
+        r.namespaces_of(pid.as_raw());
+    }
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
@@ -129,6 +139,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
+    let limits = spec.limits.clone();
     drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     crate::stamps::stamp("reaped");
@@ -145,7 +156,25 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     if let (Some(claim), Some(st)) = (claim, st) {
         claim.end(st, code.as_ref().ok().copied());
     }
+    if code.is_ok() && !outcome.timed_out {
+        if let Some(hint) = crate::spec::limits::likely_hit(outcome.status, &limits) {
+            note_line(&hint);
+        }
+    }
+    if let Some(r) = result_record {
+        let exit = match &code {
+            Ok(c) => *c,
+            Err(f) => f.code,
+        };
+        r.finish(exit, outcome.status, outcome.timed_out)?;
+    }
     code.map_err(Into::into)
+}
+
+/// One line on stderr that isn't a failure (a run goes on, or has ended as it should).
+fn note_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "ns-rootless: {text}");
 }
 
 /// Init, cloned and waiting for MAPPED: what its parent holds of it.
@@ -202,7 +231,7 @@ pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) 
         anyhow::anyhow!(error::describe(
             "creating the sandbox's namespaces",
             e,
-            error::userns_hint(e)
+            crate::host::userns_hint(e)
         ))
     })?;
     drop(pipes.go_read);
@@ -282,6 +311,13 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
             nested: spec.nested,
         }),
     }
+}
+
+/// The plan for `spec`: the steps `run` executes and `explain` prints.
+pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
+    let entries = root_entries(&spec.root)?;
+    let plan = plan::plan(spec, &entries);
+    Ok((entries, plan))
 }
 
 /// The top-level entries of the tree that becomes `/`, to be bound one by one.
@@ -408,7 +444,7 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         ),
         _ => {
             let hint = if r.errno == libc::EPERM {
-                error::userns_hint(r.errno).filter(|h| h.contains("AppArmor"))
+                crate::host::apparmor_restricts_userns().then(|| crate::host::APPARMOR_FIX.into())
             } else {
                 None
             };

@@ -466,6 +466,7 @@ mod tests {
             ignored_signals: 0,
             private_dirs: vec!["/run/user/1000/ns-rootless".into()],
             cow: None,
+            result_json: None,
         }
     }
 

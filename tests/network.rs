@@ -351,11 +351,14 @@ fn hosts_loopback_out_of_reach(helper: Helper) {
     for v in families {
         let direct = format!("direct{v}:");
         assert!(line(own, &direct).contains("refused"), "{}", describe(&out));
-        // The control: the same check can see the server.
+        // The control: the same check can see the server. (Old pasta builds now and then
+        // replay a forwarded connection's data, so the line may hold the secret more than once.)
         let gateway = format!("gateway{v}:");
-        assert_eq!(
-            line(opted_in, &gateway),
-            format!("{gateway} host-secret"),
+        let seen = line(opted_in, &gateway);
+        assert!(
+            seen.strip_prefix(&gateway).is_some_and(
+                |r| !r.trim().is_empty() && r.split_whitespace().all(|w| w == "host-secret")
+            ),
             "{}",
             describe(&out)
         );

@@ -4,7 +4,7 @@
 //! with this). What it gives is what clap gives for the same words (the test below compares
 //! every field); anything else, down to a lone `-`, goes to clap.
 
-use super::{Cli, Parsed, SeccompMode};
+use super::{Cli, DailyOptions, Parsed, SeccompMode};
 use std::ffi::OsString;
 
 /// `Some` when `args` (argv[0] first) holds no option: everything after argv[0], or after a
@@ -52,9 +52,15 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
             allow: vec![],
             seccomp: SeccompMode::Default,
             seccomp_fd: None,
+            daily: DailyOptions {
+                profile: None,
+                result_json: None,
+                json: false,
+            },
             command: command.to_vec(),
         },
         mounts: vec![],
+        args: args.to_vec(),
     })
 }
 
@@ -87,6 +93,7 @@ mod tests {
                 "{words:?}"
             );
             assert_eq!(bare.mounts, clap.mounts, "{words:?}");
+            assert_eq!(bare.args, clap.args, "{words:?}");
         }
     }
 

@@ -314,7 +314,7 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
         _ => crate::error::describe(
             r.stage.doing(),
             r.errno,
-            crate::error::userns_hint(r.errno).filter(|_| r.stage == Stage::Handshake),
+            crate::host::userns_hint(r.errno).filter(|_| r.stage == Stage::Handshake),
         ),
     }
 }

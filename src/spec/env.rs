@@ -51,6 +51,16 @@ fn check_name(option: &str, raw: &OsStr, name: &[u8]) -> Result<()> {
             quote(raw)
         );
     }
+    // The kernel takes any bytes, but a shell can neither set nor read such a name.
+    if name
+        .iter()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        bail!(
+            "invalid {option} {}: a variable name must not contain spaces or control characters",
+            quote(raw)
+        );
+    }
     Ok(())
 }
 

@@ -34,6 +34,9 @@ pub fn by_name(name: &str, value: u64) -> Option<Limit> {
     })
 }
 
+/// The limits counted in bytes, which take size suffixes.
+const BYTES: [&str; 4] = ["as", "fsize", "core", "stack"];
+
 pub fn parse_limit(raw: &OsStr) -> Result<Limit> {
     let text = raw.to_str().unwrap_or("");
     let Some((name, value)) = text.split_once('=') else {
@@ -46,10 +49,19 @@ pub fn parse_limit(raw: &OsStr) -> Result<Limit> {
             quote(name)
         );
     };
+    let in_bytes = BYTES.contains(&name);
     let value = match value {
         "unlimited" | "infinity" => nix::libc::RLIM_INFINITY,
         v => match v.parse::<u64>() {
             Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ if in_bytes && v.ends_with(|c: char| "kKmMgG".contains(c)) => {
+                super::mounts::parse_size(OsStr::new(v))
+                    .map_err(|why| anyhow::anyhow!("invalid --limit {}: {why}", quote(raw)))?
+            }
+            _ if in_bytes => bail!(
+                "invalid --limit {}: the value must be a number of bytes (suffixes k, m, g) or \"unlimited\"",
+                quote(raw)
+            ),
             _ => bail!(
                 "invalid --limit {}: the value must be a number or \"unlimited\"",
                 quote(raw)
@@ -75,6 +87,37 @@ pub fn parse_limit(raw: &OsStr) -> Result<Limit> {
         resource,
         value,
     })
+}
+
+/// For a run that ended with `status` (128+N: killed by signal N), the limit it likely hit:
+/// SIGXCPU and SIGXFSZ are sent only for RLIMIT_CPU and RLIMIT_FSIZE (setrlimit(2)); SIGKILL
+/// follows SIGXCPU at a hard CPU limit, and a memory or stack limit shows as SIGSEGV (a failed
+/// stack growth) or, from a runtime that aborts on a failed allocation, as SIGKILL/SIGABRT.
+pub fn likely_hit(status: u8, limits: &[Limit]) -> Option<String> {
+    let signal = i32::from(status.checked_sub(128)?);
+    let given = |names: &[&str]| -> Vec<String> {
+        limits
+            .iter()
+            .filter(|l| names.contains(&l.name))
+            .map(|l| format!("--limit {}={}", l.name, l.value))
+            .collect()
+    };
+    let (sig, names, inherited): (&str, &[&str], &str) = match signal {
+        nix::libc::SIGXCPU => ("SIGXCPU", &["cpu"], "the CPU time limit (RLIMIT_CPU)"),
+        nix::libc::SIGXFSZ => ("SIGXFSZ", &["fsize"], "the file size limit (RLIMIT_FSIZE)"),
+        nix::libc::SIGSEGV => ("SIGSEGV", &["as", "stack"], ""),
+        nix::libc::SIGKILL => ("SIGKILL", &["cpu", "as"], ""),
+        _ => return None,
+    };
+    let hit = given(names);
+    if !hit.is_empty() {
+        return Some(format!(
+            "the command was killed by {sig}: it likely hit {}",
+            hit.join(" or ")
+        ));
+    }
+    (!inherited.is_empty())
+        .then(|| format!("the command was killed by {sig}: it likely hit {inherited} it inherited"))
 }
 
 /// `30` (seconds), `1.5s`, `500ms`, `10m`, `1h`, `1d`.
@@ -139,6 +182,33 @@ mod tests {
             let err = parse_limit(OsStr::new(&arg)).unwrap_err().to_string();
             assert!(err.contains("hard limit"), "{err}");
         }
+    }
+
+    #[test]
+    fn byte_limits_take_size_suffixes() {
+        assert_eq!(parse_limit(OsStr::new("as=1g")).unwrap().value, 1 << 30);
+        assert_eq!(
+            parse_limit(OsStr::new("fsize=64k")).unwrap().value,
+            64 << 10
+        );
+        let err = parse_limit(OsStr::new("nofile=1k"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be a number"), "{err}");
+    }
+
+    #[test]
+    fn the_limit_a_signal_points_to() {
+        let cpu = parse_limit(OsStr::new("cpu=1")).unwrap();
+        let hint = likely_hit(128 + 24, &[cpu]).unwrap();
+        assert_eq!(
+            hint,
+            "the command was killed by SIGXCPU: it likely hit --limit cpu=1"
+        );
+        assert!(likely_hit(128 + 25, &[]).unwrap().contains("RLIMIT_FSIZE"));
+        assert_eq!(likely_hit(128 + 11, &[]), None);
+        assert_eq!(likely_hit(128 + 9, &[]), None);
+        assert_eq!(likely_hit(1, &[cpu]), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Validated plain data built from the command line and the caller's environment. Every bad
 //! value fails here, before any namespace exists.
 
+mod defaults;
 mod env;
 pub mod identity;
 pub mod limits;
@@ -92,6 +93,8 @@ pub struct Spec {
     /// The caller's private directories (as bind sources are: canonical), which no sandbox
     /// may see (private.rs).
     pub private_dirs: Vec<PathBuf>,
+    /// `--result-json FILE`: where the run's record goes when it ends.
+    pub result_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,7 +131,7 @@ pub fn build(
     host: Host,
     random_hostname: impl FnOnce() -> Vec<u8>,
 ) -> Result<Spec> {
-    let Parsed { cli, mounts } = parsed;
+    let Parsed { cli, mounts, .. } = parsed;
     if host.uid != host.euid || host.gid != host.egid {
         bail!(
             "refusing to run with real and effective ids that differ (uid {} euid {}, gid {} egid {}): \
@@ -261,6 +264,8 @@ pub fn build(
         }),
     };
     let mut command = cli.command;
+    defaults::refuse_work_dir_as_command(&mounts, &command, &env)?;
+    let mut env = env;
     if let (true, Some(config)) = (command.is_empty(), image_config) {
         // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
         let entry = config.entrypoint.iter().flatten();
@@ -270,7 +275,17 @@ pub fn build(
             .collect();
     }
     if command.is_empty() {
-        command.push("sh".into());
+        let shell = defaults::shell(&host.env, &root);
+        // The shell that runs is the one programs started from it should use.
+        if shell != "sh" {
+            if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SHELL") {
+                slot.1 = shell.clone();
+            }
+        }
+        command.push(shell);
+    }
+    if matches!(root, Root::Dir(_) | Root::Image(_)) {
+        defaults::rootfs_path(&mut env, &host.env, &cli.env, cli.keep_env);
     }
     let user_mounts = mounts::parents_first(parsed_mounts.mounts);
     let cow = match cli.cow {
@@ -307,6 +322,7 @@ pub fn build(
         detach: cli.detach,
         ignored_signals: host.ignored_signals,
         private_dirs: host.private_dirs,
+        result_json: cli.daily.result_json,
     })
 }
 
@@ -343,6 +359,12 @@ pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
         Some("must not contain '/'")
     } else if bytes.iter().any(|b| b.is_ascii_control()) {
         Some("must not contain control characters")
+    } else if !bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(b))
+    {
+        // hostname(7): letters, digits and hyphens, in labels separated by dots.
+        Some("use letters, digits, '-', '.' and '_' only")
     } else {
         None
     };
@@ -534,6 +556,20 @@ mod tests {
             .to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(err.contains("is a symlink"), "{err}");
+    }
+
+    #[test]
+    fn the_default_command_is_the_callers_shell_when_it_is_inside() {
+        let mut h = host();
+        h.env.push(("SHELL".into(), "/bin/sh".into()));
+        let s = spec(&[], h).unwrap();
+        assert_eq!(s.command, ["/bin/sh"]);
+        let mut h = host();
+        h.env.push(("SHELL".into(), "/home/u/bin/fish".into()));
+        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
+        let mut h = host();
+        h.env.push(("SHELL".into(), "/nonexistent".into()));
+        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
     }
 
     #[test]

@@ -1,0 +1,639 @@
+//! Integration tests of daily use (issue 18): `doctor`, `explain`, `--result-json`, profiles,
+//! completions and the man page, and the frictions a new user hits (a hidden current directory,
+//! `-w DIR`, the default shell, limits that kill, input checks, nested use).
+//!
+//! Like the other suites, every test runs the binary as the unprivileged caller (see `common`).
+
+#[allow(dead_code)]
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::os::unix::fs::chown;
+use std::path::Path;
+
+use common::{
+    assert_code, assert_failure_line, binary, busybox_rootfs, caller_uid, describe, ns_rootless,
+    output_of, output_with_input, path_str, run, text, Mode, TempDir,
+};
+
+/// A temp dir the caller owns (the harness makes them as the test runner).
+fn caller_dir(label: &str) -> TempDir {
+    let dir = TempDir::new(label);
+    chown(dir.path(), Some(caller_uid()), Some(caller_uid())).expect("chown the temp dir");
+    dir
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(bytes)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// doctor
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn doctor_reports_every_precondition_and_exits_0_when_the_core_works() {
+    let runtime = caller_dir("doctor-runtime");
+    let mut cmd = ns_rootless(["doctor"]);
+    cmd.env("XDG_RUNTIME_DIR", runtime.path());
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    let left: Vec<_> = fs::read_dir(runtime.path()).unwrap().collect();
+    assert!(left.is_empty(), "doctor left {left:?} behind");
+    let stdout = text(&out.stdout);
+    for what in [
+        "user namespaces",
+        "mount API",
+        "sandbox",
+        "overlayfs",
+        "tun device",
+        "network helper",
+        "cgroup v2",
+        "Landlock",
+        "time namespace",
+        "state directory",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| {
+                l.split_once(':')
+                    .is_some_and(|(head, _)| head.ends_with(what))
+            })
+            .unwrap_or_else(|| panic!("no line for {what}:\n{stdout}"));
+        assert!(
+            line.starts_with("ok ") || line.starts_with("missing "),
+            "{line}"
+        );
+    }
+    for core in ["user namespaces", "sandbox"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("ok ") && l.contains(core)),
+            "{core} should be ok here:\n{stdout}"
+        );
+    }
+    // Every missing line says what to do.
+    for line in stdout.lines().filter(|l| l.starts_with("missing ")) {
+        assert!(line.len() > 40, "a missing line without a fix: {line}");
+    }
+}
+
+/// Inside a sandbox without --allow nested, user namespaces are filtered: doctor says so, with
+/// ns-rootless's own fix, and exits 1.
+#[test]
+fn doctor_inside_a_sandbox_names_allow_nested() {
+    let bind = format!("{}:/nsr", path_str(binary()));
+    let out = run(&["--ro-bind", &bind, "--", "/nsr", "doctor"]);
+    assert_code(&out, 1);
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("user namespaces:"))
+        .unwrap_or_else(|| panic!("{}", describe(&out)));
+    assert!(line.starts_with("missing "), "{line}");
+    assert!(line.contains("--allow nested"), "{line}");
+    assert!(!stdout.contains("Docker"), "{stdout}");
+}
+
+#[test]
+fn nested_use_without_allow_nested_suggests_it() {
+    let bind = format!("{}:/nsr", path_str(binary()));
+    let out = run(&["--ro-bind", &bind, "--", "/nsr", "true"]);
+    assert_failure_line(&out, 125, &["--allow nested"]);
+    assert!(!text(&out.stderr).contains("Docker"), "{}", describe(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// explain
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn explain_prints_the_plan_in_order() {
+    let out = run(&[
+        "explain",
+        "--hostname",
+        "box",
+        "--ro-bind",
+        "/etc:/tmp/etc",
+        "-e",
+        "MODE=ci",
+        "--limit",
+        "nofile=64",
+        "--allow",
+        "perf",
+        "--",
+        "make",
+        "test",
+    ]);
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    for needle in [
+        "namespaces: cgroup ipc net mount pid user uts",
+        "hostname: box",
+        "bind        /tmp/etc from /etc [ro,nosuid,nodev]",
+        "proc        /proc",
+        "MODE=ci",
+        "command: make test",
+        "allowed groups: perf",
+        "limits: nofile=64",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in\n{stdout}");
+    }
+    let proc_at = stdout.find("proc        /proc").unwrap();
+    let bind_at = stdout.find("/tmp/etc from").unwrap();
+    assert!(
+        proc_at < bind_at,
+        "the user's binds come after /proc:\n{stdout}"
+    );
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// explain creates no namespace: it works where none can be created (inside a sandbox without
+/// --allow nested, whose seccomp filter refuses them).
+#[test]
+fn explain_creates_no_namespace() {
+    let bind = format!("{}:/nsr", path_str(binary()));
+    let out = run(&[
+        "--ro-bind",
+        &bind,
+        "--",
+        "/nsr",
+        "explain",
+        "--json",
+        "true",
+    ]);
+    assert_code(&out, 0);
+    let plan = json(&out.stdout);
+    assert_eq!(plan["command"], serde_json::json!(["true"]));
+}
+
+/// Every mount step of the JSON plan is a mount point of the run with the same options.
+#[test]
+fn explain_json_is_the_plan_the_run_executes() {
+    let options = [
+        "--tmpfs",
+        "/scratch:1m",
+        "--ro-bind",
+        "/etc:/tmp/etc",
+        "--hostname",
+        "h1",
+    ];
+    let mut args = vec!["explain", "--json"];
+    args.extend(options);
+    args.extend(["--", "true"]);
+    let out = run(&args);
+    assert_code(&out, 0);
+    let plan = json(&out.stdout);
+    assert_eq!(plan["hostname"], "h1");
+    assert_eq!(plan["uid"], 0);
+    assert!(plan["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&"user".into()));
+    let mut args: Vec<&str> = options.to_vec();
+    args.extend(["--", "cat", "/proc/self/mountinfo"]);
+    let out = run(&args);
+    assert_code(&out, 0);
+    let mountinfo = text(&out.stdout);
+    let mount_points: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .collect();
+    let mut checked = 0;
+    for step in plan["mounts"].as_array().unwrap() {
+        let action = step["action"].as_str().unwrap();
+        let dst = step["destination"].as_str().unwrap();
+        let flags: Vec<&str> = step["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        if ["symlink", "dir"].contains(&action) || flags.contains(&"if-exists") {
+            continue;
+        }
+        assert!(
+            mount_points.contains(&dst),
+            "{dst} ({action}) is not mounted:\n{mountinfo}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 10, "only {checked} mounts checked");
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/tmp/etc"))
+        .unwrap();
+    assert!(line.split(' ').nth(5).unwrap().starts_with("ro"), "{line}");
+}
+
+#[test]
+fn json_is_only_for_explain() {
+    assert_failure_line(&run(&["--json", "true"]), 125, &["--json", "explain"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --result-json
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn result_json_records_the_run() {
+    let dir = caller_dir("result");
+    let file = dir.path().join("r.json");
+    let out = run(&[
+        "--result-json",
+        path_str(&file),
+        "--name",
+        &format!("daily-result-{}", std::process::id()),
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.2; kill -TERM $$",
+    ]);
+    assert_code(&out, 143);
+    let r = json(&fs::read(&file).expect("the result file"));
+    assert_eq!(r["exit_code"], 143);
+    assert_eq!(r["signal"], 15);
+    assert_eq!(r["timed_out"], false);
+    assert!(r["wall_ms"].as_u64().unwrap() >= 200, "{r}");
+    assert!(r["peak_rss_kib"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["user_ms"].is_u64() && r["sys_ms"].is_u64(), "{r}");
+    assert_eq!(r["name"], r["hostname"]);
+    let host_user_ns = fs::read_link("/proc/self/ns/user").unwrap();
+    let host_id = text(host_user_ns.as_os_str().as_encoded_bytes());
+    for ns in ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"] {
+        let id = r["namespaces"][ns]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {ns} id: {r}"));
+        if ns == "user" {
+            assert!(!host_id.contains(&id.to_string()), "{host_id} {id}");
+        }
+    }
+}
+
+#[test]
+fn result_json_of_a_plain_exit_has_no_signal() {
+    let dir = caller_dir("result-exit");
+    let file = dir.path().join("r.json");
+    let out = run(&["--result-json", path_str(&file), "--", "sh", "-c", "exit 3"]);
+    assert_code(&out, 3);
+    let r = json(&fs::read(&file).unwrap());
+    assert_eq!(r["exit_code"], 3);
+    assert!(r["signal"].is_null(), "{r}");
+    assert!(r["name"].is_null(), "{r}");
+}
+
+#[test]
+fn result_json_to_an_unwritable_path_fails_before_the_run() {
+    let out = run(&["--result-json", "/proc/nope/r.json", "--", "echo", "ran"]);
+    assert_failure_line(&out, 125, &["--result-json", "/proc/nope/r.json"]);
+    assert_eq!(text(&out.stdout), "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiles
+// ---------------------------------------------------------------------------------------------
+
+fn profile_home(body: &str) -> TempDir {
+    let dir = TempDir::new("profiles");
+    let profiles = dir.path().join("config/ns-rootless/profiles");
+    fs::create_dir_all(&profiles).unwrap();
+    fs::write(profiles.join("t.toml"), body).unwrap();
+    dir
+}
+
+#[test]
+fn a_profile_gives_options_that_the_command_line_overrides() {
+    let home = profile_home("hostname = \"fromprofile\"\nenv = [\"A=~/x\", \"B=2\"]\n");
+    let config = home.path().join("config");
+    let script = "hostname; echo $A $B";
+    let mut cmd = ns_rootless(["--profile", "t", "--", "sh", "-c", script]);
+    cmd.env("XDG_CONFIG_HOME", &config).env("HOME", "/h");
+    let out = output_of(cmd);
+    common::assert_stdout(&out, "fromprofile\n/h/x 2\n");
+    let mut cmd = ns_rootless([
+        "--profile",
+        "t",
+        "--hostname",
+        "cli",
+        "-e",
+        "B=3",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    cmd.env("XDG_CONFIG_HOME", &config).env("HOME", "/h");
+    common::assert_stdout(&output_of(cmd), "cli\n/h/x 3\n");
+}
+
+#[test]
+fn a_profile_with_an_unknown_key_is_refused() {
+    let home = profile_home("bindd = [\"/x\"]\n");
+    let mut cmd = ns_rootless(["--profile", "t", "--", "echo", "ran"]);
+    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
+    let out = output_of(cmd);
+    assert_failure_line(&out, 125, &["--profile \"t\"", "unknown option \"bindd\""]);
+    assert_eq!(text(&out.stdout), "");
+}
+
+/// A project can't grant itself host access: profiles in the current directory are not read.
+#[test]
+fn a_profile_in_the_current_directory_is_never_read() {
+    let project = profile_home("share-net = true\n");
+    fs::write(project.path().join("t.toml"), "share-net = true\n").unwrap();
+    let mut cmd = ns_rootless(["--profile", "t", "--", "echo", "ran"]);
+    cmd.current_dir(project.path().join("config/ns-rootless/profiles"));
+    let out = output_of(cmd);
+    assert_failure_line(&out, 125, &["--profile \"t\"", "no such profile"]);
+}
+
+#[test]
+fn built_in_profiles_are_listed_and_usable() {
+    let out = run(&["profiles"]);
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    for name in ["rust: built in", "node: built in", "python: built in"] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+    let mut cmd = ns_rootless(["explain", "--profile", "rust", "--", "cargo", "test"]);
+    cmd.env("HOME", "/h");
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("RUSTUP_HOME=/h/.rustup"), "{stdout}");
+    assert!(stdout.contains("CARGO_HOME=/h/.cargo"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions and the man page
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert_code(&out, 0);
+        let script = text(&out.stdout);
+        for needle in [
+            "ns-rootless",
+            "hostname",
+            "ro-bind",
+            "result-json",
+            "doctor",
+            "explain",
+        ] {
+            assert!(script.contains(needle), "{shell}: no {needle}");
+        }
+    }
+    let dir = TempDir::new("completion");
+    let file = dir.path().join("ns-rootless.bash");
+    fs::write(&file, run(&["completions", "bash"]).stdout).unwrap();
+    let check = std::process::Command::new(common::host_tool("bash"))
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", describe(&check));
+}
+
+#[test]
+fn man_page_is_roff_from_the_options() {
+    let out = run(&["man"]);
+    assert_code(&out, 0);
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH ns-rootless"),
+        "{page}"
+    );
+    for needle in ["\\-\\-hostname", "\\-\\-result\\-json", "\\-\\-profile"] {
+        assert!(page.contains(needle), "no {needle}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frictions
+// ---------------------------------------------------------------------------------------------
+
+/// The caller's directory under /tmp is hidden (the sandbox's /tmp is its own): one line says
+/// so and names -w, and the command starts in /.
+#[test]
+fn a_hidden_current_directory_is_named_with_a_hint() {
+    let dir = TempDir::new("hidden-cwd");
+    let mut cmd = ns_rootless(["--", "pwd"]);
+    cmd.current_dir(dir.path());
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    assert_eq!(text(&out.stdout), "/\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("ns-rootless: "), "{stderr}");
+    assert!(
+        stderr.contains(path_str(dir.path())) && stderr.contains("-w"),
+        "{stderr}"
+    );
+    // A visible one says nothing.
+    let mut cmd = ns_rootless(["--", "pwd"]);
+    cmd.current_dir("/usr");
+    let out = output_of(cmd);
+    common::assert_stdout(&out, "/usr\n");
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn w_followed_by_a_directory_is_refused_with_the_work_form() {
+    let dir = TempDir::new("w-dir");
+    fs::create_dir(dir.path().join("proj")).unwrap();
+    let mut cmd = ns_rootless(["-w", "proj"]);
+    cmd.current_dir(dir.path());
+    let out = output_of(cmd);
+    assert_failure_line(&out, 125, &["-w \"proj\"", "--work=proj"]);
+    // A command named like a directory still runs: `-w sh` with a directory sh beside.
+    fs::create_dir(dir.path().join("true")).unwrap();
+    let mut cmd = ns_rootless(["-w", "true"]);
+    cmd.current_dir(dir.path());
+    assert_code(&output_of(cmd), 0);
+}
+
+#[test]
+fn the_default_command_is_the_callers_shell_when_it_exists_inside() {
+    let bash = common::host_tool("bash");
+    let mut cmd = ns_rootless(Vec::<&str>::new());
+    cmd.env("SHELL", &bash);
+    let out = output_with_input(cmd, b"echo ${BASH_VERSION:+bash} $SHELL\n");
+    common::assert_stdout(&out, &format!("bash {}\n", path_str(&bash)));
+    let mut cmd = ns_rootless(Vec::<&str>::new());
+    cmd.env("SHELL", "/nonexistent/zsh");
+    let out = output_with_input(cmd, b"echo ${BASH_VERSION:-sh}\n");
+    common::assert_stdout(&out, "sh\n");
+}
+
+#[test]
+fn rootfs_path_includes_the_sbin_directories() {
+    let mut cmd = Mode::Rootfs.command(&[], &["sh", "-c", "echo $PATH"]);
+    cmd.env("PATH", "/usr/bin:/bin");
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    let path = text(&out.stdout);
+    let dirs: Vec<&str> = path.trim().split(':').collect();
+    for sbin in ["/usr/sbin", "/sbin"] {
+        assert!(dirs.contains(&sbin), "{path}");
+    }
+    assert!(busybox_rootfs().is_dir());
+}
+
+#[test]
+fn sizes_take_suffixes_in_limits() {
+    let out = run(&["--limit", "as=1g", "--", "sh", "-c", "ulimit -v"]);
+    common::assert_stdout(&out, "1048576\n");
+}
+
+#[test]
+fn a_run_killed_by_a_limit_names_it() {
+    let out = run(&["--limit", "cpu=1", "--", "sh", "-c", "while :; do :; done"]);
+    assert!(
+        matches!(out.status.code(), Some(137 | 152)),
+        "{}",
+        describe(&out)
+    );
+    assert_failure_line(&out, out.status.code().unwrap(), &["--limit cpu=1"]);
+    let out = run(&[
+        "--limit",
+        "fsize=1k",
+        "--",
+        "sh",
+        "-c",
+        "exec head -c 5000 /dev/zero > /tmp/x",
+    ]);
+    assert_failure_line(&out, 153, &["SIGXFSZ", "--limit fsize=1024"]);
+}
+
+#[test]
+fn bad_input_is_refused() {
+    for (args, needle) in [
+        (&["-e", "BAD NAME=x"][..], "invalid --env \"BAD NAME=x\""),
+        (
+            &["--hostname", "has space"],
+            "invalid --hostname \"has space\"",
+        ),
+        (&["--timeout", "-5"], "positive duration"),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--", "echo", "ran"]);
+        let out = run(&all);
+        assert_failure_line(&out, 125, &[needle]);
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+}
+
+#[test]
+fn a_missing_profile_dir_is_no_error_without_a_profile() {
+    // No HOME, no XDG_CONFIG_HOME (the harness's clean environment): runs as usual.
+    common::assert_stdout(&run(&["--", "echo", "ok"]), "ok\n");
+    assert!(!Path::new("/nonexistent").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build and install scripts
+// ---------------------------------------------------------------------------------------------
+
+fn script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+/// build.sh never adds a rustup target (a ~200 MB download): without the musl target it builds
+/// with glibc and says in one line how to get the faster build. rustc, cargo and rustup are
+/// stand-ins that record how they were called.
+#[test]
+fn build_script_never_adds_a_rustup_target() {
+    let dir = caller_dir("build-sh");
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("calls");
+    let sysroot = dir.path().join("sysroot");
+    fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu/lib")).unwrap();
+    for (tool, body) in [
+        (
+            "rustc",
+            format!(
+                "echo \"rustc $*\" >> {0}; echo {1}",
+                path_str(&log),
+                path_str(&sysroot)
+            ),
+        ),
+        ("cargo", format!("echo \"cargo $*\" >> {}", path_str(&log))),
+        (
+            "rustup",
+            format!("echo \"rustup $*\" >> {}", path_str(&log)),
+        ),
+    ] {
+        let path = bin.join(tool);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        common::set_mode(&path, 0o755);
+    }
+    // A checkout of its own (build.sh works from its parent directory), with a release binary
+    // in place for the stand-in build to leave there.
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(repo.join("scripts")).unwrap();
+    fs::create_dir_all(repo.join("target/release")).unwrap();
+    fs::copy(script("build.sh"), repo.join("scripts/build.sh")).unwrap();
+    fs::write(repo.join("target/release/ns-rootless"), "").unwrap();
+    for path in [
+        repo.clone(),
+        repo.join("scripts"),
+        repo.join("target"),
+        repo.join("target/release"),
+        repo.join("target/release/ns-rootless"),
+    ] {
+        chown(&path, Some(caller_uid()), Some(caller_uid())).unwrap();
+    }
+    let mut cmd = common::caller_command(common::host_tool("bash"));
+    cmd.arg(repo.join("scripts/build.sh"))
+        .env("PATH", format!("{}:/usr/bin:/bin", path_str(&bin)));
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    assert!(!calls.contains("rustup"), "rustup was called:\n{calls}");
+    assert!(
+        calls.contains("cargo rustc"),
+        "no static glibc build:\n{calls}"
+    );
+    assert!(
+        !calls.contains("--target"),
+        "a musl build without the target:\n{calls}"
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rustup target add"), "{stderr}");
+}
+
+#[test]
+fn install_script_installs_the_binary_man_page_and_completions() {
+    let dir = caller_dir("install-sh");
+    let prefix = dir.path().join("prefix");
+    let mut cmd = common::caller_command(common::host_tool("bash"));
+    cmd.arg(script("install.sh"))
+        .args(["--no-build", "--prefix", path_str(&prefix)])
+        .env("NS_ROOTLESS_BIN", binary());
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    for (file, needle) in [
+        ("bin/ns-rootless", "ELF"),
+        ("share/man/man1/ns-rootless.1", ".TH ns-rootless"),
+        ("share/bash-completion/completions/ns-rootless", "complete"),
+        (
+            "share/zsh/site-functions/_ns-rootless",
+            "#compdef ns-rootless",
+        ),
+        (
+            "share/fish/vendor_completions.d/ns-rootless.fish",
+            "complete -c ns-rootless",
+        ),
+    ] {
+        let content = fs::read(prefix.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text(&content).contains(needle), "{file} lacks {needle}");
+    }
+}
