@@ -107,7 +107,7 @@ pub struct Cli {
     pub publish: Vec<String>,
 
     /// Use DIR as the root filesystem [default: the host's / read-only, with /home, /root and
-    /// /run/user hidden]
+    /// /run hidden]
     #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
     pub rootfs: Option<PathBuf>,
 
@@ -155,6 +155,11 @@ pub struct Cli {
     /// Create a symlink at DST pointing to TARGET
     #[arg(long, value_name = "TARGET:DST", help_heading = "Filesystem")]
     pub symlink: Vec<OsString>,
+
+    /// Hide PATH inside the sandbox under an empty read-only directory (or /dev/null, when PATH
+    /// is not a directory): e.g. a socket in a bound directory. Nothing to do if missing
+    #[arg(long, value_name = "PATH", help_heading = "Filesystem")]
+    pub hide: Vec<OsString>,
 
     /// Bind DIR (default: the current directory) read-write at the same path and start there;
     /// give DIR as --work=DIR
@@ -302,6 +307,7 @@ pub enum MountArg {
     Dir(OsString),
     Symlink(OsString),
     Work(OsString),
+    Hide(OsString),
 }
 
 impl MountArg {
@@ -332,6 +338,7 @@ impl MountArg {
             MountArg::Dir(_) => "--dir",
             MountArg::Symlink(_) => "--symlink",
             MountArg::Work(_) => "--work",
+            MountArg::Hide(_) => "--hide",
         }
     }
 }
@@ -571,6 +578,7 @@ fn mounts_in_order(m: &ArgMatches) -> Vec<MountArg> {
     collect("dir", &MountArg::Dir);
     collect("symlink", &MountArg::Symlink);
     collect("work", &MountArg::Work);
+    collect("hide", &MountArg::Hide);
     found.sort_by_key(|(i, _)| *i);
     found.into_iter().map(|(_, a)| a).collect()
 }
@@ -599,9 +607,11 @@ mod tests {
             "/c",
             "--bind",
             "/d",
+            "--hide",
+            "/d/s",
         ]);
         let opts: Vec<_> = p.mounts.iter().map(|m| m.option()).collect();
-        assert_eq!(opts, ["--tmpfs", "--ro-bind", "--dir", "--bind"]);
+        assert_eq!(opts, ["--tmpfs", "--ro-bind", "--dir", "--bind", "--hide"]);
     }
 
     #[test]

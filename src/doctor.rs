@@ -201,7 +201,7 @@ fn cgroups() -> Check {
 }
 
 fn landlock() -> Check {
-    let result = match crate::sys::landlock_abi() {
+    let result = match crate::sys::landlock_abi().ok() {
         Some(v) => Ok(format!("ABI version {v}")),
         None => Err(
             "Landlock is not available: needs Linux 5.13+ with landlock in the lsm= \

@@ -137,6 +137,9 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     };
     signals::take_over();
     let umask = sys::current_umask();
+    // Without a pty the command holds the caller's terminal: its settings come back at the end,
+    // as after `run` (parent.rs).
+    let _terminal = prepared.pty.is_none().then(tty::Saved::now);
     let (report_read, report_write) = sync::report_pipe().context("creating the handshake pipe")?;
     let child = match sys::fork().map_err(|e| anyhow!("starting the command: {}", strerror(e)))? {
         0 => {
@@ -204,7 +207,13 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
     Ok(Spec {
         hostname: st.hostname.as_bytes().to_vec(),
         root: Root::Host,
-        net: crate::net::Net::Private,
+        // Only whether the host's network is shared counts (the namespace is joined, not made):
+        // then the command enters the payload's Landlock scope (landlock.rs).
+        net: if process.share_net {
+            crate::net::Net::Host
+        } else {
+            crate::net::Net::Private
+        },
         ids: Ids {
             outer_uid: host.uid,
             outer_gid: host.gid,

@@ -49,6 +49,7 @@ pub fn main(ctx: &Context) -> ! {
         ctx.go_read,
         ctx.report_write,
         ctx.sock.unwrap_or(ctx.go_read),
+        p.landlock.as_ref().map_or(ctx.go_read, |r| r.as_raw_fd()),
         // An image's layer store, which the root overlay's lowers are named through.
         p.layers_fd
             .as_ref()

@@ -10,9 +10,11 @@ mod enter;
 mod error;
 mod explain;
 mod host;
+mod hostrun;
 mod idmap;
 mod image;
 mod init;
+mod landlock;
 mod log;
 mod manage;
 mod mount;
@@ -103,6 +105,11 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 _ => "writing the version",
             };
             e.print().context(what)?;
+            // Which Landlock ABI a sandbox gets here: a fact of the kernel, asked for in bug
+            // reports (crun lists its features the same way).
+            if e.kind() == ErrorKind::DisplayVersion {
+                writeln!(std::io::stdout(), "{}", landlock::version_line()).context(what)?;
+            }
             return Ok(0);
         }
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),

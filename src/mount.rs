@@ -5,17 +5,13 @@
 
 use crate::error::Stage;
 use crate::prepared::{
-    OverlayOptions, Prepared, PreparedAction, PreparedRoot, PreparedStep, HIDDEN, SCRATCH_ATTRS,
-    SCRATCH_UPPER, SCRATCH_WORK, STAGING,
+    OverlayOptions, Prepared, PreparedAction, PreparedRoot, PreparedStep, HIDDEN, MASK_ATTRS,
+    SCRATCH_ATTRS, SCRATCH_UPPER, SCRATCH_WORK, STAGING,
 };
 use crate::sys::{self, Errno, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 use nix::libc;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-
-/// An OCI mask on a directory: an empty tmpfs nobody can write, exec or create devices on.
-const MASK_ATTRS: u64 =
-    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
 
 /// A failed setup stage: `(stage, step index, errno)`.
 pub type Fail = (Stage, u32, Errno);
@@ -161,8 +157,7 @@ impl Scratch {
     fn file(&self, name: &CStr, contents: &[u8]) -> SysResult<OwnedFd> {
         sys::create_file_with(self.0.as_raw_fd(), name, contents)?;
         let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
-        let attrs = SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOEXEC;
-        sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
+        sys::set_mount_attrs(mnt.as_raw_fd(), MASK_ATTRS, false)?;
         Ok(mnt)
     }
 

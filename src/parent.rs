@@ -11,7 +11,7 @@ use crate::result::Recorder;
 use crate::spec::{Root, Spec};
 use crate::state::{self, Claim, State};
 use crate::sync::{self, Pipes, Record};
-use crate::{idmap, plan, prepared, signals, supervise, sys, tty};
+use crate::{hostrun, idmap, plan, prepared, signals, supervise, sys, tty};
 use anyhow::{Context as _, Result};
 use nix::libc;
 use nix::sys::signal::{kill, Signal};
@@ -52,6 +52,8 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     }
     signals::take_over();
     let umask = sys::current_umask();
+    // Without a pty the command holds the caller's terminal: its settings come back at the end.
+    let _terminal = prepared.pty.is_none().then(tty::Saved::now);
 
     let Spawned {
         pid,
@@ -309,6 +311,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
             // A --seccomp-fd program too: exec'd commands get exactly the payload's filter.
             seccomp: spec.seccomp.clone(),
             nested: spec.nested,
+            share_net: !spec.net.own_namespace(),
         }),
     }
 }
@@ -316,7 +319,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
 /// The plan for `spec`: the steps `run` executes and `explain` prints.
 pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
     let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(spec, &entries);
+    let plan = plan::plan(spec, &entries, &hostrun::read(spec));
     Ok((entries, plan))
 }
 

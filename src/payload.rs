@@ -89,9 +89,11 @@ pub fn main(start: &Start) -> ! {
     let _ = sys::set_not_dumpable();
     // Nothing from outside the sandbox may be in reach while we resolve a path in it: an fd of
     // a host directory is a way out through /proc/self/fd/N (CVE-2024-21626, where runc leaked
-    // one to `exec`). Only the report pipe and the pty stay (and 0-2, the caller's own).
+    // one to `exec`). Only the report pipe, the pty and the Landlock ruleset (an anonymous
+    // inode, no path to follow) stay (and 0-2, the caller's own).
     // (An OCI process also keeps its --preserve-fds, 3 to 3+N-1.)
-    let keep = [report, pty.unwrap_or(report)];
+    let ruleset = p.landlock.as_ref().map(|r| r.as_raw_fd());
+    let keep = [report, pty.unwrap_or(report), ruleset.unwrap_or(report)];
     let first = 3 + p.oci.as_ref().map_or(0, |o| o.preserve_fds);
     if let Err(e) = sys::close_fds_from_except(first, &keep) {
         fail(Stage::CloseFds, e);
@@ -121,6 +123,12 @@ pub fn main(start: &Start) -> ! {
         fail(Stage::CloseFds, e);
     }
     if let Some(o) = &p.oci {
+        // The Landlock domain first, while we hold CAP_SYS_ADMIN in our user namespace (which
+        // landlock_restrict_self(2) takes instead of no_new_privs): the config may ask for no
+        // no_new_privs and no capabilities, and its seccomp profile need not allow Landlock.
+        if let Err(e) = enter_landlock(p) {
+            fail(Stage::Landlock, e);
+        }
         // Its config's ids, capabilities, no_new_privs, seccomp and rlimits, in that order.
         if let Err((stage, e)) = crate::oci::launch::finish_process(o) {
             fail(stage, e);
@@ -133,6 +141,9 @@ pub fn main(start: &Start) -> ! {
     if p.oci.is_none() {
         if let Err(e) = sys::set_no_new_privs() {
             fail(Stage::NoNewPrivs, e);
+        }
+        if let Err(e) = enter_landlock(p) {
+            fail(Stage::Landlock, e);
         }
     }
     // Last, so that nothing above needs a syscall the filter denies.
@@ -154,6 +165,15 @@ pub fn main(start: &Start) -> ! {
     let errno = exec_first(p);
     sync::report(report, Stage::Exec, 0, errno);
     sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
+}
+
+/// The second layer under the network namespace (landlock.rs), when the command shares the
+/// host's: needs no_new_privs, or CAP_SYS_ADMIN in our user namespace.
+fn enter_landlock(p: &Prepared) -> Result<(), sys::Errno> {
+    match &p.landlock {
+        Some(ruleset) => sys::landlock_restrict_self(ruleset.as_raw_fd()),
+        None => Ok(()),
+    }
 }
 
 /// Changes to the start directory, resolved beneath our root (`/`, the sandbox's: after

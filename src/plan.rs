@@ -9,6 +9,7 @@
 
 mod private_dirs;
 
+use crate::hostrun::HostRun;
 use crate::spec::{Root, Spec, UserMount};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -32,8 +33,11 @@ pub const DEV_LINKS: [(&str, &str); 5] = [
 
 /// Top-level entries of the source root that the sandbox replaces with its own.
 const REPLACED: [&str; 4] = ["proc", "sys", "dev", "tmp"];
-/// In host mode, top-level directories hidden under an empty tmpfs.
-const MASKED: [&str; 2] = ["home", "root"];
+/// In host mode, top-level directories hidden under an empty directory: the users' files, and
+/// /run, where the host's daemons and the user's own programs keep their unix sockets (D-Bus,
+/// docker, screen, tmux, agents, other users' runtime dirs). A read-only bind doesn't stop
+/// connect(2).
+const MASKED: [&str; 3] = ["home", "root", "run"];
 
 /// A top-level entry of the source root, as listed before fork.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,8 +190,9 @@ fn mask() -> Action {
     }
 }
 
-/// The steps for `spec`, given the top-level entries of its source root.
-pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+/// The steps for `spec`, given the top-level entries of its source root and, for host mode,
+/// what the host's /run holds.
+pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
@@ -240,14 +245,10 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
         }
     }
     steps.append(&mut link_masks);
-    steps.push(step("/tmp", scratch(0o1777)));
     if host {
-        // Other users' runtime dirs: agent sockets, D-Bus, Wayland.
-        let mut s = step("/run/user", scratch(0o755));
-        s.if_exists = true;
-        s.follow = true;
-        steps.push(s);
+        run_steps(spec, run, &mut steps);
     }
+    steps.push(step("/tmp", scratch(0o1777)));
     dev_steps(&mut steps);
     // /proc must be mounted while the old root is still attached: the kernel only allows a new
     // proc where a fully visible one already exists (mount_too_revealing).
@@ -291,6 +292,31 @@ pub fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
     Plan {
         steps,
         shows_private,
+    }
+}
+
+/// After /run is masked (MASKED): a /var/run of its own hidden too (usually it is a symlink to
+/// /run, bound with /var), and when the network reaches out, the files name resolution reads
+/// from the host's /run, read-only (a file, never a socket or a directory of them). With a
+/// helper, its resolv.conf then covers the host's there (below: /etc/resolv.conf, followed).
+fn run_steps(spec: &Spec, run: &HostRun, steps: &mut Vec<Step>) {
+    if run.var_run_dir {
+        let mut s = optional(step("/var/run", scratch(0o755)));
+        s.follow = true;
+        steps.push(s);
+    }
+    if crate::hostrun::resolves_names(&spec.net) {
+        for file in &run.resolver_files {
+            steps.push(step(
+                file,
+                Action::Bind {
+                    src: file.clone(),
+                    readonly: true,
+                    dir: false,
+                    device: false,
+                },
+            ));
+        }
     }
 }
 
@@ -360,6 +386,7 @@ fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
             },
         ),
         UserMount::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
+        UserMount::Hide { dst } => optional(step(dst, Action::Mask)),
         UserMount::Dir { dst } => step(dst, Action::Dir),
         UserMount::Symlink { target, dst } => step(
             dst,
@@ -470,6 +497,11 @@ mod tests {
         }
     }
 
+    /// The plan for a host whose /run holds nothing the plan keeps.
+    pub(super) fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+        super::plan(spec, entries, &HostRun::default())
+    }
+
     fn entries() -> Vec<RootEntry> {
         vec![
             RootEntry::Symlink("bin".into(), "usr/bin".into()),
@@ -478,8 +510,10 @@ mod tests {
             RootEntry::Dir("home".into()),
             RootEntry::Dir("proc".into()),
             RootEntry::Dir("root".into()),
+            RootEntry::Dir("run".into()),
             RootEntry::Dir("tmp".into()),
             RootEntry::Dir("usr".into()),
+            RootEntry::Dir("var".into()),
             RootEntry::File(".dockerenv".into()),
         ]
     }
@@ -520,13 +554,68 @@ mod tests {
             find(&p, "/.dockerenv")[0].action,
             Action::Bind { dir: false, .. }
         ));
-        for mask in ["/home", "/root"] {
+        for mask in ["/home", "/root", "/run"] {
             let steps = find(&p, mask);
             assert_eq!(steps.len(), 1, "{mask}");
             assert_eq!(steps[0].action, scratch(0o755), "{mask}");
         }
-        let run_user = find(&p, "/run/user")[0];
-        assert!(run_user.if_exists);
+        // /run/user went with /run; /var/run, a symlink to /run, leads to the mask.
+        assert!(find(&p, "/run/user").is_empty());
+        assert!(find(&p, "/var/run").is_empty());
+    }
+
+    #[test]
+    fn a_var_run_of_its_own_is_hidden_after_var_is_bound() {
+        let run = HostRun {
+            var_run_dir: true,
+            resolver_files: vec![],
+        };
+        let p = super::plan(&spec(Root::Host, false), &entries(), &run);
+        let s = find(&p, "/var/run")[0];
+        assert_eq!(s.action, scratch(0o755));
+        assert!(s.if_exists && s.follow);
+        assert!(position(&p, "/var") < position(&p, "/var/run"));
+        let p = super::plan(&spec(Root::Dir("/srv/r".into()), false), &entries(), &run);
+        assert!(find(&p, "/var/run").is_empty() && find(&p, "/run").len() == 1);
+    }
+
+    #[test]
+    fn with_the_hosts_network_the_resolver_files_under_run_are_kept_read_only() {
+        let stub = "/run/systemd/resolve/stub-resolv.conf";
+        let run = HostRun {
+            var_run_dir: false,
+            resolver_files: vec![stub.into()],
+        };
+        let p = super::plan(&spec(Root::Host, true), &entries(), &run);
+        assert_eq!(
+            find(&p, stub)[0].action,
+            Action::Bind {
+                src: stub.into(),
+                readonly: true,
+                dir: false,
+                device: false
+            }
+        );
+        assert!(position(&p, "/run") < position(&p, stub));
+        // Not with a private network (no DNS to reach), nor with a rootfs (nothing hidden).
+        let p = super::plan(&spec(Root::Host, false), &entries(), &run);
+        assert!(find(&p, stub).is_empty());
+        let p = super::plan(&spec(Root::Dir("/srv/r".into()), true), &entries(), &run);
+        assert!(find(&p, stub).is_empty());
+    }
+
+    #[test]
+    fn hide_is_an_optional_user_step() {
+        let mut s = spec(Root::Host, false);
+        s.mounts = vec![UserMount::Hide {
+            dst: "/srv/tmux.sock".into(),
+        }];
+        let p = plan(&s, &entries());
+        let last = p.steps.last().unwrap();
+        assert_eq!(last.dst, Path::new("/srv/tmux.sock"));
+        assert_eq!(last.action, Action::Mask);
+        assert!(last.if_exists && !last.follow);
+        assert_eq!(last.describe(), "masking /srv/tmux.sock");
     }
 
     #[test]

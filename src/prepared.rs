@@ -206,6 +206,8 @@ pub struct Prepared {
     pub limits: Vec<(nix::sys::resource::Resource, u64)>,
     /// The pty to open for the payload, when it gets one.
     pub pty: Option<crate::tty::PtySetup>,
+    /// The Landlock ruleset the payload enters before its seccomp filter, if any (landlock.rs).
+    pub landlock: Option<std::os::fd::OwnedFd>,
     /// The seccomp program to install last, if any.
     pub seccomp: Option<crate::seccomp::Program>,
     /// Paths to try with execve, in PATH order (execvp's search, done without allocating).
@@ -257,17 +259,16 @@ pub fn tmpfs_options(size: u64, mode: u32) -> Vec<(CString, Option<CString>)> {
 pub const HIDDEN: &CStr = c"proc";
 /// The scratch tmpfs's own mount flags, which every clone of it starts with.
 pub const SCRATCH_ATTRS: u64 = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+/// The flags of a mask (an empty directory or file of the scratch tmpfs, an OCI mask's or a
+/// --hide's tmpfs): nobody can write, exec or create devices on it.
+pub const MASK_ATTRS: u64 = SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
 
 fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
     Ok(match action {
         Action::Scratch { mode, readonly } => PreparedAction::Scratch {
             name: cstring(index.to_string().as_bytes())?,
             mode: *mode,
-            attrs: if *readonly {
-                SCRATCH_ATTRS | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC
-            } else {
-                SCRATCH_ATTRS
-            },
+            attrs: if *readonly { MASK_ATTRS } else { SCRATCH_ATTRS },
         },
         Action::Tmpfs { size } => PreparedAction::Mount {
             fstype: c"tmpfs",
@@ -457,6 +458,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         },
         limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
         pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
+        landlock: crate::landlock::payload_ruleset(!spec.net.own_namespace())?,
         seccomp: match &spec.seccomp {
             Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
             Seccomp::None => None,

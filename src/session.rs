@@ -265,7 +265,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
 fn mount_points(spec: &crate::spec::Spec) -> Vec<PathBuf> {
     let mut all = std::collections::BTreeSet::new();
     // An overlay root's plan has no entry binds: the entries aren't needed.
-    for s in crate::plan::plan(spec, &[]).steps {
+    for s in crate::plan::plan(spec, &[], &crate::hostrun::read(spec)).steps {
         if s.if_exists {
             continue; // never made
         }

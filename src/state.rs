@@ -91,6 +91,10 @@ pub struct Process {
     pub seccomp: Seccomp,
     /// `--allow nested`: capabilities kept in its own user namespace.
     pub nested: bool,
+    /// It shares the host's network (`--share-net`): in the host's abstract unix socket
+    /// namespace, where an exec'd command enters the same Landlock scope (landlock.rs).
+    #[serde(default)]
+    pub share_net: bool,
 }
 
 /// Names double as hostnames and directory names.

@@ -66,6 +66,38 @@ impl Drop for RawMode {
     }
 }
 
+/// The settings of the caller's terminal, when the command gets it itself (no pty: `-T`, or
+/// stdin not a terminal but stdout or stderr one): the command can change them (`stty raw`,
+/// a crashed full-screen program) and they come back when the guard drops.
+pub struct Saved {
+    /// Each of fds 0-2 that is a terminal, with its settings.
+    terminals: Vec<(RawFd, Termios)>,
+}
+
+impl Saved {
+    pub fn now() -> Saved {
+        let terminals = (0..3)
+            .filter(|&fd| sys::is_terminal(fd))
+            .filter_map(|fd| Some((fd, termios::tcgetattr(sys::stdio(fd)).ok()?)))
+            .collect();
+        Saved { terminals }
+    }
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        for (fd, saved) in &self.terminals {
+            let fd = sys::stdio(*fd);
+            // Only while the terminal is ours: from the background, the shell or the program
+            // in the foreground owns its settings now (and tcsetattr would stop us, SIGTTOU).
+            let foreground = nix::unistd::tcgetpgrp(fd) == Ok(nix::unistd::getpgrp());
+            if foreground && termios::tcgetattr(fd).is_ok_and(|now| now != *saved) {
+                let _ = termios::tcsetattr(fd, SetArg::TCSANOW, saved);
+            }
+        }
+    }
+}
+
 const CHUNK: usize = 64 * 1024;
 
 /// The three ends of the relay.

@@ -727,10 +727,10 @@ fn the_session_keyring_is_fresh() {
 
 #[test]
 fn supplementary_groups_cannot_be_dropped() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can give the caller a supplementary group");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can give the caller a supplementary group",
+    );
     // A file that the group may not read but others may: dropping the group would open it.
     let group = caller_gid() + 1;
     let dir = TempDir::new("negative-group");
@@ -1492,6 +1492,91 @@ fn a_fork_bomb_ends_and_the_caller_can_still_fork() {
     assert_stdout(&output_of(sh), "forked\n");
 }
 
+/// Without any --limit, a fork bomb hits the sandbox's default cap while the caller, under its
+/// own RLIMIT_NPROC, can still fork (the sandbox's processes count against that too).
+#[test]
+fn a_fork_bomb_hits_the_default_cap_before_the_callers_limit() {
+    const CALLER_LIMIT: libc::rlim_t = 2000;
+    let limit = || {
+        let limit = libc::rlimit {
+            rlim_cur: CALLER_LIMIT,
+            rlim_max: CALLER_LIMIT,
+        };
+        // SAFETY: setrlimit is async-signal-safe.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &limit) })
+    };
+    let mut cmd = probe_command(&[], &["syscall", "fork-hold", "100000"]);
+    // SAFETY: `limit` only calls setrlimit.
+    unsafe {
+        cmd.pre_exec(limit);
+    }
+    let mut bomb = Running::start(cmd);
+    bomb.wait_for_line("holding");
+    // While the sandbox holds every process it could make, the caller forks.
+    let mut sh = caller_command("/bin/sh");
+    sh.args(["-c", "true & wait; (true); echo forked"]);
+    // SAFETY: `limit` only calls setrlimit.
+    unsafe {
+        sh.pre_exec(limit);
+    }
+    let out = output_of(sh);
+    bomb.signal(Signal::SIGKILL);
+    let held = bomb.finish();
+    assert_stdout(&out, "forked\n");
+    // The cap, half the caller's limit, stopped it (EAGAIN), not the caller's own limit.
+    let held = text(&held.stdout);
+    let forked: u64 = held
+        .strip_prefix("held ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{held:?}"));
+    assert!(
+        forked <= CALLER_LIMIT / 2 && held.contains("EAGAIN"),
+        "{held:?}"
+    );
+    // A shell fork bomb ends too, without any --limit.
+    let mut cmd = Mode::Host.command(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "f() { f | f & }; f 2>/dev/null; sleep 1; exit 3",
+        ],
+    );
+    // SAFETY: `limit` only calls setrlimit.
+    unsafe {
+        cmd.pre_exec(limit);
+    }
+    let started = Instant::now();
+    let out = output_of(cmd);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{}",
+        describe(&out)
+    );
+    assert!(out.status.code().is_some(), "{}", describe(&out));
+}
+
+/// The default cap is in force inside, and --limit nproc overrides it.
+#[test]
+fn the_default_nproc_limit_is_documented_and_overridable() {
+    let processes = |options: &[&str]| {
+        let out = Mode::Host.run(
+            options,
+            &["sh", "-c", "grep '^Max processes' /proc/self/limits"],
+        );
+        assert_code(&out, 0);
+        common::normalize_whitespace(&text(&out.stdout))
+    };
+    // The caller's own limit in this harness is root's default (half of threads-max), far
+    // above the cap.
+    assert_eq!(processes(&[]), "Max processes 16384 16384 processes");
+    assert_eq!(
+        processes(&["--limit", "nproc=50000"]),
+        "Max processes 50000 50000 processes"
+    );
+}
+
 /// A user's --tmpfs has its own cap; our own directories (/tmp, /home, /dev/shm, ...) share one
 /// tmpfs and its one cap, so together they can't take more memory than /tmp alone.
 #[test]
@@ -1635,13 +1720,22 @@ fn host_abstract_sockets_and_localhost_ports_are_out_of_reach() {
         .expect("listen");
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on localhost");
     let port = tcp.local_addr().expect("local address").port().to_string();
-    // Control: reachable with --share-net.
+    // Control: reachable from outside, as the caller.
+    assert_eq!(outside_probe(&["connect-abstract", &name]), "ok");
+    // With --share-net the sandbox is in the host's network namespace, where the host's
+    // abstract sockets live: Landlock's scope keeps the command from connecting to them. (The
+    // host's localhost ports stay reachable: documented.)
     assert_eq!(
         syscall_with_arg(&["--share-net"], "connect-abstract", &name),
-        "ok"
+        "errno 1 EPERM"
     );
     assert_eq!(
         syscall_with_arg(&["--share-net"], "connect-tcp", &port),
+        "ok"
+    );
+    // Abstract sockets made inside the sandbox still work there.
+    assert_eq!(
+        syscall_with_arg(&["--share-net"], "abstract-loop", &unique("inside")),
         "ok"
     );
     assert_eq!(
@@ -1651,6 +1745,228 @@ fn host_abstract_sockets_and_localhost_ports_are_out_of_reach() {
     assert_eq!(
         syscall_with_arg(&[], "connect-tcp", &port),
         "errno 111 ECONNREFUSED"
+    );
+}
+
+/// `probe syscall ARGS...` run outside any sandbox, as the caller: the control of a check.
+fn outside_probe(args: &[&str]) -> String {
+    let mut cmd = caller_command(probe());
+    cmd.arg("syscall").args(args);
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    text(&out.stdout).trim_end().to_owned()
+}
+
+/// A unix socket listening at `path`, owned by the caller (like a tmux or screen socket of the
+/// user's own). The file stays until the test removes its directory.
+fn listen_unix(path: &Path) -> OwnedFd {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let addr = nix::sys::socket::UnixAddr::new(path).expect("socket address");
+    bind(fd.as_raw_fd(), &addr).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
+    listen(&fd, Backlog::new(8).expect("backlog")).expect("listen");
+    chown(path, caller_uid(), caller_gid());
+    fd
+}
+
+/// A directory of the caller's under the host's /run (like /run/screen/S-USER), removed on drop.
+struct RunDir(PathBuf);
+
+impl RunDir {
+    fn new() -> RunDir {
+        let path = PathBuf::from("/run").join(unique("test"));
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        set_mode(&path, 0o700);
+        chown(&path, caller_uid(), caller_gid());
+        RunDir(path)
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// /run holds the host's daemons' sockets (D-Bus, docker, screen, the user's own tmux or
+/// agents): in host mode the sandbox sees an empty /run instead, under /var/run too.
+#[test]
+fn host_unix_sockets_under_run_are_out_of_reach() {
+    let dir = RunDir::new();
+    let sock = dir.0.join("sock");
+    let _server = listen_unix(&sock);
+    let sock = path_str(&sock);
+    // Control: the caller reaches it outside the sandbox.
+    assert_eq!(outside_probe(&["connect-unix", sock]), "ok");
+    let via_var_run = format!("/var{sock}");
+    for options in [&[][..], &["--share-net"][..]] {
+        let out = run_probe(
+            options,
+            &[
+                "syscalls",
+                &format!("connect-unix={sock}"),
+                &format!("connect-unix={via_var_run}"),
+            ],
+        );
+        let results = parse_results(&out);
+        for path in [sock, via_var_run.as_str()] {
+            assert_eq!(
+                results
+                    .get(&format!("connect-unix={path}"))
+                    .map(String::as_str),
+                Some("errno 2 ENOENT"),
+                "{options:?}: {path}\n{}",
+                describe(&out)
+            );
+        }
+    }
+    assert_eq!(syscall_with_arg(&[], "list", "/run"), "ok []");
+}
+
+/// A host whose /etc/resolv.conf leads into /run (Ubuntu, Fedora: systemd-resolved's stub)
+/// keeps name resolution with --share-net: that one file is bound read-only, nothing else of
+/// its directory (here a socket beside it). With a network helper, the helper's file is there.
+#[test]
+fn with_the_hosts_network_a_resolv_conf_under_run_stays_readable() {
+    assert!(
+        runner_is_root(),
+        "this test makes a mount namespace with its own /etc: run it as root"
+    );
+    let dir = RunDir::new();
+    let stub = dir.0.join("stub-resolv.conf");
+    fs::write(&stub, "nameserver 127.0.0.53\n").expect("write the stub");
+    set_mode(&stub, 0o644);
+    let _server = listen_unix(&dir.0.join("io.systemd.Resolve"));
+    // This test's own /etc: the host's, with resolv.conf a link into /run.
+    let etc = VarTmpDir::new("etc", 0o755);
+    for entry in fs::read_dir("/etc").expect("read /etc").flatten() {
+        if entry.file_name() != "resolv.conf" {
+            symlink(entry.path(), etc.path().join(entry.file_name())).expect("link into /etc");
+        }
+    }
+    symlink(&stub, etc.path().join("resolv.conf")).expect("link resolv.conf");
+    let sandbox = |options: &str| {
+        let mut cmd = runner_command(host_tool("unshare"));
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"]);
+        cmd.arg(format!(
+            "mount --bind {etc} /etc && exec {setpriv} --reuid={id} --regid={id} --clear-groups \
+             -- {bin} {options} -- sh -c 'cat /etc/resolv.conf; ls -A {dir}'",
+            etc = path_str(etc.path()),
+            setpriv = path_str(&host_tool("setpriv")),
+            id = caller_uid(),
+            bin = path_str(binary()),
+            dir = path_str(&dir.0),
+        ));
+        output_of(cmd)
+    };
+    assert_stdout(
+        &sandbox("--share-net"),
+        "nameserver 127.0.0.53\nstub-resolv.conf\n",
+    );
+    // A network helper's resolv.conf covers the host's where the link leads.
+    let out = sandbox("--net pasta");
+    assert!(
+        text(&out.stdout).starts_with("# ns-rootless: DNS through pasta's forwarder\n")
+            && text(&out.stdout).ends_with("\nstub-resolv.conf\n"),
+        "{}",
+        describe(&out)
+    );
+    // A private network has no use for the host's resolver: nothing of /run is kept.
+    let out = sandbox("");
+    assert!(
+        text(&out.stdout).is_empty() && text(&out.stderr).contains("No such file"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A socket under a directory the user binds stays reachable (documented) unless hidden with
+/// `--hide`, as a file or with its directory.
+#[test]
+fn sockets_under_a_bound_directory_stay_reachable_unless_hidden() {
+    let dir = VarTmpDir::new("sockets", 0o755);
+    chown(dir.path(), caller_uid(), caller_gid());
+    let sock_path = dir.path().join("tmux-sock");
+    let _server = listen_unix(&sock_path);
+    let (dir_str, sock) = (path_str(dir.path()), path_str(&sock_path));
+    assert_eq!(
+        syscall_with_arg(&["--bind", dir_str], "connect-unix", sock),
+        "ok"
+    );
+    let hidden = syscall_with_arg(&["--bind", dir_str, "--hide", sock], "connect-unix", sock);
+    assert_eq!(
+        hidden, "errno 111 ECONNREFUSED",
+        "a hidden socket is /dev/null"
+    );
+    let out = run_probe(
+        &["--bind", dir_str, "--hide", dir_str],
+        &[
+            "syscalls",
+            &format!("connect-unix={sock}"),
+            &format!("list={dir_str}"),
+        ],
+    );
+    let results = parse_results(&out);
+    assert_eq!(
+        results
+            .get(&format!("connect-unix={sock}"))
+            .map(String::as_str),
+        Some("errno 2 ENOENT"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        results.get(&format!("list={dir_str}")).map(String::as_str),
+        Some("ok []"),
+        "{}",
+        describe(&out)
+    );
+    // Hiding also works on what the host's / shows read-only.
+    assert_eq!(
+        syscall_with_arg(&["--hide", dir_str], "connect-unix", sock),
+        "errno 2 ENOENT"
+    );
+}
+
+/// The Landlock ABI the kernel offers, as the test sees it (0: none).
+fn landlock_abi() -> i64 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: the version query takes no attribute pointer.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    abi.max(0)
+}
+
+/// `--version` says which Landlock ABI the sandbox uses (users paste it into bug reports, the
+/// way crun lists its features).
+#[test]
+fn version_reports_the_landlock_abi_in_effect() {
+    let abi = landlock_abi();
+    assert!(
+        abi >= 6,
+        "this kernel's Landlock ABI is {abi}: the abstract-socket scope needs 6 (Linux 6.12)"
+    );
+    let out = common::run(&["--version"]);
+    assert_code(&out, 0);
+    let expected = format!(
+        "landlock: ABI {abi}, the host's abstract unix sockets are out of reach with --share-net"
+    );
+    assert!(
+        text(&out.stdout).lines().any(|l| l == expected),
+        "expected the line {expected:?} in\n{}",
+        describe(&out)
     );
 }
 
@@ -1670,10 +1986,10 @@ fn installed_copy(label: &str, uid: u32, gid: u32, mode: u32) -> (TempDir, PathB
 
 #[test]
 fn setuid_and_setgid_installs_are_refused() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can install a setuid copy");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can install a setuid copy",
+    );
     let other = caller_uid() + 1;
     for (label, uid, gid, mode, needle) in [
         ("setuid-other", other, caller_gid(), 0o4755, "setuid"),
@@ -1691,17 +2007,16 @@ fn setuid_and_setgid_installs_are_refused() {
 
 #[test]
 fn file_capabilities_are_refused() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can set file capabilities");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can set file capabilities",
+    );
     let Some(setcap) = ["/usr/sbin/setcap", "/sbin/setcap", "/usr/bin/setcap"]
         .iter()
         .map(Path::new)
         .find(|p| p.is_file())
     else {
-        eprintln!("skipped: setcap (libcap2-bin) is not installed");
-        return;
+        panic!("this test cannot run here: setcap (libcap2-bin) is not installed");
     };
     let (_dir, copy) = installed_copy("filecaps", 0, 0, 0o755);
     let mut cmd = runner_command(setcap);

@@ -1311,10 +1311,10 @@ fn the_state_dir_is_private_to_the_caller() {
 
 #[test]
 fn another_uid_cannot_see_or_enter_the_sandbox() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can run as a second user");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can run as a second user",
+    );
     let a = Sandbox::start("other-uid", &[], &["sleep", "1000"]);
     let processes = a.processes();
     let other = spare_id(62000);
@@ -1363,10 +1363,10 @@ fn another_uid_cannot_see_or_enter_the_sandbox() {
 
 #[test]
 fn another_uid_pointed_at_the_callers_state_dir_is_refused() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can run as a second user");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can run as a second user",
+    );
     // XDG_RUNTIME_DIR=P for both: the caller's state dir is P/ns-rootless.
     let parent = TempDir::new("named-xdg");
     let state = parent.path().join("ns-rootless");
@@ -1419,10 +1419,10 @@ fn forge_state_of(a: &Sandbox, other: u32) -> PathBuf {
 
 #[test]
 fn a_forged_state_of_another_users_sandbox_cannot_be_used() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can run as a second user");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can run as a second user",
+    );
     let a = Sandbox::start("forged", &[], &["sh", "-c", "echo ready; exec sleep 1000"]);
     a.wait_for_log("ready");
     let processes = a.processes();
@@ -1448,10 +1448,10 @@ fn a_forged_state_of_another_users_sandbox_cannot_be_used() {
 
 #[test]
 fn stop_says_when_it_may_not_signal_the_sandbox() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can run as a second user");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can run as a second user",
+    );
     let a = Sandbox::start("forged-stop", &[], &["sleep", "1000"]);
     let processes = a.processes();
     let other = spare_id(62300);
@@ -1470,10 +1470,10 @@ fn stop_says_when_it_may_not_signal_the_sandbox() {
 
 #[test]
 fn a_state_dir_that_is_a_symlink_is_refused() {
-    if !runner_is_root() {
-        eprintln!("skipped: only a root test runner can plant another uid's state dir");
-        return;
-    }
+    common::require(
+        runner_is_root(),
+        "only a root test runner can plant another uid's state dir",
+    );
     let id = spare_id(62400);
     let planted = PathBuf::from(format!("/tmp/ns-rootless-{id}"));
     let targets = TempDir::new("named-symlink");

@@ -111,14 +111,22 @@ impl Term {
 
     /// Starts `cmd` with the slave as stdin, stdout, stderr and controlling terminal (in a new
     /// session, so it is also the terminal's foreground process group).
-    fn spawn(&self, mut cmd: Command) -> Spawned {
+    fn spawn(&self, cmd: Command) -> Spawned {
+        self.spawn_with_stdin(cmd, true)
+    }
+
+    /// Like `spawn`; without `on_stdin`, stdin is /dev/null and only stdout and stderr are the
+    /// terminal.
+    fn spawn_with_stdin(&self, mut cmd: Command, on_stdin: bool) -> Spawned {
         prepare();
         let slave = || Stdio::from(self.slave.try_clone().expect("dup the slave"));
-        cmd.stdin(slave()).stdout(slave()).stderr(slave());
+        cmd.stdin(if on_stdin { slave() } else { Stdio::null() });
+        cmd.stdout(slave()).stderr(slave());
+        let terminal_fd = if on_stdin { 0 } else { 1 };
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 || libc::ioctl(terminal_fd, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -525,16 +533,16 @@ print("inject-end", flush=True)
 
 /// A dir for the injection tests: the script, and where an injected `touch` would create files
 /// (writable by the caller).
-fn injection_dir() -> Option<TempDir> {
-    if !Path::new(PYTHON).is_file() {
-        eprintln!("skipped: {PYTHON} is missing (the payload is a python script)");
-        return None;
-    }
+fn injection_dir() -> TempDir {
+    common::require(
+        Path::new(PYTHON).is_file(),
+        "/usr/bin/python3 is missing (the payload is a python script)",
+    );
     let dir = TempDir::new("tiocsti");
     common::set_mode(dir.path(), 0o777);
     fs::write(dir.path().join("inject.py"), INJECT_PY).expect("write inject.py");
     common::set_mode(&dir.path().join("inject.py"), 0o644);
-    Some(dir)
+    dir
 }
 
 /// Runs an outer interactive shell (as the caller) on a fresh terminal, has it run `command`
@@ -576,12 +584,12 @@ fn inject_through(dir: &Path, command: &str) -> (String, bool) {
 /// outer shell (so their "nothing injected" can fail).
 #[test]
 fn harness_detects_tiocsti_injection_without_a_sandbox() {
-    let Some(dir) = injection_dir() else { return };
+    let dir = injection_dir();
     let legacy = fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").unwrap_or("1".into());
-    if legacy.trim() != "1" {
-        eprintln!("skipped: the kernel refuses TIOCSTI to everyone (dev.tty.legacy_tiocsti=0)");
-        return;
-    }
+    common::require(
+        legacy.trim() == "1",
+        "the kernel refuses TIOCSTI to everyone (dev.tty.legacy_tiocsti=0)",
+    );
     let (report, pwned) = inject_through(dir.path(), PYTHON);
     assert!(
         report.contains("inject-stdin ok") && pwned,
@@ -591,7 +599,7 @@ fn harness_detects_tiocsti_injection_without_a_sandbox() {
 
 #[test]
 fn tiocsti_from_a_pty_sandbox_injects_nothing() {
-    let Some(dir) = injection_dir() else { return };
+    let dir = injection_dir();
     let command = format!("{} -- {PYTHON}", path_str(common::binary()));
     let (report, pwned) = inject_through(dir.path(), &command);
     for line in [
@@ -609,7 +617,7 @@ fn tiocsti_from_a_pty_sandbox_injects_nothing() {
 
 #[test]
 fn tiocsti_with_no_pty_injects_nothing() {
-    let Some(dir) = injection_dir() else { return };
+    let dir = injection_dir();
     let command = format!("{} -T -- {PYTHON}", path_str(common::binary()));
     let (report, pwned) = inject_through(dir.path(), &command);
     // With -T the payload holds the caller's terminal itself, but in a session of its own, and
@@ -718,6 +726,73 @@ fn termios_restored_after_timeout() {
 #[test]
 fn termios_restored_when_the_command_is_not_found() {
     assert_termios_restored(Ending::NotFound);
+}
+
+/// Without a pty the payload holds the caller's terminal itself (stdin with `-T`, or only
+/// stdout and stderr when stdin is not a terminal) and can change its settings: they come back
+/// when the sandbox ends.
+#[test]
+fn termios_restored_after_the_payload_changes_them_without_a_pty() {
+    let messy = "stty -echo -icanon raw erase ^X 2>&1; stty -a >/dev/null; echo changed";
+    // -T: stdin is the terminal.
+    let term = Term::new();
+    let before = term.termios();
+    let mut sandbox = term.spawn(Mode::Host.command(&["-T"], &["sh", "-c", messy]));
+    assert!(
+        sandbox.wait(&term, STEP).success(),
+        "{:?}",
+        term.transcript()
+    );
+    term.wait_for("changed", 0);
+    assert_eq!(term.termios(), before, "-T: the settings were not restored");
+    // stdin not a terminal (no pty then), stdout and stderr the terminal.
+    let term = Term::new();
+    let before = term.termios();
+    let cmd = Mode::Host.command(&[], &["sh", "-c", &format!("exec <&1; {messy}")]);
+    let mut sandbox = term.spawn_with_stdin(cmd, false);
+    assert!(
+        sandbox.wait(&term, STEP).success(),
+        "{:?}",
+        term.transcript()
+    );
+    term.wait_for("changed", 0);
+    assert_eq!(
+        term.termios(),
+        before,
+        "stdout a terminal: the settings were not restored"
+    );
+}
+
+/// The same for `exec -T`: the command it starts in a named sandbox holds the caller's terminal
+/// and can change its settings; they come back when it ends, as after `run`.
+#[test]
+fn termios_restored_after_an_exec_without_a_pty_changes_them() {
+    let xdg = TempDir::new("tty-exec-xdg");
+    common::set_mode(xdg.path(), 0o700);
+    common::give_to_caller(xdg.path());
+    let name = format!("tty-exec-{}", std::process::id());
+    let named = |args: &[&str]| {
+        let mut cmd = common::ns_rootless(args);
+        cmd.env("XDG_RUNTIME_DIR", xdg.path());
+        cmd
+    };
+    let started = common::output_of(named(&[
+        "run", "-d", "--name", &name, "--", "sleep", "1000",
+    ]));
+    assert!(started.status.success(), "{}", common::describe(&started));
+    let messy = "stty -echo -icanon raw erase ^X 2>&1; stty -a >/dev/null; echo changed";
+    let term = Term::new();
+    let before = term.termios();
+    let mut exec = term.spawn(named(&["exec", "-T", &name, "--", "sh", "-c", messy]));
+    let ended = exec.wait(&term, STEP);
+    let after = term.termios();
+    let _ = named(&["rm", "-f", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(ended.success(), "{:?}", term.transcript());
+    term.wait_for("changed", 0);
+    assert_eq!(after, before, "exec -T: the settings were not restored");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -107,6 +107,12 @@ pub fn convert(
             }
         }
     }
+    // Our hardening, beyond runtime-spec: a process in the host's network namespace (none of
+    // its own, or a join of ours) gets `--share-net`'s abstract-socket scope (landlock.rs).
+    let host_net = flags & libc::CLONE_NEWNET == 0
+        && joins
+            .iter()
+            .all(|(fd, flag)| *flag != libc::CLONE_NEWNET || is_our_net(fd));
     // A plain user needs a user namespace to do anything; crun's rule: without one in the
     // config, container root is the caller.
     let new_user = want_user || !caller.userns_root;
@@ -271,6 +277,7 @@ pub fn convert(
     prepared.clone_flags = flags;
     prepared.hostname = hostname.into_bytes();
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
+    prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
     prepared.steps = prepared::prepare_steps(&plan)?;
     Ok(Container {
         prepared,
@@ -278,6 +285,14 @@ pub fn convert(
         rootfs,
         plan,
     })
+}
+
+/// Whether `fd` is our own network namespace (the host's, for the runtime).
+fn is_our_net(fd: &OwnedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = fd.try_clone().map(|fd| std::fs::File::from(fd).metadata());
+    let ours = std::fs::metadata("/proc/self/ns/net");
+    matches!((ours, theirs), (Ok(a), Ok(Ok(b))) if a.ino() == b.ino() && a.dev() == b.dev())
 }
 
 fn one(id: u32) -> IdMapping {

@@ -117,11 +117,13 @@ fn launch(
         .as_ref()
         .and_then(|p| p.user.umask)
         .unwrap_or(0o022);
-    let keep = prepared
+    let mut keep = prepared
         .oci
         .as_ref()
         .map(|o| o.kept_fds())
         .unwrap_or_default();
+    // The process's Landlock ruleset (convert.rs), an anonymous inode.
+    keep.extend(prepared.landlock.as_ref().map(|r| r.as_raw_fd()));
     let spawned = parent::spawn_init(&prepared, umask, &keep)?;
     let (child, init) = (spawned.pid, spawned.init);
     let kill_init = || {

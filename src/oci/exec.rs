@@ -42,7 +42,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // setgroups(2) works only where the container's user namespace allows it.
     let set_groups = std::fs::read_to_string(format!("/proc/{}/setgroups", s.pid))
         .is_ok_and(|v| v.trim() != "deny");
-    let prepared = prepare(&process, &config, e.preserve_fds, set_groups)?;
+    let mut prepared = prepare(&process, &config, e.preserve_fds, set_groups)?;
     let pid_file = e
         .pid_file
         .as_deref()
@@ -77,6 +77,9 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
             flags |= flag;
         }
     }
+    // In the host's network namespace (ours), the container's process entered a Landlock
+    // domain (convert.rs): so does this one.
+    prepared.landlock = crate::landlock::payload_ruleset(flags & libc::CLONE_NEWNET == 0)?;
     sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
         anyhow!(
             "joining the namespaces of container {}: {}",

@@ -61,6 +61,8 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
         cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
         limits: Vec::new(),
         pty,
+        // Set by create and exec, which know the network namespace (landlock.rs).
+        landlock: None,
         seccomp: None,
         candidates,
         argv,

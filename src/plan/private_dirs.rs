@@ -95,8 +95,8 @@ fn masks_of(steps: &[Step], private: &Path, masks: &mut Vec<Step>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::spec;
-    use super::super::{plan, RootEntry};
+    use super::super::tests::{plan, spec};
+    use super::super::RootEntry;
     use super::*;
     use crate::spec::{Root, UserMount};
 
@@ -171,7 +171,7 @@ mod tests {
         s.root = Root::Dir("/tmp".into());
         let entries = [RootEntry::Dir("ns-rootless-1000".into())];
         assert!(plan(&s, &entries).shows_private);
-        // Host mode's own binds show /run, but /run/user is hidden again.
+        // Host mode hides /run whole: no bind of its shows a private directory.
         s.root = Root::Host;
         s.private_dirs = vec!["/run/user/1000/ns-rootless".into()];
         let p = plan(&s, &[RootEntry::Dir("run".into())]);

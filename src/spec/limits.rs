@@ -14,9 +14,11 @@ pub struct Limit {
     pub value: u64,
 }
 
+pub const NPROC: Resource = Resource::RLIMIT_NPROC;
+
 const NAMES: [(&str, Resource); 7] = [
     ("nofile", Resource::RLIMIT_NOFILE),
-    ("nproc", Resource::RLIMIT_NPROC),
+    ("nproc", NPROC),
     ("as", Resource::RLIMIT_AS),
     ("cpu", Resource::RLIMIT_CPU),
     ("fsize", Resource::RLIMIT_FSIZE),
@@ -87,6 +89,32 @@ pub fn parse_limit(raw: &OsStr) -> Result<Limit> {
         resource,
         value,
     })
+}
+
+/// The most processes (threads included) a sandbox gets without `--limit nproc`: a fork bomb
+/// stops here. A parallel build stays far below it: `make -j64` or `cargo build` on 64 cores
+/// runs a few hundred processes, and even linkers and JVMs with a thread per core stay within
+/// a few thousand tasks. (systemd-nspawn's default TasksMax is the same 16384; podman's 2048
+/// is known to break parallel builds.)
+pub const DEFAULT_NPROC: u64 = 16384;
+
+/// The default `nproc` for a caller whose own RLIMIT_NPROC (soft) is `own`: `DEFAULT_NPROC`,
+/// or half the caller's own limit when that is lower, so that a fork bomb inside stops while
+/// the caller still has half of its processes to spare (the sandbox's count against it too).
+/// Distributions give users half of `kernel.threads-max` (the kernel's default), so the cap
+/// also stays below logind's per-user TasksMax (a third of it).
+pub fn default_nproc(own: u64) -> Limit {
+    Limit {
+        name: "nproc",
+        resource: NPROC,
+        value: DEFAULT_NPROC.min(own / 2),
+    }
+}
+
+/// `default_nproc` for this process's own limit.
+pub fn default_nproc_here() -> Limit {
+    let own = getrlimit(NPROC).map_or(nix::libc::RLIM_INFINITY, |(soft, _)| soft);
+    default_nproc(own)
 }
 
 /// For a run that ended with `status` (128+N: killed by signal N), the limit it likely hit:
@@ -182,6 +210,14 @@ mod tests {
             let err = parse_limit(OsStr::new(&arg)).unwrap_err().to_string();
             assert!(err.contains("hard limit"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_default_nproc_leaves_the_caller_half_of_its_own() {
+        assert_eq!(default_nproc(nix::libc::RLIM_INFINITY).value, DEFAULT_NPROC);
+        assert_eq!(default_nproc(96367).value, DEFAULT_NPROC);
+        assert_eq!(default_nproc(2000).value, 1000);
+        assert_eq!(default_nproc(2000).resource, Resource::RLIMIT_NPROC);
     }
 
     #[test]

@@ -230,11 +230,15 @@ pub fn build(
         },
         &hostname,
     )?;
-    let limits = cli
+    let mut limits: Vec<Limit> = cli
         .limit
         .iter()
         .map(|l| limits::parse_limit(l))
         .collect::<Result<_>>()?;
+    // Every sandbox has a cap on its processes (a fork bomb hits it first) unless one is given.
+    if !limits.iter().any(|l| l.resource == limits::NPROC) {
+        limits.push(limits::default_nproc_here());
+    }
     let timeout = cli
         .timeout
         .as_deref()
@@ -439,7 +443,8 @@ mod tests {
         assert_eq!(s.net, crate::net::Net::Private);
         assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
         assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
-        assert!(s.mounts.is_empty() && s.limits.is_empty() && s.timeout.is_none());
+        assert!(s.mounts.is_empty() && s.timeout.is_none());
+        assert_eq!(s.limits, [limits::default_nproc_here()]);
     }
 
     #[test]
@@ -576,6 +581,12 @@ mod tests {
     fn limits_and_timeout_are_parsed() {
         let s = spec(&["--limit", "nofile=16", "--timeout", "2s"], host()).unwrap();
         assert_eq!(s.limits[0].value, 16);
+        assert_eq!(s.limits[1], limits::default_nproc_here());
         assert_eq!(s.timeout, Some(Duration::from_secs(2)));
+        let s = spec(&["--limit", "nproc=100"], host()).unwrap();
+        assert_eq!(
+            s.limits,
+            [limits::parse_limit("nproc=100".as_ref()).unwrap()]
+        );
     }
 }

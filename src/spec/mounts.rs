@@ -30,6 +30,10 @@ pub enum UserMount {
         target: PathBuf,
         dst: PathBuf,
     },
+    /// `--hide`: an empty read-only directory or file over what is there.
+    Hide {
+        dst: PathBuf,
+    },
 }
 
 impl UserMount {
@@ -38,6 +42,7 @@ impl UserMount {
             UserMount::Bind { dst, .. }
             | UserMount::Tmpfs { dst, .. }
             | UserMount::Dir { dst }
+            | UserMount::Hide { dst }
             | UserMount::Symlink { dst, .. } => dst,
         }
     }
@@ -100,6 +105,10 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
             MountArg::Dir(value) => {
                 let dst = destination(value).map_err(|e| bad(value, &e))?;
                 mounts.push(UserMount::Dir { dst });
+            }
+            MountArg::Hide(value) => {
+                let dst = destination(value).map_err(|e| bad(value, &e))?;
+                mounts.push(UserMount::Hide { dst });
             }
             MountArg::Symlink(value) => {
                 let (target, dst) = match split_last(value) {

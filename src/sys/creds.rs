@@ -87,14 +87,6 @@ pub fn find_executable(candidates: &[std::ffi::CString]) -> SysResult<()> {
     Err(if denied { libc::EACCES } else { libc::ENOENT })
 }
 
-/// Whether the fd is a directory.
-pub fn is_dir(fd: RawFd) -> SysResult<bool> {
-    // SAFETY: fstat into a zeroed stat buffer on the stack.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    check(unsafe { libc::fstat(fd, &mut st) } as libc::c_long)?;
-    Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-}
-
 /// Writes `data` to the file at `path` (a sysctl, oom_score_adj), no allocation.
 pub fn write_path(path: &CStr, data: &[u8]) -> SysResult<()> {
     // SAFETY: valid C string; returns a new fd we own.

@@ -30,6 +30,7 @@ fn check_fd(ret: libc::c_long) -> SysResult<OwnedFd> {
 
 mod creds;
 mod fds;
+mod landlock;
 mod mounts;
 mod ns;
 mod paths;
@@ -41,6 +42,7 @@ mod terminal;
 
 pub use creds::*;
 pub use fds::*;
+pub use landlock::*;
 pub use mounts::*;
 pub use ns::*;
 pub use paths::*;

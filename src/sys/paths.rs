@@ -71,11 +71,20 @@ pub fn fchdir(fd: RawFd) -> SysResult<()> {
     check(unsafe { libc::fchdir(fd) } as libc::c_long).map(drop)
 }
 
-pub fn is_symlink(fd: RawFd) -> SysResult<bool> {
+/// The file type bits (`S_IFMT`) of what `fd` refers to.
+fn file_type(fd: RawFd) -> SysResult<libc::mode_t> {
     // SAFETY: fstat into a zeroed stat buffer on the stack.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     check(unsafe { libc::fstat(fd, &mut st) } as libc::c_long)?;
-    Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+    Ok(st.st_mode & libc::S_IFMT)
+}
+
+pub fn is_symlink(fd: RawFd) -> SysResult<bool> {
+    file_type(fd).map(|t| t == libc::S_IFLNK)
+}
+
+pub fn is_dir(fd: RawFd) -> SysResult<bool> {
+    file_type(fd).map(|t| t == libc::S_IFDIR)
 }
 
 pub fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {

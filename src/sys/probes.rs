@@ -1,7 +1,7 @@
 //! Kernel feature probes for `doctor`: syscalls that create nothing that outlives them.
 
-use super::{check, last_errno, SysResult};
-use nix::libc::{self, c_uint};
+use super::{last_errno, SysResult};
+use nix::libc;
 
 /// Whether a process of ours may unshare `flags` (e.g. CLONE_NEWUSER): tried in a forked child,
 /// so this process's namespaces never change. Only called single-threaded (`doctor`).
@@ -46,19 +46,4 @@ pub fn has_mount_api() -> bool {
 
 pub fn has_openat2() -> bool {
     has_syscall(libc::SYS_openat2, [-1, 0, 0])
-}
-
-/// The Landlock ABI version (None: no Landlock, or disabled at boot).
-pub fn landlock_abi() -> Option<u32> {
-    const LANDLOCK_CREATE_RULESET_VERSION: c_uint = 1;
-    // SAFETY: with the VERSION flag the kernel reads no attribute (NULL, size 0).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    check(ret).ok().map(|v| v as u32)
 }

@@ -67,6 +67,12 @@ pub fn runner_is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Fails the test, naming why, when what it needs isn't there: a test that can't run here
+/// fails rather than passing without having checked anything.
+pub fn require(condition: bool, why: &str) {
+    assert!(condition, "this test cannot run here: {why}");
+}
+
 /// The host uid the binary runs as.
 pub fn caller_uid() -> u32 {
     if runner_is_root() {
@@ -278,11 +284,24 @@ fn spawn(cmd: &mut Command, what: &str) -> Child {
         .unwrap_or_else(|err| panic!("spawn {what}: {err}"))
 }
 
-/// Copies `from` to `to` with mode 0755 (see [`SPAWN_LOCK`]).
+/// Copies `from` to `to` with mode 0755. The copy is written by cp(1), not by this process: a
+/// write fd of ours would be inherited, until their execve, by children that other test threads
+/// fork without [`SPAWN_LOCK`] (a harness's plain `Command::status`), and an execve of the copy
+/// meanwhile fails with ETXTBSY.
 fn copy_executable(from: &Path, to: &Path) {
     let _no_child_being_spawned = SPAWN_LOCK.write().unwrap_or_else(PoisonError::into_inner);
-    fs::copy(from, to)
-        .unwrap_or_else(|err| panic!("copy {} to {}: {err}", from.display(), to.display()));
+    let status = Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap_or_else(|err| panic!("cp {} {}: {err}", from.display(), to.display()));
+    assert!(
+        status.success(),
+        "cp {} {}: {status}",
+        from.display(),
+        to.display()
+    );
     set_mode(to, 0o755);
 }
 

@@ -5,7 +5,9 @@
 //!   keyring, session and process group, mount count).
 //! * `probe syscall NAME [ARG]`: tries one dangerous (or harmless) operation and prints `ok`
 //!   (sometimes `ok DETAIL`) or `errno N NAME`, then exits 0.
-//! * `probe syscalls NAME...`: the same for several operations, one `NAME: RESULT` line each.
+//! * `probe syscall fork-hold N`: forks up to N children and holds them until killed.
+//! * `probe syscalls NAME[=ARG]...`: the same for several operations, one `NAME: RESULT` line
+//!   each.
 //!
 //! Exit 2 on bad usage. Raw syscalls throughout, so that what reaches the kernel (and the
 //! seccomp filter) is exactly what the name says.
@@ -67,7 +69,12 @@ fn main() {
         },
         ["syscalls", names @ ..] if !names.is_empty() => {
             for name in names {
-                match try_op(name, None) {
+                // NAME=ARG gives an operation its argument.
+                let (op, arg) = match name.split_once('=') {
+                    Some((op, arg)) => (op, Some(arg)),
+                    None => (*name, None),
+                };
+                match try_op(op, arg) {
                     Some(result) => println!("{name}: {result}"),
                     None => usage(&format!("unknown operation {name:?}")),
                 }
@@ -402,6 +409,57 @@ fn overwrite(path: &str) -> String {
     }
 }
 
+/// Forks up to `want` children that wait to be killed: their pids, and ` ERRNO` if a fork
+/// failed first.
+fn fork_paused(want: usize) -> (Vec<libc::pid_t>, String) {
+    let mut children = Vec::new();
+    while children.len() < want {
+        // SAFETY: the child only pauses and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls in the forked child.
+            unsafe {
+                libc::pause();
+                libc::_exit(0);
+            }
+        }
+        if pid < 0 {
+            return (children, format!(" {}", errno_result(errno())));
+        }
+        children.push(pid);
+    }
+    (children, String::new())
+}
+
+/// A unix socket address: the path `name`, or `@name` in the abstract namespace.
+fn unix_address(name: &[u8], abstract_ns: bool) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain data, for which all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let start = usize::from(abstract_ns);
+    let room = &mut addr.sun_path[start..];
+    if name.len() >= room.len() {
+        return None;
+    }
+    for (dst, src) in room.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    // A path ends with its NUL; an abstract name is exactly its bytes.
+    let len = std::mem::size_of::<libc::sa_family_t>() + start + name.len() + 1 - start;
+    Some((addr, len as libc::socklen_t))
+}
+
+/// connect(2) from a new stream socket to `address`: `ok` or the errno.
+fn connect_unix((addr, len): (libc::sockaddr_un, libc::socklen_t)) -> String {
+    // SAFETY: a new socket of ours, connected to a valid address of `len` bytes, then closed.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let r = result(libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) as _);
+        libc::close(fd);
+        r
+    }
+}
+
 fn tiocsti_on(fd: libc::c_int, request: u64) -> libc::c_long {
     let c: u8 = b'x';
     // SAFETY: TIOCSTI reads one byte from the pointer.
@@ -690,21 +748,23 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
             }
             // Connects to a Unix socket in the abstract namespace (`@NAME`) or a TCP port on
             // 127.0.0.1, where the host may be listening.
-            "connect-abstract" => {
-                let name = arg?.as_bytes();
-                let mut addr: libc::sockaddr_un = std::mem::zeroed();
-                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                for (dst, src) in addr.sun_path[1..].iter_mut().zip(name) {
-                    *dst = *src as libc::c_char;
-                }
-                let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
-                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-                let r = result(libc::connect(
-                    fd,
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    len as libc::socklen_t,
-                ) as _);
-                libc::close(fd);
+            "connect-abstract" => connect_unix(unix_address(arg?.as_bytes(), true)?),
+            // Connects to the Unix socket at the path ARG.
+            "connect-unix" => connect_unix(unix_address(arg?.as_bytes(), false)?),
+            // Listens on the abstract socket `@ARG` and connects to it from this same process:
+            // sockets made inside the sandbox stay usable inside it.
+            "abstract-loop" => {
+                let (addr, len) = unix_address(arg?.as_bytes(), true)?;
+                let addr = (&addr as *const libc::sockaddr_un).cast();
+                let server = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                let client = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                let r = if libc::bind(server, addr, len) < 0 || libc::listen(server, 1) < 0 {
+                    format!("listen {}", errno_result(errno()))
+                } else {
+                    result(libc::connect(client, addr, len) as _)
+                };
+                libc::close(client);
+                libc::close(server);
                 r
             }
             "connect-tcp" => {
@@ -735,26 +795,24 @@ fn try_op(name: &str, arg: Option<&str>) -> Option<String> {
             },
             // Forks up to ARG children that wait to be killed: `ok FORKED [ERRNO]`.
             "fork-count" => {
-                let want: usize = arg?.parse().ok()?;
-                let mut children = Vec::new();
-                let mut failure = String::new();
-                while children.len() < want {
-                    let pid = libc::fork();
-                    if pid == 0 {
-                        libc::pause();
-                        libc::_exit(0);
-                    }
-                    if pid < 0 {
-                        failure = format!(" {}", errno_result(errno()));
-                        break;
-                    }
-                    children.push(pid);
-                }
+                let (children, failure) = fork_paused(arg?.parse().ok()?);
                 for &pid in &children {
                     libc::kill(pid, libc::SIGKILL);
                     libc::waitpid(pid, std::ptr::null_mut(), 0);
                 }
                 format!("ok {}{failure}", children.len())
+            }
+            // Forks up to ARG children that wait to be killed and keeps them: prints
+            // `held FORKED [ERRNO]` and a line `holding`, then waits to be killed itself.
+            "fork-hold" => {
+                use std::io::Write;
+                let (children, failure) = fork_paused(arg?.parse().ok()?);
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "held {}{failure}\nholding", children.len());
+                let _ = out.flush();
+                loop {
+                    libc::pause();
+                }
             }
             "setgroups" => {
                 let groups = [0 as libc::gid_t];
