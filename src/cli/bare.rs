@@ -38,6 +38,7 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
             tmpfs: vec![],
             dir: vec![],
             symlink: vec![],
+            hide: vec![],
             work: None,
             chdir: None,
             env: vec![],
