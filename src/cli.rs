@@ -1,5 +1,7 @@
 //! The command line, as clap sees it. Validation beyond syntax lives in `spec`.
 
+mod bare;
+
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -359,6 +361,13 @@ pub struct Parsed {
 /// Parses argv; the filesystem options keep their command-line order across option names.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::Error> {
     let args: Vec<OsString> = args.into_iter().collect();
+    match bare::parse(&args) {
+        Some(parsed) => Ok(parsed),
+        None => clap_parse(args),
+    }
+}
+
+fn clap_parse(args: Vec<OsString>) -> Result<Parsed, clap::Error> {
     let matches = Cli::command().try_get_matches_from(&args)?;
     let cli = Cli::from_arg_matches(&matches)?;
     let mounts = mounts_in_order(&matches);

@@ -33,6 +33,7 @@ pub struct Context<'a> {
 
 pub fn main(ctx: &Context) -> ! {
     let p = ctx.prepared;
+    crate::stamps::stamp("init");
     let fail = |stage: Stage, step: u32, errno: sys::Errno| -> ! {
         sync::report(ctx.report_write, stage, step, errno);
         sys::exit_now(125)
@@ -91,12 +92,15 @@ pub fn main(ctx: &Context) -> ! {
             fail(Stage::Loopback, 0, e);
         }
     }
+    crate::stamps::stamp("init-go");
     let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    crate::stamps::stamp("root-built");
     if let Some(oci) = &p.oci {
         oci_create_hooks(oci, ctx, states.as_ref());
     }
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
+    crate::stamps::stamp("root-entered");
     // linux.rootfsPropagation, in the container's mount namespace only.
     if let Some(flags) = p.oci.as_ref().and_then(|o| o.root_propagation) {
         if let Err(e) = sys::set_root_propagation(flags) {
