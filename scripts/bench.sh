@@ -886,7 +886,7 @@ for d in range(n // 1000):
 row="--cow vs plain --bind of a $BIG_FILES-file tree: true"
 NS_COW="env XDG_STATE_HOME=$OUT/state $NSR"
 hf "$row" time s "$BIND_RUNS" 1 \
-    ns "$NS_COW --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
+    ns "$NS_COW --rm --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
     plain "$NS_COW --bind $BIG -- true"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
 

@@ -1,5 +1,7 @@
 //! The command line, as clap sees it. Validation beyond syntax lives in `spec`.
 
+mod bare;
+
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -75,6 +77,14 @@ pub struct Cli {
     /// Hostname inside the sandbox [default: the --name, else a random 12-digit hex id]
     #[arg(long, value_name = "NAME", help_heading = "Namespaces")]
     pub hostname: Option<OsString>,
+
+    /// A time namespace whose monotonic and boottime clocks are offset by SECS
+    #[arg(
+        long,
+        value_name = "monotonic=SECS,boottime=SECS",
+        help_heading = "Namespaces"
+    )]
+    pub time_offset: Option<OsString>,
 
     /// Give the command a terminal of its own (a pty) even when stdin is not a terminal
     #[arg(
@@ -351,6 +361,13 @@ pub struct Parsed {
 /// Parses argv; the filesystem options keep their command-line order across option names.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::Error> {
     let args: Vec<OsString> = args.into_iter().collect();
+    match bare::parse(&args) {
+        Some(parsed) => Ok(parsed),
+        None => clap_parse(args),
+    }
+}
+
+fn clap_parse(args: Vec<OsString>) -> Result<Parsed, clap::Error> {
     let matches = Cli::command().try_get_matches_from(&args)?;
     let cli = Cli::from_arg_matches(&matches)?;
     let mounts = mounts_in_order(&matches);
@@ -400,6 +417,10 @@ pub enum Manage {
         /// One JSON array of objects instead of a table
         #[arg(long)]
         json: bool,
+        /// The OCI containers of this ns-rootless-oci state root (its `--root`), instead of
+        /// the default one ($XDG_RUNTIME_DIR/ns-rootless-oci)
+        #[arg(long = "root", value_name = "DIR")]
+        oci_root: Option<std::path::PathBuf>,
     },
     /// Stop a sandbox: SIGTERM to its command, SIGKILL to everything after the grace period
     Stop {
@@ -628,7 +649,8 @@ mod tests {
             invocation(&["ps"]),
             Invocation::Manage(Manage::Ps {
                 json: false,
-                all: false
+                all: false,
+                oci_root: None
             })
         ));
         assert!(matches!(invocation(&["--", "ps"]), Invocation::Run(p) if p.cli.command == ["ps"]));

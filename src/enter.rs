@@ -32,7 +32,7 @@ use std::os::unix::fs::MetadataExt;
 /// mount namespaces: join that outer one first (we own it, so we get its capabilities), then
 /// those, the nested user namespace last: inside it we could join none of them. "outer-user"
 /// is reached from the payload's user namespace (NS_GET_PARENT).
-const NAMESPACES: [(&str, libc::c_int); 8] = [
+const NAMESPACES: [(&str, libc::c_int); 9] = [
     ("outer-user", libc::CLONE_NEWUSER),
     ("pid", libc::CLONE_NEWPID),
     ("uts", libc::CLONE_NEWUTS),
@@ -40,6 +40,8 @@ const NAMESPACES: [(&str, libc::c_int); 8] = [
     ("net", libc::CLONE_NEWNET),
     ("cgroup", libc::CLONE_NEWCGROUP),
     ("mnt", libc::CLONE_NEWNS),
+    // (`--time-offset`: setns(2) moves us too, and the command we fork.)
+    ("time", libc::CLONE_NEWTIME),
     ("user", libc::CLONE_NEWUSER),
 ];
 
@@ -233,6 +235,7 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         detach: false,
         ignored_signals: host.ignored_signals,
         private_dirs: host.private_dirs.clone(),
+        time_offsets: None,
         cow: None,
         result_json: None,
     })

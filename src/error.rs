@@ -53,6 +53,11 @@ pub enum Stage {
     Ids,
     /// A time namespace and its offsets.
     TimeNamespace,
+    /// An OCI init has its mounts and waits for the createRuntime hooks (not a failure).
+    RuntimeHooks,
+    /// A createContainer hook, run by init; `step` says which, errno is an errno or minus
+    /// its exit status.
+    CreateContainerHook,
 }
 
 impl Stage {
@@ -92,6 +97,8 @@ impl Stage {
             OomScoreAdj,
             Ids,
             TimeNamespace,
+            RuntimeHooks,
+            CreateContainerHook,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -135,6 +142,8 @@ impl Stage {
             Stage::OomScoreAdj => "writing oom_score_adj",
             Stage::Ids => "setting the process's uid, gid and groups",
             Stage::TimeNamespace => "creating the time namespace (linux.timeOffsets)",
+            Stage::RuntimeHooks => "waiting for the createRuntime hooks",
+            Stage::CreateContainerHook => "running a createContainer hook",
         }
     }
 }
@@ -218,7 +227,7 @@ mod tests {
     #[test]
     fn stages_round_trip_through_their_numbers() {
         // The last variant.
-        let last = Stage::TimeNamespace as u32;
+        let last = Stage::CreateContainerHook as u32;
         for v in 1..=last {
             let stage =
                 Stage::from_u32(v).expect("every number up to the last variant's is a stage");

@@ -33,6 +33,7 @@ pub struct Context<'a> {
 
 pub fn main(ctx: &Context) -> ! {
     let p = ctx.prepared;
+    crate::stamps::stamp("init");
     let fail = |stage: Stage, step: u32, errno: sys::Errno| -> ! {
         sync::report(ctx.report_write, stage, step, errno);
         sys::exit_now(125)
@@ -61,8 +62,16 @@ pub fn main(ctx: &Context) -> ! {
     if sys::read_byte(ctx.go_read) != Ok(Some(MAPPED)) {
         sys::exit_now(125);
     }
-    // (An OCI container with startContainer hooks finds their state in it, after `start`.)
-    if p.oci.as_ref().is_none_or(|o| o.start_hooks.is_empty()) {
+    // An OCI container's hooks find their states in it, and init may wait there for the
+    // createRuntime hooks.
+    let mut states = None;
+    if p.oci.as_ref().is_some_and(|o| o.needs_states()) {
+        let s = states.insert(crate::oci::launch::HookStates::new());
+        if let Err(e) = s.read(ctx.go_read) {
+            fail(Stage::Handshake, 0, e);
+        }
+    }
+    if p.oci.as_ref().is_none_or(|o| !o.keeps_go_pipe()) {
         sys::close(ctx.go_read);
     }
     if let Some(oci) = &p.oci {
@@ -83,9 +92,21 @@ pub fn main(ctx: &Context) -> ! {
             fail(Stage::Loopback, 0, e);
         }
     }
+    crate::stamps::stamp("init-go");
     let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+    crate::stamps::stamp("root-built");
+    if let Some(oci) = &p.oci {
+        oci_create_hooks(oci, ctx, states.as_ref());
+    }
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
+    crate::stamps::stamp("root-entered");
+    // linux.rootfsPropagation, in the container's mount namespace only.
+    if let Some(flags) = p.oci.as_ref().and_then(|o| o.root_propagation) {
+        if let Err(e) = sys::set_root_propagation(flags) {
+            fail(Stage::MakePrivate, 0, e);
+        }
+    }
     // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
     let pty = match (ctx.sock, &p.pty) {
         (Some(sock), Some(setup)) => {
@@ -109,10 +130,8 @@ pub fn main(ctx: &Context) -> ! {
         if let Err(e) = sys::find_executable(&p.candidates) {
             fail(Stage::Exec, 0, e);
         }
-        if let Some(oci) = &p.oci {
-            if let Err(e) = crate::oci::launch::prepare_time(oci) {
-                fail(Stage::TimeNamespace, 0, e);
-            }
+        if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
+            fail(Stage::TimeNamespace, 0, e);
         }
         sync::report(ctx.report_write, Stage::Created, 0, 0);
         sys::close(ctx.report_write);
@@ -122,8 +141,8 @@ pub fn main(ctx: &Context) -> ! {
         if sig != sys::start_signal() {
             sys::exit_now(128 + sig);
         }
-        if let Some(oci) = p.oci.as_ref().filter(|o| !o.start_hooks.is_empty()) {
-            if crate::oci::launch::run_start_hooks(oci, ctx.go_read).is_err() {
+        if let (Some(oci), Some(states)) = (&p.oci, &states) {
+            if crate::oci::launch::run_hooks(&oci.start_hooks, states.running()).is_err() {
                 // Nobody of ours is left to word it: the container's stderr gets the line.
                 let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
                 sys::exit_now(125);
@@ -163,8 +182,13 @@ pub fn main(ctx: &Context) -> ! {
     // An OCI process stays in the container's user namespace, with the ids and capabilities
     // its config gives it there.
     let user_ns = if p.nest { libc::CLONE_NEWUSER } else { 0 };
-    // (A process in a time namespace of its own can't share our memory: see prepare_time.)
-    let vm = if p.oci.as_ref().is_some_and(|o| o.time_offsets.is_some()) {
+    // (A process in a time namespace of its own can't share our memory: see timens::enter.)
+    if p.oci.is_none() {
+        if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
+            fail(Stage::TimeNamespace, 0, e);
+        }
+    }
+    let vm = if p.time_offsets.is_some() {
         0
     } else {
         libc::CLONE_VM
@@ -183,6 +207,12 @@ pub fn main(ctx: &Context) -> ! {
         Err(e @ (libc::EAGAIN | libc::ENOMEM)) => fail(Stage::ForkPayload, 0, e),
         Err(e) => fail(Stage::NestUserns, 0, e),
     };
+    // The clone returns once the payload has exec'd (CLONE_VFORK): an OCI `start` waits for this
+    // name before it runs the poststart hooks (runtime.md: after the user-specified process is
+    // executed).
+    if p.oci.is_some() {
+        sys::set_name(crate::oci::launch::RUNNING_NAME);
+    }
     drop(pty);
     if let Some(sock) = ctx.sock {
         sys::close(sock);
@@ -195,18 +225,55 @@ pub fn main(ctx: &Context) -> ! {
     reap(payload)
 }
 
+/// An OCI init with its mounts, before pivot_root (runtime.md's order): waits for `create` to
+/// run the prestart and createRuntime hooks in the runtime's namespaces, then runs the
+/// createContainer hooks in the container's (their paths resolve in the runtime's mount tree,
+/// still ours before the pivot).
+fn oci_create_hooks(
+    oci: &crate::oci::launch::Launch,
+    ctx: &Context,
+    states: Option<&crate::oci::launch::HookStates>,
+) {
+    if oci.runtime_hooks {
+        sync::report(ctx.report_write, Stage::RuntimeHooks, 0, 0);
+        if sys::read_byte(ctx.go_read) != Ok(Some(sync::HOOKS_RAN)) {
+            sys::exit_now(125);
+        }
+    }
+    if oci.keeps_go_pipe() {
+        sys::close(ctx.go_read);
+    }
+    if let Some(states) = states {
+        if let Err((i, e)) = crate::oci::launch::run_hooks(&oci.create_hooks, states.created()) {
+            sync::report(ctx.report_write, Stage::CreateContainerHook, i as u32, e);
+            sys::exit_now(125);
+        }
+    }
+}
+
 /// Waits for signals (blocked since before clone, see `signals`), forwarding all but SIGCHLD.
+/// The start signal, queued from outside our PID namespace with `sys::SIGNAL_ALL`, asks for a
+/// signal to every process of it (`ns-rootless-oci kill --all`); from inside it means nothing
+/// (si_pid is 0 only for a sender in an ancestor namespace, signal(7)).
 fn reap(payload: Pid) -> ! {
     let set = signals::handled();
+    let carrier = sys::start_signal();
     loop {
-        match set.wait() {
-            Ok(Signal::SIGCHLD) => {
+        match sys::wait_signal_info(&set, carrier) {
+            Ok((libc::SIGCHLD, ..)) => {
                 if let Some(code) = reap_children(payload) {
                     finish(code);
                 }
             }
-            Ok(sig) => {
-                let _ = kill(payload, sig);
+            Ok((sig, code, sender, value)) if sig == carrier => {
+                if code == libc::SI_QUEUE && sender == 0 && value & !0xff == sys::SIGNAL_ALL {
+                    let _ = sys::kill_all(value & 0xff);
+                }
+            }
+            Ok((sig, ..)) => {
+                if let Ok(sig) = Signal::try_from(sig) {
+                    let _ = kill(payload, sig);
+                }
             }
             Err(_) => {}
         }

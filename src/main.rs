@@ -32,10 +32,12 @@ mod seccomp;
 mod session;
 mod signals;
 mod spec;
+mod stamps;
 mod state;
 mod supervise;
 mod sync;
 mod sys;
+mod timens;
 mod tty;
 mod untrusted;
 
@@ -65,6 +67,7 @@ static ALLOCATOR: arena::Arena = arena::Arena::new();
 #[no_mangle]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     use std::os::unix::ffi::OsStrExt;
+    stamps::stamp("main");
     sys::runtime_start();
     let args = (0..usize::try_from(argc).unwrap_or(0))
         // SAFETY: the C runtime passes `argc` valid NUL-terminated strings in `argv`.
@@ -90,6 +93,7 @@ fn exit_code(args: Vec<std::ffi::OsString>) -> u8 {
     };
     // std's runtime would flush stdout at exit; the C library's exit doesn't know of it.
     let _ = std::io::stdout().flush();
+    stamps::stamp("exit");
     code
 }
 
@@ -111,7 +115,9 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         }
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
+    stamps::stamp("parsed");
     let host = host::facts();
+    stamps::stamp("host-facts");
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
     if !matches!(
         invocation,
@@ -131,6 +137,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
             let keep = !parsed.cli.rm;
             let log_size = log_size(parsed.cli.log_size.as_deref())?;
             let spec = spec::build(parsed, host, random_hostname)?;
+            stamps::stamp("spec");
             let claim = match &spec.name {
                 Some(name) => {
                     let mut claim = state::Claim::take(&state::state_dir(uid)?, name)?;

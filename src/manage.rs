@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 pub fn run(action: Manage, uid: u32) -> Result<u8> {
     let root = state::state_dir(uid)?;
     match action {
-        Manage::Ps { json, all } => ps(&root, json, all, uid),
+        Manage::Ps {
+            json,
+            all,
+            oci_root,
+        } => ps(&root, json, all, uid, oci_root.as_deref()),
         Manage::Stop { name, time } => stop(&root, &name, Duration::from_secs(time)),
         Manage::Kill { name, signal } => {
             let sig = parse_signal(&signal)?;
@@ -54,9 +58,19 @@ fn age(st: &State) -> u64 {
     state::now().saturating_sub(st.created)
 }
 
-fn ps(root: &Dir, json: bool, all: bool, uid: u32) -> Result<u8> {
-    // OCI containers (ns-rootless-oci's default state root) are listed too, marked as such.
-    let containers = crate::oci::store::containers(uid, all);
+fn ps(
+    root: &Dir,
+    json: bool,
+    all: bool,
+    uid: u32,
+    oci_root: Option<&std::path::Path>,
+) -> Result<u8> {
+    // OCI containers (ns-rootless-oci's state root, the default one unless given) are listed
+    // too, marked as such.
+    if let Some(dir) = oci_root.filter(|d| !d.is_dir()) {
+        anyhow::bail!("reading the OCI state root {}: not a directory", quote(dir));
+    }
+    let containers = crate::oci::store::containers(uid, all, oci_root);
     let rows: Vec<(State, Status)> = state::list(root)?
         .into_iter()
         .map(|s| {

@@ -241,12 +241,14 @@ fn run_step(
             attrs,
             dir,
             recursive,
+            propagation,
         } => {
             let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
-            sys::set_mount_attrs(tree.as_raw_fd(), *attrs, *recursive).map_err(at_step)?;
+            sys::set_mount_attrs_with(tree.as_raw_fd(), *attrs, *recursive, *propagation)
+                .map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Mask { options } => {

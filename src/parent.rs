@@ -35,12 +35,14 @@ pub type Notify = Option<std::fs::File>;
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
     spec.net.check_host()?;
     let (entries, plan) = plan_of(&spec)?;
+    crate::stamps::stamp("plan");
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
         crate::private::make(&spec.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
+    crate::stamps::stamp("prepared");
     let mut result_record = match &spec.result_json {
         Some(path) => Some(Recorder::open(path, &spec.hostname, spec.name.as_deref())?),
         None => None,
@@ -61,6 +63,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         sock,
         stacks,
     } = spawn_init(&prepared, umask, &[])?;
+    crate::stamps::stamp("cloned");
     if let Some(r) = &mut result_record {
         r.namespaces_of(pid.as_raw());
     }
@@ -105,6 +108,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         return Err(e);
     }
     drop(go_write);
+    crate::stamps::stamp("mapped");
 
     // With a pty: take the master, and put the user's terminal in raw mode for the relay
     // (restored when `_raw` drops, on every way out of here).
@@ -118,6 +122,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         }
     }
     let record = sync::first_record(report_read);
+    crate::stamps::stamp("exec-seen");
     if let (Some(claim), Some(st), Some(sock), None) = (&claim, &mut st, &sock, record) {
         // The command runs: record where it is, which is what `exec` joins. init cloned it with
         // a pidfd and passed that on: no guessing from /proc.
@@ -139,6 +144,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let limits = spec.limits.clone();
     drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
+    crate::stamps::stamp("reaped");
     // The network helper goes before the end is recorded: nothing of the sandbox is left
     // once `wait` returns.
     drop(network);

@@ -45,6 +45,7 @@ pub fn main(start: &Start) -> ! {
         umask,
         pty,
     } = start;
+    crate::stamps::stamp("payload");
     let fail_at = |stage: Stage, index: usize, errno: sys::Errno| -> ! {
         if report >= 0 {
             sync::report(report, stage, index as u32, errno);
@@ -71,6 +72,11 @@ pub fn main(start: &Start) -> ! {
     // The setup is out of reach (DESIGN.md "Locking the setup"): in a nested user namespace,
     // even uid 0 here can't unmount a mask or remount a read-only bind read-write (init.rs).
     if p.nest {
+        // In a time namespace of its own we have a copy of init's memory, not dumpable
+        // (timens::enter): dumpable again until the maps are written, as when shared.
+        if p.time_offsets.is_some() {
+            let _ = sys::set_dumpable();
+        }
         // setgroups is already "deny" (inherited from the sandbox's user namespace).
         if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
             fail(Stage::NestUidMap, e);
@@ -79,6 +85,7 @@ pub fn main(start: &Start) -> ! {
             fail(Stage::NestGidMap, e);
         }
     }
+    crate::stamps::stamp("nested");
     // The command (uid 0 of its own user namespace) must not ptrace init or open /proc/1/fd.
     // Dumpability belongs to the memory, which we share with init until our execve: clearing
     // it here closes init off before the command's first instruction. Not earlier: a process
@@ -145,6 +152,7 @@ pub fn main(start: &Start) -> ! {
         }
     }
     // Last, so that nothing above needs a syscall the filter denies.
+    crate::stamps::stamp("locked");
     if let Some(program) = &p.seccomp {
         if let Err(e) = sys::install_seccomp(program) {
             fail(Stage::Seccomp, e);
@@ -158,6 +166,7 @@ pub fn main(start: &Start) -> ! {
             fail_at(Stage::Limit, i, e);
         }
     }
+    crate::stamps::stamp("execve");
     let errno = exec_first(p);
     sync::report(report, Stage::Exec, 0, errno);
     sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 })

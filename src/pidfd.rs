@@ -71,6 +71,19 @@ impl Pidfd {
             .filter(|&p| p > 0)
     }
 
+    /// Whether it is the init (pid 1) of a PID namespace below ours: `NSpid:` goes deeper than
+    /// ours and ends in 1.
+    pub fn inits_a_pid_namespace_below_ours(&self) -> bool {
+        let Some(depth) = read_small("/proc/self/status").map(|s| field(&s, "NSpid:").len()) else {
+            return false;
+        };
+        let nspid = self
+            .fdinfo()
+            .map(|f| field(&f, "NSpid:"))
+            .unwrap_or_default();
+        nspid.len() > depth && nspid.last() == Some(&1)
+    }
+
     pub fn signal(&self, sig: i32) -> sys::SysResult<()> {
         sys::pidfd_send_signal(self.0.as_raw_fd(), sig)
     }

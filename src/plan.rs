@@ -89,12 +89,14 @@ pub enum Action {
         options: Vec<(String, Option<String>)>,
         attrs: u64,
     },
-    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`.
+    /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`,
+    /// and this propagation type (MS_PRIVATE unless the config says otherwise).
     BindTree {
         src: PathBuf,
         dir: bool,
         attrs: u64,
         recursive: bool,
+        propagation: u64,
     },
     /// Hide what is at the destination: an empty read-only tmpfs on a directory, /dev/null on
     /// anything else (OCI `maskedPaths`; what it is is only known inside the new root).
@@ -507,6 +509,7 @@ mod tests {
             detach: false,
             ignored_signals: 0,
             private_dirs: vec!["/run/user/1000/ns-rootless".into()],
+            time_offsets: None,
             cow: None,
             result_json: None,
         }

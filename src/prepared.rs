@@ -43,6 +43,7 @@ pub enum PreparedAction {
         attrs: u64,
         dir: bool,
         recursive: bool,
+        propagation: u64,
     },
     /// An empty read-only tmpfs (with these options) on a directory, /dev/null on a file.
     Mask {
@@ -216,6 +217,8 @@ pub struct Prepared {
     pub envp: CStrArray,
     /// What an OCI container adds (its own root, ids and capabilities, the wait for `start`).
     pub oci: Option<crate::oci::launch::Launch>,
+    /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
+    pub time_offsets: Option<Vec<u8>>,
 }
 
 pub enum PreparedCwd {
@@ -337,11 +340,13 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             dir,
             attrs,
             recursive,
+            propagation,
         } => PreparedAction::BindTree {
             src: cpath(src)?,
             attrs: *attrs,
             dir: *dir,
             recursive: *recursive,
+            propagation: *propagation,
         },
         Action::Mask => PreparedAction::Mask {
             options: vec![
@@ -470,6 +475,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         candidates,
         argv,
         envp,
+        time_offsets: spec.time_offsets.clone(),
         oci: None,
     })
 }

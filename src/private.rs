@@ -44,8 +44,12 @@ fn canonical(dir: &Path) -> PathBuf {
     let mut missing = Vec::new();
     let mut existing = dir;
     loop {
-        if let Ok(real) = existing.canonicalize() {
-            return missing.iter().rev().fold(real, |p, part| p.join(part));
+        // One stat per missing level, then one realpath: realpath of a missing path fails
+        // only after a readlink of each component on its way, and this runs at every start.
+        if existing.symlink_metadata().is_ok() {
+            if let Ok(real) = crate::sys::realpath(existing) {
+                return missing.iter().rev().fold(real, |p, part| p.join(part));
+            }
         }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {

@@ -11,6 +11,8 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 pub const MAPPED: u8 = b'M';
+/// parent -> OCI init: the prestart and createRuntime hooks have run.
+pub const HOOKS_RAN: u8 = b'H';
 const RECORD_LEN: usize = 12;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,13 @@ impl Pipes {
 /// Child side: report a failure. A record is smaller than PIPE_BUF, so the write is atomic.
 pub fn report(fd: RawFd, stage: Stage, step: u32, errno: Errno) {
     let _ = sys::write_all(fd, &Record::encode(stage, step, errno));
+}
+
+/// Parent side: the next record, without waiting for EOF (None at EOF).
+pub fn next_record(fd: &OwnedFd) -> Option<Record> {
+    let mut buf = [0u8; RECORD_LEN];
+    sys::read_exact(fd.as_raw_fd(), &mut buf).ok()?;
+    Record::decode(&buf)
 }
 
 /// Parent side: reads until EOF (every writer closed or exec'd) and returns the first record.

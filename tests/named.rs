@@ -1796,3 +1796,44 @@ fn the_default_log_cap_is_10_mib_and_a_closed_reader_is_no_error() {
     assert_stdout(&out, "5\n");
     assert_eq!(text(&out.stderr), "", "{}", describe(&out));
 }
+
+/// `--time-offset`: the sandbox's boot time is 10 days later (the same code as OCI's
+/// linux.timeOffsets), for its command and for what `exec` runs in it.
+#[test]
+fn time_offsets_reach_the_command_and_exec() {
+    let host_uptime = || -> u64 {
+        let t = fs::read_to_string("/proc/uptime").unwrap();
+        t.split('.').next().unwrap().parse().unwrap()
+    };
+    let uptime = |out: &Output| -> u64 {
+        assert_code(out, 0);
+        text(&out.stdout).trim().parse().expect("an uptime")
+    };
+    let out = run(&[
+        "--time-offset",
+        "boottime=864000",
+        "--",
+        "cut",
+        "-d.",
+        "-f1",
+        "/proc/uptime",
+    ]);
+    assert!(
+        uptime(&out) >= host_uptime() + 864000 - 5,
+        "{}",
+        describe(&out)
+    );
+    let sb = Sandbox::start(
+        "timens",
+        &["--time-offset", "boottime=864000"],
+        &["sleep", "100"],
+    );
+    let out = sb.exec(&["cut", "-d.", "-f1", "/proc/uptime"]);
+    assert!(
+        uptime(&out) >= host_uptime() + 864000 - 5,
+        "{}",
+        describe(&out)
+    );
+    let bad = run(&["--time-offset", "realtime=1", "true"]);
+    assert_failure_line(&bad, 125, &["invalid --time-offset \"realtime=1\""]);
+}

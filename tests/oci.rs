@@ -282,6 +282,35 @@ fn kill_and_delete_force() {
 }
 
 #[test]
+fn kill_all_reaches_every_process_and_signals_go_by_number() {
+    let b = Bundle::new("oci-killall");
+    // The shell ignores TERM; its background sleep, started before the trap, doesn't.
+    b.args(&["sh", "-c", "sleep 1000 & trap '' TERM; wait; exit 7"]);
+    assert!(b.create("a1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "a1"]));
+    std::thread::sleep(Duration::from_millis(200));
+    // Without --all only the container's process gets it: the shell, which ignores it.
+    assert_quiet_success(&b.run(&["kill", "a1", "15"]));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.state("a1")["status"], "running");
+    // With it the sleep dies too, the shell's wait returns and the container stops.
+    assert_quiet_success(&b.run(&["kill", "--all", "a1", "TERM"]));
+    b.wait_status("a1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "a1"]));
+
+    // SIGKILL by number, to all.
+    b.args(&["sh", "-c", "sleep 1000 & sleep 1000"]);
+    assert!(b.create("a2", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "a2"]));
+    assert_quiet_success(&b.run(&["kill", "--all", "a2", "9"]));
+    b.wait_status("a2", "stopped");
+    assert_error(
+        &b.run(&["kill", "--all", "a2", "9"]),
+        "container not running",
+    );
+}
+
+#[test]
 fn run_passes_the_exit_status_and_runcs_words_for_a_missing_command() {
     let b = Bundle::new("oci-run");
     b.args(&["sh", "-c", "exit 42"]);
@@ -583,6 +612,28 @@ fn native_ps_lists_oci_containers() {
     let mut delete = caller_command(oci_binary());
     delete.args(["delete", "--force", "p1"]);
     assert_quiet_success(&output_of(with_xdg(delete)));
+
+    // Another state root (podman's, conmon's): by --root.
+    assert!(b.create("p2", &[]).0.success());
+    let root = b.root.to_str().unwrap();
+    let ps = output_of(common::ns_rootless(["ps", "--json", "--root", root]));
+    assert_quiet_success(&ps);
+    let rows: Value = serde_json::from_slice(&ps.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "p2" && r["kind"] == "oci"),
+        "{}",
+        describe(&ps)
+    );
+    let missing = output_of(common::ns_rootless(["ps", "--root", "/nonexistent"]));
+    assert_eq!(missing.status.code(), Some(125), "{}", describe(&missing));
+    assert!(
+        text(&missing.stderr).contains("/nonexistent"),
+        "{}",
+        describe(&missing)
+    );
 }
 
 #[test]
@@ -609,6 +660,377 @@ fn start_container_hooks_run_inside_before_the_process() {
         text(&out.stderr).contains("startContainer hook failed"),
         "{}",
         describe(&out)
+    );
+}
+
+#[test]
+fn create_container_hooks_run_in_the_container_namespaces_before_the_pivot() {
+    let b = Bundle::new("oci-cchook");
+    let ns = |file: &str| {
+        let out = b.path().join(file);
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("readlink /proc/self/ns/user /proc/self/ns/mnt > {}", out.display())]}])
+    };
+    b.args(&["readlink", "/proc/self/ns/user"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"createRuntime": ns("rt"), "createContainer": ns("cc")})
+    });
+    let out = b.run(&["run", "cc1"]);
+    assert_quiet_success(&out);
+    let read = |f: &str| fs::read_to_string(b.path().join(f)).unwrap();
+    let (rt, cc) = (read("rt"), read("cc"));
+    let host_user = fs::read_link("/proc/self/ns/user").unwrap();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    // createRuntime: the runtime's namespaces; createContainer: the container's user namespace
+    // (the process's) and its mount namespace, with the host's paths still there (its output
+    // file is in the bundle).
+    assert_eq!(
+        rt,
+        format!("{}\n{}\n", host_user.display(), host_mnt.display())
+    );
+    let mut lines = cc.lines();
+    assert_eq!(lines.next().unwrap(), text(&out.stdout).trim_end(), "{cc}");
+    assert_ne!(lines.next().unwrap(), host_mnt.to_str().unwrap(), "{cc}");
+
+    // Its failure fails the create, in words naming it, and leaves nothing.
+    b.edit(|c| c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/false"}]}));
+    let out = b.run(&["run", "cc2"]);
+    assert_error(
+        &out,
+        "running hooks.createContainer[0] \"/bin/false\": it exited with status 1",
+    );
+    assert_error(&b.run(&["state", "cc2"]), "does not exist");
+}
+
+#[test]
+fn poststart_hooks_run_once_the_process_has_executed() {
+    let b = Bundle::new("oci-poststart");
+    let out = b.path().join("seen");
+    // The startContainer hook delays the process; poststart must still find it exec'd: the
+    // only child of the container's init (state's pid), named after its program.
+    let look = format!(
+        "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); pgrep -l -P $pid > {}",
+        out.display()
+    );
+    b.args(&["tail", "-f", "/dev/null"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.5"]}],
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", look],
+                "env": ["PATH=/usr/bin:/bin"]}]})
+    });
+    assert!(b.create("ps1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "ps1"]));
+    let seen = fs::read_to_string(&out).unwrap();
+    assert!(seen.ends_with(" tail\n"), "{seen:?}");
+    assert_quiet_success(&b.run(&["delete", "--force", "ps1"]));
+}
+
+#[test]
+fn every_hook_kind_honours_its_timeout() {
+    let b = Bundle::new("oci-hooktimeout");
+    b.args(&["echo", "never"]);
+    let slow =
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}]);
+    for kind in ["createRuntime", "createContainer", "startContainer"] {
+        b.edit(|c| c["hooks"] = serde_json::json!({ kind: slow }));
+        let began = Instant::now();
+        let out = b.run(&["run", "t1"]);
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{kind}: {}",
+            describe(&out)
+        );
+        assert!(!out.status.success(), "{kind}: {}", describe(&out));
+        assert_eq!(text(&out.stdout), "", "{kind}");
+        assert_error(&b.run(&["state", "t1"]), "does not exist");
+    }
+    // A timeout that isn't above zero is an invalid config (config.md).
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true", "timeout": 0}]})
+    });
+    assert_error(&b.run(&["run", "t2"]), "greater than zero");
+}
+
+/// Drops the namespace of `kind` from the config's list.
+fn without_namespace(c: &mut Value, kind: &str) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != kind);
+}
+
+#[test]
+fn a_pid_namespace_only_when_asked_and_the_process_dies_with_init() {
+    let b = Bundle::new("oci-nopidns");
+    b.args(&["sh", "-c", "readlink /proc/self/ns/pid; exec sleep 1000"]);
+    b.edit(|c| {
+        without_namespace(c, "pid");
+        // The runtime's /proc (a new proc would need a PID namespace of the container's own).
+        c["mounts"][0] = serde_json::json!({"destination": "/proc", "type": "bind",
+            "source": "/proc", "options": ["rbind"]});
+    });
+    let (status, out, _err) = b.create("np1", &[]);
+    assert!(status.success());
+    assert_quiet_success(&b.run(&["start", "np1"]));
+    let ours = fs::read_link("/proc/self/ns/pid").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(&out).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the process said nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        format!("{}\n", ours.display())
+    );
+    // The sleep is init's child in our PID namespace; the kernel won't end it with init, its
+    // parent-death signal does.
+    let init = b.state("np1")["pid"].as_i64().unwrap();
+    let pgrep = Command::new("pgrep")
+        .args(["-P", &init.to_string()])
+        .output()
+        .unwrap();
+    let sleep: i64 = text(&pgrep.stdout).trim().parse().expect("init's child");
+    assert_error(
+        &b.run(&["kill", "--all", "np1", "KILL"]),
+        "no PID namespace of its own",
+    );
+    assert_quiet_success(&b.run(&["delete", "--force", "np1"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{sleep}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(
+            Instant::now() < deadline,
+            "the container's process outlived delete"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn namespaces_by_path_join_or_say_why_not() {
+    let b = Bundle::new("oci-nspath");
+    b.args(&["true"]);
+    // A time namespace of another user namespace of the caller's: the kernel refuses.
+    let mut other = caller_command("unshare");
+    other
+        .args(["--user", "--time", "--fork", "sleep", "100"])
+        .stdin(Stdio::null());
+    let mut other = other.spawn().unwrap();
+    let path = format!("/proc/{}/ns/time_for_children", other.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_link(&path).ok() == fs::read_link("/proc/self/ns/time").ok() {
+        assert!(Instant::now() < deadline, "unshare made no time namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "time", "path": path}));
+    });
+    let out = b.run(&["run", "j1"]);
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_error(&out, &format!("joining the time namespace \"{path}\": Operation not permitted; it belongs to a user namespace"));
+    assert_error(&b.run(&["state", "j1"]), "does not exist");
+
+    // pid, mount and user by path: an error that says why.
+    for kind in ["pid", "mount", "user"] {
+        b.edit(|c| {
+            without_namespace(c, "time");
+            without_namespace(c, kind);
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": kind, "path": "/proc/self/ns/x"}));
+        });
+        assert_error(
+            &b.run(&["run", "j2"]),
+            &format!("joining a {kind} namespace by path (\"/proc/self/ns/x\") is not supported: "),
+        );
+        b.edit(|c| {
+            without_namespace(c, kind);
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": kind}));
+        });
+    }
+    // No mount namespace: refused, not the runtime's.
+    b.edit(|c| without_namespace(c, "mount"));
+    assert_error(&b.run(&["run", "j3"]), "a mount namespace is required");
+}
+
+/// A cgroup v2 subtree delegated to the caller the way systemd delegates user@UID.service
+/// (the directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads are the
+/// caller's), with a leaf `runtime` of it for the runtime to run in. Removed on drop.
+struct DelegatedCgroup {
+    dir: PathBuf,
+}
+
+impl DelegatedCgroup {
+    fn new(label: &str) -> DelegatedCgroup {
+        common::require(
+            common::runner_is_root(),
+            "making a delegated cgroup needs the test runner to be root",
+        );
+        let dir = PathBuf::from(format!(
+            "/sys/fs/cgroup/unified/ns-rootless-test.{}.{label}",
+            std::process::id()
+        ));
+        fs::create_dir(&dir).unwrap();
+        let runtime = dir.join("runtime");
+        fs::create_dir(&runtime).unwrap();
+        for d in [&dir, &runtime] {
+            for f in [
+                "",
+                "cgroup.procs",
+                "cgroup.subtree_control",
+                "cgroup.threads",
+            ] {
+                give_to_caller(&d.join(f));
+            }
+        }
+        DelegatedCgroup { dir }
+    }
+
+    /// `cmd`, started as root in the `runtime` leaf, then as the caller (setpriv, as in cmd).
+    fn inside(&self, cmd: &Command) -> Command {
+        let mut sh = Command::new("/bin/sh");
+        sh.arg("-c")
+            .arg("echo $$ > \"$0\" && exec \"$@\"")
+            .arg(self.dir.join("runtime/cgroup.procs"))
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        sh.env_clear();
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        if let Some(d) = cmd.get_current_dir() {
+            sh.current_dir(d);
+        }
+        sh
+    }
+}
+
+impl Drop for DelegatedCgroup {
+    fn drop(&mut self) {
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                let _ = fs::remove_dir(e.path());
+            }
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn resources_go_to_a_cgroup_of_the_container_where_one_is_delegated() {
+    // (Dropped after the bundle, which deletes what a failure left running in it.)
+    let cg = DelegatedCgroup::new("oci-cgroup");
+    let b = Bundle::new("oci-cgroup");
+    b.args(&["sh", "-c", "cat /proc/self/cgroup; exec sleep 1000"]);
+    // A core file of the cgroup's own, writable in a delegated one; and pids.max, whose
+    // controller this hybrid host keeps on cgroup v1 (the unified hierarchy offers hugetlb
+    // only): skipped, said with --debug.
+    b.edit(|c| {
+        c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 10},
+            "unified": {"cgroup.max.descendants": "3"}})
+    });
+    let mut create = cg.inside(&b.oci(&["--debug", "create", "g1"]));
+    let err = b.path().join("g1.err");
+    let out = b.path().join("g1.out");
+    create
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap());
+    assert!(
+        wait_for(create.spawn().unwrap(), "create").success(),
+        "{}",
+        fs::read_to_string(&err).unwrap()
+    );
+    let said = fs::read_to_string(&err).unwrap();
+    assert!(
+        said.contains("pids.max not applied: the pids controller is not available"),
+        "{said}"
+    );
+    let mine = cg.dir.join("ns-rootless-oci-g1");
+    assert_eq!(
+        fs::read_to_string(mine.join("cgroup.max.descendants")).unwrap(),
+        "3\n"
+    );
+    // Init is in it before it runs anything; the process too.
+    let init = b.state("g1")["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_to_string(mine.join("cgroup.procs")).unwrap(),
+        format!("{init}\n")
+    );
+    assert_quiet_success(&b.run(&["start", "g1"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&out).unwrap().contains("0::") {
+        assert!(Instant::now() < deadline, "the process said nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // (Its cgroup namespace shows its own cgroup as the root.)
+    assert!(fs::read_to_string(&out).unwrap().contains("0::/\n"));
+    assert_eq!(
+        fs::read_to_string(mine.join("cgroup.procs"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert_quiet_success(&b.run(&["delete", "--force", "g1"]));
+    assert!(!mine.exists(), "delete left the cgroup");
+}
+
+/// The optional fields (shared:N, master:N, unbindable) of the mount at `point` in a mountinfo.
+fn propagation_of(mountinfo: &str, point: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some(point))
+        .unwrap_or_else(|| panic!("no mount at {point}: {mountinfo}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end].join(" ")
+}
+
+#[test]
+fn mount_propagation_options_and_rootfs_propagation() {
+    let b = Bundle::new("oci-propagation");
+    let src = b.path().join("src");
+    fs::create_dir(&src).unwrap();
+    give_to_caller(&src);
+    b.args(&["cat", "/proc/self/mountinfo"]);
+    // (Over directories the rootfs has: it is read-only, and not ours to add to.)
+    let bind = |dst: &str, prop: &str| {
+        serde_json::json!({"destination": dst, "type": "bind", "source": src,
+            "options": ["rbind", prop]})
+    };
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(bind("/root", "rshared"));
+        mounts.push(bind("/tmp", "runbindable"));
+        mounts.push(bind("/usr/sbin", "rprivate"));
+        c["linux"]["rootfsPropagation"] = "shared".into();
+    });
+    let out = b.run(&["run", "mp1"]);
+    assert_quiet_success(&out);
+    let info = text(&out.stdout);
+    assert!(
+        propagation_of(&info, "/root").starts_with("shared:"),
+        "{info}"
+    );
+    assert_eq!(propagation_of(&info, "/tmp"), "unbindable", "{info}");
+    assert_eq!(propagation_of(&info, "/usr/sbin"), "", "{info}");
+    assert!(propagation_of(&info, "/").starts_with("shared:"), "{info}");
+
+    b.edit(|c| c["linux"]["rootfsPropagation"] = "sideways".into());
+    assert_error(
+        &b.run(&["run", "mp2"]),
+        "invalid linux.rootfsPropagation \"sideways\"",
     );
 }
 

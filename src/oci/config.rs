@@ -154,6 +154,7 @@ pub struct Linux {
     #[serde(default)]
     pub readonly_paths: Vec<String>,
     pub mount_label: Option<String>,
+    pub rootfs_propagation: Option<String>,
     pub personality: Option<serde_json::Value>,
     pub intel_rdt: Option<serde_json::Value>,
 }

@@ -6,9 +6,7 @@ use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, StartHook};
 use crate::oci::mounts::{self, Owns};
-use crate::oci::process::{
-    current_oom_score_adj, prepare_process, rlimit_number, sysctls, time_offsets,
-};
+use crate::oci::process::{current_oom_score_adj, prepare_process, rlimit_number, sysctls};
 use crate::plan::Plan;
 use crate::prepared::{self, cpath, Prepared};
 use anyhow::{bail, Context, Result};
@@ -64,11 +62,14 @@ pub fn convert(
         bail!("invalid root.path {}: not a directory", quote(&root.path));
     }
 
-    // Namespaces: new ones, and ones to join by path.
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    // Namespaces: new ones, and ones to join by path (config.md: a type not listed is the
+    // runtime's). The mount namespace is the exception: the root is built and pivoted in one
+    // of the container's own, as runc requires.
+    let mut flags = libc::CLONE_NEWNS;
     let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     let mut want_user = false;
     let mut want_time = false;
+    let mut want_mount = false;
     for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
         let flag = match ns.kind.as_str() {
             "pid" => libc::CLONE_NEWPID,
@@ -78,26 +79,26 @@ pub fn convert(
             "mount" => libc::CLONE_NEWNS,
             "user" => libc::CLONE_NEWUSER,
             "cgroup" => libc::CLONE_NEWCGROUP,
-            "time" => {
-                if ns.path.as_deref().is_some_and(|p| !p.is_empty()) {
-                    bail!("linux.namespaces: joining a time namespace by path is not supported");
-                }
+            "time" if ns.path.as_deref().is_none_or(str::is_empty) => {
                 want_time = true;
                 continue;
             }
+            "time" => libc::CLONE_NEWTIME,
             other => bail!("linux.namespaces: unknown namespace type {}", quote(other)),
         };
         match ns.path.as_deref().filter(|p| !p.is_empty()) {
             None if flag == libc::CLONE_NEWUSER => want_user = true,
-            None => flags |= flag,
+            None => {
+                want_mount |= flag == libc::CLONE_NEWNS;
+                flags |= flag;
+            }
             Some(path) => {
-                if matches!(
-                    flag,
-                    libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUSER
-                ) {
+                if let Some(why) = unjoinable(flag) {
                     bail!(
-                        "linux.namespaces: joining a {} namespace by path is not supported",
-                        ns.kind
+                        "linux.namespaces: joining a {} namespace by path ({}) is not supported: \
+                         {why}",
+                        ns.kind,
+                        quote(path)
                     );
                 }
                 let fd = std::fs::File::open(path).with_context(|| {
@@ -106,6 +107,12 @@ pub fn convert(
                 joins.push((fd.into(), flag));
             }
         }
+    }
+    if !want_mount {
+        bail!(
+            "linux.namespaces: a mount namespace is required (the container's root is built and \
+             pivoted in a mount namespace of its own)"
+        );
     }
     // Our hardening, beyond runtime-spec: a process in the host's network namespace (none of
     // its own, or a join of ours) gets `--share-net`'s abstract-socket scope (landlock.rs).
@@ -252,6 +259,14 @@ pub fn convert(
     let launch = Launch {
         rootfs: cpath(&rootfs)?,
         root_readonly: root.readonly,
+        root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
+            None | Some("") => None,
+            Some(p) => Some(
+                mounts::propagation(p).ok_or_else(|| {
+                    anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p))
+                })? | if p.starts_with('r') { libc::MS_REC } else { 0 },
+            ),
+        },
         joins,
         preserve_fds: opts.preserve_fds,
         uid: user.uid,
@@ -265,16 +280,19 @@ pub fn convert(
         oom_score_adj,
         rlimits,
         seccomp,
-        time_offsets: time_offsets(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?,
-        start_hooks: config
+        own_pid_ns: flags & libc::CLONE_NEWPID != 0,
+        late_cgroup_ns: false,
+        start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
+        create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
+        runtime_hooks: config
             .hooks
             .as_ref()
-            .map(|h| h.start_container.iter().map(StartHook::prepare).collect())
-            .transpose()?
-            .unwrap_or_default(),
+            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty()),
     };
     let mut prepared = prepare_process(process, launch, 0)?;
     prepared.clone_flags = flags;
+    prepared.time_offsets =
+        crate::timens::from_oci(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?;
     prepared.hostname = hostname.into_bytes();
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
     prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
@@ -358,6 +376,43 @@ fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Hooks init runs, rendered before clone.
+fn render_hooks(
+    config: &Config,
+    kind: &str,
+    which: fn(&crate::oci::config::Hooks) -> &Vec<crate::oci::config::Hook>,
+) -> Result<Vec<StartHook>> {
+    match &config.hooks {
+        Some(h) => which(h)
+            .iter()
+            .map(|hook| StartHook::prepare(kind, hook))
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Why a namespace of this type can't be joined by path (setns(2) in the container's init,
+/// after its user namespace exists), or None.
+fn unjoinable(flag: libc::c_int) -> Option<&'static str> {
+    match flag {
+        libc::CLONE_NEWUSER => Some(
+            "the runtime would have to enter it itself before creating the container's other \
+             namespaces in one clone, and its state and createRuntime hooks stay in the \
+             runtime's namespaces",
+        ),
+        libc::CLONE_NEWPID => Some(
+            "setns(2) moves only the children of the container's init into it, while init and \
+             the container's /proc must belong to it (and unprivileged, the kernel allows it \
+             only for a pid namespace of the container's own user namespace or below)",
+        ),
+        libc::CLONE_NEWNS => Some(
+            "the container's root would be built and pivoted in a mount namespace shared with \
+             others",
+        ),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

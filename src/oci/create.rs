@@ -3,7 +3,7 @@
 
 use crate::error::{quote, Stage};
 use crate::oci::cli::{CreateOpts, Global};
-use crate::oci::config::{Config, Hooks};
+use crate::oci::config::Config;
 use crate::oci::convert::{self, Caller, Container};
 use crate::oci::lifecycle::start_with;
 use crate::oci::store::{self, Status, Store, Stored};
@@ -57,11 +57,8 @@ pub fn create(
         bail!("--console-socket given, but process.terminal is false");
     }
     if g.systemd_cgroup {
-        log.debug("--systemd-cgroup: cgroups are not managed through systemd; ignored");
-    }
-    if config.linux.as_ref().is_some_and(|l| l.resources.is_some()) {
         log.debug(
-            "linux.resources not applied: ns-rootless doesn't manage cgroups (not delegated to it)",
+            "--systemd-cgroup: cgroups are not managed through systemd; linux.resources not applied",
         );
     }
     let container = convert::convert(
@@ -81,11 +78,38 @@ pub fn create(
         None => None,
     };
     store.claim(id)?;
+    // With --systemd-cgroup the tree around us is systemd's to write (its single-writer rule):
+    // no cgroup of ours goes there.
+    let resources = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref())
+        .filter(|_| !g.systemd_cgroup);
+    let cgroup = match resources.map(|r| crate::oci::cgroup::make(id, r, log)) {
+        Some(Err(e)) => {
+            let _ = store.remove(id);
+            return Err(e);
+        }
+        Some(Ok(dir)) => dir,
+        None => None,
+    };
     let launched = launch(
-        store, id, &bundle, &config, container, console, opts, mode, log,
+        store,
+        id,
+        &bundle,
+        &config,
+        container,
+        console,
+        opts,
+        mode,
+        log,
+        cgroup.clone(),
     );
     if launched.is_err() {
         let _ = store.remove(id);
+        if let Some(dir) = &cgroup {
+            crate::oci::cgroup::remove(dir);
+        }
     }
     launched
 }
@@ -101,14 +125,22 @@ fn launch(
     opts: &CreateOpts,
     mode: Mode,
     log: &mut Log,
+    cgroup: Option<PathBuf>,
 ) -> Result<u8> {
     let Container {
-        prepared,
+        mut prepared,
         maps,
         rootfs,
         plan,
         ..
     } = container;
+    // A cgroup namespace is made by init once it is in its cgroup, rooted there.
+    if let (Some(_), Some(oci)) = (&cgroup, prepared.oci.as_mut()) {
+        if prepared.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+            prepared.clone_flags &= !libc::CLONE_NEWCGROUP;
+            oci.late_cgroup_ns = true;
+        }
+    }
     signals::take_over();
     // Blocked before clone, so that init can't miss it (see sys::wait_for_signal).
     sys::block_signal(sys::start_signal());
@@ -132,8 +164,13 @@ fn launch(
     };
     // The maps are written at the pid /proc gives init (see pidfd.rs); the state and the pid
     // file get its pid in our own namespace, which is the caller's.
+    // Into its cgroup before it does anything (it waits for MAPPED).
     let released = match (init.proc_pid(), init.our_pid()) {
-        (Some(proc_pid), Some(_)) => write_maps(proc_pid, maps.as_ref()),
+        (Some(proc_pid), Some(our_pid)) => match &cgroup {
+            Some(dir) => crate::oci::cgroup::enter(dir, our_pid),
+            None => Ok(()),
+        }
+        .and_then(|()| write_maps(proc_pid, maps.as_ref())),
         _ => Err(anyhow::anyhow!(
             "finding the container's init in /proc: its pidfd names no pid there"
         )),
@@ -151,6 +188,7 @@ fn launch(
         annotations: config.annotations.clone(),
         started: false,
         hooks: config.hooks.clone().unwrap_or_default(),
+        cgroup,
     };
     let released = released.and_then(|()| {
         sync::send_mapped(&spawned.go_write).map_err(|e| {
@@ -160,21 +198,48 @@ fn launch(
             )
         })
     });
-    // startContainer hooks get the state from init, which reads it from the handshake pipe
-    // after `start` (it waits there: the pipe holds 64 KiB).
+    // createContainer and startContainer hooks get their states from init, which reads them
+    // from the handshake pipe right after MAPPED.
     let released = released.and_then(|()| match prepared.oci.as_ref() {
-        Some(o) if !o.start_hooks.is_empty() => {
-            let state = serde_json::to_vec(&store::state_json(&stored, Status::Running))?;
-            if state.len() > crate::oci::launch::STATE_MAX {
-                bail!("the container's state is too large for its startContainer hooks");
+        Some(o) if o.needs_states() => {
+            let mut msg = Vec::new();
+            for status in [Status::Created, Status::Running] {
+                let state = serde_json::to_vec(&store::state_json(&stored, status))?;
+                if state.len() > crate::oci::launch::STATE_MAX {
+                    bail!("the container's state is too large for its hooks");
+                }
+                msg.extend_from_slice(&(state.len() as u32).to_ne_bytes());
+                msg.extend_from_slice(&state);
             }
-            let mut msg = (state.len() as u32).to_ne_bytes().to_vec();
-            msg.extend_from_slice(&state);
             sys::write_all(spawned.go_write.as_raw_fd(), &msg).map_err(|e| {
                 anyhow::anyhow!("passing the state to init: {}", crate::error::strerror(e))
             })
         }
         _ => Ok(()),
+    });
+    // prestart and createRuntime hooks: in our namespaces, once init has the container's
+    // namespaces and mounts, before it pivots (runtime.md, lifecycle steps 5-6). The state is
+    // stored first: a hook may ask for it (`state ID`).
+    let runtime_hooks = prepared.oci.as_ref().is_some_and(|o| o.runtime_hooks);
+    let released = released.and_then(|()| {
+        if !runtime_hooks {
+            return Ok(());
+        }
+        match sync::next_record(&spawned.report_read) {
+            Some(r) if r.stage == Stage::RuntimeHooks => {}
+            Some(r) => bail!(word_failure(r, &plan, config)),
+            None => bail!("the container's init ended before it was created"),
+        }
+        store.write(&stored)?;
+        let state = store::state_json(&stored, Status::Created);
+        hooks::run("prestart", &stored.hooks.prestart, &state)?;
+        hooks::run("createRuntime", &stored.hooks.create_runtime, &state)?;
+        sys::write_all(spawned.go_write.as_raw_fd(), &[sync::HOOKS_RAN]).map_err(|e| {
+            anyhow::anyhow!(
+                "resuming the container's init: {}",
+                crate::error::strerror(e)
+            )
+        })
     });
     if let Err(e) = released {
         kill_init();
@@ -212,13 +277,6 @@ fn launch(
     let created = store.write(&stored).and_then(|()| match &opts.pid_file {
         Some(path) => store::write_atomic(&absolute(path)?, format!("{pid}").as_bytes(), 0o644),
         None => Ok(()),
-    });
-    let created = created.and_then(|()| {
-        let state = store::state_json(&stored, Status::Created);
-        let h: Hooks = stored.hooks.clone();
-        hooks::run("prestart", &h.prestart, &state)?;
-        hooks::run("createRuntime", &h.create_runtime, &state)?;
-        hooks::run("createContainer", &h.create_container, &state)
     });
     if let Err(e) = created {
         kill_init();
@@ -310,9 +368,44 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
             None => crate::error::describe(r.stage.doing(), r.errno, None),
         },
         Stage::JoinNamespace => {
-            crate::error::describe("joining a namespace of linux.namespaces", r.errno, None)
+            let ns = config
+                .linux
+                .as_ref()
+                .and_then(|l| {
+                    l.namespaces
+                        .iter()
+                        .filter(|n| n.path.as_deref().is_some_and(|p| !p.is_empty()))
+                        .nth(r.step as usize)
+                })
+                .map_or("a namespace of linux.namespaces".to_string(), |n| {
+                    format!(
+                        "the {} namespace {}",
+                        n.kind,
+                        quote(n.path.as_deref().unwrap_or_default())
+                    )
+                });
+            // setns(2) needs CAP_SYS_ADMIN in the user namespace owning the target.
+            let hint = (r.errno == libc::EPERM).then_some(
+                "it belongs to a user namespace the container's isn't inside, where the kernel \
+                 lets no unprivileged process join it (user_namespaces(7))"
+                    .to_string(),
+            );
+            crate::error::describe(&format!("joining {ns}"), r.errno, hint)
         }
         Stage::Sysctl => crate::error::describe("writing a linux.sysctl", r.errno, None),
+        Stage::CreateContainerHook => {
+            let hook = config
+                .hooks
+                .as_ref()
+                .and_then(|h| h.create_container.get(r.step as usize))
+                .map_or(String::new(), |h| format!(" {}", quote(&h.path)));
+            let why = match r.errno {
+                libc::ETIMEDOUT => "it timed out".to_string(),
+                e if e < 0 => format!("it exited with status {}", -e),
+                e => crate::error::strerror(e).to_lowercase(),
+            };
+            format!("running hooks.createContainer[{}]{hook}: {why}", r.step)
+        }
         _ => crate::error::describe(
             r.stage.doing(),
             r.errno,

@@ -249,8 +249,12 @@ fn prepare(
             Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
             None => None,
         },
+        own_pid_ns: true,
+        root_propagation: None,
+        late_cgroup_ns: false,
         start_hooks: Vec::new(),
-        time_offsets: None,
+        create_hooks: Vec::new(),
+        runtime_hooks: false,
     };
     crate::oci::process::prepare_process(process, launch, 24)
 }

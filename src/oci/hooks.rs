@@ -23,6 +23,10 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
     if !hook.path.starts_with('/') {
         bail!("the path must be absolute");
     }
+    // config.md: "If set, timeout MUST be greater than zero."
+    if hook.timeout.is_some_and(|t| t <= 0) {
+        bail!("its timeout must be greater than zero");
+    }
     let mut cmd = Command::new(&hook.path);
     match hook.args.split_first() {
         Some((arg0, rest)) => {
@@ -45,6 +49,8 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
         .stderr(Stdio::inherit());
     // Our blocked signals would be inherited: the hook gets an empty mask.
     crate::sys::clear_sigmask_at_exec(&mut cmd);
+    // A process group of its own, so that its timeout ends what it started too.
+    cmd.process_group(0);
     let mut child = cmd.spawn().context("starting it")?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that doesn't read its stdin is fine: EPIPE is not its failure.
@@ -60,7 +66,11 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
             break status;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
+            // Its whole process group: what it started would outlive it holding our stderr.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = child.wait();
             bail!("timed out after {} s", hook.timeout.unwrap_or(0));
         }

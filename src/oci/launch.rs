@@ -13,6 +13,9 @@ pub struct Launch {
     /// The bundle's rootfs (canonical), bound onto itself as the root.
     pub rootfs: CString,
     pub root_readonly: bool,
+    /// `linux.rootfsPropagation`: mount(2) flags for the root once pivoted (MS_REC for the
+    /// r- forms).
+    pub root_propagation: Option<libc::c_ulong>,
     /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
     pub joins: Vec<(OwnedFd, libc::c_int)>,
     /// fds 3..3+N passed on to the process (`--preserve-fds`).
@@ -33,29 +36,47 @@ pub struct Launch {
     pub seccomp: Option<crate::seccomp::Program>,
     /// startContainer hooks, run by init after `start`, inside the container.
     pub start_hooks: Vec<StartHook>,
-    /// A time namespace for the process, with these /proc/PID/timens_offsets lines.
-    pub time_offsets: Option<Vec<u8>>,
+    /// createContainer hooks, run by init in the container's namespaces before pivot_root.
+    pub create_hooks: Vec<StartHook>,
+    /// Whether `create` runs prestart/createRuntime hooks, which init waits for before it runs
+    /// the createContainer ones and pivots (runtime.md's order).
+    pub runtime_hooks: bool,
+    /// Whether init makes the container's cgroup namespace itself, once `create` has moved it
+    /// into the container's cgroup (whose root the namespace then shows as /), as runc does.
+    pub late_cgroup_ns: bool,
+    /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
+    /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
+    pub own_pid_ns: bool,
 }
 
-/// A hook rendered for init: its path (resolved in the container) and its argv and envp.
+/// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
+/// for createContainer, the container's for startContainer) and its argv and envp.
 pub struct StartHook {
     pub path: CString,
     pub argv: crate::prepared::CStrArray,
     pub envp: crate::prepared::CStrArray,
+    /// Seconds before it is killed and has failed; 0: none.
+    pub timeout_s: u32,
 }
+
+/// What an OCI container's init calls itself (comm) once the process has exec'd.
+pub const RUNNING_NAME: &std::ffi::CStr = c"ns-oci-running";
 
 /// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
 /// whose capacity is 64 KiB, from `create` until `start`).
 pub const STATE_MAX: usize = 16 * 1024;
 
 impl StartHook {
-    pub fn prepare(hook: &crate::oci::config::Hook) -> anyhow::Result<StartHook> {
+    pub fn prepare(kind: &str, hook: &crate::oci::config::Hook) -> anyhow::Result<StartHook> {
         use crate::prepared::{cstring, CStrArray};
         if !hook.path.starts_with('/') {
             anyhow::bail!(
-                "invalid hooks.startContainer path {}: must be absolute",
+                "invalid hooks.{kind} path {}: must be absolute",
                 crate::error::quote(&hook.path)
             );
+        }
+        if hook.timeout.is_some_and(|t| t <= 0) {
+            anyhow::bail!("invalid hooks.{kind} timeout: must be greater than zero");
         }
         let argv = if hook.args.is_empty() {
             vec![cstring(hook.path.as_bytes())?]
@@ -74,29 +95,66 @@ impl StartHook {
             path: cstring(hook.path.as_bytes())?,
             argv: CStrArray::new(argv),
             envp: CStrArray::new(envp),
+            timeout_s: hook.timeout.filter(|&t| t > 0).map_or(0, |t| t as u32),
         })
     }
 }
 
-/// Init, after `start`: runs the startContainer hooks in the container (after pivot_root), each
-/// given the state `create` left in the handshake pipe `go_read`. A failing hook stops the
-/// container: Err(index of the hook, its exit code or errno).
-pub fn run_start_hooks(o: &Launch, go_read: RawFd) -> Result<(), (usize, i32)> {
-    let mut state = [0u8; STATE_MAX];
-    let mut len = [0u8; 4];
-    sys::read_exact(go_read, &mut len).map_err(|e| (0, e))?;
-    let len = (u32::from_ne_bytes(len) as usize).min(STATE_MAX);
-    sys::read_exact(go_read, &mut state[..len]).map_err(|e| (0, e))?;
-    sys::close(go_read);
-    for (i, hook) in o.start_hooks.iter().enumerate() {
+/// The states init's hooks get on stdin, written by `create` into the handshake pipe after
+/// MAPPED: for the createContainer hooks ("created") and the startContainer ones ("running").
+pub struct HookStates {
+    created: [u8; STATE_MAX],
+    created_len: usize,
+    running: [u8; STATE_MAX],
+    running_len: usize,
+}
+
+impl HookStates {
+    pub const fn new() -> HookStates {
+        HookStates {
+            created: [0; STATE_MAX],
+            created_len: 0,
+            running: [0; STATE_MAX],
+            running_len: 0,
+        }
+    }
+
+    /// Init: reads both (length-prefixed) from the handshake pipe.
+    pub fn read(&mut self, go_read: RawFd) -> Result<(), sys::Errno> {
+        for (buf, len) in [
+            (&mut self.created, &mut self.created_len),
+            (&mut self.running, &mut self.running_len),
+        ] {
+            let mut n = [0u8; 4];
+            sys::read_exact(go_read, &mut n)?;
+            *len = (u32::from_ne_bytes(n) as usize).min(STATE_MAX);
+            sys::read_exact(go_read, &mut buf[..*len])?;
+        }
+        Ok(())
+    }
+
+    pub fn created(&self) -> &[u8] {
+        &self.created[..self.created_len]
+    }
+
+    pub fn running(&self) -> &[u8] {
+        &self.running[..self.running_len]
+    }
+}
+
+/// Init: runs `hooks` in order, each given `state` on stdin. Err(index of the failing hook,
+/// its errno, or minus its exit status).
+pub fn run_hooks(hooks: &[StartHook], state: &[u8]) -> Result<(), (usize, i32)> {
+    for (i, hook) in hooks.iter().enumerate() {
         match sys::run_hook(
             &hook.path,
             hook.argv.as_ptr(),
             hook.envp.as_ptr(),
-            &state[..len],
+            state,
+            hook.timeout_s,
         ) {
             Ok(0) => {}
-            Ok(code) => return Err((i, code)),
+            Ok(code) => return Err((i, -code)),
             Err(e) => return Err((i, e)),
         }
     }
@@ -104,6 +162,17 @@ pub fn run_start_hooks(o: &Launch, go_read: RawFd) -> Result<(), (usize, i32)> {
 }
 
 impl Launch {
+    /// Whether `create` passes init the states for its hooks.
+    pub fn needs_states(&self) -> bool {
+        !self.create_hooks.is_empty() || !self.start_hooks.is_empty()
+    }
+
+    /// Whether init keeps the handshake pipe open after MAPPED: for the states, or to wait for
+    /// the createRuntime hooks.
+    pub fn keeps_go_pipe(&self) -> bool {
+        self.needs_states() || self.runtime_hooks
+    }
+
     /// Every fd init keeps besides its handshake ends: the preserved ones and the namespaces.
     pub fn kept_fds(&self) -> Vec<RawFd> {
         let mut keep: Vec<RawFd> = (3..3 + self.preserve_fds as RawFd).collect();
@@ -119,25 +188,15 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
         sys::setns(fd.as_raw_fd(), *nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
         sys::close(fd.as_raw_fd());
     }
+    if o.late_cgroup_ns {
+        sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, o.joins.len() as u32, e))?;
+    }
     for (i, (path, value)) in o.sysctls.iter().enumerate() {
         sys::write_path(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
     }
     if let Some(adj) = &o.oom_score_adj {
         sys::write_path(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
-    }
-    Ok(())
-}
-
-/// Init, before it creates the process: a time namespace for it, its offsets written before
-/// init's first fork (time_namespaces(7)). Init then stops being dumpable itself: the process
-/// can't share its memory (a child sharing it stays in init's time namespace), so it can't
-/// clear that flag for both as it otherwise does.
-pub fn prepare_time(o: &Launch) -> Result<(), Errno> {
-    if let Some(offsets) = &o.time_offsets {
-        sys::unshare_time()?;
-        sys::write_path(c"/proc/self/timens_offsets", offsets)?;
-        sys::set_not_dumpable()?;
     }
     Ok(())
 }
@@ -150,6 +209,9 @@ pub fn finish_process(o: &Launch) -> Result<(), (Stage, Errno)> {
         Some(program) => sys::install_seccomp(program).map_err(|e| (Stage::Seccomp, e)),
         None => Ok(()),
     };
+    if !o.own_pid_ns {
+        sys::kill_me_with_parent().map_err(|e| (Stage::Handshake, e))?;
+    }
     if !o.no_new_privs {
         seccomp()?;
     }

@@ -48,7 +48,7 @@ pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
             let (status, _) = store::status(&s);
             print_json(&store::state_json(&s, status))
         }
-        Command::Kill(k) => kill(&open(false)?, &k.id, k.signal.as_deref()).map(|_| 0),
+        Command::Kill(k) => kill(&open(false)?, &k.id, k.signal.as_deref(), k.all).map(|_| 0),
         Command::Delete(d) => delete(&open(false)?, &d.id, d.force, log).map(|_| 0),
         Command::List(l) => list(&open(false)?, l),
         Command::Features => print_text(&crate::oci::features::features()),
@@ -108,12 +108,46 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     store.write(s)?;
     init.signal(sys::start_signal())
         .map_err(|e| anyhow::anyhow!("starting the container: {}", crate::error::strerror(e)))?;
+    if s.hooks.poststart.is_empty() {
+        return Ok(());
+    }
+    wait_for_exec(init);
     // poststart failures are warnings (runtime.md): the container runs anyway.
     let state = store::state_json(s, Status::Running);
     if let Err(e) = hooks::run("poststart", &s.hooks.poststart, &state) {
         log.warn(&crate::error::one_line(&e));
     }
     Ok(())
+}
+
+/// Until the container's process has exec'd (init renames itself then, see init.rs), init has
+/// ended, or 10 s have passed (an execve stuck on a hung filesystem).
+fn wait_for_exec(init: &Pidfd) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let want = crate::oci::launch::RUNNING_NAME.to_bytes();
+    let mut pause = std::time::Duration::from_micros(100);
+    while std::time::Instant::now() < deadline {
+        let Some(dir) = init.proc_dir() else { return };
+        let comm = nix::fcntl::openat(
+            &dir,
+            "comm",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+        .and_then(|fd| {
+            let mut buf = [0u8; 32];
+            let n = nix::unistd::read(&fd, &mut buf).ok()?;
+            Some(buf[..n].to_vec())
+        });
+        match comm {
+            Some(c) if c.strip_suffix(b"\n").unwrap_or(&c) == want => return,
+            None => return,
+            Some(_) => {}
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
 }
 
 /// A signal as runc takes it: a number, `TERM` or `SIGTERM`.
@@ -135,18 +169,37 @@ fn parse_signal(text: &str) -> Result<libc::c_int> {
     }
 }
 
-fn kill(store: &Store, id: &str, signal: Option<&str>) -> Result<()> {
+/// A signal for the container's process: our init forwards it there. With `--all`, every
+/// process of the container gets it: init is asked to kill(-1) in its PID namespace (a queued
+/// start signal, see init::reap; joining its namespaces from here is refused, as init is not
+/// dumpable). Init itself, which only relays, gets only a SIGKILL, which ends them all anyway.
+fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = parse_signal(signal.unwrap_or("TERM"))?;
     let s = store.get(id)?;
-    match store::status(&s) {
+    let (status, pidfd) = match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),
-        (_, Some(pidfd)) => pidfd.signal(sig).map_err(|e| {
-            anyhow::anyhow!(
-                "sending signal {sig} to the container: {}",
-                crate::error::strerror(e)
-            )
-        }),
+        (status, Some(pidfd)) => (status, pidfd),
+    };
+    let failed = |e| {
+        anyhow::anyhow!(
+            "sending signal {sig} to the container: {}",
+            crate::error::strerror(e)
+        )
+    };
+    // A created container's init is its only process (and the carrier would start it).
+    if !all || status == Status::Created {
+        return pidfd.signal(sig).map_err(failed);
     }
+    // kill(-1) in a PID namespace that isn't the container's own would reach others' processes.
+    if !pidfd.inits_a_pid_namespace_below_ours() {
+        bail!("kill --all: the container has no PID namespace of its own to signal");
+    }
+    let fd = pidfd.as_fd().as_raw_fd();
+    sys::pidfd_queue_signal(fd, sys::start_signal(), sys::SIGNAL_ALL | sig).map_err(failed)?;
+    if sig == libc::SIGKILL {
+        pidfd.signal(sig).map_err(failed)?;
+    }
+    Ok(())
 }
 
 fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
@@ -171,6 +224,9 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         }
     }
     store.remove(id)?;
+    if let Some(dir) = &s.cgroup {
+        crate::oci::cgroup::remove(dir);
+    }
     let state = store::state_json(&s, Status::Stopped);
     if let Err(e) = hooks::run("poststop", &s.hooks.poststop, &state) {
         log.warn(&crate::error::one_line(&e));

@@ -3,6 +3,7 @@
 //! binary as `ns-rootless`, chosen by the name it is run under (no second start-up to pay).
 
 pub mod caps;
+pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod convert;

@@ -13,12 +13,30 @@ pub struct Options {
     pub attrs: u64,
     pub bind: bool,
     pub recursive: bool,
+    /// MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE: the last one given.
+    pub propagation: Option<u64>,
     pub data: Vec<(String, Option<String>)>,
+}
+
+/// A propagation option as mount(2)'s flag (the r- forms are the same here: a bind's
+/// propagation is set on every mount it brings when it is recursive).
+pub fn propagation(opt: &str) -> Option<u64> {
+    match opt {
+        "private" | "rprivate" => Some(nix::libc::MS_PRIVATE),
+        "shared" | "rshared" => Some(nix::libc::MS_SHARED),
+        "slave" | "rslave" => Some(nix::libc::MS_SLAVE),
+        "unbindable" | "runbindable" => Some(nix::libc::MS_UNBINDABLE),
+        _ => None,
+    }
 }
 
 pub fn parse_options(options: &[String]) -> Options {
     let mut o = Options::default();
     for opt in options {
+        if let Some(p) = propagation(opt) {
+            o.propagation = Some(p);
+            continue;
+        }
         let (set, clear) = match opt.as_str() {
             "ro" | "rro" => (MOUNT_ATTR_RDONLY, 0),
             "rw" | "rrw" => (0, MOUNT_ATTR_RDONLY),
@@ -37,13 +55,13 @@ pub fn parse_options(options: &[String]) -> Options {
                 o.recursive = true;
                 (0, 0)
             }
-            // Access times, sync and propagation change nothing about what the container can
-            // reach (everything of ours is private already); "defaults" is no option at all.
+            // Access times and sync change nothing about what the container can reach;
+            // "defaults" is no option at all.
             "defaults" | "async" | "sync" | "atime" | "noatime" | "relatime" | "norelatime"
-            | "strictatime" | "nostrictatime" | "diratime" | "nodiratime" | "private"
-            | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable"
-            | "runbindable" | "lazytime" | "nolazytime" | "silent" | "loud" | "mand" | "nomand"
-            | "iversion" | "noiversion" => (0, 0),
+            | "strictatime" | "nostrictatime" | "diratime" | "nodiratime" | "lazytime"
+            | "nolazytime" | "silent" | "loud" | "mand" | "nomand" | "iversion" | "noiversion" => {
+                (0, 0)
+            }
             // runc and crun extensions podman passes: copying the image's directory into a
             // tmpfs (--read-only's /tmp, /run) is a convenience we don't do; the tmpfs starts
             // empty.
@@ -110,6 +128,7 @@ pub fn steps(
                 dir,
                 attrs: o.attrs,
                 recursive: o.recursive,
+                propagation: o.propagation.unwrap_or(nix::libc::MS_PRIVATE),
             }
         } else {
             match kind {
@@ -143,6 +162,7 @@ fn bind_host_ro(path: &str) -> Action {
         dir: true,
         attrs: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
         recursive: true,
+        propagation: nix::libc::MS_PRIVATE,
     }
 }
 
@@ -159,6 +179,7 @@ pub fn default_devices(fresh_dev: bool) -> Vec<Step> {
                 dir: false,
                 attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
                 recursive: false,
+                propagation: nix::libc::MS_PRIVATE,
             },
         ));
     }
@@ -224,12 +245,18 @@ mod tests {
         let o = parse_options(&["rbind".into(), "ro".into(), "rw".into()]);
         assert!(o.bind && o.recursive);
         assert_eq!(o.attrs, 0);
+        assert_eq!(o.propagation, None);
+        let o = parse_options(&["rshared".into(), "private".into()]);
+        assert_eq!(
+            (o.propagation, o.data.len()),
+            (Some(nix::libc::MS_PRIVATE), 0)
+        );
     }
 
     #[test]
     fn binds_sysfs_and_cgroups_follow_what_we_own() {
         let mounts = [
-            m("/data", "bind", "vol", &["rbind", "ro", "nodev"]),
+            m("/data", "bind", "vol", &["rbind", "ro", "nodev", "rshared"]),
             m("/sys", "sysfs", "sysfs", &["ro"]),
             m("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"]),
             m("/etc/hosts", "none", "/h", &["bind"]),
@@ -250,7 +277,8 @@ mod tests {
                 src: "/bundle/vol".into(),
                 dir: true,
                 attrs: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV,
-                recursive: true
+                recursive: true,
+                propagation: nix::libc::MS_SHARED,
             }
         );
         assert!(

@@ -6,7 +6,7 @@ use crate::error::quote;
 use crate::oci::config::Process;
 use crate::oci::launch::Launch;
 use crate::prepared::{self, cstring, Prepared, PreparedCwd};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use nix::libc;
 use std::ffi::OsString;
 
@@ -71,36 +71,8 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
         root: crate::prepared::PreparedRoot::Tmpfs,
         layers_fd: None,
         report_payload: false,
+        time_offsets: None,
     })
-}
-
-/// The /proc/PID/timens_offsets text for `linux.timeOffsets` (monotonic and boottime only, the
-/// clocks a time namespace offsets), when the config asks for a time namespace.
-pub fn time_offsets(wanted: bool, offsets: Option<&serde_json::Value>) -> Result<Option<Vec<u8>>> {
-    if !wanted {
-        if offsets.is_some() {
-            bail!("invalid linux.timeOffsets: needs a time namespace in linux.namespaces");
-        }
-        return Ok(None);
-    }
-    let mut text = String::new();
-    if let Some(map) = offsets {
-        let map = map
-            .as_object()
-            .context("invalid linux.timeOffsets: not an object")?;
-        for (clock, value) in map {
-            if clock != "monotonic" && clock != "boottime" {
-                bail!("invalid linux.timeOffsets: unknown clock {}", quote(clock));
-            }
-            let secs = value.get("secs").and_then(|v| v.as_i64()).unwrap_or(0);
-            let nanos = value.get("nanosecs").and_then(|v| v.as_u64()).unwrap_or(0);
-            if nanos >= 1_000_000_000 {
-                bail!("invalid linux.timeOffsets.{clock}.nanosecs {nanos}: at most 999999999");
-            }
-            text.push_str(&format!("{clock} {secs} {nanos}\n"));
-        }
-    }
-    Ok(Some(text.into_bytes()))
 }
 
 pub fn current_oom_score_adj() -> Option<i32> {

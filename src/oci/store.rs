@@ -30,6 +30,9 @@ pub struct Stored {
     pub started: bool,
     /// The hooks `start` and `delete` run (poststart, poststop).
     pub hooks: Hooks,
+    /// The container's cgroup (linux.resources applied), which `delete` removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,8 +316,9 @@ pub fn status(s: &Stored) -> (Status, Option<Pidfd>) {
 
 /// The OCI containers of the default state root (`ns-rootless ps` lists them beside named
 /// sandboxes), with their status; stopped ones only with `all`.
-pub fn containers(uid: u32, all: bool) -> Vec<(Stored, Status)> {
-    let Ok(store) = Store::open(&default_root(uid), uid, false) else {
+pub fn containers(uid: u32, all: bool, root: Option<&Path>) -> Vec<(Stored, Status)> {
+    let root = root.map_or_else(|| default_root(uid), Path::to_path_buf);
+    let Ok(store) = Store::open(&root, uid, false) else {
         return Vec::new();
     };
     store

@@ -93,6 +93,8 @@ pub struct Spec {
     /// The caller's private directories (as bind sources are: canonical), which no sandbox
     /// may see (private.rs).
     pub private_dirs: Vec<PathBuf>,
+    /// `--time-offset`: a time namespace with these timens_offsets lines.
+    pub time_offsets: Option<Vec<u8>>,
     /// `--result-json FILE`: where the run's record goes when it ends.
     pub result_json: Option<PathBuf>,
 }
@@ -326,6 +328,11 @@ pub fn build(
         detach: cli.detach,
         ignored_signals: host.ignored_signals,
         private_dirs: host.private_dirs,
+        time_offsets: cli
+            .time_offset
+            .as_deref()
+            .map(crate::timens::from_cli)
+            .transpose()?,
         result_json: cli.daily.result_json,
     })
 }

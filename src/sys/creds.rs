@@ -139,6 +139,7 @@ pub fn run_hook(
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     input: &[u8],
+    timeout_s: u32,
 ) -> SysResult<i32> {
     let mut fds = [0 as c_int; 2];
     // SAFETY: pipe2 fills our two-int array.
@@ -166,9 +167,27 @@ pub fn run_hook(
     // A hook that doesn't read its stdin is fine (SIGPIPE is ignored here: EPIPE).
     let _ = super::write_all(write, input);
     super::close(write);
+    // Its timeout (config.md: "the number of seconds before aborting the hook"): polled every
+    // 1 ms, then SIGKILL, and the hook has failed (ETIMEDOUT).
+    let mut left_ms = u64::from(timeout_s) * 1000;
     loop {
-        match super::wait_child(pid, false) {
+        match super::wait_child(pid, timeout_s > 0) {
             Ok(Some((_, super::Ended::Code(code)))) => return Ok(code),
+            Ok(None) if timeout_s > 0 && left_ms == 0 => {
+                // SAFETY: plain syscalls on our own unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = super::wait_child(pid, false);
+                return Err(libc::ETIMEDOUT);
+            }
+            Ok(None) if timeout_s > 0 => {
+                let ms = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                // SAFETY: nanosleep reads our local timespec.
+                unsafe { libc::nanosleep(&ms, std::ptr::null_mut()) };
+                left_ms -= 1;
+            }
             Ok(None) | Err(libc::EINTR) => continue,
             Err(e) => return Err(e),
         }
@@ -203,4 +222,44 @@ pub fn unshare_time() -> SysResult<()> {
     const CLONE_NEWTIME: c_int = 0x80;
     // SAFETY: plain syscall.
     check(unsafe { libc::unshare(CLONE_NEWTIME) } as libc::c_long).map(drop)
+}
+
+/// A signal taken by sigwaitinfo from `set` and `extra` (all blocked): (number, si_code,
+/// si_pid, the value it was queued with). si_pid is 0 when the sender is outside our PID
+/// namespace.
+pub fn wait_signal_info(
+    set: &nix::sys::signal::SigSet,
+    extra: c_int,
+) -> SysResult<(c_int, c_int, libc::pid_t, c_int)> {
+    // SAFETY: a copy of the set, extended; sigwaitinfo fills our local siginfo; its pid and
+    // value are read as the union's queued-signal member, which is what the kernel fills for
+    // SI_QUEUE (and zero otherwise).
+    unsafe {
+        let mut raw: libc::sigset_t = *set.as_ref();
+        libc::sigaddset(&mut raw, extra);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let sig = libc::sigwaitinfo(&raw, &mut info);
+        if sig < 0 {
+            return Err(last_errno());
+        }
+        Ok((
+            sig,
+            info.si_code,
+            info.si_pid(),
+            info.si_value().sival_ptr as usize as c_int,
+        ))
+    }
+}
+
+/// kill(-1, sig): from a PID namespace's init, every other process of that namespace and of
+/// those below it (kill(2)).
+pub fn kill_all(sig: c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::kill(-1, sig) } as libc::c_long).map(drop)
+}
+
+/// A new cgroup namespace, rooted at the cgroup this process is in now (cgroup_namespaces(7)).
+pub fn unshare_cgroup() -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long).map(drop)
 }

@@ -131,6 +131,17 @@ struct MountAttr {
 /// Sets `attrs` on the mount `mnt` (and with `recursive`, every mount below it), and makes them
 /// private: one syscall however many submounts there are.
 pub fn set_mount_attrs(mnt: RawFd, attrs: u64, recursive: bool) -> SysResult<()> {
+    set_mount_attrs_with(mnt, attrs, recursive, libc::MS_PRIVATE)
+}
+
+/// `set_mount_attrs` with another propagation type (MS_SHARED, MS_SLAVE, MS_UNBINDABLE): in
+/// our mount namespace only, which the kernel never lets propagate into a more privileged one.
+pub fn set_mount_attrs_with(
+    mnt: RawFd,
+    attrs: u64,
+    recursive: bool,
+    propagation: u64,
+) -> SysResult<()> {
     let mut flags = libc::AT_EMPTY_PATH as c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as c_uint;
@@ -138,7 +149,7 @@ pub fn set_mount_attrs(mnt: RawFd, attrs: u64, recursive: bool) -> SysResult<()>
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
-        propagation: libc::MS_PRIVATE,
+        propagation,
         userns_fd: 0,
     };
     // SAFETY: `attr` is a valid mount_attr of the size we pass.
@@ -221,4 +232,20 @@ pub fn pivot_to(newroot: RawFd) -> Result<(), (bool, Errno)> {
         }
     }
     Ok(())
+}
+
+/// Changes the propagation type of the root we have pivoted to (mount(2) with MS_SHARED,
+/// MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, and MS_REC for its submounts too).
+pub fn set_root_propagation(flags: libc::c_ulong) -> SysResult<()> {
+    // SAFETY: a constant path; no source, type or data.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    } as libc::c_long)
+    .map(drop)
 }

@@ -77,6 +77,13 @@ pub fn set_not_dumpable() -> SysResult<()> {
         .map(drop)
 }
 
+/// Dumpable again (PR_SET_DUMPABLE 1): our /proc files are ours, not root's.
+pub fn set_dumpable() -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong) } as libc::c_long)
+        .map(drop)
+}
+
 /// Brings `lo` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS, netdevice(7)).
 pub fn loopback_up() -> SysResult<()> {
     use std::os::fd::AsRawFd;
@@ -110,4 +117,54 @@ pub fn getrandom(buf: &mut [u8]) -> SysResult<()> {
     } else {
         Err(libc::EIO)
     }
+}
+
+/// The value a queued signal carries to an OCI init to mean "send signal N to every process of
+/// your PID namespace" (`kill --all`): N in the low byte.
+pub const SIGNAL_ALL: c_int = 0x616c_6c00;
+
+/// Queues `sig` to the process of `pidfd` with `value` (SI_QUEUE, as sigqueue(3) does).
+pub fn pidfd_queue_signal(pidfd: RawFd, sig: c_int, value: c_int) -> SysResult<()> {
+    // siginfo_t's layout for SI_QUEUE (signo, errno, code, then the union: pid, uid, sigval),
+    // padded to its 128 bytes; libc's type keeps those fields private.
+    #[repr(C)]
+    struct Queued {
+        signo: c_int,
+        errno: c_int,
+        code: c_int,
+        pad: c_int,
+        pid: libc::pid_t,
+        uid: libc::uid_t,
+        value: usize,
+        rest: [u8; 96],
+    }
+    let mut info = Queued {
+        signo: sig,
+        errno: 0,
+        code: libc::SI_QUEUE,
+        pad: 0,
+        pid: 0,
+        uid: 0,
+        value: value as usize,
+        rest: [0; 96],
+    };
+    // SAFETY: plain syscalls; `info` is a 128-byte siginfo the kernel only reads.
+    unsafe {
+        info.pid = libc::getpid();
+        info.uid = libc::getuid();
+        check(libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            &info as *const Queued,
+            0 as c_uint,
+        ))
+    }
+    .map(drop)
+}
+
+/// Sets this process's name (comm, prctl(2) PR_SET_NAME): at most 15 bytes are kept.
+pub fn set_name(name: &std::ffi::CStr) {
+    // SAFETY: plain prctl with a NUL-terminated string.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong) };
 }

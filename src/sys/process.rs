@@ -244,3 +244,16 @@ pub fn tie_to_us(
     unsafe { cmd.pre_exec(tie) };
     Ok(moved)
 }
+
+/// CLOCK_MONOTONIC in nanoseconds (the stage stamps, stamps.rs): one clock for every process of
+/// a launch, read without allocating.
+#[cfg(feature = "stamps")]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the one we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
