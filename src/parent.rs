@@ -367,9 +367,9 @@ fn layer_dirs(spec: &Spec) -> plan::HostDirs {
             if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
                 break;
             }
-            if !dirs.contains_key(&dir) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = dirs.entry(dir.clone()) {
                 match list_dir(&dir) {
-                    Ok(entries) => drop(dirs.insert(dir, entries)),
+                    Ok(entries) => drop(slot.insert(entries)),
                     Err(_) => break,
                 }
             }
