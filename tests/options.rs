@@ -722,6 +722,32 @@ fn binds_under_host_directories_make_layers_and_create_nothing_on_the_host() {
     assert!(!Path::new(&tmpfs).exists() && !Path::new(&dir).exists());
 }
 
+/// `explain` prints the layer's steps: the directory made, then each host entry bound
+/// read-only, before the user's bind.
+#[test]
+fn explain_shows_a_layers_steps() {
+    let dst = format!("/opt/nsr-{}/y", std::process::id());
+    let out = run(&["explain", "--ro-bind", &format!("/etc:{dst}"), "--", "true"]);
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    let line_of = |needle: &str| {
+        stdout
+            .lines()
+            .position(|l| normalize_whitespace(l).contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {stdout}"))
+    };
+    let layer = line_of(" dir /opt [");
+    for name in names_in("/opt") {
+        let at = format!("/opt/{name}");
+        if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            continue;
+        }
+        let bind = line_of(&format!(" bind {at} from {at} [ro"));
+        assert!(layer < bind && bind < line_of(&format!(" {dst} from /etc")));
+    }
+    assert!(!Path::new(&dst).parent().unwrap().exists());
+}
+
 /// A destination reached through a symlink of the host is not layered (nothing is followed
 /// out of the root): its missing mount point is refused as before, naming it.
 #[test]
