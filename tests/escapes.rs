@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_code, assert_failure_line, binary, busybox_rootfs_variant, caller_command, caller_gid,
-    caller_uid, describe, host_tool, ns_rootless, output_of, path_str, runner_command,
-    runner_is_root, set_mode, text, Running, TempDir,
+    caller_uid, describe, host_tool, ns_rootless, ns_rootless_as, output_of, path_str,
+    runner_command, runner_is_root, set_mode, spare_id, text, Running, TempDir,
 };
 
 /// A private `XDG_RUNTIME_DIR` (the caller's), and a detached sandbox started with it; the
@@ -600,24 +600,21 @@ fn a_state_dir_pre_created_by_another_user_names_the_way_out() {
         runner_is_root(),
         "needs a root test runner to act as a second user"
     );
-    let victim = caller_uid();
+    // A victim of its own (not the harness's caller, whose default state dir other tests use
+    // meanwhile), and a squatter who made its /tmp fallback first.
+    let victim = spare_id(62700);
+    let squatter = spare_id(victim + 1);
     let squatted = PathBuf::from(format!("/tmp/ns-rootless-{victim}"));
-    // The caller's own one (left by other tests) goes aside while another user squats there.
-    let aside = PathBuf::from(format!(
-        "/tmp/ns-rootless-{victim}.aside-{}",
-        std::process::id()
-    ));
-    let moved = fs::rename(&squatted, &aside).is_ok();
+    let _ = fs::remove_dir_all(&squatted);
     fs::create_dir(&squatted).expect("mkdir");
     set_mode(&squatted, 0o700);
-    chown(&squatted, Some(victim + 1), Some(victim + 1)).expect("chown");
-    let mut cmd = ns_rootless(["run", "--name", "squatted", "--", "true"]);
-    cmd.env_remove("XDG_RUNTIME_DIR");
+    chown(&squatted, Some(squatter), Some(squatter)).expect("chown");
+    let mut cmd = ns_rootless_as(victim, &["run", "--name", "squatted", "--", "true"]);
+    cmd.env_clear()
+        .env("PATH", common::CLEAN_PATH)
+        .current_dir("/");
     let blocked = output_of(cmd);
     let _ = fs::remove_dir(&squatted);
-    if moved {
-        fs::rename(&aside, &squatted).expect("put the caller's state dir back");
-    }
     assert_failure_line(&blocked, 125, &["XDG_RUNTIME_DIR"]);
     // With a private XDG_RUNTIME_DIR the caller's named sandboxes work.
     let xdg = private_dir("xdg-way-out");

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_code, assert_failure_line, assert_stdout, binary, busybox_rootfs, caller_command,
-    caller_gid, caller_uid, describe, host_tool, ns_rootless, output_of, path_str, run,
-    runner_command, runner_is_root, set_mode, text, Running, TempDir, ROOTFS_MARKER,
+    caller_gid, caller_uid, describe, host_tool, ns_rootless, ns_rootless_as, output_of, path_str,
+    run, runner_command, runner_is_root, set_mode, spare_id, text, Running, TempDir, ROOTFS_MARKER,
     ROOTFS_MARKER_TEXT,
 };
 use nix::sys::signal::Signal;
@@ -245,31 +245,6 @@ fn wait_for(what: &str, limit: f64, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "waited {limit} s for {what}");
         thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A uid (and gid) other than the caller's with no passwd or group entry: the first free one
-/// from `from` on. Each test that needs another user takes its own range.
-fn spare_id(from: u32) -> u32 {
-    use nix::unistd::{Gid, Group, Uid, User};
-    (from..from + 1000)
-        .find(|&id| {
-            id != caller_uid()
-                && matches!(User::from_uid(Uid::from_raw(id)), Ok(None))
-                && matches!(Group::from_gid(Gid::from_raw(id)), Ok(None))
-        })
-        .expect("a free uid with no passwd or group entry")
-}
-
-/// `ns-rootless ARGS...` as uid and gid `id` (the runner must be root).
-fn ns_rootless_as(id: u32, args: &[&str]) -> Command {
-    let mut cmd = runner_command(host_tool("setpriv"));
-    cmd.arg(format!("--reuid={id}"))
-        .arg(format!("--regid={id}"))
-        .arg("--clear-groups")
-        .arg("--")
-        .arg(binary())
-        .args(args);
-    cmd
 }
 
 /// Removes whatever is at `path` (a symlink is removed, not followed).

@@ -60,8 +60,11 @@ fn a_pty_relay_of_hundreds_of_mib_leaves_the_supervisors_rss_flat() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(seen > 256 << 20, "only {seen} bytes came through the relay");
+    // Flat, not to the page: code paths first taken during the relay fault in a few pages
+    // (68 KiB seen with the debug build). A per-read leak would show in MiB (4096 reads of 64
+    // KiB): even 128 bytes a read is 512 KiB.
     assert!(
-        after <= before + 64,
+        after <= before + 512,
         "the supervisor grew from {before} KiB to {after} KiB over 256 MiB of relayed output"
     );
 }

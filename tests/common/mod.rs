@@ -178,6 +178,33 @@ where
     cmd
 }
 
+/// A uid (and gid) other than the caller's with no passwd or group entry: the first free one
+/// from `from` on. Each test that needs another user takes its own range.
+#[allow(dead_code)] // used by tests/named.rs and tests/escapes.rs only
+pub fn spare_id(from: u32) -> u32 {
+    use nix::unistd::{Gid, Group, Uid, User};
+    (from..from + 1000)
+        .find(|&id| {
+            id != caller_uid()
+                && matches!(User::from_uid(Uid::from_raw(id)), Ok(None))
+                && matches!(Group::from_gid(Gid::from_raw(id)), Ok(None))
+        })
+        .expect("a free uid with no passwd or group entry")
+}
+
+/// `ns-rootless ARGS...` as uid and gid `id` (the runner must be root).
+#[allow(dead_code)] // used by tests/named.rs and tests/escapes.rs only
+pub fn ns_rootless_as(id: u32, args: &[&str]) -> Command {
+    let mut cmd = runner_command(host_tool("setpriv"));
+    cmd.arg(format!("--reuid={id}"))
+        .arg(format!("--regid={id}"))
+        .arg("--clear-groups")
+        .arg("--")
+        .arg(binary())
+        .args(args);
+    cmd
+}
+
 /// Runs `ns-rootless ARGS...` as the unprivileged caller and returns what it did.
 pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Output {
     output_of(ns_rootless(args))
