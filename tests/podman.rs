@@ -239,7 +239,9 @@ fn interactive_through_a_pty() {
             IMAGE,
             "sh",
             "-c",
-            "tty; echo in-tty",
+            // The pause: podman 4.3 (with runc as much as with us: 3 in 25 runs each, measured)
+            // now and then loses the output of an -it container that exits at once.
+            "tty; echo in-tty; sleep 0.5",
         ]);
         let prog = format!("{:?}", cmd.get_program());
         let args: Vec<String> = cmd.get_args().map(|a| format!("{a:?}")).collect();
@@ -249,7 +251,11 @@ fn interactive_through_a_pty() {
     cmd.args(["-qec", &podman_line, "/dev/null"]);
     let out = output_of(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let shown = text(&out.stdout).replace(['\r', '\0'], "");
+    // podman types a NUL into the terminal now and then (with runc too), which the terminal
+    // may echo as "^@".
+    let shown = text(&out.stdout)
+        .replace(['\r', '\0'], "")
+        .replace("^@", "");
     assert!(shown.contains("/dev/pts/0\nin-tty"), "{}", describe(&out));
 }
 
