@@ -244,6 +244,8 @@ fn result_json_records_the_run() {
     let out = run(&[
         "--result-json",
         path_str(&file),
+        // --rm: a named sandbox is kept after it ends, and nothing of this test may stay behind.
+        "--rm",
         "--name",
         &format!("daily-result-{}", std::process::id()),
         "--",

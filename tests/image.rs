@@ -352,6 +352,22 @@ fn images_lists_and_prunes_the_store() {
     assert!(home.layers().is_empty(), "{:?}", home.layers());
 }
 
+/// Kills rootless podman's pause process (it keeps podman's user namespace alive, and would
+/// outlive the test) when the test ends, however it ends.
+struct PauseProcess(PathBuf);
+
+impl Drop for PauseProcess {
+    fn drop(&mut self) {
+        if let Some(pid) = fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+}
+
 /// Runs podman as the unprivileged caller with a home of its own.
 fn podman(home: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = common::caller_command(common::host_tool("podman"));
@@ -377,6 +393,7 @@ fn podman_save_outputs_run() {
     fs::create_dir(&ph).unwrap();
     fs::create_dir(ph.join("run")).unwrap();
     imagekit::give_tree(&ph);
+    let _pause = PauseProcess(ph.join("run/libpod/tmp/pause.pid"));
     let tarball = home.files().join("rootfs.tar");
     fs::write(&tarball, busybox_layer()).unwrap();
     podman(
