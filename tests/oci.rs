@@ -813,7 +813,7 @@ fn namespaces_by_path_join_or_say_why_not() {
     // A time namespace of another user namespace of the caller's: the kernel refuses.
     let mut other = caller_command("unshare");
     other
-        .args(["--user", "--time", "--fork", "sleep", "100"])
+        .args(["--user", "--time", "--fork", "--kill-child", "sleep", "100"])
         .stdin(Stdio::null());
     let mut other = other.spawn().unwrap();
     let path = format!("/proc/{}/ns/time_for_children", other.id());
