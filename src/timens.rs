@@ -75,7 +75,7 @@ pub fn from_oci(wanted: bool, offsets: Option<&serde_json::Value>) -> Result<Opt
 pub fn enter(offsets: Option<&[u8]>) -> Result<(), Errno> {
     if let Some(offsets) = offsets {
         sys::unshare_time()?;
-        sys::write_path(c"/proc/self/timens_offsets", offsets)?;
+        sys::write_file(c"/proc/self/timens_offsets", offsets)?;
         sys::set_not_dumpable()?;
     }
     Ok(())

@@ -192,10 +192,10 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
         sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, o.joins.len() as u32, e))?;
     }
     for (i, (path, value)) in o.sysctls.iter().enumerate() {
-        sys::write_path(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
+        sys::write_file(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
     }
     if let Some(adj) = &o.oom_score_adj {
-        sys::write_path(c"/proc/self/oom_score_adj", adj)
+        sys::write_file(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
     }
     Ok(())

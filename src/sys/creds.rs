@@ -2,7 +2,7 @@
 //! waiting for `start`, rlimits with distinct soft and hard values, and the few host-side calls
 //! of the runtime (hooks, waiting for an init to end).
 
-use super::{check, check_fd, last_errno, SysResult};
+use super::{check, last_errno, SysResult};
 use nix::libc::{self, c_int};
 use std::ffi::CStr;
 use std::os::fd::RawFd;
@@ -85,15 +85,6 @@ pub fn find_executable(candidates: &[std::ffi::CString]) -> SysResult<()> {
         denied = true;
     }
     Err(if denied { libc::EACCES } else { libc::ENOENT })
-}
-
-/// Writes `data` to the file at `path` (a sysctl, oom_score_adj), no allocation.
-pub fn write_path(path: &CStr, data: &[u8]) -> SysResult<()> {
-    // SAFETY: valid C string; returns a new fd we own.
-    let fd = check_fd(
-        unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
-    )?;
-    super::write_all(std::os::fd::AsRawFd::as_raw_fd(&fd), data)
 }
 
 /// Waits up to `timeout_ms` for the process behind `pidfd` to end (its pidfd turns readable).
