@@ -40,7 +40,7 @@ fn masks_of(steps: &[Step], private: &Path, masks: &mut Vec<Step>) {
         };
         if let Ok(rel) = private.strip_prefix(src) {
             let place = s.dst.join(rel);
-            // Something mounted later on its place or above (host mode's /run/user tmpfs)
+            // Something mounted later on its place or above (host mode's empty /run)
             // hides it from this bind: then masks here would only uncover what that hides.
             if steps[i + 1..]
                 .iter()

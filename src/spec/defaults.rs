@@ -55,9 +55,10 @@ pub fn shell(host_env: &[(OsString, OsString)], root: &Root) -> OsString {
         .map(|(_, v)| PathBuf::from(v))
         .filter(|p| p.is_absolute());
     let inside = |p: &Path| match root {
-        // The host's own directories are all there (read-only), except the masked ones.
+        // The host's own directories are all there (read-only), except the masked ones
+        // (plan.rs MASKED, and /tmp, which is the sandbox's own).
         Root::Host => {
-            !["/home", "/root", "/run/user", "/tmp"]
+            !["/home", "/root", "/run", "/tmp"]
                 .iter()
                 .any(|m| p.starts_with(m))
                 && p.is_file()
