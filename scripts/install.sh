@@ -31,13 +31,15 @@ bin="${NS_ROOTLESS_BIN:-target/release/ns-rootless}"
 [ -x "$bin" ] || { echo "install.sh: no $bin: run scripts/build.sh first" >&2; exit 1; }
 
 install -D -m 0755 "$bin" "$root/bin/ns-rootless"
+# Under this name it is the OCI runtime (podman --runtime ns-rootless-oci).
+ln -f "$root/bin/ns-rootless" "$root/bin/ns-rootless-oci"
 mkdir -p "$root/share/man/man1" "$root/share/bash-completion/completions" \
     "$root/share/zsh/site-functions" "$root/share/fish/vendor_completions.d"
 "$bin" man > "$root/share/man/man1/ns-rootless.1"
 "$bin" completions bash > "$root/share/bash-completion/completions/ns-rootless"
 "$bin" completions zsh > "$root/share/zsh/site-functions/_ns-rootless"
 "$bin" completions fish > "$root/share/fish/vendor_completions.d/ns-rootless.fish"
-echo "installed $root/bin/ns-rootless, its man page and bash, zsh and fish completions"
+echo "installed $root/bin/ns-rootless (and ns-rootless-oci), its man page and bash, zsh and fish completions"
 case ":$PATH:" in
     *":$prefix/bin:"*) ;;
     *) echo "note: $prefix/bin is not in your PATH" ;;
