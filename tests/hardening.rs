@@ -1474,7 +1474,6 @@ fn a_fork_bomb_ends_and_the_caller_can_still_fork() {
             "f() { f | f & }; f 2>/dev/null; sleep 1; exit 3",
         ],
     );
-    let started = Instant::now();
     // A safety net in case the limit doesn't hold: the caller's own RLIMIT_NPROC.
     let out = output_with_pre_exec(cmd, || {
         let limit = libc::rlimit {
@@ -1484,12 +1483,22 @@ fn a_fork_bomb_ends_and_the_caller_can_still_fork() {
         // SAFETY: setrlimit is async-signal-safe.
         check(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &limit) })
     });
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert!(out.status.code().is_some(), "{}", describe(&out));
+    // It ended with the shell's own status (output_of's hang guard fails a sandbox that doesn't
+    // end; how fast it ends is the scheduler's business on a loaded machine, not this test's).
+    assert_shell_ended(&out);
     let mut sh = caller_command("/bin/sh");
     sh.args(["-c", "true & wait; (true); echo forked"]);
     assert_stdout(&output_of(sh), "forked\n");
+}
+
+/// The fork-bomb script ended with its shell's own status: 3, or 2 when dash found no process
+/// slot left for `sleep` ("Cannot fork" ends a non-interactive shell with 2).
+fn assert_shell_ended(out: &Output) {
+    assert!(
+        matches!(out.status.code(), Some(2 | 3)),
+        "{}",
+        describe(out)
+    );
 }
 
 /// Without any --limit, a fork bomb hits the sandbox's default cap while the caller, under its
@@ -1547,14 +1556,7 @@ fn a_fork_bomb_hits_the_default_cap_before_the_callers_limit() {
     unsafe {
         cmd.pre_exec(limit);
     }
-    let started = Instant::now();
-    let out = output_of(cmd);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{}",
-        describe(&out)
-    );
-    assert!(out.status.code().is_some(), "{}", describe(&out));
+    assert_shell_ended(&output_of(cmd));
 }
 
 /// The default cap is in force inside, and --limit nproc overrides it.
