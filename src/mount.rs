@@ -164,14 +164,19 @@ impl Scratch {
     /// A new empty directory of the scratch tmpfs, as a detached mount of its own.
     fn dir(&self, name: &CStr, mode: u32, attrs: u64) -> SysResult<OwnedFd> {
         sys::mkdirat(self.0.as_raw_fd(), name, mode)?;
-        let mnt = sys::clone_dir(self.0.as_raw_fd(), name)?;
-        // A clone has the flags of what it copies and, copied from a private mount, is private
-        // itself: only a mask (read-only, noexec) needs a mount_setattr of its own.
-        if attrs != SCRATCH_ATTRS {
-            sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
-        }
-        Ok(mnt)
+        scratch_mount(sys::clone_dir(self.0.as_raw_fd(), name), attrs)
     }
+}
+
+/// A clone of a directory of the scratch tmpfs with the mount flags `attrs`. A clone has the
+/// flags of what it copies and, copied from a private mount, is private itself: only a mask
+/// (read-only, noexec) needs a mount_setattr of its own.
+fn scratch_mount(clone: SysResult<OwnedFd>, attrs: u64) -> SysResult<OwnedFd> {
+    let mnt = clone?;
+    if attrs != SCRATCH_ATTRS {
+        sys::set_mount_attrs(mnt.as_raw_fd(), attrs, false)?;
+    }
+    Ok(mnt)
 }
 
 /// A detached overlayfs: `lowerdir+` per lower, or on a kernel before 6.8 (EINVAL: an unknown
@@ -206,12 +211,23 @@ fn run_step(
     let at_mount_point = |e| (Stage::MountPoint, e);
     match &step.action {
         PreparedAction::Scratch { name, mode, attrs } => {
-            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure_dir(root, step, *mode, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
-            let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
-            let mnt = scratch.dir(name, *mode, *attrs).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            // What we have just made is an empty directory of our own already: bound onto
+            // itself, it is one (a mkdir fewer than one made under HIDDEN).
+            let mnt = match &dst {
+                Dest::Made(dir, name) => {
+                    let dir = dir.as_ref().map_or(root, |d| d.as_raw_fd());
+                    scratch_mount(sys::clone_dir(dir, name), *attrs)
+                }
+                Dest::Opened(_) => {
+                    let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
+                    scratch.dir(name, *mode, *attrs)
+                }
+            }
+            .map_err(at_step)?;
+            dst.attach(root, mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Mount {
             fstype,
@@ -226,10 +242,14 @@ fn run_step(
             };
             // The source is a host path, resolved before pivot_root (see STAGING). It was made
             // canonical before fork: a symlink in it now means it was swapped since, so refuse.
-            let tree = sys::clone_tree_no_symlinks(src).map_err(at_step)?;
+            let tree = match top_level(src) {
+                true => sys::clone_top_level(src),
+                false => sys::clone_tree_no_symlinks(src),
+            }
+            .map_err(at_step)?;
             // Recursive: every submount of a read-only bind is read-only too.
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
-            sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            dst.attach(root, tree.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Filesystem {
             fstype,
@@ -249,7 +269,7 @@ fn run_step(
             let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
             sys::set_mount_attrs_with(tree.as_raw_fd(), *attrs, *recursive, *propagation)
                 .map_err(at_step)?;
-            sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            dst.attach(root, tree.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Mask { options } => {
             // What is there decides the mask: open it as it is, then hide it.
@@ -279,6 +299,7 @@ fn run_step(
             let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
+            let dst = dst.opened(root, step).map_err(at_step)?;
             let tree = sys::clone_tree_at(dst.as_raw_fd()).map_err(at_step)?;
             let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             sys::set_mount_attrs(tree.as_raw_fd(), attrs, true).map_err(at_step)?;
@@ -289,7 +310,7 @@ fn run_step(
                 return Ok(());
             };
             let mnt = new_overlay(options).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            dst.attach(root, mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::File { name, contents } => {
             let Some(dst) = ensure(root, step, false, owned).map_err(at_mount_point)? else {
@@ -297,7 +318,7 @@ fn run_step(
             };
             let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
             let mnt = scratch.file(name, contents).map_err(at_step)?;
-            sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
+            dst.attach(root, mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Symlink { target } => {
             let Some(((parent, name), parents)) = step.chain.split_last() else {
@@ -328,7 +349,8 @@ fn mount_fresh(
         return Ok(());
     };
     let mnt = sys::new_mount(fstype, options, attrs).map_err(|e| (Stage::Step, e))?;
-    sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(|e| (Stage::Step, e))?;
+    dst.attach(root, mnt.as_raw_fd())
+        .map_err(|e| (Stage::Step, e))?;
     if fstype == c"tmpfs" {
         owned.add(mnt.as_raw_fd());
     }
@@ -409,30 +431,91 @@ fn make_in(dir: RawFd, name: &CStr, directory: bool, owned: &Owned) -> SysResult
     }
 }
 
-/// Opens the destination, creating it (a directory, or an empty file to bind a file on) and its
-/// parents when missing. `None`: missing, and the step applies only to what exists.
-fn ensure(
-    root: RawFd,
-    step: &PreparedStep,
-    dir: bool,
-    owned: &Owned,
-) -> SysResult<Option<OwnedFd>> {
-    // A top-level entry (most steps): create it right in the root, ours and whose fd we hold; a
-    // single name can't lead anywhere else, and an existing symlink is refused just below.
-    if !step.if_exists && step.chain.len() == 1 {
-        let name = &step.chain[0].1;
-        let made = if dir {
-            sys::mkdirat(root, name, 0o755)
-        } else {
-            sys::create_file_at(root, name)
-        };
-        match made {
-            Ok(()) | Err(libc::EEXIST) => return open_destination(root, step, dir).map(Some),
-            Err(e) => return Err(e),
+/// Where a step mounts: its destination, opened, or a name that `ensure` has just created in a
+/// directory of the sandbox's own tmpfs (None: the root). Only init runs in the sandbox while
+/// it is built and nothing else can reach that tmpfs, so what a lookup of that one name finds
+/// is what we made: it is mounted on by name, without opening it (and checking it) first.
+enum Dest<'a> {
+    Opened(OwnedFd),
+    Made(Option<OwnedFd>, &'a CStr),
+}
+
+impl Dest<'_> {
+    fn attach(&self, root: RawFd, mnt: RawFd) -> SysResult<()> {
+        match self {
+            Dest::Opened(fd) => sys::attach(mnt, fd.as_raw_fd()),
+            Dest::Made(dir, name) => {
+                sys::attach_to(mnt, dir.as_ref().map_or(root, |d| d.as_raw_fd()), name)
+            }
         }
     }
+
+    /// The destination as an fd (a read-only remount clones what is there).
+    fn opened(self, root: RawFd, step: &PreparedStep) -> SysResult<OwnedFd> {
+        match self {
+            Dest::Opened(fd) => Ok(fd),
+            Dest::Made(..) => open_destination(root, step, true),
+        }
+    }
+}
+
+/// Whether a bind source is a top-level entry of the host's root (`/etc`): one name below `/`,
+/// which only the host's root can replace.
+fn top_level(src: &CStr) -> bool {
+    let b = src.to_bytes();
+    b.len() > 1 && b[0] == b'/' && !b[1..].contains(&b'/')
+}
+
+/// Creates `name` in `dir`: a directory with `mode`, or (None) an empty file to bind a file on.
+fn create(dir: RawFd, name: &CStr, mode: Option<u32>) -> SysResult<()> {
+    match mode {
+        Some(mode) => sys::mkdirat(dir, name, mode),
+        None => sys::create_file_at(dir, name),
+    }
+}
+
+/// Opens the destination, creating it (a directory, or an empty file to bind a file on) and its
+/// parents when missing. `None`: missing, and the step applies only to what exists.
+fn ensure<'s>(
+    root: RawFd,
+    step: &'s PreparedStep,
+    dir: bool,
+    owned: &Owned,
+) -> SysResult<Option<Dest<'s>>> {
+    ensure_as(root, step, dir.then_some(0o755), owned)
+}
+
+/// `ensure` for a directory that, when made here, gets `mode` (a scratch directory's).
+fn ensure_dir<'s>(
+    root: RawFd,
+    step: &'s PreparedStep,
+    mode: u32,
+    owned: &Owned,
+) -> SysResult<Option<Dest<'s>>> {
+    ensure_as(root, step, Some(mode), owned)
+}
+
+/// `ensure`: `mode` is that of a directory to make, None for a file.
+fn ensure_as<'s>(
+    root: RawFd,
+    step: &'s PreparedStep,
+    mode: Option<u32>,
+    owned: &Owned,
+) -> SysResult<Option<Dest<'s>>> {
+    let dir = mode.is_some();
+    // A top-level entry (most steps): created right in the root, ours and whose fd we hold; a
+    // single name can't lead anywhere else. One that exists already is opened, and a symlink
+    // refused, just below.
+    if !step.if_exists && step.chain.len() == 1 {
+        let name = &step.chain[0].1;
+        return match create(root, name, mode) {
+            Ok(()) => Ok(Some(Dest::Made(None, name))),
+            Err(libc::EEXIST) => open_destination(root, step, dir).map(|fd| Some(Dest::Opened(fd))),
+            Err(e) => Err(e),
+        };
+    }
     match open_destination(root, step, dir) {
-        Ok(fd) => return Ok(Some(fd)),
+        Ok(fd) => return Ok(Some(Dest::Opened(fd))),
         Err(libc::ENOENT) if step.if_exists => return Ok(None),
         Err(libc::ENOENT) => {}
         Err(e) => return Err(e),
@@ -441,6 +524,14 @@ fn ensure(
         return Err(libc::EINVAL);
     };
     let parent = open_parent(root, parent, parents, owned).map_err(|(_, e)| e)?;
+    // Missing in a directory of our own (/dev/null in our /dev): made there, and used by name.
+    if owned.check(parent.as_raw_fd()).is_ok() {
+        match create(parent.as_raw_fd(), name, mode) {
+            Ok(()) => return Ok(Some(Dest::Made(Some(parent), name))),
+            Err(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
     make_in(parent.as_raw_fd(), name, dir, owned)?;
-    open_destination(root, step, dir).map(Some)
+    open_destination(root, step, dir).map(|fd| Some(Dest::Opened(fd)))
 }

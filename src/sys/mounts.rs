@@ -79,6 +79,19 @@ pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dir, name.as_ptr(), flags) })
 }
 
+/// A detached copy of the mount tree at `/name` (`path`: one name below the root, of the host
+/// root's own): one syscall where `clone_path` makes two. A symlink there is not followed: its
+/// copy can't be attached on a directory (EINVAL), and on a file it stays a link resolved in
+/// the sandbox.
+pub fn clone_top_level(path: &CStr) -> SysResult<OwnedFd> {
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as c_uint
+        | libc::AT_RECURSIVE as c_uint
+        | libc::AT_SYMLINK_NOFOLLOW as c_uint;
+    // SAFETY: a C string path, resolved from our root.
+    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })
+}
+
 /// A detached copy of the mount tree at `path`, an absolute path that must contain no symlink
 /// (RESOLVE_NO_SYMLINKS): what the parent checked is what gets bound.
 pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
@@ -177,6 +190,24 @@ pub fn attach(mnt: RawFd, target: RawFd) -> SysResult<()> {
             target,
             c"".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// Attaches the detached mount `mnt` on `name` (one name, a final symlink not followed) in the
+/// directory `dir`: for what we have just created in a directory of our own, where a lookup
+/// can find nothing else.
+pub fn attach_to(mnt: RawFd, dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid fds and C strings.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt,
+            c"".as_ptr(),
+            dir,
+            name.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
         )
     })
     .map(drop)
