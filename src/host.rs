@@ -18,6 +18,7 @@ pub fn facts() -> spec::Host {
             .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
             .unwrap_or(true);
     let status = read_proc("/proc/self/status").unwrap_or_default();
+    crate::pidfd::note_status(&status);
     // Capabilities we hold without being root can only come from file capabilities.
     let file_caps = euid != 0
         && status

@@ -77,7 +77,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
     let mut network = None;
     let released = init
-        .proc_pid()
+        .proc_pid_of_child(pid.as_raw())
         .ok_or_else(|| {
             anyhow::anyhow!("finding the sandbox's init in /proc: its pidfd names no pid there")
         })

@@ -35,6 +35,24 @@ fn read_small(path: &str) -> Option<String> {
     Some(text)
 }
 
+/// How many pid namespaces `/proc`'s sees us through: the length of our own `NSpid:`, 1 when
+/// `/proc` is our own pid namespace's. Neither changes while we run, so it is read once:
+/// from what `host::facts` read of /proc/self/status anyway (`note_status`), else here.
+static PROC_DEPTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+
+/// Takes our `NSpid:` depth from the text of /proc/self/status, read by the caller anyway.
+pub fn note_status(status: &str) {
+    let _ = PROC_DEPTH.set(depth_in(status));
+}
+
+fn depth_in(status: &str) -> Option<usize> {
+    Some(field(status, "NSpid:").len()).filter(|&n| n > 0)
+}
+
+fn proc_depth() -> Option<usize> {
+    *PROC_DEPTH.get_or_init(|| depth_in(&read_small("/proc/self/status")?))
+}
+
 impl Pidfd {
     pub fn from_fd(fd: OwnedFd) -> Pidfd {
         Pidfd(fd)
@@ -61,10 +79,19 @@ impl Pidfd {
             .filter(|&p| p > 0)
     }
 
+    /// `proc_pid` of our child `pid` (from clone, a number in our pid namespace): when `/proc`
+    /// is our own pid namespace's, that same number, without reading fdinfo.
+    pub fn proc_pid_of_child(&self, pid: i32) -> Option<i32> {
+        match proc_depth() {
+            Some(1) if pid > 0 => Some(pid),
+            _ => self.proc_pid(),
+        }
+    }
+
     /// Its pid in our own pid namespace: `NSpid:` lists it from `/proc`'s namespace down, and
     /// ours is as many levels below `/proc`'s as our own `NSpid:` is long.
     pub fn our_pid(&self) -> Option<i32> {
-        let depth = field(&read_small("/proc/self/status")?, "NSpid:").len();
+        let depth = proc_depth()?;
         field(&self.fdinfo()?, "NSpid:")
             .get(depth.checked_sub(1)?)
             .copied()
@@ -74,7 +101,7 @@ impl Pidfd {
     /// Whether it is the init (pid 1) of a PID namespace below ours: `NSpid:` goes deeper than
     /// ours and ends in 1.
     pub fn inits_a_pid_namespace_below_ours(&self) -> bool {
-        let Some(depth) = read_small("/proc/self/status").map(|s| field(&s, "NSpid:").len()) else {
+        let Some(depth) = proc_depth() else {
             return false;
         };
         let nspid = self

@@ -167,21 +167,19 @@ impl State {
     /// A pidfd of the sandbox's init, if this state still describes a running sandbox: the
     /// same process (start time), and not a zombie left after its supervisor was killed.
     pub fn pin_init(&self) -> Option<Pidfd> {
-        pin(self.pid, self.start_time)
+        pin(self.pid, self.start_time).map(|(fd, _)| fd)
     }
 
     /// A pidfd of the payload and its /proc directory, if it still runs.
     pub fn pin_payload(&self) -> Option<(Pidfd, std::os::fd::OwnedFd)> {
-        let fd = pin(self.payload, self.payload_start_time)?;
-        let dir = fd.proc_dir()?;
-        Some((fd, dir))
+        pin(self.payload, self.payload_start_time)
     }
 
     /// A pidfd of the supervisor, if it still runs.
     pub fn pin_supervisor(&self) -> Option<Pidfd> {
         match self.supervisor_start_time {
             0 => None,
-            start => pin(self.supervisor, start),
+            start => pin(self.supervisor, start).map(|(fd, _)| fd),
         }
     }
 
@@ -219,11 +217,15 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn pin(pid: i32, start_time: u64) -> Option<Pidfd> {
+/// A pidfd of `pid` and its /proc directory, if that is still the process that started at
+/// `start_time` and has not ended.
+fn pin(pid: i32, start_time: u64) -> Option<(Pidfd, std::os::fd::OwnedFd)> {
     let fd = Pidfd::open(pid).ok()?;
     let dir = fd.proc_dir()?;
     match pidfd::stat_fields(&dir) {
-        Some((state, start)) if start == start_time && state != 'Z' && state != 'X' => Some(fd),
+        Some((state, start)) if start == start_time && state != 'Z' && state != 'X' => {
+            Some((fd, dir))
+        }
         _ => None,
     }
 }
