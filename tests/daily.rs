@@ -639,3 +639,108 @@ fn install_script_installs_the_binary_man_page_and_completions() {
         assert!(text(&content).contains(needle), "{file} lacks {needle}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Binds anywhere, attacked (src/plan/layers.rs): a host directory where a mount point is missing
+// becomes a layer of the sandbox's own. Each test below plays someone trying to make a layer
+// show, or create, what the plain read-only bind of that directory would not.
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh host directory under /var/tmp (visible, read-only, in a host-mode sandbox, and not a
+/// place the other suites list), made by the runner, removed on drop.
+struct HostDir(std::path::PathBuf);
+
+impl HostDir {
+    fn new(label: &str) -> HostDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::path::PathBuf::from(format!(
+            "/var/tmp/ns-rootless-daily.{}.{n}.{label}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        common::set_mode(&path, 0o755);
+        HostDir(path)
+    }
+
+    fn at(&self, rel: &str) -> String {
+        format!("{}/{rel}", path_str(&self.0))
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every path under `dir`, as the runner sees it (not following symlinks).
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap_or_else(|e| panic!("listing {}: {e}", d.display())) {
+            let p = e.expect("entry").path();
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                todo.push(p.clone());
+            }
+            out.push(p.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn give(path: &Path) {
+    chown(path, Some(caller_uid()), Some(caller_uid())).expect("chown");
+}
+
+/// Our private directories (the state directory, $XDG_DATA_HOME/ns-rootless,
+/// $XDG_STATE_HOME/ns-rootless) under a host directory that a layer would otherwise be made of:
+/// a destination inside one is refused as before, so no layer shows the names inside it.
+#[test]
+fn a_private_dir_under_a_layered_parent_stays_hidden() {
+    let host = HostDir::new("private");
+    let bind_src = caller_dir("private-src");
+    for (var, private) in [
+        ("XDG_RUNTIME_DIR", "rt/ns-rootless"),
+        ("XDG_DATA_HOME", "data/ns-rootless"),
+        ("XDG_STATE_HOME", "state/ns-rootless"),
+    ] {
+        let base = host.0.join(private).parent().unwrap().to_path_buf();
+        let private = host.0.join(private);
+        fs::create_dir_all(private.join("inner")).unwrap();
+        fs::write(private.join("secret-name"), "").unwrap();
+        for p in [&base, &private, &private.join("inner")] {
+            give(p);
+        }
+        common::set_mode(&base, 0o700);
+        common::set_mode(&private, 0o700);
+        let before = tree(&host.0);
+        for dst in [
+            format!("{}/new", path_str(&private)),
+            format!("{}/inner/new", path_str(&private)),
+        ] {
+            let mut cmd = ns_rootless([
+                "--ro-bind",
+                &format!("{}:{dst}", path_str(bind_src.path())),
+                "--",
+                "ls",
+                "-A",
+                path_str(&private),
+            ]);
+            cmd.env(var, &base);
+            let out = output_of(cmd);
+            assert!(
+                !text(&out.stdout).contains("secret-name"),
+                "{var}: a layer shows {}: {}",
+                path_str(&private),
+                describe(&out)
+            );
+            assert_failure_line(&out, 125, &[&dst]);
+            assert_eq!(tree(&host.0), before, "{var}: the host changed");
+        }
+    }
+}
