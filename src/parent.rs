@@ -364,7 +364,11 @@ fn layer_dirs(spec: &Spec) -> plan::HostDirs {
             continue;
         }
         for dir in ancestors {
-            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            // Listed and searched through (each entry is bound by its path): one the caller
+            // can list but not search (0744) would fail binding its entries instead.
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+                || nix::unistd::access(&dir, nix::unistd::AccessFlags::X_OK).is_err()
+            {
                 break;
             }
             if let std::collections::btree_map::Entry::Vacant(slot) = dirs.entry(dir.clone()) {

@@ -744,3 +744,224 @@ fn a_private_dir_under_a_layered_parent_stays_hidden() {
         }
     }
 }
+
+/// A host directory's entries are bound with no symlink followed on the host: a symlink entry
+/// is made again as a symlink (resolved inside the sandbox, where /tmp is the sandbox's own),
+/// and a directory entry swapped for a symlink between the listing and the mount (a neighbour
+/// racing the setup in a shared directory) makes the run fail, never binds where it leads.
+#[test]
+fn a_layer_entry_that_is_or_becomes_a_symlink_never_leads_outside() {
+    let host = HostDir::new("symlinks");
+    // The secret: in the host's /tmp, readable by the caller, hidden in the sandbox.
+    let secret = caller_dir("layer-hush");
+    fs::write(secret.path().join("secret-file"), "hush\n").unwrap();
+    common::set_mode(&secret.path().join("secret-file"), 0o644);
+    let link = host.0.join("link");
+    std::os::unix::fs::symlink(secret.path(), &link).unwrap();
+    let flip = host.0.join("flip");
+    fs::create_dir(&flip).unwrap();
+    fs::write(flip.join("plain-file"), "plain\n").unwrap();
+    let src = caller_dir("layer-src");
+    let bind = format!("{}:{}", path_str(src.path()), host.at("new/x"));
+    let script = format!(
+        "readlink {0}; ls -A {0}/ {1}/ 2>&1; cat {0}/* {1}/* 2>&1; true",
+        host.at("link"),
+        host.at("flip")
+    );
+    let out = run(&["--ro-bind", &bind, "--", "sh", "-c", &script]);
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(&format!("{}\n", path_str(secret.path()))));
+    assert!(stdout.contains("plain"), "{stdout}");
+    assert!(
+        !stdout.contains("secret-file"),
+        "through the link: {stdout}"
+    );
+
+    // The race: flip the entry between a directory and a symlink to the secret while runs
+    // list and bind it. Each run either shows the plain directory or fails: never the secret.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, flip, secret) = (stop.clone(), flip.clone(), secret.path().to_path_buf());
+        let aside = host.0.join("aside");
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::rename(&flip, &aside);
+                let _ = std::os::unix::fs::symlink(&secret, &flip);
+                let _ = fs::remove_file(&flip);
+                let _ = fs::rename(&aside, &flip);
+                n += 1;
+            }
+            n
+        })
+    };
+    let (mut ran, mut refused) = (0, 0);
+    for _ in 0..40 {
+        let out = run(&["--ro-bind", &bind, "--", "sh", "-c", &script]);
+        let stdout = text(&out.stdout);
+        assert!(!stdout.contains("secret-file"), "{}", describe(&out));
+        match out.status.code() {
+            Some(0) => ran += 1,
+            Some(125) => refused += 1,
+            _ => panic!("{}", describe(&out)),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 0 && ran + refused == 40, "{flips} {ran} {refused}");
+    assert!(!host.0.join("new").exists(), "created on the host");
+}
+
+/// What --hide hides under a layered directory stays hidden, whichever comes first; so do the
+/// host's hidden places a layer's symlink entry points at (/home, /root, /run, /tmp).
+#[test]
+fn hidden_places_under_a_layer_stay_hidden() {
+    let host = HostDir::new("hide");
+    let hidden = host.0.join("hidden");
+    fs::create_dir(&hidden).unwrap();
+    fs::write(hidden.join("hidden-file"), "").unwrap();
+    for (name, to) in [("to-run", "/run"), ("to-root", "/root"), ("to-tmp", "/tmp")] {
+        std::os::unix::fs::symlink(to, host.0.join(name)).unwrap();
+    }
+    let before = tree(&host.0);
+    let src = caller_dir("hide-src");
+    let bind = format!("{}:{}", path_str(src.path()), host.at("new/x"));
+    let hide = host.at("hidden");
+    let script = format!(
+        "ls -A {0}/ {1}/to-run/ {1}/to-root/ {1}/to-tmp/; test -d {1}/new/x && echo bound",
+        hide,
+        path_str(&host.0)
+    );
+    for options in [
+        ["--hide", &hide, "--ro-bind", &bind],
+        ["--ro-bind", &bind, "--hide", &hide],
+    ] {
+        let mut args = options.to_vec();
+        args.extend(["--", "sh", "-c", &script]);
+        let out = run(&args);
+        assert_code(&out, 0);
+        // Every listing is empty: only the four headers, and the bind's line.
+        let stdout = text(&out.stdout);
+        let shown: Vec<_> = stdout
+            .lines()
+            .filter(|l| !l.is_empty() && !l.ends_with("/:") && *l != "bound")
+            .collect();
+        assert!(shown.is_empty(), "{options:?}: {}", describe(&out));
+        assert!(stdout.ends_with("bound\n"), "{options:?}: {stdout}");
+        assert_eq!(tree(&host.0), before, "{options:?}: the host changed");
+    }
+    // A destination inside what --hide hides: the hidden entries are not shown there either.
+    let inside = format!("{}:{}", path_str(src.path()), host.at("hidden/x"));
+    for options in [
+        ["--hide", &hide, "--ro-bind", &inside],
+        ["--ro-bind", &inside, "--hide", &hide],
+    ] {
+        let mut args = options.to_vec();
+        args.extend(["--", "ls", "-A", &hide]);
+        let out = run(&args);
+        assert!(
+            !text(&out.stdout).contains("hidden-file"),
+            "{options:?}: {}",
+            describe(&out)
+        );
+        assert_eq!(tree(&host.0), before, "{options:?}: the host changed");
+    }
+}
+
+/// Entries the caller can't read stay unreadable in a layer; a directory the caller can't list
+/// is not layered (its mount point is refused as before, naming it), nor is one it can list but
+/// not search through. Nothing is created on the host either way.
+#[test]
+fn unreadable_host_directories_and_entries_under_a_layer() {
+    let host = HostDir::new("unreadable");
+    let locked = host.0.join("locked");
+    fs::create_dir(&locked).unwrap();
+    fs::write(locked.join("root-only"), "x").unwrap();
+    common::set_mode(&locked, 0o700);
+    let src = caller_dir("unreadable-src");
+    let bind = |dst: &str| format!("{}:{dst}", path_str(src.path()));
+    let before = tree(&host.0);
+    let out = run(&[
+        "--ro-bind",
+        &bind(&host.at("new")),
+        "--",
+        "ls",
+        "-A",
+        &host.at("locked"),
+    ]);
+    assert_code(&out, 2);
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!text(&out.stdout).contains("root-only"));
+    // Search only (0711), list only (0744): no layer of either.
+    for mode in [0o711, 0o744] {
+        common::set_mode(&locked, mode);
+        let dst = host.at("locked/new");
+        let out = run(&["--ro-bind", &bind(&dst), "--", "true"]);
+        assert_failure_line(&out, 125, &[&dst]);
+        assert_eq!(tree(&host.0), before, "{mode:o}: the host changed");
+    }
+}
+
+/// A layer costs one mount per entry of each layered directory, once, however many
+/// destinations share it: the mount count grows linearly.
+#[test]
+fn a_layers_mount_count_is_one_per_host_entry() {
+    let host = HostDir::new("count");
+    let sub = host.0.join("sub");
+    fs::create_dir(&sub).unwrap();
+    for i in 0..200 {
+        fs::write(host.0.join(format!("f{i}")), "").unwrap();
+        fs::create_dir(sub.join(format!("d{i}"))).unwrap();
+    }
+    let count = |options: &[&str]| {
+        let mut args = options.to_vec();
+        args.extend(["--", "wc", "-l", "/proc/self/mountinfo"]);
+        let out = run(&args);
+        assert_code(&out, 0);
+        text(&out.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("{}", describe(&out)))
+    };
+    let base = count(&[]);
+    let (a, b, c) = (host.at("a"), host.at("b"), host.at("sub/c"));
+    let layered = count(&["--dir", &a, "--dir", &b, "--tmpfs", &c]);
+    // /var/tmp's and /var's own entries, the 201 of the host dir, the 200 of sub, the --tmpfs.
+    let var = fs::read_dir("/var").unwrap().count() + fs::read_dir("/var/tmp").unwrap().count();
+    assert!(
+        layered <= base + var + 201 + 200 + 1,
+        "{base} mounts without a layer, {layered} with"
+    );
+    assert!(!host.0.join("a").exists() && !sub.join("c").exists());
+}
+
+/// Destinations that try to leave the root or reach the host through /proc: `..` is refused
+/// when parsed; a path through /proc is never layered (/proc is the sandbox's own) and is
+/// resolved inside the root with no magic link followed, so nothing is made on the host.
+#[test]
+fn destinations_with_dotdot_or_through_proc_make_no_layer() {
+    let host = HostDir::new("escape");
+    let before = tree(&host.0);
+    let src = caller_dir("escape-src");
+    for dst in [
+        host.at("new/../../x"),
+        format!("/proc/self/root{}", host.at("new")),
+        format!("/proc/1/root{}", host.at("new")),
+        format!("/proc/self/cwd{}", host.at("new")),
+    ] {
+        let out = run(&[
+            "--ro-bind",
+            &format!("{}:{dst}", path_str(src.path())),
+            "--",
+            "true",
+        ]);
+        assert_code(&out, 125);
+        assert_eq!(tree(&host.0), before, "{dst}: the host changed");
+    }
+}
