@@ -286,6 +286,24 @@ fn result_json_of_a_plain_exit_has_no_signal() {
     assert!(r["name"].is_null(), "{r}");
 }
 
+/// `signal` is how the command ended, not a guess from its code: `exit 137` is an exit with
+/// code 137 (signal null), a SIGKILL is signal 9, both with exit status 137.
+#[test]
+fn result_json_tells_an_exit_137_from_a_sigkill() {
+    let dir = caller_dir("result-137");
+    let file = dir.path().join("r.json");
+    for (script, signal) in [("exit 137", None), ("kill -KILL $$", Some(9))] {
+        let out = run(&["--result-json", path_str(&file), "--", "sh", "-c", script]);
+        assert_code(&out, 137);
+        let r = json(&fs::read(&file).unwrap());
+        assert_eq!(r["exit_code"], 137, "{script}: {r}");
+        match signal {
+            None => assert!(r["signal"].is_null(), "{script}: {r}"),
+            Some(n) => assert_eq!(r["signal"], n, "{script}: {r}"),
+        }
+    }
+}
+
 #[test]
 fn result_json_to_an_unwritable_path_fails_before_the_run() {
     let out = run(&["--result-json", "/proc/nope/r.json", "--", "echo", "ran"]);
