@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 #[macro_use]
 mod common;
+#[allow(dead_code)]
+mod imagekit;
 
 use std::fs;
 use std::os::unix::fs::chown;
@@ -487,6 +489,49 @@ fn the_default_command_is_the_callers_shell_when_it_exists_inside() {
     cmd.env("SHELL", "/nonexistent/zsh");
     let out = output_with_input(cmd, b"echo ${BASH_VERSION:-sh}\n");
     common::assert_stdout(&out, "sh\n");
+    // Hidden by the user's own --hide: absent inside, so sh.
+    let mut cmd = ns_rootless(["--hide", path_str(&bash)]);
+    cmd.env("SHELL", &bash);
+    let out = output_with_input(cmd, b"echo ${BASH_VERSION:-sh}\n");
+    common::assert_stdout(&out, "sh\n");
+}
+
+/// With --image, $SHELL is looked up as the overlay shows it: one hidden by an upper layer's
+/// whiteout, or under a directory an upper layer made opaque, is absent, and sh runs instead.
+#[test]
+fn the_default_shell_hidden_by_an_image_layer_falls_back_to_sh() {
+    use imagekit::{busybox_layer, layer, oci_layout, Entry, Home};
+    let home = Home::new("shell-image");
+    let image = home.files().join("layout");
+    let extra = layer(&[
+        Entry::Dir("opt/"),
+        Entry::Dir("opt/shells/"),
+        Entry::Symlink("opt/shells/ash", "/bin/busybox"),
+    ]);
+    let top = layer(&[
+        Entry::Dir("bin/"),
+        Entry::File("bin/.wh.ash", b""),
+        Entry::Dir("opt/"),
+        Entry::Dir("opt/shells/"),
+        Entry::File("opt/shells/.wh..wh..opq", b""),
+    ]);
+    oci_layout(
+        &image,
+        &[busybox_layer(), extra, top],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+        false,
+    );
+    for shell in ["/bin/ash", "/opt/shells/ash"] {
+        let mut cmd = home.cmd(&["--image", path_str(&image)]);
+        cmd.env("SHELL", shell);
+        let out = output_with_input(cmd, b"echo ran\n");
+        common::assert_stdout(&out, "ran\n");
+    }
+    // Present in a lower layer and not hidden: that shell runs.
+    let mut cmd = home.cmd(&["--image", path_str(&image)]);
+    cmd.env("SHELL", "/bin/sh");
+    let out = output_with_input(cmd, b"echo $SHELL\n");
+    common::assert_stdout(&out, "/bin/sh\n");
 }
 
 #[test]
