@@ -675,6 +675,78 @@ fn build_script_never_adds_a_rustup_target() {
     assert!(stderr.contains("rustup target add"), "{stderr}");
 }
 
+/// build.sh's choice, without a build (`--print-target`): musl when rustc's sysroot has the
+/// musl target's library, else static glibc and one line on how to get musl. The stand-in
+/// rustc reports a sysroot with the target or without; cargo and rustup must not be called.
+#[test]
+fn build_script_picks_musl_only_when_installed() {
+    let dir = TempDir::new("build-target");
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("calls");
+    let mut uname = common::runner_command("uname");
+    uname.arg("-m");
+    let arch = text(&output_of(uname).stdout);
+    let musl = format!("{}-unknown-linux-musl", arch.trim());
+    for (installed, stdout, hint) in [
+        (true, format!("musl {musl}\n"), false),
+        (false, "glibc-static\n".into(), true),
+    ] {
+        let sysroot = dir.path().join(format!("sysroot-{installed}"));
+        let lib = sysroot.join("lib/rustlib").join(if installed {
+            &musl
+        } else {
+            "x86_64-unknown-linux-gnu"
+        });
+        fs::create_dir_all(lib.join("lib")).unwrap();
+        for (tool, body) in [
+            (
+                "rustc",
+                format!(
+                    "echo \"rustc $*\" >> {0}; echo {1}",
+                    path_str(&log),
+                    path_str(&sysroot)
+                ),
+            ),
+            ("cargo", format!("echo \"cargo $*\" >> {}", path_str(&log))),
+            (
+                "rustup",
+                format!("echo \"rustup $*\" >> {}", path_str(&log)),
+            ),
+        ] {
+            let path = bin.join(tool);
+            fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            common::set_mode(&path, 0o755);
+        }
+        let mut cmd = common::runner_command(common::host_tool("bash"));
+        cmd.arg(script("build.sh"))
+            .arg("--print-target")
+            .env("PATH", format!("{}:/usr/bin:/bin", path_str(&bin)));
+        let out = output_of(cmd);
+        assert_code(&out, 0);
+        assert_eq!(text(&out.stdout), stdout, "{}", describe(&out));
+        let stderr = text(&out.stderr);
+        if hint {
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.contains(&format!("rustup target add {musl}")),
+                "{stderr}"
+            );
+        } else {
+            assert_eq!(stderr, "", "{}", describe(&out));
+        }
+        let calls = fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            calls.lines().all(|l| l == "rustc --print sysroot"),
+            "only rustc's sysroot may be asked:\n{calls}"
+        );
+    }
+    // Anything else is refused.
+    let mut cmd = common::runner_command(common::host_tool("bash"));
+    cmd.arg(script("build.sh")).arg("--release");
+    assert_code(&output_of(cmd), 2);
+}
+
 #[test]
 fn install_script_installs_the_binary_man_page_and_completions() {
     let dir = caller_dir("install-sh");
