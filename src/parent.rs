@@ -159,8 +159,12 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     if let (Some(claim), Some(st)) = (claim, st) {
         claim.end(st, code.as_ref().ok().copied());
     }
+    // init's own death (--timeout's SIGKILL), else the payload's as init saw it.
+    let signal = outcome
+        .signal
+        .or_else(|| u8::try_from(ended.get()).ok().filter(|&s| s != 0));
     if code.is_ok() && !outcome.timed_out {
-        if let Some(hint) = crate::spec::limits::likely_hit(outcome.status, &limits) {
+        if let Some(hint) = crate::spec::limits::likely_hit(signal, &limits) {
             note_line(&hint);
         }
     }
@@ -169,10 +173,6 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
             Ok(c) => *c,
             Err(f) => f.code,
         };
-        // init's own death (--timeout's SIGKILL), else the payload's as init saw it.
-        let signal = outcome
-            .signal
-            .or_else(|| u8::try_from(ended.get()).ok().filter(|&s| s != 0));
         r.finish(exit, signal, outcome.timed_out)?;
     }
     code.map_err(Into::into)

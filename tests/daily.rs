@@ -572,6 +572,22 @@ fn a_run_killed_by_a_limit_names_it() {
         "exec head -c 5000 /dev/zero > /tmp/x",
     ]);
     assert_failure_line(&out, 153, &["SIGXFSZ", "--limit fsize=1024"]);
+    // A stack limit shows as SIGSEGV (dash recurses on the C stack).
+    let out = run(&["--limit", "stack=64k", "--", "sh", "-c", "f() { f; }; f"]);
+    assert_failure_line(&out, 139, &["SIGSEGV", "--limit stack=65536"]);
+    // A command that exits 137 or 139 itself was not killed: no hint.
+    for code in ["137", "139"] {
+        let out = run(&[
+            "--limit",
+            "as=1g",
+            "--",
+            "sh",
+            "-c",
+            &format!("exit {code}"),
+        ]);
+        assert_code(&out, code.parse().unwrap());
+        assert_eq!(text(&out.stderr), "", "exit {code}: {}", describe(&out));
+    }
 }
 
 #[test]
