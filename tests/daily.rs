@@ -534,6 +534,77 @@ fn the_default_shell_hidden_by_an_image_layer_falls_back_to_sh() {
     common::assert_stdout(&out, "/bin/sh\n");
 }
 
+/// `exec` starts where the run did: its working directory, its `-e` and `--env-file`
+/// environment and its limits, with exec's own `-e` and `--chdir` on top.
+#[test]
+fn exec_inherits_the_runs_directory_environment_and_limits() {
+    let runtime = caller_dir("exec-inherit");
+    common::set_mode(runtime.path(), 0o700);
+    let env_file = runtime.path().join("env");
+    fs::write(&env_file, "FROM_FILE=file\nBOTH=file\n").unwrap();
+    chown(&env_file, Some(caller_uid()), Some(caller_uid())).unwrap();
+    let name = format!("daily-exec-{}", std::process::id());
+    let cmd = |args: &[&str]| {
+        let mut cmd = ns_rootless(args);
+        cmd.env("XDG_RUNTIME_DIR", runtime.path());
+        output_of(cmd)
+    };
+    let out = cmd(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--env-file",
+        path_str(&env_file),
+        "-e",
+        "FROM_RUN=run",
+        "--chdir",
+        "/usr",
+        "--limit",
+        "nofile=123",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    assert_code(&out, 0);
+    let script = "echo $FROM_FILE $FROM_RUN $BOTH; pwd; ulimit -n";
+    let inherited = cmd(&["exec", &name, "--", "sh", "-c", script]);
+    let own = cmd(&[
+        "exec",
+        "-e",
+        "BOTH=exec",
+        "--chdir",
+        "/etc",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_code(&cmd(&["rm", "-f", &name]), 0);
+    common::assert_stdout(&inherited, "file run file\n/usr\n123\n");
+    common::assert_stdout(&own, "file run exec\n/etc\n123\n");
+}
+
+/// With --image (an image whose config names no PATH), PATH is the standard one, sbin
+/// directories included, not the caller's.
+#[test]
+fn image_path_includes_the_sbin_directories() {
+    use imagekit::{busybox_layer, oci_layout, Home};
+    let home = Home::new("image-path");
+    let image = home.files().join("layout");
+    oci_layout(&image, &[busybox_layer()], serde_json::json!({}), false);
+    let mut cmd = home.cmd(&["--image", path_str(&image), "--", "sh", "-c", "echo $PATH"]);
+    cmd.env("PATH", "/usr/bin:/bin");
+    let out = output_of(cmd);
+    assert_code(&out, 0);
+    let path = text(&out.stdout);
+    let dirs: Vec<&str> = path.trim().split(':').collect();
+    for sbin in ["/usr/sbin", "/sbin"] {
+        assert!(dirs.contains(&sbin), "{path}");
+    }
+}
+
 #[test]
 fn rootfs_path_includes_the_sbin_directories() {
     let mut cmd = Mode::Rootfs.command(&[], &["sh", "-c", "echo $PATH"]);
@@ -761,6 +832,18 @@ fn build_script_picks_musl_only_when_installed() {
     let mut cmd = common::runner_command(common::host_tool("bash"));
     cmd.arg(script("build.sh")).arg("--release");
     assert_code(&output_of(cmd), 2);
+}
+
+/// CI gates on formatting and lints before the tests.
+#[test]
+fn ci_runs_fmt_check_and_clippy_before_the_tests() {
+    let ci = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    let at = |needle: &str| {
+        ci.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in .ci/run:\n{ci}"))
+    };
+    assert!(at("cargo fmt --check") < at("scripts/test.sh"));
+    assert!(at("--all-targets -- -D warnings") < at("scripts/test.sh"));
 }
 
 #[test]
