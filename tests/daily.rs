@@ -392,6 +392,35 @@ fn built_in_profiles_are_listed_and_usable() {
 // Completions and the man page
 // ---------------------------------------------------------------------------------------------
 
+/// The built-in toolchain profiles bind the caller's toolchains and caches read-only, at the
+/// paths the environment they set names.
+#[test]
+fn built_in_profiles_bind_the_toolchain_dirs_read_only() {
+    let home = caller_dir("profile-home");
+    for (profile, var, dir) in [
+        ("rust", "CARGO_HOME", ".cargo/registry"),
+        ("rust", "RUSTUP_HOME", ".rustup"),
+        ("node", "npm_config_cache", ".npm"),
+        ("python", "PYTHONUSERBASE", ".local"),
+    ] {
+        let at = home.path().join(dir);
+        fs::create_dir_all(&at).unwrap();
+        fs::write(at.join("marker"), format!("{profile} {dir}\n")).unwrap();
+        common::give_to_caller(&at);
+        let var_dir = dir.split('/').next().unwrap();
+        let script = format!(
+            "test \"${var}\" = {1}/{var_dir} && cat {0}/marker; \
+             touch {0}/new 2>/dev/null || echo read-only",
+            path_str(&at),
+            path_str(home.path())
+        );
+        let mut cmd = ns_rootless(["--profile", profile, "--", "sh", "-c", &script]);
+        cmd.env("HOME", home.path());
+        let out = output_of(cmd);
+        common::assert_stdout(&out, &format!("{profile} {dir}\nread-only\n"));
+    }
+}
+
 #[test]
 fn completions_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
