@@ -2,17 +2,23 @@
 # Stage stamps of a launch: builds ns-rootless with `--features stamps` (musl, static, as
 # scripts/build.sh does, into target/stamps), runs `ns-rootless ARGS...` N times as an
 # unprivileged user, and prints for each stage the median time since the previous stage and
-# since `main`, in microseconds.
+# since `main`, in microseconds. With `--vs OTHER` (another stamps build, e.g. of the code
+# before a change), both binaries run in R rounds of N/R runs each, in alternating order (on a
+# shared machine the load drifts; alternating spreads it over both), and the step medians are
+# printed side by side.
 #
-#   scripts/stamps.sh [-n N] [--no-build] [--bin PATH] -- ARGS...    (default ARGS: -- true)
+#   scripts/stamps.sh [-n N] [--no-build] [--bin PATH] [--vs OTHER [--rounds R]] -- ARGS...
+#   (default ARGS: -- true; R: 10)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-N=200 BUILD=1 BIN=""
+N=200 BUILD=1 BIN="" VS="" ROUNDS=10
 while (($#)); do
     case $1 in
         -n) N=$2; shift ;;
         --no-build) BUILD=0 ;;
         --bin) BIN=$2; BUILD=0; shift ;;
+        --vs) VS=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
         --) shift; break ;;
         *) echo "stamps: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -29,37 +35,63 @@ T=$(mktemp -d /tmp/ns-rootless-stamps.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 install -m 755 "$BIN" "$T/ns-rootless"
+BINS=("$T/ns-rootless")
+if [[ -n $VS ]]; then
+    install -m 755 "$VS" "$T/other"
+    BINS+=("$T/other")
+else
+    ROUNDS=1
+fi
 AS=()
 if [[ $(id -u) -eq 0 ]]; then
     chown 61234:61234 "$T"
     AS=(setpriv --reuid=61234 --regid=61234 --clear-groups -- env -i PATH=/usr/bin:/bin HOME="$T")
 fi
 cd "$T"
-for ((i = 0; i < N; i++)); do
-    "${AS[@]}" "$T/ns-rootless" "$@" </dev/null >/dev/null 2>>"$T/err" || true
-    echo "--" >>"$T/err"
+PER=$(((N + ROUNDS - 1) / ROUNDS))
+for ((r = 0; r < ROUNDS; r++)); do
+    order=("${BINS[@]}")
+    ((r % 2)) && order=("${BINS[@]:1}" "${BINS[0]}")
+    for b in "${order[@]}"; do
+        for ((i = 0; i < PER; i++)); do
+            "${AS[@]}" "$b" "$@" </dev/null >/dev/null 2>>"$b.err" || true
+            echo "--" >>"$b.err"
+        done
+    done
 done
-python3 - "$T/err" <<'PY'
+python3 - "${BINS[@]/%/.err}" <<'PY'
 import statistics, sys
-runs, cur = [], []
-for line in open(sys.argv[1]):
-    if line.startswith("--"):
-        runs.append(cur); cur = []
-    elif line.startswith("ns-rootless-stamp "):
-        _, pid, stage, ns = line.split()
-        cur.append((stage, int(ns)))
-order, steps, total = [], {}, {}
-for run in runs:
-    if not run:
-        continue
-    run.sort(key=lambda s: s[1])
-    t0 = run[0][1]
-    for (stage, ns), (_, prev) in zip(run, [run[0]] + run[:-1]):
-        if stage not in steps:
-            order.append(stage)
-        steps.setdefault(stage, []).append((ns - prev) / 1e3)
-        total.setdefault(stage, []).append((ns - t0) / 1e3)
-print(f"{'stage':14} {'step us':>8} {'since main':>10}   ({len(runs)} runs, medians)")
-for stage in order:
-    print(f"{stage:14} {statistics.median(steps[stage]):8.0f} {statistics.median(total[stage]):10.0f}")
+def runs_of(path):
+    runs, cur = [], []
+    for line in open(path):
+        if line.startswith("--"):
+            runs.append(cur); cur = []
+        elif line.startswith("ns-rootless-stamp "):
+            _, pid, stage, ns = line.split()
+            cur.append((stage, int(ns)))
+    return [sorted(r, key=lambda s: s[1]) for r in runs if r]
+order, cols = [], []
+for path in sys.argv[1:]:
+    steps, total = {}, {}
+    runs = runs_of(path)
+    for run in runs:
+        t0 = run[0][1]
+        for (stage, ns), (_, prev) in zip(run, [run[0]] + run[:-1]):
+            if stage not in order:
+                order.append(stage)
+            steps.setdefault(stage, []).append((ns - prev) / 1e3)
+            total.setdefault(stage, []).append((ns - t0) / 1e3)
+    cols.append((steps, total, len(runs)))
+med = lambda v: f"{statistics.median(v):.0f}" if v else "-"
+if len(cols) == 1:
+    steps, total, n = cols[0]
+    print(f"{'stage':14} {'step us':>8} {'since main':>10}   ({n} runs, medians)")
+    for stage in order:
+        print(f"{stage:14} {med(steps[stage]):>8} {med(total[stage]):>10}")
+else:
+    (sa, ta, na), (sb, tb, nb) = cols
+    print(f"{'stage':14} {'step us':>8} {'--vs':>8} {'since main':>10} {'--vs':>8}   ({na} and {nb} runs, medians)")
+    for stage in order:
+        print(f"{stage:14} {med(sa.get(stage, [])):>8} {med(sb.get(stage, [])):>8} "
+              f"{med(ta.get(stage, [])):>10} {med(tb.get(stage, [])):>8}")
 PY
