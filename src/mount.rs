@@ -234,16 +234,22 @@ fn run_step(
             options,
             attrs,
         } => mount_fresh(root, step, owned, fstype, options, *attrs),
-        PreparedAction::Bind { src, attrs, dir } => {
+        PreparedAction::Bind {
+            src,
+            attrs,
+            dir,
+            root_owned,
+        } => {
             // The destination first: a clone dropped unattached (an optional destination that
             // doesn't exist) would cost an umount of its own.
             let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
                 return Ok(());
             };
             // The source is a host path, resolved before pivot_root (see STAGING). It was made
-            // canonical before fork: a symlink in it now means it was swapped since, so refuse.
-            let tree = match top_level(src) {
-                true => sys::clone_top_level(src),
+            // canonical before fork: a symlink in it now means it was swapped since, so refuse
+            // (unless only the host's root could have put it there).
+            let tree = match root_owned {
+                true => sys::clone_root_owned(src),
                 false => sys::clone_tree_no_symlinks(src),
             }
             .map_err(at_step)?;
@@ -457,13 +463,6 @@ impl Dest<'_> {
             Dest::Made(..) => open_destination(root, step, true),
         }
     }
-}
-
-/// Whether a bind source is a top-level entry of the host's root (`/etc`): one name below `/`,
-/// which only the host's root can replace.
-fn top_level(src: &CStr) -> bool {
-    let b = src.to_bytes();
-    b.len() > 1 && b[0] == b'/' && !b[1..].contains(&b'/')
 }
 
 /// Creates `name` in `dir`: a directory with `mode`, or (None) an empty file to bind a file on.

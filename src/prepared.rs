@@ -26,6 +26,10 @@ pub enum PreparedAction {
         src: CString,
         attrs: u64,
         dir: bool,
+        /// The source is a path only the host's root can change (a top-level entry of `/`, or
+        /// one of the plan's own device nodes): no symlink on its way to refuse (see
+        /// sys::clone_root_owned).
+        root_owned: bool,
     },
     Dir,
     Symlink {
@@ -308,6 +312,9 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
                 | if *device { 0 } else { MOUNT_ATTR_NODEV }
                 | if *readonly { MOUNT_ATTR_RDONLY } else { 0 },
             dir: *dir,
+            // Device binds name the plan's own /dev nodes (plan::DEVICES, /dev/null), never a
+            // user's path.
+            root_owned: *device || src.parent() == Some(Path::new("/")),
         },
         Action::Dir => PreparedAction::Dir,
         Action::ReadOnly => PreparedAction::ReadOnly,

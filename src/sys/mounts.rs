@@ -79,16 +79,16 @@ pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dir, name.as_ptr(), flags) })
 }
 
-/// A detached copy of the mount tree at `/name` (`path`: one name below the root, of the host
-/// root's own): one syscall where `clone_path` makes two. A symlink there is not followed: its
-/// copy can't be attached on a directory (EINVAL), and on a file it stays a link resolved in
+/// A detached copy of the mount tree at `path`, a path only the host's root can change (`/etc`,
+/// `/dev/null`): one syscall where `clone_path` makes two. A final symlink is not followed: its
+/// copy can't be attached on a directory (EINVAL), and on a file it stays a link, resolved in
 /// the sandbox.
-pub fn clone_top_level(path: &CStr) -> SysResult<OwnedFd> {
+pub fn clone_root_owned(path: &CStr) -> SysResult<OwnedFd> {
     let flags = OPEN_TREE_CLONE
         | libc::O_CLOEXEC as c_uint
         | libc::AT_RECURSIVE as c_uint
         | libc::AT_SYMLINK_NOFOLLOW as c_uint;
-    // SAFETY: a C string path, resolved from our root.
+    // SAFETY: a valid C string.
     check_fd(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })
 }
 
