@@ -86,9 +86,16 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
             root
         }
     };
+    let mut last = None;
     for (i, step) in p.steps.iter().enumerate() {
-        run_step(root.as_raw_fd(), Some(&scratch), step, &mut owned)
-            .map_err(|(stage, e)| (stage, i as u32, e))?;
+        run_step(
+            root.as_raw_fd(),
+            Some(&scratch),
+            step,
+            &mut owned,
+            &mut last,
+        )
+        .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
     // Nothing more is created at the top level: `/` itself is read-only like a real root. (An
     // image's root stays writable, like a container's: its writes go to the scratch tmpfs.)
@@ -110,8 +117,9 @@ fn bundle_root(p: &Prepared, oci: &crate::oci::launch::Launch) -> Result<OwnedFd
         len: 0,
     };
     owned.add(root.as_raw_fd());
+    let mut last = None;
     for (i, step) in p.steps.iter().enumerate() {
-        run_step(root.as_raw_fd(), None, step, &mut owned)
+        run_step(root.as_raw_fd(), None, step, &mut owned, &mut last)
             .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
     if oci.root_readonly {
@@ -201,39 +209,45 @@ pub fn enter_root(root: &OwnedFd) -> Result<(), Fail> {
     })
 }
 
-fn run_step(
+fn run_step<'p>(
     root: RawFd,
     scratch: Option<&Scratch>,
-    step: &PreparedStep,
+    step: &'p PreparedStep,
     owned: &mut Owned,
+    last: &mut Option<Parent<'p>>,
 ) -> Result<(), (Stage, Errno)> {
     let at_step = |e| (Stage::Step, e);
     let at_mount_point = |e| (Stage::MountPoint, e);
+    // The previous step's directory is kept only for a step that goes in the same one.
+    if last
+        .as_ref()
+        .is_some_and(|l| Some(l.path) != parent_of(step))
+    {
+        *last = None;
+    }
     match &step.action {
         PreparedAction::Scratch { name, mode, attrs } => {
-            let Some(dst) = ensure_dir(root, step, *mode, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure_dir(root, step, *mode, owned, last).map_err(at_mount_point)?
+            else {
                 return Ok(());
             };
             // What we have just made is an empty directory of our own already: bound onto
             // itself, it is one (a mkdir fewer than one made under HIDDEN).
             let mnt = match &dst {
-                Dest::Made(dir, name) => {
-                    let dir = dir.as_ref().map_or(root, |d| d.as_raw_fd());
-                    scratch_mount(sys::clone_dir(dir, name), *attrs)
-                }
+                Dest::Made(dir, name) => scratch_mount(sys::clone_dir(*dir, name), *attrs),
                 Dest::Opened(_) => {
                     let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
                     scratch.dir(name, *mode, *attrs)
                 }
             }
             .map_err(at_step)?;
-            dst.attach(root, mnt.as_raw_fd()).map_err(at_step)
+            dst.attach(mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Mount {
             fstype,
             options,
             attrs,
-        } => mount_fresh(root, step, owned, fstype, options, *attrs),
+        } => mount_fresh(root, step, owned, last, fstype, options, *attrs),
         PreparedAction::Bind {
             src,
             attrs,
@@ -242,7 +256,7 @@ fn run_step(
         } => {
             // The destination first: a clone dropped unattached (an optional destination that
             // doesn't exist) would cost an umount of its own.
-            let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, *dir, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             // The source is a host path, resolved before pivot_root (see STAGING). It was made
@@ -255,13 +269,13 @@ fn run_step(
             .map_err(at_step)?;
             // Recursive: every submount of a read-only bind is read-only too.
             sys::set_mount_attrs(tree.as_raw_fd(), *attrs, true).map_err(at_step)?;
-            dst.attach(root, tree.as_raw_fd()).map_err(at_step)
+            dst.attach(tree.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Filesystem {
             fstype,
             options,
             attrs,
-        } => mount_fresh(root, step, owned, fstype, options, *attrs),
+        } => mount_fresh(root, step, owned, last, fstype, options, *attrs),
         PreparedAction::BindTree {
             src,
             attrs,
@@ -269,13 +283,13 @@ fn run_step(
             recursive,
             propagation,
         } => {
-            let Some(dst) = ensure(root, step, *dir, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, *dir, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
             sys::set_mount_attrs_with(tree.as_raw_fd(), *attrs, *recursive, *propagation)
                 .map_err(at_step)?;
-            dst.attach(root, tree.as_raw_fd()).map_err(at_step)
+            dst.attach(tree.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Mask { options } => {
             // What is there decides the mask: open it as it is, then hide it.
@@ -298,11 +312,11 @@ fn run_step(
             };
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
-        PreparedAction::Dir => ensure(root, step, true, owned)
+        PreparedAction::Dir => ensure(root, step, true, owned, last)
             .map(drop)
             .map_err(at_mount_point),
         PreparedAction::ReadOnly => {
-            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let dst = dst.opened(root, step).map_err(at_step)?;
@@ -312,19 +326,19 @@ fn run_step(
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Overlay { options } => {
-            let Some(dst) = ensure(root, step, true, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let mnt = new_overlay(options).map_err(at_step)?;
-            dst.attach(root, mnt.as_raw_fd()).map_err(at_step)
+            dst.attach(mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::File { name, contents } => {
-            let Some(dst) = ensure(root, step, false, owned).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, false, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
             let mnt = scratch.file(name, contents).map_err(at_step)?;
-            dst.attach(root, mnt.as_raw_fd()).map_err(at_step)
+            dst.attach(mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Symlink { target } => {
             let Some(((parent, name), parents)) = step.chain.split_last() else {
@@ -334,29 +348,32 @@ fn run_step(
             if parents.is_empty() {
                 return sys::symlinkat(target, root, name).map_err(at_step);
             }
-            let dir = open_parent(root, parent, parents, owned)?;
-            owned.check(dir.as_raw_fd()).map_err(at_mount_point)?;
-            sys::symlinkat(target, dir.as_raw_fd(), name).map_err(at_step)
+            let dir = parent_dir(root, step, parent, parents, owned, last)?;
+            if !dir.ours {
+                return Err((Stage::MountPoint, NOT_OURS));
+            }
+            sys::symlinkat(target, dir.fd.as_raw_fd(), name).map_err(at_step)
         }
     }
 }
 
 /// A new filesystem on the step's destination; a tmpfs is the sandbox's own, where mount
 /// points may be created.
-fn mount_fresh(
+fn mount_fresh<'p>(
     root: RawFd,
-    step: &PreparedStep,
+    step: &'p PreparedStep,
     owned: &mut Owned,
+    last: &mut Option<Parent<'p>>,
     fstype: &CStr,
     options: &[(CString, Option<CString>)],
     attrs: u64,
 ) -> Result<(), (Stage, Errno)> {
-    let Some(dst) = ensure(root, step, true, owned).map_err(|e| (Stage::MountPoint, e))? else {
+    let Some(dst) = ensure(root, step, true, owned, last).map_err(|e| (Stage::MountPoint, e))?
+    else {
         return Ok(());
     };
     let mnt = sys::new_mount(fstype, options, attrs).map_err(|e| (Stage::Step, e))?;
-    dst.attach(root, mnt.as_raw_fd())
-        .map_err(|e| (Stage::Step, e))?;
+    dst.attach(mnt.as_raw_fd()).map_err(|e| (Stage::Step, e))?;
     if fstype == c"tmpfs" {
         owned.add(mnt.as_raw_fd());
     }
@@ -389,6 +406,45 @@ fn open_destination(root: RawFd, step: &PreparedStep, dir: bool) -> SysResult<Ow
         return Err(libc::ELOOP);
     }
     Ok(fd)
+}
+
+/// The directory the previous step's destination went in, kept open for the next step when
+/// that one goes in the same directory (/dev/null, /dev/zero, ... in /dev): a mount on one
+/// entry can't cover the directory holding it, so the fd still names what a new lookup of the
+/// same path would find. `run_step` drops it for a step that goes anywhere else.
+struct Parent<'p> {
+    /// Empty: not to be kept for the next step (`parent_of` has none for this one).
+    path: &'p CStr,
+    fd: OwnedFd,
+    /// On one of the sandbox's own filesystems (Owned): where mount points may be created.
+    ours: bool,
+}
+
+/// The directory a step's destination goes in ("dev" for dev/null, "." for a top-level one),
+/// None when the destination could be elsewhere: a last name `.` or `..`, or a followed link.
+fn parent_of(step: &PreparedStep) -> Option<&CStr> {
+    let (parent, name) = step.chain.last()?;
+    let plain = name.as_bytes() != b"." && name.as_bytes() != b"..";
+    (plain && !step.follow).then_some(parent.as_c_str())
+}
+
+/// The step's parent directory (see `Parent`): the one kept from the previous step, else opened
+/// (and made, see `open_parent`) and kept.
+fn parent_dir<'l, 'p>(
+    root: RawFd,
+    step: &'p PreparedStep,
+    parent: &'p CStr,
+    parents: &[(CString, CString)],
+    owned: &Owned,
+    last: &'l mut Option<Parent<'p>>,
+) -> Result<&'l Parent<'p>, (Stage, Errno)> {
+    if last.is_none() {
+        let fd = open_parent(root, parent, parents, owned)?;
+        let ours = owned.check(fd.as_raw_fd()).is_ok();
+        let path = parent_of(step).unwrap_or(c"");
+        *last = Some(Parent { path, fd, ours });
+    }
+    last.as_ref().ok_or((Stage::Step, libc::EINVAL))
 }
 
 /// Opens `parent`, the directory a destination goes in; when it can't be, creates it and its
@@ -441,18 +497,19 @@ fn make_in(dir: RawFd, name: &CStr, directory: bool, owned: &Owned) -> SysResult
 /// directory of the sandbox's own tmpfs (None: the root). Only init runs in the sandbox while
 /// it is built and nothing else can reach that tmpfs, so what a lookup of that one name finds
 /// is what we made: it is mounted on by name, without opening it (and checking it) first.
+///
+/// `Made`'s directory is the root or the step's `Parent`, which stays open until a later step
+/// goes elsewhere.
 enum Dest<'a> {
     Opened(OwnedFd),
-    Made(Option<OwnedFd>, &'a CStr),
+    Made(RawFd, &'a CStr),
 }
 
 impl Dest<'_> {
-    fn attach(&self, root: RawFd, mnt: RawFd) -> SysResult<()> {
+    fn attach(&self, mnt: RawFd) -> SysResult<()> {
         match self {
             Dest::Opened(fd) => sys::attach(mnt, fd.as_raw_fd()),
-            Dest::Made(dir, name) => {
-                sys::attach_to(mnt, dir.as_ref().map_or(root, |d| d.as_raw_fd()), name)
-            }
+            Dest::Made(dir, name) => sys::attach_to(mnt, *dir, name),
         }
     }
 
@@ -480,8 +537,9 @@ fn ensure<'s>(
     step: &'s PreparedStep,
     dir: bool,
     owned: &Owned,
+    last: &mut Option<Parent<'s>>,
 ) -> SysResult<Option<Dest<'s>>> {
-    ensure_as(root, step, dir.then_some(0o755), owned)
+    ensure_as(root, step, dir.then_some(0o755), owned, last)
 }
 
 /// `ensure` for a directory that, when made here, gets `mode` (a scratch directory's).
@@ -490,8 +548,9 @@ fn ensure_dir<'s>(
     step: &'s PreparedStep,
     mode: u32,
     owned: &Owned,
+    last: &mut Option<Parent<'s>>,
 ) -> SysResult<Option<Dest<'s>>> {
-    ensure_as(root, step, Some(mode), owned)
+    ensure_as(root, step, Some(mode), owned, last)
 }
 
 /// `ensure`: `mode` is that of a directory to make, None for a file.
@@ -500,6 +559,7 @@ fn ensure_as<'s>(
     step: &'s PreparedStep,
     mode: Option<u32>,
     owned: &Owned,
+    last: &mut Option<Parent<'s>>,
 ) -> SysResult<Option<Dest<'s>>> {
     let dir = mode.is_some();
     // A top-level entry (most steps): created right in the root, ours and whose fd we hold; a
@@ -508,10 +568,22 @@ fn ensure_as<'s>(
     if !step.if_exists && step.chain.len() == 1 {
         let name = &step.chain[0].1;
         return match create(root, name, mode) {
-            Ok(()) => Ok(Some(Dest::Made(None, name))),
+            Ok(()) => Ok(Some(Dest::Made(root, name))),
             Err(libc::EEXIST) => open_destination(root, step, dir).map(|fd| Some(Dest::Opened(fd))),
             Err(e) => Err(e),
         };
+    }
+    let Some(((parent, name), parents)) = step.chain.split_last() else {
+        return Err(libc::EINVAL);
+    };
+    // A sibling of the previous step's destination in a directory of our own (/dev/zero after
+    // /dev/null): made right there, in the directory already open.
+    if let Some(l) = last.as_ref().filter(|l| l.ours && !step.if_exists) {
+        match create(l.fd.as_raw_fd(), name, mode) {
+            Ok(()) => return Ok(Some(Dest::Made(l.fd.as_raw_fd(), name))),
+            Err(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
     }
     match open_destination(root, step, dir) {
         Ok(fd) => return Ok(Some(Dest::Opened(fd))),
@@ -519,18 +591,15 @@ fn ensure_as<'s>(
         Err(libc::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let Some(((parent, name), parents)) = step.chain.split_last() else {
-        return Err(libc::EINVAL);
-    };
-    let parent = open_parent(root, parent, parents, owned).map_err(|(_, e)| e)?;
+    let parent = parent_dir(root, step, parent, parents, owned, last).map_err(|(_, e)| e)?;
     // Missing in a directory of our own (/dev/null in our /dev): made there, and used by name.
-    if owned.check(parent.as_raw_fd()).is_ok() {
-        match create(parent.as_raw_fd(), name, mode) {
-            Ok(()) => return Ok(Some(Dest::Made(Some(parent), name))),
+    if parent.ours {
+        match create(parent.fd.as_raw_fd(), name, mode) {
+            Ok(()) => return Ok(Some(Dest::Made(parent.fd.as_raw_fd(), name))),
             Err(libc::EEXIST) => {}
             Err(e) => return Err(e),
         }
     }
-    make_in(parent.as_raw_fd(), name, dir, owned)?;
+    make_in(parent.fd.as_raw_fd(), name, dir, owned)?;
     open_destination(root, step, dir).map(|fd| Some(Dest::Opened(fd)))
 }
