@@ -84,11 +84,15 @@ impl Net {
                  package (it provides pasta), or slirp4netns"
             ),
         };
-        Ok(Net::User(UserNet {
+        let user = UserNet {
             helper,
             host_loopback,
             publish,
-        }))
+        };
+        if let Helper::Slirp4netns(_) = user.helper {
+            slirp4netns::refuse(&user)?;
+        }
+        Ok(Net::User(user))
     }
 
     /// Whether the sandbox gets a network namespace of its own.
