@@ -557,26 +557,59 @@ fn no_helper_survives_sigkill_of_ns_rootless() {
 // Modes
 // ---------------------------------------------------------------------------------------------
 
-fn net_none_has_no_interface_up(mode: Mode) {
+/// `--net none`: the kernel makes `lo` in every network namespace and won't delete it
+/// (RTM_DELLINK on a loopback device: EOPNOTSUPP, also for the namespace's owner), so the
+/// strongest true version is `lo` alone, down, with no address and no route, and a command
+/// without CAP_NET_ADMIN that can't bring it up.
+fn net_none_has_only_lo_down_and_unusable(mode: Mode) {
     let out = mode.run(
         &["--net", "none"],
         &[
             "sh",
             "-c",
-            "ip -o addr; echo ---; ip -o link show up; busybox nc -w 1 127.0.0.1 1 2>&1",
+            "echo links:; ip -o link; echo sys:; ls /sys/class/net; echo addrs:; ip -o addr; \
+             echo routes:; ip route; ip -6 route; echo up:; ip link set lo up 2>&1; \
+             ip link del lo 2>&1; echo connect:; busybox nc -w 1 127.0.0.1 1 2>&1",
         ],
     );
     let stdout = text(&out.stdout);
-    let (addrs, rest) = stdout
-        .split_once("---\n")
-        .unwrap_or_else(|| panic!("{}", describe(&out)));
-    assert_eq!(addrs, "", "addresses with --net none:\n{}", describe(&out));
+    let section = |name: &str| -> Vec<String> {
+        stdout
+            .split(&format!("{name}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in {}", describe(&out)))
+            .lines()
+            .take_while(|l| !l.ends_with(':'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let links = section("links");
     assert!(
-        rest.contains("Network is unreachable"),
+        links.len() == 1 && links[0].starts_with("1: lo: <LOOPBACK> "),
         "{}",
         describe(&out)
     );
-    assert!(!rest.contains("UP"), "{}", describe(&out));
+    assert_eq!(section("sys"), ["lo"], "{}", describe(&out));
+    assert_eq!(section("addrs"), Vec::<String>::new(), "{}", describe(&out));
+    assert_eq!(
+        section("routes"),
+        Vec::<String>::new(),
+        "{}",
+        describe(&out)
+    );
+    let up = section("up").join("\n");
+    assert!(
+        up.matches("Operation not permitted").count() == 2,
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        section("connect")
+            .join("\n")
+            .contains("Network is unreachable"),
+        "{}",
+        describe(&out)
+    );
     // The control: the default private network has lo up.
     let out = mode.run(&[], &["ip", "-o", "addr"]);
     assert!(
@@ -586,7 +619,17 @@ fn net_none_has_no_interface_up(mode: Mode) {
     );
 }
 
-in_both_modes!(net_none_has_no_interface_up);
+in_both_modes!(net_none_has_only_lo_down_and_unusable);
+
+#[test]
+fn net_none_help_says_why_lo_is_there() {
+    let out = output_of(ns_rootless(["--help"]));
+    let help = common::normalize_whitespace(&text(&out.stdout));
+    assert!(
+        help.contains("none (lo down, no address, no route: the kernel won't delete lo)"),
+        "{help}"
+    );
+}
 
 #[test]
 fn share_net_is_net_host_and_its_help_warns() {
