@@ -864,49 +864,55 @@ hf "startup, --net pasta via slirp4netns: /bin/true" time n "$NET_RUNS" 2 \
 NET_BYTES=$PIPE_BYTES
 sink() { echo "echo up; exec ${2:-}nc -ll -p $1 -e ${2:-}dd bs=1M of=/dev/null"; }  # sink PORT [BUSYBOX]
 SINK=$(sink 5000)
-# tcp_row ROW TOOL PORT STOP CMD...: CMD runs the sink, published on PORT; STOP (a command line,
+# sink_start ROW TOOL PORT STOP CMD...: CMD runs the sink, published on PORT; STOP (a command line,
 # run as the measuring user) ends it where a SIGTERM to CMD doesn't (podman's container: nc is its
-# pid 1, which ignores SIGTERM).
-tcp_row() {
+# pid 1, which ignores SIGTERM). The sinks of a row all run at once, so that its clients are timed
+# in the same hyperfine rounds of alternating order.
+SINK_ARGS=() SINK_STOPS=() SINK_PIDS=()
+sink_start() {
     local row=$1 tool=$2 port=$3 stop=$4; shift 4
     local pid
     "${AS[@]}" "$@" </dev/null >"$T/sink.$tool" 2>&1 &
     pid=$!
-    BG_PIDS+=("$pid")
+    BG_PIDS+=("$pid"); SINK_PIDS+=("$pid"); SINK_STOPS+=("$stop")
     for _ in $(seq 300); do
         grep -q '^up' "$T/sink.$tool" 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if grep -q '^up' "$T/sink.$tool"; then
-        HF_BYTES=$NET_BYTES
-        hf "$row" thr s "$PIPE_RUNS" 1 "$tool" \
-            "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'"
+        SINK_ARGS+=("$tool" "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'")
     else
         rec "$row" thr "$tool" "n/a:$tool: $(last_line "$T/sink.$tool")"
     fi
-    "${AS[@]}" sh -c "$stop" >/dev/null 2>&1 || true
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    BG_PIDS=()
+}
+sinks_measure() {  # sinks_measure ROW -- time every client of the sinks started, then stop them
+    local row=$1 c p
+    HF_BYTES=$NET_BYTES
+    ((${#SINK_ARGS[@]})) && hf "$row" thr s "$PIPE_RUNS" 1 "${SINK_ARGS[@]}"
+    for c in "${SINK_STOPS[@]}"; do "${AS[@]}" sh -c "$c" >/dev/null 2>&1 || true; done
+    for p in "${SINK_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    SINK_ARGS=() SINK_STOPS=() SINK_PIDS=() BG_PIDS=()
 }
 read -ra pmn <<<"$PMN_RUN"
 read -ra ns_slirp <<<"$NS_SLIRP"
 row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1 (podman: default port handler)"
-tcp_row "$row" ns 18081 : "$NSR" --rootfs "$ROOTFS" -p 18081:5000 -- /bin/sh -c "$SINK"
+sink_start "$row" ns 18081 : "$NSR" --rootfs "$ROOTFS" -p 18081:5000 -- /bin/sh -c "$SINK"
 if [[ $PMN_RUN == env* ]]; then
-    tcp_row "$row" podman 18082 "$PMNC rm -f -t 0 nsb-sink" "${pmn[@]}" --name nsb-sink \
+    sink_start "$row" podman 18082 "$PMNC rm -f -t 0 nsb-sink1" "${pmn[@]}" --name nsb-sink1 \
         -p 18082:5000 localhost/nsnet /bin/sh -c "$SINK"
 else
     probe "$PMN_RUN" || rec "$row" thr podman "n/a:podman: $PROBE_ERR"
 fi
-tcp_row "$row" bare 18083 : "$ROOTFS/bin/busybox" sh -c "$(sink 18083 "$ROOTFS/bin/busybox ")"
+sink_start "$row" bare 18083 : "$ROOTFS/bin/busybox" sh -c "$(sink 18083 "$ROOTFS/bin/busybox ")"
+sinks_measure "$row"
 row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1, slirp4netns (both)"
-tcp_row "$row" ns 18084 : "${ns_slirp[@]}" -p 18084:5000 -- /bin/sh -c "$SINK"
+sink_start "$row" ns 18084 : "${ns_slirp[@]}" -p 18084:5000 -- /bin/sh -c "$SINK"
 if [[ $PMN_RUN == env* ]]; then
-    tcp_row "$row" podman 18085 "$PMNC rm -f -t 0 nsb-sink" "${pmn[@]}" --name nsb-sink \
+    sink_start "$row" podman 18085 "$PMNC rm -f -t 0 nsb-sink2" "${pmn[@]}" --name nsb-sink2 \
         --network slirp4netns:port_handler=slirp4netns -p 18085:5000 localhost/nsnet /bin/sh -c "$SINK"
 fi
+sinks_measure "$row"
 sh -c "$PMN_END"
 CLEANUP_CMDS=()
 fi # want net
