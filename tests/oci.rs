@@ -1175,3 +1175,87 @@ fn a_container_sharing_the_hosts_network_cannot_reach_its_abstract_sockets() {
     assert_eq!(text(&out.stdout), "EPERM\n", "exec: {}", describe(&out));
     assert_quiet_success(&b.run(&["delete", "--force", "la3"]));
 }
+
+/// A running container whose process sleeps, for `exec` tests.
+fn running(b: &Bundle, id: &str) {
+    b.args(&["sleep", "1000"]);
+    let (status, _, err) = b.create(id, &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_quiet_success(&b.run(&["start", id]));
+}
+
+/// `exec` is no weaker than the container: its process gets the container's rlimits (and an
+/// `--process` file's own), as runc's exec starts from the container's process.
+#[test]
+fn exec_gets_the_containers_rlimits() {
+    let b = Bundle::new("oci-exec-rlimits");
+    b.edit(|c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 100, "soft": 90}])
+    });
+    running(&b, "r1");
+    let out = b.run(&["exec", "r1", "sh", "-c", "ulimit -n; ulimit -H -n"]);
+    assert_eq!(text(&out.stdout), "90\n100\n", "{}", describe(&out));
+    let process = b.path().join("process.json");
+    fs::write(
+        &process,
+        serde_json::to_vec(&serde_json::json!({
+            "args": ["sh", "-c", "ulimit -n"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 50, "soft": 50}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    give_to_caller(&process);
+    let out = b.run(&["exec", "--process", process.to_str().unwrap(), "r1"]);
+    assert_eq!(text(&out.stdout), "50\n", "{}", describe(&out));
+}
+
+/// `exec` takes the container's seccomp profile and process from the config it was created
+/// with: a bundle edited (or gone) since `create` must not hand exec a weaker one.
+#[test]
+fn exec_keeps_the_config_the_container_was_created_with() {
+    let b = Bundle::new("oci-exec-config");
+    b.edit(|c| {
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+    });
+    running(&b, "k1");
+    b.edit(|c| {
+        c["linux"].as_object_mut().unwrap().remove("seccomp");
+    });
+    let out = b.run(&["exec", "k1", "grep", "^Seccomp:", "/proc/self/status"]);
+    assert_eq!(text(&out.stdout), "Seccomp:\t2\n", "{}", describe(&out));
+    fs::remove_file(b.path().join("config.json")).unwrap();
+    let out = b.run(&["exec", "k1", "grep", "^Seccomp:", "/proc/self/status"]);
+    assert_eq!(text(&out.stdout), "Seccomp:\t2\n", "{}", describe(&out));
+}
+
+/// While `exec` is in the container's namespaces it holds fds from outside (the pid file's
+/// directory, the console socket) and our memory: it is not dumpable before it joins, so the
+/// container's root (same host uid, or owner of a user namespace it made and we joined) can't
+/// ptrace it or open its /proc/PID/fd (runc's CVE-2016-9962). A process that isn't dumpable
+/// has its /proc/PID files owned by root.
+#[test]
+fn exec_is_not_dumpable_while_in_the_container() {
+    use std::os::unix::fs::MetadataExt;
+    let b = Bundle::new("oci-exec-dumpable");
+    running(&b, "d1");
+    let mut cmd = b.oci(&["exec", "d1", "sleep", "1000"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let proc_dir = format!("/proc/{}", child.id());
+    // Until it has joined (its user namespace link changes), then look at its owner.
+    let ours = fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_link(format!("{proc_dir}/ns/user")).ok() == Some(ours.clone()) {
+        assert!(Instant::now() < deadline, "exec never joined the container");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let owner = fs::metadata(format!("{proc_dir}/fd")).unwrap().uid();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(owner, 0, "exec's /proc/PID is the caller's: it is dumpable");
+}

@@ -76,7 +76,7 @@ pub struct Capabilities {
     pub ambient: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Rlimit {
     #[serde(rename = "type")]
     pub kind: String,

@@ -6,7 +6,7 @@ use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, StartHook};
 use crate::oci::mounts::{self, Owns};
-use crate::oci::process::{current_oom_score_adj, prepare_process, rlimit_number, sysctls};
+use crate::oci::process::{current_oom_score_adj, prepare_process, rlimits, sysctls};
 use crate::plan::Plan;
 use crate::prepared::{self, cpath, Prepared};
 use anyhow::{bail, Context, Result};
@@ -247,11 +247,7 @@ pub fn convert(
         .oom_score_adj
         .filter(|&v| Some(v) != current_oom_score_adj())
         .map(|v| v.to_string().into_bytes());
-    let rlimits = process
-        .rlimits
-        .iter()
-        .map(|r| Ok((rlimit_number(&r.kind)?, r.soft, r.hard)))
-        .collect::<Result<_>>()?;
+    let rlimits = rlimits(process)?;
     let seccomp = match linux.and_then(|l| l.seccomp.as_ref()) {
         Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
         None => None,

@@ -78,6 +78,11 @@ pub fn create(
         None => None,
     };
     store.claim(id)?;
+    // `exec` reads the config the container was made with, not the bundle's of the day.
+    if let Err(e) = store::write_atomic(&store.config_path(id), &text, 0o600) {
+        let _ = store.remove(id);
+        return Err(e);
+    }
     // With --systemd-cgroup the tree around us is systemd's to write (its single-writer rule):
     // no cgroup of ours goes there.
     let resources = config

@@ -122,7 +122,7 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
 
 /// Until the container's process has exec'd (init renames itself then, see init.rs), init has
 /// ended, or 10 s have passed (an execve stuck on a hung filesystem).
-fn wait_for_exec(init: &Pidfd) {
+pub fn wait_for_exec(init: &Pidfd) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let want = crate::oci::launch::RUNNING_NAME.to_bytes();
     let mut pause = std::time::Duration::from_micros(100);

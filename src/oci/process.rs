@@ -124,7 +124,16 @@ pub fn sysctls(
     Ok(out)
 }
 
-pub fn rlimit_number(name: &str) -> Result<libc::c_int> {
+/// `process.rlimits` as (resource, soft, hard), for the container's process and `exec`'s alike.
+pub fn rlimits(process: &Process) -> Result<Vec<(libc::c_int, u64, u64)>> {
+    process
+        .rlimits
+        .iter()
+        .map(|r| Ok((rlimit_number(&r.kind)?, r.soft, r.hard)))
+        .collect()
+}
+
+fn rlimit_number(name: &str) -> Result<libc::c_int> {
     Ok(match name {
         "RLIMIT_CPU" => libc::RLIMIT_CPU,
         "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,

@@ -152,6 +152,11 @@ impl Store {
         }
     }
 
+    /// The copy of config.json `create` keeps: what `exec` reads.
+    pub fn config_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("config.json")
+    }
+
     pub fn write(&self, s: &Stored) -> Result<()> {
         let dir = self.dir(&s.id);
         let json = serde_json::to_vec(s).context("encoding the container state")?;
@@ -212,7 +217,7 @@ impl Store {
     }
 }
 
-fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
+pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = fs::OpenOptions::new()
         .read(true)
