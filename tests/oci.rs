@@ -1259,3 +1259,35 @@ fn exec_is_not_dumpable_while_in_the_container() {
     let _ = child.wait();
     assert_eq!(owner, 0, "exec's /proc/PID is the caller's: it is dumpable");
 }
+
+/// Hooks are host programs given the state on stdin and nothing else of ours: not the fds
+/// `--preserve-fds` passes to the container, nor any other the caller left open.
+#[test]
+fn hooks_get_only_stdio() {
+    let b = Bundle::new("oci-hook-fds");
+    let log = b.path().join("hooks.log");
+    let hook = |name: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "echo {name} $(ls -l /proc/self/fd | grep -c three) >> {}", log.display())]})
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [hook("createRuntime")],
+            "prestart": [hook("prestart")],
+            "createContainer": [hook("createContainer")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")]});
+    });
+    let file = b.path().join("three");
+    fs::write(&file, "x").unwrap();
+    let f = fs::File::open(&file).unwrap();
+    let out = output_of(with_fd_3(b.oci(&["run", "--preserve-fds", "1", "hf1"]), &f));
+    assert_quiet_success(&out);
+    // No hook holds the caller's fd 3 (the file "three").
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "prestart 0\ncreateRuntime 0\ncreateContainer 0\npoststart 0\npoststop 0\n"
+    );
+}

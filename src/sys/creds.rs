@@ -99,15 +99,18 @@ pub fn wait_pidfd(pidfd: RawFd, timeout_ms: c_int) -> SysResult<bool> {
     Ok(n > 0)
 }
 
-/// Lets a hook (a std::process::Command) start with an empty signal mask, not our blocked one.
-pub fn clear_sigmask_at_exec(cmd: &mut std::process::Command) {
+/// Lets a hook (a std::process::Command) start with an empty signal mask, not our blocked one,
+/// and only fds 0-2: not the ones `--preserve-fds` keeps open for the container, nor any other
+/// the caller left without close-on-exec (runc's hooks get only stdio too).
+pub fn clean_at_exec(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: only sigprocmask, async-signal-safe, between fork and exec.
+    // SAFETY: only sigprocmask and close_range, async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             let empty: libc::sigset_t = std::mem::zeroed();
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            Ok(())
+            // Close-on-exec rather than closed: std reports a failed exec through a pipe.
+            super::cloexec_from(3).map_err(std::io::Error::from_raw_os_error)
         });
     }
 }
@@ -144,6 +147,8 @@ pub fn run_hook(
                 let empty: libc::sigset_t = std::mem::zeroed();
                 libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             }
+            // Only stdio: init keeps the --preserve-fds ones open for the process.
+            let _ = super::cloexec_from(3);
             super::execve(path, argv, envp);
             super::exit_now(127)
         }
