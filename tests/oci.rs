@@ -1291,3 +1291,107 @@ fn hooks_get_only_stdio() {
         "prestart 0\ncreateRuntime 0\ncreateContainer 0\npoststart 0\npoststop 0\n"
     );
 }
+
+/// A hostile rootfs (CVE-2021-30465, CVE-2019-16884/19921 class): mount destinations through
+/// symlinks that point out of it, relative or absolute, and /proc itself a symlink. Every mount
+/// lands inside the rootfs (resolved beneath it), the masks follow /proc where its mount went,
+/// and a masked path that is itself a symlink is refused rather than followed or skipped.
+#[test]
+fn mounts_and_masks_through_symlinks_stay_in_the_rootfs() {
+    let outside = TempDir::new("oci-outside");
+    give_to_caller(outside.path());
+    let target = outside.path().to_path_buf();
+    let rootfs = common::busybox_rootfs_variant("oci-hostile-rootfs", |root| {
+        let up = "../../../../../../../..".to_string();
+        std::os::unix::fs::symlink(up + target.to_str().unwrap(), root.join("rel")).unwrap();
+        std::os::unix::fs::symlink(&target, root.join("abs")).unwrap();
+        // The same path inside the rootfs, where the links resolve beneath it.
+        let inside = root.join(target.strip_prefix("/").unwrap());
+        fs::create_dir_all(&inside).unwrap();
+        give_to_caller(&inside);
+        fs::remove_dir_all(root.join("proc")).unwrap();
+        fs::create_dir(root.join("fakeproc")).unwrap();
+        std::os::unix::fs::symlink("/fakeproc", root.join("proc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("masklink")).unwrap();
+    });
+    let b = Bundle::new("oci-hostile");
+    fs::remove_file(b.path().join("rootfs")).unwrap();
+    std::os::unix::fs::symlink(rootfs.path(), b.path().join("rootfs")).unwrap();
+    b.args(&[
+        "sh",
+        "-c",
+        "ls /rel /abs; [ -c /fakeproc/keys ] && echo masked; \
+         echo 1 2>&1 > /fakeproc/sys/kernel/hostname | grep -c Read-only",
+    ]);
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!(
+            {"destination": "/rel/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        mounts.push(serde_json::json!(
+            {"destination": "/abs/b", "type": "bind", "source": "/etc", "options": ["rbind", "ro"]}));
+        c["linux"]["maskedPaths"] = serde_json::json!(["/proc/keys"]);
+        c["linux"]["readonlyPaths"] = serde_json::json!(["/proc/sys"]);
+    });
+    let out = b.run(&["run", "hs1"]);
+    assert_quiet_success(&out);
+    // Both mount points were made inside the rootfs (the links lead to the same directory
+    // there), /proc's mount went to /fakeproc, /proc/keys is masked there and /proc/sys
+    // read-only.
+    assert_eq!(
+        text(&out.stdout),
+        "/abs:\nb\nt\n\n/rel:\nb\nt\nmasked\n1\n",
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "written outside"
+    );
+    // A masked path that is a symlink: refused.
+    b.edit(|c| c["linux"]["maskedPaths"] = serde_json::json!(["/masklink"]));
+    let out = b.run(&["run", "hs2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", describe(&out));
+    assert!(fs::read_to_string("/etc/passwd").unwrap().contains("root:"));
+}
+
+/// `exec --cwd` (and process.cwd) through /proc/self/fd/N or a symlink out of the root
+/// (CVE-2024-21626 class): resolved beneath the container's root with no magic links, while
+/// exec's child holds no fd from outside, so it is refused or lands inside.
+#[test]
+fn exec_cwd_never_leaves_the_container() {
+    let b = Bundle::new("oci-exec-cwd");
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    });
+    running(&b, "cw1");
+    for n in 3..=9 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = b.run(&["exec", "--cwd", &cwd, "cw1", "pwd"]);
+        assert_eq!(out.status.code(), Some(1), "{cwd}: {}", describe(&out));
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", describe(&out));
+    }
+    // A relative link climbing out: `..` stops at the container's root.
+    let out = b.run(&[
+        "exec",
+        "cw1",
+        "ln",
+        "-s",
+        "../../../../../../../tmp",
+        "/tmp/up",
+    ]);
+    assert_quiet_success(&out);
+    let out = b.run(&[
+        "exec",
+        "--cwd",
+        "/tmp/up",
+        "cw1",
+        "sh",
+        "-c",
+        "pwd -P; ls /tmp",
+    ]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "/tmp\nup\n", "{}", describe(&out));
+}
