@@ -1395,3 +1395,19 @@ fn exec_cwd_never_leaves_the_container() {
     assert_quiet_success(&out);
     assert_eq!(text(&out.stdout), "/tmp\nup\n", "{}", describe(&out));
 }
+
+/// `--preserve-fds N` beyond any fd the process could have (the open-file limit) is an error of
+/// one line that leaves nothing, for `create` and `exec`: not an overflow panic, nor a list of
+/// a billion fds to keep.
+#[test]
+fn preserve_fds_beyond_the_fd_limit_is_refused() {
+    let b = Bundle::new("oci-fds-huge");
+    for n in ["2147483645", "4294967295", "1000000000"] {
+        let out = b.run(&["create", "--preserve-fds", n, "pf1"]);
+        assert_error(&out, "--preserve-fds");
+        assert_error(&b.run(&["state", "pf1"]), "does not exist");
+    }
+    running(&b, "pf2");
+    let out = b.run(&["exec", "--preserve-fds", "2147483645", "pf2", "true"]);
+    assert_error(&out, "--preserve-fds");
+}

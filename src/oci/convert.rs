@@ -50,6 +50,7 @@ pub fn convert(
         .context("invalid config.json: no process")?;
     let linux = config.linux.as_ref();
     refuse_unsupported(config, process)?;
+    crate::oci::process::check_preserve_fds(opts.preserve_fds)?;
     let root = config
         .root
         .as_ref()

@@ -32,6 +32,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     )
     .map_err(|err| anyhow!("invalid {}: {err}", quote(&config_path)))?;
     let process = process_of(e, &config)?;
+    crate::oci::process::check_preserve_fds(e.preserve_fds)?;
     if process.terminal && e.console_socket.is_none() && e.detach {
         bail!("a terminal for a detached exec needs --console-socket");
     }
