@@ -1411,3 +1411,47 @@ fn preserve_fds_beyond_the_fd_limit_is_refused() {
     let out = b.run(&["exec", "--preserve-fds", "2147483645", "pf2", "true"]);
     assert_error(&out, "--preserve-fds");
 }
+
+/// A hostile bundle's config.json (or an exec --process file) that never ends (/dev/zero) or
+/// never opens (a FIFO): one line and a non-zero exit, not all the memory there is or a hang.
+#[test]
+fn endless_or_special_config_files_are_refused() {
+    let b = Bundle::new("oci-config-zero");
+    let config = b.path().join("config.json");
+    let limited = |args: &[&str]| {
+        let mut cmd = b.oci(args);
+        // SAFETY: setrlimit in the forked child before exec. 1 GiB of address space: the old
+        // code read /dev/zero until an allocation failed (the whole machine's memory without
+        // this limit), now it reads 16 MiB.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                let lim = nix::libc::rlimit {
+                    rlim_cur: 1 << 30,
+                    rlim_max: 1 << 30,
+                };
+                if nix::libc::setrlimit(nix::libc::RLIMIT_AS, &lim) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        output_of(cmd)
+    };
+    let saved = fs::read(&config).unwrap();
+    fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    assert_error(&limited(&["create", "z1"]), "config.json");
+    fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    assert_error(&limited(&["create", "z2"]), "config.json");
+    fs::remove_file(&config).unwrap();
+    fs::write(&config, saved).unwrap();
+    running(&b, "z3");
+    let process = b.path().join("process.json");
+    std::os::unix::fs::symlink("/dev/zero", &process).unwrap();
+    assert_error(
+        &limited(&["exec", "--process", process.to_str().unwrap(), "z3"]),
+        "process.json",
+    );
+}

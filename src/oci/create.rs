@@ -45,8 +45,7 @@ pub fn create(
         .canonicalize()
         .with_context(|| format!("invalid bundle {}", quote(&bundle)))?;
     let config_path = bundle.join("config.json");
-    let text =
-        std::fs::read(&config_path).with_context(|| format!("reading {}", quote(&config_path)))?;
+    let text = crate::oci::config::read_file(&config_path)?;
     let config = crate::oci::config::parse(&text)
         .map_err(|e| anyhow::anyhow!("invalid {}: {e}", quote(&config_path)))?;
     let terminal = config.process.as_ref().is_some_and(|p| p.terminal);

@@ -200,7 +200,7 @@ fn word(r: Record, process: &Process) -> String {
 /// The process: `--process FILE`, else the container's own with the command line's changes.
 fn process_of(e: &Exec, config: &Config) -> Result<Process> {
     if let Some(path) = &e.process {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", quote(path)))?;
+        let text = crate::oci::config::read_file(path)?;
         return serde_json::from_slice(&text)
             .map_err(|err| anyhow!("invalid {}: {err}", quote(path)));
     }
