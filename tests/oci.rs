@@ -394,7 +394,8 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
         ["createRuntime", "createContainer", "poststart", "poststop"]
     );
     let statuses: Vec<&Value> = lines.iter().map(|(_, s)| &s["status"]).collect();
-    assert_eq!(statuses, ["created", "created", "running", "stopped"]);
+    // runtime.md: the container is "creating" until its createContainer hooks have run.
+    assert_eq!(statuses, ["creating", "creating", "running", "stopped"]);
     assert!(lines
         .iter()
         .all(|(_, s)| s["id"] == "h1" && s["annotations"]["a"] == "b"));
@@ -649,18 +650,31 @@ fn start_container_hooks_run_inside_before_the_process() {
     let state: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(state["id"], "sc1");
     assert_eq!(state["bundle"], b.path_str());
+    // As runc: the container is "created" until its process runs.
+    assert_eq!(state["status"], "created");
 
     // A failing one stops the container before its process runs.
     b.args(&["echo", "never"]);
     b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]}));
     let out = b.run(&["run", "sc2"]);
-    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(text(&out.stdout), "");
     assert!(
         text(&out.stderr).contains("startContainer hook failed"),
         "{}",
         describe(&out)
     );
+    // runtime.md lifecycle step 9: `start` generates an error and the container is stopped.
+    let (status, out_file, err_file) = b.create("sc3", &[]);
+    assert!(
+        status.success(),
+        "{}",
+        fs::read_to_string(&err_file).unwrap()
+    );
+    assert_error(&b.run(&["start", "sc3"]), "startContainer hook");
+    assert_eq!(b.state("sc3")["status"], "stopped");
+    assert_eq!(fs::read_to_string(&out_file).unwrap(), "");
+    assert_quiet_success(&b.run(&["delete", "sc3"]));
 }
 
 #[test]

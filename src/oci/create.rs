@@ -207,7 +207,9 @@ fn launch(
     let released = released.and_then(|()| match prepared.oci.as_ref() {
         Some(o) if o.needs_states() => {
             let mut msg = Vec::new();
-            for status in [Status::Created, Status::Running] {
+            // createContainer hooks run while it is "creating", startContainer ones once it
+            // is "created" (its process not yet running), as runc says.
+            for status in [Status::Creating, Status::Created] {
                 let state = serde_json::to_vec(&store::state_json(&stored, status))?;
                 if state.len() > crate::oci::launch::STATE_MAX {
                     bail!("the container's state is too large for its hooks");
@@ -235,7 +237,7 @@ fn launch(
             None => bail!("the container's init ended before it was created"),
         }
         store.write(&stored)?;
-        let state = store::state_json(&stored, Status::Created);
+        let state = store::state_json(&stored, Status::Creating);
         hooks::run("prestart", &stored.hooks.prestart, &state)?;
         hooks::run("createRuntime", &stored.hooks.create_runtime, &state)?;
         sys::write_all(spawned.go_write.as_raw_fd(), &[sync::HOOKS_RAN]).map_err(|e| {

@@ -37,6 +37,9 @@ pub struct Stored {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Only in the states hooks get: prestart, createRuntime and createContainer run while the
+    /// container is being created (runtime.md).
+    Creating,
     Created,
     Running,
     Stopped,
@@ -45,6 +48,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Stopped => "stopped",

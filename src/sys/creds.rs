@@ -176,18 +176,23 @@ pub fn run_hook(
                 return Err(libc::ETIMEDOUT);
             }
             Ok(None) if timeout_s > 0 => {
-                let ms = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 1_000_000,
-                };
-                // SAFETY: nanosleep reads our local timespec.
-                unsafe { libc::nanosleep(&ms, std::ptr::null_mut()) };
+                sleep_ms(1);
                 left_ms -= 1;
             }
             Ok(None) | Err(libc::EINTR) => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Sleeps `ms` milliseconds (syscalls only; a signal cuts it short).
+pub fn sleep_ms(ms: u64) {
+    let t = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: nanosleep reads our local timespec.
+    unsafe { libc::nanosleep(&t, std::ptr::null_mut()) };
 }
 
 /// Reads exactly `buf.len()` bytes (EOF early: EPIPE).
