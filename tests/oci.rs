@@ -1028,6 +1028,13 @@ fn mount_propagation_options_and_rootfs_propagation() {
         mounts.push(bind("/root", "rshared"));
         mounts.push(bind("/tmp", "runbindable"));
         mounts.push(bind("/usr/sbin", "rprivate"));
+        // Non-bind mounts take their propagation option too.
+        mounts.push(serde_json::json!({"destination": "/sbin", "type": "tmpfs",
+            "source": "tmpfs", "options": ["size=1m", "rshared"]}));
+        mounts.push(
+            serde_json::json!({"destination": "/usr/bin", "type": "tmpfs",
+            "source": "tmpfs", "options": ["size=1m", "unbindable"]}),
+        );
         c["linux"]["rootfsPropagation"] = "shared".into();
     });
     let out = b.run(&["run", "mp1"]);
@@ -1039,6 +1046,11 @@ fn mount_propagation_options_and_rootfs_propagation() {
     );
     assert_eq!(propagation_of(&info, "/tmp"), "unbindable", "{info}");
     assert_eq!(propagation_of(&info, "/usr/sbin"), "", "{info}");
+    assert!(
+        propagation_of(&info, "/sbin").starts_with("shared:"),
+        "{info}"
+    );
+    assert_eq!(propagation_of(&info, "/usr/bin"), "unbindable", "{info}");
     assert!(propagation_of(&info, "/").starts_with("shared:"), "{info}");
 
     b.edit(|c| c["linux"]["rootfsPropagation"] = "sideways".into());
