@@ -343,16 +343,12 @@ fn write_maps(pid: i32, maps: Option<&(String, String, bool)>) -> Result<()> {
     let Some((uid_map, gid_map, deny)) = maps else {
         return Ok(());
     };
-    if *deny {
-        return crate::idmap::write_maps(Path::new("/proc"), pid, uid_map, gid_map);
-    }
-    let dir = PathBuf::from(format!("/proc/{pid}"));
-    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
-        let path = dir.join(file);
-        std::fs::write(&path, map)
-            .with_context(|| format!("writing {} to {}", quote(map.trim_end()), path.display()))?;
-    }
-    Ok(())
+    let write = if *deny {
+        crate::idmap::write_maps
+    } else {
+        crate::idmap::write_maps_allowing_setgroups
+    };
+    write(Path::new("/proc"), pid, uid_map, gid_map)
 }
 
 /// A failure in init or before the process's execve, in runc's words where podman reads them
