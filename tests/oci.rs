@@ -848,8 +848,8 @@ fn namespaces_by_path_join_or_say_why_not() {
     assert_error(&out, &format!("joining the time namespace \"{path}\": Operation not permitted; it belongs to a user namespace"));
     assert_error(&b.run(&["state", "j1"]), "does not exist");
 
-    // pid, mount and user by path: an error that says why.
-    for kind in ["pid", "mount", "user"] {
+    // pid and mount by path: an error that says why.
+    for kind in ["pid", "mount"] {
         b.edit(|c| {
             without_namespace(c, "time");
             without_namespace(c, kind);
@@ -1480,4 +1480,115 @@ fn endless_or_special_config_files_are_refused() {
         &limited(&["exec", "--process", process.to_str().unwrap(), "z3"]),
         "process.json",
     );
+}
+
+/// A process of the caller's holding new namespaces (`unshare ARGS... sleep`), and the path of
+/// its `kind` namespace once it has them.
+struct Holder {
+    child: std::process::Child,
+}
+
+impl Holder {
+    fn new(args: &[&str]) -> Holder {
+        let mut cmd = caller_command("unshare");
+        cmd.args(args)
+            .args(["--fork", "--kill-child", "sleep", "1000"])
+            .stdin(Stdio::null());
+        Holder {
+            child: cmd.spawn().unwrap(),
+        }
+    }
+
+    /// /proc/PID/ns/KIND of the holder's sleep (unshare's child), once it differs from ours.
+    fn ns(&self, kind: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let children =
+                fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
+                    .unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                let path = format!("/proc/{pid}/ns/{kind}");
+                if fs::read_link(&path).ok() != fs::read_link(format!("/proc/self/ns/{kind}")).ok()
+                {
+                    return path;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "unshare made no {kind} namespace"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// linux.namespaces with a user namespace `path`: joined first, the container's other new
+/// namespaces are made inside it, and its ids are that namespace's (no mappings of ours).
+#[test]
+fn a_user_namespace_by_path_is_joined_first() {
+    let b = Bundle::new("oci-userns-path");
+    let holder = Holder::new(&["--user", "--map-root-user"]);
+    let userns = holder.ns("user");
+    b.args(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; hostname",
+    ]);
+    b.edit(|c| {
+        without_namespace(c, "user");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user", "path": userns}));
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        c["hostname"] = "joined".into();
+    });
+    let out = b.run(&["run", "u1"]);
+    assert_quiet_success(&out);
+    let link = fs::read_link(&userns).unwrap();
+    let map = fs::read_to_string(&userns.replace("ns/user", "uid_map")).unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\n{map}0\njoined\n", link.display()),
+        "{}",
+        describe(&out)
+    );
+    // Mappings beside a joined namespace: refused. A user namespace that isn't the caller's
+    // (its owner is root): the kernel refuses, and the error says which may be joined.
+    b.edit(|c| {
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": caller_uid(), "size": 1}]);
+    });
+    assert_error(&b.run(&["run", "u2"]), "has its own mappings");
+    let mut roots = Command::new("unshare");
+    roots
+        .args(["--user", "--fork", "--kill-child", "sleep", "1000"])
+        .stdin(Stdio::null());
+    let roots = Holder {
+        child: roots.spawn().unwrap(),
+    };
+    // (Root's /proc/PID/ns isn't the caller's to open: it gets the namespace as its fd 3.)
+    let root_userns = fs::File::open(roots.ns("user")).unwrap();
+    b.edit(|c| {
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        without_namespace(c, "user");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user", "path": "/proc/self/fd/3"}));
+    });
+    assert_error(
+        &output_of(with_fd_3(b.oci(&["run", "u3"]), &root_userns)),
+        "Operation not permitted; joining one needs CAP_SYS_ADMIN in it",
+    );
+    assert_error(&b.run(&["state", "u3"]), "does not exist");
 }

@@ -60,6 +60,14 @@ pub fn create(
             "--systemd-cgroup: cgroups are not managed through systemd; linux.resources not applied",
         );
     }
+    // The owner is the caller, whatever ids a user namespace joined below gives us.
+    let owner = store::owner_name(caller.uid);
+    // A user namespace joined by path comes first (config.md: the others are then created or
+    // joined inside it): we enter it ourselves, so that the container's new namespaces belong to
+    // it and the config's ids are its ids.
+    if let Some(path) = convert::user_namespace_path(&config) {
+        convert::join_user_namespace(path)?;
+    }
     let container = convert::convert(
         &config,
         &bundle,
@@ -108,6 +116,7 @@ pub fn create(
         mode,
         log,
         cgroup.clone(),
+        owner,
     );
     if launched.is_err() {
         let _ = store.remove(id);
@@ -130,6 +139,7 @@ fn launch(
     mode: Mode,
     log: &mut Log,
     cgroup: Option<PathBuf>,
+    owner: String,
 ) -> Result<u8> {
     let Container {
         mut prepared,
@@ -180,7 +190,6 @@ fn launch(
         )),
     };
     let pid = init.our_pid().unwrap_or(0);
-    let owner_uid = sys::ids().0;
     let mut stored = Stored {
         id: id.to_string(),
         pid,
@@ -188,7 +197,7 @@ fn launch(
         bundle: bundle.to_string_lossy().into_owned(),
         rootfs: rootfs.to_string_lossy().into_owned(),
         created: store::now_rfc3339(),
-        owner: store::owner_name(owner_uid),
+        owner,
         annotations: config.annotations.clone(),
         started: false,
         hooks: config.hooks.clone().unwrap_or_default(),
