@@ -1555,7 +1555,7 @@ fn a_user_namespace_by_path_is_joined_first() {
     let out = b.run(&["run", "u1"]);
     assert_quiet_success(&out);
     let link = fs::read_link(&userns).unwrap();
-    let map = fs::read_to_string(&userns.replace("ns/user", "uid_map")).unwrap();
+    let map = fs::read_to_string(userns.replace("ns/user", "uid_map")).unwrap();
     assert_eq!(
         text(&out.stdout),
         format!("{}\n{map}0\njoined\n", link.display()),
