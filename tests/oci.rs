@@ -848,8 +848,8 @@ fn namespaces_by_path_join_or_say_why_not() {
     assert_error(&out, &format!("joining the time namespace \"{path}\": Operation not permitted; it belongs to a user namespace"));
     assert_error(&b.run(&["state", "j1"]), "does not exist");
 
-    // pid and mount by path: an error that says why.
-    for kind in ["pid", "mount"] {
+    // mount by path: an error that says why.
+    for kind in ["mount"] {
         b.edit(|c| {
             without_namespace(c, "time");
             without_namespace(c, kind);
@@ -1591,4 +1591,56 @@ fn a_user_namespace_by_path_is_joined_first() {
         "Operation not permitted; joining one needs CAP_SYS_ADMIN in it",
     );
     assert_error(&b.run(&["state", "u3"]), "does not exist");
+}
+
+/// A pid namespace by path, with the user namespace that owns it: init and the process are
+/// processes of it (not its PID 1), and the container's /proc is its. Without that user
+/// namespace, the kernel refuses a plain user, and the error says what to do.
+#[test]
+fn a_pid_namespace_by_path_is_joined_with_its_user_namespace() {
+    let b = Bundle::new("oci-pidns-path");
+    let holder = Holder::new(&["--user", "--map-root-user", "--pid", "--mount-proc"]);
+    let (userns, pidns) = (holder.ns("user"), holder.ns("pid"));
+    b.args(&["sh", "-c", "readlink /proc/self/ns/pid; cat /proc/1/comm"]);
+    b.edit(|c| {
+        without_namespace(c, "user");
+        without_namespace(c, "pid");
+        c["linux"]["namespaces"].as_array_mut().unwrap().extend([
+            serde_json::json!({"type": "user", "path": userns}),
+            serde_json::json!({"type": "pid", "path": pidns}),
+        ]);
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+    });
+    let out = b.run(&["run", "p1"]);
+    assert_quiet_success(&out);
+    let link = fs::read_link(&pidns).unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\nsleep\n", link.display()),
+        "{}",
+        describe(&out)
+    );
+    // With createRuntime hooks, which create would start in that namespace: refused.
+    b.edit(|c| c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/true"}]}));
+    assert_error(&b.run(&["run", "p2"]), "prestart or createRuntime hooks");
+    // Without its user namespace: the container gets one of its own, and the kernel refuses.
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("hooks");
+        without_namespace(c, "user");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": caller_uid(), "size": 1}]);
+        c["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": common::caller_gid(), "size": 1}]);
+    });
+    assert_error(
+        &b.run(&["run", "p3"]),
+        "Operation not permitted; joining one needs CAP_SYS_ADMIN",
+    );
+    assert_error(&b.run(&["state", "p3"]), "does not exist");
 }

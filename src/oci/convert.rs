@@ -26,6 +26,9 @@ pub struct Caller {
 
 pub struct Container {
     pub prepared: Prepared,
+    /// A PID namespace joined by path: `create` enters it just before init is cloned, which
+    /// then is a process of it (setns(2) moves only the children of the caller).
+    pub join_pid: Option<(OwnedFd, String)>,
     /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
     pub maps: Option<(String, String, bool)>,
     pub rootfs: PathBuf,
@@ -68,6 +71,7 @@ pub fn convert(
     // of the container's own, as runc requires.
     let mut flags = libc::CLONE_NEWNS;
     let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    let mut join_pid = None;
     let mut want_user = false;
     // Joined by `create` already (join_user_namespace): we are in it now.
     let joined_user = user_namespace_path(config).is_some();
@@ -122,7 +126,11 @@ pub fn convert(
                 let fd = std::fs::File::open(path).with_context(|| {
                     format!("opening the {} namespace {}", ns.kind, quote(path))
                 })?;
-                joins.push((fd.into(), flag));
+                if flag == libc::CLONE_NEWPID {
+                    join_pid = Some((fd.into(), path.to_string()));
+                } else {
+                    joins.push((fd.into(), flag));
+                }
             }
         }
     }
@@ -311,8 +319,21 @@ pub fn convert(
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
     prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
     prepared.steps = prepared::prepare_steps(&plan)?;
+    if join_pid.is_some()
+        && config
+            .hooks
+            .as_ref()
+            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty())
+    {
+        bail!(
+            "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
+             hooks is not supported: create enters it to clone init there, and can't leave it \
+             again, so the hooks it starts would run in the container's pid namespace"
+        );
+    }
     Ok(Container {
         prepared,
+        join_pid,
         maps,
         rootfs,
         plan,
@@ -455,11 +476,6 @@ fn render_hooks(
 /// after its user namespace exists), or None.
 fn unjoinable(flag: libc::c_int) -> Option<&'static str> {
     match flag {
-        libc::CLONE_NEWPID => Some(
-            "setns(2) moves only the children of the container's init into it, while init and \
-             the container's /proc must belong to it (and unprivileged, the kernel allows it \
-             only for a pid namespace of the container's own user namespace or below)",
-        ),
         libc::CLONE_NEWNS => Some(
             "the container's root would be built and pivoted in a mount namespace shared with \
              others",

@@ -143,6 +143,7 @@ fn launch(
 ) -> Result<u8> {
     let Container {
         mut prepared,
+        join_pid,
         maps,
         rootfs,
         plan,
@@ -170,6 +171,24 @@ fn launch(
         .unwrap_or_default();
     // The process's Landlock ruleset (convert.rs), an anonymous inode.
     keep.extend(prepared.landlock.as_ref().map(|r| r.as_raw_fd()));
+    // A pid namespace joined by path: ours for the children we make from here on, init first.
+    if let Some((fd, path)) = &join_pid {
+        sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map_err(|e| {
+            let why = if e == libc::EPERM {
+                "; joining one needs CAP_SYS_ADMIN in the user namespace that owns it and in \
+                 ours: join that user namespace by path too (or run inside it, as under rootless \
+                 podman)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!(
+                "joining the pid namespace {}: {}{why}",
+                quote(path),
+                crate::error::strerror(e)
+            )
+        })?;
+    }
+    drop(join_pid);
     let spawned = parent::spawn_init(&prepared, umask, &keep)?;
     let (child, init) = (spawned.pid, spawned.init);
     let kill_init = || {
