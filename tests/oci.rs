@@ -848,28 +848,19 @@ fn namespaces_by_path_join_or_say_why_not() {
     assert_error(&out, &format!("joining the time namespace \"{path}\": Operation not permitted; it belongs to a user namespace"));
     assert_error(&b.run(&["state", "j1"]), "does not exist");
 
-    // mount by path: an error that says why.
-    for kind in ["mount"] {
-        b.edit(|c| {
-            without_namespace(c, "time");
-            without_namespace(c, kind);
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"type": kind, "path": "/proc/self/ns/x"}));
-        });
-        assert_error(
-            &b.run(&["run", "j2"]),
-            &format!("joining a {kind} namespace by path (\"/proc/self/ns/x\") is not supported: "),
-        );
-        b.edit(|c| {
-            without_namespace(c, kind);
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"type": kind}));
-        });
-    }
+    // A mount namespace by path: an error that says why.
+    b.edit(|c| {
+        without_namespace(c, "time");
+        without_namespace(c, "mount");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "mount", "path": "/proc/self/ns/x"}));
+    });
+    assert_error(
+        &b.run(&["run", "j2"]),
+        "joining a mount namespace by path (\"/proc/self/ns/x\") is not supported: ",
+    );
     // No mount namespace: refused, not the runtime's.
     b.edit(|c| without_namespace(c, "mount"));
     assert_error(&b.run(&["run", "j3"]), "a mount namespace is required");
