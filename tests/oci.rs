@@ -982,6 +982,10 @@ fn resources_go_to_a_cgroup_of_the_container_where_one_is_delegated() {
             .count(),
         2
     );
+    // What exec starts is in it too (its limits hold for exec's processes as well), even when
+    // exec itself is run from elsewhere.
+    let out = output_of(cg.inside(&b.oci(&["exec", "g1", "grep", "^0::", "/proc/self/cgroup"])));
+    assert_eq!(text(&out.stdout), "0::/\n", "{}", describe(&out));
     assert_quiet_success(&b.run(&["delete", "--force", "g1"]));
     assert!(!mine.exists(), "delete left the cgroup");
 }

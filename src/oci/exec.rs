@@ -102,6 +102,11 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // In the host's network namespace (ours), the container's process entered a Landlock
     // domain (convert.rs): so does this one.
     prepared.landlock = crate::landlock::payload_ruleset(flags & libc::CLONE_NEWNET == 0)?;
+    // Into the container's cgroup (linux.resources), before we fork: the limits hold for what
+    // exec starts as for the container's own processes.
+    if let Some(dir) = &s.cgroup {
+        crate::oci::cgroup::enter(dir, std::process::id() as i32)?;
+    }
     // Not dumpable before we join (the fork below inherits it; the command's execve makes it
     // dumpable again, locked down by then): in the container's namespaces we hold fds from
     // outside (the pid file's directory, the console socket) and the container's root shares
