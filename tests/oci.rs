@@ -492,6 +492,23 @@ fn the_console_socket_gets_the_terminal() {
     assert_eq!(shown, "/dev/pts/0\n30 100\ntty-ok\n");
     b.wait_status("t1", "stopped");
     assert_quiet_success(&b.run(&["delete", "t1"]));
+    // A console socket that is no socket (a file, a FIFO): one line, nothing left, nothing
+    // written to it.
+    let fifo = b.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    let file = b.path().join("config.json");
+    let before = fs::read(&file).unwrap();
+    for not_socket in [&fifo, &file] {
+        let out = b.run(&[
+            "create",
+            "--console-socket",
+            not_socket.to_str().unwrap(),
+            "t2",
+        ]);
+        assert_error(&out, "connecting to the console socket");
+        assert_error(&b.run(&["state", "t2"]), "does not exist");
+    }
+    assert_eq!(fs::read(&file).unwrap(), before);
 }
 
 #[test]
