@@ -1651,3 +1651,36 @@ fn a_pid_namespace_by_path_is_joined_with_its_user_namespace() {
     );
     assert_error(&b.run(&["state", "p3"]), "does not exist");
 }
+
+/// A pid file path that is a symlink (to a file the caller can write): replaced by the new file,
+/// never followed, for create and exec alike.
+#[test]
+fn pid_files_replace_a_symlink_instead_of_following_it() {
+    let b = Bundle::new("oci-pidfile-link");
+    let victim = b.path().join("victim");
+    fs::write(&victim, "keep").unwrap();
+    give_to_caller(&victim);
+    let link = b.path().join("pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    b.args(&["sleep", "1000"]);
+    let (status, _, err) = b.create("pl1", &["--pid-file", link.to_str().unwrap()]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    let pid = b.state("pl1")["pid"].to_string();
+    assert!(!fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(fs::read_to_string(&link).unwrap(), pid);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+    assert_quiet_success(&b.run(&["start", "pl1"]));
+    let exec_link = b.path().join("exec-pid");
+    std::os::unix::fs::symlink(&victim, &exec_link).unwrap();
+    let out = b.run(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        exec_link.to_str().unwrap(),
+        "pl1",
+        "true",
+    ]);
+    assert_quiet_success(&out);
+    assert!(!fs::symlink_metadata(&exec_link).unwrap().is_symlink());
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+}
