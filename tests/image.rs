@@ -690,3 +690,36 @@ fn a_git_archive_layer_unpacks() {
     let out = home.run(&["--image", path(&image), "--", "cat", "/opt/hello"]);
     assert_stdout(&out, "from git\n");
 }
+
+/// An image's /etc/passwd is hostile input: one longer than the bound is refused with one
+/// line, never cut at the bound (a cut in the middle of `builder:x:1500:...` made the user
+/// uid 15).
+#[test]
+fn an_image_passwd_over_the_bound_is_refused_not_cut() {
+    let home = Home::new("img-bigpasswd");
+    const BOUND: usize = 4 << 20;
+    let entry = b"builder:x:1500:1600::/home/builder:/bin/sh\n";
+    let mut passwd = Vec::with_capacity(BOUND + entry.len());
+    // Comment lines up to 12 bytes before the bound: the cut falls after `builder:x:15`.
+    while passwd.len() < BOUND - 12 {
+        let room = BOUND - 12 - passwd.len();
+        let n = room.min(1000);
+        passwd.push(b'#');
+        passwd.extend(std::iter::repeat_n(b'x', n.saturating_sub(2)));
+        if n >= 2 {
+            passwd.push(b'\n');
+        }
+    }
+    passwd.extend_from_slice(entry);
+    assert_eq!(&passwd[BOUND - 12..BOUND], b"builder:x:15");
+    let top = layer(&[Entry::Dir("etc/"), Entry::File("etc/passwd", &passwd)]);
+    let image = home.files().join("layout");
+    oci_layout(
+        &image,
+        &[busybox_layer(), top],
+        json!({"User": "builder"}),
+        false,
+    );
+    let out = home.run(&["--image", path(&image), "--", "id", "-u"]);
+    assert_failure_line(&out, 125, &["/etc/passwd", "longer than 4194304 bytes"]);
+}

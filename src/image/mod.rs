@@ -207,57 +207,34 @@ fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
 }
 
 /// Reads `rel` (like `etc/passwd`) from the image's layers as the sandbox sees it, looked up
-/// the way overlayfs merges them: name by name, top layer first; a whiteout hides the name in
-/// the layers below, an opaque directory everything below it, a non-directory on the way ends
-/// the lookup. Only a regular file, never through a symlink (RESOLVE_BENEATH|
-/// RESOLVE_NO_SYMLINKS), at most `limit` bytes.
-pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> Option<Vec<u8>> {
-    use std::io::Read;
-    use std::os::fd::OwnedFd;
-    // The directories merged at the depth reached so far, top first.
-    let mut dirs: Vec<OwnedFd> = layers
+/// the way overlayfs merges them (tree::merged_lookup). The layers are hostile input: only a
+/// regular file, never through a symlink, never more than `limit` bytes (more is an error:
+/// a file cut at the bound could end in the middle of an entry). None when it has no such file.
+pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let flags = nix::fcntl::OFlag::O_RDONLY
+        | nix::fcntl::OFlag::O_DIRECTORY
+        | nix::fcntl::OFlag::O_NOFOLLOW
+        | nix::fcntl::OFlag::O_CLOEXEC;
+    let top_first = layers
         .iter()
         .rev()
-        .filter_map(|l| std::fs::File::open(l).ok().map(OwnedFd::from))
-        .collect();
-    let names: Vec<_> = rel.iter().collect();
-    let (last, on_the_way) = names.split_last()?;
-    for name in on_the_way {
-        let mut below = Vec::new();
-        for dir in &dirs {
-            let Some(st) = tree::stat_at(dir, name).ok()? else {
-                continue;
-            };
-            if tree::kind(&st) != nix::sys::stat::SFlag::S_IFDIR {
-                break; // a whiteout, or a file or symlink hiding the directories below
-            }
-            let sub = tree::open_dir(dir, Path::new(name)).ok()?;
-            let opaque = tree::is_opaque(&sub);
-            below.push(sub);
-            if opaque {
-                break;
-            }
-        }
-        dirs = below;
-    }
-    for dir in &dirs {
-        let Some(st) = tree::stat_at(dir, last).ok()? else {
-            continue;
-        };
-        // A whiteout, a device, a directory, a symlink: not a database.
-        if tree::kind(&st) != nix::sys::stat::SFlag::S_IFREG {
-            return None;
-        }
-        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
-        let f = std::fs::File::from(tree::open(dir, Path::new(last), flags, 0).ok()?);
-        if !f.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut out = Vec::new();
-        f.take(limit).read_to_end(&mut out).ok()?;
-        return Some(out);
-    }
-    None
+        .map(|l| nix::fcntl::open(l, flags, nix::sys::stat::Mode::empty()).map_err(Into::into))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let Some((dir, _)) = tree::merged_lookup(&top_first, rel)? else {
+        return Ok(None);
+    };
+    let flags = nix::fcntl::OFlag::from_bits_truncate(crate::untrusted::OPEN_FLAGS)
+        | nix::fcntl::OFlag::O_NOFOLLOW
+        | nix::fcntl::OFlag::O_CLOEXEC;
+    let name = rel.file_name().unwrap_or_default();
+    let fd =
+        nix::fcntl::openat(&dir, name, flags, nix::sys::stat::Mode::empty()).map_err(
+            |e| match e {
+                nix::Error::ELOOP => std::io::Error::other("a symlink"),
+                e => e.into(),
+            },
+        )?;
+    crate::untrusted::read_regular(fd, limit, None).map(Some)
 }
 
 #[cfg(test)]
