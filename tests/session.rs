@@ -529,3 +529,73 @@ fn setup_mount_points_are_not_changes_of_a_rootfs() {
         "r\n"
     );
 }
+
+/// A directory deleted and made again in the sandbox hides everything the bound directory
+/// had beneath it, at every depth (overlayfs marks only the re-made directory opaque, not
+/// the ones made inside it): what the sandbox no longer saw is deleted, deep inside too.
+#[test]
+fn a_directory_made_again_deletes_what_it_had_at_every_depth() {
+    let home = Home::new("cow-opaque");
+    let p = project(&home);
+    fs::create_dir_all(p.join("sub/deep")).unwrap();
+    fs::write(p.join("sub/deep/old"), "old\n").unwrap();
+    fs::write(p.join("sub/deep/same"), "same\n").unwrap();
+    give_tree(&p);
+    let script = "rm -r sub; mkdir -p sub/deep; echo same > sub/deep/same; ls -A sub/deep";
+    let work = format!("--work={}", path(&p));
+    let out = home.run(&["--cow", "--name", "s12", &work, "--", "sh", "-c", script]);
+    assert_stdout(&out, "same\n");
+    let out = home.run(&["diff", "s12"]);
+    // The re-made directory replaced the old one (M); all beneath it is new (A) or gone (D).
+    assert_stdout(
+        &out,
+        "M sub\nA sub/deep\nD sub/deep/old\nA sub/deep/same\nD sub/f\n",
+    );
+    assert_code(&home.run(&["apply", "s12"]), 0);
+    let mut left: Vec<_> = fs::read_dir(p.join("sub/deep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["same"], "apply kept what the sandbox deleted");
+    assert!(!p.join("sub/f").exists());
+}
+
+/// An image root's changes are compared with the image as overlayfs merges its layers: a
+/// file of a lower layer that a higher layer hides (an opaque directory, or a whiteout of a
+/// directory on its way) was not in the image, so the sandbox writing it adds it.
+#[test]
+fn an_image_roots_changes_are_compared_with_the_merged_layers() {
+    let home = Home::new("cow-merged");
+    let base = imagekit::busybox_layer();
+    let lower = imagekit::layer(&[
+        imagekit::Entry::Dir("opt/"),
+        imagekit::Entry::File("opt/old", b"old\n"),
+        imagekit::Entry::Dir("srv/"),
+        imagekit::Entry::Dir("srv/d/"),
+        imagekit::Entry::File("srv/d/f", b"f\n"),
+    ]);
+    let top = imagekit::layer(&[
+        imagekit::Entry::Dir("opt/"),
+        imagekit::Entry::File("opt/.wh..wh..opq", b""),
+        imagekit::Entry::Dir("srv/"),
+        imagekit::Entry::File("srv/.wh.d", b""),
+    ]);
+    let image = home.files().join("layout");
+    imagekit::oci_layout(&image, &[base, lower, top], serde_json::json!({}), false);
+    let script = "ls -A /opt /srv; echo old > /opt/old; mkdir /srv/d; echo f > /srv/d/f";
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s13",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_stdout(&out, "/opt:\n\n/srv:\n");
+    let out = home.run(&["diff", "s13"]);
+    assert_stdout(&out, "A opt/old\nA srv/d\nA srv/d/f\n");
+}
