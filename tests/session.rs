@@ -599,3 +599,50 @@ fn an_image_roots_changes_are_compared_with_the_merged_layers() {
     let out = home.run(&["diff", "s13"]);
     assert_stdout(&out, "A opt/old\nA srv/d\nA srv/d/f\n");
 }
+
+/// A session entry that is a symlink (planted by whoever could write the sessions
+/// directory) leads nowhere: diff, apply and discard refuse it instead of replaying a
+/// session.json and an upper that someone else wrote. A sessions directory open to others
+/// is refused before a session is made in it.
+#[test]
+fn a_planted_session_is_refused() {
+    let home = Home::new("cow-planted");
+    let p = project(&home);
+    let planted = home.files().join("planted");
+    fs::create_dir_all(planted.join("upper/0")).unwrap();
+    fs::create_dir_all(planted.join("work/0")).unwrap();
+    fs::write(planted.join("upper/0/evil"), "planted\n").unwrap();
+    let meta = serde_json::json!({
+        "name": "evil",
+        "started": 0,
+        "layers": [{"key": "0", "target": p, "dst": "/p"}],
+    });
+    fs::write(planted.join("session.json"), meta.to_string()).unwrap();
+    give_tree(&planted);
+    common::set_mode(&planted, 0o700);
+    let dir = sessions(&home);
+    fs::create_dir_all(&dir).unwrap();
+    give_tree(&home.state());
+    common::set_mode(&dir, 0o700);
+    symlink(&planted, dir.join("evil")).unwrap();
+    std::os::unix::fs::lchown(
+        dir.join("evil"),
+        Some(common::caller_uid()),
+        Some(common::caller_gid()),
+    )
+    .unwrap();
+    for verb in ["apply", "diff", "discard"] {
+        let out = home.run(&[verb, "evil"]);
+        assert!(
+            !p.join("evil").exists(),
+            "{verb} replayed a planted session"
+        );
+        assert_failure_line(&out, 125, &["session \"evil\"", "not a plain directory"]);
+    }
+    assert!(!p.join("evil").exists(), "apply replayed a planted session");
+    assert!(planted.join("upper/0/evil").exists());
+    common::set_mode(&dir, 0o777);
+    let work = format!("--work={}", path(&p));
+    let out = home.run(&["--cow", "--name", "s14", &work, "--", "true"]);
+    assert_failure_line(&out, 125, &["sessions directory", "open to other users"]);
+}

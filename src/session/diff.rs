@@ -43,24 +43,20 @@ pub struct Change {
 }
 
 /// The session's changes, sorted by layer, then path (parents before children).
-pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
+pub fn changes(session: &super::Opened) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    for (i, layer) in meta.layers.iter().enumerate() {
-        let (upper, _) = super::layout(dir, &layer.key);
-        let upper: OwnedFd = std::fs::File::open(&upper)
-            .with_context(|| format!("opening the session's {}", quote(&upper)))?
-            .into();
+    for (i, layer) in session.meta.layers.iter().enumerate() {
+        let upper = session.upper(&layer.key)?;
         let mut lowers: Vec<OwnedFd> = open_target(layer)?.into_iter().collect();
         for l in &layer.image_layers {
             let fd = std::fs::File::open(l).with_context(|| format!("opening {}", quote(l)))?;
             lowers.push(fd.into());
         }
-        let (upper_path, _) = super::layout(dir, &layer.key);
         walk(&upper, &lowers, Path::new(""), false, i, &mut out).with_context(|| {
             format!(
                 "reading the session's changes to {} (kept in {})",
                 quote(&layer.dst),
-                quote(&upper_path)
+                quote(session.dir.path().join("upper").join(&layer.key))
             )
         })?;
         // What setup made to mount on (session::mount_points) is not the session's.
@@ -248,8 +244,9 @@ pub fn shown(meta: &Meta, c: &Change) -> PathBuf {
 }
 
 pub fn run(env: &[(OsString, OsString)], name: &str, json: bool) -> Result<u8> {
-    let (dir, meta) = load(env, name)?;
-    let all = changes(&dir, &meta)?;
+    let session = load(env, name)?;
+    let all = changes(&session)?;
+    let meta = &session.meta;
     let mut out = std::io::stdout().lock();
     if json {
         let rows: Vec<_> = all
@@ -268,7 +265,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str, json: bool) -> Result<u8> {
         return Ok(0);
     }
     for c in &all {
-        let p = shown(&meta, c);
+        let p = shown(meta, c);
         writeln!(
             out,
             "{} {}",

@@ -74,6 +74,18 @@ impl Dir {
         &self.path
     }
 
+    /// The directory opened for reading (listing, flock; the *at calls of a tree walk): the
+    /// one already checked, reopened through its own fd, so no path is looked up again.
+    pub fn reopen(&self) -> io::Result<OwnedFd> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        openat(&self.fd, ".", flags, Mode::empty()).map_err(errno)
+    }
+
+    /// Removes the entry `name` in here, a whole tree included, never following a symlink.
+    pub fn remove_tree(&self, name: &str) -> io::Result<()> {
+        crate::image::tree::remove_at(&self.fd, std::ffi::OsStr::new(name))
+    }
+
     /// The directory `name` in here, checked like `open`.
     pub fn subdir(&self, name: &str) -> Result<Dir, Refusal> {
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
