@@ -10,7 +10,7 @@ pub mod tree;
 pub mod unpack;
 
 use crate::error::quote;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use config::RunConfig;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
@@ -72,26 +72,26 @@ pub fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i128)> {
     ))
 }
 
-fn ref_path(store: &Store, source: &Path) -> PathBuf {
+/// The ref of the image file or directory `source`: keyed by its path's hash.
+fn ref_name(source: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
-    store.refs_dir().join(format!(
-        "{}.json",
-        store::sha256_hex(source.as_os_str().as_bytes())
-    ))
+    format!("{}.json", store::sha256_hex(source.as_os_str().as_bytes()))
 }
 
 /// Opens the image at `reference`, unpacking the layers the store doesn't have yet.
 pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
     let bad = |e: anyhow::Error| e.context(format!("invalid --image {}", quote(reference)));
     let source = reference.canonicalize().map_err(|e| bad(e.into()))?;
-    let store = Store::locate(env)?;
+    let store = Store::locate(env)?
+        .open(true)?
+        .ok_or_else(|| anyhow!("the image store is gone"))?;
     // No stamp (a directory without index.json): not an image, which import says.
     let stamp = stamp_of(&source).unwrap_or_default();
-    let ref_file = ref_path(&store, &source);
-    if let Some(r) = load_ref(&ref_file) {
+    let ref_file = ref_name(&source);
+    if let Some(r) = store.read_ref(&ref_file) {
         let held: Option<Vec<_>> = r.layers.iter().map(|l| store.hold(l)).collect();
         if let (true, true, Some(held)) = (r.source == source, r.stamp == stamp, held) {
-            touch(&ref_file);
+            store.touch_ref(&ref_file);
             return Ok(Image {
                 layers: stacked(&store, &r.layers),
                 source,
@@ -102,11 +102,8 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
             });
         }
     }
-    store.create()?;
     let (r, held) = import(&store, &source, stamp).map_err(bad)?;
-    let data = serde_json::to_vec_pretty(&r)?;
-    store::write_atomic(&ref_file, &data)
-        .with_context(|| format!("writing {}", quote(&ref_file)))?;
+    store.write_ref(&ref_file, &serde_json::to_vec_pretty(&r)?)?;
     Ok(Image {
         layers: stacked(&store, &r.layers),
         source,
@@ -120,7 +117,7 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
 /// The directories overlayfs stacks for `layers` (bottom first). A layer that comes again
 /// higher up is given only there: overlayfs refuses one lower twice (ELOOP), and the lower
 /// copy changes nothing, as the upper one has every path it has, whiteouts included.
-fn stacked(store: &Store, layers: &[String]) -> Vec<PathBuf> {
+fn stacked(store: &store::Opened, layers: &[String]) -> Vec<PathBuf> {
     layers
         .iter()
         .enumerate()
@@ -129,22 +126,10 @@ fn stacked(store: &Store, layers: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
-pub fn load_ref(path: &Path) -> Option<Ref> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Marks a ref as used now (what `images` shows as last use).
-fn touch(path: &Path) {
-    if let Ok(f) = std::fs::File::options().append(true).open(path) {
-        let _ = f.set_modified(std::time::SystemTime::now());
-    }
-}
-
 /// The image's ref, and a hold on each of its layers (`Store::hold`) from the moment it is
 /// found or unpacked.
 fn import(
-    store: &Store,
+    store: &store::Opened,
     source: &Path,
     stamp: (u64, u64, u64, i128),
 ) -> Result<(Ref, Vec<std::fs::File>)> {

@@ -268,7 +268,7 @@ fn a_bad_layer_leaves_nothing_in_the_store() {
     let store = Store {
         dir: t.0.join("store"),
     };
-    store.create().unwrap();
+    let store = store.open(true).unwrap().unwrap();
     let bad = archive(&[E::File("ok", b"fine", 0o644), E::File("../x", b"", 0o644)]);
     let r = store.add_layer(Box::new(Cursor::new(bad)), None, None, LIMITS, &mut |_| {});
     assert!(r.is_err());
@@ -308,7 +308,7 @@ fn compressed_layers_are_found_from_their_bytes() {
     let store = Store {
         dir: t.0.join("store"),
     };
-    store.create().unwrap();
+    let store = store.open(true).unwrap().unwrap();
     let plain = archive(&[E::File("hello", b"world", 0o644)]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&plain).unwrap();

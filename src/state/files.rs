@@ -50,6 +50,13 @@ fn check_dir(fd: &OwnedFd, uid: u32) -> Result<(), Refusal> {
     }
 }
 
+/// The checked directory as the base of *at calls.
+impl std::os::fd::AsFd for Dir {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Dir {
     /// Opens `path` (its last component not followed) and checks that it is a directory of
     /// `uid`'s that no one else may enter.
