@@ -756,3 +756,21 @@ fn the_store_is_private_and_read_as_hostile() {
     let out = in_image(&home, &image, "true");
     assert_failure_line(&out, 125, &["image store", "open to other users"]);
 }
+
+/// An OCI layout is anyone's directory: a blob that is a symlink (to a file of the user's
+/// elsewhere, whose digest the layout's author knows) is not followed.
+#[test]
+fn a_layout_blob_that_is_a_symlink_is_refused() {
+    let home = Home::new("img-bloblink");
+    let image = home.files().join("layout");
+    let ls = layers();
+    oci_layout(&image, &ls, json!({}), false);
+    let top = image.join("blobs/sha256").join(imagekit::sha256(&ls[1]));
+    let elsewhere = home.files().join("elsewhere");
+    fs::rename(&top, &elsewhere).unwrap();
+    imagekit::give(&elsewhere);
+    std::os::unix::fs::symlink(&elsewhere, &top).unwrap();
+    let out = home.run(&["--image", path(&image), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "symlink"]);
+    assert_store_has_no_partial_layer(&home);
+}

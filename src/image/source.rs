@@ -11,7 +11,6 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The most bytes of JSON (index, manifest, config) read from an image.
@@ -63,14 +62,28 @@ impl Blobs {
     pub fn open(&self, name: &str) -> Result<Box<dyn Read>> {
         match self {
             Blobs::Dir(dir) => {
-                let path = dir.join(clean(name.as_bytes())?.unwrap_or_default());
-                // A layout directory is anyone's: a FIFO there opens at once (O_NONBLOCK) and
-                // is refused instead of hanging us, like a device.
-                let f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(crate::untrusted::OPEN_FLAGS & !nix::libc::O_RDONLY)
-                    .open(&path)
-                    .with_context(|| format!("opening {}", quote(&path)))?;
+                let rel = clean(name.as_bytes())?.unwrap_or_default();
+                let path = dir.join(&rel);
+                // A layout directory is anyone's: its files are opened beneath it through no
+                // symlink, and a FIFO there opens at once (O_NONBLOCK) and is refused instead
+                // of hanging us, like a device.
+                let root: std::os::fd::OwnedFd = File::open(dir)
+                    .with_context(|| format!("opening {}", quote(dir)))?
+                    .into();
+                let flags = nix::fcntl::OFlag::from_bits_truncate(crate::untrusted::OPEN_FLAGS)
+                    | nix::fcntl::OFlag::O_CLOEXEC;
+                let f = match super::tree::open(&root, &rel, flags, 0) {
+                    Ok(fd) => File::from(fd),
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(nix::libc::ELOOP | nix::libc::EXDEV)
+                        ) =>
+                    {
+                        bail!("{} is a symlink or reached through one, which an image layout may not have", quote(&path))
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("opening {}", quote(&path))),
+                };
                 if !f.metadata()?.is_file() {
                     bail!("{} is not a regular file", quote(&path));
                 }
