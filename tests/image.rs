@@ -774,3 +774,37 @@ fn a_layout_blob_that_is_a_symlink_is_refused() {
     assert_failure_line(&out, 125, &["invalid --image", "symlink"]);
     assert_store_has_no_partial_layer(&home);
 }
+
+/// A long unpack shows its progress on a terminal, layer by layer, and clears it; without a
+/// terminal nothing is written. (`NS_ROOTLESS_PROGRESS_AFTER_MS=0` lowers the time an unpack
+/// runs before its progress is shown, so a small image counts as a long unpack.)
+#[test]
+fn a_long_unpack_shows_progress_on_a_terminal_only() {
+    let (home, image) = home_with_image("img-progress", json!({}));
+    let mut cmd = home.cmd(&["--image", path(&image), "--", "echo", "ran"]);
+    cmd.env("NS_ROOTLESS_PROGRESS_AFTER_MS", "0");
+    let (status, shown) = imagekit::output_on_a_terminal(cmd);
+    assert!(status.success(), "{status:?}: {shown:?}");
+    for layer in ["unpacking layer 1/2: ", "unpacking layer 2/2: "] {
+        assert!(
+            shown.contains(layer),
+            "no {layer:?} on the terminal: {shown:?}"
+        );
+    }
+    assert!(shown.ends_with("ran\r\n"), "{shown:?}");
+    // Nothing left to unpack: nothing shown.
+    let mut cmd = home.cmd(&["--image", path(&image), "--", "echo", "ran"]);
+    cmd.env("NS_ROOTLESS_PROGRESS_AFTER_MS", "0");
+    let (status, shown) = imagekit::output_on_a_terminal(cmd);
+    assert!(
+        status.success() && shown == "ran\r\n",
+        "{status:?}: {shown:?}"
+    );
+    // Not a terminal: the same unpack into an empty store writes nothing on stderr.
+    let (home, image) = home_with_image("img-noprogress", json!({}));
+    let mut cmd = home.cmd(&["--image", path(&image), "--", "echo", "ran"]);
+    cmd.env("NS_ROOTLESS_PROGRESS_AFTER_MS", "0");
+    let out = common::output_of(cmd);
+    assert_stdout(&out, "ran\n");
+    assert_eq!(text(&out.stderr), "", "{}", describe(&out));
+}

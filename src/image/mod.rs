@@ -102,7 +102,7 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
             });
         }
     }
-    let (r, held) = import(&store, &source, stamp).map_err(bad)?;
+    let (r, held) = import(&store, &source, stamp, progress_after(env)).map_err(bad)?;
     store.write_ref(&ref_file, &serde_json::to_vec_pretty(&r)?)?;
     Ok(Image {
         layers: stacked(&store, &r.layers),
@@ -132,7 +132,9 @@ fn import(
     store: &store::Opened,
     source: &Path,
     stamp: (u64, u64, u64, i128),
+    progress_after: std::time::Duration,
 ) -> Result<(Ref, Vec<std::fs::File>)> {
+    let started = std::time::Instant::now();
     let (blobs, format) = source::open(source)?;
     let manifest = source::manifest(&blobs, format)?;
     let mut layers = Vec::new();
@@ -149,13 +151,20 @@ fn import(
         }
         let blob = blobs.open(&layer.blob)?;
         let bar = progress_bar(i + 1, count);
+        let mut tried = false;
         let (hex, h) = store
             .add_layer(
                 blob,
                 layer.blob_digest.as_deref(),
                 layer.diff_id.as_deref(),
                 unpack::LIMITS,
-                &mut |n| bar.set_position(n),
+                &mut |n| {
+                    bar.set_position(n);
+                    if !tried && started.elapsed() >= progress_after {
+                        tried = true;
+                        show(&bar);
+                    }
+                },
             )
             .with_context(|| format!("unpacking layer {} of {count}", i + 1))?;
         bar.finish_and_clear();
@@ -176,19 +185,39 @@ fn import(
     Ok((r, held))
 }
 
-/// A progress line on stderr, drawn only when it is a terminal (indicatif hides it otherwise):
-/// the bytes written so far (a compressed blob's size says nothing of what it unpacks to).
+/// How long unpacking runs before its progress is shown: a start that unpacks a small image
+/// at once should not flash a line. `NS_ROOTLESS_PROGRESS_AFTER_MS` may only lower it (the
+/// tests show it on a short unpack).
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(700);
+
+fn progress_after(env: &[(OsString, OsString)]) -> std::time::Duration {
+    env.iter()
+        .find(|(k, _)| k == "NS_ROOTLESS_PROGRESS_AFTER_MS")
+        .and_then(|(_, v)| v.to_str()?.parse().ok())
+        .map(std::time::Duration::from_millis)
+        .map_or(PROGRESS_AFTER, |d| d.min(PROGRESS_AFTER))
+}
+
+/// A progress line for unpacking layer `n` of `count`, hidden until `show`: the bytes written
+/// so far (a compressed blob's size says nothing of what it unpacks to).
 fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        None,
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
+    let bar = indicatif::ProgressBar::hidden();
     let template = "{spinner} unpacking layer {msg}: {bytes} ({elapsed})";
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar.set_message(format!("{n}/{count}"));
     bar
+}
+
+/// Draws the bar on stderr from now on, when stderr is a terminal (indicatif's stderr target
+/// is hidden otherwise: nothing is written to a pipe or a file).
+fn show(bar: &indicatif::ProgressBar) {
+    let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
+    if !target.is_hidden() {
+        bar.set_draw_target(target);
+        bar.force_draw();
+    }
 }
 
 /// Reads `rel` (like `etc/passwd`) from the image's layers as the sandbox sees it, looked up
