@@ -646,3 +646,37 @@ fn a_planted_session_is_refused() {
     let out = home.run(&["--cow", "--name", "s14", &work, "--", "true"]);
     assert_failure_line(&out, 125, &["sessions directory", "open to other users"]);
 }
+
+/// With --image, the root's writes are diff-only: apply can't write into an image. A session
+/// with no other change is refused in one line (and kept), not removed with them.
+#[test]
+fn apply_refuses_a_session_of_an_image_root_only() {
+    let home = Home::new("cow-imageonly");
+    let image = home.files().join("rootfs.tar");
+    fs::write(&image, imagekit::busybox_layer()).unwrap();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s15",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/r",
+    ]);
+    assert_code(&out, 0);
+    assert_stdout(&home.run(&["diff", "s15"]), "A etc/r\n");
+    let out = home.run(&["apply", "s15"]);
+    assert_failure_line(
+        &out,
+        125,
+        &[
+            "refusing to apply the session \"s15\"",
+            "image's root",
+            "discard s15",
+        ],
+    );
+    assert!(sessions(&home).join("s15/upper/root/etc/r").exists());
+    assert_code(&home.run(&["discard", "s15"]), 0);
+}

@@ -42,6 +42,17 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         .iter()
         .filter(|c| meta.layers[c.layer].target.is_some())
         .collect();
+    // An image's root is diff-only: its writes have no directory to go to. A session of
+    // nothing else is refused rather than removed with them.
+    if todo.is_empty() && skipped > 0 {
+        bail!(
+            "refusing to apply the session {}: its {skipped} change(s) are to the image's root, \
+             which apply can't write (an image's layers are read-only); `ns-rootless diff {name}` \
+             lists them (kept in {}), `ns-rootless discard {name}` drops them",
+            quote(name),
+            quote(session.dir.path().join("upper").join(super::ROOT))
+        );
+    }
     let mut targets: Vec<Option<OwnedFd>> = Vec::new();
     for layer in &meta.layers {
         targets.push(open_target(layer)?);
@@ -91,7 +102,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
     if skipped > 0 {
         let _ = writeln!(
             std::io::stderr(),
-            "ns-rootless: {skipped} change(s) to the image's root were not applied (an image's layers are read-only)"
+            "ns-rootless: {skipped} change(s) to the image's root were not applied (an image's layers are read-only; diff listed them)"
         );
     }
     Ok(0)
