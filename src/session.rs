@@ -223,7 +223,7 @@ fn open_session(sessions: &Dir, name: &str) -> Result<Dir> {
 }
 
 /// Creates the session's directories before the sandbox starts, and holds it (see InUse).
-pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
+pub fn begin(spec: &crate::spec::Spec, plan: &crate::plan::Plan) -> Result<Option<InUse>> {
     let Some(cow) = &spec.cow else {
         return Ok(None);
     };
@@ -247,7 +247,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             target_id: None,
             dst: "/".into(),
             image_layers: Vec::new(),
-            mount_points: mount_points(spec),
+            mount_points: mount_points(plan),
         }),
         Root::Image(image) => layers.push(Layer {
             key: ROOT.into(),
@@ -255,7 +255,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             target_id: None,
             dst: "/".into(),
             image_layers: image.layers.iter().rev().cloned().collect(),
-            mount_points: mount_points(spec),
+            mount_points: mount_points(plan),
         }),
         Root::Host => {}
     }
@@ -319,10 +319,9 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
 /// mount covers each of them while it runs: they are setup's, not the session's changes, so
 /// diff leaves them out and apply adds none to a rootfs. (What the command writes beside or
 /// below them is listed as ever.)
-fn mount_points(spec: &crate::spec::Spec) -> Vec<PathBuf> {
+fn mount_points(plan: &crate::plan::Plan) -> Vec<PathBuf> {
     let mut all = std::collections::BTreeSet::new();
-    // An overlay root's plan has no entry binds: the entries aren't needed.
-    for s in crate::plan::plan(spec, &[], &crate::hostrun::read(spec), &Default::default()).steps {
+    for s in &plan.steps {
         if s.if_exists {
             continue; // never made
         }
