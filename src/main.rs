@@ -40,6 +40,7 @@ mod sys;
 mod timens;
 mod tty;
 mod untrusted;
+mod xdg;
 
 use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;

@@ -392,23 +392,16 @@ fn unpack_into(
     Ok((got_diff, done))
 }
 
-/// `$VAR` when it is an absolute path, else `$HOME/fallback` (the XDG base directory rules).
+/// `$VAR` (an XDG base directory, crate::xdg), or says which variable to set.
 pub fn xdg_dir(
     env: &[(OsString, OsString)],
     var: &str,
     fallback: &str,
     what: &str,
 ) -> Result<PathBuf> {
-    let get = |k: &str| {
-        env.iter()
-            .find(|(n, v)| n == k && Path::new(v).is_absolute())
-            .map(|(_, v)| PathBuf::from(v))
-    };
-    get(var)
-        .or_else(|| get("HOME").map(|h| h.join(fallback)))
-        .ok_or_else(|| {
-            anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
-        })
+    crate::xdg::dir(crate::xdg::of(env), var, fallback).ok_or_else(|| {
+        anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
+    })
 }
 
 /// 12 random hex digits for temporary names.

@@ -194,10 +194,9 @@ pub fn merged_list(layers: &[OwnedFd], rel: &Path) -> io::Result<Vec<std::ffi::O
     let mut seen = std::collections::BTreeMap::new();
     for dir in merged_dirs(layers, rel)? {
         for name in list(&dir)? {
-            if !seen.contains_key(&name) {
-                let st = stat_at(&dir, &name)?;
-                let present = st.is_some_and(|st| !is_whiteout(&st));
-                seen.insert(name, present);
+            if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(name) {
+                let st = stat_at(&dir, slot.key())?;
+                slot.insert(st.is_some_and(|st| !is_whiteout(&st)));
             }
         }
     }
