@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark ns-rootless against bubblewrap, unshare(1) and crun, as an unprivileged user.
 #
-#   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep]
+#   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep] [--only GROUPS]
 #
 # Builds the release binary (scripts/build.sh), then measures side by side, in one run:
 #   startup of `-- true` in host mode and with --rootfs (busybox rootfs built in a temp dir),
@@ -22,6 +22,7 @@ QUICK=0
 BUILD=1
 BIN=""
 KEEP=0
+ONLY=""
 
 usage() {
     sed -n '2,15s/^# \{0,1\}//p' "$0"
@@ -31,6 +32,8 @@ Options:
   --no-build  skip scripts/build.sh and use the existing target/release binary
   --bin PATH  benchmark this ns-rootless binary instead (implies --no-build)
   --keep      keep the temp dir (hyperfine log, JSON exports) for inspection
+  --only GROUPS  run only these groups of rows (comma-separated): startup, rss, concurrent,
+              binds, supervisor, throughput, net, images, oci
   -h, --help  this text
 EOF
 }
@@ -43,6 +46,9 @@ while (($#)); do
             [[ $# -ge 2 ]] || { echo "bench: --bin needs a path" >&2; exit 2; }
             BIN=$2; BUILD=0; shift ;;
         --keep) KEEP=1 ;;
+        --only)
+            [[ $# -ge 2 ]] || { echo "bench: --only needs a list of groups" >&2; exit 2; }
+            ONLY=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -50,6 +56,11 @@ while (($#)); do
 done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+GROUPS_ALL="startup rss concurrent binds supervisor throughput net images oci"
+for g in ${ONLY//,/ }; do
+    [[ " $GROUPS_ALL " == *" $g "* ]] || { echo "bench: unknown group in --only: $g ($GROUPS_ALL)" >&2; exit 2; }
+done
+want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }   # want GROUP -- is this group of rows run?
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -356,6 +367,14 @@ rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4//$'\n'/ }" >>"$RESULTS"; }
 # last_line FILE -- the last non-blank line of FILE, shortened (for n/a reasons)
 last_line() { { grep -v '^[[:space:]]*$' "$1" 2>/dev/null || true; } | tail -n 1 | cut -c1-140; }
 
+# human_bytes N -- N bytes as "1 GiB" or "256 MiB"
+human_bytes() { python3 -c "n=$1; print(f'{n >> 30} GiB' if n >= 1 << 30 else f'{n >> 20} MiB')"; }
+
+ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
+    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
+        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
+}
+
 # probe CMD -- run CMD (a shell command line) once as the measuring user; on failure PROBE_ERR says why
 PROBE_ERR=""
 probe() {
@@ -562,6 +581,7 @@ HEADER=$T/header.txt
     echo
 } >"$HEADER"
 
+if want startup; then
 # ---------------------------------------------------------------------------------------------
 # 1. Startup: `true` in host mode and in --rootfs mode.
 # ---------------------------------------------------------------------------------------------
@@ -579,6 +599,9 @@ else
         ns "$NS_ROOT /bin/true" bwrap "$BW_ROOT /bin/true" unshare "$US_ROOT /bin/true"
 fi
 
+fi # want startup
+
+if want rss; then
 # ---------------------------------------------------------------------------------------------
 # 2. Peak RSS (GNU time %M), interleaved runs, median.
 # ---------------------------------------------------------------------------------------------
@@ -625,6 +648,9 @@ else
     peak_rss "$row" ns "$NS_ROOT /bin/true" bwrap "$BW_ROOT /bin/true"
 fi
 
+fi # want rss
+
+if want concurrent; then
 # ---------------------------------------------------------------------------------------------
 # 3. N concurrent sandboxes (xargs -P N, each `true`): wall time and how many succeeded.
 # ---------------------------------------------------------------------------------------------
@@ -670,6 +696,9 @@ for n in "${CONC_NS[@]}"; do
     concurrent "$n" ns "$NS_HOST true" bwrap "$BW_HOST true" unshare "$US_HOST true" bare "true"
 done
 
+fi # want concurrent
+
+if want binds; then
 # ---------------------------------------------------------------------------------------------
 # 4. Bind mounts: N read-only directory binds onto /mnt/bN of the busybox rootfs.
 # ---------------------------------------------------------------------------------------------
@@ -701,6 +730,9 @@ for tool in ns bwrap; do
     fi
 done
 
+fi # want binds
+
+if want supervisor; then
 # ---------------------------------------------------------------------------------------------
 # 5. RSS of the supervising processes while the payload sleeps.
 # ---------------------------------------------------------------------------------------------
@@ -748,10 +780,12 @@ supervisor_rss() {  # supervisor_rss ROW [TOOL CMD]...  (CMD runs `sleep 60` as 
 supervisor_rss "supervisors' RSS during sleep [b]" \
     ns "$NS_HOST sleep 60" bwrap "$BW_HOST sleep 60" unshare "$US_HOST sleep 60"
 
+fi # want supervisor
+
+if want throughput; then
 # ---------------------------------------------------------------------------------------------
 # 6. Throughput: bytes piped through `cat` in the sandbox; pty output with -t.
 # ---------------------------------------------------------------------------------------------
-human_bytes() { python3 -c "n=$1; print(f'{n >> 30} GiB' if n >= 1 << 30 else f'{n >> 20} MiB')"; }
 HF_BYTES=$PIPE_BYTES
 src="head -c $PIPE_BYTES /dev/zero |"
 hf "pipe $(human_bytes "$PIPE_BYTES") through cat" thr s "$PIPE_RUNS" 1 \
@@ -777,6 +811,9 @@ hf "$row" thr n "$PTY_RUNS" 0 \
     ns "${TTYWRAP}$NSR -t -- head -c $PTY_BYTES /dev/zero" \
     bare "${TTYWRAP}script -qec 'head -c $PTY_BYTES /dev/zero' /dev/null"
 
+fi # want throughput
+
+if want net; then
 # ---------------------------------------------------------------------------------------------
 # 7. Network: start-up with user-mode networking, TCP through a published port.
 # ---------------------------------------------------------------------------------------------
@@ -830,14 +867,13 @@ else
 fi
 tcp_row "$row" bare 5000 perl -e "$SINK"
 
+fi # want net
+
+if want images; then
 # ---------------------------------------------------------------------------------------------
 # 8. Images and sessions: a warm --image start against --rootfs of the same tree, a cold one
 #    (unpack into an empty store) against podman import + run, and --cow on a big tree.
 # ---------------------------------------------------------------------------------------------
-ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
-    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
-        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
-}
 if ((ROOTFS_OK)); then
     IMG=$T/rootfs.tar
     tar -C "$ROOTFS" -cf "$IMG" .
@@ -890,6 +926,9 @@ hf "$row" time s "$BIND_RUNS" 1 \
     plain "$NS_COW --bind $BIG -- true"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
 
+fi # want images
+
+if want oci; then
 # ---------------------------------------------------------------------------------------------
 # OCI runtime: ns-rootless-oci against runc (and crun where it runs) on the same bundle, and
 # podman run with each as its runtime.
@@ -943,6 +982,8 @@ fi
 # podman's pause process keeps its user namespace: it must not outlive the run.
 if [[ -s $PMO/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMO/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
 rm -rf "$PMO"
+
+fi # want oci
 
 # ---------------------------------------------------------------------------------------------
 # The table.
