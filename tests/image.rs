@@ -493,7 +493,7 @@ fn a_layout_whose_blob_is_a_fifo_fails_at_once() {
     fs::remove_file(&top).unwrap();
     nix::unistd::mkfifo(&top, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     imagekit::give(&top);
-    // A hang is caught by the harness's timeout (no wall-clock bound: CI machines are slow).
+    // A blocking open would wait for a writer forever: run's hang guard fails the test then.
     let out = home.run(&["--image", path(&image), "--", "true"]);
     assert_failure_line(&out, 125, &["invalid --image", "not a regular file"]);
     assert_store_has_no_partial_layer(&home);

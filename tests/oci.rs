@@ -731,16 +731,11 @@ fn every_hook_kind_honours_its_timeout() {
     let b = Bundle::new("oci-hooktimeout");
     b.args(&["echo", "never"]);
     let slow =
-        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}]);
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 1000"], "timeout": 1}]);
     for kind in ["createRuntime", "createContainer", "startContainer"] {
         b.edit(|c| c["hooks"] = serde_json::json!({ kind: slow }));
-        let began = Instant::now();
+        // An unenforced timeout would run the hook's sleep 1000 into run's hang guard.
         let out = b.run(&["run", "t1"]);
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "{kind}: {}",
-            describe(&out)
-        );
         assert!(!out.status.success(), "{kind}: {}", describe(&out));
         assert_eq!(text(&out.stdout), "", "{kind}");
         assert_error(&b.run(&["state", "t1"]), "does not exist");

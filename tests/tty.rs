@@ -879,7 +879,8 @@ fn yes_piped_into_head_returns_promptly() {
     let mut child = cmd.spawn().expect("spawn ns-rootless head");
     drop(cmd);
     let mut status = None;
-    while start.elapsed() < Duration::from_secs(5) {
+    // Without the fix it never ends; 20 s is a hang guard with room for a loaded machine.
+    while start.elapsed() < Duration::from_secs(20) {
         if let Some(s) = child.try_wait().unwrap() {
             status = Some(s);
             break;
@@ -891,7 +892,7 @@ fn yes_piped_into_head_returns_promptly() {
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("`yes | ns-rootless -- head -1` did not end within 5 s");
+        panic!("`yes | ns-rootless -- head -1` did not end within 20 s");
     };
     let mut out = String::new();
     child
@@ -1027,9 +1028,9 @@ fn piped_within(
 /// VEOF after a partial line only hands that line over; the input ends at a second one.
 #[test]
 fn forced_tty_piped_input_ending_without_a_newline_ends_cat() {
-    let ended = piped_within(&["-t"], &["cat"], b"no newline", Duration::from_secs(5));
+    let ended = piped_within(&["-t"], &["cat"], b"no newline", Duration::from_secs(20));
     let Some((status, out)) = ended else {
-        panic!("`printf 'no newline' | ns-rootless -t -- cat` did not end within 5 s");
+        panic!("`printf 'no newline' | ns-rootless -t -- cat` did not end within 20 s");
     };
     assert!(status.success(), "{status:?} {out:?}");
     // Echoed by the pty, then printed by cat.

@@ -835,6 +835,27 @@ pub fn process_state(process: &ProcessId) -> Option<(String, char)> {
     (stat.start_time == process.start_time).then_some((stat.comm, stat.state))
 }
 
+/// The processes below `root`, once at least `count` of them are named `comm` (fork may not
+/// have reached exec when the payload says it is ready).
+pub fn wait_for_process_tree(root: i32, comm: &str, count: usize) -> Vec<ProcessId> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tree = descendants(root);
+        let named = tree
+            .iter()
+            .filter(|process| process_state(process).is_some_and(|(name, _)| name == comm))
+            .count();
+        if named >= count {
+            return tree;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} `{comm}` processes below pid {root}, found {named} in {tree:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until every process of `tree` has ended (gone, or a zombie), for at most `limit`;
 /// panics naming the survivors.
 pub fn assert_tree_ends_within(tree: &[ProcessId], limit: Duration, what: &str) {
