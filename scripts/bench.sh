@@ -935,10 +935,17 @@ for d in range(n // 1000):
 ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$BIG"
 row="--cow vs plain --bind of a $BIG_FILES-file tree: true"
 NS_COW="env XDG_STATE_HOME=$OUT/state $NSR"
-hf "$row" time s "$BIND_RUNS" 1 \
+# --cow of an empty directory in the same rounds: the big tree costs the same (nothing walked)
+EMPTY=$T/emptytree
+mkdir -p "$EMPTY"
+((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$EMPTY"
+hf "$row" time s "$RUNS" "$WARMUP" \
     ns "$NS_COW --rm --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
+    empty "$NS_COW --rm --cow --name bench-cow --bind $EMPTY -- true; $NS_COW discard bench-cow" \
     plain "$NS_COW --bind $BIG -- true"
-rec "plain --bind of the same tree (same rounds): true" time ns "$(cell_of "$row" plain)"
+rec "--cow (+ discard) of an empty directory (same rounds): true" time ns "$(cell_of "$row" empty)"
+rec "plain --bind of the big tree (same rounds): true" time ns "$(cell_of "$row" plain)"
+rec "--cow (+ discard), $BIG_FILES files / empty directory (time ratio)" x ns "$(ratio_of "$row" ns empty)"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
 
 fi # want images
