@@ -332,9 +332,28 @@ fn images_lists_and_prunes_the_store() {
         listing.contains("oci-layout") && listing.contains("sha256:"),
         "{listing}"
     );
+    // Each image's size and last use: in the table and in the JSON.
+    assert!(
+        listing.starts_with("DIGEST") && listing.contains("SIZE") && listing.contains("LAST USE"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(" KiB") || listing.contains(" MiB"),
+        "{listing}"
+    );
+    assert!(listing.contains("s ago"), "{listing}");
     let out = home.run(&["images", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for row in rows.as_array().unwrap() {
+        assert!(row["size"].as_u64().unwrap() > 0, "{row}");
+        let used = row["last_use"].as_u64().unwrap();
+        assert!(used > 0 && used <= now, "{row}");
+    }
     // The plain tarball is the base layer of the layout too: 2 layers in all.
     assert_eq!(home.layers().len(), 2);
     fs::remove_dir_all(&a).unwrap();
