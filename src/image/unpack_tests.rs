@@ -467,3 +467,16 @@ fn the_directory_names_kept_until_the_end_are_bounded() {
     let e = err(unpack(input, &root, LIMITS, &mut |_| {}));
     assert!(e.contains("directory names"), "{e}");
 }
+
+#[test]
+fn a_big_file_reports_progress_while_it_is_written() {
+    let t = Temp::new("progress");
+    let big = vec![7u8; 20 << 20];
+    let bytes = archive(&[E::File("big", &big, 0o644), E::File("small", b"x", 0o644)]);
+    fs::create_dir(t.0.join("l")).unwrap();
+    let root: std::os::fd::OwnedFd = fs::File::open(t.0.join("l")).unwrap().into();
+    let mut seen = Vec::new();
+    unpack(Cursor::new(bytes), &root, LIMITS, &mut |n| seen.push(n)).unwrap();
+    // Every 8 MiB of the big file, then after each file.
+    assert_eq!(seen, [8 << 20, 16 << 20, 20 << 20, (20 << 20) + 1]);
+}
