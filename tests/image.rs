@@ -827,3 +827,17 @@ fn a_long_unpack_shows_progress_on_a_terminal_only() {
     assert_stdout(&out, "ran\n");
     assert_eq!(text(&out.stderr), "", "{}", describe(&out));
 }
+
+/// An image path that is a FIFO (or a device) fails at once in one line, instead of waiting
+/// for a writer.
+#[test]
+fn an_image_that_is_a_fifo_fails_at_once() {
+    let home = Home::new("img-fifoimage");
+    let fifo = home.files().join("image.tar");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    imagekit::give(&fifo);
+    // A blocking open would wait for a writer forever: run's hang guard fails the test then.
+    let out = home.run(&["--image", path(&fifo), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "not a regular file"]);
+    assert_store_has_no_partial_layer(&home);
+}

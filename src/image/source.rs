@@ -11,6 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The most bytes of JSON (index, manifest, config) read from an image.
@@ -94,13 +95,11 @@ impl Blobs {
                 let &(offset, size) = index
                     .get(&key)
                     .ok_or_else(|| anyhow!("the archive has no {}", quote(name)))?;
-                let mut f = File::open(file).with_context(|| format!("opening {}", quote(file)))?;
+                let mut f = open_regular(file)?;
                 f.seek(SeekFrom::Start(offset))?;
                 Ok(Box::new(f.take(size)))
             }
-            Blobs::Whole(file) => Ok(Box::new(
-                File::open(file).with_context(|| format!("opening {}", quote(file)))?,
-            )),
+            Blobs::Whole(file) => Ok(Box::new(open_regular(file)?)),
         }
     }
 
@@ -138,7 +137,7 @@ pub fn open(path: &Path) -> Result<(Blobs, Format)> {
         }
         return Ok((Blobs::Dir(path.to_path_buf()), Format::OciLayout));
     }
-    let mut f = File::open(path)?;
+    let mut f = open_regular(path)?;
     let mut head = [0u8; 512];
     let n = read_full(&mut f, &mut head)?;
     let head = &head[..n];
@@ -177,6 +176,19 @@ pub fn open(path: &Path) -> Result<(Blobs, Format)> {
         return Ok((Blobs::Whole(path.to_path_buf()), Format::Rootfs));
     };
     Ok((Blobs::Tar(path.to_path_buf(), index), format))
+}
+
+/// Opens the image file `path`, never waiting on a FIFO (O_NONBLOCK) nor reading a device.
+fn open_regular(path: &Path) -> Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(crate::untrusted::OPEN_FLAGS & !nix::libc::O_RDONLY)
+        .open(path)
+        .with_context(|| format!("opening {}", quote(path)))?;
+    if !f.metadata()?.is_file() {
+        bail!("not a regular file nor an OCI image layout directory");
+    }
+    Ok(f)
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
