@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark ns-rootless against bubblewrap, unshare(1) and crun, as an unprivileged user.
 #
-#   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep]
+#   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep] [--only GROUPS]
 #
 # Builds the release binary (scripts/build.sh), then measures side by side, in one run:
 #   startup of `-- true` in host mode and with --rootfs (busybox rootfs built in a temp dir),
@@ -22,6 +22,7 @@ QUICK=0
 BUILD=1
 BIN=""
 KEEP=0
+ONLY=""
 
 usage() {
     sed -n '2,15s/^# \{0,1\}//p' "$0"
@@ -31,6 +32,8 @@ Options:
   --no-build  skip scripts/build.sh and use the existing target/release binary
   --bin PATH  benchmark this ns-rootless binary instead (implies --no-build)
   --keep      keep the temp dir (hyperfine log, JSON exports) for inspection
+  --only GROUPS  run only these groups of rows (comma-separated): startup, rss, concurrent,
+              binds, supervisor, throughput, net, images, oci
   -h, --help  this text
 EOF
 }
@@ -43,6 +46,9 @@ while (($#)); do
             [[ $# -ge 2 ]] || { echo "bench: --bin needs a path" >&2; exit 2; }
             BIN=$2; BUILD=0; shift ;;
         --keep) KEEP=1 ;;
+        --only)
+            [[ $# -ge 2 ]] || { echo "bench: --only needs a list of groups" >&2; exit 2; }
+            ONLY=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -50,6 +56,11 @@ while (($#)); do
 done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+GROUPS_ALL="startup rss concurrent binds supervisor throughput net images oci"
+for g in ${ONLY//,/ }; do
+    [[ " $GROUPS_ALL " == *" $g "* ]] || { echo "bench: unknown group in --only: $g ($GROUPS_ALL)" >&2; exit 2; }
+done
+want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }   # want GROUP -- is this group of rows run?
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -356,6 +367,14 @@ rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4//$'\n'/ }" >>"$RESULTS"; }
 # last_line FILE -- the last non-blank line of FILE, shortened (for n/a reasons)
 last_line() { { grep -v '^[[:space:]]*$' "$1" 2>/dev/null || true; } | tail -n 1 | cut -c1-140; }
 
+# human_bytes N -- N bytes as "1 GiB" or "256 MiB"
+human_bytes() { python3 -c "n=$1; print(f'{n >> 30} GiB' if n >= 1 << 30 else f'{n >> 20} MiB')"; }
+
+ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
+    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
+        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
+}
+
 # probe CMD -- run CMD (a shell command line) once as the measuring user; on failure PROBE_ERR says why
 PROBE_ERR=""
 probe() {
@@ -562,6 +581,7 @@ HEADER=$T/header.txt
     echo
 } >"$HEADER"
 
+if want startup; then
 # ---------------------------------------------------------------------------------------------
 # 1. Startup: `true` in host mode and in --rootfs mode.
 # ---------------------------------------------------------------------------------------------
@@ -579,6 +599,9 @@ else
         ns "$NS_ROOT /bin/true" bwrap "$BW_ROOT /bin/true" unshare "$US_ROOT /bin/true"
 fi
 
+fi # want startup
+
+if want rss; then
 # ---------------------------------------------------------------------------------------------
 # 2. Peak RSS (GNU time %M), interleaved runs, median.
 # ---------------------------------------------------------------------------------------------
@@ -625,6 +648,9 @@ else
     peak_rss "$row" ns "$NS_ROOT /bin/true" bwrap "$BW_ROOT /bin/true"
 fi
 
+fi # want rss
+
+if want concurrent; then
 # ---------------------------------------------------------------------------------------------
 # 3. N concurrent sandboxes (xargs -P N, each `true`): wall time and how many succeeded.
 # ---------------------------------------------------------------------------------------------
@@ -670,6 +696,9 @@ for n in "${CONC_NS[@]}"; do
     concurrent "$n" ns "$NS_HOST true" bwrap "$BW_HOST true" unshare "$US_HOST true" bare "true"
 done
 
+fi # want concurrent
+
+if want binds; then
 # ---------------------------------------------------------------------------------------------
 # 4. Bind mounts: N read-only directory binds onto /mnt/bN of the busybox rootfs.
 # ---------------------------------------------------------------------------------------------
@@ -701,6 +730,9 @@ for tool in ns bwrap; do
     fi
 done
 
+fi # want binds
+
+if want supervisor; then
 # ---------------------------------------------------------------------------------------------
 # 5. RSS of the supervising processes while the payload sleeps.
 # ---------------------------------------------------------------------------------------------
@@ -748,10 +780,12 @@ supervisor_rss() {  # supervisor_rss ROW [TOOL CMD]...  (CMD runs `sleep 60` as 
 supervisor_rss "supervisors' RSS during sleep [b]" \
     ns "$NS_HOST sleep 60" bwrap "$BW_HOST sleep 60" unshare "$US_HOST sleep 60"
 
+fi # want supervisor
+
+if want throughput; then
 # ---------------------------------------------------------------------------------------------
 # 6. Throughput: bytes piped through `cat` in the sandbox; pty output with -t.
 # ---------------------------------------------------------------------------------------------
-human_bytes() { python3 -c "n=$1; print(f'{n >> 30} GiB' if n >= 1 << 30 else f'{n >> 20} MiB')"; }
 HF_BYTES=$PIPE_BYTES
 src="head -c $PIPE_BYTES /dev/zero |"
 hf "pipe $(human_bytes "$PIPE_BYTES") through cat" thr s "$PIPE_RUNS" 1 \
@@ -777,6 +811,9 @@ hf "$row" thr n "$PTY_RUNS" 0 \
     ns "${TTYWRAP}$NSR -t -- head -c $PTY_BYTES /dev/zero" \
     bare "${TTYWRAP}script -qec 'head -c $PTY_BYTES /dev/zero' /dev/null"
 
+fi # want throughput
+
+if want net; then
 # ---------------------------------------------------------------------------------------------
 # 7. Network: start-up with user-mode networking, TCP through a published port.
 # ---------------------------------------------------------------------------------------------
@@ -830,13 +867,16 @@ else
 fi
 tcp_row "$row" bare 5000 perl -e "$SINK"
 
+fi # want net
+
+if want images; then
 # ---------------------------------------------------------------------------------------------
 # 8. Images and sessions: a warm --image start against --rootfs of the same tree, a cold one
-#    (unpack into an empty store) against podman import + run, and --cow on a big tree.
+#    (unpack into an empty store) against podman load + run of the same podman-save archive,
+#    and --cow on a big tree against a plain --bind of it.
 # ---------------------------------------------------------------------------------------------
-ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
-    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
-        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
+cell_of() {  # cell_of ROW TOOL -- the recorded cell (a median, or n/a:reason)
+    awk -F'\t' -v r="$1" -v t="$2" '$1 == r && $3 == t {x = $4} END { print (x == "" ? "n/a" : x) }' "$RESULTS"
 }
 if ((ROOTFS_OK)); then
     IMG=$T/rootfs.tar
@@ -848,28 +888,38 @@ if ((ROOTFS_OK)); then
     # both through env(1), whose own start is not what is compared
     hf "$row" time n "$RUNS" "$WARMUP" \
         ns "$NS_IMG --image $IMG -- /bin/true" rootfs "$NS_IMG --rootfs $ROOTFS -- /bin/true"
+    # the table has no column for the --rootfs cell: it gets a row of its own
+    rec "startup, --rootfs of the same tree (same rounds): /bin/true" time ns "$(cell_of "$row" rootfs)"
     rec "--image warm / --rootfs same tree (time ratio)" x ns "$(ratio_of "$row" ns rootfs)"
 
-    row="cold --image (unpack $(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
-    hf "$row" time s "$BIND_RUNS" 0 \
-        ns "rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $IMG -- /bin/true"
-    # podman import + run of the same archive, from an empty store (rootless podman)
-    IPM="env HOME=$OUT/pm XDG_DATA_HOME=$OUT/pm/data XDG_CONFIG_HOME=$OUT/pm/config XDG_RUNTIME_DIR=$OUT/pm/run podman"
-    # crun (podman's default here) refuses a hybrid cgroup layout with a controller on the
-    # cgroup2 side ("drop all controllers from cgroupv2"); runc runs there.
-    if [[ -n $CRUN_NA ]] && have runc; then IPM="$IPM --runtime runc"; fi
-    if have podman; then
-        mkdir -p "$OUT/pm/run"
-        ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$OUT/pm"
-        if probe "$IPM import -q $IMG bench:1 && $IPM run --rm bench:1 /bin/true"; then
-            hf "$row" time s "$BIND_RUNS" 0 \
-                podman "$IPM rmi -af >/dev/null 2>&1; $IPM import -q $IMG bench:1 >/dev/null && $IPM run --rm bench:1 /bin/true"
-        else
-            rec "$row" time podman "n/a:podman import + run (rootless): $PROBE_ERR"
-        fi
+    # A cold start: the same tree as the archive `podman save` writes (docker-archive), from an
+    # empty store at each run: ns-rootless unpacks it, rootless podman loads it (`podman load`)
+    # and runs it (`--runtime runc`: crun refuses this host's hybrid cgroups; `--network none`,
+    # which is ns-rootless's default). Short podman paths: under a long one podman waits 20 s
+    # for every container's exit.
+    PMI=$(mktemp -d /tmp/nsi.XXXXXX)
+    chmod 755 "$PMI"
+    mkdir -p "$PMI"/{home,run,config,data}
+    chmod 700 "$PMI/run"
+    ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$PMI"
+    PMIC="env HOME=$PMI/home XDG_RUNTIME_DIR=$PMI/run XDG_CONFIG_HOME=$PMI/config XDG_DATA_HOME=$PMI/data podman --runtime runc"
+    SAVED=$PMI/saved.tar
+    row="cold --image, podman-save archive of the busybox tree ($(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
+    NS_COLD="rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $SAVED -- /bin/true"
+    if have podman && tar --owner=0 --group=0 -C "$ROOTFS" -cf "$PMI/img.tar" . && chmod 644 "$PMI/img.tar" \
+        && "${AS[@]}" $PMIC import -q "$PMI/img.tar" localhost/nsimg:1 >/dev/null 2>"$T/pmi.err" \
+        && "${AS[@]}" $PMIC save -q -o "$SAVED" localhost/nsimg:1 2>"$T/pmi.err" \
+        && "${AS[@]}" $PMIC rmi -af >/dev/null 2>"$T/pmi.err"; then
+        hf "$row" time s "$BIND_RUNS" 1 ns "$NS_COLD" \
+            podman "$PMIC rmi -af >/dev/null 2>&1; $PMIC load -q -i $SAVED >/dev/null && $PMIC run --rm --network none localhost/nsimg:1 /bin/true"
+        rec "cold start, ns-rootless / podman load + run (time ratio)" x ns "$(ratio_of "$row" ns podman)"
     else
-        rec "$row" time podman "n/a:podman not installed"
+        rec "$row" time podman "n/a:podman import + save (rootless): $(last_line "$T/pmi.err")"
+        hf "$row" time s "$BIND_RUNS" 1 ns "${NS_COLD/$SAVED/$IMG}"
     fi
+    # podman's pause process keeps its user namespace: it must not outlive the run.
+    if [[ -s $PMI/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMI/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
+    rm -rf "$PMI"
 fi
 BIG=$T/bigtree
 BIG_FILES=100000
@@ -885,11 +935,22 @@ for d in range(n // 1000):
 ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$BIG"
 row="--cow vs plain --bind of a $BIG_FILES-file tree: true"
 NS_COW="env XDG_STATE_HOME=$OUT/state $NSR"
-hf "$row" time s "$BIND_RUNS" 1 \
+# --cow of an empty directory in the same rounds: the big tree costs the same (nothing walked)
+EMPTY=$T/emptytree
+mkdir -p "$EMPTY"
+((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$EMPTY"
+hf "$row" time s "$RUNS" "$WARMUP" \
     ns "$NS_COW --rm --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
+    empty "$NS_COW --rm --cow --name bench-cow --bind $EMPTY -- true; $NS_COW discard bench-cow" \
     plain "$NS_COW --bind $BIG -- true"
+rec "--cow (+ discard) of an empty directory (same rounds): true" time ns "$(cell_of "$row" empty)"
+rec "plain --bind of the big tree (same rounds): true" time ns "$(cell_of "$row" plain)"
+rec "--cow (+ discard), $BIG_FILES files / empty directory (time ratio)" x ns "$(ratio_of "$row" ns empty)"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
 
+fi # want images
+
+if want oci; then
 # ---------------------------------------------------------------------------------------------
 # OCI runtime: ns-rootless-oci against runc (and crun where it runs) on the same bundle, and
 # podman run with each as its runtime.
@@ -944,6 +1005,8 @@ fi
 if [[ -s $PMO/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMO/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
 rm -rf "$PMO"
 
+fi # want oci
+
 # ---------------------------------------------------------------------------------------------
 # The table.
 # ---------------------------------------------------------------------------------------------
@@ -956,7 +1019,8 @@ cat <<'EOF'
     (`sleep`) runs, payload excluded; "/Np" = number of supervising processes.
 [c] Output of `head -c N /dev/zero` relayed through the sandbox's pty to /dev/null, stdin a pty (as at a
     terminal); "no sandbox" = the same through script(1)'s pty relay.
-[d] podman: rootless import + run of the same archive from an empty store (with runc where crun
-    can't run here).
+[d] The archive `podman save` wrote of the busybox tree, from an empty store at each run:
+    ns-rootless --image unpacks it; podman (rootless, --runtime runc, --network none) loads it with
+    `podman load` and runs it.
 EOF
 exit 0

@@ -11,10 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # - passt (pasta), slirp4netns: user-mode networking helpers; curl: a real client of published ports;
 #   iproute2: `ip` inside host-mode sandboxes and for the namespace the network tests make;
 # - git: real `git archive` output (a pax global header) as an image layer;
-# - python3: the terminal-injection payload (it needs ctypes, which python3-minimal lacks);
-#   libcap2-bin: setcap, to check that an install
-#   with file capabilities is refused.
-packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd git python3 libcap2-bin)
+# - libcap2-bin: setcap, to check that an install with file capabilities is refused.
+# (What runs inside the sandboxes to probe them is tests/probe, built by cargo: no python.)
+packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd git libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

@@ -18,14 +18,14 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
     assert_code, assert_failure_line, assert_stdout, assert_tree_ends_within, binary,
     busybox_rootfs_variant, caller_command, caller_gid, caller_uid, describe, host_tool,
-    ns_rootless, output_of, path_str, runner_command, runner_is_root, set_mode, text,
+    ns_rootless, output_of, path_str, probe, runner_command, runner_is_root, set_mode, text,
     wait_for_process_tree, Mode, Running, TempDir,
 };
 use nix::libc;
@@ -37,43 +37,6 @@ use nix::sys::signal::Signal;
 
 /// Where the probe is bound inside the sandbox.
 const PROBE: &str = "/probe";
-
-/// A copy of the probe in a world-readable temp dir (built first when run under cargo).
-fn probe() -> &'static Path {
-    static COPY: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
-    let (_dir, path) = COPY.get_or_init(|| {
-        let bin = Path::new(env!("CARGO_BIN_EXE_ns-rootless"));
-        let profile_dir = bin.parent().expect("the binary is in a profile dir");
-        // `cargo test --test hardening` doesn't build examples: build the probe (a no-op when
-        // it is up to date; cargo doesn't hold its lock while tests run).
-        if let Some(cargo) = std::env::var_os("CARGO") {
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "--example", "probe", "--manifest-path"])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let out = output_of(cmd);
-            assert!(
-                out.status.success(),
-                "cargo build --example probe:\n{}",
-                describe(&out)
-            );
-        }
-        let built = profile_dir.join("examples/probe");
-        assert!(
-            built.is_file(),
-            "{} is missing: run `cargo build --example probe`",
-            built.display()
-        );
-        let dir = TempDir::new("probe");
-        let path = dir.path().join("probe");
-        copy_with_cp(&built, &path);
-        set_mode(&path, 0o755);
-        (dir, path)
-    });
-    path
-}
 
 /// Copies a file with `cp`: the fd open for writing lives in another process, so no child
 /// forked meanwhile by another test thread can hold it and make exec fail with ETXTBSY.

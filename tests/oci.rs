@@ -1145,12 +1145,6 @@ fn errors_go_to_the_log_file_as_json_lines() {
     );
 }
 
-/// Prints "ok" or the errno's name for a connect to the abstract unix socket `@argv[1]`.
-const CONNECT_ABSTRACT: &str = "import errno, socket, sys\n\
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
-try:\n    s.connect(b'\\0' + sys.argv[1].encode()); print('ok')\n\
-except OSError as e:\n    print(errno.errorcode[e.errno])\n";
-
 /// A container in the host's network namespace (no `network` in linux.namespaces) is in the
 /// host's abstract unix socket namespace, where X11, D-Bus buses and agents listen unchecked:
 /// its process, and what `exec` starts in it, get the Landlock abstract-socket scope that
@@ -1164,14 +1158,17 @@ fn a_container_sharing_the_hosts_network_cannot_reach_its_abstract_sockets() {
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let _listener = std::os::unix::net::UnixListener::bind_addr(&addr).expect("listen");
     let b = Bundle::new("oci-abstract");
-    // The host's /usr (python3) in a rootfs of our own.
+    // The probe (tests/probe: `probe syscall connect-abstract NAME` prints `ok` or the
+    // errno), with the host's /usr for its libraries, in a rootfs of our own.
     let rootfs = common::busybox_rootfs_variant("oci-abstract-rootfs", |root| {
         std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
         std::os::unix::fs::symlink("usr/lib64", root.join("lib64")).unwrap();
+        common::copy_executable(common::probe(), &root.join("probe"));
     });
     fs::remove_file(b.path().join("rootfs")).unwrap();
     std::os::unix::fs::symlink(rootfs.path(), b.path().join("rootfs")).unwrap();
-    b.args(&["/usr/bin/python3", "-c", CONNECT_ABSTRACT, &name]);
+    let connect = ["/probe", "syscall", "connect-abstract", &name];
+    b.args(&connect);
     b.edit(|c| {
         c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
             {"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]}));
@@ -1181,31 +1178,31 @@ fn a_container_sharing_the_hosts_network_cannot_reach_its_abstract_sockets() {
             .retain(|ns| ns["type"] != "network");
     });
     // Control: the caller reaches it from outside.
-    let mut cmd = caller_command("/usr/bin/python3");
-    cmd.args(["-c", CONNECT_ABSTRACT, &name]);
+    let mut cmd = caller_command(common::probe());
+    cmd.args(&connect[1..]);
     assert_eq!(text(&output_of(cmd).stdout), "ok\n");
     let out = b.run(&["run", "la1"]);
-    assert_eq!(text(&out.stdout), "EPERM\n", "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "errno 1 EPERM\n", "{}", describe(&out));
     // No no_new_privs and no capabilities: the domain is entered before the config's own.
     b.edit(|c| {
         c["process"]["noNewPrivileges"] = false.into();
         c["process"]["capabilities"] = serde_json::json!({});
     });
     let out = b.run(&["run", "la2"]);
-    assert_eq!(text(&out.stdout), "EPERM\n", "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "errno 1 EPERM\n", "{}", describe(&out));
     // What exec starts in it.
     b.args(&["sleep", "100"]);
     assert!(b.create("la3", &[]).0.success());
     assert_quiet_success(&b.run(&["start", "la3"]));
-    let out = b.run(&[
-        "exec",
-        "la3",
-        "/usr/bin/python3",
-        "-c",
-        CONNECT_ABSTRACT,
-        &name,
-    ]);
-    assert_eq!(text(&out.stdout), "EPERM\n", "exec: {}", describe(&out));
+    let mut exec = vec!["exec", "la3"];
+    exec.extend(connect);
+    let out = b.run(&exec);
+    assert_eq!(
+        text(&out.stdout),
+        "errno 1 EPERM\n",
+        "exec: {}",
+        describe(&out)
+    );
     assert_quiet_success(&b.run(&["delete", "--force", "la3"]));
 }
 

@@ -168,7 +168,7 @@ pub fn run_hook(
     let mut left_ms = u64::from(timeout_s) * 1000;
     loop {
         match super::wait_child(pid, timeout_s > 0) {
-            Ok(Some((_, super::Ended::Code(code)))) => return Ok(code),
+            Ok(Some((_, ended))) => return Ok(ended.code()),
             Ok(None) if timeout_s > 0 && left_ms == 0 => {
                 // SAFETY: plain syscalls on our own unreaped child.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
