@@ -1681,3 +1681,22 @@ fn pid_files_replace_a_symlink_instead_of_following_it() {
     assert!(!fs::symlink_metadata(&exec_link).unwrap().is_symlink());
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
 }
+
+/// The signal `start` sends init (SIGRTMIN+3) is the runtime's own: `kill` with it would start a
+/// created container behind `start`'s back (its state still "created") and never reach a
+/// running one's process. Refused with one line.
+#[test]
+fn kill_refuses_the_runtimes_own_start_signal() {
+    let b = Bundle::new("oci-kill-start");
+    b.args(&["sleep", "1000"]);
+    let (status, out, err) = b.create("ks1", &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    let start_signal = (nix::libc::SIGRTMIN() + 3).to_string();
+    assert_error(&b.run(&["kill", "ks1", &start_signal]), "start");
+    // Still waiting for `start`: nothing ran.
+    std::thread::sleep(Duration::from_millis(100));
+    let init = b.state("ks1")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    assert_eq!(children, "", "the process was started by kill");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "");
+}

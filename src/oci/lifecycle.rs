@@ -221,6 +221,10 @@ fn parse_signal(text: &str) -> Result<libc::c_int> {
 /// dumpable). Init itself, which only relays, gets only a SIGKILL, which ends them all anyway.
 fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = parse_signal(signal.unwrap_or("TERM"))?;
+    // Init takes it as `start` (or, queued, as kill --all): never relayed to the process.
+    if sig == sys::start_signal() {
+        bail!("signal {sig} is the one the runtime starts containers with; it can't be sent");
+    }
     let s = store.get(id)?;
     let (status, pidfd) = match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),
