@@ -370,9 +370,14 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
             "args": ["sh", "-c", format!("echo {name} $(cat) >> {}", log.display())]})
     };
     b.args(&["true"]);
+    // `state` asked from a createRuntime hook says "creating" too.
+    let asked = b.path().join("asked.log");
+    let ask = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+        "{} --root {} state h1 | grep '\"status\"' > {}",
+        oci_binary().display(), b.root.display(), asked.display())]});
     b.edit(|c| {
         c["hooks"] = serde_json::json!({
-            "createRuntime": [hook("createRuntime")],
+            "createRuntime": [hook("createRuntime"), ask],
             "createContainer": [hook("createContainer")],
             "poststart": [hook("poststart")],
             "poststop": [hook("poststop")]});
@@ -396,6 +401,10 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     let statuses: Vec<&Value> = lines.iter().map(|(_, s)| &s["status"]).collect();
     // runtime.md: the container is "creating" until its createContainer hooks have run.
     assert_eq!(statuses, ["creating", "creating", "running", "stopped"]);
+    assert_eq!(
+        fs::read_to_string(&asked).unwrap().trim(),
+        "\"status\": \"creating\""
+    );
     assert!(lines
         .iter()
         .all(|(_, s)| s["id"] == "h1" && s["annotations"]["a"] == "b"));
@@ -1302,9 +1311,14 @@ fn hooks_get_only_stdio() {
                 "echo {name} $(ls -l /proc/self/fd | grep -c three) >> {}", log.display())]})
     };
     b.args(&["true"]);
+    // `state` asked from a createRuntime hook says "creating" too.
+    let asked = b.path().join("asked.log");
+    let ask = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+        "{} --root {} state h1 | grep '\"status\"' > {}",
+        oci_binary().display(), b.root.display(), asked.display())]});
     b.edit(|c| {
         c["hooks"] = serde_json::json!({
-            "createRuntime": [hook("createRuntime")],
+            "createRuntime": [hook("createRuntime"), ask],
             "prestart": [hook("prestart")],
             "createContainer": [hook("createContainer")],
             "poststart": [hook("poststart")],

@@ -218,6 +218,7 @@ fn launch(
         created: store::now_rfc3339(),
         owner,
         annotations: config.annotations.clone(),
+        creating: false,
         started: false,
         hooks: config.hooks.clone().unwrap_or_default(),
         cgroup,
@@ -264,7 +265,9 @@ fn launch(
             Some(r) => bail!(word_failure(r, &plan, config)),
             None => bail!("the container's init ended before it was created"),
         }
+        stored.creating = true;
         store.write(&stored)?;
+        stored.creating = false;
         let state = store::state_json(&stored, Status::Creating);
         hooks::run("prestart", &stored.hooks.prestart, &state)?;
         hooks::run("createRuntime", &stored.hooks.create_runtime, &state)?;

@@ -98,6 +98,7 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
     match (status, pidfd) {
         (Status::Created, Some(pidfd)) => start_with(store, &mut s, &pidfd, log),
         (Status::Stopped, _) => bail!("cannot start a container that has stopped"),
+        (Status::Creating, _) => bail!("cannot start a container that is still being created"),
         _ => bail!("cannot start an already running container"),
     }
 }

@@ -26,6 +26,9 @@ pub struct Stored {
     pub created: String,
     pub owner: String,
     pub annotations: BTreeMap<String, String>,
+    /// `create` is still at work (its prestart/createRuntime hooks run): status "creating".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
     /// `start` has been run.
     pub started: bool,
     /// The hooks `start` and `delete` run (poststart, poststop).
@@ -37,8 +40,7 @@ pub struct Stored {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// Only in the states hooks get: prestart, createRuntime and createContainer run while the
-    /// container is being created (runtime.md).
+    /// While `create` runs the prestart, createRuntime and createContainer hooks (runtime.md).
     Creating,
     Created,
     Running,
@@ -317,6 +319,8 @@ pub fn status(s: &Stored) -> (Status, Option<Pidfd>) {
     }
     let status = if s.started {
         Status::Running
+    } else if s.creating {
+        Status::Creating
     } else {
         Status::Created
     };
