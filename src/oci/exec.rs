@@ -21,6 +21,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     let (status, pidfd) = store::status(&s);
     let pidfd = match (status, pidfd) {
         (Status::Running | Status::Created, Some(fd)) => fd,
+        (Status::Creating, _) => bail!("cannot exec in a container that is still being created"),
         _ => bail!("cannot exec in a stopped container"),
     };
     // The config the container was created with, kept in its state directory: the bundle's
