@@ -920,8 +920,12 @@ fi # want net
 if want images; then
 # ---------------------------------------------------------------------------------------------
 # 8. Images and sessions: a warm --image start against --rootfs of the same tree, a cold one
-#    (unpack into an empty store) against podman import + run, and --cow on a big tree.
+#    (unpack into an empty store) against podman load + run of the same podman-save archive,
+#    and --cow on a big tree against a plain --bind of it.
 # ---------------------------------------------------------------------------------------------
+cell_of() {  # cell_of ROW TOOL -- the recorded cell (a median, or n/a:reason)
+    awk -F'\t' -v r="$1" -v t="$2" '$1 == r && $3 == t {x = $4} END { print (x == "" ? "n/a" : x) }' "$RESULTS"
+}
 if ((ROOTFS_OK)); then
     IMG=$T/rootfs.tar
     tar -C "$ROOTFS" -cf "$IMG" .
@@ -932,28 +936,38 @@ if ((ROOTFS_OK)); then
     # both through env(1), whose own start is not what is compared
     hf "$row" time n "$RUNS" "$WARMUP" \
         ns "$NS_IMG --image $IMG -- /bin/true" rootfs "$NS_IMG --rootfs $ROOTFS -- /bin/true"
+    # the table has no column for the --rootfs cell: it gets a row of its own
+    rec "startup, --rootfs of the same tree (same rounds): /bin/true" time ns "$(cell_of "$row" rootfs)"
     rec "--image warm / --rootfs same tree (time ratio)" x ns "$(ratio_of "$row" ns rootfs)"
 
-    row="cold --image (unpack $(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
-    hf "$row" time s "$BIND_RUNS" 0 \
-        ns "rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $IMG -- /bin/true"
-    # podman import + run of the same archive, from an empty store (rootless podman)
-    IPM="env HOME=$OUT/pm XDG_DATA_HOME=$OUT/pm/data XDG_CONFIG_HOME=$OUT/pm/config XDG_RUNTIME_DIR=$OUT/pm/run podman"
-    # crun (podman's default here) refuses a hybrid cgroup layout with a controller on the
-    # cgroup2 side ("drop all controllers from cgroupv2"); runc runs there.
-    if [[ -n $CRUN_NA ]] && have runc; then IPM="$IPM --runtime runc"; fi
-    if have podman; then
-        mkdir -p "$OUT/pm/run"
-        ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$OUT/pm"
-        if probe "$IPM import -q $IMG bench:1 && $IPM run --rm bench:1 /bin/true"; then
-            hf "$row" time s "$BIND_RUNS" 0 \
-                podman "$IPM rmi -af >/dev/null 2>&1; $IPM import -q $IMG bench:1 >/dev/null && $IPM run --rm bench:1 /bin/true"
-        else
-            rec "$row" time podman "n/a:podman import + run (rootless): $PROBE_ERR"
-        fi
+    # A cold start: the same tree as the archive `podman save` writes (docker-archive), from an
+    # empty store at each run: ns-rootless unpacks it, rootless podman loads it (`podman load`)
+    # and runs it (`--runtime runc`: crun refuses this host's hybrid cgroups; `--network none`,
+    # which is ns-rootless's default). Short podman paths: under a long one podman waits 20 s
+    # for every container's exit.
+    PMI=$(mktemp -d /tmp/nsi.XXXXXX)
+    chmod 755 "$PMI"
+    mkdir -p "$PMI"/{home,run,config,data}
+    chmod 700 "$PMI/run"
+    ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$PMI"
+    PMIC="env HOME=$PMI/home XDG_RUNTIME_DIR=$PMI/run XDG_CONFIG_HOME=$PMI/config XDG_DATA_HOME=$PMI/data podman --runtime runc"
+    SAVED=$PMI/saved.tar
+    row="cold --image, podman-save archive of the busybox tree ($(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
+    NS_COLD="rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $SAVED -- /bin/true"
+    if have podman && tar --owner=0 --group=0 -C "$ROOTFS" -cf "$PMI/img.tar" . && chmod 644 "$PMI/img.tar" \
+        && "${AS[@]}" $PMIC import -q "$PMI/img.tar" localhost/nsimg:1 >/dev/null 2>"$T/pmi.err" \
+        && "${AS[@]}" $PMIC save -q -o "$SAVED" localhost/nsimg:1 2>"$T/pmi.err" \
+        && "${AS[@]}" $PMIC rmi -af >/dev/null 2>"$T/pmi.err"; then
+        hf "$row" time s "$BIND_RUNS" 1 ns "$NS_COLD" \
+            podman "$PMIC rmi -af >/dev/null 2>&1; $PMIC load -q -i $SAVED >/dev/null && $PMIC run --rm --network none localhost/nsimg:1 /bin/true"
+        rec "cold start, ns-rootless / podman load + run (time ratio)" x ns "$(ratio_of "$row" ns podman)"
     else
-        rec "$row" time podman "n/a:podman not installed"
+        rec "$row" time podman "n/a:podman import + save (rootless): $(last_line "$T/pmi.err")"
+        hf "$row" time s "$BIND_RUNS" 1 ns "${NS_COLD/$SAVED/$IMG}"
     fi
+    # podman's pause process keeps its user namespace: it must not outlive the run.
+    if [[ -s $PMI/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMI/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
+    rm -rf "$PMI"
 fi
 BIG=$T/bigtree
 BIG_FILES=100000
@@ -969,9 +983,17 @@ for d in range(n // 1000):
 ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$BIG"
 row="--cow vs plain --bind of a $BIG_FILES-file tree: true"
 NS_COW="env XDG_STATE_HOME=$OUT/state $NSR"
-hf "$row" time s "$BIND_RUNS" 1 \
+# --cow of an empty directory in the same rounds: the big tree costs the same (nothing walked)
+EMPTY=$T/emptytree
+mkdir -p "$EMPTY"
+((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$EMPTY"
+hf "$row" time s "$RUNS" "$WARMUP" \
     ns "$NS_COW --rm --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
+    empty "$NS_COW --rm --cow --name bench-cow --bind $EMPTY -- true; $NS_COW discard bench-cow" \
     plain "$NS_COW --bind $BIG -- true"
+rec "--cow (+ discard) of an empty directory (same rounds): true" time ns "$(cell_of "$row" empty)"
+rec "plain --bind of the big tree (same rounds): true" time ns "$(cell_of "$row" plain)"
+rec "--cow (+ discard), $BIG_FILES files / empty directory (time ratio)" x ns "$(ratio_of "$row" ns empty)"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
 
 fi # want images
@@ -1045,7 +1067,8 @@ cat <<'EOF'
     (`sleep`) runs, payload excluded; "/Np" = number of supervising processes.
 [c] Output of `head -c N /dev/zero` relayed through the sandbox's pty to /dev/null, stdin a pty (as at a
     terminal); "no sandbox" = the same through script(1)'s pty relay.
-[d] podman: rootless import + run of the same archive from an empty store (with runc where crun
-    can't run here).
+[d] The archive `podman save` wrote of the busybox tree, from an empty store at each run:
+    ns-rootless --image unpacks it; podman (rootless, --runtime runc, --network none) loads it with
+    `podman load` and runs it.
 EOF
 exit 0

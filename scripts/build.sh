@@ -14,6 +14,9 @@
 #      `cargo rustc` gives +crt-static to the binary alone: in RUSTFLAGS it would also reach
 #      clap's derive, a proc macro, which can't be linked statically;
 #   3. glibc, dynamic: the same program, slower to start.
+#
+# `build.sh --print-target` builds nothing: it prints the target the build would try first
+# (`musl <triple>` or `glibc-static`), with the same one-line hint on stderr.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,8 +35,24 @@ have_musl() {
     [ -d "$sysroot/lib/rustlib/$musl/lib" ]
 }
 
+case "${1:-}" in
+"") ;;
+--print-target) print_only=1 ;;
+*)
+    echo "build.sh: unknown option $1 (only --print-target)" >&2
+    exit 2
+    ;;
+esac
+
 if ! have_musl; then
     echo "build.sh: building with glibc; for a faster-starting static musl build: rustup target add $musl" >&2
+    if [ -n "${print_only:-}" ]; then
+        echo glibc-static
+        exit 0
+    fi
+elif [ -n "${print_only:-}" ]; then
+    echo "musl $musl"
+    exit 0
 elif cargo build --locked --release --bin ns-rootless --target "$musl"; then
     # Renamed into place, never written through: cargo keeps $out as a hard link to its own copy.
     mkdir -p target/release

@@ -11,10 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # - passt (pasta), slirp4netns: user-mode networking helpers; curl: a real client of published ports;
 #   iproute2: `ip` inside host-mode sandboxes and for the namespace the network tests make;
 # - git: real `git archive` output (a pax global header) as an image layer;
-# - python3: the terminal-injection payload (it needs ctypes, which python3-minimal lacks);
-#   libcap2-bin: setcap, to check that an install
-#   with file capabilities is refused.
-packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd git python3 libcap2-bin)
+# - libcap2-bin: setcap, to check that an install with file capabilities is refused.
+# (What runs inside the sandboxes to probe them is tests/probe, built by cargo: no python.)
+packages=(busybox-static util-linux podman skopeo uidmap passt slirp4netns curl iproute2 zstd git libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
@@ -39,6 +38,23 @@ fi
 # 0600; set what users have, never anything weaker.
 if ((EUID == 0)) && [ -c /dev/net/tun ]; then
     chmod 0666 /dev/net/tun
+fi
+
+# A named unprivileged user with subordinate ids (as distributions' useradd gives every user),
+# for the podman test that needs them: --userns=keep-id maps ranges podman looks up in
+# /etc/subuid and /etc/subgid by user name, and the harness's own uid deliberately has no name.
+# Idempotent; Debian's useradd gives it 100000-165535 itself, clear of the harness's uids
+# (61234 and up, tests/common).
+subid_user=nsr-subids
+if ((EUID == 0)); then
+    if ! id -u "$subid_user" >/dev/null 2>&1; then
+        useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+            --user-group "$subid_user"
+    fi
+    grep -q "^$subid_user:" /etc/subuid 2>/dev/null ||
+        usermod --add-subuids 200000-265535 "$subid_user"
+    grep -q "^$subid_user:" /etc/subgid 2>/dev/null ||
+        usermod --add-subgids 200000-265535 "$subid_user"
 fi
 
 cargo build --locked

@@ -29,6 +29,9 @@ pub struct Context<'a> {
     pub umask: u32,
     /// OCI: every fd to keep open (the three above, preserved ones, namespaces to join).
     pub keep: Option<&'a [RawFd]>,
+    /// Where we leave the signal that killed the payload (0: it exited): our exit code alone
+    /// can't tell `exit 137` from SIGKILL (`--result-json`).
+    pub ended: &'a sys::SharedWord,
 }
 
 pub fn main(ctx: &Context) -> ! {
@@ -142,9 +145,13 @@ pub fn main(ctx: &Context) -> ! {
             sys::exit_now(128 + sig);
         }
         if let (Some(oci), Some(states)) = (&p.oci, &states) {
-            if crate::oci::launch::run_hooks(&oci.start_hooks, states.running()).is_err() {
-                // Nobody of ours is left to word it: the container's stderr gets the line.
+            let hooks = &oci.start_hooks;
+            if crate::oci::launch::run_hooks(hooks, states.for_start_container()).is_err() {
+                // The container's stderr gets the line; `start` learns it from our name, ends
+                // us and fails (we end ourselves if it doesn't come).
                 let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
+                sys::set_name(crate::oci::launch::HOOK_FAILED_NAME);
+                sys::sleep_ms(crate::oci::launch::HOOK_FAILED_WAIT_MS);
                 sys::exit_now(125);
             }
         }
@@ -222,7 +229,7 @@ pub fn main(ctx: &Context) -> ! {
     if report >= 0 {
         sys::close(report);
     }
-    reap(payload)
+    reap(payload, ctx.ended)
 }
 
 /// An OCI init with its mounts, before pivot_root (runtime.md's order): waits for `create` to
@@ -244,7 +251,9 @@ fn oci_create_hooks(
         sys::close(ctx.go_read);
     }
     if let Some(states) = states {
-        if let Err((i, e)) = crate::oci::launch::run_hooks(&oci.create_hooks, states.created()) {
+        if let Err((i, e)) =
+            crate::oci::launch::run_hooks(&oci.create_hooks, states.for_create_container())
+        {
             sync::report(ctx.report_write, Stage::CreateContainerHook, i as u32, e);
             sys::exit_now(125);
         }
@@ -255,14 +264,17 @@ fn oci_create_hooks(
 /// The start signal, queued from outside our PID namespace with `sys::SIGNAL_ALL`, asks for a
 /// signal to every process of it (`ns-rootless-oci kill --all`); from inside it means nothing
 /// (si_pid is 0 only for a sender in an ancestor namespace, signal(7)).
-fn reap(payload: Pid) -> ! {
+fn reap(payload: Pid, ended: &sys::SharedWord) -> ! {
     let set = signals::handled();
     let carrier = sys::start_signal();
     loop {
         match sys::wait_signal_info(&set, carrier) {
             Ok((libc::SIGCHLD, ..)) => {
-                if let Some(code) = reap_children(payload) {
-                    finish(code);
+                if let Some(how) = reap_children(payload) {
+                    if let Some(sig) = how.signal() {
+                        ended.set(sig as u32);
+                    }
+                    finish(how.code());
                 }
             }
             Ok((sig, code, sender, value)) if sig == carrier => {
@@ -280,12 +292,12 @@ fn reap(payload: Pid) -> ! {
     }
 }
 
-/// Reaps every child that has ended; returns the exit code once the payload is among them.
-fn reap_children(payload: Pid) -> Option<i32> {
+/// Reaps every child that has ended; returns how the payload ended once it is among them.
+fn reap_children(payload: Pid) -> Option<sys::Ended> {
     let mut result = None;
-    while let Ok(Some((pid, sys::Ended::Code(code)))) = sys::wait_child(-1, true) {
+    while let Ok(Some((pid, ended))) = sys::wait_child(-1, true) {
         if pid == payload.as_raw() {
-            result = Some(code);
+            result = Some(ended);
         }
     }
     result

@@ -36,6 +36,8 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     spec.net.check_host()?;
     let (entries, plan) = plan_of(&spec)?;
     crate::stamps::stamp("plan");
+    // Held until the run ends (session::InUse); a --cow session records the plan's mount points.
+    let _session = crate::session::begin(&spec, &plan)?;
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
@@ -62,6 +64,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         report_read,
         sock,
         stacks,
+        ended,
     } = spawn_init(&prepared, umask, &[])?;
     crate::stamps::stamp("cloned");
     if let Some(r) = &mut result_record {
@@ -158,8 +161,12 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     if let (Some(claim), Some(st)) = (claim, st) {
         claim.end(st, code.as_ref().ok().copied());
     }
+    // init's own death (--timeout's SIGKILL), else the payload's as init saw it.
+    let signal = outcome
+        .signal
+        .or_else(|| u8::try_from(ended.get()).ok().filter(|&s| s != 0));
     if code.is_ok() && !outcome.timed_out {
-        if let Some(hint) = crate::spec::limits::likely_hit(outcome.status, &limits) {
+        if let Some(hint) = crate::spec::limits::likely_hit(signal, &limits) {
             note_line(&hint);
         }
     }
@@ -168,7 +175,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
             Ok(c) => *c,
             Err(f) => f.code,
         };
-        r.finish(exit, outcome.status, outcome.timed_out)?;
+        r.finish(exit, signal, outcome.timed_out)?;
     }
     code.map_err(Into::into)
 }
@@ -192,6 +199,8 @@ pub struct Spawned {
     pub sock: Option<std::os::fd::OwnedFd>,
     /// Init's and the payload's stacks, kept until the setup is done.
     pub stacks: (sys::Stack, sys::Stack),
+    /// The signal that killed the payload, left by init (0: it exited; init.rs `reap`).
+    pub ended: sys::SharedWord,
 }
 
 /// Clones the sandbox's init with `prepared`'s namespaces (it waits for the maps). With `keep`
@@ -213,6 +222,7 @@ pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) 
     };
     let stack = sys::Stack::new(CHILD_STACK).context("allocating the sandbox's stack")?;
     let payload_stack = sys::Stack::new(CHILD_STACK).context("allocating the command's stack")?;
+    let ended = sys::SharedWord::new().context("allocating the sandbox's status word")?;
     let keep_list = (!keep.is_empty() || prepared.oci.is_some()).then(|| {
         let mut all = vec![pipes.go_read.as_raw_fd(), pipes.report_write.as_raw_fd()];
         all.extend(socks.as_ref().map(|(_, child)| child.as_raw_fd()));
@@ -227,6 +237,7 @@ pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) 
         sock: socks.as_ref().map(|(_, child)| child.as_raw_fd()),
         umask,
         keep: keep_list.as_deref(),
+        ended: &ended,
     };
     let flags = prepared.clone_flags | libc::CLONE_PIDFD;
     let cloned = sys::clone_with(flags, &stack, init::main, &ctx).map_err(|e| {
@@ -253,6 +264,7 @@ pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) 
         report_read: pipes.report_read,
         sock,
         stacks: (stack, payload_stack),
+        ended,
     })
 }
 
@@ -364,7 +376,11 @@ fn layer_dirs(spec: &Spec) -> plan::HostDirs {
             continue;
         }
         for dir in ancestors {
-            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            // Listed and searched through (each entry is bound by its path): one the caller
+            // can list but not search (0744) would fail binding its entries instead.
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+                || nix::unistd::access(&dir, nix::unistd::AccessFlags::X_OK).is_err()
+            {
                 break;
             }
             if let std::collections::btree_map::Entry::Vacant(slot) = dirs.entry(dir.clone()) {

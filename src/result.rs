@@ -53,18 +53,13 @@ impl Recorder {
         }
     }
 
-    /// Writes the record: `code` is our exit status, `status` init's (the command's code, or
-    /// 128+N).
-    pub fn finish(mut self, code: u8, status: u8, timed_out: bool) -> Result<()> {
+    /// Writes the record: `code` is our exit status, `signal` the one that killed the command
+    /// (as init reaped it: a command that exits with 128+N itself was not killed).
+    pub fn finish(mut self, code: u8, signal: Option<u8>, timed_out: bool) -> Result<()> {
         let wall = self.started.elapsed();
         let usage = getrusage(UsageWho::RUSAGE_CHILDREN).ok();
         let ms =
             |tv: nix::sys::time::TimeVal| tv.tv_sec() as u64 * 1000 + tv.tv_usec() as u64 / 1000;
-        // A command killed by signal N ends init with 128+N (as a shell reports it); a command
-        // that exits with such a code itself can't be told apart.
-        let signal = (129..=128 + 64)
-            .contains(&u32::from(status))
-            .then(|| status - 128);
         let namespaces: serde_json::Map<String, serde_json::Value> = self
             .namespaces
             .iter()

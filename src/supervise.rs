@@ -21,6 +21,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 pub struct Outcome {
     /// init's status as an exit code: the payload's code, or 128+signal.
     pub status: u8,
+    /// The signal that killed init itself (not the payload's: init exits).
+    pub signal: Option<u8>,
     pub timed_out: bool,
 }
 
@@ -39,14 +41,11 @@ pub fn supervise(
     .context("watching signals")?;
     let mut deadline = timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
-    let mut status: Option<u8> = None;
+    let mut status: Option<crate::sys::Ended> = None;
     loop {
-        if let Some(code) = status {
+        if let Some(ended) = status {
             if relay.as_ref().is_none_or(Relay::finished) {
-                return Ok(Outcome {
-                    status: code,
-                    timed_out,
-                });
+                return Ok(Outcome::of(ended, timed_out));
             }
         }
         let wait = match deadline {
@@ -89,8 +88,8 @@ pub fn supervise(
                 };
                 match sig {
                     Signal::SIGCHLD => {
-                        if let Some(code) = reaped(init) {
-                            status = Some(code);
+                        if let Some(ended) = reaped(init) {
+                            status = Some(ended);
                             // The pty may still hold output; give it a moment, not forever.
                             deadline = Some(Instant::now() + DRAIN_LIMIT);
                         }
@@ -111,11 +110,8 @@ pub fn supervise(
             r.handle(&relay_ready);
         }
         if deadline.is_some_and(|at| Instant::now() >= at) {
-            if let Some(code) = status {
-                return Ok(Outcome {
-                    status: code,
-                    timed_out,
-                });
+            if let Some(ended) = status {
+                return Ok(Outcome::of(ended, timed_out));
             }
             // --timeout: TERM first (init forwards it), then KILL for everything.
             if timed_out {
@@ -130,9 +126,19 @@ pub fn supervise(
     }
 }
 
-fn reaped(init: Pid) -> Option<u8> {
+fn reaped(init: Pid) -> Option<crate::sys::Ended> {
     match crate::sys::wait_child(init.as_raw(), true) {
-        Ok(Some((_, crate::sys::Ended::Code(code)))) => Some(code as u8),
+        Ok(Some((_, ended))) => Some(ended),
         _ => None,
+    }
+}
+
+impl Outcome {
+    fn of(init: crate::sys::Ended, timed_out: bool) -> Outcome {
+        Outcome {
+            status: init.code() as u8,
+            signal: init.signal().map(|s| s as u8),
+            timed_out,
+        }
     }
 }

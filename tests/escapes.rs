@@ -434,13 +434,6 @@ fn exec_reproduces_the_payloads_seccomp_program_limits_env_and_directory() {
     assert_eq!(text(&out.stdout), "/etc\n", "{}", describe(&out));
 }
 
-/// A python one-liner that connects to the abstract unix socket `@NAME` (argv[1]) and prints
-/// "ok" or the errno's name: the host's /usr/bin/python3, which a sandbox on the host's root sees.
-const CONNECT_ABSTRACT: &str = "import errno, socket, sys\n\
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
-try:\n    s.connect(b'\\0' + sys.argv[1].encode()); print('ok')\n\
-except OSError as e:\n    print(errno.errorcode[e.errno])\n";
-
 /// A listening abstract unix socket `@NAME` in the host's network namespace (the test
 /// runner's), such as X11 or a D-Bus bus would hold.
 fn host_abstract_listener(name: &str) -> std::os::unix::net::UnixListener {
@@ -454,32 +447,39 @@ fn host_abstract_listener(name: &str) -> std::os::unix::net::UnixListener {
 fn exec_in_a_sandbox_sharing_the_hosts_network_cannot_reach_its_abstract_sockets() {
     let name = format!("ns-rootless-escapes-abstract-{}", std::process::id());
     let _listener = host_abstract_listener(&name);
-    let python = ["/usr/bin/python3", "-c", CONNECT_ABSTRACT, &name];
+    // The probe connects to `@NAME` and prints `ok` or the errno (tests/probe).
+    let connect = ["/probe", "syscall", "connect-abstract", &name];
     // Control: the caller reaches it from outside.
-    let mut cmd = caller_command(python[0]);
-    cmd.args(&python[1..]);
+    let mut cmd = caller_command(common::probe());
+    cmd.args(&connect[1..]);
     assert_eq!(text(&output_of(cmd).stdout), "ok\n");
-    let a = Sandbox::start("exec-share-net", &["--share-net"], &["sleep", "1000"]);
+    let bind = format!("{}:/probe", path_str(common::probe()));
+    let a = Sandbox::start(
+        "exec-share-net",
+        &["--share-net", "--ro-bind", &bind],
+        &["sleep", "1000"],
+    );
     // The payload's way (landlock.rs): refused by the abstract-socket scope.
-    let out = output_of(a.command(&[
-        "run",
-        "--share-net",
-        "--",
-        python[0],
-        python[1],
-        python[2],
-        python[3],
-    ]));
-    assert_eq!(text(&out.stdout), "EPERM\n", "run: {}", describe(&out));
+    let mut args = vec!["run", "--share-net", "--ro-bind", &bind, "--"];
+    args.extend(connect);
+    let out = output_of(a.command(&args));
+    assert_eq!(
+        text(&out.stdout),
+        "errno 1 EPERM\n",
+        "run: {}",
+        describe(&out)
+    );
     // An exec'd command gets the same domain...
-    let out = a.exec(&[], &python);
-    assert_eq!(text(&out.stdout), "EPERM\n", "exec: {}", describe(&out));
+    let out = a.exec(&[], &connect);
+    assert_eq!(
+        text(&out.stdout),
+        "errno 1 EPERM\n",
+        "exec: {}",
+        describe(&out)
+    );
     // ...and still reaches what the sandbox's own processes listen on.
-    let inside = "import socket, sys\n\
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(b'\\0' + sys.argv[1].encode()); s.listen()\n\
-c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.connect(b'\\0' + sys.argv[1].encode()); print('ok')\n";
     let own = format!("{name}-inside");
-    let out = a.exec(&[], &["/usr/bin/python3", "-c", inside, &own]);
+    let out = a.exec(&[], &["/probe", "syscall", "abstract-loop", &own]);
     assert_eq!(text(&out.stdout), "ok\n", "exec: {}", describe(&out));
 }
 
@@ -512,14 +512,12 @@ fn exec_is_not_hung_or_bloated_by_the_rootfs_passwd_and_seccomp_fd_is_bounded() 
     fs::remove_file(&passwd).expect("rm passwd");
     let made = runner_command(host_tool("mkfifo")).arg(&passwd).status();
     assert!(made.expect("mkfifo").success());
-    let started = Instant::now();
     let out = bounded(
         a.command(&["exec", &a.name, "--", "echo", "in"]),
         Duration::from_secs(10),
     )
     .unwrap_or_else(|| panic!("exec hung on a FIFO at the rootfs's /etc/passwd"));
     assert_eq!(text(&out.stdout), "in\n", "{}", describe(&out));
-    assert!(started.elapsed() < Duration::from_secs(5));
     // ...and a sparse 1 GiB file: exec's peak memory stays small.
     fs::remove_file(&passwd).expect("rm the fifo");
     fs::File::create(&passwd)

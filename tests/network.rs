@@ -522,7 +522,7 @@ fn helper_holds_only_its_own_fds(helper: Helper) {
 
 /// Waits until `p` has ended (gone, or a zombie waiting for its reaper).
 fn assert_gone(p: &common::ProcessId, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while let Some((comm, state)) = process_state(p) {
         if state == 'Z' {
             return;

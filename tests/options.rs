@@ -1310,13 +1310,11 @@ fn limit_nofile_is_applied(mode: Mode) {
 
 fn timeout_ends_the_command_with_124(mode: Mode) {
     let start = Instant::now();
-    let out = mode.run(&["--timeout", "1"], &["sleep", "10"]);
+    let out = mode.run(&["--timeout", "1"], &["sleep", "1000"]);
     let took = start.elapsed();
     assert_code(&out, 124);
-    assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
-        "took {took:?}"
-    );
+    // Not before its time (when after it is the scheduler's business: 124 says it fired).
+    assert!(took >= Duration::from_millis(900), "took {took:?}");
     // A command that ends in time keeps its own status.
     assert_code(&mode.run(&["--timeout", "10s"], &["sh", "-c", "exit 3"]), 3);
 }
@@ -1335,8 +1333,10 @@ fn timeout_kills_a_command_ignoring_sigterm_5s_later() {
     let took = start.elapsed();
     assert_code(&out, 124);
     assert_eq!(text(&out.stdout), "ready\n", "{}", describe(&out));
+    // SIGKILL came after the 5 s grace, not instead of it nor never (run's hang guard is 30 s;
+    // 20 s leaves a loaded machine room).
     assert!(
-        took >= Duration::from_millis(5300) && took < Duration::from_secs(9),
+        took >= Duration::from_millis(5300) && took < Duration::from_secs(20),
         "took {took:?}"
     );
 }
@@ -1367,9 +1367,7 @@ fn nproc_of_one_still_starts_the_command(mode: Mode) {
 
 fn nproc_limit_stops_a_fork_bomb(mode: Mode) {
     let script = "i=0; while [ $i -lt 100 ]; do sleep 5 & echo started; i=$((i+1)); done; wait";
-    let start = Instant::now();
     let out = mode.run(&["--limit", "nproc=20"], &["sh", "-c", script]);
-    let took = start.elapsed();
     let started = text(&out.stdout).lines().count();
     assert!(
         (1..=20).contains(&started),
@@ -1381,7 +1379,6 @@ fn nproc_limit_stops_a_fork_bomb(mode: Mode) {
         "no fork failure reported:\n{}",
         describe(&out)
     );
-    assert!(took < Duration::from_secs(15), "took {took:?}");
     // The caller can still fork outside.
     let mut cmd = caller_command("/bin/sh");
     cmd.args([

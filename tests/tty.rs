@@ -491,58 +491,24 @@ fn ctrl_z_stops_the_foreground_job_and_jobs_lists_it(mode: Mode) {
 // Injection (TIOCSTI)
 // ---------------------------------------------------------------------------------------------
 
-const PYTHON: &str = "/usr/bin/python3";
-
-/// Pushes `argv[1]` plus a newline into the input of fd 0 and of a reopened /dev/tty, with
-/// TIOCSTI through fcntl.ioctl and with the request's high bits set through a raw syscall (the
-/// kernel reads only the low 32 bits); prints how each attempt ended (`ok` or an errno name).
-const INJECT_PY: &str = r#"
-import ctypes, errno, fcntl, os, sys, termios
-text = (sys.argv[1] + "\n").encode()
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-SYS_ioctl = {"x86_64": 16, "aarch64": 29}[os.uname().machine]
-def name(e):
-    return errno.errorcode.get(e, str(e))
-def plain(fd):
-    try:
-        for c in text:
-            fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))
-        return "ok"
-    except OSError as e:
-        return name(e.errno)
-def high(fd):
-    for c in text:
-        ctypes.set_errno(0)
-        r = libc.syscall(ctypes.c_long(SYS_ioctl), ctypes.c_long(fd),
-                         ctypes.c_ulong(termios.TIOCSTI | (1 << 32)),
-                         ctypes.c_char_p(bytes([c])))
-        if r != 0:
-            return name(ctypes.get_errno())
-    return "ok"
-print("inject-stdin", plain(0), flush=True)
-print("inject-high", high(0), flush=True)
-try:
-    tty = os.open("/dev/tty", os.O_RDWR)
-except OSError as e:
-    print("inject-devtty open-" + name(e.errno), flush=True)
-else:
-    print("inject-devtty", plain(tty), high(tty), flush=True)
-print("inject-end", flush=True)
-"#;
-
-/// A dir for the injection tests: the script, and where an injected `touch` would create files
-/// (writable by the caller).
+/// A dir for the injection tests: where an injected `touch` would create files (writable by
+/// the caller). The payload is the probe (tests/probe): `probe syscall inject TEXT` pushes
+/// TEXT plus a newline into the input of fd 0 and of a reopened /dev/tty, with TIOCSTI and with
+/// the request's high bits set (the kernel reads only the low 32 bits), one line per attempt
+/// (`fd0`, `fd0-high`, `tty`, `tty-high`, or `tty open`, each `ok` or `errno N NAME`).
 fn injection_dir() -> TempDir {
-    common::require(
-        Path::new(PYTHON).is_file(),
-        "/usr/bin/python3 is missing (the payload is a python script)",
-    );
     let dir = TempDir::new("tiocsti");
     common::set_mode(dir.path(), 0o777);
-    fs::write(dir.path().join("inject.py"), INJECT_PY).expect("write inject.py");
-    common::set_mode(&dir.path().join("inject.py"), 0o644);
     dir
+}
+
+/// The probe, as a sandbox sees it: bound at /probe.
+fn probe_in_sandbox(options: &str) -> String {
+    format!(
+        "{} {options} --ro-bind {}:/probe -- /probe",
+        path_str(common::binary()),
+        path_str(common::probe())
+    )
 }
 
 /// Runs an outer interactive shell (as the caller) on a fresh terminal, has it run `command`
@@ -557,13 +523,13 @@ fn inject_through(dir: &Path, command: &str) -> (String, bool) {
     assert!(out.contains("outer-ready-4"), "{out:?}");
     let pwned = dir.join("pwned");
     let from = term.len();
-    let script = dir.join("inject.py");
+    // The end marker is the outer shell's, once the command is done (as typed, it reads
+    // differently: the terminal echoes the line).
     term.type_in(&format!(
-        "{command} -c \"$(cat {})\" 'touch {}'\n",
-        path_str(&script),
+        "{command} syscall inject 'touch {}'; echo inject-$((1+1))-end\n",
         path_str(&pwned)
     ));
-    let end = term.wait_for("inject-end", from);
+    let end = term.wait_for("inject-2-end", from);
     let report = term.since(from)[..end - from].to_owned();
     // Whatever runs the script must be done with the terminal before the next line is typed
     // (ns-rootless reads the terminal until it has restored it).
@@ -590,9 +556,9 @@ fn harness_detects_tiocsti_injection_without_a_sandbox() {
         legacy.trim() == "1",
         "the kernel refuses TIOCSTI to everyone (dev.tty.legacy_tiocsti=0)",
     );
-    let (report, pwned) = inject_through(dir.path(), PYTHON);
+    let (report, pwned) = inject_through(dir.path(), path_str(common::probe()));
     assert!(
-        report.contains("inject-stdin ok") && pwned,
+        report.contains("fd0 ok") && pwned,
         "the harness should see an injection done outside any sandbox: {report:?}"
     );
 }
@@ -600,12 +566,12 @@ fn harness_detects_tiocsti_injection_without_a_sandbox() {
 #[test]
 fn tiocsti_from_a_pty_sandbox_injects_nothing() {
     let dir = injection_dir();
-    let command = format!("{} -- {PYTHON}", path_str(common::binary()));
-    let (report, pwned) = inject_through(dir.path(), &command);
+    let (report, pwned) = inject_through(dir.path(), &probe_in_sandbox(""));
     for line in [
-        "inject-stdin EPERM",
-        "inject-high EPERM",
-        "inject-devtty EPERM EPERM",
+        "fd0 errno 1 EPERM",
+        "fd0-high errno 1 EPERM",
+        "tty errno 1 EPERM",
+        "tty-high errno 1 EPERM",
     ] {
         assert!(report.contains(line), "expected {line:?} in {report:?}");
     }
@@ -618,14 +584,13 @@ fn tiocsti_from_a_pty_sandbox_injects_nothing() {
 #[test]
 fn tiocsti_with_no_pty_injects_nothing() {
     let dir = injection_dir();
-    let command = format!("{} -T -- {PYTHON}", path_str(common::binary()));
-    let (report, pwned) = inject_through(dir.path(), &command);
+    let (report, pwned) = inject_through(dir.path(), &probe_in_sandbox("-T"));
     // With -T the payload holds the caller's terminal itself, but in a session of its own, and
     // /dev/tty leads nowhere.
     for line in [
-        "inject-stdin EPERM",
-        "inject-high EPERM",
-        "inject-devtty open-ENXIO",
+        "fd0 errno 1 EPERM",
+        "fd0-high errno 1 EPERM",
+        "tty open errno 6 ENXIO",
     ] {
         assert!(report.contains(line), "expected {line:?} in {report:?}");
     }
@@ -879,7 +844,8 @@ fn yes_piped_into_head_returns_promptly() {
     let mut child = cmd.spawn().expect("spawn ns-rootless head");
     drop(cmd);
     let mut status = None;
-    while start.elapsed() < Duration::from_secs(5) {
+    // Without the fix it never ends; 20 s is a hang guard with room for a loaded machine.
+    while start.elapsed() < Duration::from_secs(20) {
         if let Some(s) = child.try_wait().unwrap() {
             status = Some(s);
             break;
@@ -891,7 +857,7 @@ fn yes_piped_into_head_returns_promptly() {
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("`yes | ns-rootless -- head -1` did not end within 5 s");
+        panic!("`yes | ns-rootless -- head -1` did not end within 20 s");
     };
     let mut out = String::new();
     child
@@ -1027,9 +993,9 @@ fn piped_within(
 /// VEOF after a partial line only hands that line over; the input ends at a second one.
 #[test]
 fn forced_tty_piped_input_ending_without_a_newline_ends_cat() {
-    let ended = piped_within(&["-t"], &["cat"], b"no newline", Duration::from_secs(5));
+    let ended = piped_within(&["-t"], &["cat"], b"no newline", Duration::from_secs(20));
     let Some((status, out)) = ended else {
-        panic!("`printf 'no newline' | ns-rootless -t -- cat` did not end within 5 s");
+        panic!("`printf 'no newline' | ns-rootless -t -- cat` did not end within 20 s");
     };
     assert!(status.success(), "{status:?} {out:?}");
     // Echoed by the pty, then printed by cat.

@@ -42,6 +42,33 @@ pub struct Unpacked {
     pub entries: u64,
 }
 
+/// Writes through to `inner`, telling `progress` the layer's bytes so far (`from` plus what
+/// went through) every `REPORT_EVERY` bytes.
+struct Reporting<'a, W> {
+    inner: W,
+    from: u64,
+    written: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+const REPORT_EVERY: u64 = 8 << 20;
+
+impl<W: std::io::Write> std::io::Write for Reporting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let before = self.written;
+        self.written += n as u64;
+        if before / REPORT_EVERY != self.written / REPORT_EVERY {
+            (self.progress)(self.from + self.written);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// The overlay whiteout prefix and the opaque marker (OCI image spec, layer.md).
 const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
@@ -156,8 +183,15 @@ pub fn unpack(
                         Mode::from_bits_truncate(0o600),
                     )?;
                     let mut file = std::fs::File::from(fd);
-                    // The header's size bounds what the entry yields.
-                    let copied = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
+                    // The header's size bounds what the entry yields. A big file reports its
+                    // progress as it is written, not only once it is.
+                    let mut out = Reporting {
+                        inner: &mut file,
+                        from: done.bytes - size,
+                        written: 0,
+                        progress: &mut *progress,
+                    };
+                    let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)?;
                     if copied != size {
                         bail!("the archive ends inside this file");
                     }

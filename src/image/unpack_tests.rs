@@ -268,7 +268,7 @@ fn a_bad_layer_leaves_nothing_in_the_store() {
     let store = Store {
         dir: t.0.join("store"),
     };
-    store.create().unwrap();
+    let store = store.open(true).unwrap().unwrap();
     let bad = archive(&[E::File("ok", b"fine", 0o644), E::File("../x", b"", 0o644)]);
     let r = store.add_layer(Box::new(Cursor::new(bad)), None, None, LIMITS, &mut |_| {});
     assert!(r.is_err());
@@ -308,7 +308,7 @@ fn compressed_layers_are_found_from_their_bytes() {
     let store = Store {
         dir: t.0.join("store"),
     };
-    store.create().unwrap();
+    let store = store.open(true).unwrap().unwrap();
     let plain = archive(&[E::File("hello", b"world", 0o644)]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&plain).unwrap();
@@ -466,4 +466,17 @@ fn the_directory_names_kept_until_the_end_are_bounded() {
     };
     let e = err(unpack(input, &root, LIMITS, &mut |_| {}));
     assert!(e.contains("directory names"), "{e}");
+}
+
+#[test]
+fn a_big_file_reports_progress_while_it_is_written() {
+    let t = Temp::new("progress");
+    let big = vec![7u8; 20 << 20];
+    let bytes = archive(&[E::File("big", &big, 0o644), E::File("small", b"x", 0o644)]);
+    fs::create_dir(t.0.join("l")).unwrap();
+    let root: std::os::fd::OwnedFd = fs::File::open(t.0.join("l")).unwrap().into();
+    let mut seen = Vec::new();
+    unpack(Cursor::new(bytes), &root, LIMITS, &mut |n| seen.push(n)).unwrap();
+    // Every 8 MiB of the big file, then after each file.
+    assert_eq!(seen, [8 << 20, 16 << 20, 20 << 20, (20 << 20) + 1]);
 }

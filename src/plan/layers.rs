@@ -7,7 +7,10 @@
 //! Only real directories of the host's root are layered, walked from the top without following
 //! a symlink: a destination reached through a symlink, or under an earlier user mount (a
 //! read-write bind is the user's own directory, where they can create the mount point
-//! themselves), is left as before, and refused when its mount point is missing.
+//! themselves), is left as before, and refused when its mount point is missing. Nor is one of
+//! our private directories or anything inside it (private.rs): a layer of it would list the
+//! names in it (named sandboxes, images, sessions) and hold its entries' masks as the only
+//! thing between them and the sandbox; a destination there is refused as before.
 
 use super::{step, Action, RootEntry, Step, MASKED, REPLACED};
 use crate::spec::{Root, Spec, UserMount};
@@ -39,6 +42,9 @@ pub fn candidates(spec: &Spec) -> Vec<(&Path, Vec<PathBuf>)> {
         let mut ancestors = Vec::new();
         for name in &names[..names.len() - 1] {
             dir.push(name);
+            if private(spec, &dir) {
+                break;
+            }
             ancestors.push(dir.clone());
         }
         if !ancestors.is_empty() {
@@ -55,6 +61,12 @@ fn under_earlier(earlier: &[UserMount], dst: &Path) -> bool {
         .iter()
         .filter(|m| !matches!(m, UserMount::Hide { .. }))
         .any(|m| dst.starts_with(m.dst()))
+}
+
+/// Whether `dir` is one of the caller's private directories or inside one (both canonical
+/// where it matters: a layered directory is reached through real directories only).
+fn private(spec: &Spec, dir: &Path) -> bool {
+    spec.private_dirs.iter().any(|p| dir.starts_with(p))
 }
 
 fn names(path: &Path) -> Vec<&std::ffi::OsStr> {
@@ -89,6 +101,9 @@ pub fn layers(spec: &Spec, top: &[RootEntry], dirs: &HostDirs) -> BTreeSet<PathB
                 }
                 Some(RootEntry::Dir(_)) if i + 1 < names.len() => {
                     dir.push(name);
+                    if private(spec, &dir) {
+                        break;
+                    }
                     match dirs.get(&dir) {
                         Some(listed) => {
                             chain.push(dir.clone());
@@ -291,6 +306,40 @@ mod tests {
                 readonly: false,
                 ..
             }]
+        ));
+    }
+
+    #[test]
+    fn no_layer_of_a_private_dir_or_inside_one() {
+        let mut s = spec(Root::Host, false);
+        s.private_dirs = vec!["/opt/state/ns-rootless".into()];
+        let listed = dirs(&[
+            ("/opt", vec![RootEntry::Dir("state".into())]),
+            ("/opt/state", vec![RootEntry::Dir("ns-rootless".into())]),
+            (
+                "/opt/state/ns-rootless",
+                vec![RootEntry::Dir("sandbox".into())],
+            ),
+            ("/opt/state/ns-rootless/sandbox", vec![]),
+        ]);
+        for dst in [
+            "/opt/state/ns-rootless/x",
+            "/opt/state/ns-rootless/sandbox/x",
+        ] {
+            s.mounts = vec![bind("/d", dst, true)];
+            let ancestors = &candidates(&s)[0].1;
+            assert_eq!(ancestors, &[PathBuf::from("/opt"), "/opt/state".into()]);
+            let p = plan_with(&s, &with_opt(), &listed);
+            assert!(matches!(at(&p, "/opt")[0], Action::Bind { .. }), "{dst}");
+            assert!(at(&p, "/opt/state/ns-rootless/sandbox").is_empty(), "{dst}");
+        }
+        // Beside it: a layer, whose entry of it the private masks hide.
+        s.mounts = vec![bind("/d", "/opt/state/x", true)];
+        let p = plan_with(&s, &with_opt(), &listed);
+        assert_eq!(at(&p, "/opt/state"), [&Action::Dir]);
+        assert!(matches!(
+            at(&p, "/opt/state/ns-rootless")[..],
+            [Action::Bind { .. }, Action::Scratch { readonly: true, .. }]
         ));
     }
 

@@ -6,9 +6,9 @@
 //! later), or that can't be reached without a symlink, refuses the whole apply.
 
 use super::diff::{changes, open_target, read_link, Change, Kind};
-use super::{layout, load};
+use super::load;
 use crate::error::{escape, quote};
-use crate::image::store::{random_hex, remove_tree};
+use crate::image::store::random_hex;
 use crate::image::tree;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::fcntl::OFlag;
@@ -20,9 +20,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
-    let (dir, meta) = load(env, name)?;
-    let _in_use = super::lock(&dir, name, "apply")?;
-    let all = changes(&dir, &meta)?;
+    let session = load(env, name)?;
+    let _in_use = super::lock(&session.dir, name, "apply")?;
+    let all = changes(&session)?;
+    let meta = &session.meta;
     let shown = |c: &Change| {
         escape(
             meta.layers[c.layer]
@@ -41,6 +42,17 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         .iter()
         .filter(|c| meta.layers[c.layer].target.is_some())
         .collect();
+    // An image's root is diff-only: its writes have no directory to go to. A session of
+    // nothing else is refused rather than removed with them.
+    if todo.is_empty() && skipped > 0 {
+        bail!(
+            "refusing to apply the session {}: its {skipped} change(s) are to the image's root, \
+             which apply can't write (an image's layers are read-only); `ns-rootless diff {name}` \
+             lists them (kept in {}), `ns-rootless discard {name}` drops them",
+            quote(name),
+            quote(session.dir.path().join("upper").join(super::ROOT))
+        );
+    }
     let mut targets: Vec<Option<OwnedFd>> = Vec::new();
     for layer in &meta.layers {
         targets.push(open_target(layer)?);
@@ -49,8 +61,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         let target = targets[c.layer]
             .as_ref()
             .ok_or_else(|| anyhow!("no directory"))?;
-        let (upper, _) = layout(&dir, &meta.layers[c.layer].key);
-        let upper: OwnedFd = std::fs::File::open(&upper)?.into();
+        let upper = session.upper(&meta.layers[c.layer].key)?;
         check(target, &upper, c, meta.started).map_err(|why| {
             anyhow!(
                 "refusing to apply the session {}: {} {why}",
@@ -73,8 +84,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         let target = targets[c.layer]
             .as_ref()
             .ok_or_else(|| anyhow!("no directory"))?;
-        let (upper, _) = layout(&dir, &layer.key);
-        let upper: OwnedFd = std::fs::File::open(&upper)?.into();
+        let upper = session.upper(&layer.key)?;
         replay(&upper, target, c, &mut modes[c.layer]).with_context(|| {
             format!(
                 "applying {} {} (the changes before it are applied; the session is kept)",
@@ -88,11 +98,11 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
             set_modes(target, m).context("setting the modes of the applied directories")?;
         }
     }
-    remove_tree(&dir).with_context(|| format!("removing the session {}", quote(&dir)))?;
+    session.remove()?;
     if skipped > 0 {
         let _ = writeln!(
             std::io::stderr(),
-            "ns-rootless: {skipped} change(s) to the image's root were not applied (an image's layers are read-only)"
+            "ns-rootless: {skipped} change(s) to the image's root were not applied (an image's layers are read-only; diff listed them)"
         );
     }
     Ok(0)

@@ -1,7 +1,7 @@
 //! What a run gets when it isn't told: the shell as the command, the standard PATH in a
 //! rootfs; and the one word that looks like a `-w` directory but would run as the command.
 
-use super::{Root, DEFAULT_PATH};
+use super::{Root, UserMount, DEFAULT_PATH};
 use crate::error::quote;
 use anyhow::{bail, Result};
 use std::ffi::{OsStr, OsString};
@@ -47,14 +47,22 @@ pub fn refuse_work_dir_as_command(
 }
 
 /// The command when none is given: the caller's $SHELL when that path exists inside the
-/// sandbox, else `sh`.
-pub fn shell(host_env: &[(OsString, OsString)], root: &Root) -> OsString {
+/// sandbox (given its root and the user's `mounts`), else `sh`.
+pub fn shell(host_env: &[(OsString, OsString)], root: &Root, mounts: &[UserMount]) -> OsString {
     let shell = host_env
         .iter()
         .find(|(k, _)| k == "SHELL")
         .map(|(_, v)| PathBuf::from(v))
         .filter(|p| p.is_absolute());
-    let inside = |p: &Path| match root {
+    // The deepest of the user's mounts over it decides: --hide, --tmpfs and --dir leave no
+    // file there, a bind shows its source's.
+    let covering = |p: &Path| {
+        mounts
+            .iter()
+            .filter(|m| p.starts_with(m.dst()))
+            .max_by_key(|m| m.dst().components().count())
+    };
+    let in_root = |p: &Path| match root {
         // The host's own directories are all there (read-only), except the masked ones
         // (plan.rs MASKED, and /tmp, which is the sandbox's own).
         Root::Host => {
@@ -64,13 +72,22 @@ pub fn shell(host_env: &[(OsString, OsString)], root: &Root) -> OsString {
                 && p.is_file()
         }
         // Resolved within the rootfs, so that a link there can't name a host file.
-        Root::Dir(dir) => resolve_in(dir, p).is_some_and(|f| f.is_file()),
-        // In one of the layers (a whiteout above it is not looked for: then sh runs instead
-        // only if the shell is missing everywhere).
-        Root::Image(image) => image
-            .layers
-            .iter()
-            .any(|layer| resolve_in(layer, p).is_some_and(|f| f.is_file())),
+        Root::Dir(dir) => resolve_in(&[dir.as_path()], p).is_some_and(|f| f.is_file()),
+        // As the overlay shows it: the layers top first, whiteouts and opaque directories
+        // hiding what is below them.
+        Root::Image(image) => {
+            let top_first: Vec<&Path> = image.layers.iter().rev().map(PathBuf::as_path).collect();
+            resolve_in(&top_first, p).is_some_and(|f| f.is_file())
+        }
+    };
+    let inside = |p: &Path| match covering(p) {
+        None | Some(UserMount::Symlink { .. }) => in_root(p),
+        Some(UserMount::Bind { src, dst, .. }) => match p.strip_prefix(dst) {
+            Ok(rel) if rel.as_os_str().is_empty() => src.is_file(),
+            Ok(rel) => src.join(rel).is_file(),
+            Err(_) => false,
+        },
+        Some(_) => false,
     };
     match shell {
         Some(p) if inside(&p) => p.into_os_string(),
@@ -78,9 +95,49 @@ pub fn shell(host_env: &[(OsString, OsString)], root: &Root) -> OsString {
     }
 }
 
-/// `path` (absolute, inside `root`) as a host path, following symlinks as the sandbox would
-/// see them: absolute targets are taken relative to `root`, and `..` never leaves it.
-fn resolve_in(root: &Path, path: &Path) -> Option<PathBuf> {
+/// Where `inside` (a path of the merged tree, whose parent is a directory there) is on the
+/// host: in the topmost of `layers` that has it, unless a whiteout (char 0:0) stands for it
+/// there, or that layer's parent directory is opaque or not a directory (overlayfs(5)); with
+/// one layer, just that layer's path.
+fn lookup(layers: &[&Path], inside: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let rel = inside.strip_prefix("/").ok()?;
+    for layer in layers {
+        let host = layer.join(rel);
+        if let Ok(meta) = host.symlink_metadata() {
+            let whiteout = meta.file_type().is_char_device() && meta.rdev() == 0;
+            return (!whiteout).then_some((host, meta));
+        }
+        let parent = host.parent()?;
+        match parent.symlink_metadata() {
+            Ok(m) if m.is_dir() => {
+                if layers.len() > 1 && opaque(parent) {
+                    return None;
+                }
+            }
+            // Not a directory in this layer (a file, a whiteout): it hides what is below.
+            Ok(_) => return None,
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+/// Whether a layer's directory is opaque (`user.overlay.opaque=y`, image/unpack.rs).
+fn opaque(dir: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(d) = std::fs::File::open(dir) else {
+        return false;
+    };
+    let mut buf = [0u8; 1];
+    crate::sys::get_xattr(d.as_raw_fd(), crate::image::unpack::OPAQUE_XATTR, &mut buf)
+        .is_ok_and(|n| n == Some(1) && buf[0] == b'y')
+}
+
+/// `path` (absolute, inside the root that `layers` make, top first) as a host path, following
+/// symlinks as the sandbox would see them: absolute targets are taken relative to the root,
+/// and `..` never leaves it.
+fn resolve_in(layers: &[&Path], path: &Path) -> Option<PathBuf> {
     let mut todo: Vec<OsString> = path
         .components()
         .rev()
@@ -98,8 +155,7 @@ fn resolve_in(root: &Path, path: &Path) -> Option<PathBuf> {
             _ => {}
         }
         let next = here.join(&part);
-        let host = root.join(next.strip_prefix("/").ok()?);
-        let meta = host.symlink_metadata().ok()?;
+        let (host, meta) = lookup(layers, &next)?;
         if meta.file_type().is_symlink() {
             links += 1;
             if links > 40 {
@@ -114,7 +170,7 @@ fn resolve_in(root: &Path, path: &Path) -> Option<PathBuf> {
             here = next;
         }
     }
-    Some(root.join(here.strip_prefix("/").ok()?))
+    lookup(layers, &here).map(|(host, _)| host)
 }
 
 /// With `--rootfs` or `--image`, the caller's PATH names the host's directories: the root gets
@@ -152,9 +208,9 @@ mod tests {
         std::os::unix::fs::symlink("usr/bin", dir.join("bin")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.join("usr/bin/escape")).unwrap();
         std::os::unix::fs::symlink("../../../../etc/passwd", dir.join("usr/bin/up")).unwrap();
-        let found = resolve_in(&dir, Path::new("/bin/bash"));
-        let escape = resolve_in(&dir, Path::new("/bin/escape"));
-        let up = resolve_in(&dir, Path::new("/bin/up"));
+        let found = resolve_in(&[dir.as_path()], Path::new("/bin/bash"));
+        let escape = resolve_in(&[dir.as_path()], Path::new("/bin/escape"));
+        let up = resolve_in(&[dir.as_path()], Path::new("/bin/up"));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found, Some(dir.join("usr/bin/bash")));
         assert_eq!(escape, None, "an absolute link resolves inside the root");

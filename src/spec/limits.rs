@@ -117,12 +117,13 @@ pub fn default_nproc_here() -> Limit {
     default_nproc(own)
 }
 
-/// For a run that ended with `status` (128+N: killed by signal N), the limit it likely hit:
+/// For a command killed by `signal` (as init reaped it: one that exits 128+N itself was not
+/// killed, and gets no hint), the limit it likely hit:
 /// SIGXCPU and SIGXFSZ are sent only for RLIMIT_CPU and RLIMIT_FSIZE (setrlimit(2)); SIGKILL
 /// follows SIGXCPU at a hard CPU limit, and a memory or stack limit shows as SIGSEGV (a failed
 /// stack growth) or, from a runtime that aborts on a failed allocation, as SIGKILL/SIGABRT.
-pub fn likely_hit(status: u8, limits: &[Limit]) -> Option<String> {
-    let signal = i32::from(status.checked_sub(128)?);
+pub fn likely_hit(signal: Option<u8>, limits: &[Limit]) -> Option<String> {
+    let signal = i32::from(signal?);
     let given = |names: &[&str]| -> Vec<String> {
         limits
             .iter()
@@ -236,15 +237,15 @@ mod tests {
     #[test]
     fn the_limit_a_signal_points_to() {
         let cpu = parse_limit(OsStr::new("cpu=1")).unwrap();
-        let hint = likely_hit(128 + 24, &[cpu]).unwrap();
+        let hint = likely_hit(Some(24), &[cpu]).unwrap();
         assert_eq!(
             hint,
             "the command was killed by SIGXCPU: it likely hit --limit cpu=1"
         );
-        assert!(likely_hit(128 + 25, &[]).unwrap().contains("RLIMIT_FSIZE"));
-        assert_eq!(likely_hit(128 + 11, &[]), None);
-        assert_eq!(likely_hit(128 + 9, &[]), None);
-        assert_eq!(likely_hit(1, &[cpu]), None);
+        assert!(likely_hit(Some(25), &[]).unwrap().contains("RLIMIT_FSIZE"));
+        assert_eq!(likely_hit(Some(11), &[]), None);
+        assert_eq!(likely_hit(Some(9), &[]), None);
+        assert_eq!(likely_hit(None, &[cpu]), None);
     }
 
     #[test]

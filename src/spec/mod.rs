@@ -281,7 +281,7 @@ pub fn build(
             .collect();
     }
     if command.is_empty() {
-        let shell = defaults::shell(&host.env, &root);
+        let shell = defaults::shell(&host.env, &root, &parsed_mounts.mounts);
         // The shell that runs is the one programs started from it should use.
         if shell != "sh" {
             if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SHELL") {

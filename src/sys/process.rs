@@ -150,8 +150,71 @@ pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_cha
 /// How a reaped child ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// Exit code, or 128 + signal number: our exit-status convention.
+    /// It exited with this code.
     Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+impl Ended {
+    /// Our exit-status convention: the code, or 128 + the signal's number.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Code(code) => code,
+            Ended::Signal(sig) => 128 + sig,
+        }
+    }
+
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            Ended::Code(_) => None,
+            Ended::Signal(sig) => Some(sig),
+        }
+    }
+}
+
+/// One word of memory shared with a child cloned without CLONE_VM (a MAP_SHARED mapping stays
+/// shared in the copy): how init tells ns-rootless what its exit code can't, written right
+/// before it exits (a plain store, fine after clone).
+pub struct SharedWord {
+    word: *mut std::sync::atomic::AtomicU32,
+}
+
+impl SharedWord {
+    pub fn new() -> std::io::Result<SharedWord> {
+        // SAFETY: a fresh anonymous shared mapping of one page; we own it until Drop.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(SharedWord { word: base.cast() })
+    }
+
+    pub fn set(&self, value: u32) {
+        // SAFETY: the page is mapped (zeroed, page-aligned) for as long as self lives.
+        unsafe { (*self.word).store(value, std::sync::atomic::Ordering::SeqCst) }
+    }
+
+    pub fn get(&self) -> u32 {
+        // SAFETY: as in `set`.
+        unsafe { (*self.word).load(std::sync::atomic::Ordering::SeqCst) }
+    }
+}
+
+impl Drop for SharedWord {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the page mmap gave us.
+        unsafe { libc::munmap(self.word.cast(), 4096) };
+    }
 }
 
 /// waitpid(2) with the raw status decoded here: nix's decoder refuses real-time signals with
@@ -171,7 +234,7 @@ pub fn wait_child(pid: libc::pid_t, nohang: bool) -> SysResult<Option<(libc::pid
     let ended = if libc::WIFEXITED(status) {
         Ended::Code(libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
-        Ended::Code(128 + libc::WTERMSIG(status))
+        Ended::Signal(libc::WTERMSIG(status))
     } else {
         // Stopped or continued: only reported with WUNTRACED/WCONTINUED, which we don't ask.
         return Ok(None);

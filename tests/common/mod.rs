@@ -167,6 +167,43 @@ pub fn binary() -> &'static Path {
     path
 }
 
+/// A copy of the probe (tests/probe/probe.rs) in a world-readable temp dir, built first when
+/// run under cargo: `cargo test --test NAME` doesn't build examples (a no-op when it is up to
+/// date; cargo doesn't hold its lock while tests run).
+#[allow(dead_code)] // used by tests/hardening.rs, escapes.rs, tty.rs and oci.rs only
+pub fn probe() -> &'static Path {
+    static COPY: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
+    let (_dir, path) = COPY.get_or_init(|| {
+        let bin = Path::new(env!("CARGO_BIN_EXE_ns-rootless"));
+        let profile_dir = bin.parent().expect("the binary is in a profile dir");
+        if let Some(cargo) = std::env::var_os("CARGO") {
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "--example", "probe", "--manifest-path"])
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let out = output_of(cmd);
+            assert!(
+                out.status.success(),
+                "cargo build --example probe:\n{}",
+                describe(&out)
+            );
+        }
+        let built = profile_dir.join("examples/probe");
+        assert!(
+            built.is_file(),
+            "{} is missing: run `cargo build --example probe`",
+            built.display()
+        );
+        let dir = TempDir::new("probe");
+        let path = dir.path().join("probe");
+        copy_executable(&built, &path);
+        (dir, path)
+    });
+    path
+}
+
 /// `ns-rootless ARGS...` as the unprivileged caller (not yet started).
 pub fn ns_rootless<I, S>(args: I) -> Command
 where
@@ -315,7 +352,7 @@ fn spawn(cmd: &mut Command, what: &str) -> Child {
 /// write fd of ours would be inherited, until their execve, by children that other test threads
 /// fork without [`SPAWN_LOCK`] (a harness's plain `Command::status`), and an execve of the copy
 /// meanwhile fails with ETXTBSY.
-fn copy_executable(from: &Path, to: &Path) {
+pub fn copy_executable(from: &Path, to: &Path) {
     let _no_child_being_spawned = SPAWN_LOCK.write().unwrap_or_else(PoisonError::into_inner);
     let status = Command::new("cp")
         .arg("--")
@@ -833,6 +870,27 @@ pub fn descendants(root: i32) -> Vec<ProcessId> {
 pub fn process_state(process: &ProcessId) -> Option<(String, char)> {
     let stat = read_stat(process.pid)?;
     (stat.start_time == process.start_time).then_some((stat.comm, stat.state))
+}
+
+/// The processes below `root`, once at least `count` of them are named `comm` (fork may not
+/// have reached exec when the payload says it is ready).
+pub fn wait_for_process_tree(root: i32, comm: &str, count: usize) -> Vec<ProcessId> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tree = descendants(root);
+        let named = tree
+            .iter()
+            .filter(|process| process_state(process).is_some_and(|(name, _)| name == comm))
+            .count();
+        if named >= count {
+            return tree;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} `{comm}` processes below pid {root}, found {named} in {tree:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits until every process of `tree` has ended (gone, or a zombie), for at most `limit`;
