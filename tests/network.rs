@@ -224,6 +224,8 @@ with_each_helper!(
     default_route_and_dns,
     dns_resolves_through_the_forwarder,
     helper_holds_only_its_own_fds,
+    no_helper_survives_the_sandbox,
+    no_helper_survives_sigkill_of_ns_rootless,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -453,10 +455,10 @@ fn default_route_and_dns(helper: Helper) {
 // The helper's life
 // ---------------------------------------------------------------------------------------------
 
-/// Starts `sleep` under `--net pasta` and returns the sandbox and the helper's process.
-fn sandbox_with_helper() -> (Running, common::ProcessId) {
-    let (_dir, cmd) =
-        Helper::Pasta.command(&["--net", "pasta"], &["sh", "-c", "echo up; sleep 30"]);
+/// Starts `sleep` under `--net pasta` with `helper` and returns the sandbox, the helper's
+/// process and the temp dir its PATH needs.
+fn sandbox_with_helper(helper: Helper) -> (Running, common::ProcessId, Option<TempDir>) {
+    let (dir, cmd) = helper.command(&["--net", "pasta"], &["sh", "-c", "echo up; sleep 30"]);
     let mut sandbox = Running::start(cmd);
     sandbox.wait_for_line("up");
     let tree = descendants(sandbox.pid().as_raw());
@@ -468,7 +470,7 @@ fn sandbox_with_helper() -> (Running, common::ProcessId) {
         })
         .unwrap_or_else(|| panic!("no helper among the sandbox's processes {tree:?}"))
         .clone();
-    (sandbox, helper)
+    (sandbox, helper, dir)
 }
 
 /// The helper holds only what it was given: not an fd ns-rootless inherited from its caller
@@ -536,18 +538,16 @@ fn assert_gone(p: &common::ProcessId, what: &str) {
     }
 }
 
-#[test]
-fn no_helper_survives_the_sandbox() {
-    let (mut sandbox, helper) = sandbox_with_helper();
+fn no_helper_survives_the_sandbox(helper: Helper) {
+    let (mut sandbox, helper, _dir) = sandbox_with_helper(helper);
     sandbox.signal(Signal::SIGTERM);
     let out = sandbox.finish();
     assert_eq!(out.status.code(), Some(143), "{}", describe(&out));
     assert_gone(&helper, "after the sandbox ended");
 }
 
-#[test]
-fn no_helper_survives_sigkill_of_ns_rootless() {
-    let (mut sandbox, helper) = sandbox_with_helper();
+fn no_helper_survives_sigkill_of_ns_rootless(helper: Helper) {
+    let (mut sandbox, helper, _dir) = sandbox_with_helper(helper);
     sandbox.signal(Signal::SIGKILL);
     sandbox.finish();
     assert_gone(&helper, "after SIGKILL of ns-rootless");
