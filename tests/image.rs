@@ -1,5 +1,6 @@
 //! `--image` and `ns-rootless images`: images the tests write themselves (an OCI layout, an
-//! oci-archive, a docker-archive, rootfs tarballs) and `podman save` outputs, run as the
+//! oci-archive, a docker-archive, rootfs tarballs), `podman save` outputs and layouts `skopeo copy`
+//! wrote, run as the
 //! unprivileged caller with a store of its own.
 
 #[allow(dead_code)]
@@ -483,6 +484,80 @@ fn podman_save_outputs_run() {
         );
         assert_stdout(&out, "added\ndeleted\n");
     }
+    assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
+}
+
+/// Runs skopeo as the unprivileged caller with a home of its own and no trust policy to read
+/// (`--insecure-policy`: nothing here comes from a registry).
+fn skopeo(home: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = common::caller_command(common::host_tool("skopeo"));
+    cmd.arg("--insecure-policy")
+        .args(args)
+        .env("HOME", home)
+        .env("TMPDIR", home.join("tmp"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", home.join("run"));
+    let out = common::output_of(cmd);
+    assert!(out.status.success(), "skopeo {args:?}\n{}", describe(&out));
+    out
+}
+
+/// An OCI layout that a real client wrote: `skopeo copy` of a docker-archive (the tests' own)
+/// into `oci:DIR:TAG`, once with its layers kept as they come (plain tar) and once gzipped
+/// (skopeo's default for an OCI destination).
+#[test]
+fn a_layout_skopeo_wrote_runs_with_its_config() {
+    let home = Home::new("img-skopeo");
+    let sh = home.files().join("skopeo-home");
+    for sub in ["", "tmp", "config", "run"] {
+        fs::create_dir(sh.join(sub)).unwrap();
+    }
+    imagekit::give_tree(&sh);
+    let archive = sh.join("image.tar");
+    docker_archive(&archive, &layers(), config());
+    imagekit::give_tree(&archive);
+    let plain = sh.join("layout-plain");
+    let gzipped = sh.join("layout-gzip");
+    let from = format!("docker-archive:{}", path(&archive));
+    skopeo(
+        &sh,
+        &[
+            "copy",
+            "-q",
+            "--dest-oci-accept-uncompressed-layers",
+            &from,
+            &format!("oci:{}:t1", path(&plain)),
+        ],
+    );
+    skopeo(
+        &sh,
+        &[
+            "copy",
+            "-q",
+            "--dest-compress-format",
+            "gzip",
+            &from,
+            &format!("oci:{}:t1", path(&gzipped)),
+        ],
+    );
+    let gzip_blobs = |layout: &Path| {
+        fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .filter(|b| {
+                fs::read(b.as_ref().unwrap().path())
+                    .unwrap()
+                    .starts_with(&[0x1f, 0x8b])
+            })
+            .count()
+    };
+    assert_eq!((gzip_blobs(&plain), gzip_blobs(&gzipped)), (0, 2));
+    for image in [&plain, &gzipped] {
+        let out = home.run(&["--image", path(image)]);
+        assert_stdout(&out, CONFIG_OUTPUT);
+        let out = in_image(&home, image, "test -e /etc/group || echo no group; ls /opt");
+        assert_stdout(&out, "no group\nnew\n");
+    }
+    // Keyed by the uncompressed digest: both layouts share the same two layers.
     assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
 }
 
