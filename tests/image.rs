@@ -1,7 +1,6 @@
 //! `--image` and `ns-rootless images`: images the tests write themselves (an OCI layout, an
-//! oci-archive, a docker-archive, rootfs tarballs), `podman save` outputs and layouts `skopeo copy`
-//! wrote, run as the
-//! unprivileged caller with a store of its own.
+//! oci-archive, a docker-archive, rootfs tarballs), `podman save` outputs and layouts that
+//! `skopeo copy` wrote, run as the unprivileged caller with a store of its own.
 
 #[allow(dead_code)]
 mod common;
