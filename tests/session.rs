@@ -680,3 +680,33 @@ fn apply_refuses_a_session_of_an_image_root_only() {
     assert!(sessions(&home).join("s15/upper/root/etc/r").exists());
     assert_code(&home.run(&["discard", "s15"]), 0);
 }
+
+/// A session of an `--image` run compares its root's changes with the image's layers: prune
+/// keeps them while the session exists, even once the image itself is gone, and removes them
+/// after the session is discarded.
+#[test]
+fn prune_keeps_the_layers_a_session_needs() {
+    let home = Home::new("cow-prune");
+    let image = home.files().join("rootfs.tar");
+    fs::write(&image, imagekit::busybox_layer()).unwrap();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s20",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/root-file; rm /etc/group",
+    ]);
+    assert_code(&out, 0);
+    fs::remove_file(&image).unwrap();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert_eq!(home.layers().len(), 1, "{:?}", home.layers());
+    let out = home.run(&["diff", "s20"]);
+    assert_stdout(&out, "D etc/group\nA etc/root-file\n");
+    assert_code(&home.run(&["discard", "s20"]), 0);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(home.layers().is_empty(), "{:?}", home.layers());
+}

@@ -46,7 +46,8 @@ fn rows(store: &Opened) -> Vec<Row> {
 pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> {
     let store = Store::locate(env)?.open(false)?;
     if let (true, Some(store)) = (prune, &store) {
-        prune_store(store)?;
+        let sessions = crate::session::image_layers_in_use(env)?;
+        prune_store(store, &sessions)?;
     }
     let rows = store.as_ref().map(rows).unwrap_or_default();
     let mut out = std::io::stdout().lock();
@@ -89,11 +90,17 @@ pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> 
 }
 
 /// Forgets images whose source is gone or changed, then removes every layer no remaining
-/// image names, and temporary layers whose unpacking process is gone. A layer a run holds
-/// (`Store::hold`: a sandbox using it, a start unpacking or finding it) is kept: each is
-/// removed under an exclusive flock, which a run's shared one refuses.
-fn prune_store(store: &Opened) -> Result<()> {
-    let mut kept = HashSet::new();
+/// image names and no session (`sessions`: the layer roots they compare with) needs, and
+/// temporary layers whose unpacking process is gone. A layer a run holds (`Store::hold`: a
+/// sandbox using it, a start unpacking or finding it) is kept: each is removed under an
+/// exclusive flock, which a run's shared one refuses.
+fn prune_store(store: &Opened, sessions: &[std::path::PathBuf]) -> Result<()> {
+    let layers_dir = store.layers_dir();
+    let mut kept: HashSet<String> = sessions
+        .iter()
+        .filter_map(|root| root.strip_prefix(&layers_dir).ok())
+        .filter_map(|rel| rel.iter().next()?.to_str().map(String::from))
+        .collect();
     for row in rows(store) {
         let current = stamp_of(&row.r.source).ok();
         if current == Some(row.r.stamp) {
