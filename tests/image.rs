@@ -14,6 +14,7 @@ use common::{
 use imagekit::{busybox_layer, docker_archive, layer, oci_layout, tar_dir, Entry, Home};
 use serde_json::json;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn path(p: &Path) -> &str {
@@ -689,6 +690,43 @@ fn prune_keeps_the_layers_of_a_running_sandbox() {
     drop(running);
     assert_code(&home.run(&["images", "--prune"]), 0);
     assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+/// A layer being unpacked is a `.tmp-*` directory its unpacker holds a shared flock on:
+/// prune removes an abandoned one whatever its name says (here a pid that runs: pid 1, as
+/// a crashed unpacker's pid reused), and never one that is held.
+#[test]
+fn prune_removes_abandoned_temporary_layers_and_never_a_held_one() {
+    let (home, image) = home_with_image("img-prunetmp", json!({}));
+    assert_code(&in_image(&home, &image, "true"), 0);
+    let store = home.data().join("ns-rootless/layers");
+    let abandoned = store.join(".tmp-1-0123456789ab");
+    let live = store.join(".tmp-1-ba9876543210");
+    for dir in [&abandoned, &live] {
+        fs::create_dir_all(dir.join("root/usr")).unwrap();
+        fs::write(dir.join("root/usr/f"), "f").unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+        imagekit::give_tree(dir);
+    }
+    let held = nix::fcntl::Flock::lock(
+        fs::File::open(&live).unwrap(),
+        nix::fcntl::FlockArg::LockSharedNonblock,
+    )
+    .unwrap();
+    let before = home.layers().len();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(
+        !abandoned.exists(),
+        "an abandoned temporary layer survived prune"
+    );
+    assert!(
+        live.join("root/usr/f").exists(),
+        "a held temporary layer was pruned"
+    );
+    assert_eq!(home.layers().len(), before - 1, "{:?}", home.layers());
+    drop(held);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(!live.exists());
 }
 
 #[test]
