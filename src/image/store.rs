@@ -330,9 +330,7 @@ impl Opened {
         }
         outcome
     }
-}
 
-impl Opened {
     /// A new temporary layer directory `.tmp-<random>`, held (a shared flock) from before
     /// anything is unpacked into it until the layer is renamed into place, or dropped. Prune
     /// removes a temporary layer only under an exclusive flock: one whose unpacker is gone,
@@ -341,20 +339,16 @@ impl Opened {
     fn make_temp(&self) -> Result<(String, Dir, fs::File)> {
         for _ in 0..3 {
             let name = format!(".tmp-{}", random_hex());
-            let shown = self.layers_dir().join(&name);
-            let made = self
-                .layers
+            self.layers
                 .mkdir(&name)
-                .and_then(|()| {
-                    self.layers
-                        .subdir(&name)
-                        .map_err(|_| io::ErrorKind::Other.into())
-                })
-                .with_context(|| format!("creating {}", quote(&shown)))?;
-            let held = made
-                .reopen()
-                .map(fs::File::from)
-                .with_context(|| format!("opening {}", quote(&shown)))?;
+                .with_context(|| format!("creating {}", quote(self.layers_dir().join(&name))))?;
+            // Until it is locked, prune may remove it: then another is made.
+            let Some((made, held)) = self.layers.subdir(&name).ok().and_then(|made| {
+                let held = fs::File::from(made.reopen().ok()?);
+                Some((made, held))
+            }) else {
+                continue;
+            };
             if crate::sys::try_lock_shared(held.as_raw_fd()) == Ok(true)
                 && held.metadata().is_ok_and(|m| m.nlink() > 0)
             {
