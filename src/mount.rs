@@ -217,7 +217,7 @@ fn run_step(
             fstype,
             options,
             attrs,
-        } => mount_fresh(root, step, owned, fstype, options, *attrs),
+        } => mount_fresh(root, step, owned, fstype, options, *attrs, libc::MS_PRIVATE),
         PreparedAction::Bind { src, attrs, dir } => {
             // The destination first: a clone dropped unattached (an optional destination that
             // doesn't exist) would cost an umount of its own.
@@ -235,7 +235,8 @@ fn run_step(
             fstype,
             options,
             attrs,
-        } => mount_fresh(root, step, owned, fstype, options, *attrs),
+            propagation,
+        } => mount_fresh(root, step, owned, fstype, options, *attrs, *propagation),
         PreparedAction::BindTree {
             src,
             attrs,
@@ -323,11 +324,17 @@ fn mount_fresh(
     fstype: &CStr,
     options: &[(CString, Option<CString>)],
     attrs: u64,
+    propagation: u64,
 ) -> Result<(), (Stage, Errno)> {
     let Some(dst) = ensure(root, step, true, owned).map_err(|e| (Stage::MountPoint, e))? else {
         return Ok(());
     };
     let mnt = sys::new_mount(fstype, options, attrs).map_err(|e| (Stage::Step, e))?;
+    // A new mount is private; anything else is the config's propagation option.
+    if propagation != libc::MS_PRIVATE {
+        sys::set_mount_attrs_with(mnt.as_raw_fd(), 0, false, propagation)
+            .map_err(|e| (Stage::Step, e))?;
+    }
     sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(|e| (Stage::Step, e))?;
     if fstype == c"tmpfs" {
         owned.add(mnt.as_raw_fd());
