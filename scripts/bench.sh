@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark ns-rootless against bubblewrap, unshare(1) and crun, as an unprivileged user.
 #
-#   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep]
+#   scripts/bench.sh [--quick] [--no-build] [--bin PATH] [--keep] [--only GROUPS]
 #
 # Builds the release binary (scripts/build.sh), then measures side by side, in one run:
 #   startup of `-- true` in host mode and with --rootfs (busybox rootfs built in a temp dir),
@@ -22,6 +22,7 @@ QUICK=0
 BUILD=1
 BIN=""
 KEEP=0
+ONLY=""
 
 usage() {
     sed -n '2,15s/^# \{0,1\}//p' "$0"
@@ -31,6 +32,8 @@ Options:
   --no-build  skip scripts/build.sh and use the existing target/release binary
   --bin PATH  benchmark this ns-rootless binary instead (implies --no-build)
   --keep      keep the temp dir (hyperfine log, JSON exports) for inspection
+  --only GROUPS  run only these groups of rows (comma-separated): startup, rss, concurrent,
+              binds, supervisor, throughput, net, images, oci
   -h, --help  this text
 EOF
 }
@@ -43,6 +46,9 @@ while (($#)); do
             [[ $# -ge 2 ]] || { echo "bench: --bin needs a path" >&2; exit 2; }
             BIN=$2; BUILD=0; shift ;;
         --keep) KEEP=1 ;;
+        --only)
+            [[ $# -ge 2 ]] || { echo "bench: --only needs a list of groups" >&2; exit 2; }
+            ONLY=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -50,6 +56,11 @@ while (($#)); do
 done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+GROUPS_ALL="startup rss concurrent binds supervisor throughput net images oci"
+for g in ${ONLY//,/ }; do
+    [[ " $GROUPS_ALL " == *" $g "* ]] || { echo "bench: unknown group in --only: $g ($GROUPS_ALL)" >&2; exit 2; }
+done
+want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }   # want GROUP -- is this group of rows run?
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -110,10 +121,12 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/ns-rootless-bench.XXXXXX")
 chmod 755 "$T"
 BG_PIDS=()
+CLEANUP_CMDS=()         # command lines run at exit (a podman store's containers and pause process)
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    local p
+    local p c
     for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    for c in "${CLEANUP_CMDS[@]}"; do sh -c "$c" >/dev/null 2>&1 || true; done
     if ((KEEP)); then log "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -356,6 +369,14 @@ rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4//$'\n'/ }" >>"$RESULTS"; }
 # last_line FILE -- the last non-blank line of FILE, shortened (for n/a reasons)
 last_line() { { grep -v '^[[:space:]]*$' "$1" 2>/dev/null || true; } | tail -n 1 | cut -c1-140; }
 
+# human_bytes N -- N bytes as "1 GiB" or "256 MiB"
+human_bytes() { python3 -c "n=$1; print(f'{n >> 30} GiB' if n >= 1 << 30 else f'{n >> 20} MiB')"; }
+
+ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
+    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
+        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
+}
+
 # probe CMD -- run CMD (a shell command line) once as the measuring user; on failure PROBE_ERR says why
 PROBE_ERR=""
 probe() {
@@ -562,6 +583,7 @@ HEADER=$T/header.txt
     echo
 } >"$HEADER"
 
+if want startup; then
 # ---------------------------------------------------------------------------------------------
 # 1. Startup: `true` in host mode and in --rootfs mode.
 # ---------------------------------------------------------------------------------------------
@@ -579,6 +601,9 @@ else
         ns "$NS_ROOT /bin/true" bwrap "$BW_ROOT /bin/true" unshare "$US_ROOT /bin/true"
 fi
 
+fi # want startup
+
+if want rss; then
 # ---------------------------------------------------------------------------------------------
 # 2. Peak RSS (GNU time %M), interleaved runs, median.
 # ---------------------------------------------------------------------------------------------
@@ -625,6 +650,9 @@ else
     peak_rss "$row" ns "$NS_ROOT /bin/true" bwrap "$BW_ROOT /bin/true"
 fi
 
+fi # want rss
+
+if want concurrent; then
 # ---------------------------------------------------------------------------------------------
 # 3. N concurrent sandboxes (xargs -P N, each `true`): wall time and how many succeeded.
 # ---------------------------------------------------------------------------------------------
@@ -670,6 +698,9 @@ for n in "${CONC_NS[@]}"; do
     concurrent "$n" ns "$NS_HOST true" bwrap "$BW_HOST true" unshare "$US_HOST true" bare "true"
 done
 
+fi # want concurrent
+
+if want binds; then
 # ---------------------------------------------------------------------------------------------
 # 4. Bind mounts: N read-only directory binds onto /mnt/bN of the busybox rootfs.
 # ---------------------------------------------------------------------------------------------
@@ -701,6 +732,9 @@ for tool in ns bwrap; do
     fi
 done
 
+fi # want binds
+
+if want supervisor; then
 # ---------------------------------------------------------------------------------------------
 # 5. RSS of the supervising processes while the payload sleeps.
 # ---------------------------------------------------------------------------------------------
@@ -748,10 +782,12 @@ supervisor_rss() {  # supervisor_rss ROW [TOOL CMD]...  (CMD runs `sleep 60` as 
 supervisor_rss "supervisors' RSS during sleep [b]" \
     ns "$NS_HOST sleep 60" bwrap "$BW_HOST sleep 60" unshare "$US_HOST sleep 60"
 
+fi # want supervisor
+
+if want throughput; then
 # ---------------------------------------------------------------------------------------------
 # 6. Throughput: bytes piped through `cat` in the sandbox; pty output with -t.
 # ---------------------------------------------------------------------------------------------
-human_bytes() { python3 -c "n=$1; print(f'{n >> 30} GiB' if n >= 1 << 30 else f'{n >> 20} MiB')"; }
 HF_BYTES=$PIPE_BYTES
 src="head -c $PIPE_BYTES /dev/zero |"
 hf "pipe $(human_bytes "$PIPE_BYTES") through cat" thr s "$PIPE_RUNS" 1 \
@@ -777,66 +813,118 @@ hf "$row" thr n "$PTY_RUNS" 0 \
     ns "${TTYWRAP}$NSR -t -- head -c $PTY_BYTES /dev/zero" \
     bare "${TTYWRAP}script -qec 'head -c $PTY_BYTES /dev/zero' /dev/null"
 
-# ---------------------------------------------------------------------------------------------
-# 7. Network: start-up with user-mode networking, TCP through a published port.
-# ---------------------------------------------------------------------------------------------
-# podman in the same configuration (rootless, the same helper, the busybox-free host root): its
-# cells say n/a with podman's own error where it can't run rootless here.
-PM_HOME=$T/podman
-mkdir -p "$PM_HOME"
-((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$PM_HOME"
-PM="env HOME=$PM_HOME XDG_RUNTIME_DIR=$PM_HOME podman run --rm --cgroups=disabled --rootfs /"
-have podman || PM=$(na_cmd "podman not installed (apt-get install podman)")
-hf "startup, --net pasta: true" time n "$RUNS" "$WARMUP" \
-    ns "$NSR --net pasta -- true" podman "$PM --network pasta true"
-hf "startup, -p 18080:80: true" time n "$RUNS" "$WARMUP" \
-    ns "$NSR -p 18080:80 -- true" podman "$PM --network pasta -p 18080:80 true"
+fi # want throughput
 
-# A sink on port 5000 inside (perl from the host's root, Essential in Debian), published on
-# 127.0.0.1:$port; the client writes N bytes with bash's /dev/tcp. "no sandbox": the same sink
-# on the host's loopback.
+if want net; then
+# ---------------------------------------------------------------------------------------------
+# 7. Network: start-up with user-mode networking and with -p, TCP through a published port.
+# ---------------------------------------------------------------------------------------------
+# Against rootless podman on the same busybox rootfs, imported as an image, with its default
+# network (slirp4netns here: podman 4.3 has no pasta; crun refuses this host's hybrid cgroups, so
+# `--runtime runc`). ns-rootless runs the same rootfs with --rootfs. Short store paths: under a
+# long one podman waits 20 s for every container's exit.
+NET_RUNS=20; ((QUICK)) && NET_RUNS=6
+PMN=$(mktemp -d /tmp/nsn.XXXXXX)
+chmod 755 "$PMN"
+mkdir -p "$PMN"/{home,run,config,data}
+chmod 700 "$PMN/run"
+((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$PMN"
+# at the end, and at exit if interrupted: no container left, nor podman's pause process (it keeps
+# its user namespace), nor the store
+PMN_END="${AS[*]:+$(printf '%q ' "${AS[@]}")}env HOME=$PMN/home XDG_RUNTIME_DIR=$PMN/run XDG_CONFIG_HOME=$PMN/config XDG_DATA_HOME=$PMN/data podman --runtime runc rm -f -t 0 -a >/dev/null 2>&1;"
+PMN_END+=" p=\$(cat $PMN/run/libpod/tmp/pause.pid 2>/dev/null) && kill -KILL \$p; rm -rf $PMN"
+CLEANUP_CMDS+=("$PMN_END")
+PMNC="env HOME=$PMN/home XDG_RUNTIME_DIR=$PMN/run XDG_CONFIG_HOME=$PMN/config XDG_DATA_HOME=$PMN/data podman --runtime runc"
+PMN_RUN=$(na_cmd "podman not installed (apt-get install podman)")
+if ! ((ROOTFS_OK)); then
+    PMN_RUN=$(na_cmd "no busybox rootfs (apt-get install busybox-static)")
+elif have podman && tar --owner=0 --group=0 -C "$ROOTFS" -cf "$PMN/img.tar" . && chmod 644 "$PMN/img.tar" \
+    && "${AS[@]}" $PMNC import -q "$PMN/img.tar" localhost/nsnet >/dev/null 2>"$T/pmn.err"; then
+    PMN_RUN="$PMNC run --rm"
+elif have podman; then
+    PMN_RUN=$(na_cmd "podman import failed: $(last_line "$T/pmn.err")")
+fi
+# ns-rootless with slirp4netns, its fallback: a PATH where pasta isn't.
+SLIRP_PATH=$T/slirp-only
+mkdir -p "$SLIRP_PATH"
+if have slirp4netns; then ln -sf "$(command -v slirp4netns)" "$SLIRP_PATH/slirp4netns"; fi
+NS_NET="$NSR --rootfs $ROOTFS"
+NS_SLIRP="env PATH=$SLIRP_PATH $NSR --rootfs $ROOTFS"
+hf "startup, --net pasta: /bin/true (podman: its default network)" time n "$NET_RUNS" 2 \
+    ns "$NS_NET --net pasta -- /bin/true" podman "$PMN_RUN localhost/nsnet /bin/true"
+hf "startup, -p 18080:80: /bin/true" time n "$NET_RUNS" 2 \
+    ns "$NS_NET -p 18080:80 -- /bin/true" podman "$PMN_RUN -p 18080:80 localhost/nsnet /bin/true"
+hf "startup, --net pasta via slirp4netns: /bin/true" time n "$NET_RUNS" 2 \
+    ns "$NS_SLIRP --net pasta -- /bin/true" \
+    podman "$PMN_RUN --network slirp4netns localhost/nsnet /bin/true"
+
+# A sink on port 5000 inside (busybox nc, a persistent server that runs dd for each connection),
+# published on 127.0.0.1:PORT; the client writes N bytes with bash's /dev/tcp. "no sandbox": the
+# same sink on the host.
 NET_BYTES=$PIPE_BYTES
-SINK='use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 5000, Listen => 5, ReuseAddr => 1) or die $!; print "up\n"; $| = 1; while (my $c = $s->accept) { 1 while sysread($c, my $b, 1 << 20) }'
-tcp_row() {  # tcp_row ROW [TOOL PORT CMD...]...: CMD (an array) runs the sink, published on PORT
-    local row=$1; shift
-    local tool=$1 port=$2; shift 2
+sink() { echo "echo up; exec ${2:-}nc -ll -p $1 -e ${2:-}dd bs=1M of=/dev/null"; }  # sink PORT [BUSYBOX]
+SINK=$(sink 5000)
+# sink_start ROW TOOL PORT STOP CMD...: CMD runs the sink, published on PORT; STOP (a command line,
+# run as the measuring user) ends it where a SIGTERM to CMD doesn't (podman's container: nc is its
+# pid 1, which ignores SIGTERM). The sinks of a row all run at once, so that its clients are timed
+# in the same hyperfine rounds of alternating order.
+SINK_ARGS=() SINK_STOPS=() SINK_PIDS=()
+sink_start() {
+    local row=$1 tool=$2 port=$3 stop=$4; shift 4
     local pid
     "${AS[@]}" "$@" </dev/null >"$T/sink.$tool" 2>&1 &
     pid=$!
-    BG_PIDS+=("$pid")
-    for _ in $(seq 100); do
+    BG_PIDS+=("$pid"); SINK_PIDS+=("$pid"); SINK_STOPS+=("$stop")
+    for _ in $(seq 300); do
         grep -q '^up' "$T/sink.$tool" 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if grep -q '^up' "$T/sink.$tool"; then
-        HF_BYTES=$NET_BYTES
-        hf "$row" thr s "$PIPE_RUNS" 1 "$tool" \
-            "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'"
+        SINK_ARGS+=("$tool" "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'")
     else
         rec "$row" thr "$tool" "n/a:$tool: $(last_line "$T/sink.$tool")"
     fi
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    BG_PIDS=()
 }
-row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1"
-tcp_row "$row" ns 18081 "$NSR" -p 18081:5000 -- perl -e "$SINK"
-if have podman; then
-    read -ra pm <<<"$PM"
-    tcp_row "$row" podman 18082 "${pm[@]}" --network pasta -p 18082:5000 perl -e "$SINK"
+sinks_measure() {  # sinks_measure ROW -- time every client of the sinks started, then stop them
+    local row=$1 c p
+    HF_BYTES=$NET_BYTES
+    ((${#SINK_ARGS[@]})) && hf "$row" thr s "$PIPE_RUNS" 1 "${SINK_ARGS[@]}"
+    for c in "${SINK_STOPS[@]}"; do "${AS[@]}" sh -c "$c" >/dev/null 2>&1 || true; done
+    for p in "${SINK_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    SINK_ARGS=() SINK_STOPS=() SINK_PIDS=() BG_PIDS=()
+}
+read -ra pmn <<<"$PMN_RUN"
+read -ra ns_slirp <<<"$NS_SLIRP"
+row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1 (podman: default port handler)"
+sink_start "$row" ns 18081 : "$NSR" --rootfs "$ROOTFS" -p 18081:5000 -- /bin/sh -c "$SINK"
+if [[ $PMN_RUN == env* ]]; then
+    sink_start "$row" podman 18082 "$PMNC rm -f -t 0 nsb-sink1" "${pmn[@]}" --name nsb-sink1 \
+        -p 18082:5000 localhost/nsnet /bin/sh -c "$SINK"
 else
-    rec "$row" thr podman "n/a:podman not installed (apt-get install podman)"
+    probe "$PMN_RUN" || rec "$row" thr podman "n/a:podman: $PROBE_ERR"
 fi
-tcp_row "$row" bare 5000 perl -e "$SINK"
+sink_start "$row" bare 18083 : "$ROOTFS/bin/busybox" sh -c "$(sink 18083 "$ROOTFS/bin/busybox ")"
+sinks_measure "$row"
+row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1, slirp4netns (both)"
+sink_start "$row" ns 18084 : "${ns_slirp[@]}" -p 18084:5000 -- /bin/sh -c "$SINK"
+if [[ $PMN_RUN == env* ]]; then
+    sink_start "$row" podman 18085 "$PMNC rm -f -t 0 nsb-sink2" "${pmn[@]}" --name nsb-sink2 \
+        --network slirp4netns:port_handler=slirp4netns -p 18085:5000 localhost/nsnet /bin/sh -c "$SINK"
+fi
+sinks_measure "$row"
+sh -c "$PMN_END"
+CLEANUP_CMDS=()
+fi # want net
 
+if want images; then
 # ---------------------------------------------------------------------------------------------
 # 8. Images and sessions: a warm --image start against --rootfs of the same tree, a cold one
-#    (unpack into an empty store) against podman import + run, and --cow on a big tree.
+#    (unpack into an empty store) against podman load + run of the same podman-save archive,
+#    and --cow on a big tree against a plain --bind of it.
 # ---------------------------------------------------------------------------------------------
-ratio_of() {  # ratio_of ROW TOOL_A TOOL_B -- A's median / B's, from the recorded cells
-    awk -F'\t' -v r="$1" -v a="$2" -v b="$3" '$1 == r && $3 == a {x = $4} $1 == r && $3 == b {y = $4}
-        END { if (x ~ /^[0-9.e-]+$/ && y ~ /^[0-9.e-]+$/ && y > 0) print x / y; else print "n/a" }' "$RESULTS"
+cell_of() {  # cell_of ROW TOOL -- the recorded cell (a median, or n/a:reason)
+    awk -F'\t' -v r="$1" -v t="$2" '$1 == r && $3 == t {x = $4} END { print (x == "" ? "n/a" : x) }' "$RESULTS"
 }
 if ((ROOTFS_OK)); then
     IMG=$T/rootfs.tar
@@ -848,28 +936,38 @@ if ((ROOTFS_OK)); then
     # both through env(1), whose own start is not what is compared
     hf "$row" time n "$RUNS" "$WARMUP" \
         ns "$NS_IMG --image $IMG -- /bin/true" rootfs "$NS_IMG --rootfs $ROOTFS -- /bin/true"
+    # the table has no column for the --rootfs cell: it gets a row of its own
+    rec "startup, --rootfs of the same tree (same rounds): /bin/true" time ns "$(cell_of "$row" rootfs)"
     rec "--image warm / --rootfs same tree (time ratio)" x ns "$(ratio_of "$row" ns rootfs)"
 
-    row="cold --image (unpack $(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
-    hf "$row" time s "$BIND_RUNS" 0 \
-        ns "rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $IMG -- /bin/true"
-    # podman import + run of the same archive, from an empty store (rootless podman)
-    IPM="env HOME=$OUT/pm XDG_DATA_HOME=$OUT/pm/data XDG_CONFIG_HOME=$OUT/pm/config XDG_RUNTIME_DIR=$OUT/pm/run podman"
-    # crun (podman's default here) refuses a hybrid cgroup layout with a controller on the
-    # cgroup2 side ("drop all controllers from cgroupv2"); runc runs there.
-    if [[ -n $CRUN_NA ]] && have runc; then IPM="$IPM --runtime runc"; fi
-    if have podman; then
-        mkdir -p "$OUT/pm/run"
-        ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$OUT/pm"
-        if probe "$IPM import -q $IMG bench:1 && $IPM run --rm bench:1 /bin/true"; then
-            hf "$row" time s "$BIND_RUNS" 0 \
-                podman "$IPM rmi -af >/dev/null 2>&1; $IPM import -q $IMG bench:1 >/dev/null && $IPM run --rm bench:1 /bin/true"
-        else
-            rec "$row" time podman "n/a:podman import + run (rootless): $PROBE_ERR"
-        fi
+    # A cold start: the same tree as the archive `podman save` writes (docker-archive), from an
+    # empty store at each run: ns-rootless unpacks it, rootless podman loads it (`podman load`)
+    # and runs it (`--runtime runc`: crun refuses this host's hybrid cgroups; `--network none`,
+    # which is ns-rootless's default). Short podman paths: under a long one podman waits 20 s
+    # for every container's exit.
+    PMI=$(mktemp -d /tmp/nsi.XXXXXX)
+    chmod 755 "$PMI"
+    mkdir -p "$PMI"/{home,run,config,data}
+    chmod 700 "$PMI/run"
+    ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$PMI"
+    PMIC="env HOME=$PMI/home XDG_RUNTIME_DIR=$PMI/run XDG_CONFIG_HOME=$PMI/config XDG_DATA_HOME=$PMI/data podman --runtime runc"
+    SAVED=$PMI/saved.tar
+    row="cold --image, podman-save archive of the busybox tree ($(du -sh "$ROOTFS" | cut -f1)): /bin/true [d]"
+    NS_COLD="rm -rf $OUT/cold && env XDG_DATA_HOME=$OUT/cold $NSR --image $SAVED -- /bin/true"
+    if have podman && tar --owner=0 --group=0 -C "$ROOTFS" -cf "$PMI/img.tar" . && chmod 644 "$PMI/img.tar" \
+        && "${AS[@]}" $PMIC import -q "$PMI/img.tar" localhost/nsimg:1 >/dev/null 2>"$T/pmi.err" \
+        && "${AS[@]}" $PMIC save -q -o "$SAVED" localhost/nsimg:1 2>"$T/pmi.err" \
+        && "${AS[@]}" $PMIC rmi -af >/dev/null 2>"$T/pmi.err"; then
+        hf "$row" time s "$BIND_RUNS" 1 ns "$NS_COLD" \
+            podman "$PMIC rmi -af >/dev/null 2>&1; $PMIC load -q -i $SAVED >/dev/null && $PMIC run --rm --network none localhost/nsimg:1 /bin/true"
+        rec "cold start, ns-rootless / podman load + run (time ratio)" x ns "$(ratio_of "$row" ns podman)"
     else
-        rec "$row" time podman "n/a:podman not installed"
+        rec "$row" time podman "n/a:podman import + save (rootless): $(last_line "$T/pmi.err")"
+        hf "$row" time s "$BIND_RUNS" 1 ns "${NS_COLD/$SAVED/$IMG}"
     fi
+    # podman's pause process keeps its user namespace: it must not outlive the run.
+    if [[ -s $PMI/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMI/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
+    rm -rf "$PMI"
 fi
 BIG=$T/bigtree
 BIG_FILES=100000
@@ -885,11 +983,22 @@ for d in range(n // 1000):
 ((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$BIG"
 row="--cow vs plain --bind of a $BIG_FILES-file tree: true"
 NS_COW="env XDG_STATE_HOME=$OUT/state $NSR"
-hf "$row" time s "$BIND_RUNS" 1 \
+# --cow of an empty directory in the same rounds: the big tree costs the same (nothing walked)
+EMPTY=$T/emptytree
+mkdir -p "$EMPTY"
+((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$EMPTY"
+hf "$row" time s "$RUNS" "$WARMUP" \
     ns "$NS_COW --rm --cow --name bench-cow --bind $BIG -- true; $NS_COW discard bench-cow" \
+    empty "$NS_COW --rm --cow --name bench-cow --bind $EMPTY -- true; $NS_COW discard bench-cow" \
     plain "$NS_COW --bind $BIG -- true"
+rec "--cow (+ discard) of an empty directory (same rounds): true" time ns "$(cell_of "$row" empty)"
+rec "plain --bind of the big tree (same rounds): true" time ns "$(cell_of "$row" plain)"
+rec "--cow (+ discard), $BIG_FILES files / empty directory (time ratio)" x ns "$(ratio_of "$row" ns empty)"
 rec "--cow (+ discard) / plain --bind, $BIG_FILES files (time ratio)" x ns "$(ratio_of "$row" ns plain)"
 
+fi # want images
+
+if want oci; then
 # ---------------------------------------------------------------------------------------------
 # OCI runtime: ns-rootless-oci against runc (and crun where it runs) on the same bundle, and
 # podman run with each as its runtime.
@@ -944,6 +1053,8 @@ fi
 if [[ -s $PMO/run/libpod/tmp/pause.pid ]]; then kill -KILL "$(cat "$PMO/run/libpod/tmp/pause.pid")" 2>/dev/null || true; fi
 rm -rf "$PMO"
 
+fi # want oci
+
 # ---------------------------------------------------------------------------------------------
 # The table.
 # ---------------------------------------------------------------------------------------------
@@ -956,7 +1067,8 @@ cat <<'EOF'
     (`sleep`) runs, payload excluded; "/Np" = number of supervising processes.
 [c] Output of `head -c N /dev/zero` relayed through the sandbox's pty to /dev/null, stdin a pty (as at a
     terminal); "no sandbox" = the same through script(1)'s pty relay.
-[d] podman: rootless import + run of the same archive from an empty store (with runc where crun
-    can't run here).
+[d] The archive `podman save` wrote of the busybox tree, from an empty store at each run:
+    ns-rootless --image unpacks it; podman (rootless, --runtime runc, --network none) loads it with
+    `podman load` and runs it.
 EOF
 exit 0

@@ -40,6 +40,23 @@ if ((EUID == 0)) && [ -c /dev/net/tun ]; then
     chmod 0666 /dev/net/tun
 fi
 
+# A named unprivileged user with subordinate ids (as distributions' useradd gives every user),
+# for the podman test that needs them: --userns=keep-id maps ranges podman looks up in
+# /etc/subuid and /etc/subgid by user name, and the harness's own uid deliberately has no name.
+# Idempotent; Debian's useradd gives it 100000-165535 itself, clear of the harness's uids
+# (61234 and up, tests/common).
+subid_user=nsr-subids
+if ((EUID == 0)); then
+    if ! id -u "$subid_user" >/dev/null 2>&1; then
+        useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+            --user-group "$subid_user"
+    fi
+    grep -q "^$subid_user:" /etc/subuid 2>/dev/null ||
+        usermod --add-subuids 200000-265535 "$subid_user"
+    grep -q "^$subid_user:" /etc/subgid 2>/dev/null ||
+        usermod --add-subgids 200000-265535 "$subid_user"
+fi
+
 cargo build --locked
 # Unit and integration tests; examples (the probe the security tests run) are built, not run.
 cargo test --locked

@@ -22,6 +22,19 @@ pub fn write_maps(proc_root: &Path, pid: i32, uid_map: &str, gid_map: &str) -> R
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         r => r.with_context(|| format!("writing \"deny\" to {}", setgroups.display()))?,
     }
+    write_maps_allowing_setgroups(proc_root, pid, uid_map, gid_map)
+}
+
+/// Writes `/proc/PID/{uid_map,gid_map}` and leaves setgroups as it is: for a writer with
+/// CAP_SETGID over the parent namespace (uid 0 of rootless podman's), whose maps may allow
+/// supplementary groups.
+pub fn write_maps_allowing_setgroups(
+    proc_root: &Path,
+    pid: i32,
+    uid_map: &str,
+    gid_map: &str,
+) -> Result<()> {
+    let dir = proc_root.join(pid.to_string());
     for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
         let path = dir.join(file);
         std::fs::write(&path, map)

@@ -145,9 +145,13 @@ pub fn main(ctx: &Context) -> ! {
             sys::exit_now(128 + sig);
         }
         if let (Some(oci), Some(states)) = (&p.oci, &states) {
-            if crate::oci::launch::run_hooks(&oci.start_hooks, states.running()).is_err() {
-                // Nobody of ours is left to word it: the container's stderr gets the line.
+            let hooks = &oci.start_hooks;
+            if crate::oci::launch::run_hooks(hooks, states.for_start_container()).is_err() {
+                // The container's stderr gets the line; `start` learns it from our name, ends
+                // us and fails (we end ourselves if it doesn't come).
                 let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
+                sys::set_name(crate::oci::launch::HOOK_FAILED_NAME);
+                sys::sleep_ms(crate::oci::launch::HOOK_FAILED_WAIT_MS);
                 sys::exit_now(125);
             }
         }
@@ -247,7 +251,9 @@ fn oci_create_hooks(
         sys::close(ctx.go_read);
     }
     if let Some(states) = states {
-        if let Err((i, e)) = crate::oci::launch::run_hooks(&oci.create_hooks, states.created()) {
+        if let Err((i, e)) =
+            crate::oci::launch::run_hooks(&oci.create_hooks, states.for_create_container())
+        {
             sync::report(ctx.report_write, Stage::CreateContainerHook, i as u32, e);
             sys::exit_now(125);
         }

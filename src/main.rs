@@ -40,6 +40,7 @@ mod sys;
 mod timens;
 mod tty;
 mod untrusted;
+mod xdg;
 
 use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;
@@ -146,9 +147,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 }
                 None => None,
             };
-            // Held until the run ends (see session::InUse, image::Held); -d's supervisor
-            // inherits them.
-            let _in_use = session::begin(&spec)?;
+            // Held until the run ends (see image::Held); -d's supervisor inherits it.
             let _layers = match &spec.root {
                 spec::Root::Image(image) => Some(image.held.clone()),
                 _ => None,

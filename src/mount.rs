@@ -247,7 +247,12 @@ fn run_step<'p>(
             fstype,
             options,
             attrs,
-        } => mount_fresh(root, step, owned, last, fstype, options, *attrs),
+        } => {
+            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            mount_fresh(dst, owned, fstype, options, *attrs, libc::MS_PRIVATE)
+        }
         PreparedAction::Bind {
             src,
             attrs,
@@ -275,7 +280,13 @@ fn run_step<'p>(
             fstype,
             options,
             attrs,
-        } => mount_fresh(root, step, owned, last, fstype, options, *attrs),
+            propagation,
+        } => {
+            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
+                return Ok(());
+            };
+            mount_fresh(dst, owned, fstype, options, *attrs, *propagation)
+        }
         PreparedAction::BindTree {
             src,
             attrs,
@@ -359,20 +370,20 @@ fn run_step<'p>(
 
 /// A new filesystem on the step's destination; a tmpfs is the sandbox's own, where mount
 /// points may be created.
-fn mount_fresh<'p>(
-    root: RawFd,
-    step: &'p PreparedStep,
+fn mount_fresh(
+    dst: Dest,
     owned: &mut Owned,
-    last: &mut Option<Parent<'p>>,
     fstype: &CStr,
     options: &[(CString, Option<CString>)],
     attrs: u64,
+    propagation: u64,
 ) -> Result<(), (Stage, Errno)> {
-    let Some(dst) = ensure(root, step, true, owned, last).map_err(|e| (Stage::MountPoint, e))?
-    else {
-        return Ok(());
-    };
     let mnt = sys::new_mount(fstype, options, attrs).map_err(|e| (Stage::Step, e))?;
+    // A new mount is private; anything else is the config's propagation option.
+    if propagation != libc::MS_PRIVATE {
+        sys::set_mount_attrs_with(mnt.as_raw_fd(), 0, false, propagation)
+            .map_err(|e| (Stage::Step, e))?;
+    }
     dst.attach(mnt.as_raw_fd()).map_err(|e| (Stage::Step, e))?;
     if fstype == c"tmpfs" {
         owned.add(mnt.as_raw_fd());

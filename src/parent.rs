@@ -36,6 +36,8 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     spec.net.check_host()?;
     let (entries, plan) = plan_of(&spec)?;
     crate::stamps::stamp("plan");
+    // Held until the run ends (session::InUse); a --cow session records the plan's mount points.
+    let _session = crate::session::begin(&spec, &plan)?;
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {

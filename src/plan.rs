@@ -83,11 +83,13 @@ pub enum Action {
     },
     /// Make what is at the destination read-only (it is bound onto itself).
     ReadOnly,
-    /// A new filesystem with its own options and mount attributes (OCI `mounts`).
+    /// A new filesystem with its own options and mount attributes (OCI `mounts`), and this
+    /// propagation type (MS_PRIVATE unless the config says otherwise).
     Filesystem {
         fstype: String,
         options: Vec<(String, Option<String>)>,
         attrs: u64,
+        propagation: u64,
     },
     /// Bind `src` with exactly `attrs` (OCI `bind`/`rbind`), with its submounts if `recursive`,
     /// and this propagation type (MS_PRIVATE unless the config says otherwise).

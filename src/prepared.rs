@@ -41,6 +41,7 @@ pub enum PreparedAction {
         fstype: CString,
         options: Vec<(CString, Option<CString>)>,
         attrs: u64,
+        propagation: u64,
     },
     BindTree {
         src: CString,
@@ -329,7 +330,9 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
             fstype,
             options,
             attrs,
+            propagation,
         } => PreparedAction::Filesystem {
+            propagation: *propagation,
             fstype: cstring(fstype.as_bytes())?,
             options: options
                 .iter()

@@ -109,9 +109,7 @@ fn check_name(name: &str) -> Result<()> {
 
 /// `$XDG_CONFIG_HOME/ns-rootless/profiles`, or `~/.config/...` (None: neither is known).
 pub fn user_dir() -> Option<PathBuf> {
-    let absolute = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .and_then(absolute)
+    let config = crate::xdg::dir(|k| std::env::var_os(k), "XDG_CONFIG_HOME", ".config")
         .or_else(|| home().ok().map(|h| h.join(".config")))?;
     Some(config.join("ns-rootless/profiles"))
 }

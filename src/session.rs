@@ -14,6 +14,7 @@ pub mod diff;
 
 use crate::error::quote;
 use crate::spec::{Root, UserMount};
+use crate::state::files::{Dir, Refusal};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
@@ -23,10 +24,13 @@ use std::path::{Path, PathBuf};
 
 /// The name of the root's upper and work directories.
 pub const ROOT: &str = "root";
+const UPPER: &str = "upper";
+const WORK: &str = "work";
+const META: &str = "session.json";
 
 /// A session's upper and work directories for the mount named `key`.
 pub fn layout(dir: &Path, key: &str) -> (PathBuf, PathBuf) {
-    (dir.join("upper").join(key), dir.join("work").join(key))
+    (dir.join(UPPER).join(key), dir.join(WORK).join(key))
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -141,9 +145,12 @@ pub struct InUse {
 }
 
 /// Takes the session directory's lock for `verb` (apply, discard), or says why not.
-pub fn lock(dir: &Path, name: &str, verb: &str) -> Result<InUse> {
-    let file =
-        fs::File::open(dir).with_context(|| format!("opening the session {}", quote(dir)))?;
+pub fn lock(session: &Dir, name: &str, verb: &str) -> Result<InUse> {
+    let file = fs::File::from(
+        session
+            .reopen()
+            .with_context(|| format!("opening the session {}", quote(session.path())))?,
+    );
     use std::os::fd::AsRawFd;
     match crate::sys::try_lock_exclusive(file.as_raw_fd()) {
         Ok(true) => Ok(InUse { _dir: file }),
@@ -153,24 +160,76 @@ pub fn lock(dir: &Path, name: &str, verb: &str) -> Result<InUse> {
         ),
         Err(e) => bail!(
             "locking the session {}: {}",
-            quote(dir),
+            quote(session.path()),
             crate::error::strerror(e)
         ),
     }
 }
 
+/// The sessions directory, checked like the state directory (state::files::Dir): a plain
+/// directory of ours that no one else may enter, so no one else can plant a session in it or
+/// swap one for a symlink. Made (0700) when `create`; None when it doesn't exist.
+pub fn open_sessions(env: &[(OsString, OsString)], create: bool) -> Result<Option<Dir>> {
+    open_sessions_at(&sessions_dir(env)?, create)
+}
+
+fn open_sessions_at(path: &Path, create: bool) -> Result<Option<Dir>> {
+    if create {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("creating the sessions directory {}", quote(path)))?;
+    }
+    match Dir::open(path, nix::unistd::getuid().as_raw()) {
+        Ok(d) => Ok(Some(d)),
+        Err(Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(why) => Err(refused(
+            format!("the sessions directory {}", quote(path)),
+            why,
+        )),
+    }
+}
+
+/// `what` (a directory) refused, in one sentence.
+fn refused(what: String, why: Refusal) -> anyhow::Error {
+    match why {
+        Refusal::NotADirectory => anyhow!("{what} is not a plain directory; refusing to use it"),
+        Refusal::NotOurs(owner) => {
+            anyhow!("{what} belongs to uid {owner}, not to you; refusing to use it")
+        }
+        Refusal::OpenToOthers(mode) => {
+            anyhow!("{what} is open to other users (mode {mode:o}); refusing to use it")
+        }
+        Refusal::Io(e) => anyhow!("opening {what}: {e}"),
+    }
+}
+
+/// The session `name` in `sessions`, checked the same way.
+fn open_session(sessions: &Dir, name: &str) -> Result<Dir> {
+    sessions.subdir(name).map_err(|why| match why {
+        Refusal::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow!("no session named {}", quote(name))
+        }
+        why => refused(
+            format!(
+                "the session {} at {}",
+                quote(name),
+                quote(sessions.path().join(name))
+            ),
+            why,
+        ),
+    })
+}
+
 /// Creates the session's directories before the sandbox starts, and holds it (see InUse).
-pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
+pub fn begin(spec: &crate::spec::Spec, plan: &crate::plan::Plan) -> Result<Option<InUse>> {
     let Some(cow) = &spec.cow else {
         return Ok(None);
     };
-    let parent = cow.dir.parent().unwrap_or(Path::new("/"));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(parent)
-        .with_context(|| format!("creating the sessions directory {}", quote(parent)))?;
-    match fs::DirBuilder::new().mode(0o700).create(&cow.dir) {
+    let sessions = open_sessions_at(cow.dir.parent().unwrap_or(Path::new("/")), true)?
+        .ok_or_else(|| anyhow!("the sessions directory is gone"))?;
+    match sessions.mkdir(&cow.name) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
             "--cow: a session named {} exists; see `ns-rootless diff {0}`, then apply or discard it",
@@ -188,7 +247,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             target_id: None,
             dst: "/".into(),
             image_layers: Vec::new(),
-            mount_points: mount_points(spec),
+            mount_points: mount_points(plan),
         }),
         Root::Image(image) => layers.push(Layer {
             key: ROOT.into(),
@@ -196,7 +255,7 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
             target_id: None,
             dst: "/".into(),
             image_layers: image.layers.iter().rev().cloned().collect(),
-            mount_points: mount_points(spec),
+            mount_points: mount_points(plan),
         }),
         Root::Host => {}
     }
@@ -219,7 +278,8 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
         }
     }
     let made = (|| -> Result<InUse> {
-        let in_use = lock(&cow.dir, &cow.name, "use")?;
+        let session = open_session(&sessions, &cow.name)?;
+        let in_use = lock(&session, &cow.name, "use")?;
         for l in &mut layers {
             if let Some(target) = &l.target {
                 let m = fs::symlink_metadata(target)
@@ -227,31 +287,28 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
                 l.target_id = Some((m.dev(), m.ino()));
             }
         }
-        for l in &layers {
-            let (upper, work) = layout(&cow.dir, &l.key);
-            for d in [upper, work] {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&d)?;
+        for top in [UPPER, WORK] {
+            session.mkdir(top)?;
+            let top = session
+                .subdir(top)
+                .map_err(|why| refused(top.into(), why))?;
+            for l in &layers {
+                top.mkdir(&l.key)?;
             }
         }
-        let started = fs::metadata(&cow.dir)?;
+        let started = nix::sys::stat::fstat(&session.reopen()?)?;
         let meta = Meta {
             name: cow.name.clone(),
-            started: started.ctime() as i128 * 1_000_000_000 + started.ctime_nsec() as i128,
+            started: started.st_ctime as i128 * 1_000_000_000 + started.st_ctime_nsec as i128,
             layers,
         };
-        crate::image::store::write_atomic(
-            &cow.dir.join("session.json"),
-            &serde_json::to_vec_pretty(&meta)?,
-        )?;
+        session.replace(META, &serde_json::to_vec_pretty(&meta)?)?;
         Ok(in_use)
     })();
     match made {
         Ok(in_use) => Ok(Some(in_use)),
         Err(e) => {
-            let _ = crate::image::store::remove_tree(&cow.dir);
+            let _ = sessions.remove_tree(&cow.name);
             Err(e.context(format!("creating the session {}", quote(&cow.dir))))
         }
     }
@@ -262,10 +319,9 @@ pub fn begin(spec: &crate::spec::Spec) -> Result<Option<InUse>> {
 /// mount covers each of them while it runs: they are setup's, not the session's changes, so
 /// diff leaves them out and apply adds none to a rootfs. (What the command writes beside or
 /// below them is listed as ever.)
-fn mount_points(spec: &crate::spec::Spec) -> Vec<PathBuf> {
+fn mount_points(plan: &crate::plan::Plan) -> Vec<PathBuf> {
     let mut all = std::collections::BTreeSet::new();
-    // An overlay root's plan has no entry binds: the entries aren't needed.
-    for s in crate::plan::plan(spec, &[], &crate::hostrun::read(spec), &Default::default()).steps {
+    for s in &plan.steps {
         if s.if_exists {
             continue; // never made
         }
@@ -291,21 +347,89 @@ pub fn end(cow: Option<&crate::spec::Cow>) {
     }
 }
 
-pub fn load(env: &[(OsString, OsString)], name: &str) -> Result<(PathBuf, Meta)> {
-    let dir = session_dir(env, name)?;
-    let text = fs::read(dir.join("session.json")).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => anyhow!("no session named {}", quote(name)),
-        _ => anyhow!("reading the session {}: {e}", quote(&dir)),
-    })?;
-    let meta: Meta = serde_json::from_slice(&text)
-        .with_context(|| format!("reading the session {}", quote(&dir)))?;
-    Ok((dir, meta))
+/// An open session: its directory (checked) and what session.json says of it.
+pub struct Opened {
+    pub sessions: Dir,
+    pub dir: Dir,
+    pub meta: Meta,
+}
+
+impl Opened {
+    /// The upper directory of the layer `key`, opened beneath the session (no symlink).
+    pub fn upper(&self, key: &str) -> Result<std::os::fd::OwnedFd> {
+        let rel = Path::new(UPPER).join(key);
+        let root = self.dir.reopen()?;
+        crate::image::tree::open_dir(&root, &rel).with_context(|| {
+            format!(
+                "opening the session's {}",
+                quote(self.dir.path().join(&rel))
+            )
+        })
+    }
+
+    /// Removes the session.
+    pub fn remove(&self) -> Result<()> {
+        self.sessions
+            .remove_tree(&self.meta.name)
+            .with_context(|| format!("removing the session {}", quote(self.dir.path())))
+    }
+}
+
+/// The largest session.json read: far more than any real one.
+const MAX_META: u64 = 1 << 20;
+
+pub fn load(env: &[(OsString, OsString)], name: &str) -> Result<Opened> {
+    crate::state::validate_name(name)
+        .map_err(|_| anyhow!("invalid session name {}", quote(name)))?;
+    let sessions =
+        open_sessions(env, false)?.ok_or_else(|| anyhow!("no session named {}", quote(name)))?;
+    let dir = open_session(&sessions, name)?;
+    let mut meta = read_meta(&dir)?;
+    // The name it is kept under is the one removed (a copied session.json may say another).
+    meta.name = name.to_string();
+    Ok(Opened {
+        sessions,
+        dir,
+        meta,
+    })
+}
+
+fn read_meta(dir: &Dir) -> Result<Meta> {
+    let text = dir
+        .read(META, MAX_META)
+        .map_err(|e| anyhow!("reading the session {}: {e}", quote(dir.path().join(META))))?;
+    serde_json::from_slice(&text)
+        .with_context(|| format!("reading the session {}", quote(dir.path().join(META))))
+}
+
+/// The image layers (their roots in the store) that the user's sessions compare their
+/// roots' changes with: `images --prune` keeps them while the sessions exist. A session
+/// whose session.json can't be read has nothing diff could use either.
+pub fn image_layers_in_use(env: &[(OsString, OsString)]) -> Result<Vec<PathBuf>> {
+    let Some(sessions) = open_sessions(env, false)? else {
+        return Ok(Vec::new());
+    };
+    let names = sessions
+        .reopen()
+        .and_then(|d| crate::image::tree::list(&d))
+        .with_context(|| format!("reading the sessions directory {}", quote(sessions.path())))?;
+    let mut layers = Vec::new();
+    for name in names {
+        let Some(meta) = name
+            .to_str()
+            .and_then(|n| open_session(&sessions, n).ok())
+            .and_then(|dir| read_meta(&dir).ok())
+        else {
+            continue;
+        };
+        layers.extend(meta.layers.into_iter().flat_map(|l| l.image_layers));
+    }
+    Ok(layers)
 }
 
 pub fn discard(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
-    let (dir, _) = load(env, name)?;
-    let _in_use = lock(&dir, name, "discard")?;
-    crate::image::store::remove_tree(&dir)
-        .with_context(|| format!("removing the session {}", quote(&dir)))?;
+    let session = load(env, name)?;
+    let _in_use = lock(&session.dir, name, "discard")?;
+    session.remove()?;
     Ok(0)
 }

@@ -16,7 +16,7 @@
 //! in the pid namespace of whoever wrote the state, and are only ever used through a pidfd
 //! checked against the recorded start time.
 
-mod files;
+pub mod files;
 
 use crate::error::quote;
 use crate::pidfd::{self, Pidfd};

@@ -1,6 +1,6 @@
 //! `--image` and `ns-rootless images`: images the tests write themselves (an OCI layout, an
-//! oci-archive, a docker-archive, rootfs tarballs) and `podman save` outputs, run as the
-//! unprivileged caller with a store of its own.
+//! oci-archive, a docker-archive, rootfs tarballs), `podman save` outputs and layouts that
+//! `skopeo copy` wrote, run as the unprivileged caller with a store of its own.
 
 #[allow(dead_code)]
 mod common;
@@ -14,6 +14,7 @@ use common::{
 use imagekit::{busybox_layer, docker_archive, layer, oci_layout, tar_dir, Entry, Home};
 use serde_json::json;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn path(p: &Path) -> &str {
@@ -332,9 +333,28 @@ fn images_lists_and_prunes_the_store() {
         listing.contains("oci-layout") && listing.contains("sha256:"),
         "{listing}"
     );
+    // Each image's size and last use: in the table and in the JSON.
+    assert!(
+        listing.starts_with("DIGEST") && listing.contains("SIZE") && listing.contains("LAST USE"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(" KiB") || listing.contains(" MiB"),
+        "{listing}"
+    );
+    assert!(listing.contains("s ago"), "{listing}");
     let out = home.run(&["images", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for row in rows.as_array().unwrap() {
+        assert!(row["size"].as_u64().unwrap() > 0, "{row}");
+        let used = row["last_use"].as_u64().unwrap();
+        assert!(used > 0 && used <= now, "{row}");
+    }
     // The plain tarball is the base layer of the layout too: 2 layers in all.
     assert_eq!(home.layers().len(), 2);
     fs::remove_dir_all(&a).unwrap();
@@ -464,6 +484,80 @@ fn podman_save_outputs_run() {
         );
         assert_stdout(&out, "added\ndeleted\n");
     }
+    assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
+}
+
+/// Runs skopeo as the unprivileged caller with a home of its own and no trust policy to read
+/// (`--insecure-policy`: nothing here comes from a registry).
+fn skopeo(home: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = common::caller_command(common::host_tool("skopeo"));
+    cmd.arg("--insecure-policy")
+        .args(args)
+        .env("HOME", home)
+        .env("TMPDIR", home.join("tmp"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", home.join("run"));
+    let out = common::output_of(cmd);
+    assert!(out.status.success(), "skopeo {args:?}\n{}", describe(&out));
+    out
+}
+
+/// An OCI layout that a real client wrote: `skopeo copy` of a docker-archive (the tests' own)
+/// into `oci:DIR:TAG`, once with its layers kept as they come (plain tar) and once gzipped
+/// (skopeo's default for an OCI destination).
+#[test]
+fn a_layout_skopeo_wrote_runs_with_its_config() {
+    let home = Home::new("img-skopeo");
+    let sh = home.files().join("skopeo-home");
+    for sub in ["", "tmp", "config", "run"] {
+        fs::create_dir(sh.join(sub)).unwrap();
+    }
+    imagekit::give_tree(&sh);
+    let archive = sh.join("image.tar");
+    docker_archive(&archive, &layers(), config());
+    imagekit::give_tree(&archive);
+    let plain = sh.join("layout-plain");
+    let gzipped = sh.join("layout-gzip");
+    let from = format!("docker-archive:{}", path(&archive));
+    skopeo(
+        &sh,
+        &[
+            "copy",
+            "-q",
+            "--dest-oci-accept-uncompressed-layers",
+            &from,
+            &format!("oci:{}:t1", path(&plain)),
+        ],
+    );
+    skopeo(
+        &sh,
+        &[
+            "copy",
+            "-q",
+            "--dest-compress-format",
+            "gzip",
+            &from,
+            &format!("oci:{}:t1", path(&gzipped)),
+        ],
+    );
+    let gzip_blobs = |layout: &Path| {
+        fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .filter(|b| {
+                fs::read(b.as_ref().unwrap().path())
+                    .unwrap()
+                    .starts_with(&[0x1f, 0x8b])
+            })
+            .count()
+    };
+    assert_eq!((gzip_blobs(&plain), gzip_blobs(&gzipped)), (0, 2));
+    for image in [&plain, &gzipped] {
+        let out = home.run(&["--image", path(image)]);
+        assert_stdout(&out, CONFIG_OUTPUT);
+        let out = in_image(&home, image, "test -e /etc/group || echo no group; ls /opt");
+        assert_stdout(&out, "no group\nnew\n");
+    }
+    // Keyed by the uncompressed digest: both layouts share the same two layers.
     assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
 }
 
@@ -598,6 +692,43 @@ fn prune_keeps_the_layers_of_a_running_sandbox() {
     assert!(home.layers().is_empty(), "{:?}", home.layers());
 }
 
+/// A layer being unpacked is a `.tmp-*` directory its unpacker holds a shared flock on:
+/// prune removes an abandoned one whatever its name says (here a pid that runs: pid 1, as
+/// a crashed unpacker's pid reused), and never one that is held.
+#[test]
+fn prune_removes_abandoned_temporary_layers_and_never_a_held_one() {
+    let (home, image) = home_with_image("img-prunetmp", json!({}));
+    assert_code(&in_image(&home, &image, "true"), 0);
+    let store = home.data().join("ns-rootless/layers");
+    let abandoned = store.join(".tmp-1-0123456789ab");
+    let live = store.join(".tmp-1-ba9876543210");
+    for dir in [&abandoned, &live] {
+        fs::create_dir_all(dir.join("root/usr")).unwrap();
+        fs::write(dir.join("root/usr/f"), "f").unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+        imagekit::give_tree(dir);
+    }
+    let held = nix::fcntl::Flock::lock(
+        fs::File::open(&live).unwrap(),
+        nix::fcntl::FlockArg::LockSharedNonblock,
+    )
+    .unwrap();
+    let before = home.layers().len();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(
+        !abandoned.exists(),
+        "an abandoned temporary layer survived prune"
+    );
+    assert!(
+        live.join("root/usr/f").exists(),
+        "a held temporary layer was pruned"
+    );
+    assert_eq!(home.layers().len(), before - 1, "{:?}", home.layers());
+    drop(held);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(!live.exists());
+}
+
 #[test]
 fn an_image_payload_holds_no_layer_fd() {
     let (home, image) = home_with_image("img-fds", json!({}));
@@ -688,4 +819,137 @@ fn a_git_archive_layer_unpacks() {
     oci_layout(&image, &[busybox_layer(), tar], json!({}), false);
     let out = home.run(&["--image", path(&image), "--", "cat", "/opt/hello"]);
     assert_stdout(&out, "from git\n");
+}
+
+/// An image's /etc/passwd is hostile input: one longer than the bound is refused with one
+/// line, never cut at the bound (a cut in the middle of `builder:x:1500:...` made the user
+/// uid 15).
+#[test]
+fn an_image_passwd_over_the_bound_is_refused_not_cut() {
+    let home = Home::new("img-bigpasswd");
+    const BOUND: usize = 4 << 20;
+    let entry = b"builder:x:1500:1600::/home/builder:/bin/sh\n";
+    let mut passwd = Vec::with_capacity(BOUND + entry.len());
+    // Comment lines up to 12 bytes before the bound: the cut falls after `builder:x:15`.
+    while passwd.len() < BOUND - 12 {
+        let room = BOUND - 12 - passwd.len();
+        let n = room.min(1000);
+        passwd.push(b'#');
+        passwd.extend(std::iter::repeat_n(b'x', n.saturating_sub(2)));
+        if n >= 2 {
+            passwd.push(b'\n');
+        }
+    }
+    passwd.extend_from_slice(entry);
+    assert_eq!(&passwd[BOUND - 12..BOUND], b"builder:x:15");
+    let top = layer(&[Entry::Dir("etc/"), Entry::File("etc/passwd", &passwd)]);
+    let image = home.files().join("layout");
+    oci_layout(
+        &image,
+        &[busybox_layer(), top],
+        json!({"User": "builder"}),
+        false,
+    );
+    let out = home.run(&["--image", path(&image), "--", "id", "-u"]);
+    assert_failure_line(&out, 125, &["/etc/passwd", "longer than 4194304 bytes"]);
+}
+
+/// The layer store is reached like the state directory: a store open to other users (who
+/// could plant layers every image shares) is refused with one line, and what is in it is
+/// read bounded, as regular files only, through no symlink: a ref that is a FIFO is not
+/// waited on, and a ref naming a layer outside the store is not used.
+#[test]
+fn the_store_is_private_and_read_as_hostile() {
+    let (home, image) = home_with_image("img-store", json!({}));
+    let out = in_image(&home, &image, "cat /opt/new");
+    assert_stdout(&out, "new\n");
+    let store = home.data().join("ns-rootless");
+    let refs = store.join("refs");
+    let ref_file = fs::read_dir(&refs).unwrap().next().unwrap().unwrap().path();
+    // A ref naming a directory outside the store as its layer.
+    let outside = home.files().join("outside");
+    fs::create_dir_all(outside.join("root/opt")).unwrap();
+    fs::write(outside.join("root/opt/new"), "planted\n").unwrap();
+    imagekit::give_tree(&outside);
+    let mut r: serde_json::Value = serde_json::from_slice(&fs::read(&ref_file).unwrap()).unwrap();
+    let escape = "../../../files/outside";
+    r["layers"] = json!([escape, escape]);
+    fs::write(&ref_file, r.to_string()).unwrap();
+    let out = in_image(&home, &image, "cat /opt/new");
+    assert_stdout(&out, "new\n");
+    // A ref that is a FIFO: read as no ref (the harness's timeout catches a hang).
+    fs::remove_file(&ref_file).unwrap();
+    nix::unistd::mkfifo(&ref_file, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    imagekit::give(&ref_file);
+    let out = in_image(&home, &image, "cat /opt/new");
+    assert_stdout(&out, "new\n");
+    common::set_mode(&store, 0o777);
+    let out = in_image(&home, &image, "true");
+    assert_failure_line(&out, 125, &["image store", "open to other users"]);
+}
+
+/// An OCI layout is anyone's directory: a blob that is a symlink (to a file of the user's
+/// elsewhere, whose digest the layout's author knows) is not followed.
+#[test]
+fn a_layout_blob_that_is_a_symlink_is_refused() {
+    let home = Home::new("img-bloblink");
+    let image = home.files().join("layout");
+    let ls = layers();
+    oci_layout(&image, &ls, json!({}), false);
+    let top = image.join("blobs/sha256").join(imagekit::sha256(&ls[1]));
+    let elsewhere = home.files().join("elsewhere");
+    fs::rename(&top, &elsewhere).unwrap();
+    imagekit::give(&elsewhere);
+    std::os::unix::fs::symlink(&elsewhere, &top).unwrap();
+    let out = home.run(&["--image", path(&image), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "symlink"]);
+    assert_store_has_no_partial_layer(&home);
+}
+
+/// A long unpack shows its progress on a terminal, layer by layer, and clears it; without a
+/// terminal nothing is written. (`NS_ROOTLESS_PROGRESS_AFTER_MS=0` lowers the time an unpack
+/// runs before its progress is shown, so a small image counts as a long unpack.)
+#[test]
+fn a_long_unpack_shows_progress_on_a_terminal_only() {
+    let (home, image) = home_with_image("img-progress", json!({}));
+    let mut cmd = home.cmd(&["--image", path(&image), "--", "echo", "ran"]);
+    cmd.env("NS_ROOTLESS_PROGRESS_AFTER_MS", "0");
+    let (status, shown) = imagekit::output_on_a_terminal(cmd);
+    assert!(status.success(), "{status:?}: {shown:?}");
+    for layer in ["unpacking layer 1/2: ", "unpacking layer 2/2: "] {
+        assert!(
+            shown.contains(layer),
+            "no {layer:?} on the terminal: {shown:?}"
+        );
+    }
+    assert!(shown.ends_with("ran\r\n"), "{shown:?}");
+    // Nothing left to unpack: nothing shown.
+    let mut cmd = home.cmd(&["--image", path(&image), "--", "echo", "ran"]);
+    cmd.env("NS_ROOTLESS_PROGRESS_AFTER_MS", "0");
+    let (status, shown) = imagekit::output_on_a_terminal(cmd);
+    assert!(
+        status.success() && shown == "ran\r\n",
+        "{status:?}: {shown:?}"
+    );
+    // Not a terminal: the same unpack into an empty store writes nothing on stderr.
+    let (home, image) = home_with_image("img-noprogress", json!({}));
+    let mut cmd = home.cmd(&["--image", path(&image), "--", "echo", "ran"]);
+    cmd.env("NS_ROOTLESS_PROGRESS_AFTER_MS", "0");
+    let out = common::output_of(cmd);
+    assert_stdout(&out, "ran\n");
+    assert_eq!(text(&out.stderr), "", "{}", describe(&out));
+}
+
+/// An image path that is a FIFO (or a device) fails at once in one line, instead of waiting
+/// for a writer.
+#[test]
+fn an_image_that_is_a_fifo_fails_at_once() {
+    let home = Home::new("img-fifoimage");
+    let fifo = home.files().join("image.tar");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    imagekit::give(&fifo);
+    // A blocking open would wait for a writer forever: run's hang guard fails the test then.
+    let out = home.run(&["--image", path(&fifo), "--", "true"]);
+    assert_failure_line(&out, 125, &["invalid --image", "not a regular file"]);
+    assert_store_has_no_partial_layer(&home);
 }

@@ -370,9 +370,14 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
             "args": ["sh", "-c", format!("echo {name} $(cat) >> {}", log.display())]})
     };
     b.args(&["true"]);
+    // `state` asked from a createRuntime hook says "creating" too.
+    let asked = b.path().join("asked.log");
+    let ask = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+        "{} --root {} state h1 | grep '\"status\"' > {}",
+        oci_binary().display(), b.root.display(), asked.display())]});
     b.edit(|c| {
         c["hooks"] = serde_json::json!({
-            "createRuntime": [hook("createRuntime")],
+            "createRuntime": [hook("createRuntime"), ask],
             "createContainer": [hook("createContainer")],
             "poststart": [hook("poststart")],
             "poststop": [hook("poststop")]});
@@ -394,7 +399,12 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
         ["createRuntime", "createContainer", "poststart", "poststop"]
     );
     let statuses: Vec<&Value> = lines.iter().map(|(_, s)| &s["status"]).collect();
-    assert_eq!(statuses, ["created", "created", "running", "stopped"]);
+    // runtime.md: the container is "creating" until its createContainer hooks have run.
+    assert_eq!(statuses, ["creating", "creating", "running", "stopped"]);
+    assert_eq!(
+        fs::read_to_string(&asked).unwrap().trim(),
+        "\"status\": \"creating\""
+    );
     assert!(lines
         .iter()
         .all(|(_, s)| s["id"] == "h1" && s["annotations"]["a"] == "b"));
@@ -491,6 +501,23 @@ fn the_console_socket_gets_the_terminal() {
     assert_eq!(shown, "/dev/pts/0\n30 100\ntty-ok\n");
     b.wait_status("t1", "stopped");
     assert_quiet_success(&b.run(&["delete", "t1"]));
+    // A console socket that is no socket (a file, a FIFO): one line, nothing left, nothing
+    // written to it.
+    let fifo = b.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    let file = b.path().join("config.json");
+    let before = fs::read(&file).unwrap();
+    for not_socket in [&fifo, &file] {
+        let out = b.run(&[
+            "create",
+            "--console-socket",
+            not_socket.to_str().unwrap(),
+            "t2",
+        ]);
+        assert_error(&out, "connecting to the console socket");
+        assert_error(&b.run(&["state", "t2"]), "does not exist");
+    }
+    assert_eq!(fs::read(&file).unwrap(), before);
 }
 
 #[test]
@@ -649,18 +676,31 @@ fn start_container_hooks_run_inside_before_the_process() {
     let state: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(state["id"], "sc1");
     assert_eq!(state["bundle"], b.path_str());
+    // As runc: the container is "created" until its process runs.
+    assert_eq!(state["status"], "created");
 
     // A failing one stops the container before its process runs.
     b.args(&["echo", "never"]);
     b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]}));
     let out = b.run(&["run", "sc2"]);
-    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(text(&out.stdout), "");
     assert!(
         text(&out.stderr).contains("startContainer hook failed"),
         "{}",
         describe(&out)
     );
+    // runtime.md lifecycle step 9: `start` generates an error and the container is stopped.
+    let (status, out_file, err_file) = b.create("sc3", &[]);
+    assert!(
+        status.success(),
+        "{}",
+        fs::read_to_string(&err_file).unwrap()
+    );
+    assert_error(&b.run(&["start", "sc3"]), "startContainer hook");
+    assert_eq!(b.state("sc3")["status"], "stopped");
+    assert_eq!(fs::read_to_string(&out_file).unwrap(), "");
+    assert_quiet_success(&b.run(&["delete", "sc3"]));
 }
 
 #[test]
@@ -829,28 +869,19 @@ fn namespaces_by_path_join_or_say_why_not() {
     assert_error(&out, &format!("joining the time namespace \"{path}\": Operation not permitted; it belongs to a user namespace"));
     assert_error(&b.run(&["state", "j1"]), "does not exist");
 
-    // pid, mount and user by path: an error that says why.
-    for kind in ["pid", "mount", "user"] {
-        b.edit(|c| {
-            without_namespace(c, "time");
-            without_namespace(c, kind);
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"type": kind, "path": "/proc/self/ns/x"}));
-        });
-        assert_error(
-            &b.run(&["run", "j2"]),
-            &format!("joining a {kind} namespace by path (\"/proc/self/ns/x\") is not supported: "),
-        );
-        b.edit(|c| {
-            without_namespace(c, kind);
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"type": kind}));
-        });
-    }
+    // A mount namespace by path: an error that says why.
+    b.edit(|c| {
+        without_namespace(c, "time");
+        without_namespace(c, "mount");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "mount", "path": "/proc/self/ns/x"}));
+    });
+    assert_error(
+        &b.run(&["run", "j2"]),
+        "joining a mount namespace by path (\"/proc/self/ns/x\") is not supported: ",
+    );
     // No mount namespace: refused, not the runtime's.
     b.edit(|c| without_namespace(c, "mount"));
     assert_error(&b.run(&["run", "j3"]), "a mount namespace is required");
@@ -977,6 +1008,10 @@ fn resources_go_to_a_cgroup_of_the_container_where_one_is_delegated() {
             .count(),
         2
     );
+    // What exec starts is in it too (its limits hold for exec's processes as well), even when
+    // exec itself is run from elsewhere.
+    let out = output_of(cg.inside(&b.oci(&["exec", "g1", "grep", "^0::", "/proc/self/cgroup"])));
+    assert_eq!(text(&out.stdout), "0::/\n", "{}", describe(&out));
     assert_quiet_success(&b.run(&["delete", "--force", "g1"]));
     assert!(!mine.exists(), "delete left the cgroup");
 }
@@ -1009,6 +1044,13 @@ fn mount_propagation_options_and_rootfs_propagation() {
         mounts.push(bind("/root", "rshared"));
         mounts.push(bind("/tmp", "runbindable"));
         mounts.push(bind("/usr/sbin", "rprivate"));
+        // Non-bind mounts take their propagation option too.
+        mounts.push(serde_json::json!({"destination": "/sbin", "type": "tmpfs",
+            "source": "tmpfs", "options": ["size=1m", "rshared"]}));
+        mounts.push(
+            serde_json::json!({"destination": "/usr/bin", "type": "tmpfs",
+            "source": "tmpfs", "options": ["size=1m", "unbindable"]}),
+        );
         c["linux"]["rootfsPropagation"] = "shared".into();
     });
     let out = b.run(&["run", "mp1"]);
@@ -1020,6 +1062,11 @@ fn mount_propagation_options_and_rootfs_propagation() {
     );
     assert_eq!(propagation_of(&info, "/tmp"), "unbindable", "{info}");
     assert_eq!(propagation_of(&info, "/usr/sbin"), "", "{info}");
+    assert!(
+        propagation_of(&info, "/sbin").starts_with("shared:"),
+        "{info}"
+    );
+    assert_eq!(propagation_of(&info, "/usr/bin"), "unbindable", "{info}");
     assert!(propagation_of(&info, "/").starts_with("shared:"), "{info}");
 
     b.edit(|c| c["linux"]["rootfsPropagation"] = "sideways".into());
@@ -1166,4 +1213,499 @@ fn a_container_sharing_the_hosts_network_cannot_reach_its_abstract_sockets() {
         describe(&out)
     );
     assert_quiet_success(&b.run(&["delete", "--force", "la3"]));
+}
+
+/// A running container whose process sleeps, for `exec` tests.
+fn running(b: &Bundle, id: &str) {
+    b.args(&["sleep", "1000"]);
+    let (status, _, err) = b.create(id, &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_quiet_success(&b.run(&["start", id]));
+}
+
+/// `exec` is no weaker than the container: its process gets the container's rlimits (and an
+/// `--process` file's own), as runc's exec starts from the container's process.
+#[test]
+fn exec_gets_the_containers_rlimits() {
+    let b = Bundle::new("oci-exec-rlimits");
+    b.edit(|c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 100, "soft": 90}])
+    });
+    running(&b, "r1");
+    let out = b.run(&["exec", "r1", "sh", "-c", "ulimit -n; ulimit -H -n"]);
+    assert_eq!(text(&out.stdout), "90\n100\n", "{}", describe(&out));
+    let process = b.path().join("process.json");
+    fs::write(
+        &process,
+        serde_json::to_vec(&serde_json::json!({
+            "args": ["sh", "-c", "ulimit -n"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 50, "soft": 50}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    give_to_caller(&process);
+    let out = b.run(&["exec", "--process", process.to_str().unwrap(), "r1"]);
+    assert_eq!(text(&out.stdout), "50\n", "{}", describe(&out));
+}
+
+/// `exec` takes the container's seccomp profile and process from the config it was created
+/// with: a bundle edited (or gone) since `create` must not hand exec a weaker one.
+#[test]
+fn exec_keeps_the_config_the_container_was_created_with() {
+    let b = Bundle::new("oci-exec-config");
+    b.edit(|c| {
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+    });
+    running(&b, "k1");
+    b.edit(|c| {
+        c["linux"].as_object_mut().unwrap().remove("seccomp");
+    });
+    let out = b.run(&["exec", "k1", "grep", "^Seccomp:", "/proc/self/status"]);
+    assert_eq!(text(&out.stdout), "Seccomp:\t2\n", "{}", describe(&out));
+    fs::remove_file(b.path().join("config.json")).unwrap();
+    let out = b.run(&["exec", "k1", "grep", "^Seccomp:", "/proc/self/status"]);
+    assert_eq!(text(&out.stdout), "Seccomp:\t2\n", "{}", describe(&out));
+}
+
+/// While `exec` is in the container's namespaces it holds fds from outside (the pid file's
+/// directory, the console socket) and our memory: it is not dumpable before it joins, so the
+/// container's root (same host uid, or owner of a user namespace it made and we joined) can't
+/// ptrace it or open its /proc/PID/fd (runc's CVE-2016-9962). A process that isn't dumpable
+/// has its /proc/PID files owned by root.
+#[test]
+fn exec_is_not_dumpable_while_in_the_container() {
+    use std::os::unix::fs::MetadataExt;
+    let b = Bundle::new("oci-exec-dumpable");
+    running(&b, "d1");
+    let mut cmd = b.oci(&["exec", "d1", "sleep", "1000"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let proc_dir = format!("/proc/{}", child.id());
+    // Until it has joined (its user namespace link changes), then look at its owner.
+    let ours = fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_link(format!("{proc_dir}/ns/user")).ok() == Some(ours.clone()) {
+        assert!(Instant::now() < deadline, "exec never joined the container");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let owner = fs::metadata(format!("{proc_dir}/fd")).unwrap().uid();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(owner, 0, "exec's /proc/PID is the caller's: it is dumpable");
+}
+
+/// Hooks are host programs given the state on stdin and nothing else of ours: not the fds
+/// `--preserve-fds` passes to the container, nor any other the caller left open.
+#[test]
+fn hooks_get_only_stdio() {
+    let b = Bundle::new("oci-hook-fds");
+    let log = b.path().join("hooks.log");
+    let hook = |name: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "echo {name} $(ls -l /proc/self/fd | grep -c three) >> {}", log.display())]})
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [hook("createRuntime")],
+            "prestart": [hook("prestart")],
+            "createContainer": [hook("createContainer")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")]});
+    });
+    let file = b.path().join("three");
+    fs::write(&file, "x").unwrap();
+    let f = fs::File::open(&file).unwrap();
+    let out = output_of(with_fd_3(b.oci(&["run", "--preserve-fds", "1", "hf1"]), &f));
+    assert_quiet_success(&out);
+    // No hook holds the caller's fd 3 (the file "three").
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "prestart 0\ncreateRuntime 0\ncreateContainer 0\npoststart 0\npoststop 0\n"
+    );
+}
+
+/// A hostile rootfs (CVE-2021-30465, CVE-2019-16884/19921 class): mount destinations through
+/// symlinks that point out of it, relative or absolute, and /proc itself a symlink. Every mount
+/// lands inside the rootfs (resolved beneath it), the masks follow /proc where its mount went,
+/// and a masked path that is itself a symlink is refused rather than followed or skipped.
+#[test]
+fn mounts_and_masks_through_symlinks_stay_in_the_rootfs() {
+    let outside = TempDir::new("oci-outside");
+    give_to_caller(outside.path());
+    let target = outside.path().to_path_buf();
+    let rootfs = common::busybox_rootfs_variant("oci-hostile-rootfs", |root| {
+        let up = "../../../../../../../..".to_string();
+        std::os::unix::fs::symlink(up + target.to_str().unwrap(), root.join("rel")).unwrap();
+        std::os::unix::fs::symlink(&target, root.join("abs")).unwrap();
+        // The same path inside the rootfs, where the links resolve beneath it.
+        let inside = root.join(target.strip_prefix("/").unwrap());
+        fs::create_dir_all(&inside).unwrap();
+        give_to_caller(&inside);
+        fs::remove_dir_all(root.join("proc")).unwrap();
+        fs::create_dir(root.join("fakeproc")).unwrap();
+        std::os::unix::fs::symlink("/fakeproc", root.join("proc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("masklink")).unwrap();
+    });
+    let b = Bundle::new("oci-hostile");
+    fs::remove_file(b.path().join("rootfs")).unwrap();
+    std::os::unix::fs::symlink(rootfs.path(), b.path().join("rootfs")).unwrap();
+    b.args(&[
+        "sh",
+        "-c",
+        "ls /rel /abs; [ -c /fakeproc/keys ] && echo masked; \
+         echo 1 2>&1 > /fakeproc/sys/kernel/hostname | grep -c Read-only",
+    ]);
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!(
+            {"destination": "/rel/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        mounts.push(serde_json::json!(
+            {"destination": "/abs/b", "type": "bind", "source": "/etc", "options": ["rbind", "ro"]}));
+        c["linux"]["maskedPaths"] = serde_json::json!(["/proc/keys"]);
+        c["linux"]["readonlyPaths"] = serde_json::json!(["/proc/sys"]);
+    });
+    let out = b.run(&["run", "hs1"]);
+    assert_quiet_success(&out);
+    // Both mount points were made inside the rootfs (the links lead to the same directory
+    // there), /proc's mount went to /fakeproc, /proc/keys is masked there and /proc/sys
+    // read-only.
+    assert_eq!(
+        text(&out.stdout),
+        "/abs:\nb\nt\n\n/rel:\nb\nt\nmasked\n1\n",
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "written outside"
+    );
+    // A masked path that is a symlink: refused.
+    b.edit(|c| c["linux"]["maskedPaths"] = serde_json::json!(["/masklink"]));
+    let out = b.run(&["run", "hs2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", describe(&out));
+    assert!(fs::read_to_string("/etc/passwd").unwrap().contains("root:"));
+}
+
+/// `exec --cwd` (and process.cwd) through /proc/self/fd/N or a symlink out of the root
+/// (CVE-2024-21626 class): resolved beneath the container's root with no magic links, while
+/// exec's child holds no fd from outside, so it is refused or lands inside.
+#[test]
+fn exec_cwd_never_leaves_the_container() {
+    let b = Bundle::new("oci-exec-cwd");
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    });
+    running(&b, "cw1");
+    for n in 3..=9 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = b.run(&["exec", "--cwd", &cwd, "cw1", "pwd"]);
+        assert_eq!(out.status.code(), Some(1), "{cwd}: {}", describe(&out));
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", describe(&out));
+    }
+    // A relative link climbing out: `..` stops at the container's root.
+    let out = b.run(&[
+        "exec",
+        "cw1",
+        "ln",
+        "-s",
+        "../../../../../../../tmp",
+        "/tmp/up",
+    ]);
+    assert_quiet_success(&out);
+    let out = b.run(&[
+        "exec",
+        "--cwd",
+        "/tmp/up",
+        "cw1",
+        "sh",
+        "-c",
+        "pwd -P; ls /tmp",
+    ]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "/tmp\nup\n", "{}", describe(&out));
+}
+
+/// `--preserve-fds N` beyond any fd the process could have (the open-file limit) is an error of
+/// one line that leaves nothing, for `create` and `exec`: not an overflow panic, nor a list of
+/// a billion fds to keep.
+#[test]
+fn preserve_fds_beyond_the_fd_limit_is_refused() {
+    let b = Bundle::new("oci-fds-huge");
+    for n in ["2147483645", "4294967295", "1000000000"] {
+        let out = b.run(&["create", "--preserve-fds", n, "pf1"]);
+        assert_error(&out, "--preserve-fds");
+        assert_error(&b.run(&["state", "pf1"]), "does not exist");
+    }
+    running(&b, "pf2");
+    let out = b.run(&["exec", "--preserve-fds", "2147483645", "pf2", "true"]);
+    assert_error(&out, "--preserve-fds");
+}
+
+/// A hostile bundle's config.json (or an exec --process file) that never ends (/dev/zero) or
+/// never opens (a FIFO): one line and a non-zero exit, not all the memory there is or a hang.
+#[test]
+fn endless_or_special_config_files_are_refused() {
+    let b = Bundle::new("oci-config-zero");
+    let config = b.path().join("config.json");
+    let limited = |args: &[&str]| {
+        let mut cmd = b.oci(args);
+        // SAFETY: setrlimit in the forked child before exec. 1 GiB of address space: the old
+        // code read /dev/zero until an allocation failed (the whole machine's memory without
+        // this limit), now it reads 16 MiB.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                let lim = nix::libc::rlimit {
+                    rlim_cur: 1 << 30,
+                    rlim_max: 1 << 30,
+                };
+                if nix::libc::setrlimit(nix::libc::RLIMIT_AS, &lim) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        output_of(cmd)
+    };
+    let saved = fs::read(&config).unwrap();
+    fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    assert_error(&limited(&["create", "z1"]), "config.json");
+    fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    assert_error(&limited(&["create", "z2"]), "config.json");
+    fs::remove_file(&config).unwrap();
+    fs::write(&config, saved).unwrap();
+    running(&b, "z3");
+    let process = b.path().join("process.json");
+    std::os::unix::fs::symlink("/dev/zero", &process).unwrap();
+    assert_error(
+        &limited(&["exec", "--process", process.to_str().unwrap(), "z3"]),
+        "process.json",
+    );
+}
+
+/// A process of the caller's holding new namespaces (`unshare ARGS... sleep`), and the path of
+/// its `kind` namespace once it has them.
+struct Holder {
+    child: std::process::Child,
+}
+
+impl Holder {
+    fn new(args: &[&str]) -> Holder {
+        let mut cmd = caller_command("unshare");
+        cmd.args(args)
+            .args(["--fork", "--kill-child", "sleep", "1000"])
+            .stdin(Stdio::null());
+        Holder {
+            child: cmd.spawn().unwrap(),
+        }
+    }
+
+    /// /proc/PID/ns/KIND of the holder's sleep (unshare's child), once it differs from ours.
+    fn ns(&self, kind: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let children =
+                fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
+                    .unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                let path = format!("/proc/{pid}/ns/{kind}");
+                if fs::read_link(&path).ok() != fs::read_link(format!("/proc/self/ns/{kind}")).ok()
+                {
+                    return path;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "unshare made no {kind} namespace"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// linux.namespaces with a user namespace `path`: joined first, the container's other new
+/// namespaces are made inside it, and its ids are that namespace's (no mappings of ours).
+#[test]
+fn a_user_namespace_by_path_is_joined_first() {
+    let b = Bundle::new("oci-userns-path");
+    let holder = Holder::new(&["--user", "--map-root-user"]);
+    let userns = holder.ns("user");
+    b.args(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; hostname",
+    ]);
+    b.edit(|c| {
+        without_namespace(c, "user");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user", "path": userns}));
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        c["hostname"] = "joined".into();
+    });
+    let out = b.run(&["run", "u1"]);
+    assert_quiet_success(&out);
+    let link = fs::read_link(&userns).unwrap();
+    let map = fs::read_to_string(userns.replace("ns/user", "uid_map")).unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\n{map}0\njoined\n", link.display()),
+        "{}",
+        describe(&out)
+    );
+    // Mappings beside a joined namespace: refused. A user namespace that isn't the caller's
+    // (its owner is root): the kernel refuses, and the error says which may be joined.
+    b.edit(|c| {
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": caller_uid(), "size": 1}]);
+    });
+    assert_error(&b.run(&["run", "u2"]), "has its own mappings");
+    let mut roots = Command::new("unshare");
+    roots
+        .args(["--user", "--fork", "--kill-child", "sleep", "1000"])
+        .stdin(Stdio::null());
+    let roots = Holder {
+        child: roots.spawn().unwrap(),
+    };
+    // (Root's /proc/PID/ns isn't the caller's to open: it gets the namespace as its fd 3.)
+    let root_userns = fs::File::open(roots.ns("user")).unwrap();
+    b.edit(|c| {
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        without_namespace(c, "user");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user", "path": "/proc/self/fd/3"}));
+    });
+    assert_error(
+        &output_of(with_fd_3(b.oci(&["run", "u3"]), &root_userns)),
+        "Operation not permitted; joining one needs CAP_SYS_ADMIN in it",
+    );
+    assert_error(&b.run(&["state", "u3"]), "does not exist");
+}
+
+/// A pid namespace by path, with the user namespace that owns it: init and the process are
+/// processes of it (not its PID 1), and the container's /proc is its. Without that user
+/// namespace, the kernel refuses a plain user, and the error says what to do.
+#[test]
+fn a_pid_namespace_by_path_is_joined_with_its_user_namespace() {
+    let b = Bundle::new("oci-pidns-path");
+    let holder = Holder::new(&["--user", "--map-root-user", "--pid", "--mount-proc"]);
+    let (userns, pidns) = (holder.ns("user"), holder.ns("pid"));
+    b.args(&["sh", "-c", "readlink /proc/self/ns/pid; cat /proc/1/comm"]);
+    b.edit(|c| {
+        without_namespace(c, "user");
+        without_namespace(c, "pid");
+        c["linux"]["namespaces"].as_array_mut().unwrap().extend([
+            serde_json::json!({"type": "user", "path": userns}),
+            serde_json::json!({"type": "pid", "path": pidns}),
+        ]);
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+    });
+    let out = b.run(&["run", "p1"]);
+    assert_quiet_success(&out);
+    let link = fs::read_link(&pidns).unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\nsleep\n", link.display()),
+        "{}",
+        describe(&out)
+    );
+    // With createRuntime hooks, which create would start in that namespace: refused.
+    b.edit(|c| c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/true"}]}));
+    assert_error(&b.run(&["run", "p2"]), "prestart or createRuntime hooks");
+    // Without its user namespace: the container gets one of its own, and the kernel refuses.
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("hooks");
+        without_namespace(c, "user");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": caller_uid(), "size": 1}]);
+        c["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": common::caller_gid(), "size": 1}]);
+    });
+    assert_error(
+        &b.run(&["run", "p3"]),
+        "Operation not permitted; joining one needs CAP_SYS_ADMIN",
+    );
+    assert_error(&b.run(&["state", "p3"]), "does not exist");
+}
+
+/// A pid file path that is a symlink (to a file the caller can write): replaced by the new file,
+/// never followed, for create and exec alike.
+#[test]
+fn pid_files_replace_a_symlink_instead_of_following_it() {
+    let b = Bundle::new("oci-pidfile-link");
+    let victim = b.path().join("victim");
+    fs::write(&victim, "keep").unwrap();
+    give_to_caller(&victim);
+    let link = b.path().join("pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    b.args(&["sleep", "1000"]);
+    let (status, _, err) = b.create("pl1", &["--pid-file", link.to_str().unwrap()]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    let pid = b.state("pl1")["pid"].to_string();
+    assert!(!fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(fs::read_to_string(&link).unwrap(), pid);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+    assert_quiet_success(&b.run(&["start", "pl1"]));
+    let exec_link = b.path().join("exec-pid");
+    std::os::unix::fs::symlink(&victim, &exec_link).unwrap();
+    let out = b.run(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        exec_link.to_str().unwrap(),
+        "pl1",
+        "true",
+    ]);
+    assert_quiet_success(&out);
+    assert!(!fs::symlink_metadata(&exec_link).unwrap().is_symlink());
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+}
+
+/// The signal `start` sends init (SIGRTMIN+3) is the runtime's own: `kill` with it would start a
+/// created container behind `start`'s back (its state still "created") and never reach a
+/// running one's process. Refused with one line.
+#[test]
+fn kill_refuses_the_runtimes_own_start_signal() {
+    let b = Bundle::new("oci-kill-start");
+    b.args(&["sleep", "1000"]);
+    let (status, out, err) = b.create("ks1", &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    let start_signal = (nix::libc::SIGRTMIN() + 3).to_string();
+    assert_error(&b.run(&["kill", "ks1", &start_signal]), "start");
+    // Still waiting for `start`: nothing ran.
+    std::thread::sleep(Duration::from_millis(100));
+    let init = b.state("ks1")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    assert_eq!(children, "", "the process was started by kill");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "");
 }

@@ -43,19 +43,45 @@ impl Drop for ShortDir {
     }
 }
 
+/// The named user with subordinate ids that scripts/test.sh makes (as root).
+const SUBID_USER: &str = "nsr-subids";
+
+/// (uid, gid) of [`SUBID_USER`]; a test that needs it fails without it.
+fn subid_user() -> (u32, u32) {
+    let user = nix::unistd::User::from_name(SUBID_USER)
+        .expect("look up a user by name")
+        .unwrap_or_else(|| {
+            panic!(
+                "no user {SUBID_USER}: run scripts/test.sh as root, which makes it with \
+                 /etc/subuid and /etc/subgid ranges"
+            )
+        });
+    (user.uid.as_raw(), user.gid.as_raw())
+}
+
 struct Podman {
     dir: ShortDir,
+    /// Who runs podman: the harness's caller, or this (uid, gid).
+    user: Option<(u32, u32)>,
 }
 
 impl Podman {
-    fn new(_label: &str) -> Podman {
+    fn new(label: &str) -> Podman {
+        Podman::as_user(label, None)
+    }
+
+    fn as_user(_label: &str, user: Option<(u32, u32)>) -> Podman {
         let dir = ShortDir::new();
         for sub in ["home", "run", "config", "data", "vol"] {
-            fs::create_dir(dir.path().join(sub)).unwrap();
-            give_to_caller(&dir.path().join(sub));
+            let path = dir.path().join(sub);
+            fs::create_dir(&path).unwrap();
+            match user {
+                Some((uid, gid)) => std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap(),
+                None => give_to_caller(&path),
+            }
         }
         common::set_mode(&dir.path().join("run"), 0o700);
-        let p = Podman { dir };
+        let p = Podman { dir, user };
         // The image: the busybox rootfs, every file owned by root (the only id a user without
         // subordinate ids has in podman's user namespace).
         let tar = p.dir.path().join("busybox.tar");
@@ -80,7 +106,18 @@ impl Podman {
 
     /// `podman --runtime ns-rootless-oci ARGS...` as the caller, with its own dirs.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = caller_command(host_tool("env"));
+        let mut cmd = match self.user {
+            None => caller_command(host_tool("env")),
+            Some((uid, gid)) => {
+                let mut cmd = common::runner_command(host_tool("setpriv"));
+                cmd.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--clear-groups")
+                    .arg("--")
+                    .arg(host_tool("env"));
+                cmd
+            }
+        };
         cmd.arg(format!("HOME={}", self.path("home").display()))
             .arg(format!("XDG_RUNTIME_DIR={}", self.path("run").display()))
             .arg(format!("XDG_CONFIG_HOME={}", self.path("config").display()))
@@ -307,11 +344,19 @@ fn detached_exec_logs_stop_and_rm() {
     assert_out(&p.run(&["ps", "-a", "--format", "{{.Names}}"]), 0, "");
 }
 
+/// --userns=keep-id needs subordinate ids, which podman looks up by user name: run as the named
+/// user scripts/test.sh makes (the harness's own uid deliberately has no passwd entry). podman
+/// then hands us a user namespace of many ids, with the user's own uid mapped to itself.
 #[test]
-#[ignore = "--userns=keep-id needs subordinate ids (/etc/subuid), which podman looks up by user \
-            name: the harness's unprivileged uid deliberately has no passwd entry"]
 fn keep_id() {
-    let p = Podman::new("podman-keepid");
-    let out = p.container(&["--userns=keep-id"], &["id", "-u"]);
-    assert_out(&out, 0, &format!("{}\n", caller_uid()));
+    let (uid, gid) = subid_user();
+    let p = Podman::as_user("podman-keepid", Some((uid, gid)));
+    let out = p.container(&["--userns=keep-id"], &["sh", "-c", "id -u; id -g"]);
+    assert_out(&out, 0, &format!("{uid}\n{gid}\n"));
+    // And files it writes to a volume are the user's.
+    let vol = format!("{}:/vol", p.path("vol").display());
+    let out = p.container(&["--userns=keep-id", "-v", &vol], &["touch", "/vol/f"]);
+    assert_out(&out, 0, "");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(p.path("vol").join("f")).unwrap().uid(), uid);
 }

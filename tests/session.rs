@@ -529,3 +529,216 @@ fn setup_mount_points_are_not_changes_of_a_rootfs() {
         "r\n"
     );
 }
+
+/// A directory deleted and made again in the sandbox hides everything the bound directory
+/// had beneath it, at every depth (overlayfs marks only the re-made directory opaque, not
+/// the ones made inside it): what the sandbox no longer saw is deleted, deep inside too.
+#[test]
+fn a_directory_made_again_deletes_what_it_had_at_every_depth() {
+    let home = Home::new("cow-opaque");
+    let p = project(&home);
+    fs::create_dir_all(p.join("sub/deep")).unwrap();
+    fs::write(p.join("sub/deep/old"), "old\n").unwrap();
+    fs::write(p.join("sub/deep/same"), "same\n").unwrap();
+    give_tree(&p);
+    let script = "rm -r sub; mkdir -p sub/deep; echo same > sub/deep/same; ls -A sub/deep";
+    let work = format!("--work={}", path(&p));
+    let out = home.run(&["--cow", "--name", "s12", &work, "--", "sh", "-c", script]);
+    assert_stdout(&out, "same\n");
+    let out = home.run(&["diff", "s12"]);
+    // The re-made directory replaced the old one (M); all beneath it is new (A) or gone (D).
+    assert_stdout(
+        &out,
+        "M sub\nA sub/deep\nD sub/deep/old\nA sub/deep/same\nD sub/f\n",
+    );
+    assert_code(&home.run(&["apply", "s12"]), 0);
+    let mut left: Vec<_> = fs::read_dir(p.join("sub/deep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["same"], "apply kept what the sandbox deleted");
+    assert!(!p.join("sub/f").exists());
+}
+
+/// An image root's changes are compared with the image as overlayfs merges its layers: a
+/// file of a lower layer that a higher layer hides (an opaque directory, or a whiteout of a
+/// directory on its way) was not in the image, so the sandbox writing it adds it.
+#[test]
+fn an_image_roots_changes_are_compared_with_the_merged_layers() {
+    let home = Home::new("cow-merged");
+    let base = imagekit::busybox_layer();
+    let lower = imagekit::layer(&[
+        imagekit::Entry::Dir("opt/"),
+        imagekit::Entry::File("opt/old", b"old\n"),
+        imagekit::Entry::Dir("srv/"),
+        imagekit::Entry::Dir("srv/d/"),
+        imagekit::Entry::File("srv/d/f", b"f\n"),
+    ]);
+    let top = imagekit::layer(&[
+        imagekit::Entry::Dir("opt/"),
+        imagekit::Entry::File("opt/.wh..wh..opq", b""),
+        imagekit::Entry::Dir("srv/"),
+        imagekit::Entry::File("srv/.wh.d", b""),
+    ]);
+    let image = home.files().join("layout");
+    imagekit::oci_layout(&image, &[base, lower, top], serde_json::json!({}), false);
+    let script = "ls -A /opt /srv; echo old > /opt/old; mkdir /srv/d; echo f > /srv/d/f";
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s13",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_stdout(&out, "/opt:\n\n/srv:\n");
+    let out = home.run(&["diff", "s13"]);
+    assert_stdout(&out, "A opt/old\nA srv/d\nA srv/d/f\n");
+}
+
+/// A session entry that is a symlink (planted by whoever could write the sessions
+/// directory) leads nowhere: diff, apply and discard refuse it instead of replaying a
+/// session.json and an upper that someone else wrote. A sessions directory open to others
+/// is refused before a session is made in it.
+#[test]
+fn a_planted_session_is_refused() {
+    let home = Home::new("cow-planted");
+    let p = project(&home);
+    let planted = home.files().join("planted");
+    fs::create_dir_all(planted.join("upper/0")).unwrap();
+    fs::create_dir_all(planted.join("work/0")).unwrap();
+    fs::write(planted.join("upper/0/evil"), "planted\n").unwrap();
+    let meta = serde_json::json!({
+        "name": "evil",
+        "started": 0,
+        "layers": [{"key": "0", "target": p, "dst": "/p"}],
+    });
+    fs::write(planted.join("session.json"), meta.to_string()).unwrap();
+    give_tree(&planted);
+    common::set_mode(&planted, 0o700);
+    let dir = sessions(&home);
+    fs::create_dir_all(&dir).unwrap();
+    give_tree(&home.state());
+    common::set_mode(&dir, 0o700);
+    symlink(&planted, dir.join("evil")).unwrap();
+    std::os::unix::fs::lchown(
+        dir.join("evil"),
+        Some(common::caller_uid()),
+        Some(common::caller_gid()),
+    )
+    .unwrap();
+    for verb in ["apply", "diff", "discard"] {
+        let out = home.run(&[verb, "evil"]);
+        assert!(
+            !p.join("evil").exists(),
+            "{verb} replayed a planted session"
+        );
+        assert_failure_line(&out, 125, &["session \"evil\"", "not a plain directory"]);
+    }
+    assert!(!p.join("evil").exists(), "apply replayed a planted session");
+    assert!(planted.join("upper/0/evil").exists());
+    common::set_mode(&dir, 0o777);
+    let work = format!("--work={}", path(&p));
+    let out = home.run(&["--cow", "--name", "s14", &work, "--", "true"]);
+    assert_failure_line(&out, 125, &["sessions directory", "open to other users"]);
+}
+
+/// With --image, the root's writes are diff-only: apply can't write into an image. A session
+/// with no other change is refused in one line (and kept), not removed with them.
+#[test]
+fn apply_refuses_a_session_of_an_image_root_only() {
+    let home = Home::new("cow-imageonly");
+    let image = home.files().join("rootfs.tar");
+    fs::write(&image, imagekit::busybox_layer()).unwrap();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s15",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/r",
+    ]);
+    assert_code(&out, 0);
+    assert_stdout(&home.run(&["diff", "s15"]), "A etc/r\n");
+    let out = home.run(&["apply", "s15"]);
+    assert_failure_line(
+        &out,
+        125,
+        &[
+            "refusing to apply the session \"s15\"",
+            "image's root",
+            "discard s15",
+        ],
+    );
+    assert!(sessions(&home).join("s15/upper/root/etc/r").exists());
+    assert_code(&home.run(&["discard", "s15"]), 0);
+}
+
+/// A session of an `--image` run compares its root's changes with the image's layers: prune
+/// keeps them while the session exists, even once the image itself is gone, and removes them
+/// after the session is discarded.
+#[test]
+fn prune_keeps_the_layers_a_session_needs() {
+    let home = Home::new("cow-prune");
+    let image = home.files().join("rootfs.tar");
+    fs::write(&image, imagekit::busybox_layer()).unwrap();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s20",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/root-file; rm /etc/group",
+    ]);
+    assert_code(&out, 0);
+    fs::remove_file(&image).unwrap();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert_eq!(home.layers().len(), 1, "{:?}", home.layers());
+    let out = home.run(&["diff", "s20"]);
+    assert_stdout(&out, "D etc/group\nA etc/root-file\n");
+    assert_code(&home.run(&["discard", "s20"]), 0);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+/// A socket the sandbox left (a server's, say) can't be replayed: apply applies the rest and
+/// names it on one line instead of refusing the whole session. Made here in the session's
+/// upper directly, as a sandbox's server would have: the test host has no tool for it.
+#[test]
+fn apply_skips_a_socket_and_names_it() {
+    let (home, p) = session_of("cow-socket", "s21", "mkdir run; echo a > added");
+    let uppers = sessions(&home).join("s21/upper");
+    let upper = fs::read_dir(&uppers)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let socket = std::os::unix::net::UnixListener::bind(upper.join("run/app.sock")).unwrap();
+    give_tree(&upper);
+    let out = home.run(&["diff", "s21"]);
+    assert_stdout(&out, "A added\nA run\nA run/app.sock\n");
+    let out = home.run(&["apply", "s21"]);
+    assert_code(&out, 0);
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{}", describe(&out));
+    assert!(
+        err.starts_with("ns-rootless: ") && err.contains("run/app.sock") && err.contains("socket"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(fs::read_to_string(p.join("added")).unwrap(), "a\n");
+    assert!(p.join("run").is_dir() && !p.join("run/app.sock").exists());
+    assert!(!sessions(&home).join("s21").exists());
+    drop(socket);
+}

@@ -1,37 +1,29 @@
 //! `ns-rootless images [--prune] [--json]`: what the store holds, and removing what no image
 //! uses any more.
 
-use super::store::{remove_tree, Store};
-use super::{load_ref, stamp_of, Ref};
-use crate::error::{escape, quote};
+use super::store::{Opened, Store};
+use super::{stamp_of, Ref};
+use crate::error::escape;
 use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::fs;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 struct Row {
-    file: PathBuf,
+    name: String,
     r: Ref,
     size: u64,
     last_use: SystemTime,
 }
 
-fn rows(store: &Store) -> Vec<Row> {
-    let Ok(dir) = fs::read_dir(store.refs_dir()) else {
-        return Vec::new();
-    };
-    let mut rows: Vec<Row> = dir
-        .flatten()
-        .filter(|e| e.file_name().as_bytes().ends_with(b".json"))
-        .filter_map(|e| {
-            let file = e.path();
-            let r = load_ref(&file)?;
-            let last_use = e.metadata().ok()?.modified().ok()?;
+fn rows(store: &Opened) -> Vec<Row> {
+    let mut rows: Vec<Row> = store
+        .refs()
+        .into_iter()
+        .filter_map(|(name, last_use)| {
+            let r = store.read_ref(&name)?;
             let size = r
                 .layers
                 .iter()
@@ -39,7 +31,7 @@ fn rows(store: &Store) -> Vec<Row> {
                 .map(|m| m.size)
                 .sum();
             Some(Row {
-                file,
+                name,
                 r,
                 size,
                 last_use,
@@ -51,11 +43,12 @@ fn rows(store: &Store) -> Vec<Row> {
 }
 
 pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> {
-    let store = Store::locate(env)?;
-    if prune {
-        prune_store(&store)?;
+    let store = Store::locate(env)?.open(false)?;
+    if let (true, Some(store)) = (prune, &store) {
+        let sessions = crate::session::image_layers_in_use(env)?;
+        prune_store(store, &sessions)?;
     }
-    let rows = rows(&store);
+    let rows = store.as_ref().map(rows).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     if json {
         let list: Vec<_> = rows
@@ -96,42 +89,36 @@ pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> 
 }
 
 /// Forgets images whose source is gone or changed, then removes every layer no remaining
-/// image names, and temporary layers whose unpacking process is gone. A layer a run holds
-/// (`Store::hold`: a sandbox using it, a start unpacking or finding it) is kept: each is
-/// removed under an exclusive flock, which a run's shared one refuses.
-fn prune_store(store: &Store) -> Result<()> {
-    let mut kept = HashSet::new();
+/// image names and no session (`sessions`: the layer roots they compare with) needs, and
+/// temporary layers no unpacker holds. A layer a run holds (`Store::hold`: a
+/// sandbox using it, a start unpacking or finding it) is kept: each is removed under an
+/// exclusive flock, which a run's shared one refuses.
+fn prune_store(store: &Opened, sessions: &[std::path::PathBuf]) -> Result<()> {
+    let layers_dir = store.layers_dir();
+    let mut kept: HashSet<String> = sessions
+        .iter()
+        .filter_map(|root| root.strip_prefix(&layers_dir).ok())
+        .filter_map(|rel| rel.iter().next()?.to_str().map(String::from))
+        .collect();
     for row in rows(store) {
         let current = stamp_of(&row.r.source).ok();
         if current == Some(row.r.stamp) {
             kept.extend(row.r.layers);
         } else {
-            fs::remove_file(&row.file).with_context(|| format!("removing {}", quote(&row.file)))?;
+            store.remove_ref(&row.name)?;
         }
     }
-    let Ok(dir) = fs::read_dir(store.layers_dir()) else {
-        return Ok(());
-    };
     let mut removed = 0u64;
     let mut bytes = 0u64;
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let unused = match name.strip_prefix(".tmp-") {
-            Some(rest) => !unpacker_alive(rest),
-            None => !kept.contains(&name),
-        };
-        if !unused {
-            continue;
+    for name in store.layer_names() {
+        // A temporary layer is its unpacker's for as long as it holds its lock (as a
+        // pid in its name could be another process's by now): remove_unheld decides.
+        let unused = name.starts_with(".tmp-") || !kept.contains(&name);
+        let size = store.layer_meta(&name).map_or(0, |m| m.size);
+        if unused && store.remove_unheld(&name)? {
+            bytes += size;
+            removed += 1;
         }
-        let Ok(lock) = fs::File::open(entry.path()) else {
-            continue;
-        };
-        if crate::sys::try_lock_exclusive(lock.as_raw_fd()) != Ok(true) {
-            continue; // in use
-        }
-        bytes += store.layer_meta(&name).map_or(0, |m| m.size);
-        remove_tree(&entry.path()).with_context(|| format!("removing {}", quote(entry.path())))?;
-        removed += 1;
     }
     let _ = writeln!(
         std::io::stderr(),
@@ -139,12 +126,6 @@ fn prune_store(store: &Store) -> Result<()> {
         human_size(bytes)
     );
     Ok(())
-}
-
-/// `.tmp-<pid>-<random>`: whether that pid still runs (then it may be unpacking).
-fn unpacker_alive(rest: &str) -> bool {
-    let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
-    pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
 }
 
 fn human_size(n: u64) -> String {

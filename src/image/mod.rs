@@ -10,7 +10,7 @@ pub mod tree;
 pub mod unpack;
 
 use crate::error::quote;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use config::RunConfig;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
@@ -72,26 +72,26 @@ pub fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i128)> {
     ))
 }
 
-fn ref_path(store: &Store, source: &Path) -> PathBuf {
+/// The ref of the image file or directory `source`: keyed by its path's hash.
+fn ref_name(source: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
-    store.refs_dir().join(format!(
-        "{}.json",
-        store::sha256_hex(source.as_os_str().as_bytes())
-    ))
+    format!("{}.json", store::sha256_hex(source.as_os_str().as_bytes()))
 }
 
 /// Opens the image at `reference`, unpacking the layers the store doesn't have yet.
 pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
     let bad = |e: anyhow::Error| e.context(format!("invalid --image {}", quote(reference)));
     let source = reference.canonicalize().map_err(|e| bad(e.into()))?;
-    let store = Store::locate(env)?;
+    let store = Store::locate(env)?
+        .open(true)?
+        .ok_or_else(|| anyhow!("the image store is gone"))?;
     // No stamp (a directory without index.json): not an image, which import says.
     let stamp = stamp_of(&source).unwrap_or_default();
-    let ref_file = ref_path(&store, &source);
-    if let Some(r) = load_ref(&ref_file) {
+    let ref_file = ref_name(&source);
+    if let Some(r) = store.read_ref(&ref_file) {
         let held: Option<Vec<_>> = r.layers.iter().map(|l| store.hold(l)).collect();
         if let (true, true, Some(held)) = (r.source == source, r.stamp == stamp, held) {
-            touch(&ref_file);
+            store.touch_ref(&ref_file);
             return Ok(Image {
                 layers: stacked(&store, &r.layers),
                 source,
@@ -102,11 +102,8 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
             });
         }
     }
-    store.create()?;
-    let (r, held) = import(&store, &source, stamp).map_err(bad)?;
-    let data = serde_json::to_vec_pretty(&r)?;
-    store::write_atomic(&ref_file, &data)
-        .with_context(|| format!("writing {}", quote(&ref_file)))?;
+    let (r, held) = import(&store, &source, stamp, progress_after(env)).map_err(bad)?;
+    store.write_ref(&ref_file, &serde_json::to_vec_pretty(&r)?)?;
     Ok(Image {
         layers: stacked(&store, &r.layers),
         source,
@@ -120,7 +117,7 @@ pub fn open(reference: &Path, env: &[(OsString, OsString)]) -> Result<Image> {
 /// The directories overlayfs stacks for `layers` (bottom first). A layer that comes again
 /// higher up is given only there: overlayfs refuses one lower twice (ELOOP), and the lower
 /// copy changes nothing, as the upper one has every path it has, whiteouts included.
-fn stacked(store: &Store, layers: &[String]) -> Vec<PathBuf> {
+fn stacked(store: &store::Opened, layers: &[String]) -> Vec<PathBuf> {
     layers
         .iter()
         .enumerate()
@@ -129,25 +126,15 @@ fn stacked(store: &Store, layers: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
-pub fn load_ref(path: &Path) -> Option<Ref> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Marks a ref as used now (what `images` shows as last use).
-fn touch(path: &Path) {
-    if let Ok(f) = std::fs::File::options().append(true).open(path) {
-        let _ = f.set_modified(std::time::SystemTime::now());
-    }
-}
-
 /// The image's ref, and a hold on each of its layers (`Store::hold`) from the moment it is
 /// found or unpacked.
 fn import(
-    store: &Store,
+    store: &store::Opened,
     source: &Path,
     stamp: (u64, u64, u64, i128),
+    progress_after: std::time::Duration,
 ) -> Result<(Ref, Vec<std::fs::File>)> {
+    let started = std::time::Instant::now();
     let (blobs, format) = source::open(source)?;
     let manifest = source::manifest(&blobs, format)?;
     let mut layers = Vec::new();
@@ -164,13 +151,20 @@ fn import(
         }
         let blob = blobs.open(&layer.blob)?;
         let bar = progress_bar(i + 1, count);
+        let mut tried = false;
         let (hex, h) = store
             .add_layer(
                 blob,
                 layer.blob_digest.as_deref(),
                 layer.diff_id.as_deref(),
                 unpack::LIMITS,
-                &mut |n| bar.set_position(n),
+                &mut |n| {
+                    bar.set_position(n);
+                    if !tried && started.elapsed() >= progress_after {
+                        tried = true;
+                        show(&bar);
+                    }
+                },
             )
             .with_context(|| format!("unpacking layer {} of {count}", i + 1))?;
         bar.finish_and_clear();
@@ -191,13 +185,23 @@ fn import(
     Ok((r, held))
 }
 
-/// A progress line on stderr, drawn only when it is a terminal (indicatif hides it otherwise):
-/// the bytes written so far (a compressed blob's size says nothing of what it unpacks to).
+/// How long unpacking runs before its progress is shown: a start that unpacks a small image
+/// at once should not flash a line. `NS_ROOTLESS_PROGRESS_AFTER_MS` may only lower it (the
+/// tests show it on a short unpack).
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(700);
+
+fn progress_after(env: &[(OsString, OsString)]) -> std::time::Duration {
+    env.iter()
+        .find(|(k, _)| k == "NS_ROOTLESS_PROGRESS_AFTER_MS")
+        .and_then(|(_, v)| v.to_str()?.parse().ok())
+        .map(std::time::Duration::from_millis)
+        .map_or(PROGRESS_AFTER, |d| d.min(PROGRESS_AFTER))
+}
+
+/// A progress line for unpacking layer `n` of `count`, hidden until `show`: the bytes written
+/// so far (a compressed blob's size says nothing of what it unpacks to).
 fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        None,
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
+    let bar = indicatif::ProgressBar::hidden();
     let template = "{spinner} unpacking layer {msg}: {bytes} ({elapsed})";
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
@@ -206,58 +210,45 @@ fn progress_bar(n: usize, count: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// Draws the bar on stderr from now on, when stderr is a terminal (indicatif's stderr target
+/// is hidden otherwise: nothing is written to a pipe or a file).
+fn show(bar: &indicatif::ProgressBar) {
+    let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
+    if !target.is_hidden() {
+        bar.set_draw_target(target);
+        bar.force_draw();
+    }
+}
+
 /// Reads `rel` (like `etc/passwd`) from the image's layers as the sandbox sees it, looked up
-/// the way overlayfs merges them: name by name, top layer first; a whiteout hides the name in
-/// the layers below, an opaque directory everything below it, a non-directory on the way ends
-/// the lookup. Only a regular file, never through a symlink (RESOLVE_BENEATH|
-/// RESOLVE_NO_SYMLINKS), at most `limit` bytes.
-pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> Option<Vec<u8>> {
-    use std::io::Read;
-    use std::os::fd::OwnedFd;
-    // The directories merged at the depth reached so far, top first.
-    let mut dirs: Vec<OwnedFd> = layers
+/// the way overlayfs merges them (tree::merged_lookup). The layers are hostile input: only a
+/// regular file, never through a symlink, never more than `limit` bytes (more is an error:
+/// a file cut at the bound could end in the middle of an entry). None when it has no such file.
+pub fn read_file(layers: &[PathBuf], rel: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let flags = nix::fcntl::OFlag::O_RDONLY
+        | nix::fcntl::OFlag::O_DIRECTORY
+        | nix::fcntl::OFlag::O_NOFOLLOW
+        | nix::fcntl::OFlag::O_CLOEXEC;
+    let top_first = layers
         .iter()
         .rev()
-        .filter_map(|l| std::fs::File::open(l).ok().map(OwnedFd::from))
-        .collect();
-    let names: Vec<_> = rel.iter().collect();
-    let (last, on_the_way) = names.split_last()?;
-    for name in on_the_way {
-        let mut below = Vec::new();
-        for dir in &dirs {
-            let Some(st) = tree::stat_at(dir, name).ok()? else {
-                continue;
-            };
-            if tree::kind(&st) != nix::sys::stat::SFlag::S_IFDIR {
-                break; // a whiteout, or a file or symlink hiding the directories below
-            }
-            let sub = tree::open_dir(dir, Path::new(name)).ok()?;
-            let opaque = tree::is_opaque(&sub);
-            below.push(sub);
-            if opaque {
-                break;
-            }
-        }
-        dirs = below;
-    }
-    for dir in &dirs {
-        let Some(st) = tree::stat_at(dir, last).ok()? else {
-            continue;
-        };
-        // A whiteout, a device, a directory, a symlink: not a database.
-        if tree::kind(&st) != nix::sys::stat::SFlag::S_IFREG {
-            return None;
-        }
-        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
-        let f = std::fs::File::from(tree::open(dir, Path::new(last), flags, 0).ok()?);
-        if !f.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut out = Vec::new();
-        f.take(limit).read_to_end(&mut out).ok()?;
-        return Some(out);
-    }
-    None
+        .map(|l| nix::fcntl::open(l, flags, nix::sys::stat::Mode::empty()).map_err(Into::into))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let Some((dir, _)) = tree::merged_lookup(&top_first, rel)? else {
+        return Ok(None);
+    };
+    let flags = nix::fcntl::OFlag::from_bits_truncate(crate::untrusted::OPEN_FLAGS)
+        | nix::fcntl::OFlag::O_NOFOLLOW
+        | nix::fcntl::OFlag::O_CLOEXEC;
+    let name = rel.file_name().unwrap_or_default();
+    let fd =
+        nix::fcntl::openat(&dir, name, flags, nix::sys::stat::Mode::empty()).map_err(
+            |e| match e {
+                nix::Error::ELOOP => std::io::Error::other("a symlink"),
+                e => e.into(),
+            },
+        )?;
+    crate::untrusted::read_regular(fd, limit, None).map(Some)
 }
 
 #[cfg(test)]

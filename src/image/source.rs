@@ -63,14 +63,28 @@ impl Blobs {
     pub fn open(&self, name: &str) -> Result<Box<dyn Read>> {
         match self {
             Blobs::Dir(dir) => {
-                let path = dir.join(clean(name.as_bytes())?.unwrap_or_default());
-                // A layout directory is anyone's: a FIFO there opens at once (O_NONBLOCK) and
-                // is refused instead of hanging us, like a device.
-                let f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(crate::untrusted::OPEN_FLAGS & !nix::libc::O_RDONLY)
-                    .open(&path)
-                    .with_context(|| format!("opening {}", quote(&path)))?;
+                let rel = clean(name.as_bytes())?.unwrap_or_default();
+                let path = dir.join(&rel);
+                // A layout directory is anyone's: its files are opened beneath it through no
+                // symlink, and a FIFO there opens at once (O_NONBLOCK) and is refused instead
+                // of hanging us, like a device.
+                let root: std::os::fd::OwnedFd = File::open(dir)
+                    .with_context(|| format!("opening {}", quote(dir)))?
+                    .into();
+                let flags = nix::fcntl::OFlag::from_bits_truncate(crate::untrusted::OPEN_FLAGS)
+                    | nix::fcntl::OFlag::O_CLOEXEC;
+                let f = match super::tree::open(&root, &rel, flags, 0) {
+                    Ok(fd) => File::from(fd),
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(nix::libc::ELOOP | nix::libc::EXDEV)
+                        ) =>
+                    {
+                        bail!("{} is a symlink or reached through one, which an image layout may not have", quote(&path))
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("opening {}", quote(&path))),
+                };
                 if !f.metadata()?.is_file() {
                     bail!("{} is not a regular file", quote(&path));
                 }
@@ -81,13 +95,11 @@ impl Blobs {
                 let &(offset, size) = index
                     .get(&key)
                     .ok_or_else(|| anyhow!("the archive has no {}", quote(name)))?;
-                let mut f = File::open(file).with_context(|| format!("opening {}", quote(file)))?;
+                let mut f = open_regular(file)?;
                 f.seek(SeekFrom::Start(offset))?;
                 Ok(Box::new(f.take(size)))
             }
-            Blobs::Whole(file) => Ok(Box::new(
-                File::open(file).with_context(|| format!("opening {}", quote(file)))?,
-            )),
+            Blobs::Whole(file) => Ok(Box::new(open_regular(file)?)),
         }
     }
 
@@ -125,7 +137,7 @@ pub fn open(path: &Path) -> Result<(Blobs, Format)> {
         }
         return Ok((Blobs::Dir(path.to_path_buf()), Format::OciLayout));
     }
-    let mut f = File::open(path)?;
+    let mut f = open_regular(path)?;
     let mut head = [0u8; 512];
     let n = read_full(&mut f, &mut head)?;
     let head = &head[..n];
@@ -164,6 +176,19 @@ pub fn open(path: &Path) -> Result<(Blobs, Format)> {
         return Ok((Blobs::Whole(path.to_path_buf()), Format::Rootfs));
     };
     Ok((Blobs::Tar(path.to_path_buf(), index), format))
+}
+
+/// Opens the image file `path`, never waiting on a FIFO (O_NONBLOCK) nor reading a device.
+fn open_regular(path: &Path) -> Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(crate::untrusted::OPEN_FLAGS & !nix::libc::O_RDONLY)
+        .open(path)
+        .with_context(|| format!("opening {}", quote(path)))?;
+    if !f.metadata()?.is_file() {
+        bail!("not a regular file nor an OCI image layout directory");
+    }
+    Ok(f)
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -142,3 +142,66 @@ pub fn list(dir: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
     names.sort();
     Ok(names)
 }
+
+/// The directories that `layers` (top first) merge at `rel`, top first, found the way
+/// overlayfs looks a path up (Documentation/filesystems/overlayfs.rst): name by name, a
+/// whiteout or a non-directory hides the name in the layers below it, an opaque directory
+/// everything below it. Empty when the merged tree has no directory there.
+pub fn merged_dirs(layers: &[OwnedFd], rel: &Path) -> io::Result<Vec<OwnedFd>> {
+    let mut dirs = layers
+        .iter()
+        .map(OwnedFd::try_clone)
+        .collect::<io::Result<Vec<_>>>()?;
+    for name in rel.iter() {
+        let mut below = Vec::new();
+        for dir in &dirs {
+            let Some(st) = stat_at(dir, name)? else {
+                continue;
+            };
+            if kind(&st) != SFlag::S_IFDIR {
+                break;
+            }
+            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let sub = nix::fcntl::openat(dir, name, flags, Mode::empty())?;
+            let opaque = is_opaque(&sub);
+            below.push(sub);
+            if opaque {
+                break;
+            }
+        }
+        dirs = below;
+    }
+    Ok(dirs)
+}
+
+/// What the merged `layers` (top first) have at `rel` (not the root): the directory that
+/// holds it, and what it is. None when no layer has it, or the top one that does has a
+/// whiteout there.
+pub fn merged_lookup(layers: &[OwnedFd], rel: &Path) -> io::Result<Option<(OwnedFd, FileStat)>> {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Ok(None);
+    };
+    for dir in merged_dirs(layers, parent)? {
+        if let Some(st) = stat_at(&dir, name)? {
+            return Ok((!is_whiteout(&st)).then_some((dir, st)));
+        }
+    }
+    Ok(None)
+}
+
+/// The names in the directory `rel` of the merged `layers` (top first), sorted.
+pub fn merged_list(layers: &[OwnedFd], rel: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut seen = std::collections::BTreeMap::new();
+    for dir in merged_dirs(layers, rel)? {
+        for name in list(&dir)? {
+            if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(name) {
+                let st = stat_at(&dir, slot.key())?;
+                slot.insert(st.is_some_and(|st| !is_whiteout(&st)));
+            }
+        }
+    }
+    Ok(seen
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect())
+}

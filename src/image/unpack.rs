@@ -27,6 +27,9 @@ pub struct Limits {
     pub max_bytes: u64,
     /// The most entries one layer may have.
     pub max_entries: u64,
+    /// The most bytes of directory names one layer may have: each is kept until the end, when
+    /// the directories get their modes and times.
+    pub max_dir_names: u64,
 }
 
 /// Generous for real images (the biggest common ones are a few GiB, ~100k files), small enough
@@ -34,12 +37,43 @@ pub struct Limits {
 pub const LIMITS: Limits = Limits {
     max_bytes: 32 << 30,
     max_entries: 2_000_000,
+    // Real layers have a few MiB (200k directories of 60 bytes are 12 MB); the entry limit
+    // alone would allow 8 GiB (2 million 4 KiB names).
+    max_dir_names: 64 << 20,
 };
+const _: () = assert!(LIMITS.max_dir_names < LIMITS.max_entries * 4096 / 100);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Unpacked {
     pub bytes: u64,
     pub entries: u64,
+}
+
+/// Writes through to `inner`, telling `progress` the layer's bytes so far (`from` plus what
+/// went through) every `REPORT_EVERY` bytes.
+struct Reporting<'a, W> {
+    inner: W,
+    from: u64,
+    written: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+const REPORT_EVERY: u64 = 8 << 20;
+
+impl<W: std::io::Write> std::io::Write for Reporting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let before = self.written;
+        self.written += n as u64;
+        if before / REPORT_EVERY != self.written / REPORT_EVERY {
+            (self.progress)(self.from + self.written);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The overlay whiteout prefix and the opaque marker (OCI image spec, layer.md).
@@ -133,8 +167,11 @@ pub fn unpack(
                         )?;
                     }
                     dir_names += rel.as_os_str().len() as u64;
-                    if dir_names > MAX_DIR_NAMES {
-                        bail!("more than {MAX_DIR_NAMES} bytes of directory names");
+                    if dir_names > limits.max_dir_names {
+                        bail!(
+                            "more than {} bytes of directory names",
+                            limits.max_dir_names
+                        );
                     }
                     dirs.push((rel.clone(), mode, mtime));
                 }
@@ -156,8 +193,15 @@ pub fn unpack(
                         Mode::from_bits_truncate(0o600),
                     )?;
                     let mut file = std::fs::File::from(fd);
-                    // The header's size bounds what the entry yields.
-                    let copied = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
+                    // The header's size bounds what the entry yields. A big file reports its
+                    // progress as it is written, not only once it is.
+                    let mut out = Reporting {
+                        inner: &mut file,
+                        from: done.bytes - size,
+                        written: 0,
+                        progress: &mut *progress,
+                    };
+                    let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)?;
                     if copied != size {
                         bail!("the archive ends inside this file");
                     }
@@ -231,11 +275,6 @@ pub fn unpack(
     }
     Ok(done)
 }
-
-/// The most bytes of directory names one layer may have: each is kept until the end, when
-/// the directories get their modes and times. Real layers have a few MiB (200k directories
-/// of 60 bytes are 12 MB); the entry limit alone would allow 8 GiB (2 million 4 KiB names).
-pub const MAX_DIR_NAMES: u64 = 64 << 20;
 
 /// The most bytes read between two entries: headers, the extension records that the tar
 /// crate holds in memory whole before it yields the entry they describe (GNU long names and

@@ -224,7 +224,12 @@ pub fn make(id: &str, resources: &Value, log: &mut Log) -> Result<Option<PathBuf
 
 /// Moves the container's init (its pid in our namespace) into its cgroup.
 pub fn enter(dir: &Path, pid: i32) -> Result<()> {
-    std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+    use std::io::Write;
+    // An existing cgroup.procs only (no O_CREAT): the directory comes from the state too.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.procs"))
+        .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
         .with_context(|| format!("moving the container into its cgroup {}", quote(dir)))
 }
 

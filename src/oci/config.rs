@@ -76,7 +76,7 @@ pub struct Capabilities {
     pub ambient: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Rlimit {
     #[serde(rename = "type")]
     pub kind: String,
@@ -235,6 +235,36 @@ pub enum SeccompOp {
 }
 
 /// Parses `config.json`'s text; the error names the field serde stopped at.
+/// The largest config.json (or `exec --process` file) we read: podman's, with its seccomp
+/// profile, is some 30 KiB.
+const FILE_MAX: u64 = 16 << 20;
+
+/// Reads a config file a bundle's maker chose: a regular file (opened without blocking, so a
+/// FIFO can't hang us) of at most FILE_MAX bytes (so /dev/zero can't take all our memory).
+pub fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = crate::error::quote(path);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("reading {shown}"))?;
+    let meta = f.metadata().with_context(|| format!("reading {shown}"))?;
+    if !meta.is_file() {
+        anyhow::bail!("invalid {shown}: not a regular file");
+    }
+    let mut text = Vec::new();
+    f.take(FILE_MAX + 1)
+        .read_to_end(&mut text)
+        .with_context(|| format!("reading {shown}"))?;
+    if text.len() as u64 > FILE_MAX {
+        anyhow::bail!("invalid {shown}: larger than {} MiB", FILE_MAX >> 20);
+    }
+    Ok(text)
+}
+
 pub fn parse(text: &[u8]) -> Result<Config, serde_json::Error> {
     serde_json::from_slice(text)
 }

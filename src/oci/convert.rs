@@ -6,7 +6,7 @@ use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, StartHook};
 use crate::oci::mounts::{self, Owns};
-use crate::oci::process::{current_oom_score_adj, prepare_process, rlimit_number, sysctls};
+use crate::oci::process::{current_oom_score_adj, prepare_process, rlimits, sysctls};
 use crate::plan::Plan;
 use crate::prepared::{self, cpath, Prepared};
 use anyhow::{bail, Context, Result};
@@ -26,6 +26,9 @@ pub struct Caller {
 
 pub struct Container {
     pub prepared: Prepared,
+    /// A PID namespace joined by path: `create` enters it just before init is cloned, which
+    /// then is a process of it (setns(2) moves only the children of the caller).
+    pub join_pid: Option<(OwnedFd, String)>,
     /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
     pub maps: Option<(String, String, bool)>,
     pub rootfs: PathBuf,
@@ -50,6 +53,7 @@ pub fn convert(
         .context("invalid config.json: no process")?;
     let linux = config.linux.as_ref();
     refuse_unsupported(config, process)?;
+    crate::oci::process::check_preserve_fds(opts.preserve_fds)?;
     let root = config
         .root
         .as_ref()
@@ -67,7 +71,10 @@ pub fn convert(
     // of the container's own, as runc requires.
     let mut flags = libc::CLONE_NEWNS;
     let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    let mut join_pid = None;
     let mut want_user = false;
+    // Joined by `create` already (join_user_namespace): we are in it now.
+    let joined_user = user_namespace_path(config).is_some();
     let mut want_time = false;
     let mut want_mount = false;
     for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
@@ -88,6 +95,21 @@ pub fn convert(
         };
         match ns.path.as_deref().filter(|p| !p.is_empty()) {
             None if flag == libc::CLONE_NEWUSER => want_user = true,
+            Some(path) if flag == libc::CLONE_NEWUSER => {
+                if !is_ours(path, "user") {
+                    bail!(
+                        "linux.namespaces: the user namespace {} was not joined",
+                        quote(path)
+                    );
+                }
+                if linux.is_some_and(|l| !l.uid_mappings.is_empty() || !l.gid_mappings.is_empty()) {
+                    bail!(
+                        "invalid linux.uidMappings: a user namespace joined by path ({}) has \
+                         its own mappings",
+                        quote(path)
+                    );
+                }
+            }
             None => {
                 want_mount |= flag == libc::CLONE_NEWNS;
                 flags |= flag;
@@ -104,7 +126,11 @@ pub fn convert(
                 let fd = std::fs::File::open(path).with_context(|| {
                     format!("opening the {} namespace {}", ns.kind, quote(path))
                 })?;
-                joins.push((fd.into(), flag));
+                if flag == libc::CLONE_NEWPID {
+                    join_pid = Some((fd.into(), path.to_string()));
+                } else {
+                    joins.push((fd.into(), flag));
+                }
             }
         }
     }
@@ -122,7 +148,7 @@ pub fn convert(
             .all(|(fd, flag)| *flag != libc::CLONE_NEWNET || is_our_net(fd));
     // A plain user needs a user namespace to do anything; crun's rule: without one in the
     // config, container root is the caller.
-    let new_user = want_user || !caller.userns_root;
+    let new_user = want_user || (!caller.userns_root && !joined_user);
     let (uid_maps, gid_maps) = match linux {
         Some(l) if want_user && !l.uid_mappings.is_empty() => {
             (l.uid_mappings.clone(), l.gid_mappings.clone())
@@ -247,11 +273,7 @@ pub fn convert(
         .oom_score_adj
         .filter(|&v| Some(v) != current_oom_score_adj())
         .map(|v| v.to_string().into_bytes());
-    let rlimits = process
-        .rlimits
-        .iter()
-        .map(|r| Ok((rlimit_number(&r.kind)?, r.soft, r.hard)))
-        .collect::<Result<_>>()?;
+    let rlimits = rlimits(process)?;
     let seccomp = match linux.and_then(|l| l.seccomp.as_ref()) {
         Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
         None => None,
@@ -297,12 +319,69 @@ pub fn convert(
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
     prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
     prepared.steps = prepared::prepare_steps(&plan)?;
+    if join_pid.is_some()
+        && config
+            .hooks
+            .as_ref()
+            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty())
+    {
+        bail!(
+            "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
+             hooks is not supported: create enters it to clone init there, and can't leave it \
+             again, so the hooks it starts would run in the container's pid namespace"
+        );
+    }
     Ok(Container {
         prepared,
+        join_pid,
         maps,
         rootfs,
         plan,
     })
+}
+
+/// The path of the user namespace the config joins, if it joins one.
+pub fn user_namespace_path(config: &Config) -> Option<&str> {
+    config
+        .linux
+        .as_ref()?
+        .namespaces
+        .iter()
+        .find(|ns| ns.kind == "user")
+        .and_then(|ns| ns.path.as_deref())
+        .filter(|p| !p.is_empty())
+}
+
+/// Enters the user namespace at `path`, before anything of the container exists (setns(2):
+/// single-threaded, and CAP_SYS_ADMIN in it, which its owner's uid has: a plain user can join
+/// only a user namespace its own uid made, or one below it).
+pub fn join_user_namespace(path: &str) -> Result<()> {
+    if is_ours(path, "user") {
+        return Ok(());
+    }
+    let fd = std::fs::File::open(path)
+        .with_context(|| format!("opening the user namespace {}", quote(path)))?;
+    crate::sys::setns(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::CLONE_NEWUSER).map_err(|e| {
+        let why = if e == libc::EPERM {
+            "; joining one needs CAP_SYS_ADMIN in it: only a user namespace made by your own uid \
+             (or below one) can be joined"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "joining the user namespace {}: {}{why}",
+            quote(path),
+            crate::error::strerror(e)
+        )
+    })
+}
+
+/// Whether the namespace at `path` is the one we are in (its `kind` in /proc/self/ns).
+fn is_ours(path: &str, kind: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(format!("/proc/self/ns/{kind}"));
+    let theirs = std::fs::metadata(path);
+    matches!((ours, theirs), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
 }
 
 /// Whether `fd` is our own network namespace (the host's, for the runtime).
@@ -397,16 +476,6 @@ fn render_hooks(
 /// after its user namespace exists), or None.
 fn unjoinable(flag: libc::c_int) -> Option<&'static str> {
     match flag {
-        libc::CLONE_NEWUSER => Some(
-            "the runtime would have to enter it itself before creating the container's other \
-             namespaces in one clone, and its state and createRuntime hooks stay in the \
-             runtime's namespaces",
-        ),
-        libc::CLONE_NEWPID => Some(
-            "setns(2) moves only the children of the container's init into it, while init and \
-             the container's /proc must belong to it (and unprivileged, the kernel allows it \
-             only for a pid namespace of the container's own user namespace or below)",
-        ),
         libc::CLONE_NEWNS => Some(
             "the container's root would be built and pivoted in a mount namespace shared with \
              others",

@@ -45,8 +45,7 @@ pub fn create(
         .canonicalize()
         .with_context(|| format!("invalid bundle {}", quote(&bundle)))?;
     let config_path = bundle.join("config.json");
-    let text =
-        std::fs::read(&config_path).with_context(|| format!("reading {}", quote(&config_path)))?;
+    let text = crate::oci::config::read_file(&config_path)?;
     let config = crate::oci::config::parse(&text)
         .map_err(|e| anyhow::anyhow!("invalid {}: {e}", quote(&config_path)))?;
     let terminal = config.process.as_ref().is_some_and(|p| p.terminal);
@@ -60,6 +59,14 @@ pub fn create(
         log.debug(
             "--systemd-cgroup: cgroups are not managed through systemd; linux.resources not applied",
         );
+    }
+    // The owner is the caller, whatever ids a user namespace joined below gives us.
+    let owner = store::owner_name(caller.uid);
+    // A user namespace joined by path comes first (config.md: the others are then created or
+    // joined inside it): we enter it ourselves, so that the container's new namespaces belong to
+    // it and the config's ids are its ids.
+    if let Some(path) = convert::user_namespace_path(&config) {
+        convert::join_user_namespace(path)?;
     }
     let container = convert::convert(
         &config,
@@ -78,6 +85,11 @@ pub fn create(
         None => None,
     };
     store.claim(id)?;
+    // `exec` reads the config the container was made with, not the bundle's of the day.
+    if let Err(e) = store::write_atomic(&store.config_path(id), &text, 0o600) {
+        let _ = store.remove(id);
+        return Err(e);
+    }
     // With --systemd-cgroup the tree around us is systemd's to write (its single-writer rule):
     // no cgroup of ours goes there.
     let resources = config
@@ -104,6 +116,7 @@ pub fn create(
         mode,
         log,
         cgroup.clone(),
+        owner,
     );
     if launched.is_err() {
         let _ = store.remove(id);
@@ -126,9 +139,11 @@ fn launch(
     mode: Mode,
     log: &mut Log,
     cgroup: Option<PathBuf>,
+    owner: String,
 ) -> Result<u8> {
     let Container {
         mut prepared,
+        join_pid,
         maps,
         rootfs,
         plan,
@@ -156,6 +171,24 @@ fn launch(
         .unwrap_or_default();
     // The process's Landlock ruleset (convert.rs), an anonymous inode.
     keep.extend(prepared.landlock.as_ref().map(|r| r.as_raw_fd()));
+    // A pid namespace joined by path: ours for the children we make from here on, init first.
+    if let Some((fd, path)) = &join_pid {
+        sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map_err(|e| {
+            let why = if e == libc::EPERM {
+                "; joining one needs CAP_SYS_ADMIN in the user namespace that owns it and in \
+                 ours: join that user namespace by path too (or run inside it, as under rootless \
+                 podman)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!(
+                "joining the pid namespace {}: {}{why}",
+                quote(path),
+                crate::error::strerror(e)
+            )
+        })?;
+    }
+    drop(join_pid);
     let spawned = parent::spawn_init(&prepared, umask, &keep)?;
     let (child, init) = (spawned.pid, spawned.init);
     let kill_init = || {
@@ -176,7 +209,6 @@ fn launch(
         )),
     };
     let pid = init.our_pid().unwrap_or(0);
-    let owner_uid = sys::ids().0;
     let mut stored = Stored {
         id: id.to_string(),
         pid,
@@ -184,8 +216,9 @@ fn launch(
         bundle: bundle.to_string_lossy().into_owned(),
         rootfs: rootfs.to_string_lossy().into_owned(),
         created: store::now_rfc3339(),
-        owner: store::owner_name(owner_uid),
+        owner,
         annotations: config.annotations.clone(),
+        creating: false,
         started: false,
         hooks: config.hooks.clone().unwrap_or_default(),
         cgroup,
@@ -203,7 +236,9 @@ fn launch(
     let released = released.and_then(|()| match prepared.oci.as_ref() {
         Some(o) if o.needs_states() => {
             let mut msg = Vec::new();
-            for status in [Status::Created, Status::Running] {
+            // createContainer hooks run while it is "creating", startContainer ones once it
+            // is "created" (its process not yet running), as runc says.
+            for status in [Status::Creating, Status::Created] {
                 let state = serde_json::to_vec(&store::state_json(&stored, status))?;
                 if state.len() > crate::oci::launch::STATE_MAX {
                     bail!("the container's state is too large for its hooks");
@@ -230,8 +265,10 @@ fn launch(
             Some(r) => bail!(word_failure(r, &plan, config)),
             None => bail!("the container's init ended before it was created"),
         }
+        stored.creating = true;
         store.write(&stored)?;
-        let state = store::state_json(&stored, Status::Created);
+        stored.creating = false;
+        let state = store::state_json(&stored, Status::Creating);
         hooks::run("prestart", &stored.hooks.prestart, &state)?;
         hooks::run("createRuntime", &stored.hooks.create_runtime, &state)?;
         sys::write_all(spawned.go_write.as_raw_fd(), &[sync::HOOKS_RAN]).map_err(|e| {
@@ -337,16 +374,12 @@ fn write_maps(pid: i32, maps: Option<&(String, String, bool)>) -> Result<()> {
     let Some((uid_map, gid_map, deny)) = maps else {
         return Ok(());
     };
-    if *deny {
-        return crate::idmap::write_maps(Path::new("/proc"), pid, uid_map, gid_map);
-    }
-    let dir = PathBuf::from(format!("/proc/{pid}"));
-    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
-        let path = dir.join(file);
-        std::fs::write(&path, map)
-            .with_context(|| format!("writing {} to {}", quote(map.trim_end()), path.display()))?;
-    }
-    Ok(())
+    let write = if *deny {
+        crate::idmap::write_maps
+    } else {
+        crate::idmap::write_maps_allowing_setgroups
+    };
+    write(Path::new("/proc"), pid, uid_map, gid_map)
 }
 
 /// A failure in init or before the process's execve, in runc's words where podman reads them

@@ -21,14 +21,19 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     let (status, pidfd) = store::status(&s);
     let pidfd = match (status, pidfd) {
         (Status::Running | Status::Created, Some(fd)) => fd,
+        (Status::Creating, _) => bail!("cannot exec in a container that is still being created"),
         _ => bail!("cannot exec in a stopped container"),
     };
-    let config_path = std::path::Path::new(&s.bundle).join("config.json");
+    // The config the container was created with, kept in its state directory: the bundle's
+    // may have changed since (or be gone), and exec must not be weaker than the container.
+    let config_path = store.config_path(&e.id);
     let config: Config = crate::oci::config::parse(
-        &std::fs::read(&config_path).with_context(|| format!("reading {}", quote(&config_path)))?,
+        &store::read_nofollow(&config_path)
+            .with_context(|| format!("reading {}", quote(&config_path)))?,
     )
     .map_err(|err| anyhow!("invalid {}: {err}", quote(&config_path)))?;
     let process = process_of(e, &config)?;
+    crate::oci::process::check_preserve_fds(e.preserve_fds)?;
     if process.terminal && e.console_socket.is_none() && e.detach {
         bail!("a terminal for a detached exec needs --console-socket");
     }
@@ -40,8 +45,21 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         None => None,
     };
     // setgroups(2) works only where the container's user namespace allows it.
-    let set_groups = std::fs::read_to_string(format!("/proc/{}/setgroups", s.pid))
-        .is_ok_and(|v| v.trim() != "deny");
+    let set_groups = pidfd
+        .proc_dir()
+        .and_then(|dir| {
+            let fd = nix::fcntl::openat(
+                &dir,
+                "setgroups",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok()?;
+            let mut buf = [0u8; 16];
+            let n = nix::unistd::read(&fd, &mut buf).ok()?;
+            Some(!buf[..n].starts_with(b"deny"))
+        })
+        .unwrap_or(false);
     let mut prepared = prepare(&process, &config, e.preserve_fds, set_groups)?;
     let pid_file = e
         .pid_file
@@ -49,6 +67,11 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         .map(store::PendingFile::open)
         .transpose()?;
 
+    // A process that has just been started may not have exec'd yet: until it has, it is not
+    // dumpable and setns(2) through its pidfd is refused.
+    if status == Status::Running {
+        crate::oci::lifecycle::wait_for_exec(&pidfd);
+    }
     // Through the container's process, not its init: init is not dumpable (so that the
     // process can't reach it), which keeps us out of it too. The process is init's only child;
     // the pidfd is taken before checking that it still is.
@@ -68,7 +91,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         ("ipc", libc::CLONE_NEWIPC),
         ("net", libc::CLONE_NEWNET),
         ("cgroup", libc::CLONE_NEWCGROUP),
-        ("time", 0x80), // CLONE_NEWTIME
+        ("time", libc::CLONE_NEWTIME),
     ] {
         let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
         let theirs = std::fs::metadata(format!("/proc/{process_pid}/ns/{name}")).ok();
@@ -80,6 +103,17 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // In the host's network namespace (ours), the container's process entered a Landlock
     // domain (convert.rs): so does this one.
     prepared.landlock = crate::landlock::payload_ruleset(flags & libc::CLONE_NEWNET == 0)?;
+    // Into the container's cgroup (linux.resources), before we fork: the limits hold for what
+    // exec starts as for the container's own processes.
+    if let Some(dir) = &s.cgroup {
+        crate::oci::cgroup::enter(dir, std::process::id() as i32)?;
+    }
+    // Not dumpable before we join (the fork below inherits it; the command's execve makes it
+    // dumpable again, locked down by then): in the container's namespaces we hold fds from
+    // outside (the pid file's directory, the console socket) and the container's root shares
+    // our host uid, or owns a user namespace its process made and we join. Dumpable, it could
+    // ptrace us or open /proc/PID/fd/N (runc's CVE-2016-9962).
+    sys::set_not_dumpable().map_err(|err| anyhow!("locking exec's process: {}", strerror(err)))?;
     sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
         anyhow!(
             "joining the namespaces of container {}: {}",
@@ -172,7 +206,7 @@ fn word(r: Record, process: &Process) -> String {
 /// The process: `--process FILE`, else the container's own with the command line's changes.
 fn process_of(e: &Exec, config: &Config) -> Result<Process> {
     if let Some(path) = &e.process {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", quote(path)))?;
+        let text = crate::oci::config::read_file(path)?;
         return serde_json::from_slice(&text)
             .map_err(|err| anyhow!("invalid {}: {err}", quote(path)));
     }
@@ -220,7 +254,8 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
         }
     }
     p.capabilities = Some(caps);
-    p.rlimits = Vec::new();
+    // The container's rlimits (runc's exec starts from the container's process too).
+    p.rlimits = base.rlimits.clone();
     Ok(p)
 }
 
@@ -244,7 +279,7 @@ fn prepare(
         new_keyring: true,
         sysctls: Vec::new(),
         oom_score_adj: None,
-        rlimits: Vec::new(),
+        rlimits: crate::oci::process::rlimits(process)?,
         seccomp: match config.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
             Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
             None => None,

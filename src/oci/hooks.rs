@@ -47,8 +47,9 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    // Our blocked signals would be inherited: the hook gets an empty mask.
-    crate::sys::clear_sigmask_at_exec(&mut cmd);
+    // Our blocked signals and fds without close-on-exec would be inherited: the hook gets an
+    // empty mask and only stdio.
+    crate::sys::clean_at_exec(&mut cmd);
     // A process group of its own, so that its timeout ends what it started too.
     cmd.process_group(0);
     let mut child = cmd.spawn().context("starting it")?;

@@ -62,6 +62,14 @@ pub struct StartHook {
 /// What an OCI container's init calls itself (comm) once the process has exec'd.
 pub const RUNNING_NAME: &std::ffi::CStr = c"ns-oci-running";
 
+/// What it calls itself when a startContainer hook failed: `start` reads it, ends init (the
+/// container is stopped) and fails (runtime.md lifecycle step 9).
+pub const HOOK_FAILED_NAME: &std::ffi::CStr = c"ns-oci-hookfail";
+
+/// How long init with a failed startContainer hook waits for `start` to end it, then ends
+/// itself (a `start` killed meanwhile).
+pub const HOOK_FAILED_WAIT_MS: u64 = 10_000;
+
 /// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
 /// whose capacity is 64 KiB, from `create` until `start`).
 pub const STATE_MAX: usize = 16 * 1024;
@@ -101,29 +109,29 @@ impl StartHook {
 }
 
 /// The states init's hooks get on stdin, written by `create` into the handshake pipe after
-/// MAPPED: for the createContainer hooks ("created") and the startContainer ones ("running").
+/// MAPPED: for the createContainer hooks ("creating") and the startContainer ones ("created").
 pub struct HookStates {
-    created: [u8; STATE_MAX],
-    created_len: usize,
-    running: [u8; STATE_MAX],
-    running_len: usize,
+    for_create: [u8; STATE_MAX],
+    for_create_len: usize,
+    for_start: [u8; STATE_MAX],
+    for_start_len: usize,
 }
 
 impl HookStates {
     pub const fn new() -> HookStates {
         HookStates {
-            created: [0; STATE_MAX],
-            created_len: 0,
-            running: [0; STATE_MAX],
-            running_len: 0,
+            for_create: [0; STATE_MAX],
+            for_create_len: 0,
+            for_start: [0; STATE_MAX],
+            for_start_len: 0,
         }
     }
 
     /// Init: reads both (length-prefixed) from the handshake pipe.
     pub fn read(&mut self, go_read: RawFd) -> Result<(), sys::Errno> {
         for (buf, len) in [
-            (&mut self.created, &mut self.created_len),
-            (&mut self.running, &mut self.running_len),
+            (&mut self.for_create, &mut self.for_create_len),
+            (&mut self.for_start, &mut self.for_start_len),
         ] {
             let mut n = [0u8; 4];
             sys::read_exact(go_read, &mut n)?;
@@ -133,12 +141,12 @@ impl HookStates {
         Ok(())
     }
 
-    pub fn created(&self) -> &[u8] {
-        &self.created[..self.created_len]
+    pub fn for_create_container(&self) -> &[u8] {
+        &self.for_create[..self.for_create_len]
     }
 
-    pub fn running(&self) -> &[u8] {
-        &self.running[..self.running_len]
+    pub fn for_start_container(&self) -> &[u8] {
+        &self.for_start[..self.for_start_len]
     }
 }
 

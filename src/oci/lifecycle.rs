@@ -98,20 +98,45 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
     match (status, pidfd) {
         (Status::Created, Some(pidfd)) => start_with(store, &mut s, &pidfd, log),
         (Status::Stopped, _) => bail!("cannot start a container that has stopped"),
+        (Status::Creating, _) => bail!("cannot start a container that is still being created"),
         _ => bail!("cannot start an already running container"),
     }
 }
 
-/// Marks the container started, then lets its init go on (it waits for the start signal).
+/// Marks the container started, then lets its init go on (it waits for the start signal). With
+/// startContainer hooks, waits for their outcome: a failed one is `start`'s error and the
+/// container is stopped (runtime.md lifecycle step 9). With poststart hooks, runs them once
+/// the process has exec'd.
 pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) -> Result<()> {
     s.started = true;
     store.write(s)?;
     init.signal(sys::start_signal())
         .map_err(|e| anyhow::anyhow!("starting the container: {}", crate::error::strerror(e)))?;
+    let start_hooks = &s.hooks.start_container;
+    if start_hooks.is_empty() && s.hooks.poststart.is_empty() {
+        return Ok(());
+    }
+    // As long as the startContainer hooks may take (their timeouts; without one, a hook may
+    // take any time), and 10 s for the execve.
+    let hooks_secs: Option<i64> = start_hooks.iter().map(|h| h.timeout).sum();
+    let deadline = hooks_secs.map(|secs| std::time::Duration::from_secs(10 + secs.max(0) as u64));
+    match wait_for_exec_until(init, deadline) {
+        Started::HookFailed => {
+            let _ = init.signal(libc::SIGKILL);
+            let _ = sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000);
+            bail!(
+                "starting container {}: a startContainer hook failed (its words are on the \
+                 container's stderr); the container is stopped",
+                s.id
+            );
+        }
+        // Ended: the process may have run and ended already; a failed hook would have had
+        // init wait for us.
+        Started::Running | Started::Ended | Started::Waiting => {}
+    }
     if s.hooks.poststart.is_empty() {
         return Ok(());
     }
-    wait_for_exec(init);
     // poststart failures are warnings (runtime.md): the container runs anyway.
     let state = store::state_json(s, Status::Running);
     if let Err(e) = hooks::run("poststart", &s.hooks.poststart, &state) {
@@ -120,14 +145,34 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     Ok(())
 }
 
+/// How waiting for the container's process went.
+#[derive(Debug, PartialEq, Eq)]
+enum Started {
+    /// Its process has exec'd.
+    Running,
+    /// A startContainer hook failed: init waits for us to end it.
+    HookFailed,
+    /// Init has ended.
+    Ended,
+    /// Still not exec'd at the deadline (an execve stuck on a hung filesystem).
+    Waiting,
+}
+
 /// Until the container's process has exec'd (init renames itself then, see init.rs), init has
-/// ended, or 10 s have passed (an execve stuck on a hung filesystem).
-fn wait_for_exec(init: &Pidfd) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let want = crate::oci::launch::RUNNING_NAME.to_bytes();
+/// ended, or 10 s have passed.
+pub fn wait_for_exec(init: &Pidfd) {
+    let _ = wait_for_exec_until(init, Some(std::time::Duration::from_secs(10)));
+}
+
+fn wait_for_exec_until(init: &Pidfd, limit: Option<std::time::Duration>) -> Started {
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    let running = crate::oci::launch::RUNNING_NAME.to_bytes();
+    let failed = crate::oci::launch::HOOK_FAILED_NAME.to_bytes();
     let mut pause = std::time::Duration::from_micros(100);
-    while std::time::Instant::now() < deadline {
-        let Some(dir) = init.proc_dir() else { return };
+    while deadline.is_none_or(|d| std::time::Instant::now() < d) {
+        let Some(dir) = init.proc_dir() else {
+            return Started::Ended;
+        };
         let comm = nix::fcntl::openat(
             &dir,
             "comm",
@@ -140,14 +185,16 @@ fn wait_for_exec(init: &Pidfd) {
             let n = nix::unistd::read(&fd, &mut buf).ok()?;
             Some(buf[..n].to_vec())
         });
-        match comm {
-            Some(c) if c.strip_suffix(b"\n").unwrap_or(&c) == want => return,
-            None => return,
+        match comm.as_deref().map(|c| c.strip_suffix(b"\n").unwrap_or(c)) {
+            Some(c) if c == running => return Started::Running,
+            Some(c) if c == failed => return Started::HookFailed,
+            None => return Started::Ended,
             Some(_) => {}
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(10));
     }
+    Started::Waiting
 }
 
 /// A signal as runc takes it: a number, `TERM` or `SIGTERM`.
@@ -175,6 +222,10 @@ fn parse_signal(text: &str) -> Result<libc::c_int> {
 /// dumpable). Init itself, which only relays, gets only a SIGKILL, which ends them all anyway.
 fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = parse_signal(signal.unwrap_or("TERM"))?;
+    // Init takes it as `start` (or, queued, as kill --all): never relayed to the process.
+    if sig == sys::start_signal() {
+        bail!("signal {sig} is the one the runtime starts containers with; it can't be sent");
+    }
     let s = store.get(id)?;
     let (status, pidfd) = match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),

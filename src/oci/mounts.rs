@@ -138,12 +138,14 @@ pub fn steps(
                     fstype: "cgroup2".into(),
                     options: vec![],
                     attrs: o.attrs,
+                    propagation: o.propagation.unwrap_or(nix::libc::MS_PRIVATE),
                 },
                 "" | "none" => bail!("mount {}: no type and not a bind", quote(&m.destination)),
                 fstype => Action::Filesystem {
                     fstype: fstype.into(),
                     options: o.data,
                     attrs: o.attrs,
+                    propagation: o.propagation.unwrap_or(nix::libc::MS_PRIVATE),
                 },
             }
         };

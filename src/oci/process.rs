@@ -124,7 +124,27 @@ pub fn sysctls(
     Ok(out)
 }
 
-pub fn rlimit_number(name: &str) -> Result<libc::c_int> {
+/// `--preserve-fds N` passes fds 3 to 3+N-1: all of them below the open-file limit, or some
+/// can't exist (and N near 2^31 would overflow the fd numbers).
+pub fn check_preserve_fds(n: u32) -> Result<()> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
+    if u64::from(n) + 3 > soft {
+        bail!("invalid --preserve-fds {n}: fds 3 to {n}+2 can't all be open below the open-file limit ({soft})");
+    }
+    Ok(())
+}
+
+/// `process.rlimits` as (resource, soft, hard), for the container's process and `exec`'s alike.
+pub fn rlimits(process: &Process) -> Result<Vec<(libc::c_int, u64, u64)>> {
+    process
+        .rlimits
+        .iter()
+        .map(|r| Ok((rlimit_number(&r.kind)?, r.soft, r.hard)))
+        .collect()
+}
+
+fn rlimit_number(name: &str) -> Result<libc::c_int> {
     Ok(match name {
         "RLIMIT_CPU" => libc::RLIMIT_CPU,
         "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,

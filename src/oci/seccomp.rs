@@ -27,6 +27,7 @@ const JGE: u16 = 0x35;
 const AND: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const RET: u16 = 0x06;
 const NR: u32 = 0;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 const ARCH: u32 = 4;
 const fn arg_lo(i: u32) -> u32 {
     16 + 8 * i
@@ -151,6 +152,19 @@ pub fn compile(profile: &Seccomp) -> Result<crate::seccomp::Program> {
     out.push(ins(LD_ABS, 0, 0, ARCH));
     out.push(ins(JEQ, 1, 0, AUDIT_ARCH));
     out.push(ins(RET, 0, 0, libc::SECCOMP_RET_KILL_PROCESS));
+    // The x32 ABI shares x86_64's audit arch, with its numbers ORed with 0x40000000: no rule
+    // below would match them, so a denylist would let them all by (libseccomp treats them as a
+    // foreign arch). ENOSYS, as the native filter does.
+    if cfg!(target_arch = "x86_64") {
+        out.push(ins(LD_ABS, 0, 0, NR));
+        out.push(ins(JGE, 0, 1, X32_SYSCALL_BIT));
+        out.push(ins(
+            RET,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ));
+    }
     for (r, rule) in profile.syscalls.iter().enumerate() {
         let act = action(&rule.action, rule.errno_ret, profile.default_errno_ret)?;
         if rule.action == "SCMP_ACT_NOTIFY" {
@@ -302,6 +316,49 @@ mod tests {
         assert_eq!(run(&p, 1, [3, 0, 1 << 32, 0, 0, 0]), enosys);
         assert_eq!(run(&p, 1, [1 << 33, 0, 0, 0, 0, 0]), eperm);
         assert_eq!(run(&p, 2, [0; 6]), enosys);
+    }
+
+    /// x32 syscalls come with the x86_64 audit arch and their number ORed with 0x40000000: a
+    /// rule for `mkdir` (83) doesn't match 0x40000053, so a denylist profile let them all by
+    /// on kernels built with CONFIG_X86_X32_ABI (libseccomp refuses them as a bad arch).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_syscalls_never_pass_a_denylist() {
+        let profile = Seccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            syscalls: vec![SyscallRule {
+                names: vec!["mkdir".into()],
+                action: "SCMP_ACT_ERRNO".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let p = compile(&profile).unwrap();
+        assert_eq!(run(&p, 83, [0; 6]), libc::SECCOMP_RET_ERRNO | 1);
+        assert_eq!(
+            run(&p, 0x4000_0000 | 83, [0; 6]),
+            libc::SECCOMP_RET_ERRNO | 38
+        );
+        assert_eq!(run(&p, 0x4000_0000, [0; 6]), libc::SECCOMP_RET_ERRNO | 38);
+        assert_eq!(run(&p, 1, [0; 6]), libc::SECCOMP_RET_ALLOW);
+    }
+
+    /// A denylist naming a syscall newer than our table denied nothing (names we don't know
+    /// are skipped, as runc does for other kernels' names): the table goes up to Linux 6.17's.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_table_knows_the_newest_syscalls() {
+        for (name, nr) in [
+            ("cachestat", 451),
+            ("fchmodat2", 452),
+            ("futex_wait", 455),
+            ("listmount", 458),
+            ("mseal", 462),
+            ("open_tree_attr", 467),
+            ("file_setattr", 469),
+        ] {
+            assert_eq!(syscall_number(name), Some(nr), "{name}");
+        }
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Stored {
     pub created: String,
     pub owner: String,
     pub annotations: BTreeMap<String, String>,
+    /// `create` is still at work (its prestart/createRuntime hooks run): status "creating".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
     /// `start` has been run.
     pub started: bool,
     /// The hooks `start` and `delete` run (poststart, poststop).
@@ -37,6 +40,8 @@ pub struct Stored {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// While `create` runs the prestart, createRuntime and createContainer hooks (runtime.md).
+    Creating,
     Created,
     Running,
     Stopped,
@@ -45,6 +50,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Stopped => "stopped",
@@ -152,6 +158,11 @@ impl Store {
         }
     }
 
+    /// The copy of config.json `create` keeps: what `exec` reads.
+    pub fn config_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("config.json")
+    }
+
     pub fn write(&self, s: &Stored) -> Result<()> {
         let dir = self.dir(&s.id);
         let json = serde_json::to_vec(s).context("encoding the container state")?;
@@ -212,7 +223,7 @@ impl Store {
     }
 }
 
-fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
+pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = fs::OpenOptions::new()
         .read(true)
@@ -308,6 +319,8 @@ pub fn status(s: &Stored) -> (Status, Option<Pidfd>) {
     }
     let status = if s.started {
         Status::Running
+    } else if s.creating {
+        Status::Creating
     } else {
         Status::Created
     };

@@ -43,24 +43,20 @@ pub struct Change {
 }
 
 /// The session's changes, sorted by layer, then path (parents before children).
-pub fn changes(dir: &Path, meta: &Meta) -> Result<Vec<Change>> {
+pub fn changes(session: &super::Opened) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    for (i, layer) in meta.layers.iter().enumerate() {
-        let (upper, _) = super::layout(dir, &layer.key);
-        let upper: OwnedFd = std::fs::File::open(&upper)
-            .with_context(|| format!("opening the session's {}", quote(&upper)))?
-            .into();
+    for (i, layer) in session.meta.layers.iter().enumerate() {
+        let upper = session.upper(&layer.key)?;
         let mut lowers: Vec<OwnedFd> = open_target(layer)?.into_iter().collect();
         for l in &layer.image_layers {
             let fd = std::fs::File::open(l).with_context(|| format!("opening {}", quote(l)))?;
             lowers.push(fd.into());
         }
-        let (upper_path, _) = super::layout(dir, &layer.key);
-        walk(&upper, &lowers, Path::new(""), i, &mut out).with_context(|| {
+        walk(&upper, &lowers, Path::new(""), false, i, &mut out).with_context(|| {
             format!(
                 "reading the session's changes to {} (kept in {})",
                 quote(&layer.dst),
-                quote(&upper_path)
+                quote(session.dir.path().join("upper").join(&layer.key))
             )
         })?;
         // What setup made to mount on (session::mount_points) is not the session's.
@@ -102,45 +98,30 @@ pub fn open_target(layer: &Layer) -> Result<Option<OwnedFd>> {
     }
 }
 
-/// What the lowers (top first) have at `rel`, and which one: None when none has it (or not
-/// without a symlink), or the top one that does has a whiteout.
-fn lower_stat<'a>(lowers: &'a [OwnedFd], rel: &Path) -> Option<(&'a OwnedFd, FileStat)> {
-    for lower in lowers {
-        let Ok(parent) = tree::open_dir(lower, rel.parent().unwrap_or(Path::new(""))) else {
-            continue;
-        };
-        if let Some(st) = rel
-            .file_name()
-            .and_then(|n| tree::stat_at(&parent, n).ok().flatten())
-        {
-            return (!tree::is_whiteout(&st)).then_some((lower, st));
-        }
-    }
-    None
-}
-
+/// Walks the upper beneath `rel` and compares it with the directory as it was: the lowers
+/// (top first) as overlayfs merges them (tree::merged_lookup). `hidden`: an upper directory
+/// on the way is opaque, so the sandbox saw nothing of the lowers here (overlayfs marks only
+/// the directory made again opaque, not those made inside it): everything beneath is new,
+/// and what the lowers have that the upper lacks is deleted, at every depth.
 fn walk(
     upper: &OwnedFd,
     lowers: &[OwnedFd],
     rel: &Path,
+    hidden: bool,
     layer: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
     let dir = tree::open_dir(upper, rel).map_err(|e| unreadable(rel, e))?;
-    if tree::is_opaque(&dir) && !rel.as_os_str().is_empty() {
-        // Replaced: whatever the directory had there is gone unless the upper has it again.
-        if let Some((lower, _)) = lower_stat(lowers, rel) {
-            if let Ok(old) = tree::open_dir(lower, rel) {
-                for name in tree::list(&old)? {
-                    if tree::stat_at(&dir, &name)?.is_none() {
-                        out.push(Change {
-                            layer,
-                            path: rel.join(&name),
-                            kind: Kind::Deleted,
-                            what: None,
-                        });
-                    }
-                }
+    let hidden = hidden || (!rel.as_os_str().is_empty() && tree::is_opaque(&dir));
+    if hidden {
+        for name in tree::merged_list(lowers, rel)? {
+            if tree::stat_at(&dir, &name)?.is_none() {
+                out.push(Change {
+                    layer,
+                    path: rel.join(&name),
+                    kind: Kind::Deleted,
+                    what: None,
+                });
             }
         }
     }
@@ -149,7 +130,10 @@ fn walk(
         let Some(st) = tree::stat_at(&dir, &name)? else {
             continue;
         };
-        let before = lower_stat(lowers, &path);
+        let before = match hidden {
+            true => None,
+            false => tree::merged_lookup(lowers, &path)?,
+        };
         if tree::is_whiteout(&st) {
             if before.is_some() {
                 out.push(Change {
@@ -165,7 +149,13 @@ fn walk(
         let kind = match &before {
             None => Some(Kind::Added),
             Some((_, b)) if tree::kind(b) != what => Some(Kind::Modified),
-            Some((lower, b)) if same(upper, lower, &path, &st, b)? => None,
+            // A directory made again: what it had is gone (listed below it).
+            Some(_)
+                if what == SFlag::S_IFDIR && tree::is_opaque(&tree::open_dir(upper, &path)?) =>
+            {
+                Some(Kind::Modified)
+            }
+            Some((parent, b)) if same(upper, parent, &path, &st, b)? => None,
             Some(_) => Some(Kind::Modified),
         };
         if let Some(kind) = kind {
@@ -177,7 +167,7 @@ fn walk(
             });
         }
         if what == SFlag::S_IFDIR {
-            walk(upper, lowers, &path, layer, out)?;
+            walk(upper, lowers, &path, hidden, layer, out)?;
         }
     }
     Ok(())
@@ -202,20 +192,21 @@ fn unreadable(rel: &Path, e: std::io::Error) -> anyhow::Error {
 }
 
 /// Whether an upper entry is what the directory has (a copy-up without a change: a directory
-/// made for a child, a file opened for writing and left as it was).
+/// made for a child, a file opened for writing and left as it was); `lower` is the directory
+/// of the lowers that holds it.
 fn same(upper: &OwnedFd, lower: &OwnedFd, path: &Path, a: &FileStat, b: &FileStat) -> Result<bool> {
     if a.st_mode != b.st_mode {
         return Ok(false);
     }
+    let name = path.file_name().unwrap_or_default();
     match tree::kind(a) {
         SFlag::S_IFDIR => Ok(true),
-        SFlag::S_IFLNK => Ok(read_link(upper, path)? == read_link(lower, path)?),
+        SFlag::S_IFLNK => Ok(read_link(upper, path)? == nix::fcntl::readlinkat(lower, name)?),
         SFlag::S_IFREG if a.st_size == b.st_size => {
-            let open = |root: &OwnedFd| -> Result<std::fs::File> {
-                let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
-                Ok(tree::open(root, path, flags, 0)?.into())
-            };
-            Ok(same_bytes(open(upper)?, open(lower)?)?)
+            let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let ours = tree::open(upper, path, flags, 0)?;
+            let theirs = nix::fcntl::openat(lower, name, flags, nix::sys::stat::Mode::empty())?;
+            Ok(same_bytes(ours.into(), theirs.into())?)
         }
         _ => Ok(false),
     }
@@ -253,8 +244,9 @@ pub fn shown(meta: &Meta, c: &Change) -> PathBuf {
 }
 
 pub fn run(env: &[(OsString, OsString)], name: &str, json: bool) -> Result<u8> {
-    let (dir, meta) = load(env, name)?;
-    let all = changes(&dir, &meta)?;
+    let session = load(env, name)?;
+    let all = changes(&session)?;
+    let meta = &session.meta;
     let mut out = std::io::stdout().lock();
     if json {
         let rows: Vec<_> = all
@@ -273,7 +265,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str, json: bool) -> Result<u8> {
         return Ok(0);
     }
     for c in &all {
-        let p = shown(&meta, c);
+        let p = shown(meta, c);
         writeln!(
             out,
             "{} {}",

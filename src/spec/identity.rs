@@ -56,7 +56,13 @@ fn read_db(root: &Root, file: &str) -> Result<Vec<u8>> {
         // The top layer that has it; regular file only, never through a symlink.
         Root::Image(image) => {
             let path = Path::new("etc").join(file);
-            return Ok(crate::image::read_file(&image.layers, &path, MAX_DB).unwrap_or_default());
+            let read = crate::image::read_file(&image.layers, &path, MAX_DB);
+            return read.map(Option::unwrap_or_default).map_err(|e| {
+                anyhow!(
+                    "reading /etc/{file} of the image {}: {e}",
+                    quote(&image.source)
+                )
+            });
         }
     };
     let shown = dir.join("etc").join(file);

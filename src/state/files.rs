@@ -50,6 +50,13 @@ fn check_dir(fd: &OwnedFd, uid: u32) -> Result<(), Refusal> {
     }
 }
 
+/// The checked directory as the base of *at calls.
+impl std::os::fd::AsFd for Dir {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Dir {
     /// Opens `path` (its last component not followed) and checks that it is a directory of
     /// `uid`'s that no one else may enter.
@@ -72,6 +79,18 @@ impl Dir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The directory opened for reading (listing, flock; the *at calls of a tree walk): the
+    /// one already checked, reopened through its own fd, so no path is looked up again.
+    pub fn reopen(&self) -> io::Result<OwnedFd> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        openat(&self.fd, ".", flags, Mode::empty()).map_err(errno)
+    }
+
+    /// Removes the entry `name` in here, a whole tree included, never following a symlink.
+    pub fn remove_tree(&self, name: &str) -> io::Result<()> {
+        crate::image::tree::remove_at(&self.fd, std::ffi::OsStr::new(name))
     }
 
     /// The directory `name` in here, checked like `open`.

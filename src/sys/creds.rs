@@ -99,15 +99,18 @@ pub fn wait_pidfd(pidfd: RawFd, timeout_ms: c_int) -> SysResult<bool> {
     Ok(n > 0)
 }
 
-/// Lets a hook (a std::process::Command) start with an empty signal mask, not our blocked one.
-pub fn clear_sigmask_at_exec(cmd: &mut std::process::Command) {
+/// Lets a hook (a std::process::Command) start with an empty signal mask, not our blocked one,
+/// and only fds 0-2: not the ones `--preserve-fds` keeps open for the container, nor any other
+/// the caller left without close-on-exec (runc's hooks get only stdio too).
+pub fn clean_at_exec(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: only sigprocmask, async-signal-safe, between fork and exec.
+    // SAFETY: only sigprocmask and close_range, async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             let empty: libc::sigset_t = std::mem::zeroed();
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            Ok(())
+            // Close-on-exec rather than closed: std reports a failed exec through a pipe.
+            super::cloexec_from(3).map_err(std::io::Error::from_raw_os_error)
         });
     }
 }
@@ -144,6 +147,8 @@ pub fn run_hook(
                 let empty: libc::sigset_t = std::mem::zeroed();
                 libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             }
+            // Only stdio: init keeps the --preserve-fds ones open for the process.
+            let _ = super::cloexec_from(3);
             super::execve(path, argv, envp);
             super::exit_now(127)
         }
@@ -171,18 +176,23 @@ pub fn run_hook(
                 return Err(libc::ETIMEDOUT);
             }
             Ok(None) if timeout_s > 0 => {
-                let ms = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 1_000_000,
-                };
-                // SAFETY: nanosleep reads our local timespec.
-                unsafe { libc::nanosleep(&ms, std::ptr::null_mut()) };
+                sleep_ms(1);
                 left_ms -= 1;
             }
             Ok(None) | Err(libc::EINTR) => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Sleeps `ms` milliseconds (syscalls only; a signal cuts it short).
+pub fn sleep_ms(ms: u64) {
+    let t = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: nanosleep reads our local timespec.
+    unsafe { libc::nanosleep(&t, std::ptr::null_mut()) };
 }
 
 /// Reads exactly `buf.len()` bytes (EOF early: EPIPE).

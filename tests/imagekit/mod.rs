@@ -249,3 +249,52 @@ pub fn docker_archive(out: &Path, layers: &[Vec<u8>], config: serde_json::Value)
     add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
     b.finish().unwrap();
 }
+
+/// Runs `cmd` with stdin /dev/null and stdout and stderr on a pty of its own (a terminal, as
+/// isatty sees it); returns its exit status and everything it wrote there. The harness's
+/// timeout guards against a hang.
+pub fn output_on_a_terminal(mut cmd: Command) -> (std::process::ExitStatus, String) {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .expect("posix_openpt");
+    nix::pty::grantpt(&master).expect("grantpt");
+    nix::pty::unlockpt(&master).expect("unlockpt");
+    let name = nix::pty::ptsname_r(&master).expect("ptsname");
+    let slave = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC)
+        .open(&name)
+        .unwrap();
+    // A terminal that draws (TERM unset or dumb: progress is not drawn).
+    cmd.env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().expect("spawn");
+    drop(cmd); // our copies of the slave: the master reads EIO once the child's are closed
+    let mut master = fs::File::from(OwnedFd::from(master));
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{name}: the command did not end within 60 s (hang guard)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (status, common::text(&reader.join().unwrap()))
+}
