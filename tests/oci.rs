@@ -1709,3 +1709,88 @@ fn kill_refuses_the_runtimes_own_start_signal() {
     assert_eq!(children, "", "the process was started by kill");
     assert_eq!(fs::read_to_string(&out).unwrap(), "");
 }
+
+/// The process's own name (comm) is no word of init's: a process naming itself after what
+/// init once called itself to tell `start` "running" or "hook failed" changes nothing for
+/// `start`, `exec`, `state` or `kill` (they learn from the exec fifo in the state directory).
+#[test]
+fn a_process_naming_itself_like_init_changes_nothing() {
+    let b = Bundle::new("oci-comm");
+    let rename = "for n in ns-oci-hookfail ns-oci-running; do \
+                  printf %s $n > /proc/self/comm; printf %s $n > /proc/1/comm; done 2>/dev/null; \
+                  while :; do sleep 1; done";
+    b.args(&["sh", "-c", rename]);
+    let seen = b.path().join("poststart");
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "startContainer": [{"path": "/bin/true"}],
+            "poststart": [{"path": "/bin/sh",
+                "args": ["sh", "-c", format!("echo ran > {}", seen.display())]}]})
+    });
+    let (status, _, err) = b.create("n1", &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_quiet_success(&b.run(&["start", "n1"]));
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "ran\n");
+    // An exec'd process renaming itself too, then another exec: both go through.
+    let out = b.run(&[
+        "exec",
+        "n1",
+        "sh",
+        "-c",
+        &rename.replace("while :; do sleep 1; done", "true"),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = b.run(&["exec", "n1", "cat", "/proc/self/comm"]);
+    assert_eq!(text(&out.stdout), "cat\n", "{}", describe(&out));
+    assert_eq!(b.state("n1")["status"], "running");
+    assert_error(
+        &b.run(&["start", "n1"]),
+        "cannot start an already running container",
+    );
+    assert_quiet_success(&b.run(&["kill", "n1", "KILL"]));
+    b.wait_status("n1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "n1"]));
+}
+
+/// A process that execs at once (no shell before it) is never missed: `start` (which waits for
+/// the exec when poststart hooks follow) reports success, the process is init's child under
+/// its own name, and init holds the exec fifo only until then (the process never does).
+#[test]
+fn start_sees_an_instant_exec_and_init_lets_go_of_the_fifo() {
+    let b = Bundle::new("oci-instant");
+    b.args(&["sleep", "1000"]);
+    b.edit(|c| c["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/true"}]}));
+    let fifo_fds = |pid: i64| -> usize {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("exec.fifo"))
+            })
+            .count()
+    };
+    for i in 0..5 {
+        let id = format!("i{i}");
+        let (status, _, err) = b.create(&id, &[]);
+        assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+        let init = b.state(&id)["pid"].as_i64().unwrap();
+        assert_eq!(fifo_fds(init), 1, "init holds the write end while created");
+        assert_quiet_success(&b.run(&["start", &id]));
+        assert_eq!(b.state(&id)["status"], "running");
+        let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+        let child: i64 = children.trim().parse().expect(&children);
+        assert_eq!(
+            fs::read_to_string(format!("/proc/{child}/comm")).unwrap(),
+            "sleep\n"
+        );
+        assert_eq!(fifo_fds(init), 0, "init let go of the fifo at the exec");
+        assert_eq!(fifo_fds(child), 0, "the process never holds the fifo");
+        assert_quiet_success(&b.run(&["delete", "--force", &id]));
+    }
+    // A process that ends at once: `start` still succeeds, and the container is stopped.
+    b.args(&["true"]);
+    assert!(b.create("i9", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "i9"]));
+    b.wait_status("i9", "stopped");
+    assert_quiet_success(&b.run(&["delete", "i9"]));
+}

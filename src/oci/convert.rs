@@ -279,6 +279,7 @@ pub fn convert(
         None => None,
     };
     let launch = Launch {
+        exec_fifo: None,
         rootfs: cpath(&rootfs)?,
         root_readonly: root.readonly,
         root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {

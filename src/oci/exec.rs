@@ -70,7 +70,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // A process that has just been started may not have exec'd yet: until it has, it is not
     // dumpable and setns(2) through its pidfd is refused.
     if status == Status::Running {
-        crate::oci::lifecycle::wait_for_exec(&pidfd);
+        crate::oci::lifecycle::wait_for_exec(store, &e.id, &pidfd);
     }
     // Through the container's process, not its init: init is not dumpable (so that the
     // process can't reach it), which keeps us out of it too. The process is init's only child;
@@ -266,6 +266,7 @@ fn prepare(
     set_groups: bool,
 ) -> Result<Prepared> {
     let launch = Launch {
+        exec_fifo: None,
         rootfs: cstring(b"/")?,
         root_readonly: false,
         joins: Vec::new(),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod convert;
 pub mod create;
 mod exec;
+pub mod exec_fifo;
 pub mod features;
 pub mod hooks;
 pub mod launch;
