@@ -1794,3 +1794,31 @@ fn start_sees_an_instant_exec_and_init_lets_go_of_the_fifo() {
     b.wait_status("i9", "stopped");
     assert_quiet_success(&b.run(&["delete", "i9"]));
 }
+
+/// process.oomScoreAdj holds for the container's process and for what `exec` starts in it:
+/// the container's value, or a `--process` file's own.
+#[test]
+fn oom_score_adj_holds_for_the_process_and_exec() {
+    let b = Bundle::new("oci-oom");
+    b.edit(|c| c["process"]["oomScoreAdj"] = 500.into());
+    running(&b, "o1");
+    let init = b.state("o1")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let child: i64 = children.trim().parse().expect(&children);
+    let adj = fs::read_to_string(format!("/proc/{child}/oom_score_adj")).unwrap();
+    assert_eq!(adj, "500\n");
+    let out = b.run(&["exec", "o1", "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(text(&out.stdout), "500\n", "{}", describe(&out));
+    let process = b.path().join("process.json");
+    fs::write(
+        &process,
+        serde_json::to_vec(&serde_json::json!({
+            "args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 700}))
+        .unwrap(),
+    )
+    .unwrap();
+    give_to_caller(&process);
+    let out = b.run(&["exec", "--process", process.to_str().unwrap(), "o1"]);
+    assert_eq!(text(&out.stdout), "700\n", "{}", describe(&out));
+}
