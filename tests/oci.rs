@@ -1822,3 +1822,119 @@ fn oom_score_adj_holds_for_the_process_and_exec() {
     let out = b.run(&["exec", "--process", process.to_str().unwrap(), "o1"]);
     assert_eq!(text(&out.stdout), "700\n", "{}", describe(&out));
 }
+
+/// runtime.md's operations on ids that name no container, or a container in the wrong state:
+/// an error, and no effect on the container.
+#[test]
+fn operations_on_unknown_ids_and_wrong_states_are_errors() {
+    let b = Bundle::new("oci-states");
+    for op in ["start", "state", "kill", "delete", "exec"] {
+        let mut args = vec![op, "nope"];
+        if op == "exec" {
+            args.push("true");
+        }
+        assert_error(&b.run(&args), "container does not exist: nope");
+    }
+    for op in ["create", "start", "state", "kill", "delete"] {
+        assert_error(&b.run(&[op]), "required arguments were not provided");
+    }
+    // Annotations go into the state as they are (an empty value too).
+    b.edit(|c| c["annotations"] = serde_json::json!({"com.example.k": "v", "e": ""}));
+    b.args(&["sleep", "1000"]);
+    assert!(b.create("w1", &[]).0.success());
+    assert_eq!(
+        b.state("w1")["annotations"],
+        serde_json::json!({"com.example.k": "v", "e": ""})
+    );
+    // kill reaches a created container (its init); then it is stopped.
+    assert_quiet_success(&b.run(&["kill", "w1", "KILL"]));
+    b.wait_status("w1", "stopped");
+    assert_error(&b.run(&["kill", "w1", "KILL"]), "container not running");
+    assert_error(&b.run(&["start", "w1"]), "has stopped");
+    assert_eq!(b.state("w1")["status"], "stopped");
+    assert_quiet_success(&b.run(&["delete", "w1"]));
+    // An id in use is refused, and the container holding it is untouched.
+    assert!(b.create("w2", &[]).0.success());
+    let pid = b.state("w2")["pid"].clone();
+    assert_error(&b.run(&["create", "w2"]), "container with id exists: w2");
+    let st = b.state("w2");
+    assert_eq!((st["status"].as_str(), &st["pid"]), (Some("created"), &pid));
+    assert_quiet_success(&b.run(&["delete", "w2"]));
+}
+
+/// What config.md and config-linux.md forbid in the document is an error at create, which
+/// leaves no container behind; what they allow (a relative root path, a relative mount
+/// destination, unknown properties) works.
+#[test]
+fn configs_the_spec_forbids_are_refused_and_what_it_allows_runs() {
+    let b = Bundle::new("oci-valid");
+    b.args(&["sh", "-c", "pwd"]);
+    let orig = fs::read(b.path().join("config.json")).unwrap();
+    type Edit = fn(&mut Value);
+    let refused: [(&str, Edit); 10] = [
+        ("process.cwd \"tmp\": must be absolute", |c| {
+            c["process"]["cwd"] = "tmp".into()
+        }),
+        ("invalid process.args: empty", |c| {
+            c["process"]["args"] = serde_json::json!([])
+        }),
+        ("RLIMIT_NOFILE\" is listed twice", |c| {
+            c["process"]["rlimits"] = serde_json::json!([
+                {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10},
+                {"type": "RLIMIT_NOFILE", "soft": 11, "hard": 11}])
+        }),
+        ("not SemVer", |c| c["ociVersion"] = "banana".into()),
+        ("annotations: a key is empty", |c| {
+            c["annotations"] = serde_json::json!({"": "x"})
+        }),
+        ("hooks.poststop[0] path \"true\": must be absolute", |c| {
+            c["hooks"] = serde_json::json!({"poststop": [{"path": "true"}]})
+        }),
+        ("\"uts\" is listed twice", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "uts"}))
+        }),
+        ("linux.maskedPaths \"proc/kcore\": must be absolute", |c| {
+            c["linux"]["maskedPaths"] = serde_json::json!(["proc/kcore"])
+        }),
+        ("linux.readonlyPaths \"proc/sys\": must be absolute", |c| {
+            c["linux"]["readonlyPaths"] = serde_json::json!(["proc/sys"])
+        }),
+        ("invalid root.path", |c| {
+            c["root"]["path"] = "nonexistent".into()
+        }),
+    ];
+    for (words, edit) in refused {
+        fs::write(b.path().join("config.json"), &orig).unwrap();
+        b.edit(edit);
+        let (status, out, err) = b.create("v1", &[]);
+        let err = fs::read_to_string(&err).unwrap();
+        assert!(!status.success() && err.contains(words), "{words}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(fs::read_to_string(&out).unwrap(), "");
+        assert_error(&b.run(&["state", "v1"]), "does not exist");
+    }
+    // root.path relative to the bundle, a mount destination relative to / (config.md: MAY,
+    // deprecated), properties this runtime doesn't know.
+    fs::write(b.path().join("config.json"), &orig).unwrap();
+    b.args(&["sh", "-c", "grep -c ' /tmp tmpfs ' /proc/mounts"]);
+    b.edit(|c| {
+        c["root"]["path"] = "rootfs".into();
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["com.example.unknown"] = 1.into();
+        c["process"]["com.example.unknown"] = 1.into();
+        c["linux"]["com.example.unknown"] = 1.into();
+    });
+    let out = b.run(&["run", "v2"]);
+    assert_eq!(text(&out.stdout), "1\n", "{}", describe(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+}

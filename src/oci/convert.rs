@@ -52,6 +52,7 @@ pub fn convert(
         .as_ref()
         .context("invalid config.json: no process")?;
     let linux = config.linux.as_ref();
+    crate::oci::validate::config(config)?;
     refuse_unsupported(config, process)?;
     crate::oci::process::check_preserve_fds(opts.preserve_fds)?;
     let root = config

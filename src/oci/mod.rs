@@ -18,6 +18,7 @@ pub mod mounts;
 pub mod process;
 pub mod seccomp;
 pub mod store;
+pub mod validate;
 
 use clap::error::ErrorKind;
 use std::io::Write;
