@@ -1938,3 +1938,60 @@ fn configs_the_spec_forbids_are_refused_and_what_it_allows_runs() {
         describe(&out)
     );
 }
+
+/// runtime.md: a failing poststart or poststop hook is a warning (in the log), and the
+/// remaining hooks and the lifecycle continue as if it had succeeded.
+#[test]
+fn failing_poststart_and_poststop_hooks_are_warnings_and_the_rest_run() {
+    let b = Bundle::new("oci-hookwarn");
+    let marks = b.path().join("marks");
+    let mark = |name: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {name} >> {}", marks.display())]})
+    };
+    b.args(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "poststart": [{"path": "/bin/false"}, mark("poststart")],
+            "poststop": [{"path": "/bin/false"}, mark("poststop")]})
+    });
+    let log = b.path().join("log");
+    let log_arg = ["--log", log.to_str().unwrap()];
+    assert!(b.create("hw1", &[]).0.success());
+    assert_quiet_success(&b.run(&[&log_arg[..], &["start", "hw1"]].concat()));
+    assert_eq!(b.state("hw1")["status"], "running");
+    assert_quiet_success(&b.run(&[&log_arg[..], &["delete", "--force", "hw1"]].concat()));
+    assert_error(&b.run(&["state", "hw1"]), "does not exist");
+    assert_eq!(fs::read_to_string(&marks).unwrap(), "poststart\npoststop\n");
+    let log = fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{log}");
+    assert!(
+        warnings[0].contains("hooks.poststart[0] \"/bin/false\""),
+        "{log}"
+    );
+    assert!(
+        warnings[1].contains("hooks.poststop[0] \"/bin/false\""),
+        "{log}"
+    );
+}
+
+/// config-linux.md "Default devices": the runtime MUST supply /dev/null, zero, full, random,
+/// urandom, tty and ptmx, whatever the config's `devices`.
+#[test]
+fn the_default_devices_are_there() {
+    let b = Bundle::new("oci-devices");
+    b.args(&[
+        "sh",
+        "-c",
+        "for d in null zero full random urandom tty; do test -c /dev/$d || echo no $d; done; \
+         test -e /dev/ptmx || echo no ptmx; head -c 3 /dev/zero | wc -c; echo x > /dev/null",
+    ]);
+    let out = b.run(&["run", "d1"]);
+    assert_eq!(text(&out.stdout), "3\n", "{}", describe(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+}

@@ -145,9 +145,7 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     }
     // poststart failures are warnings (runtime.md): the container runs anyway.
     let state = store::state_json(s, Status::Running);
-    if let Err(e) = hooks::run("poststart", &s.hooks.poststart, &state) {
-        log.warn(&crate::error::one_line(&e));
-    }
+    hooks::run_warning("poststart", &s.hooks.poststart, &state, log);
     Ok(())
 }
 
@@ -240,9 +238,7 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         crate::oci::cgroup::remove(dir);
     }
     let state = store::state_json(&s, Status::Stopped);
-    if let Err(e) = hooks::run("poststop", &s.hooks.poststop, &state) {
-        log.warn(&crate::error::one_line(&e));
-    }
+    hooks::run_warning("poststop", &s.hooks.poststop, &state, log);
     Ok(())
 }
 
