@@ -384,11 +384,7 @@ pub fn load(env: &[(OsString, OsString)], name: &str) -> Result<Opened> {
     let sessions =
         open_sessions(env, false)?.ok_or_else(|| anyhow!("no session named {}", quote(name)))?;
     let dir = open_session(&sessions, name)?;
-    let text = dir
-        .read(META, MAX_META)
-        .map_err(|e| anyhow!("reading the session {}: {e}", quote(dir.path().join(META))))?;
-    let mut meta: Meta = serde_json::from_slice(&text)
-        .with_context(|| format!("reading the session {}", quote(dir.path().join(META))))?;
+    let mut meta = read_meta(&dir)?;
     // The name it is kept under is the one removed (a copied session.json may say another).
     meta.name = name.to_string();
     Ok(Opened {
@@ -396,6 +392,39 @@ pub fn load(env: &[(OsString, OsString)], name: &str) -> Result<Opened> {
         dir,
         meta,
     })
+}
+
+fn read_meta(dir: &Dir) -> Result<Meta> {
+    let text = dir
+        .read(META, MAX_META)
+        .map_err(|e| anyhow!("reading the session {}: {e}", quote(dir.path().join(META))))?;
+    serde_json::from_slice(&text)
+        .with_context(|| format!("reading the session {}", quote(dir.path().join(META))))
+}
+
+/// The image layers (their roots in the store) that the user's sessions compare their
+/// roots' changes with: `images --prune` keeps them while the sessions exist. A session
+/// whose session.json can't be read has nothing diff could use either.
+pub fn image_layers_in_use(env: &[(OsString, OsString)]) -> Result<Vec<PathBuf>> {
+    let Some(sessions) = open_sessions(env, false)? else {
+        return Ok(Vec::new());
+    };
+    let names = sessions
+        .reopen()
+        .and_then(|d| crate::image::tree::list(&d))
+        .with_context(|| format!("reading the sessions directory {}", quote(sessions.path())))?;
+    let mut layers = Vec::new();
+    for name in names {
+        let Some(meta) = name
+            .to_str()
+            .and_then(|n| open_session(&sessions, n).ok())
+            .and_then(|dir| read_meta(&dir).ok())
+        else {
+            continue;
+        };
+        layers.extend(meta.layers.into_iter().flat_map(|l| l.image_layers));
+    }
+    Ok(layers)
 }
 
 pub fn discard(env: &[(OsString, OsString)], name: &str) -> Result<u8> {

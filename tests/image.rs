@@ -1,6 +1,6 @@
 //! `--image` and `ns-rootless images`: images the tests write themselves (an OCI layout, an
-//! oci-archive, a docker-archive, rootfs tarballs) and `podman save` outputs, run as the
-//! unprivileged caller with a store of its own.
+//! oci-archive, a docker-archive, rootfs tarballs), `podman save` outputs and layouts that
+//! `skopeo copy` wrote, run as the unprivileged caller with a store of its own.
 
 #[allow(dead_code)]
 mod common;
@@ -14,6 +14,7 @@ use common::{
 use imagekit::{busybox_layer, docker_archive, layer, oci_layout, tar_dir, Entry, Home};
 use serde_json::json;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn path(p: &Path) -> &str {
@@ -486,6 +487,80 @@ fn podman_save_outputs_run() {
     assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
 }
 
+/// Runs skopeo as the unprivileged caller with a home of its own and no trust policy to read
+/// (`--insecure-policy`: nothing here comes from a registry).
+fn skopeo(home: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = common::caller_command(common::host_tool("skopeo"));
+    cmd.arg("--insecure-policy")
+        .args(args)
+        .env("HOME", home)
+        .env("TMPDIR", home.join("tmp"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", home.join("run"));
+    let out = common::output_of(cmd);
+    assert!(out.status.success(), "skopeo {args:?}\n{}", describe(&out));
+    out
+}
+
+/// An OCI layout that a real client wrote: `skopeo copy` of a docker-archive (the tests' own)
+/// into `oci:DIR:TAG`, once with its layers kept as they come (plain tar) and once gzipped
+/// (skopeo's default for an OCI destination).
+#[test]
+fn a_layout_skopeo_wrote_runs_with_its_config() {
+    let home = Home::new("img-skopeo");
+    let sh = home.files().join("skopeo-home");
+    for sub in ["", "tmp", "config", "run"] {
+        fs::create_dir(sh.join(sub)).unwrap();
+    }
+    imagekit::give_tree(&sh);
+    let archive = sh.join("image.tar");
+    docker_archive(&archive, &layers(), config());
+    imagekit::give_tree(&archive);
+    let plain = sh.join("layout-plain");
+    let gzipped = sh.join("layout-gzip");
+    let from = format!("docker-archive:{}", path(&archive));
+    skopeo(
+        &sh,
+        &[
+            "copy",
+            "-q",
+            "--dest-oci-accept-uncompressed-layers",
+            &from,
+            &format!("oci:{}:t1", path(&plain)),
+        ],
+    );
+    skopeo(
+        &sh,
+        &[
+            "copy",
+            "-q",
+            "--dest-compress-format",
+            "gzip",
+            &from,
+            &format!("oci:{}:t1", path(&gzipped)),
+        ],
+    );
+    let gzip_blobs = |layout: &Path| {
+        fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .filter(|b| {
+                fs::read(b.as_ref().unwrap().path())
+                    .unwrap()
+                    .starts_with(&[0x1f, 0x8b])
+            })
+            .count()
+    };
+    assert_eq!((gzip_blobs(&plain), gzip_blobs(&gzipped)), (0, 2));
+    for image in [&plain, &gzipped] {
+        let out = home.run(&["--image", path(image)]);
+        assert_stdout(&out, CONFIG_OUTPUT);
+        let out = in_image(&home, image, "test -e /etc/group || echo no group; ls /opt");
+        assert_stdout(&out, "no group\nnew\n");
+    }
+    // Keyed by the uncompressed digest: both layouts share the same two layers.
+    assert_eq!(home.layers().len(), 2, "{:?}", home.layers());
+}
+
 #[test]
 fn a_user_given_by_number_needs_no_passwd_entry() {
     let home = Home::new("img-uid");
@@ -615,6 +690,43 @@ fn prune_keeps_the_layers_of_a_running_sandbox() {
     drop(running);
     assert_code(&home.run(&["images", "--prune"]), 0);
     assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+/// A layer being unpacked is a `.tmp-*` directory its unpacker holds a shared flock on:
+/// prune removes an abandoned one whatever its name says (here a pid that runs: pid 1, as
+/// a crashed unpacker's pid reused), and never one that is held.
+#[test]
+fn prune_removes_abandoned_temporary_layers_and_never_a_held_one() {
+    let (home, image) = home_with_image("img-prunetmp", json!({}));
+    assert_code(&in_image(&home, &image, "true"), 0);
+    let store = home.data().join("ns-rootless/layers");
+    let abandoned = store.join(".tmp-1-0123456789ab");
+    let live = store.join(".tmp-1-ba9876543210");
+    for dir in [&abandoned, &live] {
+        fs::create_dir_all(dir.join("root/usr")).unwrap();
+        fs::write(dir.join("root/usr/f"), "f").unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+        imagekit::give_tree(dir);
+    }
+    let held = nix::fcntl::Flock::lock(
+        fs::File::open(&live).unwrap(),
+        nix::fcntl::FlockArg::LockSharedNonblock,
+    )
+    .unwrap();
+    let before = home.layers().len();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(
+        !abandoned.exists(),
+        "an abandoned temporary layer survived prune"
+    );
+    assert!(
+        live.join("root/usr/f").exists(),
+        "a held temporary layer was pruned"
+    );
+    assert_eq!(home.layers().len(), before - 1, "{:?}", home.layers());
+    drop(held);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(!live.exists());
 }
 
 #[test]

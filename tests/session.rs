@@ -680,3 +680,65 @@ fn apply_refuses_a_session_of_an_image_root_only() {
     assert!(sessions(&home).join("s15/upper/root/etc/r").exists());
     assert_code(&home.run(&["discard", "s15"]), 0);
 }
+
+/// A session of an `--image` run compares its root's changes with the image's layers: prune
+/// keeps them while the session exists, even once the image itself is gone, and removes them
+/// after the session is discarded.
+#[test]
+fn prune_keeps_the_layers_a_session_needs() {
+    let home = Home::new("cow-prune");
+    let image = home.files().join("rootfs.tar");
+    fs::write(&image, imagekit::busybox_layer()).unwrap();
+    let out = home.run(&[
+        "--cow",
+        "--name",
+        "s20",
+        "--image",
+        path(&image),
+        "--",
+        "sh",
+        "-c",
+        "echo r > /etc/root-file; rm /etc/group",
+    ]);
+    assert_code(&out, 0);
+    fs::remove_file(&image).unwrap();
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert_eq!(home.layers().len(), 1, "{:?}", home.layers());
+    let out = home.run(&["diff", "s20"]);
+    assert_stdout(&out, "D etc/group\nA etc/root-file\n");
+    assert_code(&home.run(&["discard", "s20"]), 0);
+    assert_code(&home.run(&["images", "--prune"]), 0);
+    assert!(home.layers().is_empty(), "{:?}", home.layers());
+}
+
+/// A socket the sandbox left (a server's, say) can't be replayed: apply applies the rest and
+/// names it on one line instead of refusing the whole session. Made here in the session's
+/// upper directly, as a sandbox's server would have: the test host has no tool for it.
+#[test]
+fn apply_skips_a_socket_and_names_it() {
+    let (home, p) = session_of("cow-socket", "s21", "mkdir run; echo a > added");
+    let uppers = sessions(&home).join("s21/upper");
+    let upper = fs::read_dir(&uppers)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let socket = std::os::unix::net::UnixListener::bind(upper.join("run/app.sock")).unwrap();
+    give_tree(&upper);
+    let out = home.run(&["diff", "s21"]);
+    assert_stdout(&out, "A added\nA run\nA run/app.sock\n");
+    let out = home.run(&["apply", "s21"]);
+    assert_code(&out, 0);
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{}", describe(&out));
+    assert!(
+        err.starts_with("ns-rootless: ") && err.contains("run/app.sock") && err.contains("socket"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(fs::read_to_string(p.join("added")).unwrap(), "a\n");
+    assert!(p.join("run").is_dir() && !p.join("run/app.sock").exists());
+    assert!(!sessions(&home).join("s21").exists());
+    drop(socket);
+}

@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::SystemTime;
 
 struct Row {
@@ -46,7 +45,8 @@ fn rows(store: &Opened) -> Vec<Row> {
 pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> {
     let store = Store::locate(env)?.open(false)?;
     if let (true, Some(store)) = (prune, &store) {
-        prune_store(store)?;
+        let sessions = crate::session::image_layers_in_use(env)?;
+        prune_store(store, &sessions)?;
     }
     let rows = store.as_ref().map(rows).unwrap_or_default();
     let mut out = std::io::stdout().lock();
@@ -89,11 +89,17 @@ pub fn run(env: &[(OsString, OsString)], prune: bool, json: bool) -> Result<u8> 
 }
 
 /// Forgets images whose source is gone or changed, then removes every layer no remaining
-/// image names, and temporary layers whose unpacking process is gone. A layer a run holds
-/// (`Store::hold`: a sandbox using it, a start unpacking or finding it) is kept: each is
-/// removed under an exclusive flock, which a run's shared one refuses.
-fn prune_store(store: &Opened) -> Result<()> {
-    let mut kept = HashSet::new();
+/// image names and no session (`sessions`: the layer roots they compare with) needs, and
+/// temporary layers no unpacker holds. A layer a run holds (`Store::hold`: a
+/// sandbox using it, a start unpacking or finding it) is kept: each is removed under an
+/// exclusive flock, which a run's shared one refuses.
+fn prune_store(store: &Opened, sessions: &[std::path::PathBuf]) -> Result<()> {
+    let layers_dir = store.layers_dir();
+    let mut kept: HashSet<String> = sessions
+        .iter()
+        .filter_map(|root| root.strip_prefix(&layers_dir).ok())
+        .filter_map(|rel| rel.iter().next()?.to_str().map(String::from))
+        .collect();
     for row in rows(store) {
         let current = stamp_of(&row.r.source).ok();
         if current == Some(row.r.stamp) {
@@ -105,10 +111,9 @@ fn prune_store(store: &Opened) -> Result<()> {
     let mut removed = 0u64;
     let mut bytes = 0u64;
     for name in store.layer_names() {
-        let unused = match name.strip_prefix(".tmp-") {
-            Some(rest) => !unpacker_alive(rest),
-            None => !kept.contains(&name),
-        };
+        // A temporary layer is its unpacker's for as long as it holds its lock (as a
+        // pid in its name could be another process's by now): remove_unheld decides.
+        let unused = name.starts_with(".tmp-") || !kept.contains(&name);
         let size = store.layer_meta(&name).map_or(0, |m| m.size);
         if unused && store.remove_unheld(&name)? {
             bytes += size;
@@ -121,12 +126,6 @@ fn prune_store(store: &Opened) -> Result<()> {
         human_size(bytes)
     );
     Ok(())
-}
-
-/// `.tmp-<pid>-<random>`: whether that pid still runs (then it may be unpacking).
-fn unpacker_alive(rest: &str) -> bool {
-    let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
-    pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
 }
 
 fn human_size(n: u64) -> String {

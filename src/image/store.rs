@@ -3,7 +3,8 @@
 //! ```text
 //! layers/<hex>/root        an unpacked layer, keyed by its diff_id (sha256 of the tar)
 //! layers/<hex>/meta.json   its size and entry count
-//! layers/.tmp-*            a layer being unpacked (renamed into place when complete)
+//! layers/.tmp-*            a layer being unpacked (renamed into place when complete); its
+//!                          unpacker holds a shared flock on it
 //! refs/<hex>.json          an image file or directory seen before (keyed by its path's hash)
 //! ```
 //!
@@ -297,23 +298,7 @@ impl Opened {
         limits: Limits,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(String, fs::File)> {
-        let name = format!(".tmp-{}-{}", std::process::id(), random_hex());
-        let shown = self.layers_dir().join(&name);
-        let made = self
-            .layers
-            .mkdir(&name)
-            .and_then(|()| {
-                self.layers
-                    .subdir(&name)
-                    .map_err(|_| io::ErrorKind::Other.into())
-            })
-            .with_context(|| format!("creating {}", quote(&shown)))?;
-        let held = made
-            .reopen()
-            .ok()
-            .map(fs::File::from)
-            .filter(|d| crate::sys::try_lock_shared(d.as_raw_fd()) == Ok(true))
-            .ok_or_else(|| anyhow!("locking {}: removed meanwhile", quote(&shown)))?;
+        let (name, made, held) = self.make_temp()?;
         let result = unpack_into(&made, blob, blob_digest, diff_id, limits, progress);
         let outcome = result.and_then(|(hex, done)| {
             let meta = LayerMeta {
@@ -344,6 +329,36 @@ impl Opened {
             let _ = self.layers.remove_tree(&name);
         }
         outcome
+    }
+
+    /// A new temporary layer directory `.tmp-<random>`, held (a shared flock) from before
+    /// anything is unpacked into it until the layer is renamed into place, or dropped. Prune
+    /// removes a temporary layer only under an exclusive flock: one whose unpacker is gone,
+    /// or one just made and not yet locked, which is then made again (lock, then check it is
+    /// still linked: a removed directory has no links left).
+    fn make_temp(&self) -> Result<(String, Dir, fs::File)> {
+        for _ in 0..3 {
+            let name = format!(".tmp-{}", random_hex());
+            self.layers
+                .mkdir(&name)
+                .with_context(|| format!("creating {}", quote(self.layers_dir().join(&name))))?;
+            // Until it is locked, prune may remove it: then another is made.
+            let Some((made, held)) = self.layers.subdir(&name).ok().and_then(|made| {
+                let held = fs::File::from(made.reopen().ok()?);
+                Some((made, held))
+            }) else {
+                continue;
+            };
+            if crate::sys::try_lock_shared(held.as_raw_fd()) == Ok(true)
+                && held.metadata().is_ok_and(|m| m.nlink() > 0)
+            {
+                return Ok((name, made, held));
+            }
+        }
+        bail!(
+            "creating a temporary layer in {}: removed as it was made (is `images --prune` running in a loop?)",
+            quote(self.layers_dir())
+        )
     }
 }
 

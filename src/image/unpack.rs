@@ -27,6 +27,9 @@ pub struct Limits {
     pub max_bytes: u64,
     /// The most entries one layer may have.
     pub max_entries: u64,
+    /// The most bytes of directory names one layer may have: each is kept until the end, when
+    /// the directories get their modes and times.
+    pub max_dir_names: u64,
 }
 
 /// Generous for real images (the biggest common ones are a few GiB, ~100k files), small enough
@@ -34,7 +37,11 @@ pub struct Limits {
 pub const LIMITS: Limits = Limits {
     max_bytes: 32 << 30,
     max_entries: 2_000_000,
+    // Real layers have a few MiB (200k directories of 60 bytes are 12 MB); the entry limit
+    // alone would allow 8 GiB (2 million 4 KiB names).
+    max_dir_names: 64 << 20,
 };
+const _: () = assert!(LIMITS.max_dir_names < LIMITS.max_entries * 4096 / 100);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Unpacked {
@@ -160,8 +167,11 @@ pub fn unpack(
                         )?;
                     }
                     dir_names += rel.as_os_str().len() as u64;
-                    if dir_names > MAX_DIR_NAMES {
-                        bail!("more than {MAX_DIR_NAMES} bytes of directory names");
+                    if dir_names > limits.max_dir_names {
+                        bail!(
+                            "more than {} bytes of directory names",
+                            limits.max_dir_names
+                        );
                     }
                     dirs.push((rel.clone(), mode, mtime));
                 }
@@ -265,11 +275,6 @@ pub fn unpack(
     }
     Ok(done)
 }
-
-/// The most bytes of directory names one layer may have: each is kept until the end, when
-/// the directories get their modes and times. Real layers have a few MiB (200k directories
-/// of 60 bytes are 12 MB); the entry limit alone would allow 8 GiB (2 million 4 KiB names).
-pub const MAX_DIR_NAMES: u64 = 64 << 20;
 
 /// The most bytes read between two entries: headers, the extension records that the tar
 /// crate holds in memory whole before it yields the entry they describe (GNU long names and

@@ -228,6 +228,7 @@ fn unpacking_is_bounded() {
     let small = Limits {
         max_bytes: 1 << 20,
         max_entries: 2,
+        ..LIMITS
     };
     assert!(err(unpack_into(&t.0.join("l1"), &many, small)).contains("more than 2 entries"));
     let big = archive(&[
@@ -237,6 +238,7 @@ fn unpacking_is_bounded() {
     let tight = Limits {
         max_bytes: 5000,
         max_entries: 100,
+        ..LIMITS
     };
     assert!(err(unpack_into(&t.0.join("l2"), &big, tight)).contains("more than 5000 bytes"));
 }
@@ -256,6 +258,7 @@ fn skipped_data_counts_too() {
     let tight = Limits {
         max_bytes: 10_000,
         max_entries: 10,
+        ..LIMITS
     };
     let e = err(unpack_into(&t.0.join("l"), &bytes, tight));
     assert!(e.contains("larger than its entries can explain"), "{e}");
@@ -451,21 +454,34 @@ impl Read for ManyDirs {
 #[test]
 fn the_directory_names_kept_until_the_end_are_bounded() {
     // Directory modes and times are set after every entry, so their names are kept: 2 million
-    // entries (the entry limit) of 4 KiB names would be 8 GiB of memory. 18000 of 3.7 KiB
-    // are past the bound.
-    let t = Temp::new("dirnames");
-    let dir = t.0.join("l");
-    fs::create_dir_all(&dir).unwrap();
-    let root: std::os::fd::OwnedFd = fs::File::open(&dir).unwrap().into();
-    let input = ManyDirs {
-        next: 0,
-        n: 18_000,
-        buf: Vec::new(),
-        pos: 0,
-        ended: false,
+    // entries (the entry limit) of 4 KiB names would be 8 GiB of memory. The bound is what
+    // stops that (unpack.rs checks it is far below the entry limit's worth); here a small one keeps the test cheap (the
+    // real one takes 18000 deep directories to reach).
+    let tight = Limits {
+        max_dir_names: 64 << 10,
+        ..LIMITS
     };
-    let e = err(unpack(input, &root, LIMITS, &mut |_| {}));
-    assert!(e.contains("directory names"), "{e}");
+    let t = Temp::new("dirnames");
+    let many_dirs = |n, name: &str| -> anyhow::Result<Unpacked> {
+        let dir = t.0.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let root: std::os::fd::OwnedFd = fs::File::open(&dir).unwrap().into();
+        let input = ManyDirs {
+            next: 0,
+            n,
+            buf: Vec::new(),
+            pos: 0,
+            ended: false,
+        };
+        unpack(input, &root, tight, &mut |_| {})
+    };
+    // 10 names of 3.7 KiB fit in 64 KiB; 30 don't.
+    assert_eq!(many_dirs(10, "fits").unwrap().entries, 10);
+    let e = err(many_dirs(30, "past"));
+    assert!(
+        e.contains("more than 65536 bytes of directory names"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -38,13 +38,13 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         .iter()
         .filter(|c| meta.layers[c.layer].target.is_none())
         .count();
-    let todo: Vec<&Change> = all
+    let (unmakeable, todo): (Vec<&Change>, Vec<&Change>) = all
         .iter()
         .filter(|c| meta.layers[c.layer].target.is_some())
-        .collect();
+        .partition(|c| c.what.is_some_and(|w| unmakeable_kind(w).is_some()));
     // An image's root is diff-only: its writes have no directory to go to. A session of
     // nothing else is refused rather than removed with them.
-    if todo.is_empty() && skipped > 0 {
+    if todo.is_empty() && unmakeable.is_empty() && skipped > 0 {
         bail!(
             "refusing to apply the session {}: its {skipped} change(s) are to the image's root, \
              which apply can't write (an image's layers are read-only); `ns-rootless diff {name}` \
@@ -99,6 +99,14 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
         }
     }
     session.remove()?;
+    for c in unmakeable {
+        let what = c.what.and_then(unmakeable_kind).unwrap_or("special file");
+        let _ = writeln!(
+            std::io::stderr(),
+            "ns-rootless: not applied: {} is a {what}, which apply can't make",
+            shown(c)
+        );
+    }
     if skipped > 0 {
         let _ = writeln!(
             std::io::stderr(),
@@ -300,7 +308,7 @@ fn replay(upper: &OwnedFd, target: &OwnedFd, c: &Change, modes: &mut DirModes) -
             }
             nix::sys::stat::mknodat(&parent, name, SFlag::S_IFIFO, mode, 0)?;
         }
-        _ => bail!("a device or socket; not applied"),
+        _ => bail!("a device or socket; not applied"), // left out by run (unmakeable_kind)
     }
     Ok(())
 }
@@ -357,11 +365,22 @@ fn open_source(upper: &OwnedFd, rel: &Path) -> Result<std::fs::File> {
 }
 
 /// Why the change `c` could not be replayed whole, found before anything is written: a file
-/// that can't be read from the session, or something that can't be made in a directory.
+/// that can't be read from the session.
 fn preflight(upper: &OwnedFd, c: &Change) -> Result<()> {
     match c.what {
-        None | Some(SFlag::S_IFDIR | SFlag::S_IFLNK | SFlag::S_IFIFO) => Ok(()),
         Some(SFlag::S_IFREG) => open_source(upper, &c.path).map(drop),
-        Some(_) => bail!("is a device or socket, which apply can't make"),
+        _ => Ok(()),
+    }
+}
+
+/// What apply leaves out, named, and applies the rest: a socket is a live endpoint, not
+/// data (bind(2) makes it, and only its program's bind means anything), and a device node
+/// can't be made unprivileged (mknod(2): CAP_MKNOD). Neither is worth refusing a session.
+fn unmakeable_kind(what: SFlag) -> Option<&'static str> {
+    match what {
+        SFlag::S_IFSOCK => Some("socket"),
+        SFlag::S_IFCHR => Some("character device"),
+        SFlag::S_IFBLK => Some("block device"),
+        _ => None,
     }
 }
