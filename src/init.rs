@@ -126,8 +126,9 @@ pub fn main(ctx: &Context) -> ! {
         fail(Stage::Limit, i as u32, e);
     }
     // An OCI container is created now: say so (or that its command can't be run, in runc's
-    // words at `create`), let `create` exit, and wait for `start`. Nothing of the host is held
-    // while waiting: no fd, and `start` signals us through a pidfd.
+    // words at `create`), let `create` exit, and wait for `start`, which signals us through a
+    // pidfd. Of the host we hold only the exec fifo's write end (a FIFO: no directory to
+    // resolve a path from, and closed before the process runs).
     let mut report = ctx.report_write;
     if p.oci.is_some() {
         if let Err(e) = sys::find_executable(&p.candidates) {
