@@ -1995,3 +1995,34 @@ fn the_default_devices_are_there() {
         describe(&out)
     );
 }
+
+/// While its hooks run at create, a container is "creating": neither created nor running, so
+/// runtime.md has `kill` and `delete` (without --force) refuse it, with no effect on it.
+#[test]
+fn kill_and_delete_refuse_a_container_being_created() {
+    let b = Bundle::new("oci-creating");
+    let seen = b.path().join("seen");
+    let oci = format!("{} --root {}", oci_binary().display(), b.root.display());
+    let ask = format!(
+        "{oci} kill cr1 KILL 2>> {seen}; echo kill $? >> {seen}; \
+         {oci} delete cr1 2>> {seen}; echo delete $? >> {seen}",
+        seen = seen.display()
+    );
+    b.args(&["echo", "ran"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh",
+            "args": ["sh", "-c", ask], "env": ["PATH=/usr/bin:/bin"]}]})
+    });
+    let out = b.run(&["run", "cr1"]);
+    assert_eq!(text(&out.stdout), "ran\n", "{}", describe(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap(),
+        "ns-rootless-oci: cannot kill a container that is still being created\nkill 1\n\
+         ns-rootless-oci: cannot delete container cr1 that is not stopped: creating\ndelete 1\n"
+    );
+}

@@ -186,8 +186,11 @@ fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> 
         bail!("signal {sig} is the one the runtime starts containers with; it can't be sent");
     }
     let s = store.get(id)?;
+    // runtime.md: a container neither created nor running (stopped, or still being created:
+    // its hooks run) gets no signal, and that is an error.
     let (status, pidfd) = match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),
+        (Status::Creating, _) => bail!("cannot kill a container that is still being created"),
         (status, Some(pidfd)) => (status, pidfd),
     };
     let failed = |e| {
@@ -222,8 +225,12 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         ),
     };
     let (status, pidfd) = store::status(&s);
-    if status == Status::Running && !force {
-        bail!("cannot delete container {id} that is not stopped: running");
+    match status {
+        Status::Running | Status::Creating if !force => bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            status.as_str()
+        ),
+        _ => {}
     }
     // A created container is deleted without --force, as runc does (its process never ran).
     if let Some(pidfd) = pidfd {
