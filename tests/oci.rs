@@ -2026,3 +2026,27 @@ fn kill_and_delete_refuse_a_container_being_created() {
          ns-rootless-oci: cannot delete container cr1 that is not stopped: creating\ndelete 1\n"
     );
 }
+
+/// Two `start`s at once: exactly one starts the container, the other is an error.
+#[test]
+fn of_two_starts_at_once_one_fails() {
+    let b = Bundle::new("oci-twostarts");
+    b.args(&["sleep", "1000"]);
+    for i in 0..8 {
+        let id = format!("t{i}");
+        assert!(b.create(&id, &[]).0.success());
+        let spawn = || {
+            let mut cmd = b.oci(&["start", &id]);
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        };
+        let (first, second) = (spawn(), spawn());
+        let outs = [first, second].map(|c| c.wait_with_output().unwrap());
+        let ok = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(ok, 1, "{}\n{}", describe(&outs[0]), describe(&outs[1]));
+        let failed = outs.iter().find(|o| !o.status.success()).unwrap();
+        assert_error(failed, "cannot start an already running container");
+        assert_eq!(b.state(&id)["status"], "running");
+        assert_quiet_success(&b.run(&["delete", "--force", &id]));
+    }
+}
