@@ -98,7 +98,7 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
     // Two `start`s at once: one starts it, the other then finds it running (runtime.md: an
     // error, and no effect). Held until the startContainer and poststart hooks are done.
     let dir = std::fs::File::open(store.dir(id))
-        .with_context(|| format!("opening {}", quote(&store.dir(id))))?;
+        .with_context(|| format!("opening {}", quote(store.dir(id))))?;
     let _lock =
         nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
             anyhow::anyhow!(
