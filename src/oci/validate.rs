@@ -43,6 +43,15 @@ pub fn config(c: &Config) -> Result<()> {
             }
         }
     }
+    // "names MUST contain at least one entry."
+    if let Some(i) = l
+        .seccomp
+        .iter()
+        .flat_map(|p| p.syscalls.iter())
+        .position(|r| r.names.is_empty())
+    {
+        bail!("invalid linux.seccomp.syscalls[{i}]: names is empty");
+    }
     // "The values MUST be absolute paths in the container namespace."
     for (field, paths) in [
         ("maskedPaths", &l.masked_paths),
@@ -165,6 +174,12 @@ mod tests {
             (
                 r#"{"ociVersion":"1.0.2","linux":{"readonlyPaths":["proc/sys"]}}"#,
                 "linux.readonlyPaths",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW",
+                    "syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"},
+                    {"names":[],"action":"SCMP_ACT_ERRNO"}]}}}"#,
+                "linux.seccomp.syscalls[1]: names is empty",
             ),
         ] {
             let err = config(&parse(bad)).unwrap_err().to_string();
