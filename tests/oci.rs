@@ -2050,3 +2050,22 @@ fn of_two_starts_at_once_one_fails() {
         assert_quiet_success(&b.run(&["delete", "--force", &id]));
     }
 }
+
+/// config-linux.md: a namespace `path` that names a namespace of another type is an error.
+#[test]
+fn a_namespace_path_of_another_type_is_refused() {
+    let b = Bundle::new("oci-nstype");
+    b.args(&["true"]);
+    b.edit(|c| {
+        without_namespace(c, "ipc");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "ipc", "path": "/proc/self/ns/uts"}));
+    });
+    assert_error(
+        &b.run(&["run", "nt1"]),
+        "linux.namespaces: \"/proc/self/ns/uts\" is not a namespace of type ipc",
+    );
+    assert_error(&b.run(&["state", "nt1"]), "does not exist");
+}
