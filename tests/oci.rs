@@ -1233,6 +1233,19 @@ fn exec_gets_the_containers_rlimits() {
             serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 100, "soft": 90}])
     });
     running(&b, "r1");
+    // config.md: the container's process gets them (rlim_cur and rlim_max as configured).
+    let init = b.state("r1")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let child: i64 = children.trim().parse().expect(&children);
+    let limits = fs::read_to_string(format!("/proc/{child}/limits")).unwrap();
+    let nofile = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        nofile.split_whitespace().collect::<Vec<_>>(),
+        ["Max", "open", "files", "90", "100", "files"]
+    );
     let out = b.run(&["exec", "r1", "sh", "-c", "ulimit -n; ulimit -H -n"]);
     assert_eq!(text(&out.stdout), "90\n100\n", "{}", describe(&out));
     let process = b.path().join("process.json");
