@@ -121,10 +121,12 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/ns-rootless-bench.XXXXXX")
 chmod 755 "$T"
 BG_PIDS=()
+CLEANUP_CMDS=()         # command lines run at exit (a podman store's containers and pause process)
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    local p
+    local p c
     for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    for c in "${CLEANUP_CMDS[@]}"; do sh -c "$c" >/dev/null 2>&1 || true; done
     if ((KEEP)); then log "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -815,58 +817,104 @@ fi # want throughput
 
 if want net; then
 # ---------------------------------------------------------------------------------------------
-# 7. Network: start-up with user-mode networking, TCP through a published port.
+# 7. Network: start-up with user-mode networking and with -p, TCP through a published port.
 # ---------------------------------------------------------------------------------------------
-# podman in the same configuration (rootless, the same helper, the busybox-free host root): its
-# cells say n/a with podman's own error where it can't run rootless here.
-PM_HOME=$T/podman
-mkdir -p "$PM_HOME"
-((IS_ROOT)) && chown "$BENCH_UID:$BENCH_UID" "$PM_HOME"
-PM="env HOME=$PM_HOME XDG_RUNTIME_DIR=$PM_HOME podman run --rm --cgroups=disabled --rootfs /"
-have podman || PM=$(na_cmd "podman not installed (apt-get install podman)")
-hf "startup, --net pasta: true" time n "$RUNS" "$WARMUP" \
-    ns "$NSR --net pasta -- true" podman "$PM --network pasta true"
-hf "startup, -p 18080:80: true" time n "$RUNS" "$WARMUP" \
-    ns "$NSR -p 18080:80 -- true" podman "$PM --network pasta -p 18080:80 true"
+# Against rootless podman on the same busybox rootfs, imported as an image, with its default
+# network (slirp4netns here: podman 4.3 has no pasta; crun refuses this host's hybrid cgroups, so
+# `--runtime runc`). ns-rootless runs the same rootfs with --rootfs. Short store paths: under a
+# long one podman waits 20 s for every container's exit.
+NET_RUNS=20; ((QUICK)) && NET_RUNS=6
+PMN=$(mktemp -d /tmp/nsn.XXXXXX)
+chmod 755 "$PMN"
+mkdir -p "$PMN"/{home,run,config,data}
+chmod 700 "$PMN/run"
+((IS_ROOT)) && chown -R "$BENCH_UID:$BENCH_UID" "$PMN"
+# at the end, and at exit if interrupted: no container left, nor podman's pause process (it keeps
+# its user namespace), nor the store
+PMN_END="${AS[*]:+$(printf '%q ' "${AS[@]}")}env HOME=$PMN/home XDG_RUNTIME_DIR=$PMN/run XDG_CONFIG_HOME=$PMN/config XDG_DATA_HOME=$PMN/data podman --runtime runc rm -f -t 0 -a >/dev/null 2>&1;"
+PMN_END+=" p=\$(cat $PMN/run/libpod/tmp/pause.pid 2>/dev/null) && kill -KILL \$p; rm -rf $PMN"
+CLEANUP_CMDS+=("$PMN_END")
+PMNC="env HOME=$PMN/home XDG_RUNTIME_DIR=$PMN/run XDG_CONFIG_HOME=$PMN/config XDG_DATA_HOME=$PMN/data podman --runtime runc"
+PMN_RUN=$(na_cmd "podman not installed (apt-get install podman)")
+if ! ((ROOTFS_OK)); then
+    PMN_RUN=$(na_cmd "no busybox rootfs (apt-get install busybox-static)")
+elif have podman && tar --owner=0 --group=0 -C "$ROOTFS" -cf "$PMN/img.tar" . && chmod 644 "$PMN/img.tar" \
+    && "${AS[@]}" $PMNC import -q "$PMN/img.tar" localhost/nsnet >/dev/null 2>"$T/pmn.err"; then
+    PMN_RUN="$PMNC run --rm"
+elif have podman; then
+    PMN_RUN=$(na_cmd "podman import failed: $(last_line "$T/pmn.err")")
+fi
+# ns-rootless with slirp4netns, its fallback: a PATH where pasta isn't.
+SLIRP_PATH=$T/slirp-only
+mkdir -p "$SLIRP_PATH"
+if have slirp4netns; then ln -sf "$(command -v slirp4netns)" "$SLIRP_PATH/slirp4netns"; fi
+NS_NET="$NSR --rootfs $ROOTFS"
+NS_SLIRP="env PATH=$SLIRP_PATH $NSR --rootfs $ROOTFS"
+hf "startup, --net pasta: /bin/true (podman: its default network)" time n "$NET_RUNS" 2 \
+    ns "$NS_NET --net pasta -- /bin/true" podman "$PMN_RUN localhost/nsnet /bin/true"
+hf "startup, -p 18080:80: /bin/true" time n "$NET_RUNS" 2 \
+    ns "$NS_NET -p 18080:80 -- /bin/true" podman "$PMN_RUN -p 18080:80 localhost/nsnet /bin/true"
+hf "startup, --net pasta via slirp4netns: /bin/true" time n "$NET_RUNS" 2 \
+    ns "$NS_SLIRP --net pasta -- /bin/true" \
+    podman "$PMN_RUN --network slirp4netns localhost/nsnet /bin/true"
 
-# A sink on port 5000 inside (perl from the host's root, Essential in Debian), published on
-# 127.0.0.1:$port; the client writes N bytes with bash's /dev/tcp. "no sandbox": the same sink
-# on the host's loopback.
+# A sink on port 5000 inside (busybox nc, a persistent server that runs dd for each connection),
+# published on 127.0.0.1:PORT; the client writes N bytes with bash's /dev/tcp. "no sandbox": the
+# same sink on the host.
 NET_BYTES=$PIPE_BYTES
-SINK='use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 5000, Listen => 5, ReuseAddr => 1) or die $!; print "up\n"; $| = 1; while (my $c = $s->accept) { 1 while sysread($c, my $b, 1 << 20) }'
-tcp_row() {  # tcp_row ROW [TOOL PORT CMD...]...: CMD (an array) runs the sink, published on PORT
-    local row=$1; shift
-    local tool=$1 port=$2; shift 2
+sink() { echo "echo up; exec ${2:-}nc -ll -p $1 -e ${2:-}dd bs=1M of=/dev/null"; }  # sink PORT [BUSYBOX]
+SINK=$(sink 5000)
+# sink_start ROW TOOL PORT STOP CMD...: CMD runs the sink, published on PORT; STOP (a command line,
+# run as the measuring user) ends it where a SIGTERM to CMD doesn't (podman's container: nc is its
+# pid 1, which ignores SIGTERM). The sinks of a row all run at once, so that its clients are timed
+# in the same hyperfine rounds of alternating order.
+SINK_ARGS=() SINK_STOPS=() SINK_PIDS=()
+sink_start() {
+    local row=$1 tool=$2 port=$3 stop=$4; shift 4
     local pid
     "${AS[@]}" "$@" </dev/null >"$T/sink.$tool" 2>&1 &
     pid=$!
-    BG_PIDS+=("$pid")
-    for _ in $(seq 100); do
+    BG_PIDS+=("$pid"); SINK_PIDS+=("$pid"); SINK_STOPS+=("$stop")
+    for _ in $(seq 300); do
         grep -q '^up' "$T/sink.$tool" 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if grep -q '^up' "$T/sink.$tool"; then
-        HF_BYTES=$NET_BYTES
-        hf "$row" thr s "$PIPE_RUNS" 1 "$tool" \
-            "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'"
+        SINK_ARGS+=("$tool" "bash -c 'head -c $NET_BYTES /dev/zero >/dev/tcp/127.0.0.1/$port'")
     else
         rec "$row" thr "$tool" "n/a:$tool: $(last_line "$T/sink.$tool")"
     fi
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    BG_PIDS=()
 }
-row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1"
-tcp_row "$row" ns 18081 "$NSR" -p 18081:5000 -- perl -e "$SINK"
-if have podman; then
-    read -ra pm <<<"$PM"
-    tcp_row "$row" podman 18082 "${pm[@]}" --network pasta -p 18082:5000 perl -e "$SINK"
+sinks_measure() {  # sinks_measure ROW -- time every client of the sinks started, then stop them
+    local row=$1 c p
+    HF_BYTES=$NET_BYTES
+    ((${#SINK_ARGS[@]})) && hf "$row" thr s "$PIPE_RUNS" 1 "${SINK_ARGS[@]}"
+    for c in "${SINK_STOPS[@]}"; do "${AS[@]}" sh -c "$c" >/dev/null 2>&1 || true; done
+    for p in "${SINK_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    SINK_ARGS=() SINK_STOPS=() SINK_PIDS=() BG_PIDS=()
+}
+read -ra pmn <<<"$PMN_RUN"
+read -ra ns_slirp <<<"$NS_SLIRP"
+row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1 (podman: default port handler)"
+sink_start "$row" ns 18081 : "$NSR" --rootfs "$ROOTFS" -p 18081:5000 -- /bin/sh -c "$SINK"
+if [[ $PMN_RUN == env* ]]; then
+    sink_start "$row" podman 18082 "$PMNC rm -f -t 0 nsb-sink1" "${pmn[@]}" --name nsb-sink1 \
+        -p 18082:5000 localhost/nsnet /bin/sh -c "$SINK"
 else
-    rec "$row" thr podman "n/a:podman not installed (apt-get install podman)"
+    probe "$PMN_RUN" || rec "$row" thr podman "n/a:podman: $PROBE_ERR"
 fi
-tcp_row "$row" bare 5000 perl -e "$SINK"
-
+sink_start "$row" bare 18083 : "$ROOTFS/bin/busybox" sh -c "$(sink 18083 "$ROOTFS/bin/busybox ")"
+sinks_measure "$row"
+row="TCP $(human_bytes "$NET_BYTES") through -p 127.0.0.1, slirp4netns (both)"
+sink_start "$row" ns 18084 : "${ns_slirp[@]}" -p 18084:5000 -- /bin/sh -c "$SINK"
+if [[ $PMN_RUN == env* ]]; then
+    sink_start "$row" podman 18085 "$PMNC rm -f -t 0 nsb-sink2" "${pmn[@]}" --name nsb-sink2 \
+        --network slirp4netns:port_handler=slirp4netns -p 18085:5000 localhost/nsnet /bin/sh -c "$SINK"
+fi
+sinks_measure "$row"
+sh -c "$PMN_END"
+CLEANUP_CMDS=()
 fi # want net
 
 if want images; then

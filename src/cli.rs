@@ -105,7 +105,8 @@ pub struct Cli {
     pub share_net: bool,
 
     /// private (only lo), pasta (the internet, not the host's loopback), pasta:host-loopback,
-    /// host, none (not even lo) [default: private; pasta with -p]
+    /// host, none (lo down, no address, no route: the kernel won't delete lo) [default:
+    /// private; pasta with -p]
     #[arg(long, value_name = "MODE", help_heading = "Network")]
     pub net: Option<String>,
 

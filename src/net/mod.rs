@@ -21,7 +21,9 @@ pub enum Net {
     Private,
     /// The host's network namespace (`--net host`, `--share-net`).
     Host,
-    /// A network namespace of its own with nothing up, not even `lo`.
+    /// A network namespace of its own with `lo` down: no address, no route. The kernel makes
+    /// `lo` in every network namespace and won't delete it (RTM_DELLINK: EOPNOTSUPP), and the
+    /// command has no CAP_NET_ADMIN to bring it up.
     None,
     /// A network namespace of its own, connected to the outside by a user-mode helper.
     User(UserNet),
@@ -84,11 +86,15 @@ impl Net {
                  package (it provides pasta), or slirp4netns"
             ),
         };
-        Ok(Net::User(UserNet {
+        let user = UserNet {
             helper,
             host_loopback,
             publish,
-        }))
+        };
+        if let Helper::Slirp4netns(_) = user.helper {
+            slirp4netns::refuse(&user)?;
+        }
+        Ok(Net::User(user))
     }
 
     /// Whether the sandbox gets a network namespace of its own.

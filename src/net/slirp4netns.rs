@@ -2,6 +2,7 @@
 //! unless asked), ports published through its API socket.
 
 use super::helper::{self, Running, READY_FD};
+use super::publish::Proto;
 use super::UserNet;
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
@@ -42,18 +43,33 @@ pub fn args(net: &UserNet, init: i32, api: Option<&Path>) -> Vec<String> {
     args
 }
 
-pub fn start(program: &Path, net: &UserNet, init: i32, uid: u32) -> Result<Running> {
-    if let Some(p) = net
-        .publish
-        .iter()
-        .find(|p| matches!(p.host_ip, IpAddr::V6(_)))
-    {
-        bail!(
-            "--publish {}: slirp4netns publishes on IPv4 addresses only; install pasta (the \
-             passt package) for IPv6",
-            p.shown()
-        );
+/// What slirp4netns can't do with our defaults, refused before any namespace exists.
+pub fn refuse(net: &UserNet) -> Result<()> {
+    for p in &net.publish {
+        if matches!(p.host_ip, IpAddr::V6(_)) {
+            bail!(
+                "--publish {}: slirp4netns publishes on IPv4 addresses only; install pasta (the \
+                 passt package) for IPv6",
+                p.shown()
+            );
+        }
+        // libslirp shows a client on the host itself as 10.0.2.2 and sends the server's replies
+        // there through the host's loopback, which --disable-host-loopback forbids (its
+        // sotranslate_out fails with EPERM): the datagrams go in, no reply comes out (podman
+        // issue #4586).
+        if p.proto == Proto::Udp && !net.host_loopback {
+            bail!(
+                "--publish {}: slirp4netns can't send UDP replies back to the host without \
+                 opening the host's loopback to the sandbox; install pasta (the passt package), \
+                 or accept that with --net pasta:host-loopback",
+                p.shown()
+            );
+        }
     }
+    Ok(())
+}
+
+pub fn start(program: &Path, net: &UserNet, init: i32, uid: u32) -> Result<Running> {
     // The API socket lives in our private state directory, and only until the ports are added.
     let api = match net.publish.is_empty() {
         true => None,
@@ -144,5 +160,21 @@ mod tests {
         assert_eq!(a[a.len() - 2..], ["/proc/7/ns/net", "tap0"]);
         net.host_loopback = true;
         assert!(!args(&net, 7, None).contains(&"--disable-host-loopback".to_string()));
+    }
+
+    #[test]
+    fn udp_and_ipv6_publishing_are_refused_where_they_cant_work() {
+        let net = |host_loopback: bool, spec: &str| UserNet {
+            helper: Helper::Slirp4netns("/usr/bin/slirp4netns".into()),
+            host_loopback,
+            publish: vec![crate::net::Publish::parse(spec).unwrap()],
+        };
+        let err = refuse(&net(false, "5353:53/udp")).unwrap_err().to_string();
+        assert!(err.contains("can't send UDP replies back"), "{err}");
+        assert!(err.contains("--net pasta:host-loopback"), "{err}");
+        refuse(&net(true, "5353:53/udp")).unwrap();
+        refuse(&net(false, "8080:80")).unwrap();
+        let err = refuse(&net(true, "[::1]:8080:80")).unwrap_err().to_string();
+        assert!(err.contains("IPv4 addresses only"), "{err}");
     }
 }
