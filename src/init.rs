@@ -137,6 +137,12 @@ pub fn main(ctx: &Context) -> ! {
         if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
             fail(Stage::TimeNamespace, 0, e);
         }
+        // Not dumpable while created, as runc's init (CVE-2016-9962): we hold a copy of
+        // `create`'s memory (the caller's whole environment) and the exec fifo, and a process
+        // of another container in our user and PID namespaces with CAP_SYS_PTRACE there (a
+        // pod) could otherwise read or write them through /proc/PID (mem, environ, fd). Our
+        // process clears it for both of us anyway before its execve (payload.rs).
+        let _ = sys::set_not_dumpable();
         sync::report(ctx.report_write, Stage::Created, 0, 0);
         sys::close(ctx.report_write);
         report = -1;

@@ -2082,3 +2082,61 @@ fn a_namespace_path_of_another_type_is_refused() {
     );
     assert_error(&b.run(&["state", "nt1"]), "does not exist");
 }
+
+/// Two containers of one pod (the same user and pid namespaces, by path): while the first is
+/// created, its init waits for `start` holding a clone of `create`'s memory (the caller's whole
+/// environment) and the exec fifo's write end. The other's process must reach neither through
+/// /proc, even with CAP_SYS_PTRACE in the pod's user namespace (runc's init is not dumpable for
+/// this, CVE-2016-9962): not read the environment, not
+/// forge "a startContainer hook failed" into the fifo and so make `start` kill the container.
+#[test]
+fn a_created_init_is_out_of_reach_of_its_pod() {
+    let b = Bundle::new("oci-pod-created");
+    let holder = Holder::new(&["--user", "--map-root-user", "--pid", "--mount-proc"]);
+    let (userns, pidns) = (holder.ns("user"), holder.ns("pid"));
+    let join = |c: &mut Value| {
+        without_namespace(c, "user");
+        without_namespace(c, "pid");
+        c["linux"]["namespaces"].as_array_mut().unwrap().extend([
+            serde_json::json!({"type": "user", "path": userns}),
+            serde_json::json!({"type": "pid", "path": pidns}),
+        ]);
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+    };
+    b.edit(|c| {
+        join(c);
+        c["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/true"}]});
+    });
+    b.args(&["sleep", "1000"]);
+    let mut create = b.oci(&["create", "a"]);
+    create
+        .env("POD_SECRET_TOKEN", "s3cret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(wait_for(create.spawn().unwrap(), "create").success());
+    // The pod's other container may trace its own processes (a debugger in it).
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("hooks");
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = serde_json::json!(["CAP_SYS_PTRACE"]);
+        }
+    });
+    b.args(&[
+        "sh",
+        "-c",
+        "for p in /proc/[0-9]*; do \
+           { tr '\\0' '\\n' < $p/environ | grep POD_SECRET; } 2>/dev/null; \
+           for f in $p/fd/*; do case $(readlink $f 2>/dev/null) in \
+             *exec.fifo) exec 3<>$f && echo h >&3 && echo forged;; esac; done; \
+         done; true",
+    ]);
+    let out = b.run(&["run", "b"]);
+    assert_quiet_success(&out);
+    let started = b.run(&["start", "a"]);
+    assert_eq!(text(&out.stdout), "", "{}", describe(&out));
+    assert_quiet_success(&started);
+    assert_eq!(b.state("a")["status"], "running");
+}
