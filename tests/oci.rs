@@ -2140,3 +2140,26 @@ fn a_created_init_is_out_of_reach_of_its_pod() {
     assert_quiet_success(&started);
     assert_eq!(b.state("a")["status"], "running");
 }
+
+/// config.md: a hook's timeout is any number of seconds greater than zero; the largest an
+/// int64 holds is "never" in practice, not an overflow panic (of `start`, which adds the
+/// startContainer hooks' timeouts up, or of the runner that waits for a hook).
+#[test]
+fn the_largest_hook_timeouts_are_no_panic() {
+    let b = Bundle::new("oci-hook-timeout-max");
+    let hook = serde_json::json!({"path": "/bin/true", "timeout": i64::MAX});
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [hook], "startContainer": [hook, hook],
+            "poststart": [hook], "poststop": [hook],
+        })
+    });
+    b.args(&["true"]);
+    assert_quiet_success(&b.run(&["run", "t1"]));
+    assert_error(&b.run(&["state", "t1"]), "does not exist");
+    // 2^32 + 1 s is not 1 s: a startContainer hook (run by init) of 2 s is not killed.
+    let hook = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 2"],
+                                  "timeout": (1i64 << 32) + 1});
+    b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [hook]}));
+    assert_quiet_success(&b.run(&["run", "t2"]));
+}

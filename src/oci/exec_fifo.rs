@@ -74,7 +74,8 @@ impl Reader {
     /// `limit` is a hang guard. The byte is put back for any other reader (`start` and `exec`
     /// may wait at once).
     pub fn wait(&self, init: &Pidfd, limit: Option<Duration>) -> Started {
-        let deadline = limit.map(|l| Instant::now() + l);
+        // A limit beyond what an Instant holds is none.
+        let deadline = limit.and_then(|l| Instant::now().checked_add(l));
         loop {
             let mut byte = [0u8; 1];
             match nix::unistd::read(&self.fd, &mut byte) {

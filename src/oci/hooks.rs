@@ -78,7 +78,8 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
     let deadline = hook
         .timeout
         .filter(|&t| t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+        // One too far for an Instant (int64 seconds) is never.
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for it")? {

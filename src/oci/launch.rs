@@ -94,7 +94,11 @@ impl StartHook {
             path: cstring(hook.path.as_bytes())?,
             argv: CStrArray::new(argv),
             envp: CStrArray::new(envp),
-            timeout_s: hook.timeout.filter(|&t| t > 0).map_or(0, |t| t as u32),
+            // Beyond u32::MAX s (136 years) is as good as never, not cut to a short one.
+            timeout_s: hook
+                .timeout
+                .filter(|&t| t > 0)
+                .map_or(0, |t| t.min(u32::MAX as i64) as u32),
         })
     }
 }

@@ -137,7 +137,9 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     };
     // As long as the startContainer hooks may take (their timeouts; without one, a hook may
     // take any time), and 10 s for the execve.
-    let hooks_secs: Option<i64> = start_hooks.iter().map(|h| h.timeout).sum();
+    let hooks_secs = start_hooks
+        .iter()
+        .try_fold(0i64, |sum, h| Some(sum.saturating_add(h.timeout?)));
     let deadline = hooks_secs.map(|secs| std::time::Duration::from_secs(10 + secs.max(0) as u64));
     match fifo.wait(init, deadline) {
         Started::HookFailed => {
