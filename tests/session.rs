@@ -742,3 +742,32 @@ fn apply_skips_a_socket_and_names_it() {
     assert!(!sessions(&home).join("s21").exists());
     drop(socket);
 }
+
+/// A sandbox can nest directories deeper than any stack (one name at a time, no path limit):
+/// `discard` removes such a session whole, one line or success, never a crash that leaves it
+/// half removed (its session.json gone first, so that nothing could name it again).
+#[test]
+fn discard_removes_a_session_nested_deeper_than_any_stack() {
+    let home = Home::new("cow-deep");
+    let p = project(&home);
+    let work = format!("--work={}", path(&p));
+    let script = format!(
+        "chdir '{}' or die; for (1..40000) {{ mkdir 'd' or die; chdir 'd' or die }}",
+        path(&p)
+    );
+    assert_code(
+        &home.run(&["--cow", "--name", "s12", &work, "--", "perl", "-e", &script]),
+        0,
+    );
+    let out = home.run(&["discard", "s12"]);
+    let left = sessions(&home).join("s12");
+    let was_left = left.exists();
+    // rm -rf copes with any depth; std's remove_dir_all (TempDir's drop) recurses.
+    let _ = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(&left)
+        .status();
+    assert_code(&out, 0);
+    assert!(!was_left);
+    assert!(!p.join("d").exists());
+}

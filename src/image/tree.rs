@@ -105,6 +105,11 @@ pub fn kind(st: &FileStat) -> SFlag {
 }
 
 /// Removes `name` from `dir`, a whole directory tree included, never following a symlink.
+///
+/// Depth first without recursion: a sandbox can nest directories deeper than any stack (a
+/// session's upper, one name at a time), and one fd per level would run out of fds. The way
+/// down is kept as names, one directory open at a time; the way up is `..`, checked to be the
+/// directory we came down from.
 pub fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     let Some(st) = stat_at(dir, name)? else {
         return Ok(());
@@ -112,6 +117,70 @@ pub fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     if kind(&st) != SFlag::S_IFDIR {
         return nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map_err(Into::into);
     }
+    let Some(mut cur) = open_to_empty(dir, name)? else {
+        return Ok(());
+    };
+    let mut levels = vec![Level::of(&cur, name)?];
+    loop {
+        let Some(level) = levels.last_mut() else {
+            break;
+        };
+        if let Some(child) = level.dirs.pop() {
+            if let Some(sub) = open_to_empty(&cur, &child)? {
+                cur = sub;
+                levels.push(Level::of(&cur, &child)?);
+            }
+            continue;
+        }
+        let done = levels.pop().ok_or(io::ErrorKind::Other)?;
+        let Some(parent) = levels.last() else {
+            break;
+        };
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let up = nix::fcntl::openat(&cur, "..", flags, Mode::empty())?;
+        let st = nix::sys::stat::fstat(&up)?;
+        if (st.st_dev, st.st_ino) != parent.id {
+            return Err(io::Error::other(
+                "a directory was moved while it was being removed",
+            ));
+        }
+        nix::unistd::unlinkat(&up, done.name.as_os_str(), UnlinkatFlags::RemoveDir)?;
+        cur = up;
+    }
+    nix::unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(Into::into)
+}
+
+/// A directory `remove_at` is emptying: its name in its parent, its identity, and the
+/// directories in it still to remove (its other entries are unlinked when it is listed).
+struct Level {
+    name: std::ffi::OsString,
+    id: (u64, u64),
+    dirs: Vec<std::ffi::OsString>,
+}
+
+impl Level {
+    fn of(dir: &OwnedFd, name: &OsStr) -> io::Result<Level> {
+        let st = nix::sys::stat::fstat(dir)?;
+        let mut dirs = Vec::new();
+        for child in list(dir)? {
+            match stat_at(dir, &child)? {
+                Some(st) if kind(&st) == SFlag::S_IFDIR => dirs.push(child),
+                Some(_) => {
+                    nix::unistd::unlinkat(dir, child.as_os_str(), UnlinkatFlags::NoRemoveDir)?
+                }
+                None => {}
+            }
+        }
+        Ok(Level {
+            name: name.to_owned(),
+            id: (st.st_dev, st.st_ino),
+            dirs,
+        })
+    }
+}
+
+/// Opens the directory `name` in `dir` to empty it; None when it is gone already.
+fn open_to_empty(dir: &OwnedFd, name: &OsStr) -> io::Result<Option<OwnedFd>> {
     // A directory we may not write or search (an image's 0555 dir): ours, so make it ours again.
     let _ = nix::sys::stat::fchmodat(
         dir,
@@ -120,11 +189,11 @@ pub fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
         nix::sys::stat::FchmodatFlags::NoFollowSymlink,
     );
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let sub = nix::fcntl::openat(dir, name, flags, Mode::empty())?;
-    for child in list(&sub)? {
-        remove_at(&sub, &child)?;
+    match nix::fcntl::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    nix::unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(Into::into)
 }
 
 /// The names in the directory `dir` (not `.` and `..`), sorted.
