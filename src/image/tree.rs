@@ -121,10 +121,7 @@ pub fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
         return Ok(());
     };
     let mut levels = vec![Level::of(&cur, name)?];
-    loop {
-        let Some(level) = levels.last_mut() else {
-            break;
-        };
+    while let Some(level) = levels.last_mut() {
         if let Some(child) = level.dirs.pop() {
             if let Some(sub) = open_to_empty(&cur, &child)? {
                 cur = sub;
