@@ -62,9 +62,14 @@ pub fn wait_for_signal(start: c_int, stop: &[c_int]) -> c_int {
     }
 }
 
-/// The signal `start` sends to a created container's init.
+/// The signal `start` sends to a created container's init. A fixed kernel number, not
+/// `SIGRTMIN() + n`: glibc's SIGRTMIN is 34 and musl's 35, and the `create` and the `start` of
+/// one container may be different builds (the static release binary, a debug build). 38 is a
+/// real-time signal neither libc reserves.
+pub const START_SIGNAL: c_int = 38;
+
 pub fn start_signal() -> c_int {
-    libc::SIGRTMIN() + 3
+    START_SIGNAL
 }
 
 /// execvp's verdict on `candidates` without running any: Ok when one is a regular file with an
