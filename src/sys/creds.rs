@@ -193,7 +193,7 @@ pub fn run_hook(
 /// Sleeps `ms` milliseconds (syscalls only; a signal cuts it short).
 pub fn sleep_ms(ms: u64) {
     let t = libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
+        tv_sec: (ms / 1000) as _, // time_t, whose name musl builds deprecate (libc #1848)
         tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
     };
     // SAFETY: nanosleep reads our local timespec.
