@@ -126,8 +126,9 @@ pub fn main(ctx: &Context) -> ! {
         fail(Stage::Limit, i as u32, e);
     }
     // An OCI container is created now: say so (or that its command can't be run, in runc's
-    // words at `create`), let `create` exit, and wait for `start`. Nothing of the host is held
-    // while waiting: no fd, and `start` signals us through a pidfd.
+    // words at `create`), let `create` exit, and wait for `start`, which signals us through a
+    // pidfd. Of the host we hold only the exec fifo's write end (a FIFO: no directory to
+    // resolve a path from, and closed before the process runs).
     let mut report = ctx.report_write;
     if p.oci.is_some() {
         if let Err(e) = sys::find_executable(&p.candidates) {
@@ -147,11 +148,12 @@ pub fn main(ctx: &Context) -> ! {
         if let (Some(oci), Some(states)) = (&p.oci, &states) {
             let hooks = &oci.start_hooks;
             if crate::oci::launch::run_hooks(hooks, states.for_start_container()).is_err() {
-                // The container's stderr gets the line; `start` learns it from our name, ends
-                // us and fails (we end ourselves if it doesn't come).
+                // The container's stderr gets the line; `start` learns it from the exec fifo
+                // (exec_fifo.rs) and fails.
                 let _ = sys::write_all(2, b"ns-rootless-oci: a startContainer hook failed\n");
-                sys::set_name(crate::oci::launch::HOOK_FAILED_NAME);
-                sys::sleep_ms(crate::oci::launch::HOOK_FAILED_WAIT_MS);
+                if let Some(fifo) = &oci.exec_fifo {
+                    let _ = sys::write_all(fifo.as_raw_fd(), &[crate::oci::exec_fifo::HOOK_FAILED]);
+                }
                 sys::exit_now(125);
             }
         }
@@ -214,11 +216,11 @@ pub fn main(ctx: &Context) -> ! {
         Err(e @ (libc::EAGAIN | libc::ENOMEM)) => fail(Stage::ForkPayload, 0, e),
         Err(e) => fail(Stage::NestUserns, 0, e),
     };
-    // The clone returns once the payload has exec'd (CLONE_VFORK): an OCI `start` waits for this
-    // name before it runs the poststart hooks (runtime.md: after the user-specified process is
-    // executed).
-    if p.oci.is_some() {
-        sys::set_name(crate::oci::launch::RUNNING_NAME);
+    // The clone returns once the payload has exec'd (CLONE_VFORK): closing the exec fifo tells an
+    // OCI `start`, which waits for it before the poststart hooks (runtime.md: after the
+    // user-specified process is executed). The payload's copy is gone by then (payload.rs).
+    if let Some(fifo) = p.oci.as_ref().and_then(|o| o.exec_fifo.as_ref()) {
+        sys::close(fifo.as_raw_fd());
     }
     drop(pty);
     if let Some(sock) = ctx.sock {

@@ -1233,6 +1233,19 @@ fn exec_gets_the_containers_rlimits() {
             serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 100, "soft": 90}])
     });
     running(&b, "r1");
+    // config.md: the container's process gets them (rlim_cur and rlim_max as configured).
+    let init = b.state("r1")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let child: i64 = children.trim().parse().expect(&children);
+    let limits = fs::read_to_string(format!("/proc/{child}/limits")).unwrap();
+    let nofile = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        nofile.split_whitespace().collect::<Vec<_>>(),
+        ["Max", "open", "files", "90", "100", "files"]
+    );
     let out = b.run(&["exec", "r1", "sh", "-c", "ulimit -n; ulimit -H -n"]);
     assert_eq!(text(&out.stdout), "90\n100\n", "{}", describe(&out));
     let process = b.path().join("process.json");
@@ -1708,4 +1721,364 @@ fn kill_refuses_the_runtimes_own_start_signal() {
     let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
     assert_eq!(children, "", "the process was started by kill");
     assert_eq!(fs::read_to_string(&out).unwrap(), "");
+}
+
+/// The process's own name (comm) is no word of init's: a process naming itself after what
+/// init once called itself to tell `start` "running" or "hook failed" changes nothing for
+/// `start`, `exec`, `state` or `kill` (they learn from the exec fifo in the state directory).
+#[test]
+fn a_process_naming_itself_like_init_changes_nothing() {
+    let b = Bundle::new("oci-comm");
+    let rename = "for n in ns-oci-hookfail ns-oci-running; do \
+                  printf %s $n > /proc/self/comm; printf %s $n > /proc/1/comm; done 2>/dev/null; \
+                  while :; do sleep 1; done";
+    b.args(&["sh", "-c", rename]);
+    let seen = b.path().join("poststart");
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "startContainer": [{"path": "/bin/true"}],
+            "poststart": [{"path": "/bin/sh",
+                "args": ["sh", "-c", format!("echo ran > {}", seen.display())]}]})
+    });
+    let (status, _, err) = b.create("n1", &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_quiet_success(&b.run(&["start", "n1"]));
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "ran\n");
+    // An exec'd process renaming itself too, then another exec: both go through.
+    let out = b.run(&[
+        "exec",
+        "n1",
+        "sh",
+        "-c",
+        &rename.replace("while :; do sleep 1; done", "true"),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = b.run(&["exec", "n1", "cat", "/proc/self/comm"]);
+    assert_eq!(text(&out.stdout), "cat\n", "{}", describe(&out));
+    assert_eq!(b.state("n1")["status"], "running");
+    assert_error(
+        &b.run(&["start", "n1"]),
+        "cannot start an already running container",
+    );
+    assert_quiet_success(&b.run(&["kill", "n1", "KILL"]));
+    b.wait_status("n1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "n1"]));
+}
+
+/// A process that execs at once (no shell before it) is never missed: `start` (which waits for
+/// the exec when poststart hooks follow) reports success, the process is init's child under
+/// its own name, and init holds the exec fifo only until then (the process never does).
+#[test]
+fn start_sees_an_instant_exec_and_init_lets_go_of_the_fifo() {
+    let b = Bundle::new("oci-instant");
+    b.args(&["sleep", "1000"]);
+    b.edit(|c| c["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/true"}]}));
+    let fifo_fds = |pid: i64| -> usize {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("exec.fifo"))
+            })
+            .count()
+    };
+    for i in 0..5 {
+        let id = format!("i{i}");
+        let (status, _, err) = b.create(&id, &[]);
+        assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+        let init = b.state(&id)["pid"].as_i64().unwrap();
+        assert_eq!(fifo_fds(init), 1, "init holds the write end while created");
+        assert_quiet_success(&b.run(&["start", &id]));
+        assert_eq!(b.state(&id)["status"], "running");
+        let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+        let child: i64 = children.trim().parse().expect(&children);
+        assert_eq!(
+            fs::read_to_string(format!("/proc/{child}/comm")).unwrap(),
+            "sleep\n"
+        );
+        assert_eq!(fifo_fds(init), 0, "init let go of the fifo at the exec");
+        assert_eq!(fifo_fds(child), 0, "the process never holds the fifo");
+        assert_quiet_success(&b.run(&["delete", "--force", &id]));
+    }
+    // A process that ends at once: `start` still succeeds, and the container is stopped.
+    b.args(&["true"]);
+    assert!(b.create("i9", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "i9"]));
+    b.wait_status("i9", "stopped");
+    assert_quiet_success(&b.run(&["delete", "i9"]));
+}
+
+/// process.oomScoreAdj holds for the container's process and for what `exec` starts in it:
+/// the container's value, or a `--process` file's own.
+#[test]
+fn oom_score_adj_holds_for_the_process_and_exec() {
+    let b = Bundle::new("oci-oom");
+    b.edit(|c| c["process"]["oomScoreAdj"] = 500.into());
+    running(&b, "o1");
+    let init = b.state("o1")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let child: i64 = children.trim().parse().expect(&children);
+    let adj = fs::read_to_string(format!("/proc/{child}/oom_score_adj")).unwrap();
+    assert_eq!(adj, "500\n");
+    let out = b.run(&["exec", "o1", "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(text(&out.stdout), "500\n", "{}", describe(&out));
+    let process = b.path().join("process.json");
+    fs::write(
+        &process,
+        serde_json::to_vec(&serde_json::json!({
+            "args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 700}))
+        .unwrap(),
+    )
+    .unwrap();
+    give_to_caller(&process);
+    let out = b.run(&["exec", "--process", process.to_str().unwrap(), "o1"]);
+    assert_eq!(text(&out.stdout), "700\n", "{}", describe(&out));
+}
+
+/// runtime.md's operations on ids that name no container, or a container in the wrong state:
+/// an error, and no effect on the container.
+#[test]
+fn operations_on_unknown_ids_and_wrong_states_are_errors() {
+    let b = Bundle::new("oci-states");
+    for op in ["start", "state", "kill", "delete", "exec"] {
+        let mut args = vec![op, "nope"];
+        if op == "exec" {
+            args.push("true");
+        }
+        assert_error(&b.run(&args), "container does not exist: nope");
+    }
+    for op in ["create", "start", "state", "kill", "delete"] {
+        assert_error(&b.run(&[op]), "required arguments were not provided");
+    }
+    // Annotations go into the state as they are (an empty value too).
+    b.edit(|c| c["annotations"] = serde_json::json!({"com.example.k": "v", "e": ""}));
+    b.args(&["sleep", "1000"]);
+    assert!(b.create("w1", &[]).0.success());
+    assert_eq!(
+        b.state("w1")["annotations"],
+        serde_json::json!({"com.example.k": "v", "e": ""})
+    );
+    // kill reaches a created container (its init); then it is stopped.
+    assert_quiet_success(&b.run(&["kill", "w1", "KILL"]));
+    b.wait_status("w1", "stopped");
+    assert_error(&b.run(&["kill", "w1", "KILL"]), "container not running");
+    assert_error(&b.run(&["start", "w1"]), "has stopped");
+    assert_eq!(b.state("w1")["status"], "stopped");
+    assert_quiet_success(&b.run(&["delete", "w1"]));
+    // An id in use is refused, and the container holding it is untouched.
+    assert!(b.create("w2", &[]).0.success());
+    let pid = b.state("w2")["pid"].clone();
+    assert_error(&b.run(&["create", "w2"]), "container with id exists: w2");
+    let st = b.state("w2");
+    assert_eq!((st["status"].as_str(), &st["pid"]), (Some("created"), &pid));
+    assert_quiet_success(&b.run(&["delete", "w2"]));
+}
+
+/// What config.md and config-linux.md forbid in the document is an error at create, which
+/// leaves no container behind; what they allow (a relative root path, a relative mount
+/// destination, unknown properties) works.
+#[test]
+fn configs_the_spec_forbids_are_refused_and_what_it_allows_runs() {
+    let b = Bundle::new("oci-valid");
+    b.args(&["sh", "-c", "pwd"]);
+    let orig = fs::read(b.path().join("config.json")).unwrap();
+    type Edit = fn(&mut Value);
+    let refused: [(&str, Edit); 10] = [
+        ("process.cwd \"tmp\": must be absolute", |c| {
+            c["process"]["cwd"] = "tmp".into()
+        }),
+        ("invalid process.args: empty", |c| {
+            c["process"]["args"] = serde_json::json!([])
+        }),
+        ("RLIMIT_NOFILE\" is listed twice", |c| {
+            c["process"]["rlimits"] = serde_json::json!([
+                {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10},
+                {"type": "RLIMIT_NOFILE", "soft": 11, "hard": 11}])
+        }),
+        ("not SemVer", |c| c["ociVersion"] = "banana".into()),
+        ("annotations: a key is empty", |c| {
+            c["annotations"] = serde_json::json!({"": "x"})
+        }),
+        ("hooks.poststop[0] path \"true\": must be absolute", |c| {
+            c["hooks"] = serde_json::json!({"poststop": [{"path": "true"}]})
+        }),
+        ("\"uts\" is listed twice", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "uts"}))
+        }),
+        ("linux.maskedPaths \"proc/kcore\": must be absolute", |c| {
+            c["linux"]["maskedPaths"] = serde_json::json!(["proc/kcore"])
+        }),
+        ("linux.readonlyPaths \"proc/sys\": must be absolute", |c| {
+            c["linux"]["readonlyPaths"] = serde_json::json!(["proc/sys"])
+        }),
+        ("invalid root.path", |c| {
+            c["root"]["path"] = "nonexistent".into()
+        }),
+    ];
+    for (words, edit) in refused {
+        fs::write(b.path().join("config.json"), &orig).unwrap();
+        b.edit(edit);
+        let (status, out, err) = b.create("v1", &[]);
+        let err = fs::read_to_string(&err).unwrap();
+        assert!(!status.success() && err.contains(words), "{words}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(fs::read_to_string(&out).unwrap(), "");
+        assert_error(&b.run(&["state", "v1"]), "does not exist");
+    }
+    // root.path relative to the bundle, a mount destination relative to / (config.md: MAY,
+    // deprecated), properties this runtime doesn't know.
+    fs::write(b.path().join("config.json"), &orig).unwrap();
+    b.args(&["sh", "-c", "grep -c ' /tmp tmpfs ' /proc/mounts"]);
+    b.edit(|c| {
+        c["root"]["path"] = "rootfs".into();
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["com.example.unknown"] = 1.into();
+        c["process"]["com.example.unknown"] = 1.into();
+        c["linux"]["com.example.unknown"] = 1.into();
+    });
+    let out = b.run(&["run", "v2"]);
+    assert_eq!(text(&out.stdout), "1\n", "{}", describe(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// runtime.md: a failing poststart or poststop hook is a warning (in the log), and the
+/// remaining hooks and the lifecycle continue as if it had succeeded.
+#[test]
+fn failing_poststart_and_poststop_hooks_are_warnings_and_the_rest_run() {
+    let b = Bundle::new("oci-hookwarn");
+    let marks = b.path().join("marks");
+    let mark = |name: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {name} >> {}", marks.display())]})
+    };
+    b.args(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "poststart": [{"path": "/bin/false"}, mark("poststart")],
+            "poststop": [{"path": "/bin/false"}, mark("poststop")]})
+    });
+    let log = b.path().join("log");
+    let log_arg = ["--log", log.to_str().unwrap()];
+    assert!(b.create("hw1", &[]).0.success());
+    assert_quiet_success(&b.run(&[&log_arg[..], &["start", "hw1"]].concat()));
+    assert_eq!(b.state("hw1")["status"], "running");
+    assert_quiet_success(&b.run(&[&log_arg[..], &["delete", "--force", "hw1"]].concat()));
+    assert_error(&b.run(&["state", "hw1"]), "does not exist");
+    assert_eq!(fs::read_to_string(&marks).unwrap(), "poststart\npoststop\n");
+    let log = fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{log}");
+    assert!(
+        warnings[0].contains("hooks.poststart[0] \"/bin/false\""),
+        "{log}"
+    );
+    assert!(
+        warnings[1].contains("hooks.poststop[0] \"/bin/false\""),
+        "{log}"
+    );
+}
+
+/// config-linux.md "Default devices": the runtime MUST supply /dev/null, zero, full, random,
+/// urandom, tty and ptmx, whatever the config's `devices`.
+#[test]
+fn the_default_devices_are_there() {
+    let b = Bundle::new("oci-devices");
+    b.args(&[
+        "sh",
+        "-c",
+        "for d in null zero full random urandom tty; do test -c /dev/$d || echo no $d; done; \
+         test -e /dev/ptmx || echo no ptmx; head -c 3 /dev/zero | wc -c; echo x > /dev/null",
+    ]);
+    let out = b.run(&["run", "d1"]);
+    assert_eq!(text(&out.stdout), "3\n", "{}", describe(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// While its hooks run at create, a container is "creating": neither created nor running, so
+/// runtime.md has `kill` and `delete` (without --force) refuse it, with no effect on it.
+#[test]
+fn kill_and_delete_refuse_a_container_being_created() {
+    let b = Bundle::new("oci-creating");
+    let seen = b.path().join("seen");
+    let oci = format!("{} --root {}", oci_binary().display(), b.root.display());
+    let ask = format!(
+        "{oci} kill cr1 KILL 2>> {seen}; echo kill $? >> {seen}; \
+         {oci} delete cr1 2>> {seen}; echo delete $? >> {seen}",
+        seen = seen.display()
+    );
+    b.args(&["echo", "ran"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh",
+            "args": ["sh", "-c", ask], "env": ["PATH=/usr/bin:/bin"]}]})
+    });
+    let out = b.run(&["run", "cr1"]);
+    assert_eq!(text(&out.stdout), "ran\n", "{}", describe(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap(),
+        "ns-rootless-oci: cannot kill a container that is still being created\nkill 1\n\
+         ns-rootless-oci: cannot delete container cr1 that is not stopped: creating\ndelete 1\n"
+    );
+}
+
+/// Two `start`s at once: exactly one starts the container, the other is an error.
+#[test]
+fn of_two_starts_at_once_one_fails() {
+    let b = Bundle::new("oci-twostarts");
+    b.args(&["sleep", "1000"]);
+    for i in 0..8 {
+        let id = format!("t{i}");
+        assert!(b.create(&id, &[]).0.success());
+        let spawn = || {
+            let mut cmd = b.oci(&["start", &id]);
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        };
+        let (first, second) = (spawn(), spawn());
+        let outs = [first, second].map(|c| c.wait_with_output().unwrap());
+        let ok = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(ok, 1, "{}\n{}", describe(&outs[0]), describe(&outs[1]));
+        let failed = outs.iter().find(|o| !o.status.success()).unwrap();
+        assert_error(failed, "cannot start an already running container");
+        assert_eq!(b.state(&id)["status"], "running");
+        assert_quiet_success(&b.run(&["delete", "--force", &id]));
+    }
+}
+
+/// config-linux.md: a namespace `path` that names a namespace of another type is an error.
+#[test]
+fn a_namespace_path_of_another_type_is_refused() {
+    let b = Bundle::new("oci-nstype");
+    b.args(&["true"]);
+    b.edit(|c| {
+        without_namespace(c, "ipc");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "ipc", "path": "/proc/self/ns/uts"}));
+    });
+    assert_error(
+        &b.run(&["run", "nt1"]),
+        "linux.namespaces: \"/proc/self/ns/uts\" is not a namespace of type ipc",
+    );
+    assert_error(&b.run(&["state", "nt1"]), "does not exist");
 }

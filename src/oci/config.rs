@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Config {
+    pub oci_version: Option<String>,
     pub process: Option<Process>,
     pub root: Option<Root>,
     pub hostname: Option<String>,

@@ -52,6 +52,7 @@ pub fn convert(
         .as_ref()
         .context("invalid config.json: no process")?;
     let linux = config.linux.as_ref();
+    crate::oci::validate::config(config)?;
     refuse_unsupported(config, process)?;
     crate::oci::process::check_preserve_fds(opts.preserve_fds)?;
     let root = config
@@ -126,6 +127,28 @@ pub fn convert(
                 let fd = std::fs::File::open(path).with_context(|| {
                     format!("opening the {} namespace {}", ns.kind, quote(path))
                 })?;
+                // config-linux.md: a path of another type of namespace is an error (setns
+                // would only say EINVAL). nsfs files read back as "TYPE:[INODE]".
+                let proc_name = match ns.kind.as_str() {
+                    "network" => "net",
+                    "mount" => "mnt",
+                    other => other,
+                };
+                let target = std::fs::read_link(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(&fd)
+                ))
+                .unwrap_or_default();
+                if !target
+                    .to_string_lossy()
+                    .starts_with(&format!("{proc_name}:["))
+                {
+                    bail!(
+                        "linux.namespaces: {} is not a namespace of type {}",
+                        quote(path),
+                        ns.kind
+                    );
+                }
                 if flag == libc::CLONE_NEWPID {
                     join_pid = Some((fd.into(), path.to_string()));
                 } else {
@@ -279,6 +302,7 @@ pub fn convert(
         None => None,
     };
     let launch = Launch {
+        exec_fifo: None,
         rootfs: cpath(&rootfs)?,
         root_readonly: root.readonly,
         root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {

@@ -164,6 +164,11 @@ fn launch(
         .as_ref()
         .and_then(|p| p.user.umask)
         .unwrap_or(0o022);
+    // How init tells `start` that the process has exec'd or a startContainer hook failed.
+    if let Some(oci) = prepared.oci.as_mut() {
+        let lowest = 3 + oci.preserve_fds as std::os::fd::RawFd;
+        oci.exec_fifo = Some(crate::oci::exec_fifo::make(&store.dir(id), lowest)?);
+    }
     let mut keep = prepared
         .oci
         .as_ref()

@@ -70,7 +70,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // A process that has just been started may not have exec'd yet: until it has, it is not
     // dumpable and setns(2) through its pidfd is refused.
     if status == Status::Running {
-        crate::oci::lifecycle::wait_for_exec(&pidfd);
+        crate::oci::lifecycle::wait_for_exec(store, &e.id, &pidfd);
     }
     // Through the container's process, not its init: init is not dumpable (so that the
     // process can't reach it), which keeps us out of it too. The process is init's only child;
@@ -113,6 +113,15 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // outside (the pid file's directory, the console socket) and the container's root shares
     // our host uid, or owns a user namespace its process made and we join. Dumpable, it could
     // ptrace us or open /proc/PID/fd/N (runc's CVE-2016-9962).
+    // process.oomScoreAdj, as create's init writes it: here, before we join (the process is
+    // forked from us and inherits it; in the container's /proc we have no /proc/self).
+    if let Some(adj) = process
+        .oom_score_adj
+        .filter(|&v| Some(v) != crate::oci::process::current_oom_score_adj())
+    {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_context(|| format!("writing oom_score_adj {adj}"))?;
+    }
     sys::set_not_dumpable().map_err(|err| anyhow!("locking exec's process: {}", strerror(err)))?;
     sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
         anyhow!(
@@ -223,6 +232,7 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
         env: base.env.clone(),
         cwd: e.cwd.clone().unwrap_or_else(|| base.cwd.clone()),
         no_new_privileges: base.no_new_privileges || e.no_new_privs,
+        oom_score_adj: base.oom_score_adj,
         ..Default::default()
     };
     p.env.extend(e.env.iter().cloned());
@@ -266,6 +276,7 @@ fn prepare(
     set_groups: bool,
 ) -> Result<Prepared> {
     let launch = Launch {
+        exec_fifo: None,
         rootfs: cstring(b"/")?,
         root_readonly: false,
         joins: Vec::new(),

@@ -3,6 +3,7 @@
 
 use crate::error::quote;
 use crate::oci::config::Hook;
+use crate::oci::Log;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -13,10 +14,27 @@ use std::time::{Duration, Instant};
 pub fn run(kind: &str, hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
     let input = serde_json::to_vec(state).context("encoding the state for hooks")?;
     for (i, hook) in hooks.iter().enumerate() {
-        run_one(hook, &input)
-            .with_context(|| format!("running hooks.{kind}[{i}] {}", quote(&hook.path)))?;
+        run_named(kind, i, hook, &input)?;
     }
     Ok(())
+}
+
+/// poststart and poststop hooks: each that fails is a warning and the rest still run
+/// (runtime.md: "the remaining hooks and lifecycle continue as if the hook had succeeded").
+pub fn run_warning(kind: &str, hooks: &[Hook], state: &serde_json::Value, log: &mut Log) {
+    let input = match serde_json::to_vec(state).context("encoding the state for hooks") {
+        Ok(input) => input,
+        Err(e) => return log.warn(&crate::error::one_line(&e)),
+    };
+    for (i, hook) in hooks.iter().enumerate() {
+        if let Err(e) = run_named(kind, i, hook, &input) {
+            log.warn(&crate::error::one_line(&e));
+        }
+    }
+}
+
+fn run_named(kind: &str, i: usize, hook: &Hook, input: &[u8]) -> Result<()> {
+    run_one(hook, input).with_context(|| format!("running hooks.{kind}[{i}] {}", quote(&hook.path)))
 }
 
 fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {

@@ -47,6 +47,8 @@ pub struct Launch {
     /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
     /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
     pub own_pid_ns: bool,
+    /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
+    pub exec_fifo: Option<OwnedFd>,
 }
 
 /// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
@@ -58,17 +60,6 @@ pub struct StartHook {
     /// Seconds before it is killed and has failed; 0: none.
     pub timeout_s: u32,
 }
-
-/// What an OCI container's init calls itself (comm) once the process has exec'd.
-pub const RUNNING_NAME: &std::ffi::CStr = c"ns-oci-running";
-
-/// What it calls itself when a startContainer hook failed: `start` reads it, ends init (the
-/// container is stopped) and fails (runtime.md lifecycle step 9).
-pub const HOOK_FAILED_NAME: &std::ffi::CStr = c"ns-oci-hookfail";
-
-/// How long init with a failed startContainer hook waits for `start` to end it, then ends
-/// itself (a `start` killed meanwhile).
-pub const HOOK_FAILED_WAIT_MS: u64 = 10_000;
 
 /// The largest state document passed to startContainer hooks (it waits in the handshake pipe,
 /// whose capacity is 64 KiB, from `create` until `start`).
@@ -185,6 +176,7 @@ impl Launch {
     pub fn kept_fds(&self) -> Vec<RawFd> {
         let mut keep: Vec<RawFd> = (3..3 + self.preserve_fds as RawFd).collect();
         keep.extend(self.joins.iter().map(|(fd, _)| fd.as_raw_fd()));
+        keep.extend(self.exec_fifo.as_ref().map(|fd| fd.as_raw_fd()));
         keep
     }
 }

@@ -6,6 +6,7 @@ use crate::error::quote;
 use crate::oci::cli::{self, Command};
 use crate::oci::convert::Caller;
 use crate::oci::create::{create, Mode};
+use crate::oci::exec_fifo::{Reader as ExecFifo, Started};
 use crate::oci::store::{self, Status, Store, Stored};
 use crate::oci::{hooks, Log};
 use crate::pidfd::Pidfd;
@@ -93,6 +94,18 @@ fn caller() -> Result<Caller> {
 }
 
 fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
+    store.get(id)?;
+    // Two `start`s at once: one starts it, the other then finds it running (runtime.md: an
+    // error, and no effect). Held until the startContainer and poststart hooks are done.
+    let dir = std::fs::File::open(store.dir(id))
+        .with_context(|| format!("opening {}", quote(store.dir(id))))?;
+    let _lock =
+        nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+            anyhow::anyhow!(
+                "locking container {id}: {}",
+                crate::error::strerror(e as i32)
+            )
+        })?;
     let mut s = store.get(id)?;
     let (status, pidfd) = store::status(&s);
     match (status, pidfd) {
@@ -104,23 +117,29 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
 }
 
 /// Marks the container started, then lets its init go on (it waits for the start signal). With
-/// startContainer hooks, waits for their outcome: a failed one is `start`'s error and the
-/// container is stopped (runtime.md lifecycle step 9). With poststart hooks, runs them once
-/// the process has exec'd.
+/// startContainer hooks, waits for their outcome on the exec fifo: a failed one is `start`'s
+/// error and the container is stopped (runtime.md lifecycle step 9). With poststart hooks,
+/// runs them once the process has exec'd.
 pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) -> Result<()> {
+    let start_hooks = &s.hooks.start_container;
+    let waits = !start_hooks.is_empty() || !s.hooks.poststart.is_empty();
+    // Open before init goes on: a failed hook's byte lasts only while the fifo is open.
+    let fifo = match waits {
+        true => Some(ExecFifo::open(&store.dir(&s.id))?),
+        false => None,
+    };
     s.started = true;
     store.write(s)?;
     init.signal(sys::start_signal())
         .map_err(|e| anyhow::anyhow!("starting the container: {}", crate::error::strerror(e)))?;
-    let start_hooks = &s.hooks.start_container;
-    if start_hooks.is_empty() && s.hooks.poststart.is_empty() {
+    let Some(fifo) = fifo else {
         return Ok(());
-    }
+    };
     // As long as the startContainer hooks may take (their timeouts; without one, a hook may
     // take any time), and 10 s for the execve.
     let hooks_secs: Option<i64> = start_hooks.iter().map(|h| h.timeout).sum();
     let deadline = hooks_secs.map(|secs| std::time::Duration::from_secs(10 + secs.max(0) as u64));
-    match wait_for_exec_until(init, deadline) {
+    match fifo.wait(init, deadline) {
         Started::HookFailed => {
             let _ = init.signal(libc::SIGKILL);
             let _ = sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000);
@@ -130,8 +149,7 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
                 s.id
             );
         }
-        // Ended: the process may have run and ended already; a failed hook would have had
-        // init wait for us.
+        // Ended: the process may have run and ended already.
         Started::Running | Started::Ended | Started::Waiting => {}
     }
     if s.hooks.poststart.is_empty() {
@@ -139,62 +157,15 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     }
     // poststart failures are warnings (runtime.md): the container runs anyway.
     let state = store::state_json(s, Status::Running);
-    if let Err(e) = hooks::run("poststart", &s.hooks.poststart, &state) {
-        log.warn(&crate::error::one_line(&e));
-    }
+    hooks::run_warning("poststart", &s.hooks.poststart, &state, log);
     Ok(())
 }
 
-/// How waiting for the container's process went.
-#[derive(Debug, PartialEq, Eq)]
-enum Started {
-    /// Its process has exec'd.
-    Running,
-    /// A startContainer hook failed: init waits for us to end it.
-    HookFailed,
-    /// Init has ended.
-    Ended,
-    /// Still not exec'd at the deadline (an execve stuck on a hung filesystem).
-    Waiting,
-}
-
-/// Until the container's process has exec'd (init renames itself then, see init.rs), init has
-/// ended, or 10 s have passed.
-pub fn wait_for_exec(init: &Pidfd) {
-    let _ = wait_for_exec_until(init, Some(std::time::Duration::from_secs(10)));
-}
-
-fn wait_for_exec_until(init: &Pidfd, limit: Option<std::time::Duration>) -> Started {
-    let deadline = limit.map(|l| std::time::Instant::now() + l);
-    let running = crate::oci::launch::RUNNING_NAME.to_bytes();
-    let failed = crate::oci::launch::HOOK_FAILED_NAME.to_bytes();
-    let mut pause = std::time::Duration::from_micros(100);
-    while deadline.is_none_or(|d| std::time::Instant::now() < d) {
-        let Some(dir) = init.proc_dir() else {
-            return Started::Ended;
-        };
-        let comm = nix::fcntl::openat(
-            &dir,
-            "comm",
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()
-        .and_then(|fd| {
-            let mut buf = [0u8; 32];
-            let n = nix::unistd::read(&fd, &mut buf).ok()?;
-            Some(buf[..n].to_vec())
-        });
-        match comm.as_deref().map(|c| c.strip_suffix(b"\n").unwrap_or(c)) {
-            Some(c) if c == running => return Started::Running,
-            Some(c) if c == failed => return Started::HookFailed,
-            None => return Started::Ended,
-            Some(_) => {}
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+/// Until a started container's process has exec'd, its init has ended, or 10 s have passed.
+pub fn wait_for_exec(store: &Store, id: &str, init: &Pidfd) {
+    if let Ok(fifo) = ExecFifo::open(&store.dir(id)) {
+        let _ = fifo.wait(init, Some(std::time::Duration::from_secs(10)));
     }
-    Started::Waiting
 }
 
 /// A signal as runc takes it: a number, `TERM` or `SIGTERM`.
@@ -227,8 +198,11 @@ fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> 
         bail!("signal {sig} is the one the runtime starts containers with; it can't be sent");
     }
     let s = store.get(id)?;
+    // runtime.md: a container neither created nor running (stopped, or still being created:
+    // its hooks run) gets no signal, and that is an error.
     let (status, pidfd) = match store::status(&s) {
         (Status::Stopped, _) | (_, None) => bail!("container not running"),
+        (Status::Creating, _) => bail!("cannot kill a container that is still being created"),
         (status, Some(pidfd)) => (status, pidfd),
     };
     let failed = |e| {
@@ -263,8 +237,12 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         ),
     };
     let (status, pidfd) = store::status(&s);
-    if status == Status::Running && !force {
-        bail!("cannot delete container {id} that is not stopped: running");
+    match status {
+        Status::Running | Status::Creating if !force => bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            status.as_str()
+        ),
+        _ => {}
     }
     // A created container is deleted without --force, as runc does (its process never ran).
     if let Some(pidfd) = pidfd {
@@ -279,9 +257,7 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         crate::oci::cgroup::remove(dir);
     }
     let state = store::state_json(&s, Status::Stopped);
-    if let Err(e) = hooks::run("poststop", &s.hooks.poststop, &state) {
-        log.warn(&crate::error::one_line(&e));
-    }
+    hooks::run_warning("poststop", &s.hooks.poststop, &state, log);
     Ok(())
 }
 

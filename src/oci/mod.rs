@@ -9,6 +9,7 @@ pub mod config;
 pub mod convert;
 pub mod create;
 mod exec;
+pub mod exec_fifo;
 pub mod features;
 pub mod hooks;
 pub mod launch;
@@ -17,6 +18,7 @@ pub mod mounts;
 pub mod process;
 pub mod seccomp;
 pub mod store;
+pub mod validate;
 
 use clap::error::ErrorKind;
 use std::io::Write;

@@ -137,6 +137,16 @@ pub fn check_preserve_fds(n: u32) -> Result<()> {
 
 /// `process.rlimits` as (resource, soft, hard), for the container's process and `exec`'s alike.
 pub fn rlimits(process: &Process) -> Result<Vec<(libc::c_int, u64, u64)>> {
+    // config.md: "If rlimits contains duplicated entries with same type, the runtime MUST
+    // generate an error."
+    for (i, r) in process.rlimits.iter().enumerate() {
+        if process.rlimits[..i].iter().any(|o| o.kind == r.kind) {
+            bail!(
+                "invalid process.rlimits: {} is listed twice",
+                quote(&r.kind)
+            );
+        }
+    }
     process
         .rlimits
         .iter()

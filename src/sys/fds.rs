@@ -160,3 +160,10 @@ pub fn open_dir_as(path: &CStr, at: RawFd) -> SysResult<()> {
     }
     Ok(())
 }
+
+/// A close-on-exec duplicate of `fd` numbered `lowest` or above (fcntl(2) F_DUPFD_CLOEXEC):
+/// kept clear of fds that are passed on by number (an OCI process's --preserve-fds).
+pub fn dup_at_least(fd: RawFd, lowest: RawFd) -> SysResult<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd that nothing else owns.
+    check_fd(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest) } as libc::c_long)
+}

@@ -162,9 +162,3 @@ pub fn pidfd_queue_signal(pidfd: RawFd, sig: c_int, value: c_int) -> SysResult<(
     }
     .map(drop)
 }
-
-/// Sets this process's name (comm, prctl(2) PR_SET_NAME): at most 15 bytes are kept.
-pub fn set_name(name: &std::ffi::CStr) {
-    // SAFETY: plain prctl with a NUL-terminated string.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong) };
-}
