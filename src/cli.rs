@@ -29,8 +29,8 @@ Exit status:
   127  the command was not found inside the sandbox
 ";
 
-/// Run a command in a fresh rootless container: new user, mount, PID, UTS, IPC and network
-/// namespaces, its own hostname, a fresh /proc and a pivoted root. No root, no setuid helper.
+/// Run a command in a fresh rootless container: new user, mount, PID, UTS, IPC, network and
+/// cgroup namespaces, its own hostname, a fresh /proc and a pivoted root. No root, no setuid helper.
 #[derive(Parser, Debug)]
 #[command(
     name = "ns-rootless",
@@ -99,8 +99,8 @@ pub struct Cli {
     #[arg(short = 'T', long, help_heading = "Terminal")]
     pub no_tty: bool,
 
-    /// Same as --net host; leaks the host's localhost ports and abstract unix sockets (X11,
-    /// D-Bus: bubblewrap #330) into the sandbox: use --net pasta
+    /// Same as --net host; leaks the host's localhost ports (and, without Landlock ABI 6, its
+    /// abstract unix sockets: X11, D-Bus, bubblewrap #330) into the sandbox: use --net pasta
     #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
 
@@ -280,8 +280,8 @@ pub struct DailyOptions {
     #[arg(long, value_name = "NAME", help_heading = "Profiles")]
     pub profile: Option<String>,
 
-    /// After the run, write one JSON object to FILE: exit_code, signal, wall_ms, user_ms,
-    /// sys_ms, peak_rss_kib, hostname, name and the namespace ids
+    /// After the run, write one JSON object to FILE: exit_code, signal, timed_out, wall_ms,
+    /// user_ms, sys_ms, peak_rss_kib, hostname, name and the namespace ids
     #[arg(long, value_name = "FILE", help_heading = "Limits")]
     pub result_json: Option<PathBuf>,
 
@@ -377,7 +377,7 @@ fn clap_parse(args: Vec<OsString>) -> Result<Parsed, clap::Error> {
 
 /// `ns-rootless exec`: run a command in a running named sandbox.
 #[derive(Parser, Debug)]
-#[command(name = "ns-rootless exec", version)]
+#[command(name = "ns-rootless exec", bin_name = "ns-rootless exec", version)]
 pub struct ExecCli {
     /// Give the command a pty even when stdin is not a terminal
     #[arg(short = 't', long, conflicts_with = "no_tty")]

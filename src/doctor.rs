@@ -172,6 +172,13 @@ fn network_helpers() -> Check {
 
 fn cgroups() -> Check {
     let result = match host::own_cgroup() {
+        // A hybrid host has a v2 hierarchy at /sys/fs/cgroup/unified, but the controllers that
+        // limit memory, cpu and pids stay on the v1 side: nothing to delegate to a sandbox.
+        None if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() => Err(
+            "cgroups in hybrid mode (the v1 hierarchies hold the controllers, v2 is only at /sys/fs/cgroup/unified): \
+             boot with the unified hierarchy (systemd.unified_cgroup_hierarchy=1)"
+                .into(),
+        ),
         None => Err(
             "no cgroup v2 hierarchy at /sys/fs/cgroup: boot with the unified \
                      hierarchy (systemd.unified_cgroup_hierarchy=1)"

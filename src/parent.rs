@@ -464,6 +464,16 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         _ => r.stage.doing().to_string(),
     };
     let message = match step {
+        Some(s)
+            if r.stage == Stage::MountPoint
+                && r.errno == crate::mount::NOT_OURS
+                && (s.dst.starts_with("/proc") || s.dst.starts_with("/sys")) =>
+        {
+            format!(
+                "{what}: nothing can be created in the kernel's own /proc or /sys; choose a \
+                 destination that exists there, or one elsewhere"
+            )
+        }
         Some(_) if r.stage == Stage::MountPoint && r.errno == crate::mount::NOT_OURS => format!(
             "{what}: it would be created in a directory of the host, and ns-rootless creates \
              nothing there; create it on the host first, or choose a destination in the \

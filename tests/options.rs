@@ -828,6 +828,15 @@ fn mount_points_are_never_created_in_a_host_directory() {
     assert_stdout(&out, "tmpfs\n");
 }
 
+/// A missing mount point under /proc or /sys is no host directory: the refusal says what it is.
+#[test]
+fn a_missing_mount_point_in_proc_or_sys_is_named_as_such() {
+    for dst in ["/proc/nsr-missing", "/sys/nsr-missing"] {
+        let out = Mode::Host.run(&["--tmpfs", dst], &["true"]);
+        assert_failure_line(&out, 125, &[dst, "the kernel's own /proc or /sys"]);
+    }
+}
+
 fn work_with_a_dir_binds_it_and_starts_there(mode: Mode) {
     let project = caller_dir("work-dir");
     let path = path_str(project.path());

@@ -158,26 +158,37 @@ pub struct Exec {
     /// A process.json describing the process
     #[arg(short, long, value_name = "FILE")]
     pub process: Option<PathBuf>,
+    /// Give the process a pty (its master goes to --console-socket)
     #[arg(short, long)]
     pub tty: bool,
+    /// AF_UNIX socket that receives the pty master with --tty
     #[arg(long, value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
+    /// Return once the process has started instead of waiting for it
     #[arg(short, long)]
     pub detach: bool,
+    /// Write the process's pid to FILE
     #[arg(long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
+    /// Working directory inside the container
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<String>,
+    /// Set an environment variable (repeatable)
     #[arg(short, long, value_name = "K=V")]
     pub env: Vec<String>,
+    /// Run as this uid (and gid) of the container
     #[arg(short, long, value_name = "UID[:GID]")]
     pub user: Option<String>,
+    /// Add a supplementary group (repeatable)
     #[arg(short = 'g', long, value_name = "GID")]
     pub additional_gids: Vec<u32>,
+    /// Keep this capability, as far as the container's bounding set allows (repeatable)
     #[arg(short, long, value_name = "CAP")]
     pub cap: Vec<String>,
+    /// Set no_new_privs for the process (it always is when the container's is)
     #[arg(long)]
     pub no_new_privs: bool,
+    /// Pass N more fds (3 to 3+N-1) to the process
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
     #[arg(long, hide = true)]
@@ -186,7 +197,9 @@ pub struct Exec {
     pub process_label: Option<String>,
     #[arg(long, hide = true)]
     pub ignore_paused: bool,
+    /// The container
     pub id: String,
+    /// The command and its arguments (instead of --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }

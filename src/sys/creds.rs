@@ -62,9 +62,14 @@ pub fn wait_for_signal(start: c_int, stop: &[c_int]) -> c_int {
     }
 }
 
-/// The signal `start` sends to a created container's init.
+/// The signal `start` sends to a created container's init. A fixed kernel number, not
+/// `SIGRTMIN() + n`: glibc's SIGRTMIN is 34 and musl's 35, and the `create` and the `start` of
+/// one container may be different builds (the static release binary, a debug build). 38 is a
+/// real-time signal neither libc reserves.
+pub const START_SIGNAL: c_int = 38;
+
 pub fn start_signal() -> c_int {
-    libc::SIGRTMIN() + 3
+    START_SIGNAL
 }
 
 /// execvp's verdict on `candidates` without running any: Ok when one is a regular file with an
@@ -188,7 +193,7 @@ pub fn run_hook(
 /// Sleeps `ms` milliseconds (syscalls only; a signal cuts it short).
 pub fn sleep_ms(ms: u64) {
     let t = libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
+        tv_sec: (ms / 1000) as _, // time_t, whose name musl builds deprecate (libc #1848)
         tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
     };
     // SAFETY: nanosleep reads our local timespec.
