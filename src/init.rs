@@ -35,8 +35,23 @@ pub struct Context<'a> {
 }
 
 pub fn main(ctx: &Context) -> ! {
-    let p = ctx.prepared;
     crate::stamps::stamp("init");
+    if ctx.prepared.oci.as_ref().is_some_and(|o| o.needs_states()) {
+        with_hook_states(ctx)
+    }
+    setup(ctx, None)
+}
+
+/// The OCI hooks' states (32 KiB) live in this frame, not in `setup`'s: there every launch
+/// would fault in eight more pages of stack (its probe touches each) for states it never has.
+#[inline(never)]
+fn with_hook_states(ctx: &Context) -> ! {
+    let mut states = crate::oci::launch::HookStates::new();
+    setup(ctx, Some(&mut states))
+}
+
+fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>) -> ! {
+    let p = ctx.prepared;
     let fail = |stage: Stage, step: u32, errno: sys::Errno| -> ! {
         sync::report(ctx.report_write, stage, step, errno);
         sys::exit_now(125)
@@ -67,9 +82,7 @@ pub fn main(ctx: &Context) -> ! {
     }
     // An OCI container's hooks find their states in it, and init may wait there for the
     // createRuntime hooks.
-    let mut states = None;
-    if p.oci.as_ref().is_some_and(|o| o.needs_states()) {
-        let s = states.insert(crate::oci::launch::HookStates::new());
+    if let Some(s) = states.as_deref_mut() {
         if let Err(e) = s.read(ctx.go_read) {
             fail(Stage::Handshake, 0, e);
         }
@@ -99,7 +112,7 @@ pub fn main(ctx: &Context) -> ! {
     let root = mount::build_root(p).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     crate::stamps::stamp("root-built");
     if let Some(oci) = &p.oci {
-        oci_create_hooks(oci, ctx, states.as_ref());
+        oci_create_hooks(oci, ctx, states.as_deref());
     }
     mount::enter_root(&root).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     drop(root);
