@@ -64,3 +64,11 @@ cargo test --locked
 # where the toolchain allows it).
 scripts/build.sh
 NS_ROOTLESS_TEST_BIN="$PWD/target/release/ns-rootless" cargo test --locked --test '*'
+# The harness keeps a few temp dirs for a whole test binary in statics, which are never dropped;
+# each binary sweeps those of ended runs when it starts, and this sweeps the last one's.
+for dir in /tmp/ns-rootless-test.*; do
+    [ -d "$dir" ] || continue
+    pid=${dir#/tmp/ns-rootless-test.}
+    pid=${pid%%.*}
+    kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ] || rm -rf -- "$dir"
+done

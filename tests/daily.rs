@@ -725,6 +725,24 @@ fn script(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// rustc, cargo and rustup stand-ins in `bin` that append how they were called to `log`;
+/// `rustc --print sysroot` (any rustc call) answers `sysroot`.
+fn write_stand_in_toolchain(bin: &Path, log: &Path, sysroot: &Path) {
+    let record = |tool: &str| format!("echo \"{tool} $*\" >> {}", path_str(log));
+    for (tool, body) in [
+        (
+            "rustc",
+            format!("{}; echo {}", record("rustc"), path_str(sysroot)),
+        ),
+        ("cargo", record("cargo")),
+        ("rustup", record("rustup")),
+    ] {
+        let path = bin.join(tool);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        common::set_mode(&path, 0o755);
+    }
+}
+
 /// build.sh never adds a rustup target (a ~200 MB download): without the musl target it builds
 /// with glibc and says in one line how to get the faster build. rustc, cargo and rustup are
 /// stand-ins that record how they were called.
@@ -736,25 +754,7 @@ fn build_script_never_adds_a_rustup_target() {
     let log = dir.path().join("calls");
     let sysroot = dir.path().join("sysroot");
     fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu/lib")).unwrap();
-    for (tool, body) in [
-        (
-            "rustc",
-            format!(
-                "echo \"rustc $*\" >> {0}; echo {1}",
-                path_str(&log),
-                path_str(&sysroot)
-            ),
-        ),
-        ("cargo", format!("echo \"cargo $*\" >> {}", path_str(&log))),
-        (
-            "rustup",
-            format!("echo \"rustup $*\" >> {}", path_str(&log)),
-        ),
-    ] {
-        let path = bin.join(tool);
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        common::set_mode(&path, 0o755);
-    }
+    write_stand_in_toolchain(&bin, &log, &sysroot);
     // A checkout of its own (build.sh works from its parent directory), with a release binary
     // in place for the stand-in build to leave there.
     let repo = dir.path().join("repo");
@@ -815,25 +815,7 @@ fn build_script_picks_musl_only_when_installed() {
             "x86_64-unknown-linux-gnu"
         });
         fs::create_dir_all(lib.join("lib")).unwrap();
-        for (tool, body) in [
-            (
-                "rustc",
-                format!(
-                    "echo \"rustc $*\" >> {0}; echo {1}",
-                    path_str(&log),
-                    path_str(&sysroot)
-                ),
-            ),
-            ("cargo", format!("echo \"cargo $*\" >> {}", path_str(&log))),
-            (
-                "rustup",
-                format!("echo \"rustup $*\" >> {}", path_str(&log)),
-            ),
-        ] {
-            let path = bin.join(tool);
-            fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            common::set_mode(&path, 0o755);
-        }
+        write_stand_in_toolchain(&bin, &log, &sysroot);
         let mut cmd = common::runner_command(common::host_tool("bash"));
         cmd.arg(script("build.sh"))
             .arg("--print-target")
