@@ -144,6 +144,14 @@ fn wait_for(mut child: std::process::Child, what: &str) -> ExitStatus {
     }
 }
 
+/// `exec --process FILE ID`, FILE holding `process` (given to the caller).
+fn exec_process(b: &Bundle, id: &str, process: &serde_json::Value) -> Output {
+    let path = b.path().join("process.json");
+    fs::write(&path, serde_json::to_vec(process).unwrap()).unwrap();
+    give_to_caller(&path);
+    b.run(&["exec", "--process", path.to_str().unwrap(), id])
+}
+
 fn assert_quiet_success(out: &Output) {
     assert!(
         out.status.success() && out.stderr.is_empty(),
@@ -1248,17 +1256,13 @@ fn exec_gets_the_containers_rlimits() {
     );
     let out = b.run(&["exec", "r1", "sh", "-c", "ulimit -n; ulimit -H -n"]);
     assert_eq!(text(&out.stdout), "90\n100\n", "{}", describe(&out));
-    let process = b.path().join("process.json");
-    fs::write(
-        &process,
-        serde_json::to_vec(&serde_json::json!({
+    let out = exec_process(
+        &b,
+        "r1",
+        &serde_json::json!({
             "args": ["sh", "-c", "ulimit -n"], "cwd": "/", "user": {"uid": 0, "gid": 0},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 50, "soft": 50}]}))
-        .unwrap(),
-    )
-    .unwrap();
-    give_to_caller(&process);
-    let out = b.run(&["exec", "--process", process.to_str().unwrap(), "r1"]);
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 50, "soft": 50}]}),
+    );
     assert_eq!(text(&out.stdout), "50\n", "{}", describe(&out));
 }
 
@@ -1823,17 +1827,13 @@ fn oom_score_adj_holds_for_the_process_and_exec() {
     assert_eq!(adj, "500\n");
     let out = b.run(&["exec", "o1", "cat", "/proc/self/oom_score_adj"]);
     assert_eq!(text(&out.stdout), "500\n", "{}", describe(&out));
-    let process = b.path().join("process.json");
-    fs::write(
-        &process,
-        serde_json::to_vec(&serde_json::json!({
+    let out = exec_process(
+        &b,
+        "o1",
+        &serde_json::json!({
             "args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/",
-            "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 700}))
-        .unwrap(),
-    )
-    .unwrap();
-    give_to_caller(&process);
-    let out = b.run(&["exec", "--process", process.to_str().unwrap(), "o1"]);
+            "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 700}),
+    );
     assert_eq!(text(&out.stdout), "700\n", "{}", describe(&out));
 }
 
