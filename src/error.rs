@@ -7,144 +7,88 @@
 use nix::errno::Errno;
 use std::fmt;
 
-/// Where a child was when it failed. The numbers travel over the pipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Stage {
-    Handshake = 1,
-    CloseFds,
-    Hostname,
-    Loopback,
-    MakePrivate,
-    RootTmpfs,
-    AttachRoot,
+/// Declares `Stage` from one list: each variant with what it was doing, so the enum, the
+/// numbers `from_u32` accepts and `doing` can't drift apart.
+macro_rules! stages {
+    (
+        $(#[$first_doc:meta])* $first:ident = $n:literal => $first_doing:expr,
+        $($(#[$doc:meta])* $name:ident => $doing:expr,)*
+    ) => {
+        /// Where a child was when it failed. The numbers travel over the pipe.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum Stage {
+            $(#[$first_doc])* $first = $n,
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Stage {
+            const ALL: &[Stage] = &[Stage::$first, $(Stage::$name,)*];
+
+            /// What was being done, for stages that don't name their object themselves.
+            pub fn doing(self) -> &'static str {
+                match self {
+                    Stage::$first => $first_doing,
+                    $(Stage::$name => $doing,)*
+                }
+            }
+        }
+    };
+}
+
+stages! {
+    Handshake = 1 => "setting up the sandbox's init (parent-death signal, id maps)",
+    CloseFds => "closing inherited file descriptors",
+    Hostname => "setting the hostname",
+    Loopback => "bringing up the loopback interface",
+    MakePrivate => "making the mount tree private",
+    RootTmpfs => "creating the root tmpfs",
+    AttachRoot => "attaching the new root",
     /// A step of the plan; `step` says which.
-    Step,
+    Step => "setting up a mount",
     /// Creating the mount point of a step.
-    MountPoint,
-    RootReadOnly,
-    PivotRoot,
-    DetachOldRoot,
-    ForkPayload,
-    Pty,
+    MountPoint => "creating a mount point",
+    RootReadOnly => "making the new root read-only",
+    PivotRoot => "switching to the new root (pivot_root)",
+    DetachOldRoot => "detaching the old root",
+    ForkPayload => "starting the command",
+    Pty => "creating the sandbox's terminal",
     /// A resource limit; `step` says which.
-    Limit,
-    NestUserns,
-    NestUidMap,
-    NestGidMap,
-    Chdir,
-    NewSession,
-    Keyring,
-    Capabilities,
-    NoNewPrivs,
-    Landlock,
-    Seccomp,
-    Exec,
+    Limit => "setting a resource limit",
+    NestUserns => "creating the inner user namespace",
+    NestUidMap => "writing the inner uid_map",
+    NestGidMap => "writing the inner gid_map",
+    Chdir => "changing to the start directory",
+    NewSession => "starting a new session",
+    Keyring => "creating a fresh session keyring",
+    Capabilities => "dropping capabilities",
+    NoNewPrivs => "setting no_new_privs",
+    Landlock => "entering the landlock domain",
+    Seccomp => "installing the seccomp filter",
+    Exec => "running the command",
     /// Mounting the overlay that is the root (an image's layers).
-    RootOverlay,
+    RootOverlay => "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)",
     /// An OCI container's init is ready and waits for `start` (not a failure).
-    Created,
+    Created => "waiting for start",
     /// Joining a namespace given by path; `step` says which.
-    JoinNamespace,
+    JoinNamespace => "joining a namespace",
     /// Writing a sysctl; `step` says which.
-    Sysctl,
-    OomScoreAdj,
+    Sysctl => "writing a sysctl",
+    OomScoreAdj => "writing oom_score_adj",
     /// Becoming the configured uid, gid and groups.
-    Ids,
+    Ids => "setting the process's uid, gid and groups",
     /// A time namespace and its offsets.
-    TimeNamespace,
+    TimeNamespace => "creating the time namespace (linux.timeOffsets)",
     /// An OCI init has its mounts and waits for the createRuntime hooks (not a failure).
-    RuntimeHooks,
+    RuntimeHooks => "waiting for the createRuntime hooks",
     /// A createContainer hook, run by init; `step` says which, errno is an errno or minus
     /// its exit status.
-    CreateContainerHook,
+    CreateContainerHook => "running a createContainer hook",
 }
 
 impl Stage {
     pub fn from_u32(v: u32) -> Option<Stage> {
-        use Stage::*;
-        [
-            Handshake,
-            CloseFds,
-            Hostname,
-            Loopback,
-            MakePrivate,
-            RootTmpfs,
-            AttachRoot,
-            Step,
-            MountPoint,
-            RootReadOnly,
-            PivotRoot,
-            DetachOldRoot,
-            ForkPayload,
-            Pty,
-            Limit,
-            NestUserns,
-            NestUidMap,
-            NestGidMap,
-            Chdir,
-            NewSession,
-            Keyring,
-            Capabilities,
-            NoNewPrivs,
-            Landlock,
-            Seccomp,
-            Exec,
-            RootOverlay,
-            Created,
-            JoinNamespace,
-            Sysctl,
-            OomScoreAdj,
-            Ids,
-            TimeNamespace,
-            RuntimeHooks,
-            CreateContainerHook,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == v)
-    }
-
-    /// What was being done, for stages that don't name their object themselves.
-    pub fn doing(self) -> &'static str {
-        match self {
-            Stage::Handshake => "setting up the sandbox's init (parent-death signal, id maps)",
-            Stage::CloseFds => "closing inherited file descriptors",
-            Stage::Hostname => "setting the hostname",
-            Stage::Loopback => "bringing up the loopback interface",
-            Stage::MakePrivate => "making the mount tree private",
-            Stage::RootTmpfs => "creating the root tmpfs",
-            Stage::AttachRoot => "attaching the new root",
-            Stage::Step => "setting up a mount",
-            Stage::MountPoint => "creating a mount point",
-            Stage::RootReadOnly => "making the new root read-only",
-            Stage::Limit => "setting a resource limit",
-            Stage::Chdir => "changing to the start directory",
-            Stage::PivotRoot => "switching to the new root (pivot_root)",
-            Stage::DetachOldRoot => "detaching the old root",
-            Stage::ForkPayload => "starting the command",
-            Stage::Pty => "creating the sandbox's terminal",
-            Stage::NestUserns => "creating the inner user namespace",
-            Stage::NestUidMap => "writing the inner uid_map",
-            Stage::NestGidMap => "writing the inner gid_map",
-            Stage::NewSession => "starting a new session",
-            Stage::Keyring => "creating a fresh session keyring",
-            Stage::Capabilities => "dropping capabilities",
-            Stage::NoNewPrivs => "setting no_new_privs",
-            Stage::Landlock => "entering the landlock domain",
-            Stage::Seccomp => "installing the seccomp filter",
-            Stage::Exec => "running the command",
-            Stage::RootOverlay => {
-                "mounting the root overlay (overlayfs with userxattr, Linux 5.11+)"
-            }
-            Stage::Created => "waiting for start",
-            Stage::JoinNamespace => "joining a namespace",
-            Stage::Sysctl => "writing a sysctl",
-            Stage::OomScoreAdj => "writing oom_score_adj",
-            Stage::Ids => "setting the process's uid, gid and groups",
-            Stage::TimeNamespace => "creating the time namespace (linux.timeOffsets)",
-            Stage::RuntimeHooks => "waiting for the createRuntime hooks",
-            Stage::CreateContainerHook => "running a createContainer hook",
-        }
+        Stage::ALL.iter().copied().find(|s| *s as u32 == v)
     }
 }
 
