@@ -76,8 +76,9 @@ pub struct Saved {
 
 impl Saved {
     pub fn now() -> Saved {
+        // tcgetattr fails (ENOTTY) on what is not a terminal: no isatty first, which is the
+        // same ioctl.
         let terminals = (0..3)
-            .filter(|&fd| sys::is_terminal(fd))
             .filter_map(|fd| Some((fd, termios::tcgetattr(sys::stdio(fd)).ok()?)))
             .collect();
         Saved { terminals }
