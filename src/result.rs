@@ -38,17 +38,13 @@ impl Recorder {
         })
     }
 
-    /// The namespace ids of the sandbox's init (the inode numbers of /proc/PID/ns/*).
+    /// The namespace ids of the sandbox's init: the inode numbers of /proc/PID/ns/* (what their
+    /// links' `type:[N]` text shows), as stat gives them.
     pub fn namespaces_of(&mut self, pid: i32) {
+        use std::os::unix::fs::MetadataExt;
         for ns in ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"] {
-            let link = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"));
-            let id = link.ok().and_then(|l| {
-                let l = l.to_string_lossy().into_owned();
-                l.rsplit_once('[')
-                    .and_then(|(_, n)| n.trim_end_matches(']').parse().ok())
-            });
-            if let Some(id) = id {
-                self.namespaces.push((ns.to_string(), id));
+            if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/{ns}")) {
+                self.namespaces.push((ns.to_string(), m.ino()));
             }
         }
     }
