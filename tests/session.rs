@@ -762,11 +762,7 @@ fn discard_removes_a_session_nested_deeper_than_any_stack() {
     let out = home.run(&["discard", "s12"]);
     let left = sessions(&home).join("s12");
     let was_left = left.exists();
-    // rm -rf copes with any depth; std's remove_dir_all (TempDir's drop) recurses.
-    let _ = std::process::Command::new("rm")
-        .arg("-rf")
-        .arg(&left)
-        .status();
+    common::remove_tree(&left);
     assert_code(&out, 0);
     assert!(!was_left);
     assert!(!p.join("d").exists());

@@ -622,8 +622,15 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        remove_tree(&self.path);
     }
+}
+
+/// Removes `path` and everything below it, at any depth: `rm -rf` walks iteratively, where std's
+/// `remove_dir_all` recurses and overflows a test thread's stack on a tree a sandbox nested
+/// tens of thousands of levels deep (tests/session.rs makes one; a run killed midway leaves it).
+pub fn remove_tree(path: &Path) {
+    let _ = Command::new("rm").arg("-rf").arg("--").arg(path).status();
 }
 
 /// Temp dirs kept for a whole test binary live in statics, which are never dropped: remove
@@ -644,7 +651,7 @@ fn remove_stale_temp_dirs() {
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
             == Err(nix::errno::Errno::ESRCH);
         if gone {
-            let _ = fs::remove_dir_all(entry.path());
+            remove_tree(&entry.path());
         }
     }
 }
