@@ -194,7 +194,7 @@ pub fn convert(
     let user = &process.user;
     // The ids of our own user namespace, when the container doesn't get a new one.
     let ours = |file: &str| -> Vec<IdMapping> {
-        std::fs::read_to_string(file)
+        crate::host::read_proc(file)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
@@ -229,7 +229,7 @@ pub fn convert(
     let set_groups = if new_user {
         caller.userns_root
     } else {
-        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+        crate::host::read_proc("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
     };
     if !set_groups && user.additional_gids.iter().any(|&g| g != user.gid) {
         bail!(
