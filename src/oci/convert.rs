@@ -208,7 +208,7 @@ pub fn convert(
             .collect()
     };
     let (uid_space, gid_space) = if new_user {
-        (uid_maps.clone(), gid_maps.clone())
+        (uid_maps, gid_maps)
     } else {
         (ours("/proc/self/uid_map"), ours("/proc/self/gid_map"))
     };
@@ -263,7 +263,8 @@ pub fn convert(
         let canonical = path
             .canonicalize()
             .with_context(|| format!("invalid mount source {}", quote(src)))?;
-        Ok((canonical.clone(), canonical.is_dir()))
+        let dir = canonical.is_dir();
+        Ok((canonical, dir))
     };
     let mut steps = mounts::steps(&config.mounts, owns, &mut source_of)?;
     let fresh_dev = config.mounts.iter().any(|m| {
