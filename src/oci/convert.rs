@@ -302,6 +302,11 @@ pub fn convert(
         Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
         None => None,
     };
+    // prestart and createRuntime hooks, which `create` runs while init waits.
+    let runtime_hooks = config
+        .hooks
+        .as_ref()
+        .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
         exec_fifo: None,
         rootfs: cpath(&rootfs)?,
@@ -331,10 +336,7 @@ pub fn convert(
         late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
-        runtime_hooks: config
-            .hooks
-            .as_ref()
-            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty()),
+        runtime_hooks,
     };
     let mut prepared = prepare_process(process, launch, 0)?;
     prepared.clone_flags = flags;
@@ -344,12 +346,7 @@ pub fn convert(
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
     prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
     prepared.steps = prepared::prepare_steps(&plan)?;
-    if join_pid.is_some()
-        && config
-            .hooks
-            .as_ref()
-            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty())
-    {
+    if join_pid.is_some() && runtime_hooks {
         bail!(
             "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
              hooks is not supported: create enters it to clone init there, and can't leave it \
