@@ -194,7 +194,7 @@ pub fn convert(
     let user = &process.user;
     // The ids of our own user namespace, when the container doesn't get a new one.
     let ours = |file: &str| -> Vec<IdMapping> {
-        std::fs::read_to_string(file)
+        crate::host::read_proc(file)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
@@ -208,7 +208,7 @@ pub fn convert(
             .collect()
     };
     let (uid_space, gid_space) = if new_user {
-        (uid_maps.clone(), gid_maps.clone())
+        (uid_maps, gid_maps)
     } else {
         (ours("/proc/self/uid_map"), ours("/proc/self/gid_map"))
     };
@@ -229,7 +229,7 @@ pub fn convert(
     let set_groups = if new_user {
         caller.userns_root
     } else {
-        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+        crate::host::read_proc("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
     };
     if !set_groups && user.additional_gids.iter().any(|&g| g != user.gid) {
         bail!(
@@ -263,7 +263,8 @@ pub fn convert(
         let canonical = path
             .canonicalize()
             .with_context(|| format!("invalid mount source {}", quote(src)))?;
-        Ok((canonical.clone(), canonical.is_dir()))
+        let dir = canonical.is_dir();
+        Ok((canonical, dir))
     };
     let mut steps = mounts::steps(&config.mounts, owns, &mut source_of)?;
     let fresh_dev = config.mounts.iter().any(|m| {
@@ -301,6 +302,11 @@ pub fn convert(
         Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
         None => None,
     };
+    // prestart and createRuntime hooks, which `create` runs while init waits.
+    let runtime_hooks = config
+        .hooks
+        .as_ref()
+        .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
         exec_fifo: None,
         rootfs: cpath(&rootfs)?,
@@ -330,10 +336,7 @@ pub fn convert(
         late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
-        runtime_hooks: config
-            .hooks
-            .as_ref()
-            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty()),
+        runtime_hooks,
     };
     let mut prepared = prepare_process(process, launch, 0)?;
     prepared.clone_flags = flags;
@@ -343,12 +346,7 @@ pub fn convert(
     prepared.loopback = flags & libc::CLONE_NEWNET != 0;
     prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
     prepared.steps = prepared::prepare_steps(&plan)?;
-    if join_pid.is_some()
-        && config
-            .hooks
-            .as_ref()
-            .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty())
-    {
+    if join_pid.is_some() && runtime_hooks {
         bail!(
             "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
              hooks is not supported: create enters it to clone init there, and can't leave it \

@@ -317,7 +317,11 @@ fn launch(
     };
     drop(console);
     let created = store.write(&stored).and_then(|()| match &opts.pid_file {
-        Some(path) => store::write_atomic(&absolute(path)?, format!("{pid}").as_bytes(), 0o644),
+        Some(path) => store::write_atomic(
+            &std::path::absolute(path).context("finding the current directory")?,
+            format!("{pid}").as_bytes(),
+            0o644,
+        ),
         None => Ok(()),
     });
     if let Err(e) = created {
@@ -360,16 +364,6 @@ pub fn hand_terminal(
             Ok((Some(relay), raw))
         }
         _ => Ok((None, None)),
-    }
-}
-
-fn absolute(p: &Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.into())
-    } else {
-        Ok(std::env::current_dir()
-            .context("finding the current directory")?
-            .join(p))
     }
 }
 

@@ -322,4 +322,12 @@ mod tests {
         assert_eq!(s[1].action, Action::ReadOnly);
         assert!(s.iter().all(|s| s.if_exists && !s.follow));
     }
+
+    /// `features` lists the options as understood: each one is ours, not the filesystem's.
+    #[test]
+    fn the_options_features_lists_are_understood() {
+        for opt in crate::oci::features::MOUNT_OPTIONS {
+            assert!(parse_options(&[opt.into()]).data.is_empty(), "{opt}");
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
         nest: false,
         drop_caps: true,
         ignored_signals: crate::sys::ignored_signals_in(
-            &std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+            &crate::host::read_proc("/proc/self/status").unwrap_or_default(),
         ),
         inner_uid_map: Vec::new(),
         inner_gid_map: Vec::new(),
@@ -76,7 +76,7 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
 }
 
 pub fn current_oom_score_adj() -> Option<i32> {
-    std::fs::read_to_string("/proc/self/oom_score_adj")
+    crate::host::read_proc("/proc/self/oom_score_adj")
         .ok()?
         .trim()
         .parse()
