@@ -112,17 +112,10 @@ pub fn settings(resources: &Value) -> Result<Vec<Setting>> {
         if file.contains('/') || file.starts_with('.') || !file.contains('.') {
             bail!("invalid linux.resources.unified key {}", quote(file));
         }
-        let controller: &'static str = match controller {
-            "memory" => "memory",
-            "pids" => "pids",
-            "cpu" => "cpu",
-            "cpuset" => "cpuset",
-            "io" => "io",
-            "hugetlb" => "hugetlb",
-            "rdma" => "rdma",
-            "misc" => "misc",
-            _ => "",
-        };
+        let known = [
+            "memory", "pids", "cpu", "cpuset", "io", "hugetlb", "rdma", "misc",
+        ];
+        let controller = known.into_iter().find(|&c| c == controller).unwrap_or("");
         let Some(value) = value.as_str() else {
             bail!(
                 "invalid linux.resources.unified {}: not a string",

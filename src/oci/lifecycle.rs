@@ -81,9 +81,12 @@ fn print_json(v: &serde_json::Value) -> Result<u8> {
 
 fn caller() -> Result<Caller> {
     let (uid, euid, gid, _) = sys::ids();
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    let initial = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
-    if euid == 0 && initial {
+    // Only uid 0 needs the map: it is real root only in the initial user namespace.
+    let initial = || {
+        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+    };
+    if euid == 0 && initial() {
         bail!("refusing to run as root: ns-rootless-oci is a rootless runtime; run it as a plain user");
     }
     Ok(Caller {

@@ -7,10 +7,13 @@ use crate::error::quote;
 use crate::oci::config::Hooks;
 use crate::pidfd::Pidfd;
 use anyhow::{bail, Context, Result};
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -237,23 +240,37 @@ pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
 /// Writes `data` to a new file next to `path` and renames it over `path`: readers see the old
 /// content or the new, never a part (the pid file podman and containerd read, the state).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    use nix::fcntl::OFlag;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let written = nix::fcntl::open(parent.unwrap_or(Path::new(".")), flags, Mode::empty())
+        .map_err(std::io::Error::from)
+        .and_then(|dir| write_at(&dir, path.file_name().unwrap_or_default(), data, mode));
+    written.with_context(|| format!("writing {}", quote(path)))
+}
+
+/// `write_atomic` in the directory `dir`: a new file (O_EXCL, never through a symlink) renamed
+/// over `name`, removed if that fails.
+fn write_at(dir: &impl AsFd, name: &OsStr, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use nix::fcntl::{openat, renameat, OFlag};
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{}", std::process::id()));
     let written = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        fs::rename(&tmp, path)
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(dir, tmp.as_os_str(), flags, Mode::from_bits_truncate(mode))?;
+        fs::File::from(fd).write_all(data)?;
+        Ok(renameat(dir, tmp.as_os_str(), dir, name)?)
     })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", quote(path)));
+    if written.is_err() {
+        let _ = nix::unistd::unlinkat(
+            dir,
+            tmp.as_os_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
     }
-    Ok(())
+    written
 }
 
 /// A file to be written atomically after this process leaves the host's mount namespace (an
@@ -283,27 +300,8 @@ impl PendingFile {
     }
 
     pub fn write(&self, data: &[u8]) -> Result<()> {
-        use nix::fcntl::{openat, renameat, OFlag};
-        use nix::sys::stat::Mode;
-        let mut tmp = std::ffi::OsString::from(".");
-        tmp.push(&self.name);
-        tmp.push(format!(".{}", std::process::id()));
-        let written = (|| -> nix::Result<()> {
-            let fd = openat(
-                &self.dir,
-                tmp.as_os_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o644),
-            )?;
-            let mut f = fs::File::from(fd);
-            f.write_all(data).map_err(|_| nix::errno::Errno::EIO)?;
-            renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str())
-        })();
-        written.with_context(|| format!("writing {}", quote(&self.shown)))
+        write_at(&self.dir, &self.name, data, 0o644)
+            .with_context(|| format!("writing {}", quote(&self.shown)))
     }
 }
 
