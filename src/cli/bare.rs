@@ -22,10 +22,23 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, Vec<OsString>> {
     }
 }
 
+/// The options read here (at most 8: `seen` is a u8).
+const NAMES: [&str; 8] = [
+    "--rootfs",
+    "--hostname",
+    "--net",
+    "--chdir",
+    "--bind",
+    "--ro-bind",
+    "--env",
+    "--work",
+];
+
 fn read(args: &[OsString]) -> Option<(Cli, Vec<MountArg>)> {
     let mut cli = Cli::default();
     let mut mounts = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    // The options met so far, one bit each (their place in NAMES).
+    let mut seen = 0u8;
     let mut rest = args.get(1..)?;
     while let Some((word, after)) = rest.split_first() {
         let bytes = word.as_encoded_bytes();
@@ -41,22 +54,18 @@ fn read(args: &[OsString]) -> Option<(Cli, Vec<MountArg>)> {
             Some(i) if bytes.starts_with(b"--") => (&bytes[..i], Some(&bytes[i + 1..])),
             _ => (bytes, None),
         };
-        let id = match name {
-            b"--rootfs" => "rootfs",
-            b"--hostname" => "hostname",
-            b"--net" => "net",
-            b"--chdir" => "chdir",
-            b"--bind" => "bind",
-            b"--ro-bind" => "ro_bind",
-            b"-e" | b"--env" => "env",
-            b"-w" | b"--work" => "work",
-            _ => return None,
+        let name = match name {
+            b"-e" => b"--env".as_slice(),
+            b"-w" => b"--work",
+            name => name,
         };
+        let at = NAMES.iter().position(|n| n.as_bytes() == name)?;
+        let id = &NAMES[at][2..];
         // Given twice, clap's override rules decide: leave it to clap.
-        if seen.contains(&id) {
+        if seen & 1 << at != 0 {
             return None;
         }
-        seen.push(id);
+        seen |= 1 << at;
         if id == "work" {
             // num_args 0..=1 with require_equals: `-w` and `--work` alone mean ".".
             let dir = match inline {
@@ -86,8 +95,8 @@ fn read(args: &[OsString]) -> Option<(Cli, Vec<MountArg>)> {
             "net" => cli.net = Some(text()?),
             "chdir" => cli.chdir = Some(PathBuf::from(os(value))),
             "env" => cli.env.push(os(value)),
-            "bind" | "ro_bind" => {
-                let readonly = id == "ro_bind";
+            "bind" | "ro-bind" => {
+                let readonly = id == "ro-bind";
                 let list = if readonly {
                     &mut cli.ro_bind
                 } else {
