@@ -31,7 +31,8 @@ Exit status:
 
 /// Run a command in a fresh rootless container: new user, mount, PID, UTS, IPC, network and
 /// cgroup namespaces, its own hostname, a fresh /proc and a pivoted root. No root, no setuid helper.
-#[derive(Parser, Debug)]
+// (`Default` is what clap gives for no option at all: bare.rs starts from it, its tests compare.)
+#[derive(Parser, Debug, Default)]
 #[command(
     name = "ns-rootless",
     version,
@@ -298,8 +299,9 @@ pub enum AllowGroup {
     Keyring,
 }
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SeccompMode {
+    #[default]
     Default,
     None,
 }
@@ -362,10 +364,7 @@ pub struct Parsed {
 /// Parses argv; the filesystem options keep their command-line order across option names.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, clap::Error> {
     let args: Vec<OsString> = args.into_iter().collect();
-    match bare::parse(&args) {
-        Some(parsed) => Ok(parsed),
-        None => clap_parse(args),
-    }
+    bare::parse(args).or_else(clap_parse)
 }
 
 fn clap_parse(args: Vec<OsString>) -> Result<Parsed, clap::Error> {

@@ -8,16 +8,37 @@
 //! else (another option, a repeated one, a value that is empty, starts with `-` or, for a
 //! String option, is not UTF-8, `-eVALUE`, a lone `-`) goes to clap, and so do its errors.
 
-use super::{Cli, DailyOptions, MountArg, Parsed, SeccompMode};
+use super::{Cli, MountArg, Parsed};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-/// `Some` when every option in `args` (argv[0] first) is one this reads; the command is what
-/// follows the options (or a `--` after them), as clap's trailing_var_arg takes it.
-pub fn parse(args: &[OsString]) -> Option<Parsed> {
-    let mut cli = empty();
+/// `Ok` when every option in `args` (argv[0] first) is one this reads; the command is what
+/// follows the options (or a `--` after them), as clap's trailing_var_arg takes it. `Err`
+/// gives `args` back, for clap.
+pub fn parse(args: Vec<OsString>) -> Result<Parsed, Vec<OsString>> {
+    match read(&args) {
+        Some((cli, mounts)) => Ok(Parsed { cli, mounts, args }),
+        None => Err(args),
+    }
+}
+
+/// The options read here (at most 8: `seen` is a u8).
+const NAMES: [&str; 8] = [
+    "--rootfs",
+    "--hostname",
+    "--net",
+    "--chdir",
+    "--bind",
+    "--ro-bind",
+    "--env",
+    "--work",
+];
+
+fn read(args: &[OsString]) -> Option<(Cli, Vec<MountArg>)> {
+    let mut cli = Cli::default();
     let mut mounts = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    // The options met so far, one bit each (their place in NAMES).
+    let mut seen = 0u8;
     let mut rest = args.get(1..)?;
     while let Some((word, after)) = rest.split_first() {
         let bytes = word.as_encoded_bytes();
@@ -33,22 +54,18 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
             Some(i) if bytes.starts_with(b"--") => (&bytes[..i], Some(&bytes[i + 1..])),
             _ => (bytes, None),
         };
-        let id = match name {
-            b"--rootfs" => "rootfs",
-            b"--hostname" => "hostname",
-            b"--net" => "net",
-            b"--chdir" => "chdir",
-            b"--bind" => "bind",
-            b"--ro-bind" => "ro_bind",
-            b"-e" | b"--env" => "env",
-            b"-w" | b"--work" => "work",
-            _ => return None,
+        let name = match name {
+            b"-e" => b"--env".as_slice(),
+            b"-w" => b"--work",
+            name => name,
         };
+        let at = NAMES.iter().position(|n| n.as_bytes() == name)?;
+        let id = &NAMES[at][2..];
         // Given twice, clap's override rules decide: leave it to clap.
-        if seen.contains(&id) {
+        if seen & 1 << at != 0 {
             return None;
         }
-        seen.push(id);
+        seen |= 1 << at;
         if id == "work" {
             // num_args 0..=1 with require_equals: `-w` and `--work` alone mean ".".
             let dir = match inline {
@@ -78,16 +95,17 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
             "net" => cli.net = Some(text()?),
             "chdir" => cli.chdir = Some(PathBuf::from(os(value))),
             "env" => cli.env.push(os(value)),
-            "bind" | "ro_bind" => {
-                let readonly = id == "ro_bind";
+            "bind" | "ro-bind" => {
+                let readonly = id == "ro-bind";
                 let list = if readonly {
                     &mut cli.ro_bind
                 } else {
                     &mut cli.bind
                 };
-                list.push(os(value));
+                let arg = os(value);
+                list.push(arg.clone());
                 mounts.push(MountArg::Bind {
-                    arg: os(value),
+                    arg,
                     readonly,
                     optional: false,
                 });
@@ -97,64 +115,12 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
         rest = after;
     }
     cli.command = rest.to_vec();
-    Some(Parsed {
-        cli,
-        mounts,
-        args: args.to_vec(),
-    })
+    Some((cli, mounts))
 }
 
 fn os(bytes: &[u8]) -> OsString {
     use std::os::unix::ffi::OsStrExt;
     OsStr::from_bytes(bytes).to_owned()
-}
-
-/// What clap gives for no option at all.
-fn empty() -> Cli {
-    Cli {
-        name: None,
-        detach: false,
-        rm: false,
-        log_size: None,
-        hostname: None,
-        tty: false,
-        no_tty: false,
-        share_net: false,
-        net: None,
-        time_offset: None,
-        publish: vec![],
-        rootfs: None,
-        image: None,
-        cow: false,
-        bind: vec![],
-        ro_bind: vec![],
-        bind_try: vec![],
-        ro_bind_try: vec![],
-        tmpfs: vec![],
-        dir: vec![],
-        symlink: vec![],
-        hide: vec![],
-        work: None,
-        chdir: None,
-        env: vec![],
-        keep_env: false,
-        unset_env: vec![],
-        env_file: vec![],
-        uid: None,
-        gid: None,
-        allow_root: false,
-        limit: vec![],
-        timeout: None,
-        allow: vec![],
-        seccomp: SeccompMode::Default,
-        seccomp_fd: None,
-        daily: DailyOptions {
-            profile: None,
-            result_json: None,
-            json: false,
-        },
-        command: vec![],
-    }
 }
 
 #[cfg(test)]
@@ -171,7 +137,7 @@ mod tests {
 
     /// Both parsers on `args`: the same Cli, mounts and words when this one reads it.
     fn same_as_clap(args: Vec<OsString>) -> bool {
-        let Some(bare) = parse(&args) else {
+        let Ok(bare) = parse(args.clone()) else {
             return false;
         };
         let clap = super::super::clap_parse(args.clone())
@@ -262,11 +228,11 @@ mod tests {
             &["--hostname", "-h", "sh"],
             &["--rootfs", "/x", "-"],
         ] {
-            assert!(parse(&argv(words)).is_none(), "{words:?}");
+            assert!(parse(argv(words)).is_err(), "{words:?}");
         }
         let mut odd = argv(&["--net"]);
         odd.push(OsString::from_vec(b"p\xff".to_vec()));
-        assert!(parse(&odd).is_none());
+        assert!(parse(odd).is_err());
     }
 
     /// Where this parser steps aside, clap's own answer stands, errors included (what a bare
@@ -282,7 +248,7 @@ mod tests {
             &["-w/src", "sh"],
         ] {
             let args = argv(words);
-            assert!(parse(&args).is_none(), "{words:?}");
+            assert!(parse(args.clone()).is_err(), "{words:?}");
             assert!(super::super::parse(args).is_err(), "{words:?}");
         }
     }
