@@ -63,7 +63,7 @@ pub struct Meta {
 }
 
 pub fn sessions_dir(env: &[(OsString, OsString)]) -> Result<PathBuf> {
-    let base = crate::image::store::xdg_dir(
+    let base = crate::xdg::required(
         env,
         "XDG_STATE_HOME",
         ".local/state",

@@ -2,6 +2,7 @@
 //! absolute path (a relative one is ignored, as the specification says), else a directory of
 //! `$HOME`. One lookup for the image store, the sessions and the profiles.
 
+use anyhow::{anyhow, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -14,6 +15,18 @@ pub fn dir(get: impl Fn(&str) -> Option<OsString>, var: &str, fallback: &str) ->
 /// Reads variables of `env` (the caller's environment as the host saw it).
 pub fn of(env: &[(OsString, OsString)]) -> impl Fn(&str) -> Option<OsString> + '_ {
     move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+}
+
+/// `$var` of `env` as `dir` finds it, or says which variable to set.
+pub fn required(
+    env: &[(OsString, OsString)],
+    var: &str,
+    fallback: &str,
+    what: &str,
+) -> Result<PathBuf> {
+    dir(of(env), var, fallback).ok_or_else(|| {
+        anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
+    })
 }
 
 #[cfg(test)]

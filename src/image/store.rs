@@ -118,7 +118,7 @@ impl Store {
     /// The store of the user whose environment is `env`: `$XDG_DATA_HOME/ns-rootless`, else
     /// `$HOME/.local/share/ns-rootless`.
     pub fn locate(env: &[(OsString, OsString)]) -> Result<Store> {
-        let base = xdg_dir(env, "XDG_DATA_HOME", ".local/share", "the image store")?;
+        let base = crate::xdg::required(env, "XDG_DATA_HOME", ".local/share", "the image store")?;
         Ok(Store {
             dir: base.join("ns-rootless"),
         })
@@ -405,18 +405,6 @@ fn unpack_into(
         }
     }
     Ok((got_diff, done))
-}
-
-/// `$VAR` (an XDG base directory, crate::xdg), or says which variable to set.
-pub fn xdg_dir(
-    env: &[(OsString, OsString)],
-    var: &str,
-    fallback: &str,
-    what: &str,
-) -> Result<PathBuf> {
-    crate::xdg::dir(crate::xdg::of(env), var, fallback).ok_or_else(|| {
-        anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
-    })
 }
 
 /// 12 random hex digits for temporary names.
