@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub struct Store {
@@ -127,20 +127,8 @@ impl Store {
     /// Opens the store, made first (0700: layers are the user's data) when `create`; None when
     /// it doesn't exist.
     pub fn open(&self, create: bool) -> Result<Option<Opened>> {
-        let uid = nix::unistd::getuid().as_raw();
-        let open = |path: &Path| -> Result<Option<Dir>> {
-            if create {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(path)
-                    .with_context(|| format!("creating the image store {}", quote(path)))?;
-            }
-            match Dir::open(path, uid) {
-                Ok(d) => Ok(Some(d)),
-                Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(why) => Err(refused(path, why)),
-            }
+        let open = |path: &Path| {
+            crate::private::open(path, create, "the image store", |why| refused(path, why))
         };
         // The store itself first: a directory open to others makes what it holds theirs too.
         if open(&self.dir)?.is_none() {
