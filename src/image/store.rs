@@ -401,15 +401,3 @@ pub fn random_hex() -> String {
     let _ = crate::sys::getrandom(&mut bytes);
     hex(&bytes)
 }
-
-/// Removes a tree of ours, even with directories an image made read-only; never follows a
-/// symlink.
-#[cfg(test)]
-pub fn remove_tree(path: &Path) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let dir: std::os::fd::OwnedFd = fs::File::open(parent)?.into();
-    super::tree::remove_at(&dir, name)
-}
