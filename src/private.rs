@@ -102,12 +102,10 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xdg::env;
 
     #[test]
     fn nested_and_repeated_dirs_are_kept_once() {
-        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
-            pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
-        };
         let uid = u32::MAX - 7;
         let state = canonical(&crate::state::location(uid));
         let d = dirs(uid, &env(&[("HOME", "/nonexistent-nsr/h")]));

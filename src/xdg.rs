@@ -29,15 +29,18 @@ pub fn required(
     })
 }
 
+/// An environment of `pairs`, for tests.
+#[cfg(test)]
+pub fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+    pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn absolute_variable_else_home() {
-        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
-            pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
-        };
         let d = |e: &[(OsString, OsString)]| dir(of(e), "XDG_DATA_HOME", ".local/share");
         let set = env(&[("XDG_DATA_HOME", "/x"), ("HOME", "/h")]);
         assert_eq!(d(&set), Some("/x".into()));
