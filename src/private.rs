@@ -6,6 +6,7 @@
 //! the sandbox can't make them itself.
 
 use crate::error::quote;
+use crate::state::files::{Dir, Refusal};
 use anyhow::{Context, Result};
 use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
@@ -75,15 +76,36 @@ pub fn make(dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// `path`, a private directory of ours as state::files::Dir checks one, made first (0700) when
+/// `create`; None when it doesn't exist. `what` names it in the error of making it; `refused`
+/// words a refusal.
+pub fn open(
+    path: &Path,
+    create: bool,
+    what: &str,
+    refused: impl FnOnce(Refusal) -> anyhow::Error,
+) -> Result<Option<Dir>> {
+    if create {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("creating {what} {}", quote(path)))?;
+    }
+    match Dir::open(path, nix::unistd::getuid().as_raw()) {
+        Ok(d) => Ok(Some(d)),
+        Err(Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(why) => Err(refused(why)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xdg::env;
 
     #[test]
     fn nested_and_repeated_dirs_are_kept_once() {
-        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
-            pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
-        };
         let uid = u32::MAX - 7;
         let state = canonical(&crate::state::location(uid));
         let d = dirs(uid, &env(&[("HOME", "/nonexistent-nsr/h")]));

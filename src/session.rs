@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The name of the root's upper and work directories.
@@ -63,7 +63,7 @@ pub struct Meta {
 }
 
 pub fn sessions_dir(env: &[(OsString, OsString)]) -> Result<PathBuf> {
-    let base = crate::image::store::xdg_dir(
+    let base = crate::xdg::required(
         env,
         "XDG_STATE_HOME",
         ".local/state",
@@ -174,21 +174,9 @@ pub fn open_sessions(env: &[(OsString, OsString)], create: bool) -> Result<Optio
 }
 
 fn open_sessions_at(path: &Path, create: bool) -> Result<Option<Dir>> {
-    if create {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(path)
-            .with_context(|| format!("creating the sessions directory {}", quote(path)))?;
-    }
-    match Dir::open(path, nix::unistd::getuid().as_raw()) {
-        Ok(d) => Ok(Some(d)),
-        Err(Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(why) => Err(refused(
-            format!("the sessions directory {}", quote(path)),
-            why,
-        )),
-    }
+    crate::private::open(path, create, "the sessions directory", |why| {
+        refused(format!("the sessions directory {}", quote(path)), why)
+    })
 }
 
 /// `what` (a directory) refused, in one sentence.

@@ -2,6 +2,7 @@
 //! absolute path (a relative one is ignored, as the specification says), else a directory of
 //! `$HOME`. One lookup for the image store, the sessions and the profiles.
 
+use anyhow::{anyhow, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -16,15 +17,30 @@ pub fn of(env: &[(OsString, OsString)]) -> impl Fn(&str) -> Option<OsString> + '
     move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
 }
 
+/// `$var` of `env` as `dir` finds it, or says which variable to set.
+pub fn required(
+    env: &[(OsString, OsString)],
+    var: &str,
+    fallback: &str,
+    what: &str,
+) -> Result<PathBuf> {
+    dir(of(env), var, fallback).ok_or_else(|| {
+        anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
+    })
+}
+
+/// An environment of `pairs`, for tests.
+#[cfg(test)]
+pub fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+    pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn absolute_variable_else_home() {
-        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
-            pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
-        };
         let d = |e: &[(OsString, OsString)]| dir(of(e), "XDG_DATA_HOME", ".local/share");
         let set = env(&[("XDG_DATA_HOME", "/x"), ("HOME", "/h")]);
         assert_eq!(d(&set), Some("/x".into()));

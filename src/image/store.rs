@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub struct Store {
@@ -118,7 +118,7 @@ impl Store {
     /// The store of the user whose environment is `env`: `$XDG_DATA_HOME/ns-rootless`, else
     /// `$HOME/.local/share/ns-rootless`.
     pub fn locate(env: &[(OsString, OsString)]) -> Result<Store> {
-        let base = xdg_dir(env, "XDG_DATA_HOME", ".local/share", "the image store")?;
+        let base = crate::xdg::required(env, "XDG_DATA_HOME", ".local/share", "the image store")?;
         Ok(Store {
             dir: base.join("ns-rootless"),
         })
@@ -127,20 +127,8 @@ impl Store {
     /// Opens the store, made first (0700: layers are the user's data) when `create`; None when
     /// it doesn't exist.
     pub fn open(&self, create: bool) -> Result<Option<Opened>> {
-        let uid = nix::unistd::getuid().as_raw();
-        let open = |path: &Path| -> Result<Option<Dir>> {
-            if create {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(path)
-                    .with_context(|| format!("creating the image store {}", quote(path)))?;
-            }
-            match Dir::open(path, uid) {
-                Ok(d) => Ok(Some(d)),
-                Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(why) => Err(refused(path, why)),
-            }
+        let open = |path: &Path| {
+            crate::private::open(path, create, "the image store", |why| refused(path, why))
         };
         // The store itself first: a directory open to others makes what it holds theirs too.
         if open(&self.dir)?.is_none() {
@@ -407,33 +395,9 @@ fn unpack_into(
     Ok((got_diff, done))
 }
 
-/// `$VAR` (an XDG base directory, crate::xdg), or says which variable to set.
-pub fn xdg_dir(
-    env: &[(OsString, OsString)],
-    var: &str,
-    fallback: &str,
-    what: &str,
-) -> Result<PathBuf> {
-    crate::xdg::dir(crate::xdg::of(env), var, fallback).ok_or_else(|| {
-        anyhow!("finding {what}: neither {var} nor HOME is set to an absolute path; set {var}")
-    })
-}
-
 /// 12 random hex digits for temporary names.
 pub fn random_hex() -> String {
     let mut bytes = [0u8; 6];
     let _ = crate::sys::getrandom(&mut bytes);
     hex(&bytes)
-}
-
-/// Removes a tree of ours, even with directories an image made read-only; never follows a
-/// symlink.
-#[cfg(test)]
-pub fn remove_tree(path: &Path) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let dir: std::os::fd::OwnedFd = fs::File::open(parent)?.into();
-    super::tree::remove_at(&dir, name)
 }

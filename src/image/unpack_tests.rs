@@ -23,8 +23,15 @@ impl Temp {
 }
 
 impl Drop for Temp {
+    /// Removes the tree even with directories an archive made read-only; never follows a
+    /// symlink.
     fn drop(&mut self) {
-        let _ = super::store::remove_tree(&self.0);
+        let (Some(parent), Some(name)) = (self.0.parent(), self.0.file_name()) else {
+            return;
+        };
+        if let Ok(dir) = fs::File::open(parent) {
+            let _ = super::tree::remove_at(&dir.into(), name);
+        }
     }
 }
 

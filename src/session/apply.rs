@@ -50,7 +50,7 @@ pub fn run(env: &[(OsString, OsString)], name: &str) -> Result<u8> {
              which apply can't write (an image's layers are read-only); `ns-rootless diff {name}` \
              lists them (kept in {}), `ns-rootless discard {name}` drops them",
             quote(name),
-            quote(session.dir.path().join("upper").join(super::ROOT))
+            quote(super::layout(session.dir.path(), super::ROOT).0)
         );
     }
     let mut targets: Vec<Option<OwnedFd>> = Vec::new();

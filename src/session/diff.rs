@@ -56,7 +56,7 @@ pub fn changes(session: &super::Opened) -> Result<Vec<Change>> {
             format!(
                 "reading the session's changes to {} (kept in {})",
                 quote(&layer.dst),
-                quote(session.dir.path().join("upper").join(&layer.key))
+                quote(super::layout(session.dir.path(), &layer.key).0)
             )
         })?;
         // What setup made to mount on (session::mount_points) is not the session's.
