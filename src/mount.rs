@@ -487,25 +487,21 @@ fn open_parent(
 fn make_chain(root: RawFd, chain: &[(CString, CString)], owned: &Owned) -> SysResult<()> {
     for (parent, name) in chain {
         let dir = open_dir(root, parent)?;
-        make_in(dir.as_raw_fd(), name, true, owned)?;
+        make_in(dir.as_raw_fd(), name, DIR, owned)?;
     }
     Ok(())
 }
 
-/// Creates `name` in `dir` (a directory, or an empty file to bind a file on) unless it exists.
-fn make_in(dir: RawFd, name: &CStr, directory: bool, owned: &Owned) -> SysResult<()> {
+/// Creates `name` in `dir` (a directory with `mode`, or an empty file to bind a file on) unless
+/// it exists.
+fn make_in(dir: RawFd, name: &CStr, mode: Option<u32>, owned: &Owned) -> SysResult<()> {
     // Exists already: nothing to create, wherever it is.
     let exists = sys::exists_at(dir, name)?;
     if exists {
         return Ok(());
     }
     owned.check(dir)?;
-    let made = if directory {
-        sys::mkdirat(dir, name, 0o755)
-    } else {
-        sys::create_file_at(dir, name)
-    };
-    match made {
+    match create(dir, name, mode) {
         Ok(()) | Err(libc::EEXIST) => Ok(()),
         Err(e) => Err(e),
     }
@@ -597,6 +593,6 @@ fn ensure<'s>(
             Err(e) => return Err(e),
         }
     }
-    make_in(parent.fd.as_raw_fd(), name, dir, owned)?;
+    make_in(parent.fd.as_raw_fd(), name, dir.then_some(0o755), owned)?;
     open_destination(root, step, dir).map(|fd| Some(Dest::Opened(fd)))
 }
