@@ -309,12 +309,14 @@ pub fn visible(steps: &[Step], dir: &Path) -> Option<bool> {
     for s in steps.iter().rev() {
         // A step that follows its destination (e.g. the mask of /home -> var/home) acts where
         // the link leads.
+        let followed;
         let dst = if s.follow {
-            std::fs::canonicalize(&s.dst).unwrap_or_else(|_| s.dst.clone())
+            followed = std::fs::canonicalize(&s.dst).unwrap_or_else(|_| s.dst.clone());
+            &followed
         } else {
-            s.dst.clone()
+            &s.dst
         };
-        let Ok(rest) = dir.strip_prefix(&dst) else {
+        let Ok(rest) = dir.strip_prefix(dst) else {
             continue;
         };
         let at_top = rest.as_os_str().is_empty();

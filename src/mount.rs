@@ -209,6 +209,9 @@ pub fn enter_root(root: &OwnedFd) -> Result<(), Fail> {
     })
 }
 
+/// The mode of a mount point `ensure` makes.
+const DIR: Option<u32> = Some(0o755);
+
 fn run_step<'p>(
     root: RawFd,
     scratch: Option<&Scratch>,
@@ -227,7 +230,7 @@ fn run_step<'p>(
     }
     match &step.action {
         PreparedAction::Scratch { name, mode, attrs } => {
-            let Some(dst) = ensure_dir(root, step, *mode, owned, last).map_err(at_mount_point)?
+            let Some(dst) = ensure(root, step, Some(*mode), owned, last).map_err(at_mount_point)?
             else {
                 return Ok(());
             };
@@ -248,7 +251,7 @@ fn run_step<'p>(
             options,
             attrs,
         } => {
-            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, DIR, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             mount_fresh(dst, owned, fstype, options, *attrs, libc::MS_PRIVATE)
@@ -261,7 +264,9 @@ fn run_step<'p>(
         } => {
             // The destination first: a clone dropped unattached (an optional destination that
             // doesn't exist) would cost an umount of its own.
-            let Some(dst) = ensure(root, step, *dir, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) =
+                ensure(root, step, dir.then_some(0o755), owned, last).map_err(at_mount_point)?
+            else {
                 return Ok(());
             };
             // The source is a host path, resolved before pivot_root (see STAGING). It was made
@@ -282,7 +287,7 @@ fn run_step<'p>(
             attrs,
             propagation,
         } => {
-            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, DIR, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             mount_fresh(dst, owned, fstype, options, *attrs, *propagation)
@@ -294,7 +299,9 @@ fn run_step<'p>(
             recursive,
             propagation,
         } => {
-            let Some(dst) = ensure(root, step, *dir, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) =
+                ensure(root, step, dir.then_some(0o755), owned, last).map_err(at_mount_point)?
+            else {
                 return Ok(());
             };
             let tree = sys::clone_path(src, *recursive).map_err(at_step)?;
@@ -323,11 +330,11 @@ fn run_step<'p>(
             };
             sys::attach(mnt.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
-        PreparedAction::Dir => ensure(root, step, true, owned, last)
+        PreparedAction::Dir => ensure(root, step, DIR, owned, last)
             .map(drop)
             .map_err(at_mount_point),
         PreparedAction::ReadOnly => {
-            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, DIR, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let dst = dst.opened(root, step).map_err(at_step)?;
@@ -337,14 +344,14 @@ fn run_step<'p>(
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Overlay { options } => {
-            let Some(dst) = ensure(root, step, true, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, DIR, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let mnt = new_overlay(options).map_err(at_step)?;
             dst.attach(mnt.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::File { name, contents } => {
-            let Some(dst) = ensure(root, step, false, owned, last).map_err(at_mount_point)? else {
+            let Some(dst) = ensure(root, step, None, owned, last).map_err(at_mount_point)? else {
                 return Ok(());
             };
             let scratch = scratch.ok_or((Stage::Step, libc::EINVAL))?;
@@ -480,25 +487,21 @@ fn open_parent(
 fn make_chain(root: RawFd, chain: &[(CString, CString)], owned: &Owned) -> SysResult<()> {
     for (parent, name) in chain {
         let dir = open_dir(root, parent)?;
-        make_in(dir.as_raw_fd(), name, true, owned)?;
+        make_in(dir.as_raw_fd(), name, DIR, owned)?;
     }
     Ok(())
 }
 
-/// Creates `name` in `dir` (a directory, or an empty file to bind a file on) unless it exists.
-fn make_in(dir: RawFd, name: &CStr, directory: bool, owned: &Owned) -> SysResult<()> {
+/// Creates `name` in `dir` (a directory with `mode`, or an empty file to bind a file on) unless
+/// it exists.
+fn make_in(dir: RawFd, name: &CStr, mode: Option<u32>, owned: &Owned) -> SysResult<()> {
     // Exists already: nothing to create, wherever it is.
     let exists = sys::exists_at(dir, name)?;
     if exists {
         return Ok(());
     }
     owned.check(dir)?;
-    let made = if directory {
-        sys::mkdirat(dir, name, 0o755)
-    } else {
-        sys::create_file_at(dir, name)
-    };
-    match made {
+    match create(dir, name, mode) {
         Ok(()) | Err(libc::EEXIST) => Ok(()),
         Err(e) => Err(e),
     }
@@ -541,31 +544,10 @@ fn create(dir: RawFd, name: &CStr, mode: Option<u32>) -> SysResult<()> {
     }
 }
 
-/// Opens the destination, creating it (a directory, or an empty file to bind a file on) and its
-/// parents when missing. `None`: missing, and the step applies only to what exists.
+/// Opens the destination, creating it and its parents when missing: a directory with `mode`
+/// (DIR, or a scratch directory's own), or (None) an empty file to bind a file on. `None`
+/// returned: missing, and the step applies only to what exists.
 fn ensure<'s>(
-    root: RawFd,
-    step: &'s PreparedStep,
-    dir: bool,
-    owned: &Owned,
-    last: &mut Option<Parent<'s>>,
-) -> SysResult<Option<Dest<'s>>> {
-    ensure_as(root, step, dir.then_some(0o755), owned, last)
-}
-
-/// `ensure` for a directory that, when made here, gets `mode` (a scratch directory's).
-fn ensure_dir<'s>(
-    root: RawFd,
-    step: &'s PreparedStep,
-    mode: u32,
-    owned: &Owned,
-    last: &mut Option<Parent<'s>>,
-) -> SysResult<Option<Dest<'s>>> {
-    ensure_as(root, step, Some(mode), owned, last)
-}
-
-/// `ensure`: `mode` is that of a directory to make, None for a file.
-fn ensure_as<'s>(
     root: RawFd,
     step: &'s PreparedStep,
     mode: Option<u32>,
@@ -611,6 +593,6 @@ fn ensure_as<'s>(
             Err(e) => return Err(e),
         }
     }
-    make_in(parent.fd.as_raw_fd(), name, dir, owned)?;
+    make_in(parent.fd.as_raw_fd(), name, dir.then_some(0o755), owned)?;
     open_destination(root, step, dir).map(|fd| Some(Dest::Opened(fd)))
 }

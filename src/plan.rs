@@ -197,6 +197,16 @@ fn mask() -> Action {
     }
 }
 
+/// Hides the destination file under /dev/null, read-only.
+fn mask_file() -> Action {
+    Action::Bind {
+        src: "/dev/null".into(),
+        readonly: true,
+        dir: false,
+        device: true,
+    }
+}
+
 /// The name of a directory entry.
 pub fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
     match e {
@@ -358,15 +368,7 @@ fn proc_masks(steps: &mut Vec<Step>) {
         "/proc/timer_list",
         "/proc/sched_debug",
     ] {
-        steps.push(optional(step(
-            file,
-            Action::Bind {
-                src: "/dev/null".into(),
-                readonly: true,
-                dir: false,
-                device: true,
-            },
-        )));
+        steps.push(optional(step(file, mask_file())));
     }
 }
 

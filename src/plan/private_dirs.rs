@@ -1,7 +1,7 @@
 //! Our private directories (private.rs) in the plan: masked wherever a bind would show
 //! them to the sandbox.
 
-use super::{mask, optional, root_model, step, Action, RootModel, Step};
+use super::{mask, mask_file, optional, root_model, step, Action, RootModel, Step};
 use crate::spec::{Root, Spec};
 use std::path::{Path, PathBuf};
 
@@ -78,16 +78,7 @@ fn masks_of(steps: &[Step], private: &Path, masks: &mut Vec<Step>) {
             masks.push(optional(step(place, mask())));
         } else if src.starts_with(private) {
             // A bind of something inside it: hidden whole.
-            let action = if *dir {
-                mask()
-            } else {
-                Action::Bind {
-                    src: "/dev/null".into(),
-                    readonly: true,
-                    dir: false,
-                    device: true,
-                }
-            };
+            let action = if *dir { mask() } else { mask_file() };
             masks.push(step(&s.dst, action));
         }
     }

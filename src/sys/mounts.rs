@@ -2,7 +2,7 @@
 
 use super::paths::OpenHow;
 use super::{check, check_fd, last_errno, Errno, SysResult};
-use nix::libc::{self, c_char, c_uint};
+use nix::libc::{self, c_char, c_int, c_uint};
 use std::ffi::CStr;
 use std::os::fd::{OwnedFd, RawFd};
 
@@ -62,21 +62,22 @@ pub fn new_mount(
     check_fd(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
 }
 
+/// open_tree(2) with OPEN_TREE_CLONE: a detached, close-on-exec copy of the mount at `path`
+/// in `dir`, with `flags` (AT_RECURSIVE, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW).
+fn clone_tree(dir: RawFd, path: &CStr, flags: c_int) -> SysResult<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint | flags as c_uint;
+    // SAFETY: valid fd and C string.
+    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags) })
+}
+
 /// A detached copy of the mount tree at the file `fd` (with every submount).
 pub fn clone_tree_at(fd: RawFd) -> SysResult<OwnedFd> {
-    let flags = OPEN_TREE_CLONE
-        | libc::O_CLOEXEC as c_uint
-        | libc::AT_RECURSIVE as c_uint
-        | libc::AT_EMPTY_PATH as c_uint;
-    // SAFETY: valid fd and empty C string.
-    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) })
+    clone_tree(fd, c"", libc::AT_RECURSIVE | libc::AT_EMPTY_PATH)
 }
 
 /// A detached mount of the directory (or file) `name` in `dir` alone (no submounts).
 pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint;
-    // SAFETY: valid fd and C string.
-    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, dir, name.as_ptr(), flags) })
+    clone_tree(dir, name, 0)
 }
 
 /// A detached copy of the mount tree at `path`, a path only the host's root can change (`/etc`,
@@ -84,12 +85,11 @@ pub fn clone_dir(dir: RawFd, name: &CStr) -> SysResult<OwnedFd> {
 /// copy can't be attached on a directory (EINVAL), and on a file it stays a link, resolved in
 /// the sandbox.
 pub fn clone_root_owned(path: &CStr) -> SysResult<OwnedFd> {
-    let flags = OPEN_TREE_CLONE
-        | libc::O_CLOEXEC as c_uint
-        | libc::AT_RECURSIVE as c_uint
-        | libc::AT_SYMLINK_NOFOLLOW as c_uint;
-    // SAFETY: a valid C string.
-    check_fd(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })
+    clone_tree(
+        libc::AT_FDCWD,
+        path,
+        libc::AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 /// A detached copy of the mount tree at `path`, an absolute path that must contain no symlink
@@ -102,7 +102,6 @@ pub fn clone_tree_no_symlinks(path: &CStr) -> SysResult<OwnedFd> {
 /// only when `recursive` (OCI `rbind` against `bind`).
 pub fn clone_path(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
     const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    const OPEN_TREE_CLONE: c_uint = 1;
     let how = OpenHow {
         flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -118,19 +117,12 @@ pub fn clone_path(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
             std::mem::size_of::<OpenHow>(),
         )
     })?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as c_uint | libc::AT_EMPTY_PATH as c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as c_uint;
-    }
-    // SAFETY: valid fd and empty C string.
-    check_fd(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            c"".as_ptr(),
-            flags,
-        )
-    })
+    let recursive = if recursive { libc::AT_RECURSIVE } else { 0 };
+    clone_tree(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        c"",
+        libc::AT_EMPTY_PATH | recursive,
+    )
 }
 
 #[repr(C)]
