@@ -171,10 +171,12 @@ fn network_helpers() -> Check {
 }
 
 fn cgroups() -> Check {
-    let result = match host::own_cgroup() {
+    // Only the unified hierarchy at /sys/fs/cgroup counts.
+    let unified = host::own_cgroup().filter(|c| c.mount == Path::new("/sys/fs/cgroup"));
+    let result = match unified.map(|c| c.dir) {
         // A hybrid host has a v2 hierarchy at /sys/fs/cgroup/unified, but the controllers that
         // limit memory, cpu and pids stay on the v1 side: nothing to delegate to a sandbox.
-        None if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() => Err(
+        None if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() => Err(
             "cgroups in hybrid mode (the v1 hierarchies hold the controllers, v2 is only at /sys/fs/cgroup/unified): \
              boot with the unified hierarchy (systemd.unified_cgroup_hierarchy=1)"
                 .into(),

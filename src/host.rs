@@ -7,6 +7,7 @@
 use crate::spec;
 use crate::sys;
 use nix::libc;
+use std::path::{Path, PathBuf};
 
 /// The caller's ids, threads, terminal, environment and directory (what `spec::build` needs).
 pub fn facts() -> spec::Host {
@@ -172,12 +173,64 @@ pub fn seccomp_mode() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Our cgroup v2 directory, when the unified hierarchy is mounted at /sys/fs/cgroup.
-pub fn own_cgroup() -> Option<std::path::PathBuf> {
-    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        return None;
+/// Where this process sits in the cgroup v2 hierarchy.
+pub struct Cgroup {
+    /// Where cgroup2 is mounted: /sys/fs/cgroup, or `unified` below it on a hybrid host.
+    pub mount: PathBuf,
+    /// Our own cgroup's directory, `mount` itself at the hierarchy's root.
+    pub dir: PathBuf,
+}
+
+/// Our cgroup v2 directory: /proc/self/cgroup's `0::` line below where /proc/self/mountinfo
+/// says cgroup2 is mounted. None without a cgroup2 mount, or when our cgroup is outside what
+/// that mount shows.
+pub fn own_cgroup() -> Option<Cgroup> {
+    cgroup_in(
+        &read_proc("/proc/self/cgroup").ok()?,
+        &read_proc("/proc/self/mountinfo").ok()?,
+    )
+}
+
+fn cgroup_in(cgroups: &str, mountinfo: &str) -> Option<Cgroup> {
+    let ours = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let (root, mount) = mountinfo.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let mut f = left.split_whitespace();
+        Some((f.nth(3)?, f.next()?))
+    })?;
+    // By components: a mount of /a doesn't show /ab.
+    let rel = Path::new(ours).strip_prefix(root).ok()?;
+    Some(Cgroup {
+        mount: PathBuf::from(mount),
+        dir: Path::new(mount).join(rel),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_cgroup_below_the_cgroup2_mount() {
+        let v2 = "24 1 0:21 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let c = cgroup_in("0::/user.slice/a.scope\n", v2).unwrap();
+        assert_eq!(c.mount, Path::new("/sys/fs/cgroup"));
+        assert_eq!(c.dir, Path::new("/sys/fs/cgroup/user.slice/a.scope"));
+        let root = cgroup_in("0::/\n", v2).unwrap();
+        assert_eq!(root.dir, root.mount);
+        let hybrid = "30 1 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let c = cgroup_in("1:cpu:/\n0::/x\n", hybrid).unwrap();
+        assert_eq!(c.dir, Path::new("/sys/fs/cgroup/unified/x"));
+        // A mount showing only /a: our /ab is not below it, nor is a v1-only host's.
+        let part = "24 1 0:21 /a /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert!(cgroup_in("0::/ab/c\n", part).is_none());
+        assert_eq!(
+            cgroup_in("0::/a/c\n", part).unwrap().dir,
+            Path::new("/sys/fs/cgroup/c")
+        );
+        assert!(cgroup_in("0::/x\n", "22 1 0:5 / /proc rw - proc proc rw\n").is_none());
     }
-    let line = read_proc("/proc/self/cgroup").ok()?;
-    let rel = line.lines().find_map(|l| l.strip_prefix("0::"))?;
-    Some(std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')))
 }

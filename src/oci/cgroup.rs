@@ -127,26 +127,13 @@ pub fn settings(resources: &Value) -> Result<Vec<Setting>> {
     Ok(out)
 }
 
-/// The parent of the cgroup2 directory this process is in: from /proc/self/cgroup's `0::` line
-/// and where /proc/self/mountinfo says cgroup2 is mounted (`/sys/fs/cgroup`, or `unified`
-/// below it on a hybrid host). None at the hierarchy's root.
+/// The parent of our own cgroup2 directory (host::own_cgroup); None at the hierarchy's root.
 fn our_parent_cgroup() -> Option<PathBuf> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let ours = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let (root, point) = mountinfo.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        let mut f = left.split_whitespace();
-        let root = f.nth(3)?;
-        let point = f.next()?;
-        Some((root.to_string(), point.to_string()))
-    })?;
-    let rest = ours.strip_prefix(root.trim_end_matches('/'))?;
-    let parent = Path::new(rest.trim_start_matches('/')).parent()?;
-    Some(PathBuf::from(point).join(parent))
+    let own = crate::host::own_cgroup()?;
+    if own.dir == own.mount {
+        return None;
+    }
+    own.dir.parent().map(Path::to_path_buf)
 }
 
 fn writable(path: &Path) -> bool {
