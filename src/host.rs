@@ -12,12 +12,6 @@ use std::path::{Path, PathBuf};
 /// The caller's ids, threads, terminal, environment and directory (what `spec::build` needs).
 pub fn facts() -> spec::Host {
     let (uid, euid, gid, egid) = sys::ids();
-    // uid 0 is real root only in the initial user namespace (its uid_map is the identity over
-    // the whole range); uid 0 inside someone else's namespace (rootless podman) is fine.
-    let real_root = euid == 0
-        && read_proc("/proc/self/uid_map")
-            .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
-            .unwrap_or(true);
     let status = read_proc("/proc/self/status").unwrap_or_default();
     crate::pidfd::note_status(&status);
     // Capabilities we hold without being root can only come from file capabilities.
@@ -32,7 +26,7 @@ pub fn facts() -> spec::Host {
         euid,
         gid,
         egid,
-        real_root,
+        real_root: real_root(euid),
         file_caps,
         ignored_signals: sys::ignored_signals_in(&status),
         threads: status
@@ -44,6 +38,16 @@ pub fn facts() -> spec::Host {
         private_dirs: crate::private::dirs(uid, &env),
         env,
     }
+}
+
+/// Whether `euid` (ours) is real root: uid 0 in the initial user namespace, whose uid_map is
+/// the identity over the whole range. uid 0 inside someone else's namespace (rootless podman)
+/// is not. A map we can't read counts as real root: refuse rather than degrade (SECURITY.md 6).
+pub fn real_root(euid: u32) -> bool {
+    euid == 0
+        && read_proc("/proc/self/uid_map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+            .unwrap_or(true)
 }
 
 /// A /proc file's text. fs::read_to_string sizes its buffer by the file's size, which /proc
