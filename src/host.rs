@@ -50,13 +50,15 @@ pub fn real_root(euid: u32) -> bool {
             .unwrap_or(true)
 }
 
-/// A /proc file's text. fs::read_to_string sizes its buffer by the file's size, which /proc
-/// gives as 0, then grows it from 32 bytes: eight reads for /proc/self/status instead of two.
+/// The most of a /proc file we read: a mountinfo of thousands of mounts fits.
+const PROC_MAX: u64 = 1 << 20;
+
+/// A /proc file's text, at most `PROC_MAX` bytes (more is an error). fs::read_to_string sizes
+/// its buffer by the file's size, which /proc gives as 0, then grows it from 32 bytes: eight
+/// reads for /proc/self/status instead of the two of read_bounded's first page.
 pub fn read_proc(path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::with_capacity(4096);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
+    let bytes = crate::untrusted::read_bounded(std::fs::File::open(path)?, PROC_MAX)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// A sysctl's value, trimmed (None: the kernel doesn't have it).

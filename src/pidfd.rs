@@ -25,16 +25,6 @@ fn field(text: &str, name: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-fn read_small(path: &str) -> Option<String> {
-    let mut text = String::with_capacity(2048);
-    fs::File::open(path)
-        .ok()?
-        .take(64 * 1024)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
-}
-
 /// How many pid namespaces `/proc`'s sees us through: the length of our own `NSpid:`, 1 when
 /// `/proc` is our own pid namespace's. Neither changes while we run, so it is read once:
 /// from what `host::facts` read of /proc/self/status anyway (`note_status`), else here.
@@ -50,7 +40,7 @@ fn depth_in(status: &str) -> Option<usize> {
 }
 
 fn proc_depth() -> Option<usize> {
-    *PROC_DEPTH.get_or_init(|| depth_in(&read_small("/proc/self/status")?))
+    *PROC_DEPTH.get_or_init(|| depth_in(&crate::host::read_proc("/proc/self/status").ok()?))
 }
 
 impl Pidfd {
@@ -67,7 +57,7 @@ impl Pidfd {
     }
 
     fn fdinfo(&self) -> Option<String> {
-        read_small(&format!("/proc/self/fdinfo/{}", self.0.as_raw_fd()))
+        crate::host::read_proc(&format!("/proc/self/fdinfo/{}", self.0.as_raw_fd())).ok()
     }
 
     /// Its pid in `/proc`'s pid namespace; None once it has been reaped (the kernel says -1)

@@ -31,9 +31,10 @@ pub fn read_regular(fd: OwnedFd, max: u64, owner: Option<u32>) -> io::Result<Vec
     read_bounded(file, max)
 }
 
-/// At most `max` bytes from `from`; more is an error, not a truncation.
+/// At most `max` bytes from `from`; more is an error, not a truncation. The buffer starts at a
+/// page: a file of /proc says its size is 0, and growing from nothing takes several reads.
 pub fn read_bounded(from: impl Read, max: u64) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(max.saturating_add(1).min(4096) as usize);
     from.take(max.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > max {
         return Err(invalid(format!("longer than {max} bytes")));
