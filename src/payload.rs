@@ -30,7 +30,7 @@ pub fn limit_nproc(p: &Prepared) -> Result<(), (usize, sys::Errno)> {
             // Init and the payload are two processes already, and the payload's creation is
             // checked against the cap: with N < 2 it would fail. The payload lowers its own
             // limit to N before execve, so it still can't fork.
-            sys::setrlimit(resource, value.max(2)).map_err(|e| (i, e))?;
+            sys::set_rlimit(resource as _, value.max(2), value.max(2)).map_err(|e| (i, e))?;
         }
     }
     Ok(())
@@ -162,7 +162,7 @@ pub fn main(start: &Start) -> ! {
     // our own last steps. RLIMIT_NPROC is set by init already (`limit_nproc`); again here for
     // an N below 2.
     for (i, &(resource, value)) in p.limits.iter().enumerate() {
-        if let Err(e) = sys::setrlimit(resource, value) {
+        if let Err(e) = sys::set_rlimit(resource as _, value, value) {
             fail_at(Stage::Limit, i, e);
         }
     }

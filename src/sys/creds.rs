@@ -120,16 +120,6 @@ pub fn clean_at_exec(cmd: &mut std::process::Command) {
     }
 }
 
-/// setrlimit(2) with distinct soft and hard values (`resource` a RLIMIT_* number).
-pub fn set_rlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
-    let lim = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: valid rlimit pointer.
-    check(unsafe { libc::setrlimit(resource as _, &lim) } as libc::c_long).map(drop)
-}
-
 /// Runs `path` with `argv`/`envp` as a child, `input` on its stdin, and waits for it: a
 /// startContainer hook, run by an OCI container's init after `start`. Syscalls only (init may
 /// not allocate). Ok(exit code, or 128+signal).

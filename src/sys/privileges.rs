@@ -1,6 +1,6 @@
 //! Capabilities, no_new_privs, seccomp, keyrings, resource limits.
 
-use super::{check, last_errno, Errno, SysResult};
+use super::{check, last_errno, SysResult};
 use nix::libc::{self, c_char, c_int, c_uint};
 
 /// Empties every capability set: bounding, ambient, then inheritable, permitted and effective.
@@ -129,6 +129,12 @@ pub fn join_new_session_keyring() -> SysResult<()> {
     .map(drop)
 }
 
-pub fn setrlimit(resource: nix::sys::resource::Resource, value: u64) -> SysResult<()> {
-    nix::sys::resource::setrlimit(resource, value, value).map_err(|e| e as Errno)
+/// setrlimit(2) (`resource` a RLIMIT_* number; soft and hard may differ, as OCI's do).
+pub fn set_rlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: valid rlimit pointer.
+    check(unsafe { libc::setrlimit(resource as _, &lim) } as libc::c_long).map(drop)
 }
