@@ -113,7 +113,7 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
     // fds and terminal. A process that isn't dumpable needs CAP_SYS_PTRACE in the namespace
     // its memory was created in, the host's (ptrace(2), "Ptrace access mode checking").
     // execve makes the command dumpable again, once it is locked down.
-    sys::set_not_dumpable().map_err(|e| anyhow!("locking exec's process: {}", strerror(e)))?;
+    sys::set_dumpable(false).map_err(|e| anyhow!("locking exec's process: {}", strerror(e)))?;
     for (ns, flag, fd) in &namespaces {
         sys::setns(fd.as_raw_fd(), *flag).map_err(|e| {
             anyhow!(

@@ -155,7 +155,7 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
         // of another container in our user and PID namespaces with CAP_SYS_PTRACE there (a
         // pod) could otherwise read or write them through /proc/PID (mem, environ, fd). Our
         // process clears it for both of us anyway before its execve (payload.rs).
-        let _ = sys::set_not_dumpable();
+        let _ = sys::set_dumpable(false);
         sync::report(ctx.report_write, Stage::Created, 0, 0);
         sys::close(ctx.report_write);
         report = -1;

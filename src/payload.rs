@@ -75,7 +75,7 @@ pub fn main(start: &Start) -> ! {
         // In a time namespace of its own we have a copy of init's memory, not dumpable
         // (timens::enter): dumpable again until the maps are written, as when shared.
         if p.time_offsets.is_some() {
-            let _ = sys::set_dumpable();
+            let _ = sys::set_dumpable(true);
         }
         // setgroups is already "deny" (inherited from the sandbox's user namespace).
         if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
@@ -91,7 +91,7 @@ pub fn main(start: &Start) -> ! {
     // it here closes init off before the command's first instruction. Not earlier: a process
     // that isn't dumpable can't write its own uid_map (its /proc files then belong to root).
     // execve gives us new memory, dumpable again.
-    let _ = sys::set_not_dumpable();
+    let _ = sys::set_dumpable(false);
     // Nothing from outside the sandbox may be in reach while we resolve a path in it: an fd of
     // a host directory is a way out through /proc/self/fd/N (CVE-2024-21626, where runc leaked
     // one to `exec`). Only the report pipe, the pty and the Landlock ruleset (an anonymous

@@ -76,7 +76,7 @@ pub fn enter(offsets: Option<&[u8]>) -> Result<(), Errno> {
     if let Some(offsets) = offsets {
         sys::unshare_time()?;
         sys::write_file(c"/proc/self/timens_offsets", offsets)?;
-        sys::set_not_dumpable()?;
+        sys::set_dumpable(false)?;
     }
     Ok(())
 }

@@ -122,7 +122,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .with_context(|| format!("writing oom_score_adj {adj}"))?;
     }
-    sys::set_not_dumpable().map_err(|err| anyhow!("locking exec's process: {}", strerror(err)))?;
+    sys::set_dumpable(false).map_err(|err| anyhow!("locking exec's process: {}", strerror(err)))?;
     sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
         anyhow!(
             "joining the namespaces of container {}: {}",

@@ -70,20 +70,6 @@ pub fn kill_me_with_parent() -> SysResult<()> {
     .map(drop)
 }
 
-/// Nobody may ptrace us or open our /proc/PID files (fd, mem, exe) without CAP_SYS_PTRACE.
-pub fn set_not_dumpable() -> SysResult<()> {
-    // SAFETY: plain prctl.
-    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong) } as libc::c_long)
-        .map(drop)
-}
-
-/// Dumpable again (PR_SET_DUMPABLE 1): our /proc files are ours, not root's.
-pub fn set_dumpable() -> SysResult<()> {
-    // SAFETY: plain prctl.
-    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong) } as libc::c_long)
-        .map(drop)
-}
-
 /// Brings `lo` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS, netdevice(7)).
 pub fn loopback_up() -> SysResult<()> {
     use std::os::fd::AsRawFd;

@@ -86,6 +86,17 @@ pub fn set_capabilities(
     Ok(())
 }
 
+/// PR_SET_DUMPABLE: not dumpable, nobody may ptrace us or open our /proc/PID files (fd, mem,
+/// exe) without CAP_SYS_PTRACE (they belong to root); dumpable, they are ours again.
+pub fn set_dumpable(dumpable: bool) -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(dumpable)) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
 pub fn set_no_new_privs() -> SysResult<()> {
     // SAFETY: plain prctl.
     check(
