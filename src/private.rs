@@ -5,9 +5,9 @@
 //! (plan/private_dirs.rs), and the parent makes them before such a sandbox starts, so that
 //! the sandbox can't make them itself.
 
-use crate::error::quote;
+use crate::error::{quote, strerror};
 use crate::state::files::{Dir, Refusal};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -16,17 +16,7 @@ use std::path::{Path, PathBuf};
 /// are). One inside another is left out: the outer one's mask hides it already, and pinning
 /// the directories on its way would uncover what that mask hides.
 pub fn dirs(uid: u32, env: &[(OsString, OsString)]) -> Vec<PathBuf> {
-    let mut all = vec![crate::state::location(uid)];
-    if let Ok(store) = crate::image::store::Store::locate(env) {
-        all.push(store.dir);
-    }
-    if let Some(top) = crate::session::sessions_dir(env)
-        .ok()
-        .and_then(|s| s.parent().map(Path::to_path_buf))
-    {
-        all.push(top);
-    }
-    let all: Vec<PathBuf> = all.iter().map(|d| canonical(d)).collect();
+    let all: Vec<PathBuf> = placed(uid, env).iter().map(|(d, _)| canonical(d)).collect();
     let mut kept: Vec<PathBuf> = Vec::new();
     for (i, d) in all.iter().enumerate() {
         let inside_another = all
@@ -38,6 +28,21 @@ pub fn dirs(uid: u32, env: &[(OsString, OsString)]) -> Vec<PathBuf> {
         }
     }
     kept
+}
+
+/// Each private directory with the variable that says where it goes.
+fn placed(uid: u32, env: &[(OsString, OsString)]) -> Vec<(PathBuf, &'static str)> {
+    let mut all = vec![(crate::state::location(uid), "XDG_RUNTIME_DIR")];
+    if let Ok(store) = crate::image::store::Store::locate(env) {
+        all.push((store.dir, "XDG_DATA_HOME"));
+    }
+    if let Some(top) = crate::session::sessions_dir(env)
+        .ok()
+        .and_then(|s| s.parent().map(Path::to_path_buf))
+    {
+        all.push((top, "XDG_STATE_HOME"));
+    }
+    all
 }
 
 /// `dir` with every symlink resolved, as far as it exists (the rest as written).
@@ -67,13 +72,32 @@ fn canonical(dir: &Path) -> PathBuf {
 /// state directory's owner is checked where it is used.)
 pub fn make(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
-        std::fs::DirBuilder::new()
+        if let Err(e) = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(d)
-            .with_context(|| format!("creating {}", quote(d)))?;
+        {
+            let why = e
+                .raw_os_error()
+                .map_or(e.to_string(), |n| strerror(n).into());
+            bail!("creating {}: {why}{}", quote(d), way_out(d));
+        }
     }
     Ok(())
+}
+
+/// What to do when the private directory `dir` can't be made: move it (worked out again from
+/// the environment, on this error path only).
+fn way_out(dir: &Path) -> String {
+    let env: Vec<_> = std::env::vars_os().collect();
+    let uid = nix::unistd::getuid().as_raw();
+    match placed(uid, &env).iter().find(|(d, _)| canonical(d) == dir) {
+        Some((_, var)) => format!(
+            "; a bind shows its place, and ns-rootless makes it first so that the sandbox \
+             can't: set {var} to a directory you can write"
+        ),
+        None => String::new(),
+    }
 }
 
 /// `path`, a private directory of ours as state::files::Dir checks one, made first (0700) when

@@ -1210,3 +1210,26 @@ fn destinations_with_dotdot_or_through_proc_make_no_layer() {
         assert_eq!(tree(&host.0), before, "{dst}: the host changed");
     }
 }
+
+/// A bind that shows where a private directory of ours goes (here `$HOME`, which holds the
+/// image store's place) under a `$HOME` the caller can't write: ns-rootless must make the
+/// directory before the sandbox starts and can't, so the run fails with one line naming the
+/// directory, the reason and the variable that moves it; nothing is made.
+#[test]
+fn an_unwritable_home_shown_by_a_bind_names_the_variable_to_set() {
+    let home = caller_dir("ro-home");
+    common::set_mode(home.path(), 0o555);
+    let mut cmd = ns_rootless(["--bind", path_str(home.path()), "--", "true"]);
+    cmd.env("HOME", home.path());
+    let out = output_of(cmd);
+    let store = home.path().join(".local/share/ns-rootless");
+    assert_failure_line(
+        &out,
+        125,
+        &[
+            &format!("creating \"{}\": Permission denied", path_str(&store)),
+            "set XDG_DATA_HOME to a directory you can write",
+        ],
+    );
+    assert_eq!(fs::read_dir(home.path()).unwrap().count(), 0);
+}
