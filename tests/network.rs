@@ -810,25 +810,33 @@ fn ps_shows_published_ports_and_exec_joins_the_network() {
     );
 }
 
-/// A helper that fails before the network is up: its own last words in our one line (its
-/// syslog noise skipped), exit 125.
-#[test]
-fn a_failing_helper_becomes_one_line() {
+/// A directory holding a stand-in `pasta`: a shell script of `lines` (its PATH is only that
+/// directory: it names programs by their paths).
+fn fake_pasta(lines: &[&str]) -> TempDir {
     let dir = TempDir::new("fake-pasta");
     let fake = dir.path().join("pasta");
     // Written by another process: no fd open for writing here that a child forked by
     // another test thread could hold while this file is exec'd (ETXTBSY).
     let mut write = runner_command("/bin/sh");
-    write.args([
-        "-c",
-        "printf '%s\\n' '#!/bin/sh' \
-         'echo \"Failed to send 48 bytes to syslog\" >&2' \
-         'echo \"Couldn'\\''t open network namespace /proc/1/ns/net\" >&2' \
-         'exit 1' > \"$0\" && chmod 755 \"$0\"",
-        path_str(&fake),
-    ]);
+    write
+        .args(["-c", "printf '%s\\n' \"$@\" > \"$0\" && chmod 755 \"$0\""])
+        .arg(path_str(&fake))
+        .arg("#!/bin/sh")
+        .args(lines);
     let out = output_of(write);
     assert!(out.status.success(), "{}", describe(&out));
+    dir
+}
+
+/// A helper that fails before the network is up: its own last words in our one line (its
+/// syslog noise skipped), exit 125.
+#[test]
+fn a_failing_helper_becomes_one_line() {
+    let dir = fake_pasta(&[
+        "echo 'Failed to send 48 bytes to syslog' >&2",
+        "echo \"Couldn't open network namespace /proc/1/ns/net\" >&2",
+        "exit 1",
+    ]);
     let mut cmd = ns_rootless(["--net", "pasta", "--", "/bin/true"]);
     cmd.env("PATH", path_str(dir.path()));
     refused(
@@ -866,6 +874,97 @@ fn unpublished_ports_stay_inside() {
     assert!(
         !out.status.success() && !text(&out.stdout).contains("inside"),
         "a port the sandbox listens on was reachable from the host without -p:\n{}",
+        describe(&out)
+    );
+}
+
+/// A `pasta` that is a wrapper forking a child of its own (here `tail`, standing for the real
+/// pasta) and saying the network is up: when the sandbox ends, the wrapper's child goes too
+/// (the helper leads a process group, and the group is killed).
+#[test]
+fn a_helper_that_forks_leaves_nothing_behind() {
+    let dir = fake_pasta(&["/usr/bin/tail -f /dev/null &", "printf up >&3", "wait"]);
+    let mut cmd = ns_rootless([
+        "-e",
+        SANDBOX_PATH,
+        "--net",
+        "pasta",
+        "--",
+        "sh",
+        "-c",
+        "echo up; sleep 30",
+    ]);
+    cmd.env("PATH", path_str(dir.path()));
+    let mut sandbox = Running::start(cmd);
+    sandbox.wait_for_line("up");
+    let tree = descendants(sandbox.pid().as_raw());
+    let child = tree
+        .iter()
+        .find(|p| process_state(p).is_some_and(|(comm, _)| comm == "tail"))
+        .unwrap_or_else(|| panic!("no child of the helper among {tree:?}"))
+        .clone();
+    sandbox.signal(Signal::SIGTERM);
+    let out = sandbox.finish();
+    assert_eq!(out.status.code(), Some(143), "{}", describe(&out));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let left = loop {
+        match process_state(&child) {
+            Some((_, state)) if state != 'Z' && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Some((_, state)) if state != 'Z' => break true,
+            _ => break false,
+        }
+    };
+    if left {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.pid), Signal::SIGKILL);
+    }
+    assert!(
+        !left,
+        "the helper's child (pid {}) outlived the sandbox",
+        child.pid
+    );
+}
+
+/// A helper that ends while the sandbox runs (it failed: not the exit 0 of a pasta that saw
+/// the namespace go) is news: one line of ours with its last words once the run ends; the
+/// command's own exit status stays.
+#[test]
+fn a_helper_ending_during_the_run_is_said() {
+    let shared = TempDir::new("helper-gone");
+    common::set_mode(shared.path(), 0o777);
+    let gone = shared.path().join("gone");
+    let dir = fake_pasta(&[
+        "printf up >&3",
+        "echo 'pasta: lost the tap device' >&2",
+        &format!("/usr/bin/touch {}", path_str(&gone)),
+        "exit 3",
+    ]);
+    // The command waits until the helper is about to end, then a while more.
+    let wait = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; sleep 1",
+        path_str(&gone)
+    );
+    let mut cmd = ns_rootless([
+        "-e",
+        SANDBOX_PATH,
+        "--bind",
+        path_str(shared.path()),
+        "--net",
+        "pasta",
+        "--",
+        "sh",
+        "-c",
+        &wait,
+    ]);
+    cmd.env("PATH", path_str(dir.path()));
+    let out = output_of(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stderr),
+        "ns-rootless: pasta ended while the sandbox ran (pasta: lost the tap device): its \
+         network was gone from then on\n",
+        "{}",
         describe(&out)
     );
 }

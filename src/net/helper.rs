@@ -1,19 +1,32 @@
 //! The network helper's process: our child, tied to our life, ready before the sandbox is
 //! released, killed and reaped when the sandbox ends. Its failures become one line of ours.
+//!
+//! It leads a process group of its own, and the group is what we kill: a `pasta` that is a
+//! wrapper forking the real one leaves nothing behind when the sandbox ends. (PR_SET_PDEATHSIG
+//! reaches only the helper itself: when ns-rootless is SIGKILLed, such a wrapper's children are
+//! beyond our reach; the real pasta and slirp4netns don't fork.)
 
 use crate::error::{escape, strerror};
+use crate::pidfd::Pidfd;
 use crate::sys;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::File;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a helper may take to connect the namespace (pasta takes ~10 ms here).
 const READY_LIMIT: Duration = Duration::from_secs(10);
+
+/// How much of the helper's stderr is kept: its first 64 KiB, the size its memfd is sealed at
+/// (F_SEAL_GROW: a write past it fails, so a chatty helper can't fill our memory; pasta and
+/// slirp4netns ignore a failed write to stderr).
+const STDERR_KEPT: u64 = 64 * 1024;
 
 /// The fd number on which a helper reports that the network is up (pasta's pid file, or
 /// slirp4netns's --ready-fd).
@@ -23,9 +36,13 @@ pub const READY_FD: RawFd = 3;
 pub struct Running {
     name: &'static str,
     child: Child,
-    pidfd: OwnedFd,
-    /// What it wrote on stderr: a memfd, read only to word a failure.
+    pidfd: Pidfd,
+    /// What it wrote on stderr: a memfd of `STDERR_KEPT` bytes, read only to word a failure.
     stderr: File,
+    /// It said the network is up: its end from now on is news.
+    up: bool,
+    /// Reaped already (it failed to start): its pid may be another's now.
+    reaped: bool,
     /// Kept open for as long as the helper should live (slirp4netns's --exit-fd).
     _keep: Vec<OwnedFd>,
 }
@@ -41,13 +58,10 @@ pub fn start(
 ) -> Result<Running> {
     let (ready_read, ready_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
-    let stderr = nix::sys::memfd::memfd_create(
-        c"ns-rootless-helper-stderr",
-        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-    )
-    .context("creating a memfd")?;
+    let stderr = capped_memfd().context("creating a memfd for the helper's stderr")?;
     let mut cmd = Command::new(program);
-    cmd.args(args)
+    cmd.process_group(0)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(
@@ -61,11 +75,11 @@ pub fn start(
         .spawn()
         .with_context(|| format!("starting {name} ({})", crate::error::quote(program)))?;
     drop((moved, ready_write, cmd));
-    let pidfd = match sys::pidfd_open(child.id() as i32) {
+    let pidfd = match Pidfd::open(child.id() as i32) {
         Ok(fd) => fd,
         Err(e) => {
             let mut child = child;
-            let _ = child.kill();
+            kill_group(&child);
             let _ = child.wait();
             bail!("watching {name}: {}", strerror(e));
         }
@@ -74,11 +88,36 @@ pub fn start(
         name,
         child,
         pidfd,
-        stderr: File::from(stderr),
+        stderr,
+        up: false,
+        reaped: false,
         _keep: keep,
     };
     running.wait_ready(ready_read)?;
+    running.up = true;
     Ok(running)
+}
+
+/// A memfd that can't grow past `STDERR_KEPT` bytes.
+fn capped_memfd() -> nix::Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(
+        c"ns-rootless-helper-stderr",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let file = File::from(fd);
+    file.set_len(STDERR_KEPT)
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    fcntl(&file, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_GROW))?;
+    Ok(file)
+}
+
+/// SIGKILL to the helper's process group (its pid: it leads one), before it is reaped, while
+/// the number can't have been reused.
+fn kill_group(child: &Child) {
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
 }
 
 impl Running {
@@ -114,10 +153,18 @@ impl Running {
 
     /// The helper ended before the network was up: its own last words, or its status.
     fn failure(&mut self) -> anyhow::Error {
+        kill_group(&self.child);
         let status = self.child.wait();
-        let mut text = vec![0u8; 64 * 1024];
+        self.reaped = true;
+        anyhow!("starting {}: {}", self.name, self.last_words(status))
+    }
+
+    /// Its last line on stderr, else how it ended.
+    fn last_words(&self, status: std::io::Result<std::process::ExitStatus>) -> String {
+        let mut text = vec![0u8; STDERR_KEPT as usize];
         let n = self.stderr.read_at(&mut text, 0).unwrap_or(0);
-        text.truncate(n);
+        // The memfd is as long as the cap: what was written ends at the first NUL.
+        text.truncate(text[..n].iter().position(|&b| b == 0).unwrap_or(n));
         let text = String::from_utf8_lossy(&text);
         // This pasta reports a missing syslog on stderr before each message.
         let said = text
@@ -125,17 +172,32 @@ impl Running {
             .map(str::trim)
             .rfind(|l| !l.is_empty() && !l.starts_with("Failed to send"));
         match (said, status) {
-            (Some(line), _) => anyhow!("starting {}: {}", self.name, escape(line.as_bytes())),
-            (None, Ok(st)) => anyhow!("starting {}: it ended ({st})", self.name),
-            (None, Err(e)) => anyhow!("starting {}: {e}", self.name),
+            (Some(line), _) => escape(line.as_bytes()),
+            (None, Ok(st)) => format!("it ended ({st})"),
+            (None, Err(e)) => e.to_string(),
         }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // Through the pidfd: the pid can't have been reused, we haven't reaped it yet.
-        let _ = sys::pidfd_send_signal(self.pidfd.as_raw_fd(), nix::libc::SIGKILL);
-        let _ = self.child.wait();
+        if self.reaped {
+            return;
+        }
+        // Ended on its own while the sandbox ran: the sandbox lost its network then. (A helper
+        // that notices the namespace is gone exits 0: that is no news.) Noticed only now, as
+        // the run ends: our supervisor watches init alone.
+        let ended = self.up && self.pidfd.has_exited();
+        // Before reaping it: the group's number (its pid) can't have been reused.
+        kill_group(&self.child);
+        let status = self.child.wait();
+        if ended && !status.as_ref().is_ok_and(|s| s.success()) {
+            let words = self.last_words(status);
+            let _ = writeln!(
+                std::io::stderr(),
+                "ns-rootless: {} ended while the sandbox ran ({words}): its network was gone from then on",
+                self.name
+            );
+        }
     }
 }
