@@ -167,3 +167,25 @@ pub fn dup_at_least(fd: RawFd, lowest: RawFd) -> SysResult<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC returns a new fd that nothing else owns.
     check_fd(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest) } as libc::c_long)
 }
+
+/// Reads exactly `buf.len()` bytes (EOF early: EPIPE).
+pub fn read_exact(fd: RawFd, buf: &mut [u8]) -> SysResult<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: reading into the unfilled part of `buf`.
+        let n = unsafe {
+            libc::read(
+                fd,
+                buf[done..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - done,
+            )
+        };
+        match n {
+            0 => return Err(libc::EPIPE),
+            n if n > 0 => done += n as usize,
+            _ if last_errno() == libc::EINTR => {}
+            _ => return Err(last_errno()),
+        }
+    }
+    Ok(())
+}

@@ -29,6 +29,7 @@ fn check_fd(ret: libc::c_long) -> SysResult<OwnedFd> {
 }
 
 mod creds;
+mod exec;
 mod fds;
 mod landlock;
 mod mounts;
@@ -41,6 +42,7 @@ mod signals;
 mod terminal;
 
 pub use creds::*;
+pub use exec::*;
 pub use fds::*;
 pub use landlock::*;
 pub use mounts::*;

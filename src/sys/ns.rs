@@ -148,3 +148,29 @@ pub fn pidfd_queue_signal(pidfd: RawFd, sig: c_int, value: c_int) -> SysResult<(
     }
     .map(drop)
 }
+
+/// A new time namespace for the processes this one creates from now on (unshare(2)
+/// CLONE_NEWTIME); its offsets go to /proc/self/timens_offsets before the first of them.
+pub fn unshare_time() -> SysResult<()> {
+    const CLONE_NEWTIME: c_int = 0x80;
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(CLONE_NEWTIME) } as libc::c_long).map(drop)
+}
+
+/// A new cgroup namespace, rooted at the cgroup this process is in now (cgroup_namespaces(7)).
+pub fn unshare_cgroup() -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long).map(drop)
+}
+
+/// Waits up to `timeout_ms` for the process behind `pidfd` to end (its pidfd turns readable).
+pub fn wait_pidfd(pidfd: RawFd, timeout_ms: c_int) -> SysResult<bool> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = check(unsafe { libc::poll(&mut pfd, 1, timeout_ms) } as libc::c_long)?;
+    Ok(n > 0)
+}
