@@ -198,9 +198,7 @@ fn port_range(text: &str) -> Option<(u16, u16)> {
 
 /// `net.ipv4.ip_unprivileged_port_start` of our network namespace (None: unreadable).
 pub fn unprivileged_port_start() -> Option<u16> {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-        .ok()?
-        .trim()
+    crate::host::sysctl("net.ipv4.ip_unprivileged_port_start")?
         .parse()
         .ok()
 }
