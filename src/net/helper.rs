@@ -201,3 +201,21 @@ impl Drop for Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stderr_memfd_keeps_only_its_first_64_kib() {
+        let mut file = capped_memfd().unwrap();
+        let chunk = [b'x'; 4096];
+        let mut written = 0;
+        while let Ok(n) = file.write(&chunk) {
+            written += n;
+            assert!(written <= STDERR_KEPT as usize);
+        }
+        assert_eq!(written, STDERR_KEPT as usize);
+        assert_eq!(file.metadata().unwrap().len(), STDERR_KEPT);
+    }
+}
