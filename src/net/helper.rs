@@ -99,16 +99,14 @@ pub fn start(
 }
 
 /// A memfd that can't grow past `STDERR_KEPT` bytes.
-fn capped_memfd() -> nix::Result<File> {
+fn capped_memfd() -> std::io::Result<File> {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
     use nix::sys::memfd::{memfd_create, MFdFlags};
-    let fd = memfd_create(
+    let file = File::from(memfd_create(
         c"ns-rootless-helper-stderr",
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-    )?;
-    let file = File::from(fd);
-    file.set_len(STDERR_KEPT)
-        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    )?);
+    file.set_len(STDERR_KEPT)?;
     fcntl(&file, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_GROW))?;
     Ok(file)
 }
