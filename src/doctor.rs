@@ -138,17 +138,9 @@ fn overlayfs() -> Check {
 }
 
 fn tun() -> Check {
-    let result = match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-    {
-        Ok(_) => Ok("/dev/net/tun opens read-write".into()),
-        Err(e) => Err(format!(
-            "opening /dev/net/tun: {}; ask the administrator: modprobe tun, and mode 0666 on \
-             /dev/net/tun (as distributions ship it)",
-            crate::error::strerror(e.raw_os_error().unwrap_or(0))
-        )),
+    let result = match crate::net::tun_problem() {
+        None => Ok("/dev/net/tun opens read-write".into()),
+        Some(problem) => Err(problem),
     };
     check("tun device", result)
 }

@@ -145,7 +145,10 @@ impl Net {
         let Net::User(user) = self else {
             return Ok(());
         };
-        check_tun()?;
+        // Both helpers create a tap device in the sandbox's namespace through /dev/net/tun.
+        if let Some(problem) = tun_problem() {
+            bail!("--net pasta: {problem}");
+        }
         let start = publish::unprivileged_port_start();
         for p in &user.publish {
             p.check_host(start)?;
@@ -167,28 +170,29 @@ impl Net {
     }
 }
 
-/// Both helpers create a tap device in the sandbox's namespace through /dev/net/tun.
-fn check_tun() -> Result<()> {
+/// Why /dev/net/tun can't be opened read-write, and what the administrator does about it
+/// (None: it can). `doctor` says the same.
+pub fn tun_problem() -> Option<String> {
     const TUN: &str = "/dev/net/tun";
-    let opened = std::fs::OpenOptions::new().read(true).write(true).open(TUN);
-    let err = match opened {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
-    };
+    let err = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(TUN)
+        .err()?;
     let errno = err.raw_os_error().unwrap_or(0);
-    match err.kind() {
-        std::io::ErrorKind::NotFound => bail!(
-            "--net pasta: {TUN} does not exist; an administrator loads the tun module \
-             (modprobe tun) and creates it (mknod {TUN} c 10 200, mode 0666)"
+    Some(match err.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "{TUN} does not exist; an administrator loads the tun module (modprobe tun) and \
+             creates it (mknod {TUN} c 10 200, mode 0666)"
         ),
-        std::io::ErrorKind::PermissionDenied => bail!(
-            "--net pasta: {TUN} is not usable by this user ({}); an administrator makes it \
-             usable with chmod 0666 {TUN}, as distributions ship it (a tun device can only be \
-             attached in a network namespace one owns)",
+        std::io::ErrorKind::PermissionDenied => format!(
+            "{TUN} is not usable by this user ({}); an administrator makes it usable with \
+             chmod 0666 {TUN}, as distributions ship it (a tun device can only be attached in \
+             a network namespace one owns)",
             strerror(errno)
         ),
-        _ => bail!("--net pasta: opening {TUN}: {}", io_reason(&err)),
-    }
+        _ => format!("opening {TUN}: {}", io_reason(&err)),
+    })
 }
 
 fn io_reason(e: &std::io::Error) -> String {
