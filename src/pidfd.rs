@@ -8,7 +8,6 @@ use crate::sys;
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs;
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 pub struct Pidfd(OwnedFd);
@@ -139,12 +138,11 @@ pub fn stat_fields(proc_dir: &OwnedFd) -> Option<(char, u64)> {
         nix::sys::stat::Mode::empty(),
     )
     .ok()?;
-    let mut stat = String::with_capacity(512);
-    fs::File::from(file)
-        .take(4096)
-        .read_to_string(&mut stat)
-        .ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let stat = crate::untrusted::read_bounded(fs::File::from(file), 4096).ok()?;
+    // "PID (COMM) STATE ...": COMM is whatever bytes the process named itself (not UTF-8,
+    // with parentheses and spaces too); the fields after its last ')' are ASCII.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;
     Some((state, fields.nth(18)?.parse().ok()?))

@@ -1233,3 +1233,37 @@ fn an_unwritable_home_shown_by_a_bind_names_the_variable_to_set() {
     );
     assert_eq!(fs::read_dir(home.path()).unwrap().count(), 0);
 }
+
+/// A command that renames itself to bytes that aren't UTF-8 (its `comm`, which
+/// /proc/PID/stat shows as is) is still the sandbox's command: `exec` joins it. (ns-rootless
+/// reads the payload's start time from that stat to tell it from a reused pid.)
+#[test]
+fn exec_joins_a_command_whose_name_is_not_utf8() {
+    let runtime = caller_dir("exec-comm");
+    common::set_mode(runtime.path(), 0o700);
+    let shared = caller_dir("exec-comm-shared");
+    let renamed = shared.path().join("renamed");
+    let name = format!("daily-comm-{}", std::process::id());
+    let cmd = |args: &[&str]| {
+        let mut cmd = ns_rootless(args);
+        cmd.env("XDG_RUNTIME_DIR", runtime.path());
+        output_of(cmd)
+    };
+    let script = format!(
+        "printf '\\377x' > /proc/$$/comm && touch {}; sleep 1000",
+        path_str(&renamed)
+    );
+    let bind = path_str(shared.path());
+    let out = cmd(&[
+        "run", "-d", "--name", &name, "--bind", bind, "--", "sh", "-c", &script,
+    ]);
+    assert_code(&out, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !renamed.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let joined = cmd(&["exec", &name, "--", "cat", "/proc/1/comm"]);
+    assert_code(&cmd(&["rm", "-f", &name]), 0);
+    assert!(renamed.exists(), "the command never renamed itself");
+    assert_code(&joined, 0);
+}
