@@ -55,10 +55,13 @@ const PROC_MAX: u64 = 1 << 20;
 
 /// A /proc file's text, at most `PROC_MAX` bytes (more is an error). fs::read_to_string sizes
 /// its buffer by the file's size, which /proc gives as 0, then grows it from 32 bytes: eight
-/// reads for /proc/self/status instead of the two of read_bounded's first page.
+/// reads for /proc/self/status instead of the two of read_bounded's first page. Bytes that
+/// aren't UTF-8 become U+FFFD: a process names itself (status's `Name:`, from the name we
+/// were started under), and that mustn't make the rest of the file unreadable.
 pub fn read_proc(path: &str) -> std::io::Result<String> {
     let bytes = crate::untrusted::read_bounded(std::fs::File::open(path)?, PROC_MAX)?;
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// A sysctl's value, trimmed (None: the kernel doesn't have it).

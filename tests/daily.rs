@@ -1267,3 +1267,32 @@ fn exec_joins_a_command_whose_name_is_not_utf8() {
     assert!(renamed.exists(), "the command never renamed itself");
     assert_code(&joined, 0);
 }
+
+/// ns-rootless started under a name that isn't UTF-8 (a symlink to it; the kernel makes its
+/// `comm`, which /proc/self/status shows, from that name): it still reads its own status, so
+/// a named sandbox records where its command is and `exec` joins it.
+#[test]
+fn started_under_a_name_that_is_not_utf8_exec_still_joins() {
+    use std::os::unix::ffi::OsStrExt;
+    let runtime = caller_dir("odd-name");
+    common::set_mode(runtime.path(), 0o700);
+    let links = TempDir::new("odd-name-link");
+    let link = links
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"ns-rootless-\xff"));
+    std::os::unix::fs::symlink(common::binary(), &link).unwrap();
+    let name = format!("daily-odd-{}", std::process::id());
+    let mut start = common::caller_command(&link);
+    start
+        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
+        .env("XDG_RUNTIME_DIR", runtime.path());
+    assert_code(&output_of(start), 0);
+    let cmd = |args: &[&str]| {
+        let mut cmd = ns_rootless(args);
+        cmd.env("XDG_RUNTIME_DIR", runtime.path());
+        output_of(cmd)
+    };
+    let joined = cmd(&["exec", &name, "--", "true"]);
+    assert_code(&cmd(&["rm", "-f", &name]), 0);
+    assert_code(&joined, 0);
+}
