@@ -67,9 +67,7 @@ pub fn read_proc(path: &str) -> std::io::Result<String> {
 /// A sysctl's value, trimmed (None: the kernel doesn't have it).
 pub fn sysctl(name: &str) -> Option<String> {
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
+    read_proc(&path).ok().map(|s| s.trim().to_string())
 }
 
 /// True inside an ns-rootless sandbox: it sets `container=ns-rootless` for its command.
