@@ -277,16 +277,41 @@ fn kill_and_delete_force() {
     assert_quiet_success(&b.run(&["start", "k2"]));
     assert_quiet_success(&b.run(&["delete", "--force", "k2"]));
     assert_error(&b.run(&["state", "k2"]), "does not exist");
-    // A created (never started) container is deleted without --force, as runc does.
+    // A created (never started) container is not stopped: see
+    // a_created_container_is_not_deleted_without_force.
     assert!(b.create("k3", &[]).0.success());
     let pid = b.state("k3")["pid"].as_i64().unwrap();
-    assert_quiet_success(&b.run(&["delete", "k3"]));
+    assert_quiet_success(&b.run(&["delete", "--force", "k3"]));
     assert_eq!(
         fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
             .filter(|s| !s.contains(") Z")),
         None
     );
+}
+
+/// runtime-tools validation/delete: runtime.md "Attempting to delete a container that is not
+/// stopped MUST generate an error" and "MUST have no effect on the container", for a created
+/// container as for a running one (runc deletes a created one; we follow the spec). Then, as
+/// that case and containerd's WithProcessKill do: `kill ID KILL`, wait for stopped, `delete`.
+#[test]
+fn a_created_container_is_not_deleted_without_force() {
+    let b = Bundle::new("oci-delcreated");
+    b.args(&["true"]);
+    assert!(b.create("d1", &[]).0.success());
+    let before = b.state("d1");
+    assert_error(
+        &b.run(&["delete", "d1"]),
+        "cannot delete container d1 that is not stopped: created (kill it first, or use --force)",
+    );
+    let after = b.state("d1");
+    assert_eq!(before, after, "no effect on the container");
+    let pid = after["pid"].as_i64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}/stat")).exists());
+    assert_quiet_success(&b.run(&["kill", "d1", "KILL"]));
+    b.wait_status("d1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "d1"]));
+    assert_error(&b.run(&["state", "d1"]), "container does not exist: d1");
 }
 
 #[test]
@@ -1873,7 +1898,7 @@ fn operations_on_unknown_ids_and_wrong_states_are_errors() {
     assert_error(&b.run(&["create", "w2"]), "container with id exists: w2");
     let st = b.state("w2");
     assert_eq!((st["status"].as_str(), &st["pid"]), (Some("created"), &pid));
-    assert_quiet_success(&b.run(&["delete", "w2"]));
+    assert_quiet_success(&b.run(&["delete", "--force", "w2"]));
 }
 
 /// What config.md and config-linux.md forbid in the document is an error at create, which
@@ -2025,7 +2050,8 @@ fn kill_and_delete_refuse_a_container_being_created() {
     assert_eq!(
         fs::read_to_string(&seen).unwrap(),
         "ns-rootless-oci: cannot kill a container that is still being created\nkill 1\n\
-         ns-rootless-oci: cannot delete container cr1 that is not stopped: creating\ndelete 1\n"
+         ns-rootless-oci: cannot delete container cr1 that is not stopped: creating (kill it \
+         first, or use --force)\ndelete 1\n"
     );
 }
 

@@ -242,14 +242,18 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         ),
     };
     let (status, pidfd) = store::status(&s);
-    match status {
-        Status::Running | Status::Creating if !force => bail!(
-            "cannot delete container {id} that is not stopped: {}",
+    // runtime.md: deleting a container that is not stopped MUST be an error with no effect;
+    // a created one is not stopped (runc, crun and youki delete it anyway; runtime-tools'
+    // validation/delete checks the spec). Its clients kill first or pass --force: podman
+    // always runs `delete --force`, containerd kills a created task (WithProcessKill) before
+    // it deletes one, and `kill ID KILL` works on a created container.
+    if status != Status::Stopped && !force {
+        bail!(
+            "cannot delete container {id} that is not stopped: {} (kill it first, or use \
+             --force)",
             status.as_str()
-        ),
-        _ => {}
+        );
     }
-    // A created container is deleted without --force, as runc does (its process never ran).
     if let Some(pidfd) = pidfd {
         let _ = pidfd.signal(libc::SIGKILL);
         // Its pidfd turns readable when it has exited; the whole PID namespace dies with it.
