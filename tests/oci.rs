@@ -2178,3 +2178,34 @@ fn the_largest_hook_timeouts_are_no_panic() {
     b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [hook]}));
     assert_quiet_success(&b.run(&["run", "t2"]));
 }
+
+/// The state directory is the caller's, but its files are not trusted to be what `create` wrote
+/// (SECURITY.md: state is read as untrusted). A state.json replaced by a huge file, or by a
+/// FIFO no one writes, is one line of error from `state`, `list`, `kill` and `delete`: not all
+/// the memory there is, nor a hang. The container is untouched once the file is back.
+#[test]
+fn a_state_file_replaced_by_a_huge_one_or_a_fifo_is_refused() {
+    let b = Bundle::new("oci-bigstate");
+    b.args(&["sleep", "1000"]);
+    assert!(b.create("s1", &[]).0.success());
+    let state = b.root.join("s1").join("state.json");
+    let kept = fs::read(&state).unwrap();
+    let huge = fs::File::create(&state).unwrap();
+    huge.set_len(1 << 30).unwrap();
+    drop(huge);
+    for op in ["state", "kill", "delete"] {
+        assert_error(&b.run(&[op, "s1"]), "longer than 33554432 bytes");
+    }
+    assert_error(&b.run(&["list"]), "longer than 33554432 bytes");
+    fs::remove_file(&state).unwrap();
+    nix::unistd::mkfifo(&state, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    give_to_caller(&state);
+    for op in ["state", "kill", "delete"] {
+        assert_error(&b.run(&[op, "s1"]), "not a regular file");
+    }
+    fs::remove_file(&state).unwrap();
+    fs::write(&state, &kept).unwrap();
+    give_to_caller(&state);
+    assert_eq!(b.state("s1")["status"], "created");
+    assert_quiet_success(&b.run(&["delete", "--force", "s1"]));
+}
