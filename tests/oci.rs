@@ -2209,3 +2209,176 @@ fn a_state_file_replaced_by_a_huge_one_or_a_fifo_is_refused() {
     assert_eq!(b.state("s1")["status"], "created");
     assert_quiet_success(&b.run(&["delete", "--force", "s1"]));
 }
+
+/// features.md and features-linux.md, field by field: only the properties runtime-spec 1.2.0
+/// (our ociVersionMax) defines, of the types it gives; and every name listed is one `create`
+/// MUST recognize in config.json: both ends of the version range as `ociVersion`, every hook,
+/// mount option, namespace, capability, seccomp action, operator and architecture.
+#[test]
+fn features_lists_only_what_the_spec_defines_and_create_recognizes() {
+    let b = Bundle::new("oci-featuresall");
+    let out = b.run(&["features"]);
+    assert_quiet_success(&out);
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let within = |v: &Value, allowed: &[&str]| {
+        for k in keys(v) {
+            assert!(
+                allowed.contains(&k.as_str()),
+                "{k} is not a 1.2.0 property: {v}"
+            );
+        }
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    within(
+        &f,
+        &[
+            "ociVersionMin",
+            "ociVersionMax",
+            "hooks",
+            "mountOptions",
+            "linux",
+            "annotations",
+            "potentiallyUnsafeConfigAnnotations",
+        ],
+    );
+    let (min, max) = (
+        f["ociVersionMin"].as_str().unwrap(),
+        f["ociVersionMax"].as_str().unwrap(),
+    );
+    let version = |v: &str| -> Vec<u64> { v.split('.').map(|n| n.parse().unwrap()).collect() };
+    assert!(version(min) <= version(max), "{min} > {max}");
+    let l = &f["linux"];
+    within(
+        l,
+        &[
+            "namespaces",
+            "capabilities",
+            "cgroup",
+            "seccomp",
+            "apparmor",
+            "selinux",
+            "intelRdt",
+            "mountExtensions",
+        ],
+    );
+    within(
+        &l["cgroup"],
+        &["v1", "v2", "systemd", "systemdUser", "rdma"],
+    );
+    assert!(l["cgroup"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(Value::is_boolean));
+    // linux.resources are applied (where delegated): cgroup v2 is implemented, v1 isn't.
+    assert_eq!(
+        (&l["cgroup"]["v1"], &l["cgroup"]["v2"]),
+        (&false.into(), &true.into())
+    );
+    let sc = &l["seccomp"];
+    within(
+        sc,
+        &[
+            "enabled",
+            "actions",
+            "operators",
+            "archs",
+            "knownFlags",
+            "supportedFlags",
+        ],
+    );
+    assert_eq!(sc["enabled"], true);
+    for flag in strings(&sc["supportedFlags"]) {
+        assert!(strings(&sc["knownFlags"]).contains(&flag), "{flag}");
+    }
+    for (kind, enabled) in [("apparmor", false), ("selinux", false), ("intelRdt", false)] {
+        assert_eq!(l[kind], serde_json::json!({"enabled": enabled}), "{kind}");
+    }
+    assert_eq!(
+        l["mountExtensions"],
+        serde_json::json!({"idmap": {"enabled": false}})
+    );
+    for (k, v) in f["annotations"].as_object().unwrap() {
+        assert!(!k.is_empty() && v.is_string(), "{k}: {v}");
+    }
+    let options = strings(&f["mountOptions"]);
+    assert!(options.iter().all(|o| !o.contains('=')), "{options:?}");
+
+    // ociVersionMin and ociVersionMax are both accepted as config.json's ociVersion.
+    b.args(&["true"]);
+    for v in [min, max] {
+        b.edit(|c| c["ociVersion"] = v.into());
+        assert_quiet_success(&b.run(&["run", "v"]));
+    }
+    // Every hook kind, every namespace, every capability in every set, every mount option (a
+    // bind of its own), every seccomp action (on syscalls busybox's `true` never makes) and
+    // operator, every architecture: one container that runs.
+    let host_dir = b.path().join("opts");
+    fs::create_dir(&host_dir).unwrap();
+    give_to_caller(&host_dir);
+    let caps = strings(&l["capabilities"]);
+    let never = [
+        "acct",
+        "add_key",
+        "kexec_load",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "vhangup",
+        "syslog",
+        "pivot_root",
+    ];
+    let actions = strings(&sc["actions"]);
+    assert!(actions.len() <= never.len());
+    let mut rules: Vec<Value> = actions
+        .iter()
+        .zip(never)
+        .map(|(a, n)| serde_json::json!({"names": [n], "action": a}))
+        .collect();
+    for op in strings(&sc["operators"]) {
+        rules.push(
+            serde_json::json!({"names": ["delete_module"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 1, "value": 7, "valueTwo": 7, "op": op}]}),
+        );
+    }
+    let hook = serde_json::json!([{"path": "/bin/true"}]);
+    b.edit(|c| {
+        c["hooks"] = strings(&f["hooks"])
+            .iter()
+            .map(|h| (h.clone(), hook.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        c["linux"]["namespaces"] = strings(&l["namespaces"])
+            .iter()
+            .map(|n| serde_json::json!({"type": n}))
+            .collect();
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            c["process"]["capabilities"][set] = serde_json::json!(caps);
+        }
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!({"destination": "/tmp", "type": "tmpfs", "source": "t"}));
+        for (i, o) in options.iter().enumerate() {
+            mounts.push(
+                serde_json::json!({"destination": format!("/tmp/{i}"), "type": "bind",
+                "source": host_dir, "options": ["bind", o]}),
+            );
+        }
+        c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": sc["archs"], "syscalls": rules});
+    });
+    let out = b.run(&["run", "all"]);
+    assert_quiet_success(&out);
+}
