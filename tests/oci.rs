@@ -2382,3 +2382,226 @@ fn features_lists_only_what_the_spec_defines_and_create_recognizes() {
     let out = b.run(&["run", "all"]);
     assert_quiet_success(&out);
 }
+
+/// The pids of the processes whose command line holds `needle` (a container's init is a clone
+/// of `create`, whose arguments name the container).
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|c| c.is_ascii_digit()) || name == std::process::id().to_string() {
+            continue;
+        }
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// runtime.md: "an error MUST leave the state of the environment as if the operation were
+/// never attempted (modulo any possible trivial ancillary changes such as logging)". A create
+/// that fails at each stage (the document, a bind source, a mount in init, a prestart hook run
+/// by create, a createContainer hook run by init, the pid file written last) leaves no state
+/// directory, no process, no mount in the caller's namespace, and the id free.
+#[test]
+fn a_failed_create_leaves_nothing_at_any_stage() {
+    let b = Bundle::new("oci-nothingleft");
+    b.args(&["true"]);
+    let orig = fs::read(b.path().join("config.json")).unwrap();
+    let tag = format!("gone{}", std::process::id());
+    type Edit = fn(&mut Value);
+    let stages: [(&str, &str, Edit, bool); 6] = [
+        (
+            "document",
+            "not SemVer",
+            |c| c["ociVersion"] = "x".into(),
+            false,
+        ),
+        (
+            "bind-source",
+            "/nonexistent-source",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                    {"destination": "/tmp", "type": "bind", "source": "/nonexistent-source",
+                     "options": ["bind"]}))
+            },
+            false,
+        ),
+        (
+            "mount-in-init",
+            "/tmp",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                    {"destination": "/tmp", "type": "tmpfs", "source": "t",
+                     "options": ["size=banana"]}))
+            },
+            false,
+        ),
+        (
+            "prestart",
+            "prestart",
+            |c| c["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/false"}]}),
+            false,
+        ),
+        (
+            "create-container",
+            "createContainer",
+            |c| c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/false"}]}),
+            false,
+        ),
+        ("pid-file", "pid", |_| {}, true),
+    ];
+    for (stage, words, edit, bad_pid_file) in stages {
+        fs::write(b.path().join("config.json"), &orig).unwrap();
+        b.edit(edit);
+        let id = format!("{tag}-{stage}");
+        let missing = b.path().join("no-such-dir").join("pid");
+        let pid_arg = ["--pid-file", missing.to_str().unwrap()];
+        let extra: &[&str] = if bad_pid_file { &pid_arg } else { &[] };
+        let (status, _, err) = b.create(&id, extra);
+        let err = fs::read_to_string(&err).unwrap();
+        assert!(!status.success(), "{stage}: create succeeded");
+        assert!(err.contains(words), "{stage}: {err}");
+        assert_eq!(err.lines().count(), 1, "{stage}: {err}");
+        assert_error(&b.run(&["state", &id]), "container does not exist");
+        assert!(
+            !b.root.join(&id).exists(),
+            "{stage}: its state directory is left"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_naming(&id).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{stage}: processes left: {:?}",
+                processes_naming(&id)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(b.path_str()), "{stage}: {mounts}");
+    }
+    // The ids are free: the last stage's id, created again with a good config, runs.
+    fs::write(b.path().join("config.json"), &orig).unwrap();
+    assert_quiet_success(&b.run(&["run", &format!("{tag}-pid-file")]));
+}
+
+/// As above, with linux.resources in a delegated cgroup: a create that fails after the
+/// container's cgroup was made (a createContainer hook fails in init, which is in it) removes
+/// that cgroup.
+#[test]
+fn a_failed_create_leaves_no_cgroup() {
+    let cg = DelegatedCgroup::new("oci-cgfail");
+    let b = Bundle::new("oci-cgfail");
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"] = serde_json::json!({"unified": {"cgroup.max.descendants": "3"}});
+        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/false"}]});
+    });
+    let out = output_of(cg.inside(&b.oci(&["create", "cf1"])));
+    assert_error(&out, "createContainer");
+    assert!(
+        !cg.dir.join("ns-rootless-oci-cf1").exists(),
+        "the cgroup is left"
+    );
+    assert!(!b.root.join("cf1").exists());
+}
+
+/// config.md: oomScoreAdj unset leaves the process's as it is: the caller's (what conmon or
+/// containerd set for themselves), inherited through create, init and the process; `exec`'s
+/// process likewise keeps that of the exec caller.
+#[test]
+fn oom_score_adj_unset_leaves_the_callers() {
+    let b = Bundle::new("oci-oomunset");
+    b.edit(|c| {
+        c["process"].as_object_mut().unwrap().remove("oomScoreAdj");
+    });
+    // (A detached container keeps run's stdio: those go to files then.)
+    let with_adj = |adj: i32, args: &[&str]| {
+        let mut cmd = caller_command("/bin/sh");
+        let detached = args.contains(&"--detach");
+        let redirect = if detached { " >u2.out 2>u2.err" } else { "" };
+        cmd.arg("-c")
+            .arg(format!(
+                "echo {adj} > /proc/self/oom_score_adj && exec \"$0\" \"$@\"{redirect}"
+            ))
+            .arg(oci_binary())
+            .arg("--root")
+            .arg(&b.root)
+            .args(args)
+            .current_dir(b.path());
+        output_of(cmd)
+    };
+    b.args(&["cat", "/proc/self/oom_score_adj"]);
+    let out = with_adj(321, &["run", "u1"]);
+    assert_eq!(text(&out.stdout), "321\n", "{}", describe(&out));
+    assert_quiet_success(&out);
+    b.args(&["sleep", "1000"]);
+    let out = with_adj(123, &["run", "--detach", "u2"]);
+    assert_quiet_success(&out);
+    assert_eq!(fs::read_to_string(b.path().join("u2.err")).unwrap(), "");
+    let out = with_adj(456, &["exec", "u2", "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(text(&out.stdout), "456\n", "{}", describe(&out));
+    let init = b.state("u2")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let child: i64 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let adj = fs::read_to_string(format!("/proc/{child}/oom_score_adj")).unwrap();
+    assert_eq!(adj, "123\n");
+    assert_quiet_success(&b.run(&["delete", "--force", "u2"]));
+}
+
+/// config.md: "Runtimes MUST ignore consoleSize if terminal is false or unset." The process's
+/// stdio are create's, here a terminal of the caller's whose size must stay what it was.
+#[test]
+fn console_size_is_ignored_without_a_terminal() {
+    let b = Bundle::new("oci-consolesize");
+    b.args(&["stty", "size"]);
+    b.edit(|c| c["process"]["consoleSize"] = serde_json::json!({"height": 30, "width": 100}));
+    let size = nix::pty::Winsize {
+        ws_row: 10,
+        ws_col: 20,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let err = b.path().join("cs1.err");
+    let mut cmd = b.oci(&["run", "cs1"]);
+    cmd.stdin(fs::File::from(pty.slave.try_clone().unwrap()))
+        .stdout(fs::File::from(pty.slave))
+        .stderr(fs::File::create(&err).unwrap());
+    let status = wait_for(cmd.spawn().unwrap(), "run");
+    drop(cmd);
+    let said = fs::read_to_string(&err).unwrap();
+    assert!(status.success() && said.is_empty(), "{status}: {said}");
+    let mut got = [0u8; 64];
+    let n = nix::unistd::read(&pty.master, &mut got).unwrap();
+    assert_eq!(text(&got[..n]).replace('\r', ""), "10 20\n");
+    let mut now = size;
+    nix::ioctl_read_bad!(get_winsize, nix::libc::TIOCGWINSZ, nix::pty::Winsize);
+    // SAFETY: TIOCGWINSZ fills a struct winsize, which `now` is.
+    unsafe { get_winsize(pty.master.as_raw_fd(), &mut now) }.unwrap();
+    assert_eq!((now.ws_row, now.ws_col), (10, 20));
+}
+
+/// runtime-tools validation/start, last case; config.md: `process` is OPTIONAL, "REQUIRED when
+/// start is called"; runtime.md: start "MUST generate an error if the process was not set".
+/// So create succeeds without one, and start is an error that leaves the container stopped
+/// (it has nothing to run; runtime-tools then waits for `stopped` and deletes it).
+#[test]
+#[ignore = "needs fix in src/oci/convert.rs (convert refuses a config without process) and \
+            src/oci/create.rs + store.rs + lifecycle.rs (Stored.no_process, checked by start)"]
+fn start_without_a_process_is_an_error_and_the_container_stops() {
+    let b = Bundle::new("oci-noprocess");
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    let (status, out, err) = b.create("np1", &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_eq!(fs::read_to_string(&err).unwrap(), "");
+    assert_eq!(b.state("np1")["status"], "created");
+    assert_error(&b.run(&["start", "np1"]), "no process");
+    b.wait_status("np1", "stopped");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "");
+    assert_quiet_success(&b.run(&["delete", "np1"]));
+}
