@@ -2605,3 +2605,108 @@ fn start_without_a_process_is_an_error_and_the_container_stops() {
     assert_eq!(fs::read_to_string(&out).unwrap(), "");
     assert_quiet_success(&b.run(&["delete", "np1"]));
 }
+
+/// runtime-tools validation/hooks_stdin: prestart, poststart and poststop hooks (the rootfs's
+/// own /bin/sh by its host path, a timeout of 1 s) get the state on stdin: the container's id,
+/// its bundle, init's pid (as `state` says after create; poststop aside), the annotations as
+/// given, and the status. runtime-tools expects "created" for prestart, written before
+/// runtime.md had "creating"; runc and crun say "creating", as we do.
+#[test]
+fn hook_stdin_holds_the_state_as_runtime_tools_checks() {
+    let b = Bundle::new("oci-hookstdin");
+    let out_dir = b.path().join("hookout");
+    fs::create_dir(&out_dir).unwrap();
+    give_to_caller(&out_dir);
+    let sh = busybox_rootfs().join("bin/sh");
+    let hook = |name: &str| {
+        serde_json::json!([{"path": sh, "timeout": 1,
+            "args": ["sh", "-c", format!("cat > {}", out_dir.join(name).display())]}])
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["annotations"] =
+            serde_json::json!({"org.opencontainers.runtime-tools": "hook stdin test"});
+        c["hooks"] = serde_json::json!({"prestart": hook("prestart"),
+            "poststart": hook("poststart"), "poststop": hook("poststop")});
+    });
+    assert!(b.create("hs1", &[]).0.success());
+    let pid = b.state("hs1")["pid"].clone();
+    assert_quiet_success(&b.run(&["start", "hs1"]));
+    b.wait_status("hs1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "hs1"]));
+    for (name, status) in [
+        ("prestart", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let s: Value = serde_json::from_slice(&fs::read(out_dir.join(name)).unwrap()).unwrap();
+        assert_eq!(s["id"], "hs1", "{name}");
+        assert_eq!(s["bundle"], b.path_str(), "{name}");
+        assert_eq!(
+            s["annotations"],
+            serde_json::json!({"org.opencontainers.runtime-tools": "hook stdin test"}),
+            "{name}"
+        );
+        assert_eq!(s["status"], status, "{name}");
+        if name != "poststop" {
+            assert_eq!(s["pid"], pid, "{name}");
+        }
+    }
+}
+
+/// runtime-tools validation/killsig and kill_no_effect: TERM, USR1 and USR2 reach the
+/// container's process (a shell trapping each); once it is stopped, `kill` is an error that
+/// changes nothing in its state.
+#[test]
+fn kill_sends_the_named_signal_and_a_stopped_container_is_untouched() {
+    let b = Bundle::new("oci-killsig");
+    let seen = b.path().join("seen");
+    fs::create_dir(&seen).unwrap();
+    give_to_caller(&seen);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "bind", "source": seen, "options": ["rbind"]}))
+    });
+    for sig in ["TERM", "USR1", "USR2"] {
+        let id = format!("ks-{sig}");
+        b.args(&[
+            "sh",
+            "-c",
+            &format!("trap 'touch /tmp/{sig}' {sig}; touch /tmp/ready-{sig}; sleep 100 & wait $!"),
+        ]);
+        assert!(b.create(&id, &[]).0.success());
+        assert_quiet_success(&b.run(&["start", &id]));
+        // Once the trap is set (the shell says so), one signal.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.join(format!("ready-{sig}")).exists() {
+            assert!(Instant::now() < deadline, "the shell never set its trap");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_quiet_success(&b.run(&["kill", &id, sig]));
+        b.wait_status(&id, "stopped");
+        let before = b.state(&id);
+        assert_error(&b.run(&["kill", &id, "KILL"]), "container not running");
+        assert_eq!(b.state(&id), before, "{sig}");
+        assert_quiet_success(&b.run(&["delete", &id]));
+        assert!(seen.join(sig).exists(), "{sig} never reached the process");
+    }
+}
+
+/// runtime-tools validation/config_updates_without_affect: config.json replaced after create
+/// (here by one with no process at all) changes nothing: start runs what create was given.
+#[test]
+fn config_updates_after_create_do_not_affect_the_container() {
+    let b = Bundle::new("oci-cfgupdate");
+    b.args(&["sh", "-c", "echo $((1+1)) $(ulimit -n)"]);
+    b.edit(|c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 1000}])
+    });
+    let (status, out, _) = b.create("cu1", &[]);
+    assert!(status.success());
+    fs::write(b.path().join("config.json"), br#"{"ociVersion": "1.0.0"}"#).unwrap();
+    assert_quiet_success(&b.run(&["start", "cu1"]));
+    b.wait_status("cu1", "stopped");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "2 1000\n");
+    assert_quiet_success(&b.run(&["delete", "cu1"]));
+}
