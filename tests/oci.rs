@@ -2710,3 +2710,104 @@ fn config_updates_after_create_do_not_affect_the_container() {
     assert_eq!(fs::read_to_string(&out).unwrap(), "2 1000\n");
     assert_quiet_success(&b.run(&["delete", "cu1"]));
 }
+
+/// runtime-tools validation/mounts (a tmpfs with nosuid, strictatime, mode=755, size=1k is
+/// there as asked), process_rlimits_fail and process_capabilities_fail (a name the kernel has
+/// no interface for is an error at create, which leaves nothing).
+#[test]
+fn runtime_tools_mounts_and_unknown_rlimit_or_capability() {
+    let b = Bundle::new("oci-rtmounts");
+    b.args(&["sh", "-c", "grep ' /tmp ' /proc/mounts; stat -c %a /tmp"]);
+    let orig = fs::read(b.path().join("config.json")).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=1k"]}))
+    });
+    let out = b.run(&["run", "m1"]);
+    assert_quiet_success(&out);
+    let said = text(&out.stdout);
+    let mut lines = said.lines();
+    let mount = lines.next().unwrap();
+    let fields: Vec<&str> = mount.split_whitespace().collect();
+    assert_eq!(&fields[1..3], ["/tmp", "tmpfs"], "{said}");
+    assert!(fields[3].split(',').any(|o| o == "nosuid"), "{said}");
+    assert_eq!(lines.next(), Some("755"), "{said}");
+    type Edit = fn(&mut Value);
+    let refused: [(&str, Edit); 2] = [
+        (
+            "RLIMIT_TEST",
+            |c| {
+                c["process"]["rlimits"] =
+                    serde_json::json!([{"type": "RLIMIT_TEST", "soft": 1024, "hard": 1024}])
+            },
+        ),
+        ("CAP_TEST", |c| {
+            c["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_TEST"])
+        }),
+    ];
+    for (words, edit) in refused {
+        fs::write(b.path().join("config.json"), &orig).unwrap();
+        b.edit(edit);
+        assert_error(&b.run(&["create", "m2"]), words);
+        assert_error(&b.run(&["state", "m2"]), "does not exist");
+    }
+}
+
+/// config.md: a runtime MUST generate an error for mount options it can't honour. A bind
+/// mount's option that isn't one of ours (a typo, or `nosymfollow`, which asks the kernel not
+/// to follow symlinks there) is silently dropped today: a bind can't take filesystem data, so
+/// it must be an error (or, for nosymfollow, MOUNT_ATTR_NOSYMFOLLOW), never ignored.
+#[test]
+#[ignore = "needs fix in src/oci/mounts.rs: steps() drops a bind's unknown options (o.data) \
+            silently; nosymfollow/rnosymfollow should set MOUNT_ATTR_NOSYMFOLLOW"]
+fn a_bind_option_we_do_not_know_is_an_error_not_dropped() {
+    let b = Bundle::new("oci-bindopt");
+    let dir = b.path().join("shared");
+    fs::create_dir(&dir).unwrap();
+    give_to_caller(&dir);
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("link")).unwrap();
+    b.args(&["cat", "/tmp/link"]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "bind", "source": dir,
+             "options": ["rbind", "nosymfollow"]}))
+    });
+    // Honoured: the symlink is not followed there.
+    let out = b.run(&["run", "bo1"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        let last = mounts.len() - 1;
+        mounts[last]["options"] = serde_json::json!(["rbind", "r0"]);
+    });
+    assert_error(&b.run(&["create", "bo2"]), "r0");
+    assert_error(&b.run(&["state", "bo2"]), "does not exist");
+}
+
+/// runtime-tools' runtimetest, run inside the container by every validation that checks the
+/// config from within (RuntimeInsideValidate), first checks that each of config.json's mounts
+/// is in /proc/self/mountinfo with its destination, type and *source* (validateMountsExist).
+/// A filesystem's source is what the config says ("tmpfs", "proc", "shm"...); today every new
+/// filesystem is mounted with the source "none", so all of those validations fail.
+#[test]
+#[ignore = "needs fix in src/oci/mounts.rs (Action::Filesystem carries no source: steps() \
+            should pass m.source, else the fstype) and the executor that mounts it"]
+fn a_filesystems_source_is_the_configs() {
+    let b = Bundle::new("oci-mountsource");
+    b.args(&[
+        "sh",
+        "-c",
+        "grep -E ' /(tmp|proc|dev/shm) ' /proc/self/mounts | cut -d' ' -f1,2",
+    ]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "mytmp"}))
+    });
+    let out = b.run(&["run", "ms1"]);
+    assert_quiet_success(&out);
+    let said = text(&out.stdout);
+    let mut got: Vec<&str> = said.lines().collect();
+    got.sort();
+    assert_eq!(got, ["mytmp /tmp", "proc /proc", "shm /dev/shm"]);
+}
