@@ -2811,3 +2811,22 @@ fn a_filesystems_source_is_the_configs() {
     got.sort();
     assert_eq!(got, ["mytmp /tmp", "proc /proc", "shm /dev/shm"]);
 }
+
+/// youki's contest (kill_test, and test_outside_container's cleanup) and runtime-tools' Clean
+/// run `kill ID 9` and then, at once or nearly, `delete ID` without --force. With delete
+/// refusing a container that is not stopped, `kill` with SIGKILL returns once init has ended,
+/// so the delete that follows always finds the container stopped.
+#[test]
+fn delete_right_after_kill_9_succeeds() {
+    let b = Bundle::new("oci-killdelete");
+    b.args(&["sleep", "1000"]);
+    for i in 0..10 {
+        let id = format!("kd{i}");
+        assert!(b.create(&id, &[]).0.success());
+        if i % 2 == 1 {
+            assert_quiet_success(&b.run(&["start", &id]));
+        }
+        assert_quiet_success(&b.run(&["kill", &id, "9"]));
+        assert_quiet_success(&b.run(&["delete", &id]));
+    }
+}

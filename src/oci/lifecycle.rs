@@ -218,16 +218,24 @@ fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> 
     };
     // A created container's init is its only process (and the carrier would start it).
     if !all || status == Status::Created {
-        return pidfd.signal(sig).map_err(failed);
-    }
-    // kill(-1) in a PID namespace that isn't the container's own would reach others' processes.
-    if !pidfd.inits_a_pid_namespace_below_ours() {
-        bail!("kill --all: the container has no PID namespace of its own to signal");
-    }
-    let fd = pidfd.as_fd().as_raw_fd();
-    sys::pidfd_queue_signal(fd, sys::start_signal(), sys::SIGNAL_ALL | sig).map_err(failed)?;
-    if sig == libc::SIGKILL {
         pidfd.signal(sig).map_err(failed)?;
+    } else {
+        // kill(-1) in a PID namespace that isn't the container's own would reach others'.
+        if !pidfd.inits_a_pid_namespace_below_ours() {
+            bail!("kill --all: the container has no PID namespace of its own to signal");
+        }
+        let fd = pidfd.as_fd().as_raw_fd();
+        sys::pidfd_queue_signal(fd, sys::start_signal(), sys::SIGNAL_ALL | sig).map_err(failed)?;
+        if sig == libc::SIGKILL {
+            pidfd.signal(sig).map_err(failed)?;
+        }
+    }
+    // SIGKILL reaches init (directly, or as the process's death ends it): returns once init
+    // has ended, so a `delete` right after (runtime-tools' Clean, youki's tests, containerd's
+    // WithProcessKill) finds the container stopped, as delete without --force requires. Its
+    // pidfd turns readable then; a process stuck in the kernel gets 10 s.
+    if sig == libc::SIGKILL {
+        let _ = sys::wait_pidfd(pidfd.as_fd().as_raw_fd(), 10_000);
     }
     Ok(())
 }
