@@ -2830,3 +2830,28 @@ fn delete_right_after_kill_9_succeeds() {
         assert_quiet_success(&b.run(&["delete", &id]));
     }
 }
+
+/// config.md 1.2.0 (our ociVersionMax) process fields youki's contest checks (io_priority,
+/// scheduler): `ioPriority`, `scheduler` and `execCPUAffinity` apply to the process. Today they
+/// are parsed away unseen: a config that asks for them runs without them, where config.md
+/// wants them honoured or an error ("MUST generate an error when ... unsupported values are
+/// encountered").
+#[test]
+#[ignore = "needs fix in src/oci/config.rs (ioPriority, scheduler, execCPUAffinity are not \
+            parsed) and convert.rs/process.rs (apply them in init before execve, or refuse)"]
+fn io_priority_scheduler_and_cpu_affinity_apply_to_the_process() {
+    let b = Bundle::new("oci-sched");
+    b.args(&[
+        "sh",
+        "-c",
+        "ionice -p $$; taskset -p $$ | sed 's/.*: //'; cut -d' ' -f19,41 /proc/self/stat",
+    ]);
+    b.edit(|c| {
+        c["process"]["ioPriority"] = serde_json::json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+        c["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH", "nice": 5});
+        c["process"]["execCPUAffinity"] = serde_json::json!({"final": "0"});
+    });
+    let out = b.run(&["run", "sc1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "best-effort: prio 6\n1\n5 3\n");
+}
