@@ -2883,3 +2883,30 @@ fn domainname_is_set_in_the_containers_uts_namespace() {
     assert_quiet_success(&out);
     assert_eq!(text(&out.stdout), "example.org\n");
 }
+
+/// youki's contest runs `--root R create ID --bundle B` (options after the id) from another
+/// directory; runtime-tools `create --bundle B ID`. Both make the container of that bundle.
+#[test]
+fn create_takes_the_bundle_before_or_after_the_id() {
+    let b = Bundle::new("oci-bundlearg");
+    b.args(&["true"]);
+    for (id, args) in [
+        ("ba1", vec!["create", "ba1", "--bundle", b.path_str()]),
+        ("ba2", vec!["create", "--bundle", b.path_str(), "ba2"]),
+    ] {
+        let mut cmd = b.oci(&args);
+        cmd.current_dir("/");
+        let err = b.path().join(format!("{id}.err"));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap());
+        assert!(wait_for(cmd.spawn().unwrap(), "create").success());
+        assert_eq!(fs::read_to_string(&err).unwrap(), "");
+        let st = b.state(id);
+        assert_eq!(
+            (st["status"].as_str(), st["bundle"].as_str()),
+            (Some("created"), Some(b.path_str()))
+        );
+        assert_quiet_success(&b.run(&["delete", "--force", id]));
+    }
+}
