@@ -2207,6 +2207,13 @@ fn a_state_file_replaced_by_a_huge_one_or_a_fifo_is_refused() {
     fs::write(&state, &kept).unwrap();
     give_to_caller(&state);
     assert_eq!(b.state("s1")["status"], "created");
+    // exec reads the config kept beside it the same way.
+    assert_quiet_success(&b.run(&["start", "s1"]));
+    let config = b.root.join("s1").join("config.json");
+    fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    give_to_caller(&config);
+    assert_error(&b.run(&["exec", "s1", "true"]), "not a regular file");
     assert_quiet_success(&b.run(&["delete", "--force", "s1"]));
 }
 
