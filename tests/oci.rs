@@ -2917,3 +2917,115 @@ fn create_takes_the_bundle_before_or_after_the_id() {
         assert_quiet_success(&b.run(&["delete", "--force", id]));
     }
 }
+
+/// runtime-tools' generate.New("linux"), the config every validation case starts from
+/// (util.GetDefaultGenerator), seccomp aside: no user namespace (we add one mapping 0 to the
+/// caller), a device cgroup rule denying everything, all five capability sets, a writable
+/// root. It runs. (Its devpts `gid=5`: devpts_gid_the_user_namespace_does_not_map.)
+#[test]
+fn runtime_tools_default_config_runs() {
+    let b = Bundle::new("oci-rtdefault");
+    let caps = serde_json::json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
+    ]);
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2-dev",
+        "hostname": "mrsdalloway",
+        "root": {"path": "rootfs", "readonly": false},
+        "process": {
+            "terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["sh", "-c", "hostname; id -u"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "capabilities": {"bounding": caps, "permitted": caps, "inheritable": caps,
+                "effective": caps, "ambient": caps}
+        },
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}]
+        }
+    });
+    fs::write(
+        b.path().join("config.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let out = b.run(&["run", "rt1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "mrsdalloway\n0\n");
+}
+
+/// runtime-tools' default config mounts devpts with `gid=5` (tty), a group that a rootless
+/// container's one-id user namespace doesn't map: the kernel refuses the mount (EINVAL), so
+/// every runtime-tools case fails at create. As the option only names the group of new pty
+/// slaves, and none but the container's own can be mapped, an unmapped `gid=`/`uid=` of devpts
+/// should be dropped (devpts then uses the container's root group), said with --debug.
+#[test]
+#[ignore = "needs fix in src/oci/mounts.rs or convert.rs: drop a devpts gid=/uid= option whose \
+            id the container's user namespace doesn't map"]
+fn devpts_gid_the_user_namespace_does_not_map() {
+    let b = Bundle::new("oci-devptsgid");
+    b.args(&[
+        "sh",
+        "-c",
+        "grep ' /dev/pts ' /proc/self/mounts | cut -d' ' -f3",
+    ]);
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev/pts" {
+                m["options"].as_array_mut().unwrap().push("gid=5".into());
+            }
+        }
+    });
+    let out = b.run(&["run", "dg1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "devpts\n");
+}
+
+/// runtime-linux.md "Dev symbolic links": /dev/fd, /dev/stdin, /dev/stdout and /dev/stderr
+/// point into /proc/self/fd (runtime-tools' runtimetest checks them, and /dev/ptmx's link to
+/// pts/ptmx, in every inside validation).
+#[test]
+fn the_dev_symlinks_are_there() {
+    let b = Bundle::new("oci-devlinks");
+    b.args(&[
+        "sh",
+        "-c",
+        "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done",
+    ]);
+    let out = b.run(&["run", "dl1"]);
+    assert_quiet_success(&out);
+    assert_eq!(
+        text(&out.stdout),
+        "fd /proc/self/fd\nstdin /proc/self/fd/0\nstdout /proc/self/fd/1\n\
+         stderr /proc/self/fd/2\nptmx pts/ptmx\n"
+    );
+}
