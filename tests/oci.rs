@@ -2384,10 +2384,16 @@ fn features_lists_only_what_the_spec_defines_and_create_recognizes() {
             );
         }
         c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
-            "architectures": sc["archs"], "syscalls": rules});
+            "architectures": sc["archs"], "flags": sc["supportedFlags"], "syscalls": rules});
     });
     let out = b.run(&["run", "all"]);
     assert_quiet_success(&out);
+    // A flag not listed is refused, not ignored.
+    b.edit(|c| c["linux"]["seccomp"]["flags"] = serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"]));
+    assert_error(
+        &b.run(&["create", "flag"]),
+        "unsupported linux.seccomp.flags \"SECCOMP_FILTER_FLAG_LOG\"",
+    );
 }
 
 /// The pids of the processes whose command line holds `needle` (a container's init is a clone

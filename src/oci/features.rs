@@ -78,8 +78,8 @@ pub fn features() -> String {
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                     "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": [native_arch()],
-                "knownFlags": [],
-                "supportedFlags": []
+                "knownFlags": crate::oci::seccomp::KNOWN_FLAGS.as_slice(),
+                "supportedFlags": crate::oci::seccomp::KNOWN_FLAGS.as_slice()
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
