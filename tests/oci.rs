@@ -3035,3 +3035,38 @@ fn the_dev_symlinks_are_there() {
          stderr /proc/self/fd/2\nptmx pts/ptmx\n"
     );
 }
+
+/// runtime.md's rule for errors, for `exec`: one that fails (no such command, a cwd that
+/// isn't there) leaves no pid file and no process, and the container as it was.
+#[test]
+fn a_failed_exec_leaves_nothing() {
+    let b = Bundle::new("oci-execfail");
+    running(&b, "xf1");
+    let before = b.state("xf1");
+    let pid_file = b.path().join("exec.pid");
+    let pf = pid_file.to_str().unwrap();
+    let tag = format!("nothere{}", std::process::id());
+    for args in [
+        vec!["exec", "--pid-file", pf, "xf1", tag.as_str()],
+        vec![
+            "exec",
+            "--pid-file",
+            pf,
+            "--cwd",
+            "/nonexistent",
+            "xf1",
+            "true",
+        ],
+    ] {
+        let out = b.run(&args);
+        assert!(!out.status.success(), "{}", describe(&out));
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", describe(&out));
+        assert!(!pid_file.exists(), "{args:?}: the pid file is left");
+    }
+    assert!(processes_naming(&tag).is_empty());
+    let init = before["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    assert_eq!(children.split_whitespace().count(), 1, "{children}");
+    assert_eq!(b.state("xf1"), before);
+    assert_quiet_success(&b.run(&["delete", "--force", "xf1"]));
+}
