@@ -3070,3 +3070,31 @@ fn a_failed_exec_leaves_nothing() {
     assert_eq!(b.state("xf1"), before);
     assert_quiet_success(&b.run(&["delete", "--force", "xf1"]));
 }
+
+/// youki's contest hooks/invoke: two of each prestart, poststart and poststop hook (host
+/// /bin/sh appending to one file) run in the order listed, each kind at its step.
+#[test]
+fn hooks_of_each_kind_run_in_the_order_listed() {
+    let b = Bundle::new("oci-hookorder");
+    let log = b.path().join("hook.log");
+    let hook = |what: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo '{what} called' >> {}", log.display())]})
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("pre-start1"), hook("pre-start2")],
+            "poststart": [hook("post-start1"), hook("post-start2")],
+            "poststop": [hook("post-stop1"), hook("post-stop2")]});
+    });
+    assert!(b.create("ho1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "ho1"]));
+    b.wait_status("ho1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "ho1"]));
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "pre-start1 called\npre-start2 called\npost-start1 called\npost-start2 called\n\
+         post-stop1 called\npost-stop2 called\n"
+    );
+}
