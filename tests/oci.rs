@@ -3098,3 +3098,25 @@ fn hooks_of_each_kind_run_in_the_order_listed() {
          post-stop1 called\npost-stop2 called\n"
     );
 }
+
+/// config.md: `hostname` and `domainname` change the container's UTS namespace, which without
+/// `uts` in linux.namespaces is the runtime's (the host's): not ours to change, and not to be
+/// ignored either, so an error that says why.
+#[test]
+fn a_hostname_without_a_uts_namespace_is_refused() {
+    let b = Bundle::new("oci-hostnouts");
+    b.args(&["hostname"]);
+    b.edit(|c| without_namespace(c, "uts"));
+    assert_error(&b.run(&["create", "hu1"]), "hostname");
+    assert_error(&b.run(&["state", "hu1"]), "does not exist");
+    // Without a hostname, the runtime's UTS namespace is inherited as config.md says.
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let out = b.run(&["run", "hu2"]);
+    assert_quiet_success(&out);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        nix::unistd::gethostname().unwrap().to_str().unwrap()
+    );
+}
