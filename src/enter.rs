@@ -207,36 +207,41 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
         })
         .collect::<Result<_>>()?;
     Ok(Spec {
-        hostname: st.hostname.as_bytes().to_vec(),
-        root: Root::Host,
-        // Only whether the host's network is shared counts (the namespace is joined, not made):
-        // then the command enters the payload's Landlock scope (landlock.rs).
-        net: if process.share_net {
-            crate::net::Net::Host
-        } else {
-            crate::net::Net::Private
+        sandbox: spec::Sandbox {
+            hostname: st.hostname.as_bytes().to_vec(),
+            root: Root::Host,
+            // Only whether the host's network is shared counts (the namespace is joined, not
+            // made): then the command enters the payload's Landlock scope (landlock.rs).
+            net: if process.share_net {
+                crate::net::Net::Host
+            } else {
+                crate::net::Net::Private
+            },
+            ids: Ids {
+                outer_uid: host.uid,
+                outer_gid: host.gid,
+                inner_uid: st.inner_uid,
+                inner_gid: st.inner_gid,
+            },
+            mounts: Vec::new(),
+            nested: process.nested,
+            private_dirs: host.private_dirs.clone(),
+            time_offsets: None,
+            cow: None,
         },
-        ids: Ids {
-            outer_uid: host.uid,
-            outer_gid: host.gid,
-            inner_uid: st.inner_uid,
-            inner_gid: st.inner_gid,
+        process: spec::Process {
+            command: cli.command.clone(),
+            env,
+            cwd,
+            limits,
+            seccomp: process.seccomp.clone(),
+            tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
+            ignored_signals: host.ignored_signals,
+            keep_caps: process.nested,
         },
-        command: cli.command.clone(),
-        env,
-        cwd,
-        mounts: Vec::new(),
-        limits,
         timeout: None,
-        seccomp: process.seccomp.clone(),
-        tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
-        nested: process.nested,
         name: Some(st.name.clone()),
         detach: false,
-        ignored_signals: host.ignored_signals,
-        private_dirs: host.private_dirs.clone(),
-        time_offsets: None,
-        cow: None,
         result_json: None,
     })
 }

@@ -108,8 +108,9 @@ fn step_json(s: &Step, prepared: &PreparedAction) -> Value {
 }
 
 fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
-    let ids = spec.ids;
-    let seccomp = match &spec.seccomp {
+    let (sandbox, process) = (&spec.sandbox, &spec.process);
+    let ids = sandbox.ids;
+    let seccomp = match &process.seccomp {
         Seccomp::Default(a) => {
             let allowed: Vec<&str> = [
                 (a.nested, "nested"),
@@ -126,7 +127,7 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         Seccomp::None => json!({"filter": "none", "allowed_groups": []}),
         Seccomp::Program(p) => json!({"filter": "program", "bytes": p.len()}),
     };
-    let (net_mode, published) = spec.net.shown();
+    let (net_mode, published) = sandbox.net.shown();
     json!({
         "namespaces": namespaces(prepared.clone_flags),
         "network": {"mode": net_mode, "published": published},
@@ -142,13 +143,13 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         },
         "uid": ids.inner_uid,
         "gid": ids.inner_gid,
-        "hostname": escape(&spec.hostname),
-        "root": match &spec.root {
+        "hostname": escape(&sandbox.hostname),
+        "root": match &sandbox.root {
             Root::Host => "host".to_string(),
             Root::Dir(d) => path(d),
             Root::Image(image) => format!("image {}", path(&image.source)),
         },
-        "root_model": match crate::plan::root_model(spec) {
+        "root_model": match crate::plan::root_model(sandbox) {
             crate::plan::RootModel::Tmpfs => json!({"kind": "tmpfs"}),
             crate::plan::RootModel::Overlay { lowers, upper } => json!({
                 "kind": "overlay",
@@ -161,7 +162,7 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
             .zip(&prepared.steps)
             .map(|(s, p)| step_json(s, &p.action))
             .collect::<Vec<_>>(),
-        "cwd": match &spec.cwd {
+        "cwd": match &process.cwd {
             Cwd::Caller(p) => json!({
                 "directory": path(p),
                 "fallback": "/",
@@ -170,12 +171,12 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
             Cwd::Exact(p) => json!({"directory": path(p), "fallback": null}),
             Cwd::Root => json!({"directory": "/", "fallback": null}),
         },
-        "command": spec.command.iter().map(|a| text(a)).collect::<Vec<_>>(),
-        "env": spec.env.iter().map(|(k, v)| format!("{}={}", text(k), text(v))).collect::<Vec<_>>(),
+        "command": process.command.iter().map(|a| text(a)).collect::<Vec<_>>(),
+        "env": process.env.iter().map(|(k, v)| format!("{}={}", text(k), text(v))).collect::<Vec<_>>(),
         "seccomp": seccomp,
-        "limits": spec.limits.iter().map(|l| json!({"name": l.name, "value": l.value})).collect::<Vec<_>>(),
+        "limits": process.limits.iter().map(|l| json!({"name": l.name, "value": l.value})).collect::<Vec<_>>(),
         "timeout_ms": spec.timeout.map(|t| t.as_millis() as u64),
-        "tty": spec.tty,
+        "tty": process.tty,
         "name": spec.name,
     })
 }
@@ -331,8 +332,8 @@ pub fn visible(steps: &[Step], dir: &Path) -> Option<bool> {
 }
 
 /// The line that says the command starts in `/` because the caller's directory is hidden.
-pub fn hidden_cwd_note(spec: &Spec, steps: &[Step]) -> Option<String> {
-    let Cwd::Caller(dir) = &spec.cwd else {
+pub fn hidden_cwd_note(cwd: &Cwd, steps: &[Step]) -> Option<String> {
+    let Cwd::Caller(dir) = cwd else {
         return None;
     };
     (visible(steps, dir) == Some(false)).then(|| {

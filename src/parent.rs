@@ -33,23 +33,27 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
-    spec.net.check_host()?;
+    spec.sandbox.net.check_host()?;
     let (entries, plan) = plan_of(&spec)?;
     crate::stamps::stamp("plan");
     // Held until the run ends (session::InUse); a --cow session records the plan's mount points.
-    let _session = crate::session::begin(&spec, &plan)?;
+    let _session = crate::session::begin(&spec.sandbox, &plan)?;
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
-        crate::private::make(&spec.private_dirs)?;
+        crate::private::make(&spec.sandbox.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
     crate::stamps::stamp("prepared");
     let mut result_record = match &spec.result_json {
-        Some(path) => Some(Recorder::open(path, &spec.hostname, spec.name.as_deref())?),
+        Some(path) => Some(Recorder::open(
+            path,
+            &spec.sandbox.hostname,
+            spec.name.as_deref(),
+        )?),
         None => None,
     };
-    if let Some(note) = crate::explain::hidden_cwd_note(&spec, &plan.steps) {
+    if let Some(note) = crate::explain::hidden_cwd_note(&spec.process.cwd, &plan.steps) {
         note_line(&note);
     }
     signals::take_over();
@@ -77,7 +81,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // the inner ids in its nested one (see payload.rs). The pid from clone is a number in our
     // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
     // /proc): the maps are written at the pid init's pidfd has there.
-    let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
+    let (uid, gid) = (spec.sandbox.ids.outer_uid, spec.sandbox.ids.outer_gid);
     let mut network = None;
     let released = init
         .proc_pid_of_child(pid.as_raw())
@@ -94,7 +98,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
             // The network helper connects the sandbox before anything runs in it, while init
             // is still dumpable (the helper opens its namespaces by path, in our /proc); it
             // lives until we end.
-            network = spec.net.start(proc_pid, uid)?;
+            network = spec.sandbox.net.start(proc_pid, uid)?;
             Ok(())
         })
         .and_then(|()| match (&claim, &st) {
@@ -144,7 +148,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
-    let limits = spec.limits.clone();
+    let limits = spec.process.limits.clone();
     drop((spec, entries, plan, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     crate::stamps::stamp("reaped");
@@ -298,40 +302,47 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         command: spec
+            .process
             .command
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-        rootfs: match &spec.root {
+        rootfs: match &spec.sandbox.root {
             Root::Host => None,
             Root::Dir(d) => Some(d.to_string_lossy().into_owned()),
             Root::Image(_) => None,
         },
-        hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
-        inner_uid: spec.ids.inner_uid,
-        inner_gid: spec.ids.inner_gid,
-        network: spec.net.shown().0.to_string(),
-        ports: spec.net.shown().1,
+        hostname: String::from_utf8_lossy(&spec.sandbox.hostname).into_owned(),
+        inner_uid: spec.sandbox.ids.inner_uid,
+        inner_gid: spec.sandbox.ids.inner_gid,
+        network: spec.sandbox.net.shown().0.to_string(),
+        ports: spec.sandbox.net.shown().1,
         process: Some(state::Process {
-            env: spec.env.clone(),
-            cwd: spec.cwd.clone(),
+            env: spec.process.env.clone(),
+            cwd: spec.process.cwd.clone(),
             limits: spec
+                .process
                 .limits
                 .iter()
                 .map(|l| (l.name.to_string(), l.value))
                 .collect(),
             // A --seccomp-fd program too: exec'd commands get exactly the payload's filter.
-            seccomp: spec.seccomp.clone(),
-            nested: spec.nested,
-            share_net: !spec.net.own_namespace(),
+            seccomp: spec.process.seccomp.clone(),
+            nested: spec.process.keep_caps,
+            share_net: !spec.sandbox.net.own_namespace(),
         }),
     }
 }
 
 /// The plan for `spec`: the steps `run` executes and `explain` prints.
 pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
-    let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(spec, &entries, &hostrun::read(spec), &layer_dirs(spec));
+    let entries = root_entries(&spec.sandbox.root)?;
+    let plan = plan::plan(
+        &spec.sandbox,
+        &entries,
+        &hostrun::read(&spec.sandbox),
+        &layer_dirs(&spec.sandbox),
+    );
     Ok((entries, plan))
 }
 
@@ -369,7 +380,7 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<RootEntry>> {
 /// destination missing on the host, its ancestors from the top while each is a real directory
 /// (never through a symlink). One that can't be listed is left out: its mount point is then
 /// refused as before.
-fn layer_dirs(spec: &Spec) -> plan::HostDirs {
+fn layer_dirs(spec: &crate::spec::Sandbox) -> plan::HostDirs {
     let mut dirs = plan::HostDirs::new();
     for (dst, ancestors) in plan::layer_candidates(spec) {
         if std::fs::symlink_metadata(dst).is_ok() {
@@ -407,7 +418,7 @@ pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure
     if r.stage != Stage::Exec {
         return word_setup_failure(r, spec, &Plan::default());
     }
-    let cmd = &spec.command[0];
+    let cmd = &spec.process.command[0];
     let shown = quote(cmd);
     if r.errno == libc::ENOENT {
         let where_ = if prepared.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
@@ -441,11 +452,11 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
             )
         }
         (_, Some(s)) => s.describe(),
-        (Stage::Limit, _) => match spec.limits.get(r.step as usize) {
+        (Stage::Limit, _) => match spec.process.limits.get(r.step as usize) {
             Some(l) => format!("setting --limit {}={}", l.name, l.value),
             None => r.stage.doing().to_string(),
         },
-        (Stage::Chdir, _) => match &spec.cwd {
+        (Stage::Chdir, _) => match &spec.process.cwd {
             crate::spec::Cwd::Exact(dir) if r.errno == libc::ELOOP => {
                 return Failure {
                     code: EXIT_SETUP,

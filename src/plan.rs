@@ -13,7 +13,7 @@ mod private_dirs;
 pub use layers::{candidates as layer_candidates, HostDirs};
 
 use crate::hostrun::HostRun;
-use crate::spec::{Root, Spec, UserMount};
+use crate::spec::{Root, Sandbox, UserMount};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -133,7 +133,7 @@ pub enum RootModel {
 }
 
 /// The root model for `spec`.
-pub fn root_model(spec: &Spec) -> RootModel {
+pub fn root_model(spec: &Sandbox) -> RootModel {
     let session = spec
         .cow
         .as_ref()
@@ -217,7 +217,7 @@ pub fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
 /// The steps for `spec`, given the top-level entries of its source root and, for host mode,
 /// what the host's /run holds and the listings of the host directories that may become layers
 /// (see `layers`).
-pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
+pub fn plan(spec: &Sandbox, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
@@ -328,7 +328,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) 
 /// /run, bound with /var), and when the network reaches out, the files name resolution reads
 /// from the host's /run, read-only (a file, never a socket or a directory of them). With a
 /// helper, its resolv.conf then covers the host's there (below: /etc/resolv.conf, followed).
-fn run_steps(spec: &Spec, run: &HostRun, steps: &mut Vec<Step>) {
+fn run_steps(spec: &Sandbox, run: &HostRun, steps: &mut Vec<Step>) {
     if run.var_run_dir {
         let mut s = optional(step("/var/run", scratch(0o755)));
         s.follow = true;
@@ -483,10 +483,10 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Cwd, Ids, Spec};
+    use crate::spec::Ids;
 
-    pub(super) fn spec(root: Root, share_net: bool) -> Spec {
-        Spec {
+    pub(super) fn spec(root: Root, share_net: bool) -> Sandbox {
+        Sandbox {
             hostname: b"h".to_vec(),
             root,
             net: if share_net {
@@ -500,27 +500,16 @@ mod tests {
                 inner_uid: 0,
                 inner_gid: 0,
             },
-            command: vec!["sh".into()],
-            env: vec![],
-            cwd: Cwd::Root,
             mounts: vec![],
-            limits: vec![],
-            timeout: None,
-            seccomp: crate::spec::Seccomp::None,
             nested: false,
-            tty: false,
-            name: None,
-            detach: false,
-            ignored_signals: 0,
             private_dirs: vec!["/run/user/1000/ns-rootless".into()],
             time_offsets: None,
             cow: None,
-            result_json: None,
         }
     }
 
     /// The plan for a host whose /run holds nothing the plan keeps.
-    pub(super) fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
+    pub(super) fn plan(spec: &Sandbox, entries: &[RootEntry]) -> Plan {
         super::plan(spec, entries, &HostRun::default(), &HostDirs::new())
     }
 

@@ -462,18 +462,18 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWCGROUP;
-    if spec.net.own_namespace() {
+    if spec.sandbox.net.own_namespace() {
         clone_flags |= libc::CLONE_NEWNET;
     }
     let steps = prepare_steps(plan)?;
     crate::stamps::stamp("r-steps");
-    let (candidates, argv, envp) = prepare_command(&spec.command, &spec.env)?;
+    let (candidates, argv, envp) = prepare_command(&spec.process.command, &spec.process.env)?;
     crate::stamps::stamp("r-cmd");
-    let ids = spec.ids;
-    let (root, layers_fd) = match crate::plan::root_model(spec) {
+    let ids = spec.sandbox.ids;
+    let (root, layers_fd) = match crate::plan::root_model(&spec.sandbox) {
         RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
         RootModel::Overlay { lowers, upper } => {
-            let (fd, lowers) = match &spec.root {
+            let (fd, lowers) = match &spec.sandbox.root {
                 crate::spec::Root::Image(_) => image_lowers(&lowers)?,
                 _ => (
                     None,
@@ -495,9 +495,9 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         }
     };
     crate::stamps::stamp("r-root");
-    let landlock = crate::landlock::payload_ruleset(!spec.net.own_namespace())?;
+    let landlock = crate::landlock::payload_ruleset(!spec.sandbox.net.own_namespace())?;
     crate::stamps::stamp("r-landlock");
-    let seccomp = match &spec.seccomp {
+    let seccomp = match &spec.process.seccomp {
         Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
         Seccomp::None => None,
         Seccomp::Program(bytes) => Some(
@@ -508,31 +508,36 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
     crate::stamps::stamp("r-seccomp");
     Ok(Prepared {
         clone_flags,
-        hostname: spec.hostname.clone(),
-        loopback: spec.net.loopback(),
+        hostname: spec.sandbox.hostname.clone(),
+        loopback: spec.sandbox.net.loopback(),
         scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
         root,
         layers_fd,
         steps,
         nest: true,
         report_payload: spec.name.is_some(),
-        drop_caps: !spec.nested,
-        ignored_signals: spec.ignored_signals,
+        drop_caps: !spec.process.keep_caps,
+        ignored_signals: spec.process.ignored_signals,
         inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
         inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
-        cwd: match &spec.cwd {
+        cwd: match &spec.process.cwd {
             Cwd::Caller(p) => PreparedCwd::Try(cpath(p)?),
             Cwd::Exact(p) => PreparedCwd::Exact(cpath(p)?),
             Cwd::Root => PreparedCwd::Root,
         },
-        limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
-        pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
+        limits: spec
+            .process
+            .limits
+            .iter()
+            .map(|l| (l.resource, l.value))
+            .collect(),
+        pty: spec.process.tty.then(crate::tty::PtySetup::from_stdin),
         landlock,
         seccomp,
         candidates,
         argv,
         envp,
-        time_offsets: spec.time_offsets.clone(),
+        time_offsets: spec.sandbox.time_offsets.clone(),
         oci: None,
     })
 }

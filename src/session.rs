@@ -211,7 +211,7 @@ fn open_session(sessions: &Dir, name: &str) -> Result<Dir> {
 }
 
 /// Creates the session's directories before the sandbox starts, and holds it (see InUse).
-pub fn begin(spec: &crate::spec::Spec, plan: &crate::plan::Plan) -> Result<Option<InUse>> {
+pub fn begin(spec: &crate::spec::Sandbox, plan: &crate::plan::Plan) -> Result<Option<InUse>> {
     let Some(cow) = &spec.cow else {
         return Ok(None);
     };

@@ -13,7 +13,7 @@
 //! thing between them and the sandbox; a destination there is refused as before.
 
 use super::{step, Action, RootEntry, Step, MASKED, REPLACED};
-use crate::spec::{Root, Spec, UserMount};
+use crate::spec::{Root, Sandbox, UserMount};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -23,7 +23,7 @@ pub type HostDirs = BTreeMap<PathBuf, Vec<RootEntry>>;
 /// The user destinations that may need layers, and for each, the host directories to list:
 /// its ancestors below `/` (top first). Empty unless in host mode. The caller lists each while
 /// it is a real directory (not a symlink), and only for a destination missing on the host.
-pub fn candidates(spec: &Spec) -> Vec<(&Path, Vec<PathBuf>)> {
+pub fn candidates(spec: &Sandbox) -> Vec<(&Path, Vec<PathBuf>)> {
     if !matches!(spec.root, Root::Host) {
         return Vec::new();
     }
@@ -65,7 +65,7 @@ fn under_earlier(earlier: &[UserMount], dst: &Path) -> bool {
 
 /// Whether `dir` is one of the caller's private directories or inside one (both canonical
 /// where it matters: a layered directory is reached through real directories only).
-fn private(spec: &Spec, dir: &Path) -> bool {
+fn private(spec: &Sandbox, dir: &Path) -> bool {
     spec.private_dirs.iter().any(|p| dir.starts_with(p))
 }
 
@@ -84,7 +84,7 @@ fn find<'a>(entries: &'a [RootEntry], name: &std::ffi::OsStr) -> Option<&'a Root
 
 /// The host directories that become layers: for each candidate destination missing on the
 /// host, every directory from the top down to the deepest one that exists.
-pub fn layers(spec: &Spec, top: &[RootEntry], dirs: &HostDirs) -> BTreeSet<PathBuf> {
+pub fn layers(spec: &Sandbox, top: &[RootEntry], dirs: &HostDirs) -> BTreeSet<PathBuf> {
     let mut layers = BTreeSet::new();
     for (dst, _) in candidates(spec) {
         let names = names(dst);
@@ -183,7 +183,11 @@ mod tests {
         ]
     }
 
-    fn plan_with(s: &Spec, top: &[RootEntry], dirs: &HostDirs) -> super::super::Plan {
+    fn plan_with(
+        s: &crate::spec::Sandbox,
+        top: &[RootEntry],
+        dirs: &HostDirs,
+    ) -> super::super::Plan {
         super::super::plan(s, top, &Default::default(), dirs)
     }
 

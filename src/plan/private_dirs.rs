@@ -2,7 +2,7 @@
 //! them to the sandbox.
 
 use super::{mask, mask_file, optional, root_model, step, Action, RootModel, Step};
-use crate::spec::{Root, Spec};
+use crate::spec::{Root, Sandbox};
 use std::path::{Path, PathBuf};
 
 /// Masks each of the caller's private directories wherever a bind shows it (`-w` run from
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// directory, every image its layers, `apply` the sessions' uppers, so no sandbox may read
 /// them, plant anything in them or replace them. After every bind, so none can uncover them
 /// again. Returns whether any bind shows one.
-pub(super) fn masks(steps: &mut Vec<Step>, spec: &Spec) -> bool {
+pub(super) fn masks(steps: &mut Vec<Step>, spec: &Sandbox) -> bool {
     let mut masks = Vec::new();
     for dir in &spec.private_dirs {
         // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.

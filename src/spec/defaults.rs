@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 /// `-w DIR` gives `-w` no value (only `--work=DIR` does), so DIR would run as the command:
 /// when that word is an existing directory and not a command, say how to give it.
 pub fn refuse_work_dir_as_command(
-    mounts: &[crate::cli::MountArg],
+    mounts: &[super::MountArg],
     command: &[OsString],
     env: &[(OsString, OsString)],
 ) -> Result<()> {
     let bare_work = mounts
         .iter()
-        .any(|m| matches!(m, crate::cli::MountArg::Work(d) if d == "."));
+        .any(|m| matches!(m, super::MountArg::Work(d) if d == "."));
     let Some(word) = command.first().filter(|_| bare_work) else {
         return Ok(());
     };

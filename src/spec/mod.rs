@@ -7,7 +7,6 @@ pub mod identity;
 pub mod limits;
 pub mod mounts;
 
-use crate::cli::{AllowGroup, Parsed, SeccompMode};
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
 use std::ffi::{OsStr, OsString};
@@ -16,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use limits::Limit;
-pub use mounts::UserMount;
+pub use mounts::{MountArg, UserMount};
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
 const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
@@ -63,28 +62,75 @@ pub enum Cwd {
     Root,
 }
 
+/// What a front end asks for, before validation: plain data, in the words of no front end.
+/// The native command line fills it (cli.rs); `validate` checks it against the host.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// A named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
+    pub name: Option<String>,
+    /// Run in the background (needs a name).
+    pub detach: bool,
+    pub hostname: Option<OsString>,
+    /// `monotonic=SECS,boottime=SECS`: a time namespace with these offsets.
+    pub time_offset: Option<OsString>,
+    /// A pty even when stdin is no terminal.
+    pub tty: bool,
+    /// No pty even when stdin is a terminal.
+    pub no_tty: bool,
+    pub share_net: bool,
+    pub net: Option<String>,
+    pub publish: Vec<String>,
+    pub rootfs: Option<PathBuf>,
+    pub image: Option<PathBuf>,
+    pub cow: bool,
+    /// The filesystem options, in the order given.
+    pub mounts: Vec<MountArg>,
+    pub chdir: Option<PathBuf>,
+    /// `KEY=VALUE` or `KEY` (taken from the caller's environment).
+    pub env: Vec<OsString>,
+    pub keep_env: bool,
+    pub unset_env: Vec<OsString>,
+    pub env_file: Vec<PathBuf>,
+    pub uid: Option<OsString>,
+    pub gid: Option<OsString>,
+    pub allow_root: bool,
+    /// `NAME=VALUE` resource limits.
+    pub limit: Vec<OsString>,
+    pub timeout: Option<OsString>,
+    /// The syscall groups given back (`--allow`).
+    pub allow: crate::seccomp::Allow,
+    /// No seccomp filter at all (`--seccomp none`).
+    pub no_seccomp: bool,
+    /// A precompiled seccomp program to read from this fd.
+    pub seccomp_fd: Option<i32>,
+    pub result_json: Option<PathBuf>,
+    pub command: Vec<OsString>,
+}
+
+/// A validated run: the sandbox (what is made once), the process started in it, and how the
+/// run is driven (name, background, timeout, record).
 #[derive(Debug, Clone)]
 pub struct Spec {
-    pub hostname: Vec<u8>,
-    pub root: Root,
-    pub net: crate::net::Net,
-    pub ids: Ids,
-    pub command: Vec<OsString>,
-    pub env: Vec<(OsString, OsString)>,
-    pub cwd: Cwd,
-    /// In command-line order, parents before children.
-    pub mounts: Vec<UserMount>,
-    pub limits: Vec<Limit>,
-    pub timeout: Option<Duration>,
-    pub seccomp: Seccomp,
-    /// Run the payload on a pty of its own, relayed to the caller's terminal.
-    pub tty: bool,
+    pub sandbox: Sandbox,
+    pub process: Process,
     /// `--name`: a named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
     pub name: Option<String>,
     /// `-d`: run in the background (needs a name).
     pub detach: bool,
-    /// The signals the payload must reset to their defaults (see `Host::ignored_signals`).
-    pub ignored_signals: u64,
+    pub timeout: Option<Duration>,
+    /// `--result-json FILE`: where the run's record goes when it ends.
+    pub result_json: Option<PathBuf>,
+}
+
+/// The namespaces and the root the process runs in: what `plan` is made from.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub hostname: Vec<u8>,
+    pub root: Root,
+    pub net: crate::net::Net,
+    pub ids: Ids,
+    /// In command-line order, parents before children.
+    pub mounts: Vec<UserMount>,
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
@@ -95,8 +141,23 @@ pub struct Spec {
     pub private_dirs: Vec<PathBuf>,
     /// `--time-offset`: a time namespace with these timens_offsets lines.
     pub time_offsets: Option<Vec<u8>>,
-    /// `--result-json FILE`: where the run's record goes when it ends.
-    pub result_json: Option<PathBuf>,
+}
+
+/// The process run in a sandbox: the payload, or a command `exec` adds to a running one.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub command: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Cwd,
+    pub limits: Vec<Limit>,
+    pub seccomp: Seccomp,
+    /// Run on a pty of its own, relayed to the caller's terminal.
+    pub tty: bool,
+    /// The signals it must reset to their defaults (see `Host::ignored_signals`).
+    pub ignored_signals: u64,
+    /// `--allow nested`: it keeps its capabilities (they only reach its own nested user
+    /// namespace, and mapping root in a namespace of its own needs CAP_SETFCAP).
+    pub keep_caps: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,12 +189,12 @@ pub struct Host {
     pub private_dirs: Vec<PathBuf>,
 }
 
-pub fn build(
-    parsed: Parsed,
+/// Checks `input` against the host: every bad value fails here, before any namespace exists.
+pub fn validate(
+    input: Input,
     host: Host,
     random_hostname: impl FnOnce() -> Vec<u8>,
 ) -> Result<Spec> {
-    let Parsed { cli, mounts, .. } = parsed;
     if host.uid != host.euid || host.gid != host.egid {
         bail!(
             "refusing to run with real and effective ids that differ (uid {} euid {}, gid {} egid {}): \
@@ -150,21 +211,21 @@ pub fn build(
              capabilities (check with getcap)"
         );
     }
-    if host.real_root && !cli.allow_root {
+    if host.real_root && !input.allow_root {
         bail!(
             "refusing to run as root: ns-rootless is meant for plain users; \
              run it as your own user, or pass --allow-root"
         );
     }
-    if let Some(name) = &cli.name {
+    if let Some(name) = &input.name {
         crate::state::validate_name(name)?;
     }
-    let hostname = match (&cli.hostname, &cli.name) {
+    let hostname = match (&input.hostname, &input.name) {
         (Some(h), _) => validate_hostname(h)?,
         (None, Some(name)) => name.as_bytes().to_vec(),
         (None, None) => random_hostname(),
     };
-    let root = match (&cli.rootfs, &cli.image) {
+    let root = match (&input.rootfs, &input.image) {
         (Some(dir), _) => Root::Dir(validate_rootfs(dir)?),
         (None, Some(image)) => Root::Image(crate::image::open(image, &host.env)?),
         (None, None) => Root::Host,
@@ -174,14 +235,17 @@ pub fn build(
         _ => None,
     };
     let image_config = image_config.as_ref();
-    let net = crate::net::Net::parse(cli.net.as_deref(), cli.share_net, &cli.publish, |name| {
-        which::which(name).ok()
-    })?;
-    let parsed_mounts = mounts::parse(&mounts, host.cwd.as_deref())?;
+    let net = crate::net::Net::parse(
+        input.net.as_deref(),
+        input.share_net,
+        &input.publish,
+        |name| which::which(name).ok(),
+    )?;
+    let parsed_mounts = mounts::parse(&input.mounts, host.cwd.as_deref())?;
     let image_cwd = image_config
         .and_then(|c| c.working_dir.as_deref())
         .filter(|d| d.starts_with('/'));
-    let cwd = match (&cli.chdir, parsed_mounts.work_dir) {
+    let cwd = match (&input.chdir, parsed_mounts.work_dir) {
         (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
         (Some(dir), _) => bail!("invalid --chdir {}: must be an absolute path", quote(dir)),
         (None, Some(work)) => Cwd::Exact(work),
@@ -194,7 +258,7 @@ pub fn build(
     // The image's User, unless --uid says otherwise: "uid", "uid:gid", "name", "name:group".
     let image_user = image_config
         .and_then(|c| c.user.as_deref())
-        .filter(|u| !u.is_empty() && cli.uid.is_none());
+        .filter(|u| !u.is_empty() && input.uid.is_none());
     let (uid_arg, gid_arg, given) = match image_user {
         Some(user) => {
             let (u, g) = user
@@ -202,15 +266,15 @@ pub fn build(
                 .map_or((user, None), |(u, g)| (u, Some(g)));
             let given = identity::Given {
                 uid: "image config User",
-                gid: match cli.gid {
+                gid: match input.gid {
                     Some(_) => "--gid",
                     None => "image config User group",
                 },
             };
-            let gid = cli.gid.clone().or(g.map(OsString::from));
+            let gid = input.gid.clone().or(g.map(OsString::from));
             (Some(OsString::from(u)), gid, given)
         }
-        None => (cli.uid.clone(), cli.gid.clone(), identity::OPTIONS),
+        None => (input.uid.clone(), input.gid.clone(), identity::OPTIONS),
     };
     let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root, &given)?;
     let image_env = image_config
@@ -220,10 +284,10 @@ pub fn build(
     let env = env::build(
         &host.env,
         &env::EnvOptions {
-            keep_env: cli.keep_env,
-            set: &cli.env,
-            unset: &cli.unset_env,
-            files: &cli.env_file,
+            keep_env: input.keep_env,
+            set: &input.env,
+            unset: &input.unset_env,
+            files: &input.env_file,
             image: &image_env,
         },
         &env::Identity {
@@ -232,7 +296,7 @@ pub fn build(
         },
         &hostname,
     )?;
-    let mut limits: Vec<Limit> = cli
+    let mut limits: Vec<Limit> = input
         .limit
         .iter()
         .map(|l| limits::parse_limit(l))
@@ -241,13 +305,12 @@ pub fn build(
     if !limits.iter().any(|l| l.resource == limits::NPROC) {
         limits.push(limits::default_nproc_here());
     }
-    let timeout = cli
+    let timeout = input
         .timeout
         .as_deref()
         .map(limits::parse_duration)
         .transpose()?;
-    let allow = |g: AllowGroup| cli.allow.contains(&g);
-    let seccomp = match (cli.seccomp, cli.seccomp_fd) {
+    let seccomp = match (input.no_seccomp, input.seccomp_fd) {
         (_, Some(fd)) if fd < 3 => bail!("invalid --seccomp-fd {fd}: must be 3 or above"),
         (_, Some(fd)) => {
             // Bounded: the kernel takes at most 4096 instructions, and an endless stream
@@ -261,16 +324,11 @@ pub fn build(
                 .map_err(|why| anyhow::anyhow!("invalid --seccomp-fd {fd}: {why}"))?;
             Seccomp::Program(bytes)
         }
-        (SeccompMode::None, None) => Seccomp::None,
-        (SeccompMode::Default, None) => Seccomp::Default(crate::seccomp::Allow {
-            nested: allow(AllowGroup::Nested),
-            perf: allow(AllowGroup::Perf),
-            io_uring: allow(AllowGroup::IoUring),
-            keyring: allow(AllowGroup::Keyring),
-        }),
+        (true, None) => Seccomp::None,
+        (false, None) => Seccomp::Default(input.allow),
     };
-    let mut command = cli.command;
-    defaults::refuse_work_dir_as_command(&mounts, &command, &env)?;
+    let mut command = input.command;
+    defaults::refuse_work_dir_as_command(&input.mounts, &command, &env)?;
     let mut env = env;
     if let (true, Some(config)) = (command.is_empty(), image_config) {
         // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
@@ -291,49 +349,55 @@ pub fn build(
         command.push(shell);
     }
     if matches!(root, Root::Dir(_) | Root::Image(_)) {
-        defaults::rootfs_path(&mut env, &host.env, &cli.env, cli.keep_env);
+        defaults::rootfs_path(&mut env, &host.env, &input.env, input.keep_env);
     }
     let user_mounts = mounts::parents_first(parsed_mounts.mounts);
-    let cow = match cli.cow {
+    let cow = match input.cow {
         false => None,
         true => Some(crate::session::plan_cow(
-            cli.name.as_deref(),
+            input.name.as_deref(),
             &host.env,
             &root,
             &user_mounts,
         )?),
     };
+    let nested = input.allow.nested;
     Ok(Spec {
-        hostname,
-        root,
-        net,
-        ids: Ids {
-            outer_uid: host.uid,
-            outer_gid: host.gid,
-            inner_uid: inner.uid,
-            inner_gid: inner.gid,
+        sandbox: Sandbox {
+            hostname,
+            root,
+            net,
+            ids: Ids {
+                outer_uid: host.uid,
+                outer_gid: host.gid,
+                inner_uid: inner.uid,
+                inner_gid: inner.gid,
+            },
+            mounts: user_mounts,
+            nested,
+            cow,
+            private_dirs: host.private_dirs,
+            time_offsets: input
+                .time_offset
+                .as_deref()
+                .map(crate::timens::from_cli)
+                .transpose()?,
         },
-        command,
-        env,
-        cwd,
-        mounts: user_mounts,
-        limits,
+        process: Process {
+            command,
+            env,
+            cwd,
+            limits,
+            seccomp,
+            // A detached sandbox has no terminal to relay to.
+            tty: !input.detach && (input.tty || (host.stdin_is_terminal && !input.no_tty)),
+            ignored_signals: host.ignored_signals,
+            keep_caps: nested,
+        },
         timeout,
-        nested: allow(AllowGroup::Nested),
-        cow,
-        seccomp,
-        // A detached sandbox has no terminal to relay to.
-        tty: !cli.detach && (cli.tty || (host.stdin_is_terminal && !cli.no_tty)),
-        name: cli.name,
-        detach: cli.detach,
-        ignored_signals: host.ignored_signals,
-        private_dirs: host.private_dirs,
-        time_offsets: cli
-            .time_offset
-            .as_deref()
-            .map(crate::timens::from_cli)
-            .transpose()?,
-        result_json: cli.daily.result_json,
+        name: input.name,
+        detach: input.detach,
+        result_json: input.result_json,
     })
 }
 
@@ -438,20 +502,23 @@ mod tests {
                 .map(OsString::from),
         )
         .expect("arguments parse");
-        build(parsed, host, || b"0123456789ab".to_vec())
+        validate(parsed.into_input(), host, || b"0123456789ab".to_vec())
     }
 
     #[test]
     fn defaults_to_sh_a_random_hostname_and_host_mode() {
         let s = spec(&[], host()).unwrap();
-        assert_eq!(s.command, vec![OsString::from("sh")]);
-        assert_eq!(s.hostname, b"0123456789ab");
-        assert_eq!(s.root, Root::Host);
-        assert_eq!(s.net, crate::net::Net::Private);
-        assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
-        assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
-        assert!(s.mounts.is_empty() && s.timeout.is_none());
-        assert_eq!(s.limits, [limits::default_nproc_here()]);
+        assert_eq!(s.process.command, vec![OsString::from("sh")]);
+        assert_eq!(s.sandbox.hostname, b"0123456789ab");
+        assert_eq!(s.sandbox.root, Root::Host);
+        assert_eq!(s.sandbox.net, crate::net::Net::Private);
+        assert_eq!(
+            (s.sandbox.ids.inner_uid, s.sandbox.ids.outer_uid),
+            (0, 1000)
+        );
+        assert_eq!(s.process.cwd, Cwd::Caller("/usr".into()));
+        assert!(s.sandbox.mounts.is_empty() && s.timeout.is_none());
+        assert_eq!(s.process.limits, [limits::default_nproc_here()]);
     }
 
     #[test]
@@ -461,18 +528,18 @@ mod tests {
             host(),
         )
         .unwrap();
-        assert_eq!(s.hostname, b"box");
-        assert_eq!(s.command, vec!["sh", "-c", "echo --hostname"]);
+        assert_eq!(s.sandbox.hostname, b"box");
+        assert_eq!(s.process.command, vec!["sh", "-c", "echo --hostname"]);
         let s = spec(&["--", "--weird-name"], host()).unwrap();
-        assert_eq!(s.command, vec!["--weird-name"]);
+        assert_eq!(s.process.command, vec!["--weird-name"]);
     }
 
     #[test]
     fn work_and_chdir_choose_the_start_directory() {
         let s = spec(&["-w", "make"], host()).unwrap();
-        assert_eq!(s.cwd, Cwd::Exact("/usr".into()));
+        assert_eq!(s.process.cwd, Cwd::Exact("/usr".into()));
         let s = spec(&["-w", "--chdir", "/etc", "make"], host()).unwrap();
-        assert_eq!(s.cwd, Cwd::Exact("/etc".into()));
+        assert_eq!(s.process.cwd, Cwd::Exact("/etc".into()));
         let err = spec(&["--chdir", "etc"], host()).unwrap_err().to_string();
         assert_eq!(err, "invalid --chdir \"etc\": must be an absolute path");
     }
@@ -507,23 +574,23 @@ mod tests {
 
     #[test]
     fn a_pty_when_stdin_is_a_terminal_unless_refused() {
-        assert!(!spec(&[], host()).unwrap().tty);
-        assert!(spec(&["-t"], host()).unwrap().tty);
+        assert!(!spec(&[], host()).unwrap().process.tty);
+        assert!(spec(&["-t"], host()).unwrap().process.tty);
         let mut h = host();
         h.stdin_is_terminal = true;
-        assert!(spec(&[], h).unwrap().tty);
+        assert!(spec(&[], h).unwrap().process.tty);
         let mut h = host();
         h.stdin_is_terminal = true;
-        assert!(!spec(&["-T"], h).unwrap().tty);
+        assert!(!spec(&["-T"], h).unwrap().process.tty);
     }
 
     #[test]
     fn a_name_is_the_default_hostname() {
         let s = spec(&["--name", "web-1"], host()).unwrap();
-        assert_eq!(s.hostname, b"web-1");
+        assert_eq!(s.sandbox.hostname, b"web-1");
         assert_eq!(s.name.as_deref(), Some("web-1"));
         let s = spec(&["--name", "web-1", "--hostname", "h"], host()).unwrap();
-        assert_eq!(s.hostname, b"h");
+        assert_eq!(s.sandbox.hostname, b"h");
         let err = spec(&["--name", "a/b"], host()).unwrap_err().to_string();
         assert!(err.starts_with("invalid sandbox name \"a/b\""), "{err}");
     }
@@ -539,15 +606,15 @@ mod tests {
     #[test]
     fn seccomp_choices() {
         let s = spec(&[], host()).unwrap();
-        assert_eq!(s.seccomp, Seccomp::Default(Default::default()));
+        assert_eq!(s.process.seccomp, Seccomp::Default(Default::default()));
         let s = spec(&["--allow", "nested", "--allow", "io-uring"], host()).unwrap();
-        match s.seccomp {
+        match s.process.seccomp {
             Seccomp::Default(a) => assert!(a.nested && a.io_uring && !a.perf && !a.keyring),
             other => panic!("{other:?}"),
         }
-        assert!(s.nested);
+        assert!(s.sandbox.nested);
         let s = spec(&["--seccomp", "none"], host()).unwrap();
-        assert_eq!(s.seccomp, Seccomp::None);
+        assert_eq!(s.process.seccomp, Seccomp::None);
     }
 
     #[test]
@@ -575,24 +642,24 @@ mod tests {
         let mut h = host();
         h.env.push(("SHELL".into(), "/bin/sh".into()));
         let s = spec(&[], h).unwrap();
-        assert_eq!(s.command, ["/bin/sh"]);
+        assert_eq!(s.process.command, ["/bin/sh"]);
         let mut h = host();
         h.env.push(("SHELL".into(), "/home/u/bin/fish".into()));
-        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
+        assert_eq!(spec(&[], h).unwrap().process.command, ["sh"]);
         let mut h = host();
         h.env.push(("SHELL".into(), "/nonexistent".into()));
-        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
+        assert_eq!(spec(&[], h).unwrap().process.command, ["sh"]);
     }
 
     #[test]
     fn limits_and_timeout_are_parsed() {
         let s = spec(&["--limit", "nofile=16", "--timeout", "2s"], host()).unwrap();
-        assert_eq!(s.limits[0].value, 16);
-        assert_eq!(s.limits[1], limits::default_nproc_here());
+        assert_eq!(s.process.limits[0].value, 16);
+        assert_eq!(s.process.limits[1], limits::default_nproc_here());
         assert_eq!(s.timeout, Some(Duration::from_secs(2)));
         let s = spec(&["--limit", "nproc=100"], host()).unwrap();
         assert_eq!(
-            s.limits,
+            s.process.limits,
             [limits::parse_limit("nproc=100".as_ref()).unwrap()]
         );
     }

@@ -1,9 +1,8 @@
 //! The filesystem options (`--bind`, `--tmpfs`, `-w`, ...) turned into validated mounts.
 
-use crate::cli::MountArg;
 use crate::error::quote;
 use anyhow::{anyhow, bail, Result};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -44,6 +43,54 @@ impl UserMount {
             | UserMount::Dir { dst }
             | UserMount::Hide { dst }
             | UserMount::Symlink { dst, .. } => dst,
+        }
+    }
+}
+
+/// A filesystem option, as given (a front end lists them in the order given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountArg {
+    Bind {
+        arg: OsString,
+        readonly: bool,
+        optional: bool,
+    },
+    Tmpfs(OsString),
+    Dir(OsString),
+    Symlink(OsString),
+    Work(OsString),
+    Hide(OsString),
+}
+
+impl MountArg {
+    /// The option's name, for messages.
+    pub fn option(&self) -> &'static str {
+        match self {
+            MountArg::Bind {
+                readonly: false,
+                optional: false,
+                ..
+            } => "--bind",
+            MountArg::Bind {
+                readonly: true,
+                optional: false,
+                ..
+            } => "--ro-bind",
+            MountArg::Bind {
+                readonly: false,
+                optional: true,
+                ..
+            } => "--bind-try",
+            MountArg::Bind {
+                readonly: true,
+                optional: true,
+                ..
+            } => "--ro-bind-try",
+            MountArg::Tmpfs(_) => "--tmpfs",
+            MountArg::Dir(_) => "--dir",
+            MountArg::Symlink(_) => "--symlink",
+            MountArg::Work(_) => "--work",
+            MountArg::Hide(_) => "--hide",
         }
     }
 }
