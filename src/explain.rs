@@ -137,8 +137,8 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
                 "gid_map": crate::idmap::line(ids.outer_gid, ids.outer_gid).trim_end(),
             },
             "command": {
-                "uid_map": String::from_utf8_lossy(&prepared.inner_uid_map).trim_end(),
-                "gid_map": String::from_utf8_lossy(&prepared.inner_gid_map).trim_end(),
+                "uid_map": prepared.process.nest.as_ref().map(|n| String::from_utf8_lossy(&n.uid_map).trim_end().to_string()),
+                "gid_map": prepared.process.nest.as_ref().map(|n| String::from_utf8_lossy(&n.gid_map).trim_end().to_string()),
             },
         },
         "uid": ids.inner_uid,

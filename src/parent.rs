@@ -5,8 +5,8 @@
 use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::init::{self, Context};
 use crate::pidfd::Pidfd;
-use crate::plan::{Action, Plan, RootEntry};
-use crate::prepared::Prepared;
+use crate::plan::{Plan, RootEntry};
+use crate::prepared::{Prepared, PreparedAction};
 use crate::result::Recorder;
 use crate::spec::{Root, Spec};
 use crate::state::{self, Claim, State};
@@ -18,6 +18,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -56,10 +57,12 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     if let Some(note) = crate::explain::hidden_cwd_note(&spec.process.cwd, &plan.steps) {
         note_line(&note);
     }
+    // The steps are rendered (and word their own failures): the plan is done with.
+    drop((entries, plan));
     signals::take_over();
     let umask = sys::current_umask();
     // Without a pty the command holds the caller's terminal: its settings come back at the end.
-    let _terminal = prepared.pty.is_none().then(tty::Saved::now);
+    let _terminal = prepared.process.pty.is_none().then(tty::Saved::now);
 
     let Spawned {
         pid,
@@ -121,7 +124,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // (restored when `_raw` drops, on every way out of here).
     let mut relay = None;
     let mut _raw = None;
-    if let (Some(sock), Some(setup)) = (&sock, &prepared.pty) {
+    if let (Some(sock), Some(setup)) = (&sock, &prepared.process.pty) {
         if let Some(master) = sync::receive_fd(sock).context("receiving the sandbox's terminal")? {
             let (r, raw) = tty::attach(master, setup)?;
             relay = Some(r);
@@ -141,7 +144,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         claim.write(st)?;
     }
     drop(sock);
-    let failure = record.map(|r| word_failure(r, &spec, &plan, &prepared));
+    let failure = record.map(|r| word_failure(r, &prepared));
     if let Some(out) = notify.take() {
         tell_front(out, failure.as_ref());
     }
@@ -149,7 +152,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
     let limits = spec.process.limits.clone();
-    drop((spec, entries, plan, prepared, stacks));
+    drop((spec, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     crate::stamps::stamp("reaped");
     // The network helper goes before the end is recorded: nothing of the sandbox is left
@@ -212,7 +215,7 @@ pub struct Spawned {
 pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) -> Result<Spawned> {
     let pipes = Pipes::new().context("creating the handshake pipes")?;
     // init sends us fds over it: the pty master, and a named sandbox's payload's pidfd.
-    let socks = match prepared.pty.is_some() || prepared.report_payload {
+    let socks = match prepared.process.pty.is_some() || prepared.report_payload {
         true => Some(
             socketpair(
                 AddressFamily::Unix,
@@ -405,23 +408,24 @@ fn layer_dirs(spec: &crate::spec::Sandbox) -> plan::HostDirs {
     dirs
 }
 
-/// Turns a child's `(stage, step, errno)` into our exit status and one line of text.
-fn word_failure(r: Record, spec: &Spec, plan: &Plan, prepared: &Prepared) -> Failure {
+/// Turns a child's `(stage, step, errno)` into our exit status and one line of text, worded
+/// from what the child was given: no spec or plan is kept for it.
+fn word_failure(r: Record, prepared: &Prepared) -> Failure {
     if r.stage == Stage::Exec {
-        return word_exec_failure(r, spec, prepared);
+        return word_exec_failure(r, &prepared.process);
     }
-    word_setup_failure(r, spec, plan)
+    word_setup_failure(r, &prepared.steps, &prepared.process)
 }
 
-/// A failure of the payload's last steps, shared with `exec`.
-pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure {
+/// A failure of the process's last steps, shared with `exec`.
+pub fn word_exec_failure(r: Record, process: &prepared::Process) -> Failure {
     if r.stage != Stage::Exec {
-        return word_setup_failure(r, spec, &Plan::default());
+        return word_setup_failure(r, &[], process);
     }
-    let cmd = &spec.process.command[0];
+    let cmd = OsStr::from_bytes(process.argv.first().map_or(&[][..], |c| c.to_bytes()));
     let shown = quote(cmd);
     if r.errno == libc::ENOENT {
-        let where_ = if prepared.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
+        let where_ = if process.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
             "not found inside the sandbox"
         } else {
             "command not found in the sandbox's PATH"
@@ -438,37 +442,39 @@ pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure
     }
 }
 
-fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
-    let step = plan
-        .steps
+fn word_setup_failure(
+    r: Record,
+    steps: &[prepared::PreparedStep],
+    process: &prepared::Process,
+) -> Failure {
+    let step = steps
         .get(r.step as usize)
         .filter(|_| matches!(r.stage, Stage::Step | Stage::MountPoint));
     let what = match (r.stage, step) {
         (Stage::MountPoint, Some(s)) => {
-            format!(
-                "creating the mount point {} ({})",
-                crate::error::escape(s.dst.as_os_str().as_bytes()),
-                s.describe()
-            )
+            format!("creating the mount point {} ({})", s.dst(), s.describe())
         }
         (_, Some(s)) => s.describe(),
-        (Stage::Limit, _) => match spec.process.limits.get(r.step as usize) {
+        (Stage::Limit, _) => match process.limits.get(r.step as usize) {
             Some(l) => format!("setting --limit {}={}", l.name, l.value),
             None => r.stage.doing().to_string(),
         },
-        (Stage::Chdir, _) => match &spec.process.cwd {
-            crate::spec::Cwd::Exact(dir) if r.errno == libc::ELOOP => {
+        (Stage::Chdir, _) => match &process.cwd {
+            prepared::PreparedCwd::Exact(dir) if r.errno == libc::ELOOP => {
                 return Failure {
                     code: EXIT_SETUP,
                     message: format!(
                         "changing to the start directory {}: it leads through a /proc fd link \
                          (which could reach outside the sandbox) or too many symlinks; refusing",
-                        quote(dir)
+                        quote(OsStr::from_bytes(dir.to_bytes()))
                     ),
                 };
             }
-            crate::spec::Cwd::Exact(dir) => {
-                format!("changing to the start directory {}", quote(dir))
+            prepared::PreparedCwd::Exact(dir) => {
+                format!(
+                    "changing to the start directory {}",
+                    quote(OsStr::from_bytes(dir.to_bytes()))
+                )
             }
             _ => r.stage.doing().to_string(),
         },
@@ -478,7 +484,7 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         Some(s)
             if r.stage == Stage::MountPoint
                 && r.errno == crate::mount::NOT_OURS
-                && (s.dst.starts_with("/proc") || s.dst.starts_with("/sys")) =>
+                && s.in_proc_or_sys() =>
         {
             format!(
                 "{what}: nothing can be created in the kernel's own /proc or /sys; choose a \
@@ -493,16 +499,21 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         Some(s) if r.errno == libc::ELOOP && !s.follow => {
             format!("{what}: the destination is a symlink; refusing to mount through it")
         }
-        Some(s) if s.action == Action::Proc && r.errno == libc::EPERM => error::describe(
-            &what,
-            r.errno,
-            Some(
-                "the kernel allows a new /proc only where the existing one is fully visible; \
+        Some(s)
+            if matches!(&s.action, PreparedAction::Mount { fstype, .. } if *fstype == c"proc")
+                && r.errno == libc::EPERM =>
+        {
+            error::describe(
+                &what,
+                r.errno,
+                Some(
+                    "the kernel allows a new /proc only where the existing one is fully visible; \
                  inside a container with masked /proc entries this fails (ns-rootless never \
                  falls back to the host's /proc)"
-                    .into(),
-            ),
-        ),
+                        .into(),
+                ),
+            )
+        }
         _ => {
             let hint = if r.errno == libc::EPERM {
                 crate::host::apparmor_restricts_userns().then(|| crate::host::APPARMOR_FIX.into())

@@ -788,6 +788,70 @@ mod tests {
         );
     }
 
+    /// A failure is worded from the rendered step (prepared.rs), explain prints the plan's:
+    /// both say the same for every kind of step.
+    #[test]
+    fn rendered_steps_describe_themselves_as_the_plan_does() {
+        let mut s = spec(Root::Host, false);
+        s.cow = Some(cow());
+        s.mounts = vec![
+            UserMount::Bind {
+                src: "/srv/rw".into(),
+                dst: "/srv/rw".into(),
+                readonly: false,
+                dir: true,
+            },
+            UserMount::Bind {
+                src: "/etc/a b\n".into(),
+                dst: "/x/f".into(),
+                readonly: true,
+                dir: false,
+            },
+            UserMount::Tmpfs {
+                dst: "/scratch".into(),
+                size: 4096,
+            },
+            UserMount::Dir { dst: "/d".into() },
+            UserMount::Symlink {
+                target: "t".into(),
+                dst: "/l".into(),
+            },
+            UserMount::Hide {
+                dst: "/srv/tmux.sock".into(),
+            },
+        ];
+        let mut p = plan(&s, &entries());
+        p.steps.extend([
+            step(
+                "/m",
+                Action::Filesystem {
+                    fstype: "mqueue".into(),
+                    options: vec![],
+                    attrs: 0,
+                    propagation: 0,
+                },
+            ),
+            step(
+                "/b",
+                Action::BindTree {
+                    src: "/srv".into(),
+                    dir: true,
+                    attrs: 0,
+                    recursive: true,
+                    propagation: 0,
+                },
+            ),
+            step("/k", Action::Mask),
+            step("/etc/resolv.conf", Action::File { contents: vec![] }),
+            step("/ro", Action::ReadOnly),
+        ]);
+        let rendered = crate::prepared::prepare_steps(&p).unwrap();
+        assert_eq!(rendered.len(), p.steps.len());
+        for (step, r) in p.steps.iter().zip(&rendered) {
+            assert_eq!(r.describe(), step.describe());
+        }
+    }
+
     fn image() -> crate::image::Image {
         crate::image::Image {
             source: "/img.tar".into(),

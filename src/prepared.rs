@@ -161,6 +161,57 @@ pub struct PreparedStep {
     pub action: PreparedAction,
 }
 
+impl PreparedStep {
+    /// What this step does, for a failure's message ("mounting tmpfs on /tmp"): worded from
+    /// the step itself, so the parent needs neither the spec nor the plan to say it. Made
+    /// only when a step has failed: a launch renders no words it won't show.
+    pub fn describe(&self) -> String {
+        let shown = |c: &CStr| crate::error::escape(c.to_bytes());
+        let dst = self.dst();
+        match &self.action {
+            PreparedAction::Scratch { attrs, .. } if attrs & MOUNT_ATTR_RDONLY != 0 => {
+                format!("masking {dst}")
+            }
+            PreparedAction::Scratch { .. } => format!("mounting tmpfs on {dst}"),
+            PreparedAction::Mount { fstype, .. } => format!("mounting {} on {dst}", shown(fstype)),
+            PreparedAction::Filesystem { fstype, .. } => {
+                format!("mounting {} on {dst}", shown(fstype))
+            }
+            PreparedAction::Bind { src, .. } | PreparedAction::BindTree { src, .. } => {
+                format!("binding {} to {dst}", shown(src))
+            }
+            PreparedAction::Dir => format!("creating directory {dst}"),
+            PreparedAction::Symlink { target } => {
+                format!("creating symlink {dst} -> {}", shown(target))
+            }
+            PreparedAction::ReadOnly => format!("making {dst} read-only"),
+            PreparedAction::Mask { .. } => format!("masking {dst}"),
+            PreparedAction::Overlay { options } => {
+                let lower = options.each.first().and_then(|(_, v)| v.as_deref());
+                format!(
+                    "mounting a copy-on-write overlay of {} on {dst}",
+                    lower.map(shown).unwrap_or_default()
+                )
+            }
+            PreparedAction::File { .. } => format!("binding a generated file to {dst}"),
+        }
+    }
+
+    /// The destination as the sandbox sees it ("/dev/pts"), escaped for a message.
+    pub fn dst(&self) -> String {
+        format!("/{}", crate::error::escape(self.rel.to_bytes()))
+    }
+
+    /// Whether the destination is in the kernel's own /proc or /sys.
+    pub fn in_proc_or_sys(&self) -> bool {
+        let rel = self.rel.to_bytes();
+        [&b"proc"[..], b"sys"].iter().any(|top| {
+            rel.strip_prefix(*top)
+                .is_some_and(|r| r.is_empty() || r[0] == b'/')
+        })
+    }
+}
+
 /// A NULL-terminated `char *[]` over owned C strings.
 pub struct CStrArray {
     _strings: Vec<CString>,
@@ -180,8 +231,14 @@ impl CStrArray {
     pub fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
     }
+
+    /// The first string (a command's name, for messages).
+    pub fn first(&self) -> Option<&CStr> {
+        self._strings.first().map(|s| s.as_c_str())
+    }
 }
 
+/// What init needs to build the sandbox, and the process it then starts there.
 pub struct Prepared {
     pub clone_flags: libc::c_int,
     pub hostname: Vec<u8>,
@@ -193,26 +250,36 @@ pub struct Prepared {
     /// its path, which init opens again at the same fd number in its own mount namespace.
     pub layers_fd: Option<(std::os::fd::OwnedFd, CString)>,
     pub steps: Vec<PreparedStep>,
-    /// Whether the payload starts in its own nested user namespace, plus a mount namespace when
-    /// it keeps its capabilities (not when `exec` has joined them already).
-    pub nest: bool,
     /// Whether init passes a pidfd of the payload to ns-rootless (a named sandbox's state
     /// records where the payload is).
     pub report_payload: bool,
-    /// Whether the payload drops every capability. With `--allow nested` it keeps them: they
+    /// What an OCI container's init adds (its own root, namespaces to join, sysctls, hooks,
+    /// the wait for `start`).
+    pub oci: Option<crate::oci::launch::Launch>,
+    /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
+    pub time_offsets: Option<Vec<u8>>,
+    /// The payload.
+    pub process: Process,
+}
+
+/// What a process needs to start in a sandbox it is inside of (payload.rs): the payload init
+/// starts, or a command `exec` (native or OCI) adds to a running sandbox.
+pub struct Process {
+    /// The nested user namespace the payload starts in, and its maps (not when `exec` has
+    /// joined the payload's already, nor for an OCI process).
+    pub nest: Option<Nest>,
+    /// Whether the process drops every capability. With `--allow nested` it keeps them: they
     /// only reach its own nested user namespace, and mapping root in a namespace of its own
     /// needs CAP_SETFCAP (user_namespaces(7), since Linux 5.12).
     pub drop_caps: bool,
-    /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE): the payload
+    /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE): the process
     /// resets them to their defaults.
     pub ignored_signals: u64,
-    pub inner_uid_map: Vec<u8>,
-    pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
-    pub limits: Vec<(nix::sys::resource::Resource, u64)>,
-    /// The pty to open for the payload, when it gets one.
+    pub limits: Vec<crate::spec::Limit>,
+    /// The pty to open for the process, when it gets one.
     pub pty: Option<crate::tty::PtySetup>,
-    /// The Landlock ruleset the payload enters before its seccomp filter, if any (landlock.rs).
+    /// The Landlock ruleset the process enters before its seccomp filter, if any (landlock.rs).
     pub landlock: Option<std::os::fd::OwnedFd>,
     /// The seccomp program to install last, if any.
     pub seccomp: Option<crate::seccomp::Program>,
@@ -220,10 +287,17 @@ pub struct Prepared {
     pub candidates: Vec<CString>,
     pub argv: CStrArray,
     pub envp: CStrArray,
-    /// What an OCI container adds (its own root, ids and capabilities, the wait for `start`).
-    pub oci: Option<crate::oci::launch::Launch>,
-    /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
-    pub time_offsets: Option<Vec<u8>>,
+    /// What an OCI process adds: its config's ids, capabilities, no_new_privs, rlimits and
+    /// seccomp profile, its preserved fds.
+    pub oci: Option<crate::oci::launch::OciProcess>,
+}
+
+/// The payload's nested user namespace (payload.rs).
+pub struct Nest {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+    /// The payload is in a time namespace of its own, with a copy of init's memory.
+    pub own_time: bool,
 }
 
 pub enum PreparedCwd {
@@ -467,8 +541,6 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
     }
     let steps = prepare_steps(plan)?;
     crate::stamps::stamp("r-steps");
-    let (candidates, argv, envp) = prepare_command(&spec.process.command, &spec.process.env)?;
-    crate::stamps::stamp("r-cmd");
     let ids = spec.sandbox.ids;
     let (root, layers_fd) = match crate::plan::root_model(&spec.sandbox) {
         RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
@@ -495,17 +567,12 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         }
     };
     crate::stamps::stamp("r-root");
-    let landlock = crate::landlock::payload_ruleset(!spec.sandbox.net.own_namespace())?;
-    crate::stamps::stamp("r-landlock");
-    let seccomp = match &spec.process.seccomp {
-        Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
-        Seccomp::None => None,
-        Seccomp::Program(bytes) => Some(
-            crate::seccomp::program_from_bytes(bytes)
-                .map_err(|why| anyhow::anyhow!("invalid seccomp program: {why}"))?,
-        ),
+    let nest = Nest {
+        uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
+        gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
+        own_time: spec.sandbox.time_offsets.is_some(),
     };
-    crate::stamps::stamp("r-seccomp");
+    let process = process(&spec.process, !spec.sandbox.net.own_namespace(), Some(nest))?;
     Ok(Prepared {
         clone_flags,
         hostname: spec.sandbox.hostname.clone(),
@@ -514,30 +581,46 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         root,
         layers_fd,
         steps,
-        nest: true,
         report_payload: spec.name.is_some(),
-        drop_caps: !spec.process.keep_caps,
-        ignored_signals: spec.process.ignored_signals,
-        inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
-        inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
-        cwd: match &spec.process.cwd {
+        time_offsets: spec.sandbox.time_offsets.clone(),
+        oci: None,
+        process,
+    })
+}
+
+/// The process half of `prepare`, shared with `exec`: `p` run in a sandbox whose network is
+/// the host's (`host_net`: then it enters a Landlock domain, landlock.rs), in the nested user
+/// namespace `nest` when it makes one.
+pub fn process(p: &crate::spec::Process, host_net: bool, nest: Option<Nest>) -> Result<Process> {
+    let (candidates, argv, envp) = prepare_command(&p.command, &p.env)?;
+    crate::stamps::stamp("r-cmd");
+    let landlock = crate::landlock::payload_ruleset(host_net)?;
+    crate::stamps::stamp("r-landlock");
+    let seccomp = match &p.seccomp {
+        Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
+        Seccomp::None => None,
+        Seccomp::Program(bytes) => Some(
+            crate::seccomp::program_from_bytes(bytes)
+                .map_err(|why| anyhow::anyhow!("invalid seccomp program: {why}"))?,
+        ),
+    };
+    crate::stamps::stamp("r-seccomp");
+    Ok(Process {
+        nest,
+        drop_caps: !p.keep_caps,
+        ignored_signals: p.ignored_signals,
+        cwd: match &p.cwd {
             Cwd::Caller(p) => PreparedCwd::Try(cpath(p)?),
             Cwd::Exact(p) => PreparedCwd::Exact(cpath(p)?),
             Cwd::Root => PreparedCwd::Root,
         },
-        limits: spec
-            .process
-            .limits
-            .iter()
-            .map(|l| (l.resource, l.value))
-            .collect(),
-        pty: spec.process.tty.then(crate::tty::PtySetup::from_stdin),
+        limits: p.limits.clone(),
+        pty: p.tty.then(crate::tty::PtySetup::from_stdin),
         landlock,
         seccomp,
         candidates,
         argv,
         envp,
-        time_offsets: spec.sandbox.time_offsets.clone(),
         oci: None,
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
-use crate::oci::launch::{Launch, StartHook};
+use crate::oci::launch::{Launch, OciProcess, StartHook};
 use crate::oci::mounts::{self, Owns};
 use crate::oci::process::{current_oom_score_adj, prepare_process, rlimits, sysctls};
 use crate::plan::Plan;
@@ -32,8 +32,6 @@ pub struct Container {
     /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
     pub maps: Option<(String, String, bool)>,
     pub rootfs: PathBuf,
-    /// What the steps were made from, to word a failed one.
-    pub plan: Plan,
 }
 
 pub struct Options {
@@ -320,6 +318,14 @@ pub fn convert(
             ),
         },
         joins,
+        sysctls,
+        oom_score_adj,
+        late_cgroup_ns: false,
+        start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
+        create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
+        runtime_hooks,
+    };
+    let oci_process = OciProcess {
         preserve_fds: opts.preserve_fds,
         uid: user.uid,
         gid: user.gid,
@@ -328,24 +334,28 @@ pub fn convert(
         caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
         no_new_privs: process.no_new_privileges,
         new_keyring: opts.new_keyring,
-        sysctls,
-        oom_score_adj,
         rlimits,
         seccomp,
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
-        late_cgroup_ns: false,
-        start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
-        create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
-        runtime_hooks,
     };
-    let mut prepared = prepare_process(process, launch, 0)?;
-    prepared.clone_flags = flags;
-    prepared.time_offsets =
-        crate::timens::from_oci(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?;
-    prepared.hostname = hostname.into_bytes();
-    prepared.loopback = flags & libc::CLONE_NEWNET != 0;
-    prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
-    prepared.steps = prepared::prepare_steps(&plan)?;
+    let mut process = prepare_process(process, oci_process, 0)?;
+    process.landlock = crate::landlock::payload_ruleset(host_net)?;
+    let prepared = Prepared {
+        clone_flags: flags,
+        hostname: hostname.into_bytes(),
+        loopback: flags & libc::CLONE_NEWNET != 0,
+        scratch_options: Vec::new(),
+        root: prepared::PreparedRoot::Tmpfs,
+        layers_fd: None,
+        steps: prepared::prepare_steps(&plan)?,
+        report_payload: false,
+        oci: Some(launch),
+        time_offsets: crate::timens::from_oci(
+            want_time,
+            linux.and_then(|l| l.time_offsets.as_ref()),
+        )?,
+        process,
+    };
     if join_pid.is_some() && runtime_hooks {
         bail!(
             "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
@@ -358,7 +368,6 @@ pub fn convert(
         join_pid,
         maps,
         rootfs,
-        plan,
     })
 }
 

@@ -8,7 +8,7 @@ use crate::oci::convert::{self, Caller, Container};
 use crate::oci::lifecycle::start_with;
 use crate::oci::store::{self, Status, Store, Stored};
 use crate::oci::{hooks, Log};
-use crate::plan::Plan;
+use crate::prepared::PreparedStep;
 use crate::sync::Record;
 use crate::{parent, signals, sync, sys};
 use anyhow::{bail, Context, Result};
@@ -146,7 +146,6 @@ fn launch(
         join_pid,
         maps,
         rootfs,
-        plan,
         ..
     } = container;
     // A cgroup namespace is made by init once it is in its cgroup, rooted there.
@@ -165,17 +164,18 @@ fn launch(
         .and_then(|p| p.user.umask)
         .unwrap_or(0o022);
     // How init tells `start` that the process has exec'd or a startContainer hook failed.
+    let preserve_fds = prepared.process.oci.as_ref().map_or(0, |o| o.preserve_fds);
     if let Some(oci) = prepared.oci.as_mut() {
-        let lowest = 3 + oci.preserve_fds as std::os::fd::RawFd;
+        let lowest = 3 + preserve_fds as std::os::fd::RawFd;
         oci.exec_fifo = Some(crate::oci::exec_fifo::make(&store.dir(id), lowest)?);
     }
     let mut keep = prepared
         .oci
         .as_ref()
-        .map(|o| o.kept_fds())
+        .map(|o| o.kept_fds(preserve_fds))
         .unwrap_or_default();
     // The process's Landlock ruleset (convert.rs), an anonymous inode.
-    keep.extend(prepared.landlock.as_ref().map(|r| r.as_raw_fd()));
+    keep.extend(prepared.process.landlock.as_ref().map(|r| r.as_raw_fd()));
     // A pid namespace joined by path: ours for the children we make from here on, init first.
     if let Some((fd, path)) = &join_pid {
         sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map_err(|e| {
@@ -267,7 +267,7 @@ fn launch(
         }
         match sync::next_record(&spawned.report_read) {
             Some(r) if r.stage == Stage::RuntimeHooks => {}
-            Some(r) => bail!(word_failure(r, &plan, config)),
+            Some(r) => bail!(word_failure(r, &prepared.steps, config)),
             None => bail!("the container's init ended before it was created"),
         }
         stored.creating = true;
@@ -289,7 +289,7 @@ fn launch(
     }
     drop(spawned.go_write);
     let mut master = None;
-    if let (Some(sock), Some(_)) = (&spawned.sock, &prepared.pty) {
+    if let (Some(sock), Some(_)) = (&spawned.sock, &prepared.process.pty) {
         match sync::receive_fd(sock).context("receiving the container's terminal") {
             Ok(m) => master = m,
             Err(e) => {
@@ -301,14 +301,15 @@ fn launch(
     let record = sync::first_record(spawned.report_read);
     if let Some(r) = record.filter(|r| r.stage != Stage::Created) {
         kill_init();
-        bail!(word_failure(r, &plan, config));
+        bail!(word_failure(r, &prepared.steps, config));
     }
     if record.is_none() {
         kill_init();
         bail!("the container's init ended before it was created");
     }
     // The terminal goes to the console socket (conmon), or is relayed by `run` itself.
-    let (relay, _raw) = match hand_terminal(master, console.as_ref(), prepared.pty.as_ref()) {
+    let (relay, _raw) = match hand_terminal(master, console.as_ref(), prepared.process.pty.as_ref())
+    {
         Ok(r) => r,
         Err(e) => {
             kill_init();
@@ -383,7 +384,7 @@ fn write_maps(pid: i32, maps: Option<&(String, String, bool)>) -> Result<()> {
 
 /// A failure in init or before the process's execve, in runc's words where podman reads them
 /// ("executable file not found in $PATH" → 127, "permission denied" → 126).
-fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
+fn word_failure(r: Record, steps: &[PreparedStep], config: &Config) -> String {
     let arg0 = config
         .process
         .as_ref()
@@ -395,7 +396,7 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
             format!("exec: {}: executable file not found in $PATH", quote(&arg0))
         }
         Stage::Exec => format!("exec: {}: {}", quote(&arg0), errno_text()),
-        Stage::Step | Stage::MountPoint => match plan.steps.get(r.step as usize) {
+        Stage::Step | Stage::MountPoint => match steps.get(r.step as usize) {
             Some(s) => crate::error::describe(&s.describe(), r.errno, None),
             None => crate::error::describe(r.stage.doing(), r.errno, None),
         },

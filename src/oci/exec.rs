@@ -6,9 +6,9 @@
 use crate::error::{quote, strerror};
 use crate::oci::cli::Exec;
 use crate::oci::config::{Config, Process};
-use crate::oci::launch::Launch;
+use crate::oci::launch::OciProcess;
 use crate::oci::store::{self, Status, Store};
-use crate::prepared::{cstring, Prepared};
+use crate::prepared;
 use crate::sync::Record;
 use crate::{payload, signals, supervise, sync, sys};
 use anyhow::{anyhow, bail, Context, Result};
@@ -145,7 +145,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     let child =
         match sys::fork().map_err(|err| anyhow!("starting the process: {}", strerror(err)))? {
             0 => payload::main(&payload::Start {
-                prepared: &prepared,
+                process: &prepared,
                 report: report_write.as_raw_fd(),
                 umask,
                 pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
@@ -269,17 +269,15 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
     Ok(p)
 }
 
+/// The process half of the launcher's input (prepared::Process), as `create` makes it for the
+/// container's own process.
 fn prepare(
     process: &Process,
     config: &Config,
     preserve_fds: u32,
     set_groups: bool,
-) -> Result<Prepared> {
-    let launch = Launch {
-        exec_fifo: None,
-        rootfs: cstring(b"/")?,
-        root_readonly: false,
-        joins: Vec::new(),
+) -> Result<prepared::Process> {
+    let oci = OciProcess {
         preserve_fds,
         uid: process.user.uid,
         gid: process.user.gid,
@@ -288,19 +286,12 @@ fn prepare(
         caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
         no_new_privs: process.no_new_privileges,
         new_keyring: true,
-        sysctls: Vec::new(),
-        oom_score_adj: None,
         rlimits: crate::oci::process::rlimits(process)?,
         seccomp: match config.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
             Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
             None => None,
         },
         own_pid_ns: true,
-        root_propagation: None,
-        late_cgroup_ns: false,
-        start_hooks: Vec::new(),
-        create_hooks: Vec::new(),
-        runtime_hooks: false,
     };
-    crate::oci::process::prepare_process(process, launch, 24)
+    crate::oci::process::prepare_process(process, oci, 24)
 }

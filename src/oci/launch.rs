@@ -18,22 +18,9 @@ pub struct Launch {
     pub root_propagation: Option<libc::c_ulong>,
     /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
     pub joins: Vec<(OwnedFd, libc::c_int)>,
-    /// fds 3..3+N passed on to the process (`--preserve-fds`).
-    pub preserve_fds: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<libc::gid_t>,
-    /// Whether setgroups(2) may be called: not where setgroups is "deny" (our own one-id maps).
-    pub set_groups: bool,
-    pub caps: Sets,
-    pub no_new_privs: bool,
-    pub new_keyring: bool,
     /// /proc/sys files and what to write to them.
     pub sysctls: Vec<(CString, Vec<u8>)>,
     pub oom_score_adj: Option<Vec<u8>>,
-    /// (RLIMIT_* number, soft, hard).
-    pub rlimits: Vec<(libc::c_int, u64, u64)>,
-    pub seccomp: Option<crate::seccomp::Program>,
     /// startContainer hooks, run by init after `start`, inside the container.
     pub start_hooks: Vec<StartHook>,
     /// createContainer hooks, run by init in the container's namespaces before pivot_root.
@@ -44,11 +31,29 @@ pub struct Launch {
     /// Whether init makes the container's cgroup namespace itself, once `create` has moved it
     /// into the container's cgroup (whose root the namespace then shows as /), as runc does.
     pub late_cgroup_ns: bool,
+    /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
+    pub exec_fifo: Option<OwnedFd>,
+}
+
+/// What an OCI process (a container's, or an `exec`'s) does beyond a native one, rendered
+/// before clone or fork: its config's ids, capabilities, no_new_privs, rlimits and seccomp.
+pub struct OciProcess {
+    /// fds 3..3+N passed on to the process (`--preserve-fds`).
+    pub preserve_fds: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<libc::gid_t>,
+    /// Whether setgroups(2) may be called: not where setgroups is "deny" (our own one-id maps).
+    pub set_groups: bool,
+    pub caps: Sets,
+    pub no_new_privs: bool,
+    pub new_keyring: bool,
+    /// (RLIMIT_* number, soft, hard).
+    pub rlimits: Vec<(libc::c_int, u64, u64)>,
+    pub seccomp: Option<crate::seccomp::Program>,
     /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
     /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
     pub own_pid_ns: bool,
-    /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
-    pub exec_fifo: Option<OwnedFd>,
 }
 
 /// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
@@ -176,9 +181,10 @@ impl Launch {
         self.needs_states() || self.runtime_hooks
     }
 
-    /// Every fd init keeps besides its handshake ends: the preserved ones and the namespaces.
-    pub fn kept_fds(&self) -> Vec<RawFd> {
-        let mut keep: Vec<RawFd> = (3..3 + self.preserve_fds as RawFd).collect();
+    /// Every fd init keeps besides its handshake ends: the `preserve_fds` preserved ones and
+    /// the namespaces.
+    pub fn kept_fds(&self, preserve_fds: u32) -> Vec<RawFd> {
+        let mut keep: Vec<RawFd> = (3..3 + preserve_fds as RawFd).collect();
         keep.extend(self.joins.iter().map(|(fd, _)| fd.as_raw_fd()));
         keep.extend(self.exec_fifo.as_ref().map(|fd| fd.as_raw_fd()));
         keep
@@ -208,7 +214,7 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
 /// The process's last steps before execve, in runc's order: without no_new_privs, installing
 /// a seccomp filter needs CAP_SYS_ADMIN, so it comes before the capabilities are dropped;
 /// with it, it comes last so that the filter needn't allow our own setup calls.
-pub fn finish_process(o: &Launch) -> Result<(), (Stage, Errno)> {
+pub fn finish_process(o: &OciProcess) -> Result<(), (Stage, Errno)> {
     let seccomp = || match &o.seccomp {
         Some(program) => sys::install_seccomp(program).map_err(|e| (Stage::Seccomp, e)),
         None => Ok(()),

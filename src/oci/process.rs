@@ -4,17 +4,17 @@
 
 use crate::error::quote;
 use crate::oci::config::Process;
-use crate::oci::launch::Launch;
-use crate::prepared::{self, cstring, Prepared, PreparedCwd};
+use crate::oci::launch::OciProcess;
+use crate::prepared::{self, cstring, PreparedCwd};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::ffi::OsString;
 
 /// What the launcher runs for `process` (a container's, or an `exec`'s): argv, environment,
-/// the PATH candidates, cwd and terminal, with `launch`'s ids, capabilities and filters; no
-/// namespaces and no mount steps yet. `rows` is the terminal's height when the config gives
+/// the PATH candidates, cwd and terminal, with `oci`'s ids, capabilities and filters: the
+/// process half of what the launcher runs (prepared::Process). `rows` is the terminal's height when the config gives
 /// no consoleSize.
-pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<Prepared> {
+pub fn prepare_process(process: &Process, oci: OciProcess, rows: u16) -> Result<prepared::Process> {
     if process.args.is_empty() {
         bail!("invalid process.args: empty");
     }
@@ -45,19 +45,12 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
             ws_ypixel: 0,
         },
     });
-    Ok(Prepared {
-        clone_flags: 0,
-        hostname: Vec::new(),
-        loopback: false,
-        scratch_options: Vec::new(),
-        steps: Vec::new(),
-        nest: false,
+    Ok(prepared::Process {
+        nest: None,
         drop_caps: true,
         ignored_signals: crate::sys::ignored_signals_in(
             &crate::host::read_proc("/proc/self/status").unwrap_or_default(),
         ),
-        inner_uid_map: Vec::new(),
-        inner_gid_map: Vec::new(),
         cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
         limits: Vec::new(),
         pty,
@@ -67,11 +60,7 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
         candidates,
         argv,
         envp,
-        oci: Some(launch),
-        root: crate::prepared::PreparedRoot::Tmpfs,
-        layers_fd: None,
-        report_payload: false,
-        time_offsets: None,
+        oci: Some(oci),
     })
 }
 
