@@ -147,10 +147,16 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         "root": match &sandbox.root {
             Root::Host => "host".to_string(),
             Root::Dir(d) => path(d),
+            Root::Bundle(b) => format!("bundle {}", path(&b.rootfs)),
             Root::Image(image) => format!("image {}", path(&image.source)),
         },
         "root_model": match crate::plan::root_model(sandbox) {
             crate::plan::RootModel::Tmpfs => json!({"kind": "tmpfs"}),
+            crate::plan::RootModel::Bundle { rootfs, readonly } => json!({
+                "kind": "bundle",
+                "rootfs": path(&rootfs),
+                "readonly": readonly,
+            }),
             crate::plan::RootModel::Overlay { lowers, upper } => json!({
                 "kind": "overlay",
                 "lowers": lowers.iter().map(|l| path(l)).collect::<Vec<_>>(),

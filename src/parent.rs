@@ -313,6 +313,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
         rootfs: match &spec.sandbox.root {
             Root::Host => None,
             Root::Dir(d) => Some(d.to_string_lossy().into_owned()),
+            Root::Bundle(b) => Some(b.rootfs.to_string_lossy().into_owned()),
             Root::Image(_) => None,
         },
         hostname: String::from_utf8_lossy(&spec.sandbox.hostname).into_owned(),
@@ -354,8 +355,8 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
     let dir = match root {
         Root::Host => Path::new("/"),
         Root::Dir(d) => d.as_path(),
-        // The image's overlay is the root itself: no entries to bind.
-        Root::Image(_) => return Ok(Vec::new()),
+        // The image's overlay and a bundle's rootfs are the root itself: no entries to bind.
+        Root::Image(_) | Root::Bundle(_) => return Ok(Vec::new()),
     };
     list_dir(dir).with_context(|| format!("reading the root directory {}", quote(dir)))
 }

@@ -7,13 +7,14 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+mod bundle;
 mod layers;
 mod private_dirs;
 
 pub use layers::{candidates as layer_candidates, HostDirs};
 
 use crate::hostrun::HostRun;
-use crate::spec::{Root, Sandbox, UserMount};
+use crate::spec::{MountSpec, Root, Sandbox};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,9 @@ pub enum RootModel {
         lowers: Vec<PathBuf>,
         upper: Option<(PathBuf, PathBuf)>,
     },
+    /// An OCI bundle's rootfs bound onto itself (every submount kept), read-only when its
+    /// config says so. Mount points may be created in it: it is the container's own tree.
+    Bundle { rootfs: PathBuf, readonly: bool },
 }
 
 /// The root model for `spec`.
@@ -148,6 +152,10 @@ pub fn root_model(spec: &Sandbox) -> RootModel {
         (Root::Image(image), upper) => RootModel::Overlay {
             lowers: image.layers.iter().rev().cloned().collect(),
             upper,
+        },
+        (Root::Bundle(b), _) => RootModel::Bundle {
+            rootfs: b.rootfs.clone(),
+            readonly: b.readonly,
         },
     }
 }
@@ -222,11 +230,17 @@ pub fn plan(spec: &Sandbox, entries: &[RootEntry], run: &HostRun, dirs: &HostDir
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
         Root::Image(_) => (Path::new("/"), false, false),
+        Root::Bundle(b) => {
+            return Plan {
+                steps: bundle::steps(b, &spec.mounts),
+                shows_private: false,
+            }
+        }
     };
     // An overlay root has its entries already.
     let entries = match root_model(spec) {
         RootModel::Tmpfs => entries,
-        RootModel::Overlay { .. } => &[],
+        RootModel::Overlay { .. } | RootModel::Bundle { .. } => &[],
     };
     let layers = layers::layers(spec, entries, dirs);
     let mut steps = Vec::new();
@@ -372,9 +386,9 @@ fn proc_masks(steps: &mut Vec<Step>) {
     }
 }
 
-fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
+fn user_step(m: &MountSpec, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
     match m {
-        UserMount::Bind {
+        MountSpec::Bind {
             src,
             dst,
             readonly: false,
@@ -392,7 +406,7 @@ fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
                 },
             )
         }
-        UserMount::Bind {
+        MountSpec::Bind {
             src,
             dst,
             readonly,
@@ -406,10 +420,43 @@ fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
                 device: false,
             },
         ),
-        UserMount::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
-        UserMount::Hide { dst } => optional(step(dst, Action::Mask)),
-        UserMount::Dir { dst } => step(dst, Action::Dir),
-        UserMount::Symlink { target, dst } => step(
+        MountSpec::BindTree {
+            src,
+            dst,
+            dir,
+            attrs,
+            recursive,
+            propagation,
+        } => step(
+            dst,
+            Action::BindTree {
+                src: src.clone(),
+                dir: *dir,
+                attrs: *attrs,
+                recursive: *recursive,
+                propagation: *propagation,
+            },
+        ),
+        MountSpec::Filesystem {
+            dst,
+            fstype,
+            options,
+            attrs,
+            propagation,
+        } => step(
+            dst,
+            Action::Filesystem {
+                fstype: fstype.clone(),
+                options: options.clone(),
+                attrs: *attrs,
+                propagation: *propagation,
+            },
+        ),
+        MountSpec::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
+        MountSpec::Hide { dst } => optional(step(dst, Action::Mask)),
+        MountSpec::ReadOnly { dst } => optional(step(dst, Action::ReadOnly)),
+        MountSpec::Dir { dst } => step(dst, Action::Dir),
+        MountSpec::Symlink { target, dst } => step(
             dst,
             Action::Symlink {
                 target: target.clone(),
@@ -628,7 +675,7 @@ mod tests {
     #[test]
     fn hide_is_an_optional_user_step() {
         let mut s = spec(Root::Host, false);
-        s.mounts = vec![UserMount::Hide {
+        s.mounts = vec![MountSpec::Hide {
             dst: "/srv/tmux.sock".into(),
         }];
         let p = plan(&s, &entries());
@@ -717,11 +764,11 @@ mod tests {
     fn user_mounts_come_last_in_the_order_given() {
         let mut s = spec(Root::Host, false);
         s.mounts = vec![
-            UserMount::Tmpfs {
+            MountSpec::Tmpfs {
                 dst: "/scratch".into(),
                 size: 4096,
             },
-            UserMount::Dir {
+            MountSpec::Dir {
                 dst: "/scratch/a".into(),
             },
         ];
@@ -795,28 +842,28 @@ mod tests {
         let mut s = spec(Root::Host, false);
         s.cow = Some(cow());
         s.mounts = vec![
-            UserMount::Bind {
+            MountSpec::Bind {
                 src: "/srv/rw".into(),
                 dst: "/srv/rw".into(),
                 readonly: false,
                 dir: true,
             },
-            UserMount::Bind {
+            MountSpec::Bind {
                 src: "/etc/a b\n".into(),
                 dst: "/x/f".into(),
                 readonly: true,
                 dir: false,
             },
-            UserMount::Tmpfs {
+            MountSpec::Tmpfs {
                 dst: "/scratch".into(),
                 size: 4096,
             },
-            UserMount::Dir { dst: "/d".into() },
-            UserMount::Symlink {
+            MountSpec::Dir { dst: "/d".into() },
+            MountSpec::Symlink {
                 target: "t".into(),
                 dst: "/l".into(),
             },
-            UserMount::Hide {
+            MountSpec::Hide {
                 dst: "/srv/tmux.sock".into(),
             },
         ];
@@ -905,7 +952,7 @@ mod tests {
                 )),
             }
         );
-        let bind = |src: &str, readonly: bool, dir: bool| UserMount::Bind {
+        let bind = |src: &str, readonly: bool, dir: bool| MountSpec::Bind {
             src: src.into(),
             dst: src.into(),
             readonly,
@@ -941,7 +988,7 @@ mod tests {
         let mut s = spec(Root::Dir("/r".into()), false);
         s.cow = Some(cow());
         s.private_dirs = vec!["/r/run/ns".into()];
-        s.mounts = vec![UserMount::Bind {
+        s.mounts = vec![MountSpec::Bind {
             src: "/tmp".into(),
             dst: "/tmp".into(),
             readonly: false,
@@ -971,7 +1018,7 @@ mod tests {
             host_loopback: false,
             publish: vec![],
         });
-        s.mounts = vec![UserMount::Tmpfs {
+        s.mounts = vec![MountSpec::Tmpfs {
             dst: "/etc".into(),
             size: 1,
         }];

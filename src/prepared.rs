@@ -73,6 +73,11 @@ pub enum PreparedRoot {
     Overlay {
         options: OverlayOptions,
     },
+    /// An OCI bundle's rootfs bound onto itself, read-only when `readonly`.
+    Bundle {
+        rootfs: CString,
+        readonly: bool,
+    },
 }
 
 /// The scratch tmpfs's directories for an overlay root's upper and work (relative: see above).
@@ -542,30 +547,7 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
     let steps = prepare_steps(plan)?;
     crate::stamps::stamp("r-steps");
     let ids = spec.sandbox.ids;
-    let (root, layers_fd) = match crate::plan::root_model(&spec.sandbox) {
-        RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
-        RootModel::Overlay { lowers, upper } => {
-            let (fd, lowers) = match &spec.sandbox.root {
-                crate::spec::Root::Image(_) => image_lowers(&lowers)?,
-                _ => (
-                    None,
-                    lowers
-                        .iter()
-                        .map(|l| l.as_os_str().as_bytes().to_vec())
-                        .collect(),
-                ),
-            };
-            let options = match &upper {
-                Some((u, w)) => {
-                    overlay_options(&lowers, u.as_os_str().as_bytes(), w.as_os_str().as_bytes())?
-                }
-                None => {
-                    overlay_options(&lowers, SCRATCH_UPPER.to_bytes(), SCRATCH_WORK.to_bytes())?
-                }
-            };
-            (PreparedRoot::Overlay { options }, fd)
-        }
-    };
+    let (root, layers_fd) = root(&spec.sandbox)?;
     crate::stamps::stamp("r-root");
     let nest = Nest {
         uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
@@ -585,6 +567,42 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         time_offsets: spec.sandbox.time_offsets.clone(),
         oci: None,
         process,
+    })
+}
+
+/// `/` for `sandbox`, rendered (see plan::RootModel), and the layer store an image root's
+/// lowers are named through.
+pub fn root(sandbox: &crate::spec::Sandbox) -> Result<(PreparedRoot, Option<StoreFd>)> {
+    Ok(match crate::plan::root_model(sandbox) {
+        RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
+        RootModel::Bundle { rootfs, readonly } => (
+            PreparedRoot::Bundle {
+                rootfs: cpath(&rootfs)?,
+                readonly,
+            },
+            None,
+        ),
+        RootModel::Overlay { lowers, upper } => {
+            let (fd, lowers) = match &sandbox.root {
+                crate::spec::Root::Image(_) => image_lowers(&lowers)?,
+                _ => (
+                    None,
+                    lowers
+                        .iter()
+                        .map(|l| l.as_os_str().as_bytes().to_vec())
+                        .collect(),
+                ),
+            };
+            let options = match &upper {
+                Some((u, w)) => {
+                    overlay_options(&lowers, u.as_os_str().as_bytes(), w.as_os_str().as_bytes())?
+                }
+                None => {
+                    overlay_options(&lowers, SCRATCH_UPPER.to_bytes(), SCRATCH_WORK.to_bytes())?
+                }
+            };
+            (PreparedRoot::Overlay { options }, fd)
+        }
     })
 }
 

@@ -5,10 +5,9 @@
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, OciProcess, StartHook};
-use crate::oci::mounts::{self, Owns};
 use crate::oci::process::{current_oom_score_adj, prepare_process, rlimits, sysctls};
-use crate::plan::Plan;
-use crate::prepared::{self, cpath, Prepared};
+use crate::prepared::{self, Prepared};
+use crate::spec::{self, mount_options, MountSpec, Root, Sandbox};
 use anyhow::{bail, Context, Result};
 use nix::libc;
 use std::os::fd::OwnedFd;
@@ -251,11 +250,8 @@ pub fn convert(
         })?;
     }
 
-    // The plan: the config's mounts, default devices, then masks.
-    let owns = Owns {
-        net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
-        cgroup: flags & libc::CLONE_NEWCGROUP != 0,
-    };
+    // The sandbox: the bundle's rootfs as the root, the config's mounts, default devices, then
+    // masks (plan/bundle.rs), planned as every sandbox is.
     let mut source_of = |src: &str| -> Result<(PathBuf, bool)> {
         let path = bundle.join(src);
         let canonical = path
@@ -264,12 +260,7 @@ pub fn convert(
         let dir = canonical.is_dir();
         Ok((canonical, dir))
     };
-    let mut steps = mounts::steps(&config.mounts, owns, &mut source_of)?;
-    let fresh_dev = config.mounts.iter().any(|m| {
-        Path::new("/").join(&m.destination) == Path::new("/dev")
-            && m.kind.as_deref() == Some("tmpfs")
-    });
-    steps.extend(mounts::default_devices(fresh_dev));
+    let mut mounts = config_mounts(&config.mounts, &mut source_of)?;
     for d in linux.map(|l| l.devices.as_slice()).unwrap_or_default() {
         if !crate::plan::DEVICES
             .iter()
@@ -283,12 +274,41 @@ pub fn convert(
         }
     }
     if let Some(l) = linux {
-        steps.extend(mounts::masks(&l.masked_paths, &l.readonly_paths)?);
+        mounts.extend(masks(&l.masked_paths, &l.readonly_paths)?);
     }
-    let plan = Plan {
-        steps,
-        ..Default::default()
+    let sandbox = Sandbox {
+        hostname: hostname.into_bytes(),
+        root: Root::Bundle(spec::Bundle {
+            rootfs: rootfs.clone(),
+            readonly: root.readonly,
+            owns_net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
+            owns_cgroup: flags & libc::CLONE_NEWCGROUP != 0,
+        }),
+        net: match flags & libc::CLONE_NEWNET {
+            0 => crate::net::Net::Host,
+            _ => crate::net::Net::Private,
+        },
+        ids: spec::Ids {
+            outer_uid: caller.uid,
+            outer_gid: caller.gid,
+            inner_uid: user.uid,
+            inner_gid: user.gid,
+        },
+        mounts,
+        nested: false,
+        cow: None,
+        private_dirs: Vec::new(),
+        time_offsets: crate::timens::from_oci(
+            want_time,
+            linux.and_then(|l| l.time_offsets.as_ref()),
+        )?,
     };
+    let plan = crate::plan::plan(
+        &sandbox,
+        &[],
+        &crate::hostrun::HostRun::default(),
+        &crate::plan::HostDirs::new(),
+    );
 
     let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
     let oom_score_adj = process
@@ -307,12 +327,10 @@ pub fn convert(
         .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
         exec_fifo: None,
-        rootfs: cpath(&rootfs)?,
-        root_readonly: root.readonly,
         root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
             None | Some("") => None,
             Some(p) => Some(
-                mounts::propagation(p).ok_or_else(|| {
+                mount_options::propagation(p).ok_or_else(|| {
                     anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p))
                 })? | if p.starts_with('r') { libc::MS_REC } else { 0 },
             ),
@@ -340,20 +358,18 @@ pub fn convert(
     };
     let mut process = prepare_process(process, oci_process, 0)?;
     process.landlock = crate::landlock::payload_ruleset(host_net)?;
+    let (root, layers_fd) = prepared::root(&sandbox)?;
     let prepared = Prepared {
         clone_flags: flags,
-        hostname: hostname.into_bytes(),
+        hostname: sandbox.hostname,
         loopback: flags & libc::CLONE_NEWNET != 0,
         scratch_options: Vec::new(),
-        root: prepared::PreparedRoot::Tmpfs,
-        layers_fd: None,
+        root,
+        layers_fd,
         steps: prepared::prepare_steps(&plan)?,
         report_payload: false,
         oci: Some(launch),
-        time_offsets: crate::timens::from_oci(
-            want_time,
-            linux.and_then(|l| l.time_offsets.as_ref()),
-        )?,
+        time_offsets: sandbox.time_offsets,
         process,
     };
     if join_pid.is_some() && runtime_hooks {
@@ -369,6 +385,81 @@ pub fn convert(
         maps,
         rootfs,
     })
+}
+
+/// A destination inside the container, absolute, without `..`.
+fn destination(d: &str) -> Result<PathBuf> {
+    let p = Path::new("/").join(d);
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        bail!(
+            "invalid mount destination {}: must not contain '..'",
+            quote(d)
+        );
+    }
+    if p == Path::new("/") {
+        bail!("invalid mount destination {}: the root itself", quote(d));
+    }
+    Ok(p)
+}
+
+/// config.json `mounts` as the sandbox's mounts. `source_of` turns a bind source into a
+/// canonical host path (and says whether it is a directory).
+fn config_mounts(
+    mounts: &[crate::oci::config::Mount],
+    source_of: &mut dyn FnMut(&str) -> Result<(PathBuf, bool)>,
+) -> Result<Vec<MountSpec>> {
+    let mut out = Vec::new();
+    for m in mounts {
+        let dst = destination(&m.destination)?;
+        if m.uid_mappings.is_some() || m.gid_mappings.is_some() {
+            bail!(
+                "mount {}: idmapped mounts are not supported",
+                quote(&m.destination)
+            );
+        }
+        let o = mount_options::parse_options(&m.options);
+        let propagation = o.propagation.unwrap_or(libc::MS_PRIVATE);
+        let kind = m.kind.as_deref().unwrap_or("");
+        out.push(if o.bind || kind == "bind" {
+            let (src, dir) = source_of(m.source.as_deref().unwrap_or(""))?;
+            MountSpec::BindTree {
+                src,
+                dst,
+                dir,
+                attrs: o.attrs,
+                recursive: o.recursive,
+                propagation,
+            }
+        } else {
+            match kind {
+                "" | "none" => bail!("mount {}: no type and not a bind", quote(&m.destination)),
+                fstype => MountSpec::Filesystem {
+                    dst,
+                    fstype: fstype.into(),
+                    options: o.data,
+                    attrs: o.attrs,
+                    propagation,
+                },
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `maskedPaths` then `readonlyPaths`.
+fn masks(masked: &[String], readonly: &[String]) -> Result<Vec<MountSpec>> {
+    let mut out = Vec::new();
+    for p in masked {
+        out.push(MountSpec::Hide {
+            dst: destination(p)?,
+        });
+    }
+    for p in readonly {
+        out.push(MountSpec::ReadOnly {
+            dst: destination(p)?,
+        });
+    }
+    Ok(out)
 }
 
 /// The path of the user namespace the config joins, if it joins one.
@@ -532,6 +623,56 @@ mod tests {
             size: 65536,
         };
         assert!(check_maps("uidMappings", &[wide], 1000, true).is_ok());
+    }
+
+    #[test]
+    fn destinations_with_dotdot_are_refused() {
+        let m = crate::oci::config::Mount {
+            destination: "/a/../../etc".into(),
+            kind: Some("tmpfs".into()),
+            source: Some("tmpfs".into()),
+            ..Default::default()
+        };
+        let err = config_mounts(&[m], &mut |_| unreachable!())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not contain '..'"), "{err}");
+    }
+
+    #[test]
+    fn bind_options_become_the_mounts_attributes() {
+        let m = |dst: &str, kind: &str, src: &str, opts: &[&str]| crate::oci::config::Mount {
+            destination: dst.into(),
+            kind: Some(kind.into()),
+            source: Some(src.into()),
+            options: opts.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let mounts = [
+            m("/data", "bind", "vol", &["rbind", "ro", "nodev", "rshared"]),
+            m("/etc/hosts", "none", "/h", &["bind"]),
+        ];
+        let mut sources = |s: &str| Ok((PathBuf::from("/bundle").join(s), s == "vol"));
+        let out = config_mounts(&mounts, &mut sources).unwrap();
+        assert_eq!(
+            out[0],
+            MountSpec::BindTree {
+                src: "/bundle/vol".into(),
+                dst: "/data".into(),
+                dir: true,
+                attrs: crate::sys::MOUNT_ATTR_RDONLY | crate::sys::MOUNT_ATTR_NODEV,
+                recursive: true,
+                propagation: libc::MS_SHARED,
+            }
+        );
+        assert!(matches!(
+            &out[1],
+            MountSpec::BindTree {
+                recursive: false,
+                dir: false,
+                ..
+            }
+        ));
     }
 
     #[test]

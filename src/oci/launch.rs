@@ -10,9 +10,6 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 pub struct Launch {
-    /// The bundle's rootfs (canonical), bound onto itself as the root.
-    pub rootfs: CString,
-    pub root_readonly: bool,
     /// `linux.rootfsPropagation`: mount(2) flags for the root once pivoted (MS_REC for the
     /// r- forms).
     pub root_propagation: Option<libc::c_ulong>,

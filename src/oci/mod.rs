@@ -14,7 +14,6 @@ pub mod features;
 pub mod hooks;
 pub mod launch;
 pub mod lifecycle;
-pub mod mounts;
 pub mod process;
 pub mod seccomp;
 pub mod store;

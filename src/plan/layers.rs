@@ -13,7 +13,7 @@
 //! thing between them and the sandbox; a destination there is refused as before.
 
 use super::{step, Action, RootEntry, Step, MASKED, REPLACED};
-use crate::spec::{Root, Sandbox, UserMount};
+use crate::spec::{MountSpec, Root, Sandbox};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -30,7 +30,7 @@ pub fn candidates(spec: &Sandbox) -> Vec<(&Path, Vec<PathBuf>)> {
     let mut out = Vec::new();
     for (i, m) in spec.mounts.iter().enumerate() {
         let dst = m.dst();
-        if matches!(m, UserMount::Hide { .. }) || under_earlier(&spec.mounts[..i], dst) {
+        if matches!(m, MountSpec::Hide { .. }) || under_earlier(&spec.mounts[..i], dst) {
             continue;
         }
         let names = names(dst);
@@ -56,10 +56,10 @@ pub fn candidates(spec: &Sandbox) -> Vec<(&Path, Vec<PathBuf>)> {
 
 /// Whether `dst` is at or under the destination of one of `earlier` (a --hide covers what is
 /// there and makes nothing).
-fn under_earlier(earlier: &[UserMount], dst: &Path) -> bool {
+fn under_earlier(earlier: &[MountSpec], dst: &Path) -> bool {
     earlier
         .iter()
-        .filter(|m| !matches!(m, UserMount::Hide { .. }))
+        .filter(|m| !matches!(m, MountSpec::Hide { .. }))
         .any(|m| dst.starts_with(m.dst()))
 }
 
@@ -153,8 +153,8 @@ mod tests {
     use super::super::tests::{entries, plan, spec};
     use super::*;
 
-    fn bind(src: &str, dst: &str, readonly: bool) -> UserMount {
-        UserMount::Bind {
+    fn bind(src: &str, dst: &str, readonly: bool) -> MountSpec {
+        MountSpec::Bind {
             src: src.into(),
             dst: dst.into(),
             readonly,
@@ -292,7 +292,7 @@ mod tests {
         assert!(at(&p, "/opt/app").is_empty() && !at(&p, "/opt").contains(&&Action::Dir));
         // A --hide before it makes nothing, so doesn't count.
         s.mounts = vec![
-            UserMount::Hide { dst: "/opt".into() },
+            MountSpec::Hide { dst: "/opt".into() },
             bind("/d", "/opt/x", true),
         ];
         assert_eq!(
@@ -355,7 +355,7 @@ mod tests {
             bind("/d", "/opt/a/b/c/d", true),
             bind("/d", "/tmp/x", true),
             bind("/d", "/top", true),
-            UserMount::Hide {
+            MountSpec::Hide {
                 dst: "/srv/x".into(),
             },
         ];

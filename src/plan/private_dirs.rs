@@ -89,7 +89,7 @@ mod tests {
     use super::super::tests::{plan, spec};
     use super::super::RootEntry;
     use super::*;
-    use crate::spec::{Root, UserMount};
+    use crate::spec::{MountSpec, Root};
 
     /// The destinations of the last `n` steps.
     fn last_dsts(steps: &[Step], n: usize) -> Vec<PathBuf> {
@@ -103,7 +103,7 @@ mod tests {
     fn the_state_dir_is_masked_wherever_a_bind_shows_it() {
         let mut s = spec(Root::Host, false);
         s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
-        let bind = |src: &str, dst: &str, readonly| UserMount::Bind {
+        let bind = |src: &str, dst: &str, readonly| MountSpec::Bind {
             src: src.into(),
             dst: dst.into(),
             readonly,
@@ -178,7 +178,7 @@ mod tests {
         s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
         s.mounts = vec![
             bind("/tmp", "/tmp", false),
-            UserMount::Tmpfs {
+            MountSpec::Tmpfs {
                 dst: "/tmp".into(),
                 size: 1,
             },
@@ -194,7 +194,7 @@ mod tests {
             "/home/u/.local/share/ns-rootless".into(),
             "/home/u/.local/state/ns-rootless".into(),
         ];
-        s.mounts = vec![UserMount::Bind {
+        s.mounts = vec![MountSpec::Bind {
             src: "/home/u".into(),
             dst: "/home/u".into(),
             readonly: false,

@@ -5,6 +5,7 @@ mod defaults;
 mod env;
 pub mod identity;
 pub mod limits;
+pub mod mount_options;
 pub mod mounts;
 
 use crate::error::quote;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use limits::Limit;
-pub use mounts::{MountArg, UserMount};
+pub use mounts::{MountArg, MountSpec};
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
 const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
@@ -31,6 +32,20 @@ pub enum Root {
     /// `--image`: its layers stacked with overlayfs, the writes on the sandbox's scratch tmpfs
     /// (or in the --cow session).
     Image(crate::image::Image),
+    /// An OCI bundle's rootfs, bound onto itself.
+    Bundle(Bundle),
+}
+
+/// An OCI bundle's root, and what its namespaces let it mount itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Canonical.
+    pub rootfs: PathBuf,
+    pub readonly: bool,
+    /// sysfs shows the network namespace of whoever mounts it: only its owner may.
+    pub owns_net: bool,
+    /// cgroup2 is mounted only in a cgroup namespace of the sandbox's own.
+    pub owns_cgroup: bool,
 }
 
 /// `--cow`: where a session keeps the writes of the run's read-write binds (and root).
@@ -130,7 +145,7 @@ pub struct Sandbox {
     pub net: crate::net::Net,
     pub ids: Ids,
     /// In command-line order, parents before children.
-    pub mounts: Vec<UserMount>,
+    pub mounts: Vec<MountSpec>,
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
