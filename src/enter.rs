@@ -216,6 +216,8 @@ fn exec_process(cli: &ExecCli, st: &State, host: &Host) -> Result<spec::Process>
         seccomp: process.seccomp.clone(),
         tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
         ignored_signals: host.ignored_signals,
-        keep_caps: process.nested,
+        lockdown: spec::Lockdown::Native {
+            keep_caps: process.nested,
+        },
     })
 }

@@ -332,7 +332,10 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
                 .collect(),
             // A --seccomp-fd program too: exec'd commands get exactly the payload's filter.
             seccomp: spec.process.seccomp.clone(),
-            nested: spec.process.keep_caps,
+            nested: matches!(
+                spec.process.lockdown,
+                crate::spec::Lockdown::Native { keep_caps: true }
+            ),
             share_net: !spec.sandbox.net.own_namespace(),
         }),
     }

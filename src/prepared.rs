@@ -294,7 +294,7 @@ pub struct Process {
     pub envp: CStrArray,
     /// What an OCI process adds: its config's ids, capabilities, no_new_privs, rlimits and
     /// seccomp profile, its preserved fds.
-    pub oci: Option<crate::oci::launch::OciProcess>,
+    pub oci: Option<crate::spec::OciLockdown>,
 }
 
 /// The payload's nested user namespace (payload.rs).
@@ -623,9 +623,26 @@ pub fn process(p: &crate::spec::Process, host_net: bool, nest: Option<Nest>) -> 
         ),
     };
     crate::stamps::stamp("r-seccomp");
+    let (drop_caps, oci) = match &p.lockdown {
+        crate::spec::Lockdown::Native { keep_caps } => (!keep_caps, None),
+        crate::spec::Lockdown::Oci(o) => (true, Some(o.clone())),
+    };
+    let pty = match &oci {
+        _ if !p.tty => None,
+        None => Some(crate::tty::PtySetup::from_stdin()),
+        Some(o) => Some(crate::tty::PtySetup {
+            termios: None,
+            winsize: libc::winsize {
+                ws_row: o.console_size.0,
+                ws_col: o.console_size.1,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+        }),
+    };
     Ok(Process {
         nest,
-        drop_caps: !p.keep_caps,
+        drop_caps,
         ignored_signals: p.ignored_signals,
         cwd: match &p.cwd {
             Cwd::Caller(p) => PreparedCwd::Try(cpath(p)?),
@@ -633,13 +650,13 @@ pub fn process(p: &crate::spec::Process, host_net: bool, nest: Option<Nest>) -> 
             Cwd::Root => PreparedCwd::Root,
         },
         limits: p.limits.clone(),
-        pty: p.tty.then(crate::tty::PtySetup::from_stdin),
+        pty,
         landlock,
         seccomp,
         candidates,
         argv,
         envp,
-        oci: None,
+        oci,
     })
 }
 

@@ -4,8 +4,8 @@
 
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
-use crate::oci::launch::{Launch, OciProcess, StartHook};
-use crate::oci::process::{current_oom_score_adj, prepare_process, rlimits, sysctls};
+use crate::oci::launch::{Launch, StartHook};
+use crate::oci::process::{current_oom_score_adj, rlimits, sysctls};
 use crate::prepared::{self, Prepared};
 use crate::spec::{self, mount_options, MountSpec, Root, Sandbox};
 use anyhow::{bail, Context, Result};
@@ -343,7 +343,7 @@ pub fn convert(
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
         runtime_hooks,
     };
-    let oci_process = OciProcess {
+    let lockdown = spec::OciLockdown {
         preserve_fds: opts.preserve_fds,
         uid: user.uid,
         gid: user.gid,
@@ -355,9 +355,10 @@ pub fn convert(
         rlimits,
         seccomp,
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
+        console_size: (0, 0),
     };
-    let mut process = prepare_process(process, oci_process, 0)?;
-    process.landlock = crate::landlock::payload_ruleset(host_net)?;
+    let process = crate::oci::process::to_spec(process, lockdown, 0)?;
+    let process = prepared::process(&process, host_net, None)?;
     let (root, layers_fd) = prepared::root(&sandbox)?;
     let prepared = Prepared {
         clone_flags: flags,

@@ -6,7 +6,6 @@
 use crate::error::{quote, strerror};
 use crate::oci::cli::Exec;
 use crate::oci::config::{Config, Process};
-use crate::oci::launch::OciProcess;
 use crate::oci::store::{self, Status, Store};
 use crate::prepared;
 use crate::sync::Record;
@@ -277,7 +276,7 @@ fn prepare(
     preserve_fds: u32,
     set_groups: bool,
 ) -> Result<prepared::Process> {
-    let oci = OciProcess {
+    let lockdown = crate::spec::OciLockdown {
         preserve_fds,
         uid: process.user.uid,
         gid: process.user.gid,
@@ -292,6 +291,9 @@ fn prepare(
             None => None,
         },
         own_pid_ns: true,
+        console_size: (0, 0),
     };
-    crate::oci::process::prepare_process(process, oci, 24)
+    let process = crate::oci::process::to_spec(process, lockdown, 24)?;
+    // Its Landlock domain is set once the namespaces to join are known.
+    prepared::process(&process, false, None)
 }

@@ -3,7 +3,6 @@
 //! only).
 
 use crate::error::Stage;
-use crate::oci::caps::Sets;
 use crate::sys::{self, Errno};
 use nix::libc;
 use std::ffi::CString;
@@ -30,27 +29,6 @@ pub struct Launch {
     pub late_cgroup_ns: bool,
     /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
     pub exec_fifo: Option<OwnedFd>,
-}
-
-/// What an OCI process (a container's, or an `exec`'s) does beyond a native one, rendered
-/// before clone or fork: its config's ids, capabilities, no_new_privs, rlimits and seccomp.
-pub struct OciProcess {
-    /// fds 3..3+N passed on to the process (`--preserve-fds`).
-    pub preserve_fds: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<libc::gid_t>,
-    /// Whether setgroups(2) may be called: not where setgroups is "deny" (our own one-id maps).
-    pub set_groups: bool,
-    pub caps: Sets,
-    pub no_new_privs: bool,
-    pub new_keyring: bool,
-    /// (RLIMIT_* number, soft, hard).
-    pub rlimits: Vec<(libc::c_int, u64, u64)>,
-    pub seccomp: Option<crate::seccomp::Program>,
-    /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
-    /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
-    pub own_pid_ns: bool,
 }
 
 /// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
@@ -211,7 +189,7 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
 /// The process's last steps before execve, in runc's order: without no_new_privs, installing
 /// a seccomp filter needs CAP_SYS_ADMIN, so it comes before the capabilities are dropped;
 /// with it, it comes last so that the filter needn't allow our own setup calls.
-pub fn finish_process(o: &OciProcess) -> Result<(), (Stage, Errno)> {
+pub fn finish_process(o: &crate::spec::OciLockdown) -> Result<(), (Stage, Errno)> {
     let seccomp = || match &o.seccomp {
         Some(program) => sys::install_seccomp(program).map_err(|e| (Stage::Seccomp, e)),
         None => Ok(()),

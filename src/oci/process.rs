@@ -4,17 +4,17 @@
 
 use crate::error::quote;
 use crate::oci::config::Process;
-use crate::oci::launch::OciProcess;
-use crate::prepared::{self, cstring, PreparedCwd};
+use crate::prepared::cstring;
+use crate::spec::{self, OciLockdown};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::ffi::OsString;
 
-/// What the launcher runs for `process` (a container's, or an `exec`'s): argv, environment,
-/// the PATH candidates, cwd and terminal, with `oci`'s ids, capabilities and filters: the
-/// process half of what the launcher runs (prepared::Process). `rows` is the terminal's height when the config gives
-/// no consoleSize.
-pub fn prepare_process(process: &Process, oci: OciProcess, rows: u16) -> Result<prepared::Process> {
+/// `process` (a container's, or an `exec`'s) as the sandbox's process: argv, environment,
+/// cwd and terminal, locked down by `lockdown` (its ids, capabilities and filters). Rendered
+/// for the launcher by prepared::process, as every front end's process is. `rows` is the
+/// terminal's height when the config gives no consoleSize.
+pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Result<spec::Process> {
     if process.args.is_empty() {
         bail!("invalid process.args: empty");
     }
@@ -24,43 +24,29 @@ pub fn prepare_process(process: &Process, oci: OciProcess, rows: u16) -> Result<
             quote(&process.cwd)
         );
     }
-    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
-    let env: Vec<(OsString, OsString)> = process
-        .env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.into(), v.into()),
-            None => (kv.into(), OsString::new()),
-        })
-        .collect();
-    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
-    let pty = process.terminal.then(|| crate::tty::PtySetup {
-        termios: None,
-        winsize: libc::winsize {
-            ws_row: process.console_size.map_or(rows, |c| c.height),
-            ws_col: process
-                .console_size
-                .map_or(if rows > 0 { 80 } else { 0 }, |c| c.width),
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        },
-    });
-    Ok(prepared::Process {
-        nest: None,
-        drop_caps: true,
+    lockdown.console_size = match process.console_size {
+        Some(c) => (c.height, c.width),
+        None => (rows, if rows > 0 { 80 } else { 0 }),
+    };
+    Ok(spec::Process {
+        command: process.args.iter().map(OsString::from).collect(),
+        env: process
+            .env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.into(), v.into()),
+                None => (kv.into(), OsString::new()),
+            })
+            .collect(),
+        cwd: spec::Cwd::Exact(process.cwd.clone().into()),
+        limits: Vec::new(),
+        // The config's profile is the lockdown's, installed in runc's order.
+        seccomp: spec::Seccomp::None,
+        tty: process.terminal,
         ignored_signals: crate::sys::ignored_signals_in(
             &crate::host::read_proc("/proc/self/status").unwrap_or_default(),
         ),
-        cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
-        limits: Vec::new(),
-        pty,
-        // Set by create and exec, which know the network namespace (landlock.rs).
-        landlock: None,
-        seccomp: None,
-        candidates,
-        argv,
-        envp,
-        oci: Some(oci),
+        lockdown: spec::Lockdown::Oci(lockdown),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod identity;
 pub mod limits;
 pub mod mount_options;
 pub mod mounts;
+mod process;
 
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
+pub use process::{Cwd, Lockdown, OciLockdown, Process, Seccomp};
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
 const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
@@ -65,16 +67,6 @@ pub struct Ids {
     pub outer_gid: u32,
     pub inner_uid: u32,
     pub inner_gid: u32,
-}
-
-/// Where the payload starts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Cwd {
-    /// The caller's directory if that path exists inside, else `/`.
-    Caller(PathBuf),
-    /// Asked for (`--chdir`, `-w`): failing to enter it is an error.
-    Exact(PathBuf),
-    Root,
 }
 
 /// What a front end asks for, before validation: plain data, in the words of no front end.
@@ -156,31 +148,6 @@ pub struct Sandbox {
     pub private_dirs: Vec<PathBuf>,
     /// `--time-offset`: a time namespace with these timens_offsets lines.
     pub time_offsets: Option<Vec<u8>>,
-}
-
-/// The process run in a sandbox: the payload, or a command `exec` adds to a running one.
-#[derive(Debug, Clone)]
-pub struct Process {
-    pub command: Vec<OsString>,
-    pub env: Vec<(OsString, OsString)>,
-    pub cwd: Cwd,
-    pub limits: Vec<Limit>,
-    pub seccomp: Seccomp,
-    /// Run on a pty of its own, relayed to the caller's terminal.
-    pub tty: bool,
-    /// The signals it must reset to their defaults (see `Host::ignored_signals`).
-    pub ignored_signals: u64,
-    /// `--allow nested`: it keeps its capabilities (they only reach its own nested user
-    /// namespace, and mapping root in a namespace of its own needs CAP_SETFCAP).
-    pub keep_caps: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Seccomp {
-    Default(crate::seccomp::Allow),
-    None,
-    /// A precompiled program from `--seccomp-fd`.
-    Program(Vec<u8>),
 }
 
 /// The host-side facts a spec depends on, gathered once so `build` stays testable.
@@ -407,7 +374,7 @@ pub fn validate(
             // A detached sandbox has no terminal to relay to.
             tty: !input.detach && (input.tty || (host.stdin_is_terminal && !input.no_tty)),
             ignored_signals: host.ignored_signals,
-            keep_caps: nested,
+            lockdown: Lockdown::Native { keep_caps: nested },
         },
         timeout,
         name: input.name,
