@@ -534,6 +534,7 @@ mod tests {
 
     pub(super) fn spec(root: Root, share_net: bool) -> Sandbox {
         Sandbox {
+            namespaces: crate::spec::Namespaces::native(!share_net, false),
             hostname: b"h".to_vec(),
             root,
             net: if share_net {

@@ -535,31 +535,34 @@ pub fn exec_candidates(command: &OsStr, path: &OsStr) -> Vec<Vec<u8>> {
 }
 
 pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
-    let mut clone_flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWCGROUP;
-    if spec.sandbox.net.own_namespace() {
-        clone_flags |= libc::CLONE_NEWNET;
-    }
+    let clone_flags = spec.sandbox.namespaces.clone_flags();
     let steps = prepare_steps(plan)?;
     crate::stamps::stamp("r-steps");
     let ids = spec.sandbox.ids;
     let (root, layers_fd) = root(&spec.sandbox)?;
     crate::stamps::stamp("r-root");
-    let nest = Nest {
-        uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
-        gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
-        own_time: spec.sandbox.time_offsets.is_some(),
+    // The payload's own nested user namespace, mapping the inner ids (not an OCI process's:
+    // it runs with its config's ids in the container's user namespace).
+    let nest = match spec.process.lockdown {
+        crate::spec::Lockdown::Native { .. } => Some(Nest {
+            uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
+            gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
+            own_time: spec.sandbox.time_offsets.is_some(),
+        }),
+        crate::spec::Lockdown::Oci(_) => None,
     };
-    let process = process(&spec.process, !spec.sandbox.net.own_namespace(), Some(nest))?;
+    let process = process(&spec.process, !spec.sandbox.net.own_namespace(), nest)?;
     Ok(Prepared {
         clone_flags,
         hostname: spec.sandbox.hostname.clone(),
-        loopback: spec.sandbox.net.loopback(),
-        scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
+        // (A helper's network is brought up by the helper; a joined one is left as it is.)
+        loopback: spec.sandbox.namespaces.net == crate::spec::Ns::New
+            && spec.sandbox.net.loopback(),
+        // A bundle's root has no scratch tmpfs.
+        scratch_options: match &spec.sandbox.root {
+            crate::spec::Root::Bundle(_) => Vec::new(),
+            _ => tmpfs_options(SCRATCH_SIZE, 0o755),
+        },
         root,
         layers_fd,
         steps,

@@ -76,20 +76,16 @@ pub fn convert(
     let mut want_time = false;
     let mut want_mount = false;
     for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
-        let flag = match ns.kind.as_str() {
-            "pid" => libc::CLONE_NEWPID,
-            "network" => libc::CLONE_NEWNET,
-            "ipc" => libc::CLONE_NEWIPC,
-            "uts" => libc::CLONE_NEWUTS,
-            "mount" => libc::CLONE_NEWNS,
-            "user" => libc::CLONE_NEWUSER,
-            "cgroup" => libc::CLONE_NEWCGROUP,
-            "time" if ns.path.as_deref().is_none_or(str::is_empty) => {
+        let flag = match namespace_flag(&ns.kind) {
+            Some(libc::CLONE_NEWTIME) if ns.path.as_deref().is_none_or(str::is_empty) => {
                 want_time = true;
                 continue;
             }
-            "time" => libc::CLONE_NEWTIME,
-            other => bail!("linux.namespaces: unknown namespace type {}", quote(other)),
+            Some(flag) => flag,
+            None => bail!(
+                "linux.namespaces: unknown namespace type {}",
+                quote(&ns.kind)
+            ),
         };
         match ns.path.as_deref().filter(|p| !p.is_empty()) {
             None if flag == libc::CLONE_NEWUSER => want_user = true,
@@ -276,7 +272,28 @@ pub fn convert(
     if let Some(l) = linux {
         mounts.extend(masks(&l.masked_paths, &l.readonly_paths)?);
     }
+    // Each namespace as the config lists it: new (the clone flags), joined at a path, else
+    // the caller's.
+    let mut namespaces = spec::Namespaces::callers();
+    for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
+        let kind = namespace_flag(&ns.kind);
+        if let (Some(path), Some(slot)) = (
+            ns.path.as_deref().filter(|p| !p.is_empty()),
+            kind.and_then(|k| namespaces.of_type(k)),
+        ) {
+            *slot = spec::Ns::Join(path.into());
+        }
+    }
+    for flag in NAMESPACE_FLAGS {
+        if let Some(slot) = namespaces.of_type(flag).filter(|_| flags & flag != 0) {
+            *slot = spec::Ns::New;
+        }
+    }
+    if want_time {
+        namespaces.time = spec::Ns::New;
+    }
     let sandbox = Sandbox {
+        namespaces,
         hostname: hostname.into_bytes(),
         root: Root::Bundle(spec::Bundle {
             rootfs: rootfs.clone(),
@@ -284,9 +301,10 @@ pub fn convert(
             owns_net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
             owns_cgroup: flags & libc::CLONE_NEWCGROUP != 0,
         }),
-        net: match flags & libc::CLONE_NEWNET {
-            0 => crate::net::Net::Host,
-            _ => crate::net::Net::Private,
+        // The host's network (ours): then the process gets `--share-net`'s Landlock scope.
+        net: match host_net {
+            true => crate::net::Net::Host,
+            false => crate::net::Net::Private,
         },
         ids: spec::Ids {
             outer_uid: caller.uid,
@@ -357,22 +375,17 @@ pub fn convert(
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
         console_size: (0, 0),
     };
-    let process = crate::oci::process::to_spec(process, lockdown, 0)?;
-    let process = prepared::process(&process, host_net, None)?;
-    let (root, layers_fd) = prepared::root(&sandbox)?;
-    let prepared = Prepared {
-        clone_flags: flags,
-        hostname: sandbox.hostname,
-        loopback: flags & libc::CLONE_NEWNET != 0,
-        scratch_options: Vec::new(),
-        root,
-        layers_fd,
-        steps: prepared::prepare_steps(&plan)?,
-        report_payload: false,
-        oci: Some(launch),
-        time_offsets: sandbox.time_offsets,
-        process,
+    let spec = spec::Spec {
+        sandbox,
+        process: crate::oci::process::to_spec(process, lockdown, 0)?,
+        name: None,
+        detach: false,
+        timeout: None,
+        result_json: None,
     };
+    // Rendered as every sandbox is, plus what only an OCI init does.
+    let mut prepared = prepared::prepare(&spec, &plan)?;
+    prepared.oci = Some(launch);
     if join_pid.is_some() && runtime_hooks {
         bail!(
             "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
@@ -461,6 +474,32 @@ fn masks(masked: &[String], readonly: &[String]) -> Result<Vec<MountSpec>> {
         });
     }
     Ok(out)
+}
+
+/// The namespaces init can be cloned into (time is entered later, timens.rs).
+const NAMESPACE_FLAGS: [libc::c_int; 7] = [
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWCGROUP,
+];
+
+/// A linux.namespaces type as its CLONE_NEW* flag.
+fn namespace_flag(kind: &str) -> Option<libc::c_int> {
+    Some(match kind {
+        "pid" => libc::CLONE_NEWPID,
+        "network" => libc::CLONE_NEWNET,
+        "ipc" => libc::CLONE_NEWIPC,
+        "uts" => libc::CLONE_NEWUTS,
+        "mount" => libc::CLONE_NEWNS,
+        "user" => libc::CLONE_NEWUSER,
+        "cgroup" => libc::CLONE_NEWCGROUP,
+        "time" => libc::CLONE_NEWTIME,
+        _ => return None,
+    })
 }
 
 /// The path of the user namespace the config joins, if it joins one.

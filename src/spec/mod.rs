@@ -7,6 +7,7 @@ pub mod identity;
 pub mod limits;
 pub mod mount_options;
 pub mod mounts;
+mod namespaces;
 mod process;
 
 use crate::error::quote;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
+pub use namespaces::{Namespaces, Ns};
 pub use process::{Cwd, Lockdown, OciLockdown, Process, Seccomp};
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
@@ -132,6 +134,7 @@ pub struct Spec {
 /// The namespaces and the root the process runs in: what `plan` is made from.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
+    pub namespaces: Namespaces,
     pub hostname: Vec<u8>,
     pub root: Root,
     pub net: crate::net::Net,
@@ -346,6 +349,7 @@ pub fn validate(
     let nested = input.allow.nested;
     Ok(Spec {
         sandbox: Sandbox {
+            namespaces: Namespaces::native(net.own_namespace(), input.time_offset.is_some()),
             hostname,
             root,
             net,
