@@ -7,7 +7,7 @@
 
 use crate::error::Stage;
 use crate::mount;
-use crate::prepared::Prepared;
+use crate::prepared::{Prepared, PreparedRoot};
 use crate::sync::{self, MAPPED};
 use crate::sys;
 use crate::{payload, signals};
@@ -94,7 +94,7 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
         sys::close(ctx.go_read);
     }
     if let Some(oci) = &p.oci {
-        crate::oci::launch::prepare_init(oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+        crate::oci::launch::prepare_init(p, oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     }
     // Leave the caller's process group: terminal signals (Ctrl-C) then reach only ns-rootless,
     // which forwards each of them once.
@@ -121,8 +121,12 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
     drop(root);
     crate::stamps::stamp("root-entered");
     // linux.rootfsPropagation, in the container's mount namespace only.
-    if let Some(flags) = p.oci.as_ref().and_then(|o| o.root_propagation) {
-        if let Err(e) = sys::set_root_propagation(flags) {
+    if let PreparedRoot::Bundle {
+        propagation: Some(flags),
+        ..
+    } = &p.root
+    {
+        if let Err(e) = sys::set_root_propagation(*flags) {
             fail(Stage::MakePrivate, 0, e);
         }
     }

@@ -56,7 +56,10 @@ impl Owned {
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
     // An OCI bundle's rootfs is the root itself: its config says what to mount where.
-    if let PreparedRoot::Bundle { rootfs, readonly } = &p.root {
+    if let PreparedRoot::Bundle {
+        rootfs, readonly, ..
+    } = &p.root
+    {
         return bundle_root(p, rootfs, *readonly);
     }
     let tmpfs = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)

@@ -553,6 +553,7 @@ mod tests {
             private_dirs: vec!["/run/user/1000/ns-rootless".into()],
             time_offsets: None,
             cow: None,
+            sysctls: vec![],
         }
     }
 

@@ -77,6 +77,8 @@ pub enum PreparedRoot {
     Bundle {
         rootfs: CString,
         readonly: bool,
+        /// Mount propagation for `/` once pivoted (spec::Bundle).
+        propagation: Option<libc::c_ulong>,
     },
 }
 
@@ -263,6 +265,8 @@ pub struct Prepared {
     pub oci: Option<crate::oci::launch::Launch>,
     /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
     pub time_offsets: Option<Vec<u8>>,
+    /// /proc/sys files and what init writes to them, in the namespaces they belong to.
+    pub sysctls: Vec<(CString, Vec<u8>)>,
     /// The payload.
     pub process: Process,
 }
@@ -568,6 +572,12 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         steps,
         report_payload: spec.name.is_some(),
         time_offsets: spec.sandbox.time_offsets.clone(),
+        sysctls: spec
+            .sandbox
+            .sysctls
+            .iter()
+            .map(|(path, value)| Ok((cpath(path)?, value.clone())))
+            .collect::<Result<_>>()?,
         oci: None,
         process,
     })
@@ -582,6 +592,10 @@ pub fn root(sandbox: &crate::spec::Sandbox) -> Result<(PreparedRoot, Option<Stor
             PreparedRoot::Bundle {
                 rootfs: cpath(&rootfs)?,
                 readonly,
+                propagation: match &sandbox.root {
+                    crate::spec::Root::Bundle(b) => b.propagation,
+                    _ => None,
+                },
             },
             None,
         ),

@@ -5,7 +5,7 @@
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, StartHook};
-use crate::oci::process::{current_oom_score_adj, rlimits, sysctls};
+use crate::oci::process::{rlimits, sysctls};
 use crate::prepared::{self, Prepared};
 use crate::spec::{self, mount_options, MountSpec, Root, Sandbox};
 use anyhow::{bail, Context, Result};
@@ -292,12 +292,23 @@ pub fn convert(
     if want_time {
         namespaces.time = spec::Ns::New;
     }
+    let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
+    // linux.rootfsPropagation, for `/` once pivoted.
+    let propagation = match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
+        None | Some("") => None,
+        Some(p) => Some(
+            mount_options::propagation(p)
+                .ok_or_else(|| anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p)))?
+                | if p.starts_with('r') { libc::MS_REC } else { 0 },
+        ),
+    };
     let sandbox = Sandbox {
         namespaces,
         hostname: hostname.into_bytes(),
         root: Root::Bundle(spec::Bundle {
             rootfs: rootfs.clone(),
             readonly: root.readonly,
+            propagation,
             owns_net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
             owns_cgroup: flags & libc::CLONE_NEWCGROUP != 0,
         }),
@@ -316,6 +327,7 @@ pub fn convert(
         nested: false,
         cow: None,
         private_dirs: Vec::new(),
+        sysctls,
         time_offsets: crate::timens::from_oci(
             want_time,
             linux.and_then(|l| l.time_offsets.as_ref()),
@@ -328,11 +340,6 @@ pub fn convert(
         &crate::plan::HostDirs::new(),
     );
 
-    let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
-    let oom_score_adj = process
-        .oom_score_adj
-        .filter(|&v| Some(v) != current_oom_score_adj())
-        .map(|v| v.to_string().into_bytes());
     let rlimits = rlimits(process)?;
     let seccomp = match linux.and_then(|l| l.seccomp.as_ref()) {
         Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
@@ -345,17 +352,7 @@ pub fn convert(
         .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
         exec_fifo: None,
-        root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
-            None | Some("") => None,
-            Some(p) => Some(
-                mount_options::propagation(p).ok_or_else(|| {
-                    anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p))
-                })? | if p.starts_with('r') { libc::MS_REC } else { 0 },
-            ),
-        },
         joins,
-        sysctls,
-        oom_score_adj,
         late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
@@ -373,6 +370,7 @@ pub fn convert(
         rlimits,
         seccomp,
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
+        oom_score_adj: None,
         console_size: (0, 0),
     };
     let spec = spec::Spec {

@@ -114,12 +114,9 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // ptrace us or open /proc/PID/fd/N (runc's CVE-2016-9962).
     // process.oomScoreAdj, as create's init writes it: here, before we join (the process is
     // forked from us and inherits it; in the container's /proc we have no /proc/self).
-    if let Some(adj) = process
-        .oom_score_adj
-        .filter(|&v| Some(v) != crate::oci::process::current_oom_score_adj())
-    {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_context(|| format!("writing oom_score_adj {adj}"))?;
+    if let Some(adj) = prepared.oci.as_ref().and_then(|o| o.oom_score_adj.as_ref()) {
+        std::fs::write("/proc/self/oom_score_adj", adj)
+            .with_context(|| format!("writing oom_score_adj {}", String::from_utf8_lossy(adj)))?;
     }
     sys::set_not_dumpable().map_err(|err| anyhow!("locking exec's process: {}", strerror(err)))?;
     sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
@@ -291,6 +288,7 @@ fn prepare(
             None => None,
         },
         own_pid_ns: true,
+        oom_score_adj: None,
         console_size: (0, 0),
     };
     let process = crate::oci::process::to_spec(process, lockdown, 24)?;

@@ -1,6 +1,6 @@
-//! What an OCI container's init and process do beyond the native launch, rendered before
-//! clone (`Launch`), and the process's last steps (`finish_process`, after clone: syscalls
-//! only).
+//! What only an OCI container's init does, its lifecycle (`Launch`: the namespaces it joins,
+//! its hooks, the exec fifo, the wait for `start`), rendered before clone; and an OCI
+//! process's last steps (`finish_process`, after clone: syscalls only).
 
 use crate::error::Stage;
 use crate::sys::{self, Errno};
@@ -8,15 +8,10 @@ use nix::libc;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+/// An OCI init's lifecycle, beside the sandbox and process every front end's init gets.
 pub struct Launch {
-    /// `linux.rootfsPropagation`: mount(2) flags for the root once pivoted (MS_REC for the
-    /// r- forms).
-    pub root_propagation: Option<libc::c_ulong>,
     /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
     pub joins: Vec<(OwnedFd, libc::c_int)>,
-    /// /proc/sys files and what to write to them.
-    pub sysctls: Vec<(CString, Vec<u8>)>,
-    pub oom_score_adj: Option<Vec<u8>>,
     /// startContainer hooks, run by init after `start`, inside the container.
     pub start_hooks: Vec<StartHook>,
     /// createContainer hooks, run by init in the container's namespaces before pivot_root.
@@ -166,9 +161,10 @@ impl Launch {
     }
 }
 
-/// Init, right after the maps: joins the configured namespaces, writes sysctls (in the
-/// namespaces they belong to, which are ours now) and oom_score_adj (inherited by the process).
-pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
+/// Init, right after the maps: joins the configured namespaces, writes the sandbox's sysctls
+/// (in the namespaces they belong to, which are ours now) and the process's oom_score_adj
+/// (which it inherits).
+pub fn prepare_init(p: &crate::prepared::Prepared, o: &Launch) -> Result<(), (Stage, u32, Errno)> {
     for (i, (fd, nstype)) in o.joins.iter().enumerate() {
         sys::setns(fd.as_raw_fd(), *nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
         sys::close(fd.as_raw_fd());
@@ -176,10 +172,15 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
     if o.late_cgroup_ns {
         sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, o.joins.len() as u32, e))?;
     }
-    for (i, (path, value)) in o.sysctls.iter().enumerate() {
+    for (i, (path, value)) in p.sysctls.iter().enumerate() {
         sys::write_file(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
     }
-    if let Some(adj) = &o.oom_score_adj {
+    if let Some(adj) = p
+        .process
+        .oci
+        .as_ref()
+        .and_then(|o| o.oom_score_adj.as_ref())
+    {
         sys::write_file(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
     }

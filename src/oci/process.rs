@@ -4,7 +4,6 @@
 
 use crate::error::quote;
 use crate::oci::config::Process;
-use crate::prepared::cstring;
 use crate::spec::{self, OciLockdown};
 use anyhow::{bail, Result};
 use nix::libc;
@@ -24,6 +23,10 @@ pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Resul
             quote(&process.cwd)
         );
     }
+    lockdown.oom_score_adj = process
+        .oom_score_adj
+        .filter(|&v| Some(v) != current_oom_score_adj())
+        .map(|v| v.to_string().into_bytes());
     lockdown.console_size = match process.console_size {
         Some(c) => (c.height, c.width),
         None => (rows, if rows > 0 { 80 } else { 0 }),
@@ -63,7 +66,7 @@ pub fn sysctls(
     map: Option<&std::collections::BTreeMap<String, String>>,
     flags: libc::c_int,
     userns_root: bool,
-) -> Result<Vec<(std::ffi::CString, Vec<u8>)>> {
+) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut out = Vec::new();
     for (key, value) in map.into_iter().flatten() {
         let ok_chars = !key.is_empty()
@@ -94,7 +97,7 @@ pub fn sysctls(
             ),
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        out.push((cstring(path.as_bytes())?, value.as_bytes().to_vec()));
+        out.push((path.into(), value.as_bytes().to_vec()));
     }
     Ok(out)
 }

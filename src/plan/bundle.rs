@@ -109,6 +109,7 @@ mod tests {
         Bundle {
             rootfs: "/b/rootfs".into(),
             readonly: false,
+            propagation: None,
             owns_net,
             owns_cgroup,
         }

@@ -46,6 +46,8 @@ pub struct Bundle {
     /// Canonical.
     pub rootfs: PathBuf,
     pub readonly: bool,
+    /// `linux.rootfsPropagation`: mount(2) flags for `/` once pivoted (MS_REC for the r- forms).
+    pub propagation: Option<u64>,
     /// sysfs shows the network namespace of whoever mounts it: only its owner may.
     pub owns_net: bool,
     /// cgroup2 is mounted only in a cgroup namespace of the sandbox's own.
@@ -151,6 +153,8 @@ pub struct Sandbox {
     pub private_dirs: Vec<PathBuf>,
     /// `--time-offset`: a time namespace with these timens_offsets lines.
     pub time_offsets: Option<Vec<u8>>,
+    /// Namespaced sysctls (OCI `linux.sysctl`): a /proc/sys file and what to write to it.
+    pub sysctls: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// The host-side facts a spec depends on, gathered once so `build` stays testable.
@@ -368,6 +372,7 @@ pub fn validate(
                 .as_deref()
                 .map(crate::timens::from_cli)
                 .transpose()?,
+            sysctls: Vec::new(),
         },
         process: Process {
             command,

@@ -52,6 +52,9 @@ pub struct OciLockdown {
     /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
     /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
     pub own_pid_ns: bool,
+    /// `process.oomScoreAdj`, when it differs from ours: what to write to
+    /// /proc/self/oom_score_adj.
+    pub oom_score_adj: Option<Vec<u8>>,
     /// The terminal's size (rows, columns), when it gets one.
     pub console_size: (u16, u16),
 }
