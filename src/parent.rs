@@ -81,42 +81,28 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
     // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
-    // the inner ids in its nested one (see payload.rs). The pid from clone is a number in our
-    // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
-    // /proc): the maps are written at the pid init's pidfd has there.
+    // the inner ids in its nested one (see payload.rs).
     let (uid, gid) = (spec.sandbox.ids.outer_uid, spec.sandbox.ids.outer_gid);
-    let mut network = None;
-    let released = init
-        .proc_pid_of_child(pid.as_raw())
-        .ok_or_else(|| {
-            anyhow::anyhow!("finding the sandbox's init in /proc: its pidfd names no pid there")
-        })
-        .and_then(|proc_pid| {
-            idmap::write_maps(
-                Path::new("/proc"),
-                proc_pid,
-                &idmap::line(uid, uid),
-                &idmap::line(gid, gid),
-            )?;
-            // The network helper connects the sandbox before anything runs in it, while init
-            // is still dumpable (the helper opens its namespaces by path, in our /proc); it
-            // lives until we end.
-            network = spec.sandbox.net.start(proc_pid, uid)?;
-            Ok(())
-        })
-        .and_then(|()| match (&claim, &st) {
-            (Some(claim), Some(st)) => claim.write(st),
-            _ => Ok(()),
-        })
-        .and_then(|()| {
-            sync::send_mapped(&go_write)
-                .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
-        });
-    if let Err(e) = released {
-        let _ = init.signal(libc::SIGKILL);
-        let _ = waitpid(pid, None);
-        return Err(e);
-    }
+    let (uid_map, gid_map) = (idmap::line(uid, uid), idmap::line(gid, gid));
+    let window = Window {
+        what: "sandbox",
+        maps: Some(Maps {
+            uid_map: &uid_map,
+            gid_map: &gid_map,
+            deny_setgroups: true,
+        }),
+        cgroup: None,
+        network: Some((&spec.sandbox.net, uid)),
+        state: claim.as_ref().zip(st.as_ref()),
+    };
+    let network = match release(pid, &init, &go_write, window) {
+        Ok(network) => network,
+        Err(e) => {
+            let _ = init.signal(libc::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
+    };
     drop(go_write);
     crate::stamps::stamp("mapped");
 
@@ -185,6 +171,76 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         r.finish(exit, signal, outcome.timed_out)?;
     }
     code.map_err(Into::into)
+}
+
+/// P's window between clone and release: what P does while init waits for MAPPED, in this
+/// order (`release`). For an OCI container, `create` then passes init its hooks' states and
+/// runs the createRuntime hooks, and init waits for `start` (oci/create.rs).
+pub struct Window<'a> {
+    /// "sandbox" or "container", for messages.
+    pub what: &'static str,
+    /// 1. The id maps of init's user namespace, written from outside with std::fs (never
+    ///    newuidmap). None: init is in no user namespace of its own.
+    pub maps: Option<Maps<'a>>,
+    /// 2. The cgroup init goes into before it does anything (OCI `linux.resources`).
+    pub cgroup: Option<&'a Path>,
+    /// 3. The network helper, with the caller's uid: it connects the sandbox before anything
+    ///    runs in it, while init is still dumpable (the helper opens its namespaces by path, in
+    ///    our /proc); it lives until we end.
+    pub network: Option<(&'a crate::net::Net, u32)>,
+    /// 4. A named sandbox's state, written before init is released: the command can't run
+    ///    (and an `exec` can't look for it) before its state says where it is.
+    pub state: Option<(&'a Claim, &'a State)>,
+}
+
+pub struct Maps<'a> {
+    pub uid_map: &'a str,
+    pub gid_map: &'a str,
+    /// Deny setgroups first, as the kernel requires of a writer without CAP_SETGID over the
+    /// namespace's parent (a plain user's one-id map).
+    pub deny_setgroups: bool,
+}
+
+/// Runs `w`'s steps in order for init (`pid`, our child, and its pidfd), then releases it
+/// (5: MAPPED). On an error init is still waiting: the caller kills it. Returns the network
+/// helper, which lives as long as the caller keeps it.
+pub fn release(
+    pid: Pid,
+    init: &Pidfd,
+    go_write: &std::os::fd::OwnedFd,
+    w: Window,
+) -> Result<Option<crate::net::Running>> {
+    let what = w.what;
+    // The pid from clone is a number in our pid namespace; /proc may show another one (run
+    // inside `unshare -pf` that kept the host's /proc): the maps are written at the pid init's
+    // pidfd has there.
+    let proc_pid = init.proc_pid_of_child(pid.as_raw()).ok_or_else(|| {
+        anyhow::anyhow!("finding the {what}'s init in /proc: its pidfd names no pid there")
+    })?;
+    if let Some(m) = w.maps {
+        let write = match m.deny_setgroups {
+            true => idmap::write_maps,
+            false => idmap::write_maps_allowing_setgroups,
+        };
+        write(Path::new("/proc"), proc_pid, m.uid_map, m.gid_map)?;
+    }
+    if let Some(dir) = w.cgroup {
+        // cgroup.procs takes a pid of the writer's own pid namespace.
+        let our_pid = init.our_pid().ok_or_else(|| {
+            anyhow::anyhow!("finding the {what}'s init: its pidfd names no pid of ours")
+        })?;
+        crate::oci::cgroup::enter(dir, our_pid)?;
+    }
+    let network = match w.network {
+        Some((net, uid)) => net.start(proc_pid, uid)?,
+        None => None,
+    };
+    if let Some((claim, st)) = w.state {
+        claim.write(st)?;
+    }
+    sync::send_mapped(go_write)
+        .map_err(|e| anyhow::anyhow!("starting the {what}: {}", error::strerror(e)))?;
+    Ok(network)
 }
 
 /// One line on stderr that isn't a failure (a run goes on, or has ended as it should).

@@ -200,19 +200,6 @@ fn launch(
         let _ = init.signal(libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(child, None);
     };
-    // The maps are written at the pid /proc gives init (see pidfd.rs); the state and the pid
-    // file get its pid in our own namespace, which is the caller's.
-    // Into its cgroup before it does anything (it waits for MAPPED).
-    let released = match (init.proc_pid(), init.our_pid()) {
-        (Some(proc_pid), Some(our_pid)) => match &cgroup {
-            Some(dir) => crate::oci::cgroup::enter(dir, our_pid),
-            None => Ok(()),
-        }
-        .and_then(|()| write_maps(proc_pid, maps.as_ref())),
-        _ => Err(anyhow::anyhow!(
-            "finding the container's init in /proc: its pidfd names no pid there"
-        )),
-    };
     let pid = init.our_pid().unwrap_or(0);
     let mut stored = Stored {
         id: id.to_string(),
@@ -228,14 +215,20 @@ fn launch(
         hooks: config.hooks.clone().unwrap_or_default(),
         cgroup,
     };
-    let released = released.and_then(|()| {
-        sync::send_mapped(&spawned.go_write).map_err(|e| {
-            anyhow::anyhow!(
-                "starting the container's init: {}",
-                crate::error::strerror(e)
-            )
-        })
-    });
+    // P's window (parent.rs): the maps, the cgroup, then MAPPED. (The state and the pid file
+    // get init's pid in our own namespace, which is the caller's.)
+    let window = parent::Window {
+        what: "container",
+        maps: maps.as_ref().map(|(uid_map, gid_map, deny)| parent::Maps {
+            uid_map,
+            gid_map,
+            deny_setgroups: *deny,
+        }),
+        cgroup: stored.cgroup.as_deref(),
+        network: None,
+        state: None,
+    };
+    let released = parent::release(child, &init, &spawned.go_write, window).map(drop);
     // createContainer and startContainer hooks get their states from init, which reads them
     // from the handshake pipe right after MAPPED.
     let released = released.and_then(|()| match prepared.oci.as_ref() {
@@ -366,20 +359,6 @@ pub fn hand_terminal(
         }
         _ => Ok((None, None)),
     }
-}
-
-/// The maps of a new user namespace, written from outside with std::fs (never newuidmap);
-/// setgroups is denied first where the kernel requires it (a plain user's one-id map).
-fn write_maps(pid: i32, maps: Option<&(String, String, bool)>) -> Result<()> {
-    let Some((uid_map, gid_map, deny)) = maps else {
-        return Ok(());
-    };
-    let write = if *deny {
-        crate::idmap::write_maps
-    } else {
-        crate::idmap::write_maps_allowing_setgroups
-    };
-    write(Path::new("/proc"), pid, uid_map, gid_map)
 }
 
 /// A failure in init or before the process's execve, in runc's words where podman reads them
