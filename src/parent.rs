@@ -80,19 +80,11 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
-    // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
-    // the inner ids in its nested one (see payload.rs).
-    let (uid, gid) = (spec.sandbox.ids.outer_uid, spec.sandbox.ids.outer_gid);
-    let (uid_map, gid_map) = (idmap::line(uid, uid), idmap::line(gid, gid));
     let window = Window {
         what: "sandbox",
-        maps: Some(Maps {
-            uid_map: &uid_map,
-            gid_map: &gid_map,
-            deny_setgroups: true,
-        }),
+        maps: spec.sandbox.maps.as_ref(),
         cgroup: None,
-        network: Some((&spec.sandbox.net, uid)),
+        network: Some((&spec.sandbox.net, spec.sandbox.ids.outer_uid)),
         state: claim.as_ref().zip(st.as_ref()),
     };
     let network = match release(pid, &init, &go_write, window) {
@@ -181,7 +173,7 @@ pub struct Window<'a> {
     pub what: &'static str,
     /// 1. The id maps of init's user namespace, written from outside with std::fs (never
     ///    newuidmap). None: init is in no user namespace of its own.
-    pub maps: Option<Maps<'a>>,
+    pub maps: Option<&'a crate::spec::IdMaps>,
     /// 2. The cgroup init goes into before it does anything (OCI `linux.resources`).
     pub cgroup: Option<&'a Path>,
     /// 3. The network helper, with the caller's uid: it connects the sandbox before anything
@@ -191,14 +183,6 @@ pub struct Window<'a> {
     /// 4. A named sandbox's state, written before init is released: the command can't run
     ///    (and an `exec` can't look for it) before its state says where it is.
     pub state: Option<(&'a Claim, &'a State)>,
-}
-
-pub struct Maps<'a> {
-    pub uid_map: &'a str,
-    pub gid_map: &'a str,
-    /// Deny setgroups first, as the kernel requires of a writer without CAP_SETGID over the
-    /// namespace's parent (a plain user's one-id map).
-    pub deny_setgroups: bool,
 }
 
 /// Runs `w`'s steps in order for init (`pid`, our child, and its pidfd), then releases it
@@ -222,7 +206,7 @@ pub fn release(
             true => idmap::write_maps,
             false => idmap::write_maps_allowing_setgroups,
         };
-        write(Path::new("/proc"), proc_pid, m.uid_map, m.gid_map)?;
+        write(Path::new("/proc"), proc_pid, &m.uid_map, &m.gid_map)?;
     }
     if let Some(dir) = w.cgroup {
         // cgroup.procs takes a pid of the writer's own pid namespace.

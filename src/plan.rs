@@ -535,6 +535,7 @@ mod tests {
     pub(super) fn spec(root: Root, share_net: bool) -> Sandbox {
         Sandbox {
             namespaces: crate::spec::Namespaces::native(!share_net, false),
+            maps: None,
             hostname: b"h".to_vec(),
             root,
             net: if share_net {

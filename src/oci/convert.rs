@@ -28,8 +28,8 @@ pub struct Container {
     /// A PID namespace joined by path: `create` enters it just before init is cloned, which
     /// then is a process of it (setns(2) moves only the children of the caller).
     pub join_pid: Option<(OwnedFd, String)>,
-    /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
-    pub maps: Option<(String, String, bool)>,
+    /// The maps of the container's new user namespace (its sandbox's), written by `create`.
+    pub maps: Option<spec::IdMaps>,
     pub rootfs: PathBuf,
 }
 
@@ -180,7 +180,11 @@ pub fn convert(
                 .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
                 .collect::<String>()
         };
-        Some((text(&uid_maps), text(&gid_maps), !caller.userns_root))
+        Some(spec::IdMaps {
+            uid_map: text(&uid_maps),
+            gid_map: text(&gid_maps),
+            deny_setgroups: !caller.userns_root,
+        })
     } else {
         None
     };
@@ -304,6 +308,7 @@ pub fn convert(
     };
     let sandbox = Sandbox {
         namespaces,
+        maps,
         hostname: hostname.into_bytes(),
         root: Root::Bundle(spec::Bundle {
             rootfs: rootfs.clone(),
@@ -373,7 +378,7 @@ pub fn convert(
         oom_score_adj: None,
         console_size: (0, 0),
     };
-    let spec = spec::Spec {
+    let mut spec = spec::Spec {
         sandbox,
         process: crate::oci::process::to_spec(process, lockdown, 0)?,
         name: None,
@@ -394,7 +399,7 @@ pub fn convert(
     Ok(Container {
         prepared,
         join_pid,
-        maps,
+        maps: spec.sandbox.maps.take(),
         rootfs,
     })
 }

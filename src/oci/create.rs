@@ -219,11 +219,7 @@ fn launch(
     // get init's pid in our own namespace, which is the caller's.)
     let window = parent::Window {
         what: "container",
-        maps: maps.as_ref().map(|(uid_map, gid_map, deny)| parent::Maps {
-            uid_map,
-            gid_map,
-            deny_setgroups: *deny,
-        }),
+        maps: maps.as_ref(),
         cgroup: stored.cgroup.as_deref(),
         network: None,
         state: None,

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
-pub use namespaces::{Namespaces, Ns};
+pub use namespaces::{IdMaps, Namespaces, Ns};
 pub use process::{Cwd, Lockdown, OciLockdown, Process, Seccomp};
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
@@ -137,6 +137,8 @@ pub struct Spec {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     pub namespaces: Namespaces,
+    /// The maps of its user namespace, when it has one of its own.
+    pub maps: Option<IdMaps>,
     pub hostname: Vec<u8>,
     pub root: Root,
     pub net: crate::net::Net,
@@ -354,6 +356,13 @@ pub fn validate(
     Ok(Spec {
         sandbox: Sandbox {
             namespaces: Namespaces::native(net.own_namespace(), input.time_offset.is_some()),
+            // The caller's ids map to themselves in the sandbox's namespace; the payload maps
+            // them to the inner ids in its nested one (see payload.rs).
+            maps: Some(IdMaps {
+                uid_map: crate::idmap::line(host.uid, host.uid),
+                gid_map: crate::idmap::line(host.gid, host.gid),
+                deny_setgroups: true,
+            }),
             hostname,
             root,
             net,

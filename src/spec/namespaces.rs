@@ -12,6 +12,17 @@ pub enum Ns {
     Join(PathBuf),
 }
 
+/// The id maps of a new user namespace, written from outside with std::fs (never newuidmap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMaps {
+    /// uid_map and gid_map, as written ("0 1000 1\n").
+    pub uid_map: String,
+    pub gid_map: String,
+    /// Deny setgroups first, as the kernel requires of a writer without CAP_SETGID over the
+    /// namespace's parent (a plain user's one-id map).
+    pub deny_setgroups: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespaces {
     pub user: Ns,
