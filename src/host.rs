@@ -8,7 +8,7 @@ use crate::spec;
 use crate::sys;
 use nix::libc;
 
-/// The caller's ids, threads, terminal, environment and directory (what `spec::build` needs).
+/// The caller's ids, threads, terminal, environment and directory (what `spec::validate` needs).
 pub fn facts() -> spec::Host {
     let (uid, euid, gid, egid) = sys::ids();
     // uid 0 is real root only in the initial user namespace (its uid_map is the identity over
