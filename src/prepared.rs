@@ -265,6 +265,9 @@ pub struct Prepared {
     pub oci: Option<crate::oci::launch::Launch>,
     /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
     pub time_offsets: Option<Vec<u8>>,
+    /// Namespaces init joins right after its maps (spec::Namespaces::joined_by_init), opened
+    /// before clone.
+    pub joins: Vec<Join>,
     /// /proc/sys files and what init writes to them, in the namespaces they belong to.
     pub sysctls: Vec<(CString, Vec<u8>)>,
     /// The payload.
@@ -299,6 +302,14 @@ pub struct Process {
     /// What an OCI process adds: its config's ids, capabilities, no_new_privs, rlimits and
     /// seccomp profile, its preserved fds.
     pub oci: Option<crate::spec::OciLockdown>,
+}
+
+/// A namespace to join: its fd, its CLONE_NEW* type, and what it is, for a failure's words.
+pub struct Join {
+    pub fd: std::os::fd::OwnedFd,
+    pub nstype: libc::c_int,
+    /// "the network namespace \"/run/netns/x\"".
+    pub shown: String,
 }
 
 /// The payload's nested user namespace (payload.rs).
@@ -572,6 +583,18 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         steps,
         report_payload: spec.name.is_some(),
         time_offsets: spec.sandbox.time_offsets.clone(),
+        joins: spec
+            .sandbox
+            .namespaces
+            .joined_by_init()
+            .map(|(path, nstype, name)| {
+                let shown = format!("the {name} namespace {}", crate::error::quote(path));
+                let fd = std::fs::File::open(path)
+                    .with_context(|| format!("opening {shown}"))?
+                    .into();
+                Ok(Join { fd, nstype, shown })
+            })
+            .collect::<Result<_>>()?,
         sysctls: spec
             .sandbox
             .sysctls

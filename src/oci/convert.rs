@@ -68,6 +68,7 @@ pub fn convert(
     // runtime's). The mount namespace is the exception: the root is built and pivoted in one
     // of the container's own, as runc requires.
     let mut flags = libc::CLONE_NEWNS;
+    // Checked here (opened, of the right type); prepare opens them again for init.
     let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     let mut join_pid = None;
     let mut want_user = false;
@@ -357,7 +358,6 @@ pub fn convert(
         .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
         exec_fifo: None,
-        joins,
         late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,

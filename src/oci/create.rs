@@ -8,7 +8,7 @@ use crate::oci::convert::{self, Caller, Container};
 use crate::oci::lifecycle::start_with;
 use crate::oci::store::{self, Status, Store, Stored};
 use crate::oci::{hooks, Log};
-use crate::prepared::PreparedStep;
+use crate::prepared::Prepared;
 use crate::sync::Record;
 use crate::{parent, signals, sync, sys};
 use anyhow::{bail, Context, Result};
@@ -172,7 +172,7 @@ fn launch(
     let mut keep = prepared
         .oci
         .as_ref()
-        .map(|o| o.kept_fds(preserve_fds))
+        .map(|o| o.kept_fds(preserve_fds, &prepared.joins))
         .unwrap_or_default();
     // The process's Landlock ruleset (convert.rs), an anonymous inode.
     keep.extend(prepared.process.landlock.as_ref().map(|r| r.as_raw_fd()));
@@ -256,7 +256,7 @@ fn launch(
         }
         match sync::next_record(&spawned.report_read) {
             Some(r) if r.stage == Stage::RuntimeHooks => {}
-            Some(r) => bail!(word_failure(r, &prepared.steps, config)),
+            Some(r) => bail!(word_failure(r, &prepared, config)),
             None => bail!("the container's init ended before it was created"),
         }
         stored.creating = true;
@@ -290,7 +290,7 @@ fn launch(
     let record = sync::first_record(spawned.report_read);
     if let Some(r) = record.filter(|r| r.stage != Stage::Created) {
         kill_init();
-        bail!(word_failure(r, &prepared.steps, config));
+        bail!(word_failure(r, &prepared, config));
     }
     if record.is_none() {
         kill_init();
@@ -359,7 +359,7 @@ pub fn hand_terminal(
 
 /// A failure in init or before the process's execve, in runc's words where podman reads them
 /// ("executable file not found in $PATH" → 127, "permission denied" → 126).
-fn word_failure(r: Record, steps: &[PreparedStep], config: &Config) -> String {
+fn word_failure(r: Record, prepared: &Prepared, config: &Config) -> String {
     let arg0 = config
         .process
         .as_ref()
@@ -371,27 +371,15 @@ fn word_failure(r: Record, steps: &[PreparedStep], config: &Config) -> String {
             format!("exec: {}: executable file not found in $PATH", quote(&arg0))
         }
         Stage::Exec => format!("exec: {}: {}", quote(&arg0), errno_text()),
-        Stage::Step | Stage::MountPoint => match steps.get(r.step as usize) {
+        Stage::Step | Stage::MountPoint => match prepared.steps.get(r.step as usize) {
             Some(s) => crate::error::describe(&s.describe(), r.errno, None),
             None => crate::error::describe(r.stage.doing(), r.errno, None),
         },
         Stage::JoinNamespace => {
-            let ns = config
-                .linux
-                .as_ref()
-                .and_then(|l| {
-                    l.namespaces
-                        .iter()
-                        .filter(|n| n.path.as_deref().is_some_and(|p| !p.is_empty()))
-                        .nth(r.step as usize)
-                })
-                .map_or("a namespace of linux.namespaces".to_string(), |n| {
-                    format!(
-                        "the {} namespace {}",
-                        n.kind,
-                        quote(n.path.as_deref().unwrap_or_default())
-                    )
-                });
+            let ns = prepared
+                .joins
+                .get(r.step as usize)
+                .map_or("a namespace of linux.namespaces", |j| &j.shown);
             // setns(2) needs CAP_SYS_ADMIN in the user namespace owning the target.
             let hint = (r.errno == libc::EPERM).then_some(
                 "it belongs to a user namespace the container's isn't inside, where the kernel \

@@ -4,14 +4,11 @@
 
 use crate::error::Stage;
 use crate::sys::{self, Errno};
-use nix::libc;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// An OCI init's lifecycle, beside the sandbox and process every front end's init gets.
 pub struct Launch {
-    /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
-    pub joins: Vec<(OwnedFd, libc::c_int)>,
     /// startContainer hooks, run by init after `start`, inside the container.
     pub start_hooks: Vec<StartHook>,
     /// createContainer hooks, run by init in the container's namespaces before pivot_root.
@@ -151,11 +148,11 @@ impl Launch {
         self.needs_states() || self.runtime_hooks
     }
 
-    /// Every fd init keeps besides its handshake ends: the `preserve_fds` preserved ones and
-    /// the namespaces.
-    pub fn kept_fds(&self, preserve_fds: u32) -> Vec<RawFd> {
+    /// Every fd init keeps besides its handshake ends: the `preserve_fds` preserved ones, the
+    /// namespaces to join and the exec fifo.
+    pub fn kept_fds(&self, preserve_fds: u32, joins: &[crate::prepared::Join]) -> Vec<RawFd> {
         let mut keep: Vec<RawFd> = (3..3 + preserve_fds as RawFd).collect();
-        keep.extend(self.joins.iter().map(|(fd, _)| fd.as_raw_fd()));
+        keep.extend(joins.iter().map(|j| j.fd.as_raw_fd()));
         keep.extend(self.exec_fifo.as_ref().map(|fd| fd.as_raw_fd()));
         keep
     }
@@ -165,12 +162,12 @@ impl Launch {
 /// (in the namespaces they belong to, which are ours now) and the process's oom_score_adj
 /// (which it inherits).
 pub fn prepare_init(p: &crate::prepared::Prepared, o: &Launch) -> Result<(), (Stage, u32, Errno)> {
-    for (i, (fd, nstype)) in o.joins.iter().enumerate() {
-        sys::setns(fd.as_raw_fd(), *nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
-        sys::close(fd.as_raw_fd());
+    for (i, j) in p.joins.iter().enumerate() {
+        sys::setns(j.fd.as_raw_fd(), j.nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
+        sys::close(j.fd.as_raw_fd());
     }
     if o.late_cgroup_ns {
-        sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, o.joins.len() as u32, e))?;
+        sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, p.joins.len() as u32, e))?;
     }
     for (i, (path, value)) in p.sysctls.iter().enumerate() {
         sys::write_file(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;

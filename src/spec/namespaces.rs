@@ -83,6 +83,26 @@ impl Namespaces {
         .fold(0, |flags, (_, flag)| flags | flag)
     }
 
+    /// The namespaces init joins at a path right after its maps, each with its CLONE_NEW* type
+    /// and its linux.namespaces name. (Not the user namespace nor the pid one: the runtime
+    /// enters those itself before init is cloned; a mount namespace is never joined.)
+    pub fn joined_by_init(
+        &self,
+    ) -> impl Iterator<Item = (&std::path::Path, libc::c_int, &'static str)> {
+        [
+            (&self.net, libc::CLONE_NEWNET, "network"),
+            (&self.ipc, libc::CLONE_NEWIPC, "ipc"),
+            (&self.uts, libc::CLONE_NEWUTS, "uts"),
+            (&self.cgroup, libc::CLONE_NEWCGROUP, "cgroup"),
+            (&self.time, libc::CLONE_NEWTIME, "time"),
+        ]
+        .into_iter()
+        .filter_map(|(ns, flag, name)| match ns {
+            Ns::Join(path) => Some((path.as_path(), flag, name)),
+            _ => None,
+        })
+    }
+
     /// The namespace of a CLONE_NEW* type.
     pub fn of_type(&mut self, flag: libc::c_int) -> Option<&mut Ns> {
         Some(match flag {
