@@ -4,7 +4,8 @@
 //! sandbox's user namespace first, setns(2)), fork (a PID namespace only takes children), and
 //! the child goes the payload's way (payload.rs) with the payload's own settings, as its
 //! supervisor recorded them in the state: the same seccomp program, limits, ids, environment
-//! and start directory. (init's namespaces are off limits: it is not dumpable.)
+//! and start directory, rendered by prepared::process as the payload's were. (init's
+//! namespaces are off limits: it is not dumpable.)
 //!
 //! The payload is found through a pidfd of the recorded pid, checked against its start time;
 //! its /proc directory is reached through the pid that pidfd names in /proc, and closed

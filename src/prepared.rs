@@ -260,8 +260,8 @@ pub struct Prepared {
     /// Whether init passes a pidfd of the payload to ns-rootless (a named sandbox's state
     /// records where the payload is).
     pub report_payload: bool,
-    /// What an OCI container's init adds (its own root, namespaces to join, sysctls, hooks,
-    /// the wait for `start`).
+    /// What only an OCI container's init does (its hooks, the exec fifo, the wait for
+    /// `start`).
     pub oci: Option<crate::oci::launch::Launch>,
     /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
     pub time_offsets: Option<Vec<u8>>,

@@ -1,6 +1,7 @@
-//! config.json → what the launcher runs: the plan's steps, the process, the namespaces and id
-//! maps, and what `create` keeps. Every field we can't honour where ignoring it would weaken
-//! isolation is an error naming it.
+//! config.json → a spec::Spec { sandbox, process }, planned (plan::plan) and prepared
+//! (prepared::prepare) as the command line's is, plus what only an OCI init does (Launch) and
+//! what `create` keeps. Every field we can't honour where ignoring it would weaken isolation
+//! is an error naming it.
 
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};

@@ -1,6 +1,6 @@
-//! An OCI process, rendered for the launcher: argv, environment, cwd, terminal (shared by
-//! `create` and `exec`), and the config fields that become values the children write: rlimits,
-//! sysctls, oom_score_adj, time namespace offsets.
+//! An OCI process as the sandbox's process (spec::Process, shared by `create` and `exec`), and
+//! the config fields that become values the children write: rlimits, sysctls,
+//! oom_score_adj.
 
 use crate::error::quote;
 use crate::oci::config::Process;
