@@ -1,5 +1,5 @@
 //! `ns-rootless explain [RUN OPTIONS] [--] [COMMAND]`: what a run would do, in order, without
-//! creating any namespace. The steps are `plan::plan`'s and the namespaces and id maps
+//! creating any namespace. The steps are `plan::build`'s and the namespaces and id maps
 //! `prepared::prepare`'s: what the launcher executes, not a description kept beside it.
 
 use crate::error::escape;

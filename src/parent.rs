@@ -384,7 +384,7 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
 /// The plan for `spec`: the steps `run` executes and `explain` prints.
 pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
     let entries = root_entries(&spec.sandbox.root)?;
-    let plan = plan::plan(
+    let plan = plan::build(
         &spec.sandbox,
         &entries,
         &hostrun::read(&spec.sandbox),

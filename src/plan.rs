@@ -222,10 +222,10 @@ pub fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
     }
 }
 
-/// The steps for `spec`, given the top-level entries of its source root and, for host mode,
+/// The steps for the sandbox `spec` (pure: every host fact comes in as data), given the top-level entries of its source root and, for host mode,
 /// what the host's /run holds and the listings of the host directories that may become layers
 /// (see `layers`).
-pub fn plan(spec: &Sandbox, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
+pub fn build(spec: &Sandbox, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
@@ -560,7 +560,7 @@ mod tests {
 
     /// The plan for a host whose /run holds nothing the plan keeps.
     pub(super) fn plan(spec: &Sandbox, entries: &[RootEntry]) -> Plan {
-        super::plan(spec, entries, &HostRun::default(), &HostDirs::new())
+        super::build(spec, entries, &HostRun::default(), &HostDirs::new())
     }
 
     pub(super) fn entries() -> Vec<RootEntry> {
@@ -631,12 +631,12 @@ mod tests {
             var_run_dir: true,
             resolver_files: vec![],
         };
-        let p = super::plan(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
+        let p = super::build(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
         let s = find(&p, "/var/run")[0];
         assert_eq!(s.action, scratch(0o755));
         assert!(s.if_exists && s.follow);
         assert!(position(&p, "/var") < position(&p, "/var/run"));
-        let p = super::plan(
+        let p = super::build(
             &spec(Root::Dir("/srv/r".into()), false),
             &entries(),
             &run,
@@ -652,7 +652,7 @@ mod tests {
             var_run_dir: false,
             resolver_files: vec![stub.into()],
         };
-        let p = super::plan(&spec(Root::Host, true), &entries(), &run, &HostDirs::new());
+        let p = super::build(&spec(Root::Host, true), &entries(), &run, &HostDirs::new());
         assert_eq!(
             find(&p, stub)[0].action,
             Action::Bind {
@@ -664,9 +664,9 @@ mod tests {
         );
         assert!(position(&p, "/run") < position(&p, stub));
         // Not with a private network (no DNS to reach), nor with a rootfs (nothing hidden).
-        let p = super::plan(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
+        let p = super::build(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
         assert!(find(&p, stub).is_empty());
-        let p = super::plan(
+        let p = super::build(
             &spec(Root::Dir("/srv/r".into()), true),
             &entries(),
             &run,

@@ -1,4 +1,4 @@
-//! config.json → a spec::Spec { sandbox, process }, planned (plan::plan) and prepared
+//! config.json → a spec::Spec { sandbox, process }, planned (plan::build) and prepared
 //! (prepared::prepare) as the command line's is, plus what only an OCI init does (Launch) and
 //! what `create` keeps. Every field we can't honour where ignoring it would weaken isolation
 //! is an error naming it.
@@ -340,7 +340,7 @@ pub fn convert(
             linux.and_then(|l| l.time_offsets.as_ref()),
         )?,
     };
-    let plan = crate::plan::plan(
+    let plan = crate::plan::build(
         &sandbox,
         &[],
         &crate::hostrun::HostRun::default(),

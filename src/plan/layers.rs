@@ -188,7 +188,7 @@ mod tests {
         top: &[RootEntry],
         dirs: &HostDirs,
     ) -> super::super::Plan {
-        super::super::plan(s, top, &Default::default(), dirs)
+        super::super::build(s, top, &Default::default(), dirs)
     }
 
     fn at<'a>(p: &'a super::super::Plan, dst: &str) -> Vec<&'a Action> {
