@@ -222,9 +222,9 @@ pub fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
     }
 }
 
-/// The steps for the sandbox `spec` (pure: every host fact comes in as data), given the top-level entries of its source root and, for host mode,
-/// what the host's /run holds and the listings of the host directories that may become layers
-/// (see `layers`).
+/// The steps for the sandbox `spec`, given the top-level entries of its source root and, for
+/// host mode, what the host's /run holds and the listings of the host directories that may
+/// become layers (see `layers`): pure, every host fact comes in as data.
 pub fn build(spec: &Sandbox, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
