@@ -133,8 +133,8 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         "network": {"mode": net_mode, "published": published},
         "id_maps": {
             "sandbox": {
-                "uid_map": crate::idmap::line(ids.outer_uid, ids.outer_uid).trim_end(),
-                "gid_map": crate::idmap::line(ids.outer_gid, ids.outer_gid).trim_end(),
+                "uid_map": sandbox.maps.as_ref().map(|m| m.uid_map.trim_end()),
+                "gid_map": sandbox.maps.as_ref().map(|m| m.gid_map.trim_end()),
             },
             "command": {
                 "uid_map": prepared.process.nest.as_ref().map(|n| String::from_utf8_lossy(&n.uid_map).trim_end().to_string()),
