@@ -256,7 +256,7 @@ fn launch(
         }
         match sync::next_record(&spawned.report_read) {
             Some(r) if r.stage == Stage::RuntimeHooks => {}
-            Some(r) => bail!(word_failure(r, &prepared, config)),
+            Some(r) => bail!(word_failure(r, &prepared)),
             None => bail!("the container's init ended before it was created"),
         }
         stored.creating = true;
@@ -290,7 +290,7 @@ fn launch(
     let record = sync::first_record(spawned.report_read);
     if let Some(r) = record.filter(|r| r.stage != Stage::Created) {
         kill_init();
-        bail!(word_failure(r, &prepared, config));
+        bail!(word_failure(r, &prepared));
     }
     if record.is_none() {
         kill_init();
@@ -358,19 +358,18 @@ pub fn hand_terminal(
 }
 
 /// A failure in init or before the process's execve, in runc's words where podman reads them
-/// ("executable file not found in $PATH" → 127, "permission denied" → 126).
-fn word_failure(r: Record, prepared: &Prepared, config: &Config) -> String {
-    let arg0 = config
-        .process
-        .as_ref()
-        .and_then(|p| p.args.first().cloned())
-        .unwrap_or_default();
+/// ("executable file not found in $PATH" → 127, "permission denied" → 126), worded from
+/// what init was given: no config is looked up again.
+fn word_failure(r: Record, prepared: &Prepared) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = |c: &std::ffi::CStr| quote(std::ffi::OsStr::from_bytes(c.to_bytes()));
+    let arg0 = prepared.process.argv.first().unwrap_or_default();
     let errno_text = || crate::error::strerror(r.errno).to_lowercase();
     match r.stage {
-        Stage::Exec if r.errno == libc::ENOENT && !arg0.contains('/') => {
-            format!("exec: {}: executable file not found in $PATH", quote(&arg0))
+        Stage::Exec if r.errno == libc::ENOENT && !arg0.to_bytes().contains(&b'/') => {
+            format!("exec: {}: executable file not found in $PATH", shown(arg0))
         }
-        Stage::Exec => format!("exec: {}: {}", quote(&arg0), errno_text()),
+        Stage::Exec => format!("exec: {}: {}", shown(arg0), errno_text()),
         Stage::Step | Stage::MountPoint => match prepared.steps.get(r.step as usize) {
             Some(s) => crate::error::describe(&s.describe(), r.errno, None),
             None => crate::error::describe(r.stage.doing(), r.errno, None),
@@ -390,11 +389,11 @@ fn word_failure(r: Record, prepared: &Prepared, config: &Config) -> String {
         }
         Stage::Sysctl => crate::error::describe("writing a linux.sysctl", r.errno, None),
         Stage::CreateContainerHook => {
-            let hook = config
-                .hooks
+            let hook = prepared
+                .oci
                 .as_ref()
-                .and_then(|h| h.create_container.get(r.step as usize))
-                .map_or(String::new(), |h| format!(" {}", quote(&h.path)));
+                .and_then(|o| o.create_hooks.get(r.step as usize))
+                .map_or(String::new(), |h| format!(" {}", shown(&h.path)));
             let why = match r.errno {
                 libc::ETIMEDOUT => "it timed out".to_string(),
                 e if e < 0 => format!("it exited with status {}", -e),
