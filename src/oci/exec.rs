@@ -156,7 +156,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // EOF: the process runs (its copy of the pipe closed at execve); a record: it failed.
     if let Some(r) = sync::first_record(report_read) {
         let _ = sys::wait_child(child, false);
-        bail!(word(r, &process));
+        bail!(word(r, &prepared));
     }
     if let Some(file) = &pid_file {
         file.write(child.to_string().as_bytes())?;
@@ -195,14 +195,18 @@ fn container_process(init: i32) -> Result<(i32, std::os::fd::OwnedFd)> {
     bail!("its process is not running (not started yet, or ending)")
 }
 
-fn word(r: Record, process: &Process) -> String {
-    let arg0 = process.args.first().cloned().unwrap_or_default();
+/// The process's failure before its execve, in runc's words (as create's), worded from the
+/// rendered process alone.
+fn word(r: Record, process: &prepared::Process) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let arg0 = process.argv.first().unwrap_or_default();
+    let shown = quote(std::ffi::OsStr::from_bytes(arg0.to_bytes()));
     match (r.stage, r.errno) {
-        (crate::error::Stage::Exec, libc::ENOENT) if !arg0.contains('/') => {
-            format!("exec: {}: executable file not found in $PATH", quote(&arg0))
+        (crate::error::Stage::Exec, libc::ENOENT) if !arg0.to_bytes().contains(&b'/') => {
+            format!("exec: {shown}: executable file not found in $PATH")
         }
         (crate::error::Stage::Exec, errno) => {
-            format!("exec: {}: {}", quote(&arg0), strerror(errno).to_lowercase())
+            format!("exec: {shown}: {}", strerror(errno).to_lowercase())
         }
         (stage, errno) => crate::error::describe(stage.doing(), errno, None),
     }
