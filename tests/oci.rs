@@ -2995,8 +2995,6 @@ fn runtime_tools_default_config_runs() {
 /// slaves, and none but the container's own can be mapped, an unmapped `gid=`/`uid=` of devpts
 /// should be dropped (devpts then uses the container's root group), said with --debug.
 #[test]
-#[ignore = "needs fix in src/oci/mounts.rs or convert.rs: drop a devpts gid=/uid= option whose \
-            id the container's user namespace doesn't map"]
 fn devpts_gid_the_user_namespace_does_not_map() {
     let b = Bundle::new("oci-devptsgid");
     b.args(&[

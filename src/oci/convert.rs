@@ -32,6 +32,8 @@ pub struct Container {
     /// The maps of the container's new user namespace (its sandbox's), written by `create`.
     pub maps: Option<spec::IdMaps>,
     pub rootfs: PathBuf,
+    /// What was changed from the config and why, for --debug.
+    pub notes: Vec<String>,
 }
 
 pub struct Options {
@@ -263,6 +265,7 @@ pub fn convert(
         Ok((canonical, dir))
     };
     let mut mounts = config_mounts(&config.mounts, &mut source_of)?;
+    let notes = drop_unmapped_devpts_ids(&mut mounts, &uid_space, &gid_space);
     for d in linux.map(|l| l.devices.as_slice()).unwrap_or_default() {
         if !crate::plan::DEVICES
             .iter()
@@ -402,6 +405,7 @@ pub fn convert(
         join_pid,
         maps: spec.sandbox.maps.take(),
         rootfs,
+        notes,
     })
 }
 
@@ -462,6 +466,59 @@ fn config_mounts(
         });
     }
     Ok(out)
+}
+
+/// devpts's `uid=`/`gid=` (the owner of new pty slaves) must be an id of the mounting user
+/// namespace, else the mount is EINVAL (devpts_parse_param). runtime-tools' and Docker's
+/// default configs ask for `gid=5` (tty), which a rootless container's one-id namespace doesn't
+/// map: such an option is dropped (new slaves then get the mounter's ids), one that is mapped
+/// kept. Returns what was dropped, for --debug.
+fn drop_unmapped_devpts_ids(
+    mounts: &mut [MountSpec],
+    uid_space: &[IdMapping],
+    gid_space: &[IdMapping],
+) -> Vec<String> {
+    let mapped = |space: &[IdMapping], id: u32| {
+        space
+            .iter()
+            .any(|m| id >= m.container_id && id - m.container_id < m.size)
+    };
+    let mut notes = Vec::new();
+    for m in mounts {
+        let MountSpec::Filesystem {
+            dst,
+            fstype,
+            options,
+            ..
+        } = m
+        else {
+            continue;
+        };
+        if fstype != "devpts" {
+            continue;
+        }
+        options.retain(|(key, value)| {
+            let space = match key.as_str() {
+                "uid" => uid_space,
+                "gid" => gid_space,
+                _ => return true,
+            };
+            // Not a number: left for the kernel to refuse.
+            let Some(id) = value.as_deref().and_then(|v| v.parse::<u32>().ok()) else {
+                return true;
+            };
+            if mapped(space, id) {
+                return true;
+            }
+            notes.push(format!(
+                "mount {}: devpts option {key}={id} dropped: {key} {id} is not mapped in the \
+                 container's user namespace",
+                crate::error::escape(dst.as_os_str().as_encoded_bytes())
+            ));
+            false
+        });
+    }
+    notes
 }
 
 /// `maskedPaths` then `readonlyPaths`.
@@ -717,6 +774,33 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn devpts_ids_are_kept_only_when_mapped() {
+        let devpts = |opts: &[(&str, &str)]| MountSpec::Filesystem {
+            dst: "/dev/pts".into(),
+            fstype: "devpts".into(),
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+            attrs: 0,
+            propagation: libc::MS_PRIVATE,
+        };
+        let wide = IdMapping {
+            container_id: 0,
+            host_id: 100000,
+            size: 65536,
+        };
+        let mut mounts = [devpts(&[("gid", "5"), ("uid", "0"), ("mode", "0620")])];
+        let notes = drop_unmapped_devpts_ids(&mut mounts, &[one(1000)], &[one(1000)]);
+        assert_eq!(mounts[0], devpts(&[("uid", "0"), ("mode", "0620")]));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("gid=5"), "{}", notes[0]);
+        let mut mounts = [devpts(&[("gid", "5")])];
+        assert!(drop_unmapped_devpts_ids(&mut mounts, &[wide], &[wide]).is_empty());
+        assert_eq!(mounts[0], devpts(&[("gid", "5")]));
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub fn create(
             new_keyring: !opts.no_new_keyring,
         },
     )?;
+    for note in &container.notes {
+        log.debug(note);
+    }
     let console = match &opts.console_socket {
         Some(path) => Some(
             std::os::unix::net::UnixStream::connect(path)
