@@ -88,6 +88,7 @@ pub enum Action {
     /// propagation type (MS_PRIVATE unless the config says otherwise).
     Filesystem {
         fstype: String,
+        source: String,
         options: Vec<(String, Option<String>)>,
         attrs: u64,
         propagation: u64,
@@ -440,6 +441,7 @@ fn user_step(m: &MountSpec, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
         MountSpec::Filesystem {
             dst,
             fstype,
+            source,
             options,
             attrs,
             propagation,
@@ -447,6 +449,7 @@ fn user_step(m: &MountSpec, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
             dst,
             Action::Filesystem {
                 fstype: fstype.clone(),
+                source: source.clone(),
                 options: options.clone(),
                 attrs: *attrs,
                 propagation: *propagation,
@@ -876,6 +879,7 @@ mod tests {
                 "/m",
                 Action::Filesystem {
                     fstype: "mqueue".into(),
+                    source: "mqueue".into(),
                     options: vec![],
                     attrs: 0,
                     propagation: 0,

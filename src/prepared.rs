@@ -422,20 +422,22 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
         },
         Action::Filesystem {
             fstype,
+            source,
             options,
             attrs,
             propagation,
         } => PreparedAction::Filesystem {
             propagation: *propagation,
             fstype: cstring(fstype.as_bytes())?,
-            options: options
-                .iter()
-                .map(|(k, v)| {
+            // The source is the first string the new filesystem is given (fsconfig(2)
+            // FSCONFIG_SET_STRING "source"), else mountinfo says "none".
+            options: std::iter::once(Ok((c"source".into(), Some(cstring(source.as_bytes())?))))
+                .chain(options.iter().map(|(k, v)| {
                     Ok((
                         cstring(k.as_bytes())?,
                         v.as_deref().map(|v| cstring(v.as_bytes())).transpose()?,
                     ))
-                })
+                }))
                 .collect::<Result<_>>()?,
             attrs: *attrs,
         },

@@ -2804,8 +2804,6 @@ fn a_bind_option_we_do_not_know_is_an_error_not_dropped() {
 /// A filesystem's source is what the config says ("tmpfs", "proc", "shm"...); today every new
 /// filesystem is mounted with the source "none", so all of those validations fail.
 #[test]
-#[ignore = "needs fix in src/oci/mounts.rs (Action::Filesystem carries no source: steps() \
-            should pass m.source, else the fstype) and the executor that mounts it"]
 fn a_filesystems_source_is_the_configs() {
     let b = Bundle::new("oci-mountsource");
     b.args(&[

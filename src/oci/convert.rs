@@ -458,6 +458,11 @@ fn config_mounts(
                 fstype => MountSpec::Filesystem {
                     dst,
                     fstype: fstype.into(),
+                    // runtime-tools' runtimetest finds each mount by its source in mountinfo.
+                    source: match m.source.as_deref() {
+                        None | Some("") => fstype.into(),
+                        Some(s) => s.into(),
+                    },
                     options: o.data,
                     attrs: o.attrs,
                     propagation,
@@ -781,6 +786,7 @@ mod tests {
         let devpts = |opts: &[(&str, &str)]| MountSpec::Filesystem {
             dst: "/dev/pts".into(),
             fstype: "devpts".into(),
+            source: "devpts".into(),
             options: opts
                 .iter()
                 .map(|(k, v)| (k.to_string(), Some(v.to_string())))

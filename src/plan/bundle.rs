@@ -49,11 +49,13 @@ fn action(bundle: &Bundle, m: &MountSpec) -> Action {
         }
         MountSpec::Filesystem {
             fstype,
+            source,
             attrs,
             propagation,
             ..
         } if fstype == "cgroup" || fstype == "cgroup2" => Action::Filesystem {
             fstype: "cgroup2".into(),
+            source: source.clone(),
             options: vec![],
             attrs: *attrs,
             propagation: *propagation,
@@ -119,6 +121,7 @@ mod tests {
         MountSpec::Filesystem {
             dst: dst.into(),
             fstype: fstype.into(),
+            source: fstype.into(),
             options: vec![],
             attrs: MOUNT_ATTR_RDONLY,
             propagation: nix::libc::MS_PRIVATE,

@@ -38,6 +38,8 @@ pub enum MountSpec {
     Filesystem {
         dst: PathBuf,
         fstype: String,
+        /// What /proc/self/mountinfo shows as its source (the config's `source`).
+        source: String,
         options: Vec<(String, Option<String>)>,
         attrs: u64,
         propagation: u64,
