@@ -2772,8 +2772,6 @@ fn runtime_tools_mounts_and_unknown_rlimit_or_capability() {
 /// to follow symlinks there) is silently dropped today: a bind can't take filesystem data, so
 /// it must be an error (or, for nosymfollow, MOUNT_ATTR_NOSYMFOLLOW), never ignored.
 #[test]
-#[ignore = "needs fix in src/oci/mounts.rs: steps() drops a bind's unknown options (o.data) \
-            silently; nosymfollow/rnosymfollow should set MOUNT_ATTR_NOSYMFOLLOW"]
 fn a_bind_option_we_do_not_know_is_an_error_not_dropped() {
     let b = Bundle::new("oci-bindopt");
     let dir = b.path().join("shared");

@@ -443,6 +443,19 @@ fn config_mounts(
         let propagation = o.propagation.unwrap_or(libc::MS_PRIVATE);
         let kind = m.kind.as_deref().unwrap_or("");
         out.push(if o.bind || kind == "bind" {
+            // A bind takes no filesystem data: an option we don't know would be dropped, and
+            // config.md wants an error for one that can't be honoured.
+            if let Some((key, value)) = o.data.first() {
+                let opt = match value {
+                    Some(v) => format!("{key}={v}"),
+                    None => key.clone(),
+                };
+                bail!(
+                    "mount {}: unknown bind mount option {}",
+                    quote(&m.destination),
+                    quote(&opt)
+                );
+            }
             let (src, dir) = source_of(m.source.as_deref().unwrap_or(""))?;
             MountSpec::BindTree {
                 src,
@@ -779,6 +792,15 @@ mod tests {
                 ..
             }
         ));
+        let mounts = [m("/d", "bind", "vol", &["rbind", "nosymfollow"])];
+        let out = config_mounts(&mounts, &mut sources).unwrap();
+        assert!(matches!(&out[0], MountSpec::BindTree { attrs, .. }
+            if *attrs == crate::sys::MOUNT_ATTR_NOSYMFOLLOW));
+        let mounts = [m("/d", "bind", "vol", &["rbind", "size=1k"])];
+        let err = config_mounts(&mounts, &mut sources)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "mount \"/d\": unknown bind mount option \"size=1k\"");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Mount options as mount(8) and OCI configs spell them ("ro", "nosuid", "rbind", "rshared",
 //! "size=64k"): mount attributes, bind or not, propagation, and the filesystem's own options.
 
-use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use crate::sys::{
+    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW,
+    MOUNT_ATTR_RDONLY,
+};
 
 /// What a mount's options say: mount attributes, bind or not, and the filesystem's own options.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub fn parse_options(options: &[String]) -> Options {
             "dev" | "rdev" => (0, MOUNT_ATTR_NODEV),
             "noexec" | "rnoexec" => (MOUNT_ATTR_NOEXEC, 0),
             "exec" | "rexec" => (0, MOUNT_ATTR_NOEXEC),
+            // Symlinks aren't followed on the mount (mount_setattr(2), Linux 5.10).
+            "nosymfollow" | "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
+            "symfollow" | "rsymfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
             "bind" => {
                 o.bind = true;
                 (0, 0)
