@@ -84,6 +84,8 @@ stages! {
     /// A createContainer hook, run by init; `step` says which, errno is an errno or minus
     /// its exit status.
     CreateContainerHook => "running a createContainer hook",
+    /// An OCI config's `domainname`.
+    Domainname => "setting the domain name",
 }
 
 impl Stage {

@@ -2882,8 +2882,6 @@ fn an_empty_id_is_refused_by_every_operation() {
 /// it gets `hostname`. Refused today as unsupported (an error, which config.md allows, but
 /// setdomainname(2) in a UTS namespace of the container's own is as easy as sethostname).
 #[test]
-#[ignore = "needs fix in src/oci/convert.rs (refuse_unsupported refuses domainname) and the \
-            UTS setup that sets the hostname (setdomainname beside it)"]
 fn domainname_is_set_in_the_containers_uts_namespace() {
     let b = Bundle::new("oci-domainname");
     b.args(&["cat", "/proc/sys/kernel/domainname"]);
@@ -2891,6 +2889,13 @@ fn domainname_is_set_in_the_containers_uts_namespace() {
     let out = b.run(&["run", "dn1"]);
     assert_quiet_success(&out);
     assert_eq!(text(&out.stdout), "example.org\n");
+    // As a hostname, it needs a UTS namespace of the container's own.
+    b.edit(|c| {
+        without_namespace(c, "uts");
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    assert_error(&b.run(&["create", "dn2"]), "domainname");
+    assert_error(&b.run(&["state", "dn2"]), "does not exist");
 }
 
 /// youki's contest runs `--root R create ID --bundle B` (options after the id) from another

@@ -254,6 +254,21 @@ pub fn convert(
         })?;
     }
 
+    // So does the domain name (setdomainname(2), beside it; the same rules).
+    let domainname = config.domainname.clone().unwrap_or_default();
+    if !domainname.is_empty() && flags & libc::CLONE_NEWUTS == 0 {
+        bail!("invalid domainname: setting it needs a new uts namespace in linux.namespaces");
+    }
+    if !domainname.is_empty() {
+        crate::spec::validate_hostname(domainname.as_ref()).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid domainname: {}",
+                e.to_string().replace("invalid --hostname ", "")
+            )
+        })?;
+    }
+    let domainname = domainname.into_bytes();
+
     // The sandbox: the bundle's rootfs as the root, the config's mounts, default devices, then
     // masks (plan/bundle.rs), planned as every sandbox is.
     let mut source_of = |src: &str| -> Result<(PathBuf, bool)> {
@@ -362,6 +377,7 @@ pub fn convert(
         .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
         exec_fifo: None,
+        domainname,
         late_cgroup_ns: false,
         start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
         create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
@@ -677,9 +693,6 @@ fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
             "process.selinuxLabel",
             "SELinux labels are not applied by ns-rootless",
         )?;
-    }
-    if config.domainname.as_deref().is_some_and(|d| !d.is_empty()) {
-        refuse("domainname", "not supported")?;
     }
     if let Some(l) = &config.linux {
         if l.personality.is_some() {

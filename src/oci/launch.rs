@@ -21,6 +21,8 @@ pub struct Launch {
     pub late_cgroup_ns: bool,
     /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
     pub exec_fifo: Option<OwnedFd>,
+    /// config.json `domainname`, set in the container's UTS namespace (empty: left as it is).
+    pub domainname: Vec<u8>,
 }
 
 /// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
@@ -168,6 +170,9 @@ pub fn prepare_init(p: &crate::prepared::Prepared, o: &Launch) -> Result<(), (St
     }
     if o.late_cgroup_ns {
         sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, p.joins.len() as u32, e))?;
+    }
+    if !o.domainname.is_empty() {
+        sys::setdomainname(&o.domainname).map_err(|e| (Stage::Domainname, 0, e))?;
     }
     for (i, (path, value)) in p.sysctls.iter().enumerate() {
         sys::write_file(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
