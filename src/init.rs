@@ -150,9 +150,12 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
     // pidfd. Of the host we hold only the exec fifo's write end (a FIFO: no directory to
     // resolve a path from, and closed before the process runs).
     let mut report = ctx.report_write;
-    if p.oci.is_some() {
-        if let Err(e) = sys::find_executable(&p.process.candidates) {
-            fail(Stage::Exec, 0, e);
+    if let Some(oci) = &p.oci {
+        // Without a process (config.json has none) there is nothing to find: `start` kills us.
+        if !oci.no_process {
+            if let Err(e) = sys::find_executable(&p.process.candidates) {
+                fail(Stage::Exec, 0, e);
+            }
         }
         if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
             fail(Stage::TimeNamespace, 0, e);

@@ -2602,8 +2602,6 @@ fn console_size_is_ignored_without_a_terminal() {
 /// So create succeeds without one, and start is an error that leaves the container stopped
 /// (it has nothing to run; runtime-tools then waits for `stopped` and deletes it).
 #[test]
-#[ignore = "needs fix in src/oci/convert.rs (convert refuses a config without process) and \
-            src/oci/create.rs + store.rs + lifecycle.rs (Stored.no_process, checked by start)"]
 fn start_without_a_process_is_an_error_and_the_container_stops() {
     let b = Bundle::new("oci-noprocess");
     b.edit(|c| {
@@ -2617,6 +2615,9 @@ fn start_without_a_process_is_an_error_and_the_container_stops() {
     b.wait_status("np1", "stopped");
     assert_eq!(fs::read_to_string(&out).unwrap(), "");
     assert_quiet_success(&b.run(&["delete", "np1"]));
+    // `run` is create and start: the same error, and nothing is left.
+    assert_error(&b.run(&["run", "np2"]), "no process");
+    assert_error(&b.run(&["state", "np2"]), "does not exist");
 }
 
 /// runtime-tools validation/hooks_stdin: prestart, poststart and poststop hooks (the rootfs's

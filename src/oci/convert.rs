@@ -47,10 +47,20 @@ pub fn convert(
     caller: Caller,
     opts: &Options,
 ) -> Result<Container> {
-    let process = config
-        .process
-        .as_ref()
-        .context("invalid config.json: no process")?;
+    // config.md: `process` is optional until `start`, which then fails (runtime.md). Without
+    // one, init is made for a placeholder it never looks up nor runs (Launch::no_process).
+    let placeholder;
+    let process = match &config.process {
+        Some(p) => p,
+        None => {
+            placeholder = Process {
+                args: vec!["true".into()],
+                cwd: "/".into(),
+                ..Default::default()
+            };
+            &placeholder
+        }
+    };
     let linux = config.linux.as_ref();
     crate::oci::validate::config(config)?;
     refuse_unsupported(config, process)?;
@@ -376,6 +386,7 @@ pub fn convert(
         .as_ref()
         .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
+        no_process: config.process.is_none(),
         exec_fifo: None,
         domainname,
         late_cgroup_ns: false,

@@ -215,6 +215,7 @@ fn launch(
         annotations: config.annotations.clone(),
         creating: false,
         started: false,
+        no_process: config.process.is_none(),
         hooks: config.hooks.clone().unwrap_or_default(),
         cgroup,
     };

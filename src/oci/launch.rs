@@ -21,6 +21,8 @@ pub struct Launch {
     pub late_cgroup_ns: bool,
     /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
     pub exec_fifo: Option<OwnedFd>,
+    /// config.json has no `process`: init looks up nothing and is killed by `start`.
+    pub no_process: bool,
     /// config.json `domainname`, set in the container's UTS namespace (empty: left as it is).
     pub domainname: Vec<u8>,
 }

@@ -124,6 +124,17 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
 /// error and the container is stopped (runtime.md lifecycle step 9). With poststart hooks,
 /// runs them once the process has exec'd.
 pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) -> Result<()> {
+    // runtime.md: start MUST generate an error if the process was not set; it has nothing to
+    // run, so the container is stopped (and can be deleted).
+    if s.no_process {
+        let _ = init.signal(libc::SIGKILL);
+        let _ = sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000);
+        bail!(
+            "cannot start container {}: its config.json has no process (config.md: required \
+             by start); the container is stopped",
+            s.id
+        );
+    }
     let start_hooks = &s.hooks.start_container;
     let waits = !start_hooks.is_empty() || !s.hooks.poststart.is_empty();
     // Open before init goes on: a failed hook's byte lasts only while the fifo is open.
