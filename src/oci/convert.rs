@@ -408,6 +408,11 @@ pub fn convert(
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
         oom_score_adj: None,
         console_size: (0, 0),
+        scheduler: None,
+        io_priority: None,
+        // config.md: execCPUAffinity "is not applicable to the container's init process"
+        // (CRI-O sets it to keep `exec`'d processes off the workload's CPUs).
+        cpu_affinity: None,
     };
     let mut spec = spec::Spec {
         sandbox,

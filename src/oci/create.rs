@@ -408,7 +408,9 @@ fn word_failure(r: Record, prepared: &Prepared) -> String {
         _ => crate::error::describe(
             r.stage.doing(),
             r.errno,
-            crate::host::userns_hint(r.errno).filter(|_| r.stage == Stage::Handshake),
+            crate::host::userns_hint(r.errno)
+                .filter(|_| r.stage == Stage::Handshake)
+                .or_else(|| crate::oci::sched::hint(r.stage, r.errno)),
         ),
     }
 }

@@ -102,6 +102,22 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // In the host's network namespace (ours), the container's process entered a Landlock
     // domain (convert.rs): so does this one.
     prepared.landlock = crate::landlock::payload_ruleset(flags & libc::CLONE_NEWNET == 0)?;
+    // execCPUAffinity.initial: where we run until the process is in the container's cgroup
+    // (the process sets `final` before its execve).
+    if let Some(list) = process
+        .exec_cpu_affinity
+        .as_ref()
+        .and_then(|a| a.initial.as_deref())
+    {
+        let mask = crate::oci::sched::cpu_list("initial", list)?;
+        sys::set_cpu_affinity(&mask).map_err(|err| {
+            anyhow!(
+                "setting process.execCPUAffinity.initial {}: {}",
+                quote(list),
+                strerror(err)
+            )
+        })?;
+    }
     // Into the container's cgroup (linux.resources), before we fork: the limits hold for what
     // exec starts as for the container's own processes.
     if let Some(dir) = &s.cgroup {
@@ -208,7 +224,9 @@ fn word(r: Record, process: &prepared::Process) -> String {
         (crate::error::Stage::Exec, errno) => {
             format!("exec: {shown}: {}", strerror(errno).to_lowercase())
         }
-        (stage, errno) => crate::error::describe(stage.doing(), errno, None),
+        (stage, errno) => {
+            crate::error::describe(stage.doing(), errno, crate::oci::sched::hint(stage, errno))
+        }
     }
 }
 
@@ -264,8 +282,12 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
         }
     }
     p.capabilities = Some(caps);
-    // The container's rlimits (runc's exec starts from the container's process too).
+    // The container's rlimits and scheduling (runc's exec starts from the container's process
+    // too).
     p.rlimits = base.rlimits.clone();
+    p.scheduler = base.scheduler.clone();
+    p.io_priority = base.io_priority.clone();
+    p.exec_cpu_affinity = base.exec_cpu_affinity.clone();
     Ok(p)
 }
 
@@ -294,6 +316,16 @@ fn prepare(
         own_pid_ns: true,
         oom_score_adj: None,
         console_size: (0, 0),
+        scheduler: None,
+        io_priority: None,
+        cpu_affinity: match process
+            .exec_cpu_affinity
+            .as_ref()
+            .and_then(|a| a.last.as_deref())
+        {
+            Some(list) => Some(Box::new(crate::oci::sched::cpu_list("final", list)?)),
+            None => None,
+        },
     };
     let process = crate::oci::process::to_spec(process, lockdown, 24)?;
     // Its Landlock domain is set once the namespaces to join are known.

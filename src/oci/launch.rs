@@ -208,6 +208,17 @@ pub fn finish_process(o: &crate::spec::OciLockdown) -> Result<(), (Stage, Errno)
     for &(resource, soft, hard) in &o.rlimits {
         sys::set_rlimit(resource, soft, hard).map_err(|e| (Stage::Limit, e))?;
     }
+    // After the rlimits: RLIMIT_NICE and RLIMIT_RTPRIO say what an unprivileged process may
+    // ask for (sched(7)).
+    if let Some(attr) = &o.scheduler {
+        sys::set_scheduler(attr).map_err(|e| (Stage::Scheduler, e))?;
+    }
+    if let Some(ioprio) = o.io_priority {
+        sys::set_io_priority(ioprio).map_err(|e| (Stage::IoPriority, e))?;
+    }
+    if let Some(mask) = &o.cpu_affinity {
+        sys::set_cpu_affinity(mask).map_err(|e| (Stage::CpuAffinity, e))?;
+    }
     sys::limit_bounding_set(o.caps.bounding).map_err(|e| (Stage::Capabilities, e))?;
     sys::become_ids(o.uid, o.gid, &o.groups, o.set_groups).map_err(|e| (Stage::Ids, e))?;
     let c = o.caps;

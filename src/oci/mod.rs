@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod launch;
 pub mod lifecycle;
 pub mod process;
+pub mod sched;
 pub mod seccomp;
 pub mod store;
 pub mod validate;

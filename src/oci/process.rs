@@ -27,6 +27,8 @@ pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Resul
         .oom_score_adj
         .filter(|&v| Some(v) != current_oom_score_adj())
         .map(|v| v.to_string().into_bytes());
+    lockdown.scheduler = crate::oci::sched::scheduler(process)?;
+    lockdown.io_priority = crate::oci::sched::io_priority(process)?;
     lockdown.console_size = match process.console_size {
         Some(c) => (c.height, c.width),
         None => (rows, if rows > 0 { 80 } else { 0 }),

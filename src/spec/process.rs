@@ -57,6 +57,12 @@ pub struct OciLockdown {
     pub oom_score_adj: Option<Vec<u8>>,
     /// The terminal's size (rows, columns), when it gets one.
     pub console_size: (u16, u16),
+    /// `process.scheduler`, `process.ioPriority` (an IOPRIO_PRIO_VALUE) and, for an `exec`'d
+    /// process, `process.execCPUAffinity.final`: set just before execve.
+    /// (Boxed, as the CPU mask: most processes have neither.)
+    pub scheduler: Option<Box<crate::sys::SchedAttr>>,
+    pub io_priority: Option<i32>,
+    pub cpu_affinity: Option<Box<crate::sys::CpuMask>>,
 }
 
 /// Where the payload starts.

@@ -37,6 +37,7 @@ mod paths;
 mod privileges;
 mod probes;
 mod process;
+mod sched;
 mod signals;
 mod terminal;
 
@@ -49,5 +50,6 @@ pub use paths::*;
 pub use privileges::*;
 pub use probes::*;
 pub use process::*;
+pub use sched::*;
 pub use signals::*;
 pub use terminal::*;
