@@ -2887,6 +2887,30 @@ fn io_priority_scheduler_and_cpu_affinity_apply_to_the_process() {
     assert_quiet_success(&b.run(&["delete", "sc2"]));
 }
 
+/// One container whose state can't be read doesn't hide the others from `list`: they are
+/// listed, the bad one is named on stderr, and the exit status says something was amiss.
+#[test]
+fn list_names_an_unreadable_container_and_lists_the_others() {
+    let b = Bundle::new("oci-listbad");
+    b.args(&["sleep", "1000"]);
+    for id in ["lb1", "lb2"] {
+        assert!(b.create(id, &[]).0.success());
+    }
+    let state = b.root.join("lb1").join("state.json");
+    let kept = fs::read(&state).unwrap();
+    fs::write(&state, b"{not json").unwrap();
+    for format in ["table", "json"] {
+        let out = b.run(&["list", "--format", format]);
+        assert_error(&out, "container lb1 not listed");
+        assert!(text(&out.stdout).contains("lb2"), "{}", describe(&out));
+        assert!(!text(&out.stdout).contains("lb1"), "{}", describe(&out));
+    }
+    fs::write(&state, kept).unwrap();
+    for id in ["lb1", "lb2"] {
+        assert_quiet_success(&b.run(&["delete", "--force", id]));
+    }
+}
+
 /// youki's contest create/empty_id: an empty id (given, not missing) is an error for every
 /// operation, and creates nothing.
 #[test]
