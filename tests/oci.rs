@@ -3059,6 +3059,14 @@ fn devpts_gid_the_user_namespace_does_not_map() {
     let out = b.run(&["run", "dg1"]);
     assert_quiet_success(&out);
     assert_eq!(text(&out.stdout), "devpts\n");
+    // Said under --debug only.
+    let out = b.run(&["--debug", "run", "dg2"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("devpts option gid=5 dropped"),
+        "{}",
+        describe(&out)
+    );
 }
 
 /// runtime-linux.md "Dev symbolic links": /dev/fd, /dev/stdin, /dev/stdout and /dev/stderr
