@@ -306,59 +306,56 @@ pub enum SeccompMode {
     None,
 }
 
-/// A filesystem option, as given; `Cli::mounts_in_order` lists them in command-line order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MountArg {
-    Bind {
-        arg: OsString,
-        readonly: bool,
-        optional: bool,
-    },
-    Tmpfs(OsString),
-    Dir(OsString),
-    Symlink(OsString),
-    Work(OsString),
-    Hide(OsString),
-}
-
-impl MountArg {
-    /// The option's name, for messages.
-    pub fn option(&self) -> &'static str {
-        match self {
-            MountArg::Bind {
-                readonly: false,
-                optional: false,
-                ..
-            } => "--bind",
-            MountArg::Bind {
-                readonly: true,
-                optional: false,
-                ..
-            } => "--ro-bind",
-            MountArg::Bind {
-                readonly: false,
-                optional: true,
-                ..
-            } => "--bind-try",
-            MountArg::Bind {
-                readonly: true,
-                optional: true,
-                ..
-            } => "--ro-bind-try",
-            MountArg::Tmpfs(_) => "--tmpfs",
-            MountArg::Dir(_) => "--dir",
-            MountArg::Symlink(_) => "--symlink",
-            MountArg::Work(_) => "--work",
-            MountArg::Hide(_) => "--hide",
-        }
-    }
-}
+pub use crate::spec::MountArg;
 
 pub struct Parsed {
     pub cli: Cli,
     pub mounts: Vec<MountArg>,
     /// The words parsed (program name first), for a profile's options to go before.
     pub args: Vec<OsString>,
+}
+
+impl Parsed {
+    /// What the command line asks for, as every front end says it (spec::Input). Moves only.
+    pub fn into_input(self) -> crate::spec::Input {
+        let Parsed { cli, mounts, .. } = self;
+        let allow = |g: AllowGroup| cli.allow.contains(&g);
+        crate::spec::Input {
+            allow: crate::seccomp::Allow {
+                nested: allow(AllowGroup::Nested),
+                perf: allow(AllowGroup::Perf),
+                io_uring: allow(AllowGroup::IoUring),
+                keyring: allow(AllowGroup::Keyring),
+            },
+            no_seccomp: cli.seccomp == SeccompMode::None,
+            name: cli.name,
+            detach: cli.detach,
+            hostname: cli.hostname,
+            time_offset: cli.time_offset,
+            tty: cli.tty,
+            no_tty: cli.no_tty,
+            share_net: cli.share_net,
+            net: cli.net,
+            publish: cli.publish,
+            rootfs: cli.rootfs,
+            image: cli.image,
+            cow: cli.cow,
+            mounts,
+            chdir: cli.chdir,
+            env: cli.env,
+            keep_env: cli.keep_env,
+            unset_env: cli.unset_env,
+            env_file: cli.env_file,
+            uid: cli.uid,
+            gid: cli.gid,
+            allow_root: cli.allow_root,
+            limit: cli.limit,
+            timeout: cli.timeout,
+            seccomp_fd: cli.seccomp_fd,
+            result_json: cli.daily.result_json,
+            command: cli.command,
+        }
+    }
 }
 
 /// Parses argv; the filesystem options keep their command-line order across option names.

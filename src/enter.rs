@@ -4,7 +4,8 @@
 //! sandbox's user namespace first, setns(2)), fork (a PID namespace only takes children), and
 //! the child goes the payload's way (payload.rs) with the payload's own settings, as its
 //! supervisor recorded them in the state: the same seccomp program, limits, ids, environment
-//! and start directory. (init's namespaces are off limits: it is not dumpable.)
+//! and start directory, rendered by prepared::process as the payload's were. (init's
+//! namespaces are off limits: it is not dumpable.)
 //!
 //! The payload is found through a pidfd of the recorded pid, checked against its start time;
 //! its /proc directory is reached through the pid that pidfd names in /proc, and closed
@@ -13,8 +14,7 @@
 use crate::cli::ExecCli;
 use crate::error::{quote, strerror};
 use crate::pidfd::Pidfd;
-use crate::plan::Plan;
-use crate::spec::{self, Cwd, Host, Ids, Root, Spec};
+use crate::spec::{self, Cwd, Host};
 use crate::state::{self, State};
 use crate::sync;
 use crate::{payload, prepared, signals, supervise, sys, tty};
@@ -103,10 +103,13 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         open_namespaces(&proc_dir).with_context(|| format!("joining {}", quote(&cli.name)))?;
     // Nothing of the host's /proc goes into the sandbox with us.
     drop((proc_dir, payload));
-    let spec = exec_spec(&cli, &st, &host)?;
-    let mut prepared = prepared::prepare(&spec, &Plan::default())?;
-    // The payload's user namespace is already the locked nested one.
-    prepared.nest = false;
+    let process = exec_process(&cli, &st, &host)?;
+    // The payload's process half, without a nested user namespace: the payload's is joined
+    // already, locked. Only whether the host's network is shared counts (the namespace is
+    // joined, not made): then the command enters the payload's Landlock scope (landlock.rs).
+    let share_net = st.process.as_ref().is_some_and(|p| p.share_net);
+    let prepared = prepared::process(&process, share_net, None)?;
+    drop(process);
     // Not dumpable before we join (and the fork below inherits it): with `--allow nested` the
     // payload holds CAP_SYS_PTRACE in the user namespace we join, and could otherwise attach
     // to our child between its fork and its seccomp filter, while it still holds the caller's
@@ -148,7 +151,7 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
             // If `exec` dies, its command goes too.
             let _ = sys::kill_me_with_parent();
             payload::main(&payload::Start {
-                prepared: &prepared,
+                process: &prepared,
                 report: report_write.as_raw_fd(),
                 umask,
                 pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
@@ -178,14 +181,14 @@ pub fn run(cli: ExecCli, host: Host) -> Result<u8> {
         }
     };
     match record {
-        Some(r) => Err(crate::parent::word_exec_failure(r, &spec, &prepared).into()),
+        Some(r) => Err(crate::parent::word_exec_failure(r, &prepared).into()),
         None => Ok(outcome.status),
     }
 }
 
-/// The spec of an exec'd command: the payload's own process settings, recorded by its
-/// supervisor in the state (which no sandbox can write), with `exec`'s -e and --chdir on top.
-fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
+/// The exec'd command's process: the payload's own settings, recorded by its supervisor in
+/// the state (which no sandbox can write), with `exec`'s -e and --chdir on top.
+fn exec_process(cli: &ExecCli, st: &State, host: &Host) -> Result<spec::Process> {
     let process = st.process.as_ref().ok_or_else(|| {
         anyhow!(
             "the state of {} does not say how its command was locked down; refusing to exec",
@@ -206,37 +209,16 @@ fn exec_spec(cli: &ExecCli, st: &State, host: &Host) -> Result<Spec> {
                 .ok_or_else(|| anyhow!("the state of {} names an unknown limit", quote(&st.name)))
         })
         .collect::<Result<_>>()?;
-    Ok(Spec {
-        hostname: st.hostname.as_bytes().to_vec(),
-        root: Root::Host,
-        // Only whether the host's network is shared counts (the namespace is joined, not made):
-        // then the command enters the payload's Landlock scope (landlock.rs).
-        net: if process.share_net {
-            crate::net::Net::Host
-        } else {
-            crate::net::Net::Private
-        },
-        ids: Ids {
-            outer_uid: host.uid,
-            outer_gid: host.gid,
-            inner_uid: st.inner_uid,
-            inner_gid: st.inner_gid,
-        },
+    Ok(spec::Process {
         command: cli.command.clone(),
         env,
         cwd,
-        mounts: Vec::new(),
         limits,
-        timeout: None,
         seccomp: process.seccomp.clone(),
         tty: cli.tty || (host.stdin_is_terminal && !cli.no_tty),
-        nested: process.nested,
-        name: Some(st.name.clone()),
-        detach: false,
         ignored_signals: host.ignored_signals,
-        private_dirs: host.private_dirs.clone(),
-        time_offsets: None,
-        cow: None,
-        result_json: None,
+        lockdown: spec::Lockdown::Native {
+            keep_caps: process.nested,
+        },
     })
 }

@@ -84,6 +84,14 @@ stages! {
     /// A createContainer hook, run by init; `step` says which, errno is an errno or minus
     /// its exit status.
     CreateContainerHook => "running a createContainer hook",
+    /// An OCI config's `domainname`.
+    Domainname => "setting the domain name",
+    /// An OCI process's `scheduler`.
+    Scheduler => "setting process.scheduler (sched_setattr)",
+    /// An OCI process's `ioPriority`.
+    IoPriority => "setting process.ioPriority (ioprio_set)",
+    /// An OCI process's `execCPUAffinity`.
+    CpuAffinity => "setting process.execCPUAffinity (sched_setaffinity)",
 }
 
 impl Stage {
@@ -171,7 +179,7 @@ mod tests {
     #[test]
     fn stages_round_trip_through_their_numbers() {
         // The last variant.
-        let last = Stage::CreateContainerHook as u32;
+        let last = Stage::CpuAffinity as u32;
         for v in 1..=last {
             let stage =
                 Stage::from_u32(v).expect("every number up to the last variant's is a stage");

@@ -1,5 +1,5 @@
 //! `ns-rootless explain [RUN OPTIONS] [--] [COMMAND]`: what a run would do, in order, without
-//! creating any namespace. The steps are `plan::plan`'s and the namespaces and id maps
+//! creating any namespace. The steps are `plan::build`'s and the namespaces and id maps
 //! `prepared::prepare`'s: what the launcher executes, not a description kept beside it.
 
 use crate::error::escape;
@@ -108,8 +108,9 @@ fn step_json(s: &Step, prepared: &PreparedAction) -> Value {
 }
 
 fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
-    let ids = spec.ids;
-    let seccomp = match &spec.seccomp {
+    let (sandbox, process) = (&spec.sandbox, &spec.process);
+    let ids = sandbox.ids;
+    let seccomp = match &process.seccomp {
         Seccomp::Default(a) => {
             let allowed: Vec<&str> = [
                 (a.nested, "nested"),
@@ -126,30 +127,36 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
         Seccomp::None => json!({"filter": "none", "allowed_groups": []}),
         Seccomp::Program(p) => json!({"filter": "program", "bytes": p.len()}),
     };
-    let (net_mode, published) = spec.net.shown();
+    let (net_mode, published) = sandbox.net.shown();
     json!({
         "namespaces": namespaces(prepared.clone_flags),
         "network": {"mode": net_mode, "published": published},
         "id_maps": {
             "sandbox": {
-                "uid_map": crate::idmap::line(ids.outer_uid, ids.outer_uid).trim_end(),
-                "gid_map": crate::idmap::line(ids.outer_gid, ids.outer_gid).trim_end(),
+                "uid_map": sandbox.maps.as_ref().map(|m| m.uid_map.trim_end()),
+                "gid_map": sandbox.maps.as_ref().map(|m| m.gid_map.trim_end()),
             },
             "command": {
-                "uid_map": String::from_utf8_lossy(&prepared.inner_uid_map).trim_end(),
-                "gid_map": String::from_utf8_lossy(&prepared.inner_gid_map).trim_end(),
+                "uid_map": prepared.process.nest.as_ref().map(|n| String::from_utf8_lossy(&n.uid_map).trim_end().to_string()),
+                "gid_map": prepared.process.nest.as_ref().map(|n| String::from_utf8_lossy(&n.gid_map).trim_end().to_string()),
             },
         },
         "uid": ids.inner_uid,
         "gid": ids.inner_gid,
-        "hostname": escape(&spec.hostname),
-        "root": match &spec.root {
+        "hostname": escape(&sandbox.hostname),
+        "root": match &sandbox.root {
             Root::Host => "host".to_string(),
             Root::Dir(d) => path(d),
+            Root::Bundle(b) => format!("bundle {}", path(&b.rootfs)),
             Root::Image(image) => format!("image {}", path(&image.source)),
         },
-        "root_model": match crate::plan::root_model(spec) {
+        "root_model": match crate::plan::root_model(sandbox) {
             crate::plan::RootModel::Tmpfs => json!({"kind": "tmpfs"}),
+            crate::plan::RootModel::Bundle { rootfs, readonly } => json!({
+                "kind": "bundle",
+                "rootfs": path(&rootfs),
+                "readonly": readonly,
+            }),
             crate::plan::RootModel::Overlay { lowers, upper } => json!({
                 "kind": "overlay",
                 "lowers": lowers.iter().map(|l| path(l)).collect::<Vec<_>>(),
@@ -161,7 +168,7 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
             .zip(&prepared.steps)
             .map(|(s, p)| step_json(s, &p.action))
             .collect::<Vec<_>>(),
-        "cwd": match &spec.cwd {
+        "cwd": match &process.cwd {
             Cwd::Caller(p) => json!({
                 "directory": path(p),
                 "fallback": "/",
@@ -170,12 +177,12 @@ fn plan_json(spec: &Spec, steps: &[Step], prepared: &Prepared) -> Value {
             Cwd::Exact(p) => json!({"directory": path(p), "fallback": null}),
             Cwd::Root => json!({"directory": "/", "fallback": null}),
         },
-        "command": spec.command.iter().map(|a| text(a)).collect::<Vec<_>>(),
-        "env": spec.env.iter().map(|(k, v)| format!("{}={}", text(k), text(v))).collect::<Vec<_>>(),
+        "command": process.command.iter().map(|a| text(a)).collect::<Vec<_>>(),
+        "env": process.env.iter().map(|(k, v)| format!("{}={}", text(k), text(v))).collect::<Vec<_>>(),
         "seccomp": seccomp,
-        "limits": spec.limits.iter().map(|l| json!({"name": l.name, "value": l.value})).collect::<Vec<_>>(),
+        "limits": process.limits.iter().map(|l| json!({"name": l.name, "value": l.value})).collect::<Vec<_>>(),
         "timeout_ms": spec.timeout.map(|t| t.as_millis() as u64),
-        "tty": spec.tty,
+        "tty": process.tty,
         "name": spec.name,
     })
 }
@@ -331,8 +338,8 @@ pub fn visible(steps: &[Step], dir: &Path) -> Option<bool> {
 }
 
 /// The line that says the command starts in `/` because the caller's directory is hidden.
-pub fn hidden_cwd_note(spec: &Spec, steps: &[Step]) -> Option<String> {
-    let Cwd::Caller(dir) = &spec.cwd else {
+pub fn hidden_cwd_note(cwd: &Cwd, steps: &[Step]) -> Option<String> {
+    let Cwd::Caller(dir) = cwd else {
         return None;
     };
     (visible(steps, dir) == Some(false)).then(|| {

@@ -9,7 +9,7 @@ use crate::sys;
 use nix::libc;
 use std::path::{Path, PathBuf};
 
-/// The caller's ids, threads, terminal, environment and directory (what `spec::build` needs).
+/// The caller's ids, threads, terminal, environment and directory (what `spec::validate` needs).
 pub fn facts() -> spec::Host {
     let (uid, euid, gid, egid) = sys::ids();
     let status = read_proc("/proc/self/status").unwrap_or_default();

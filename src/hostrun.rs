@@ -3,7 +3,7 @@
 //! what name resolution reads from it, and whether `/var/run` is a directory of its own.
 
 use crate::net::Net;
-use crate::spec::{Root, Spec};
+use crate::spec::{Root, Sandbox};
 use std::path::{Path, PathBuf};
 
 /// The files glibc's and musl's resolvers read: where one of them leads into /run (Ubuntu and
@@ -28,7 +28,7 @@ pub struct HostRun {
 
 /// What the host's `/run` holds that the plan for `spec` needs (nothing unless in host mode;
 /// the resolver's files only when the network reaches out).
-pub fn read(spec: &Spec) -> HostRun {
+pub fn read(spec: &Sandbox) -> HostRun {
     if spec.root != Root::Host {
         return HostRun::default();
     }

@@ -7,7 +7,7 @@
 
 use crate::error::Stage;
 use crate::mount;
-use crate::prepared::Prepared;
+use crate::prepared::{Prepared, PreparedRoot};
 use crate::sync::{self, MAPPED};
 use crate::sys;
 use crate::{payload, signals};
@@ -67,7 +67,10 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
         ctx.go_read,
         ctx.report_write,
         ctx.sock.unwrap_or(ctx.go_read),
-        p.landlock.as_ref().map_or(ctx.go_read, |r| r.as_raw_fd()),
+        p.process
+            .landlock
+            .as_ref()
+            .map_or(ctx.go_read, |r| r.as_raw_fd()),
         // An image's layer store, which the root overlay's lowers are named through.
         p.layers_fd
             .as_ref()
@@ -91,7 +94,7 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
         sys::close(ctx.go_read);
     }
     if let Some(oci) = &p.oci {
-        crate::oci::launch::prepare_init(oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
+        crate::oci::launch::prepare_init(p, oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     }
     // Leave the caller's process group: terminal signals (Ctrl-C) then reach only ns-rootless,
     // which forwards each of them once.
@@ -118,13 +121,17 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
     drop(root);
     crate::stamps::stamp("root-entered");
     // linux.rootfsPropagation, in the container's mount namespace only.
-    if let Some(flags) = p.oci.as_ref().and_then(|o| o.root_propagation) {
-        if let Err(e) = sys::set_root_propagation(flags) {
+    if let PreparedRoot::Bundle {
+        propagation: Some(flags),
+        ..
+    } = &p.root
+    {
+        if let Err(e) = sys::set_root_propagation(*flags) {
             fail(Stage::MakePrivate, 0, e);
         }
     }
     // The pty comes from the sandbox's own devpts, now at /dev/pts; ns-rootless gets the master.
-    let pty = match (ctx.sock, &p.pty) {
+    let pty = match (ctx.sock, &p.process.pty) {
         (Some(sock), Some(setup)) => {
             let (master, slave) = sys::open_pty(setup.termios.as_ref(), &setup.winsize)
                 .unwrap_or_else(|e| fail(Stage::Pty, 0, e));
@@ -135,7 +142,7 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
         }
         _ => None,
     };
-    if let Err((i, e)) = payload::limit_nproc(p) {
+    if let Err((i, e)) = payload::limit_nproc(&p.process) {
         fail(Stage::Limit, i as u32, e);
     }
     // An OCI container is created now: say so (or that its command can't be run, in runc's
@@ -143,9 +150,12 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
     // pidfd. Of the host we hold only the exec fifo's write end (a FIFO: no directory to
     // resolve a path from, and closed before the process runs).
     let mut report = ctx.report_write;
-    if p.oci.is_some() {
-        if let Err(e) = sys::find_executable(&p.candidates) {
-            fail(Stage::Exec, 0, e);
+    if let Some(oci) = &p.oci {
+        // Without a process (config.json has none) there is nothing to find: `start` kills us.
+        if !oci.no_process {
+            if let Err(e) = sys::find_executable(&p.process.candidates) {
+                fail(Stage::Exec, 0, e);
+            }
         }
         if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {
             fail(Stage::TimeNamespace, 0, e);
@@ -194,12 +204,16 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
     // While we wait, signals for the payload stay queued here: a command whose execve hangs
     // (a binary on a stuck network filesystem) can't be interrupted, only killed (--timeout).
     let start = payload::Start {
-        prepared: p,
+        process: &p.process,
         report,
         umask: ctx.umask,
         pty: pty.as_ref().map(|s| s.as_raw_fd()),
     };
-    let mount_ns = if p.drop_caps { 0 } else { libc::CLONE_NEWNS };
+    let mount_ns = if p.process.drop_caps {
+        0
+    } else {
+        libc::CLONE_NEWNS
+    };
     // A named sandbox's supervisor learns where the payload is from a pidfd of it: a pid number
     // would mean nothing in its pid namespace, nor in a /proc of yet another one.
     let pidfd = if p.report_payload {
@@ -209,7 +223,11 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
     };
     // An OCI process stays in the container's user namespace, with the ids and capabilities
     // its config gives it there.
-    let user_ns = if p.nest { libc::CLONE_NEWUSER } else { 0 };
+    let user_ns = if p.process.nest.is_some() {
+        libc::CLONE_NEWUSER
+    } else {
+        0
+    };
     // (A process in a time namespace of its own can't share our memory: see timens::enter.)
     if p.oci.is_none() {
         if let Err(e) = crate::timens::enter(p.time_offsets.as_deref()) {

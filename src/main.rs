@@ -137,7 +137,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
             let uid = host.uid;
             let keep = !parsed.cli.rm;
             let log_size = log_size(parsed.cli.log_size.as_deref())?;
-            let spec = spec::build(parsed, host, random_hostname)?;
+            let spec = spec::validate(parsed.into_input(), host, random_hostname)?;
             stamps::stamp("spec");
             let claim = match &spec.name {
                 Some(name) => {
@@ -148,11 +148,11 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
                 None => None,
             };
             // Held until the run ends (see image::Held); -d's supervisor inherits it.
-            let _layers = match &spec.root {
+            let _layers = match &spec.sandbox.root {
                 spec::Root::Image(image) => Some(image.held.clone()),
                 _ => None,
             };
-            let ending = spec.cow.clone();
+            let ending = spec.sandbox.cow.clone();
             let code = match (spec.detach, claim) {
                 (true, Some(claim)) => return detach::run(spec, claim, log_size),
                 (_, claim) => parent::run(spec, claim, &mut None),
@@ -163,7 +163,10 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         cli::Invocation::Explain(parsed) => {
             let parsed = profile::apply(*parsed)?;
             let json = parsed.cli.daily.json;
-            explain::run(spec::build(parsed, host, random_hostname)?, json)?
+            explain::run(
+                spec::validate(parsed.into_input(), host, random_hostname)?,
+                json,
+            )?
         }
         cli::Invocation::Tool(tool) => tools(tool, host.uid)?,
         cli::Invocation::Exec(exec) => enter::run(exec, host)?,

@@ -56,8 +56,11 @@ impl Owned {
 pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     sys::make_root_private().map_err(|e| (Stage::MakePrivate, 0, e))?;
     // An OCI bundle's rootfs is the root itself: its config says what to mount where.
-    if let Some(oci) = &p.oci {
-        return bundle_root(p, oci);
+    if let PreparedRoot::Bundle {
+        rootfs, readonly, ..
+    } = &p.root
+    {
+        return bundle_root(p, rootfs, *readonly);
     }
     let tmpfs = sys::new_mount(c"tmpfs", &p.scratch_options, SCRATCH_ATTRS)
         .map_err(|e| (Stage::RootTmpfs, 0, e))?;
@@ -71,7 +74,8 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
     };
     owned.add(tmpfs.as_raw_fd());
     let root = match &p.root {
-        PreparedRoot::Tmpfs => {
+        // (A bundle's root returned above.)
+        PreparedRoot::Tmpfs | PreparedRoot::Bundle { .. } => {
             sys::attach_at(tmpfs.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
             tmpfs
         }
@@ -109,8 +113,8 @@ pub fn build_root(p: &Prepared) -> Result<OwnedFd, Fail> {
 /// An OCI container's root: the bundle's rootfs bound onto itself (every submount kept), with
 /// no scratch directories; read-only only when its config says `root.readonly`. Mount points
 /// may be created in it (it is the container's own tree, as runc does).
-fn bundle_root(p: &Prepared, oci: &crate::oci::launch::Launch) -> Result<OwnedFd, Fail> {
-    let root = sys::clone_path(&oci.rootfs, true).map_err(|e| (Stage::RootTmpfs, 0, e))?;
+fn bundle_root(p: &Prepared, rootfs: &CStr, readonly: bool) -> Result<OwnedFd, Fail> {
+    let root = sys::clone_path(rootfs, true).map_err(|e| (Stage::RootTmpfs, 0, e))?;
     sys::attach_at(root.as_raw_fd(), STAGING).map_err(|e| (Stage::AttachRoot, 0, e))?;
     let mut owned = Owned {
         devs: [0; 64],
@@ -122,7 +126,7 @@ fn bundle_root(p: &Prepared, oci: &crate::oci::launch::Launch) -> Result<OwnedFd
         run_step(root.as_raw_fd(), None, step, &mut owned, &mut last)
             .map_err(|(stage, e)| (stage, i as u32, e))?;
     }
-    if oci.root_readonly {
+    if readonly {
         sys::set_mount_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false)
             .map_err(|e| (Stage::RootReadOnly, 0, e))?;
     }

@@ -5,8 +5,8 @@
 use crate::error::{self, quote, Failure, Stage, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SETUP};
 use crate::init::{self, Context};
 use crate::pidfd::Pidfd;
-use crate::plan::{Action, Plan, RootEntry};
-use crate::prepared::Prepared;
+use crate::plan::{Plan, RootEntry};
+use crate::prepared::{Prepared, PreparedAction};
 use crate::result::Recorder;
 use crate::spec::{Root, Spec};
 use crate::state::{self, Claim, State};
@@ -18,6 +18,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -33,29 +34,35 @@ const CHILD_STACK: usize = 256 * 1024;
 pub type Notify = Option<std::fs::File>;
 
 pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> {
-    spec.net.check_host()?;
+    spec.sandbox.net.check_host()?;
     let (entries, plan) = plan_of(&spec)?;
     crate::stamps::stamp("plan");
     // Held until the run ends (session::InUse); a --cow session records the plan's mount points.
-    let _session = crate::session::begin(&spec, &plan)?;
+    let _session = crate::session::begin(&spec.sandbox, &plan)?;
     // Where a bind shows a private directory's place, they are made now, ours, to be masked
     // (private.rs): no sandbox may own one, see it, or see what goes there later.
     if plan.shows_private {
-        crate::private::make(&spec.private_dirs)?;
+        crate::private::make(&spec.sandbox.private_dirs)?;
     }
     let prepared = prepared::prepare(&spec, &plan)?;
     crate::stamps::stamp("prepared");
     let mut result_record = match &spec.result_json {
-        Some(path) => Some(Recorder::open(path, &spec.hostname, spec.name.as_deref())?),
+        Some(path) => Some(Recorder::open(
+            path,
+            &spec.sandbox.hostname,
+            spec.name.as_deref(),
+        )?),
         None => None,
     };
-    if let Some(note) = crate::explain::hidden_cwd_note(&spec, &plan.steps) {
+    if let Some(note) = crate::explain::hidden_cwd_note(&spec.process.cwd, &plan.steps) {
         note_line(&note);
     }
+    // The steps are rendered (and word their own failures): the plan is done with.
+    drop((entries, plan));
     signals::take_over();
     let umask = sys::current_umask();
     // Without a pty the command holds the caller's terminal: its settings come back at the end.
-    let _terminal = prepared.pty.is_none().then(tty::Saved::now);
+    let _terminal = prepared.process.pty.is_none().then(tty::Saved::now);
 
     let Spawned {
         pid,
@@ -73,43 +80,21 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // A named sandbox's state exists before init is released: the command can't run (and an
     // `exec` can't look for it) before its state says where it is.
     let mut st = claim.as_ref().map(|_| state_of(&spec, pid.as_raw(), &init));
-    // The caller's ids map to themselves in the sandbox's namespace; the payload maps them to
-    // the inner ids in its nested one (see payload.rs). The pid from clone is a number in our
-    // pid namespace; /proc may show another one (run inside `unshare -pf` that kept the host's
-    // /proc): the maps are written at the pid init's pidfd has there.
-    let (uid, gid) = (spec.ids.outer_uid, spec.ids.outer_gid);
-    let mut network = None;
-    let released = init
-        .proc_pid_of_child(pid.as_raw())
-        .ok_or_else(|| {
-            anyhow::anyhow!("finding the sandbox's init in /proc: its pidfd names no pid there")
-        })
-        .and_then(|proc_pid| {
-            idmap::write_maps(
-                Path::new("/proc"),
-                proc_pid,
-                &idmap::line(uid, uid),
-                &idmap::line(gid, gid),
-            )?;
-            // The network helper connects the sandbox before anything runs in it, while init
-            // is still dumpable (the helper opens its namespaces by path, in our /proc); it
-            // lives until we end.
-            network = spec.net.start(proc_pid, uid)?;
-            Ok(())
-        })
-        .and_then(|()| match (&claim, &st) {
-            (Some(claim), Some(st)) => claim.write(st),
-            _ => Ok(()),
-        })
-        .and_then(|()| {
-            sync::send_mapped(&go_write)
-                .map_err(|e| anyhow::anyhow!("starting the sandbox: {}", error::strerror(e)))
-        });
-    if let Err(e) = released {
-        let _ = init.signal(libc::SIGKILL);
-        let _ = waitpid(pid, None);
-        return Err(e);
-    }
+    let window = Window {
+        what: "sandbox",
+        maps: spec.sandbox.maps.as_ref(),
+        cgroup: None,
+        network: Some((&spec.sandbox.net, spec.sandbox.ids.outer_uid)),
+        state: claim.as_ref().zip(st.as_ref()),
+    };
+    let network = match release(pid, &init, &go_write, window) {
+        Ok(network) => network,
+        Err(e) => {
+            let _ = init.signal(libc::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
+    };
     drop(go_write);
     crate::stamps::stamp("mapped");
 
@@ -117,7 +102,7 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     // (restored when `_raw` drops, on every way out of here).
     let mut relay = None;
     let mut _raw = None;
-    if let (Some(sock), Some(setup)) = (&sock, &prepared.pty) {
+    if let (Some(sock), Some(setup)) = (&sock, &prepared.process.pty) {
         if let Some(master) = sync::receive_fd(sock).context("receiving the sandbox's terminal")? {
             let (r, raw) = tty::attach(master, setup)?;
             relay = Some(r);
@@ -137,15 +122,15 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
         claim.write(st)?;
     }
     drop(sock);
-    let failure = record.map(|r| word_failure(r, &spec, &plan, &prepared));
+    let failure = record.map(|r| word_failure(r, &prepared));
     if let Some(out) = notify.take() {
         tell_front(out, failure.as_ref());
     }
     // What the setup was built from is done with: freed while the command runs, not after it
     // ends, when our caller is waiting for us to exit.
     let timeout = spec.timeout;
-    let limits = spec.limits.clone();
-    drop((spec, entries, plan, prepared, stacks));
+    let limits = spec.process.limits.clone();
+    drop((spec, prepared, stacks));
     let outcome = supervise::supervise(pid, &init, timeout, relay)?;
     crate::stamps::stamp("reaped");
     // The network helper goes before the end is recorded: nothing of the sandbox is left
@@ -180,6 +165,68 @@ pub fn run(spec: Spec, claim: Option<Claim>, notify: &mut Notify) -> Result<u8> 
     code.map_err(Into::into)
 }
 
+/// P's window between clone and release: what P does while init waits for MAPPED, in this
+/// order (`release`). For an OCI container, `create` then passes init its hooks' states and
+/// runs the createRuntime hooks, and init waits for `start` (oci/create.rs).
+pub struct Window<'a> {
+    /// "sandbox" or "container", for messages.
+    pub what: &'static str,
+    /// 1. The id maps of init's user namespace, written from outside with std::fs (never
+    ///    newuidmap). None: init is in no user namespace of its own.
+    pub maps: Option<&'a crate::spec::IdMaps>,
+    /// 2. The cgroup init goes into before it does anything (OCI `linux.resources`).
+    pub cgroup: Option<&'a Path>,
+    /// 3. The network helper, with the caller's uid: it connects the sandbox before anything
+    ///    runs in it, while init is still dumpable (the helper opens its namespaces by path, in
+    ///    our /proc); it lives until we end.
+    pub network: Option<(&'a crate::net::Net, u32)>,
+    /// 4. A named sandbox's state, written before init is released: the command can't run
+    ///    (and an `exec` can't look for it) before its state says where it is.
+    pub state: Option<(&'a Claim, &'a State)>,
+}
+
+/// Runs `w`'s steps in order for init (`pid`, our child, and its pidfd), then releases it
+/// (5: MAPPED). On an error init is still waiting: the caller kills it. Returns the network
+/// helper, which lives as long as the caller keeps it.
+pub fn release(
+    pid: Pid,
+    init: &Pidfd,
+    go_write: &std::os::fd::OwnedFd,
+    w: Window,
+) -> Result<Option<crate::net::Running>> {
+    let what = w.what;
+    // The pid from clone is a number in our pid namespace; /proc may show another one (run
+    // inside `unshare -pf` that kept the host's /proc): the maps are written at the pid init's
+    // pidfd has there.
+    let proc_pid = init.proc_pid_of_child(pid.as_raw()).ok_or_else(|| {
+        anyhow::anyhow!("finding the {what}'s init in /proc: its pidfd names no pid there")
+    })?;
+    if let Some(m) = w.maps {
+        let write = match m.deny_setgroups {
+            true => idmap::write_maps,
+            false => idmap::write_maps_allowing_setgroups,
+        };
+        write(Path::new("/proc"), proc_pid, &m.uid_map, &m.gid_map)?;
+    }
+    if let Some(dir) = w.cgroup {
+        // cgroup.procs takes a pid of the writer's own pid namespace.
+        let our_pid = init.our_pid().ok_or_else(|| {
+            anyhow::anyhow!("finding the {what}'s init: its pidfd names no pid of ours")
+        })?;
+        crate::oci::cgroup::enter(dir, our_pid)?;
+    }
+    let network = match w.network {
+        Some((net, uid)) => net.start(proc_pid, uid)?,
+        None => None,
+    };
+    if let Some((claim, st)) = w.state {
+        claim.write(st)?;
+    }
+    sync::send_mapped(go_write)
+        .map_err(|e| anyhow::anyhow!("starting the {what}: {}", error::strerror(e)))?;
+    Ok(network)
+}
+
 /// One line on stderr that isn't a failure (a run goes on, or has ended as it should).
 fn note_line(text: &str) {
     use std::io::Write;
@@ -208,7 +255,7 @@ pub struct Spawned {
 pub fn spawn_init(prepared: &Prepared, umask: u32, keep: &[std::os::fd::RawFd]) -> Result<Spawned> {
     let pipes = Pipes::new().context("creating the handshake pipes")?;
     // init sends us fds over it: the pty master, and a named sandbox's payload's pidfd.
-    let socks = match prepared.pty.is_some() || prepared.report_payload {
+    let socks = match prepared.process.pty.is_some() || prepared.report_payload {
         true => Some(
             socketpair(
                 AddressFamily::Unix,
@@ -298,40 +345,51 @@ fn state_of(spec: &Spec, pid: i32, init: &Pidfd) -> State {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         command: spec
+            .process
             .command
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-        rootfs: match &spec.root {
+        rootfs: match &spec.sandbox.root {
             Root::Host => None,
             Root::Dir(d) => Some(d.to_string_lossy().into_owned()),
+            Root::Bundle(b) => Some(b.rootfs.to_string_lossy().into_owned()),
             Root::Image(_) => None,
         },
-        hostname: String::from_utf8_lossy(&spec.hostname).into_owned(),
-        inner_uid: spec.ids.inner_uid,
-        inner_gid: spec.ids.inner_gid,
-        network: spec.net.shown().0.to_string(),
-        ports: spec.net.shown().1,
+        hostname: String::from_utf8_lossy(&spec.sandbox.hostname).into_owned(),
+        inner_uid: spec.sandbox.ids.inner_uid,
+        inner_gid: spec.sandbox.ids.inner_gid,
+        network: spec.sandbox.net.shown().0.to_string(),
+        ports: spec.sandbox.net.shown().1,
         process: Some(state::Process {
-            env: spec.env.clone(),
-            cwd: spec.cwd.clone(),
+            env: spec.process.env.clone(),
+            cwd: spec.process.cwd.clone(),
             limits: spec
+                .process
                 .limits
                 .iter()
                 .map(|l| (l.name.to_string(), l.value))
                 .collect(),
             // A --seccomp-fd program too: exec'd commands get exactly the payload's filter.
-            seccomp: spec.seccomp.clone(),
-            nested: spec.nested,
-            share_net: !spec.net.own_namespace(),
+            seccomp: spec.process.seccomp.clone(),
+            nested: matches!(
+                spec.process.lockdown,
+                crate::spec::Lockdown::Native { keep_caps: true }
+            ),
+            share_net: !spec.sandbox.net.own_namespace(),
         }),
     }
 }
 
 /// The plan for `spec`: the steps `run` executes and `explain` prints.
 pub fn plan_of(spec: &Spec) -> Result<(Vec<RootEntry>, Plan)> {
-    let entries = root_entries(&spec.root)?;
-    let plan = plan::plan(spec, &entries, &hostrun::read(spec), &layer_dirs(spec));
+    let entries = root_entries(&spec.sandbox.root)?;
+    let plan = plan::build(
+        &spec.sandbox,
+        &entries,
+        &hostrun::read(&spec.sandbox),
+        &layer_dirs(&spec.sandbox),
+    );
     Ok((entries, plan))
 }
 
@@ -340,8 +398,8 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
     let dir = match root {
         Root::Host => Path::new("/"),
         Root::Dir(d) => d.as_path(),
-        // The image's overlay is the root itself: no entries to bind.
-        Root::Image(_) => return Ok(Vec::new()),
+        // The image's overlay and a bundle's rootfs are the root itself: no entries to bind.
+        Root::Image(_) | Root::Bundle(_) => return Ok(Vec::new()),
     };
     list_dir(dir).with_context(|| format!("reading the root directory {}", quote(dir)))
 }
@@ -369,7 +427,7 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<RootEntry>> {
 /// destination missing on the host, its ancestors from the top while each is a real directory
 /// (never through a symlink). One that can't be listed is left out: its mount point is then
 /// refused as before.
-fn layer_dirs(spec: &Spec) -> plan::HostDirs {
+fn layer_dirs(spec: &crate::spec::Sandbox) -> plan::HostDirs {
     let mut dirs = plan::HostDirs::new();
     for (dst, ancestors) in plan::layer_candidates(spec) {
         if std::fs::symlink_metadata(dst).is_ok() {
@@ -394,23 +452,24 @@ fn layer_dirs(spec: &Spec) -> plan::HostDirs {
     dirs
 }
 
-/// Turns a child's `(stage, step, errno)` into our exit status and one line of text.
-fn word_failure(r: Record, spec: &Spec, plan: &Plan, prepared: &Prepared) -> Failure {
+/// Turns a child's `(stage, step, errno)` into our exit status and one line of text, worded
+/// from what the child was given: no spec or plan is kept for it.
+fn word_failure(r: Record, prepared: &Prepared) -> Failure {
     if r.stage == Stage::Exec {
-        return word_exec_failure(r, spec, prepared);
+        return word_exec_failure(r, &prepared.process);
     }
-    word_setup_failure(r, spec, plan)
+    word_setup_failure(r, &prepared.steps, &prepared.process)
 }
 
-/// A failure of the payload's last steps, shared with `exec`.
-pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure {
+/// A failure of the process's last steps, shared with `exec`.
+pub fn word_exec_failure(r: Record, process: &prepared::Process) -> Failure {
     if r.stage != Stage::Exec {
-        return word_setup_failure(r, spec, &Plan::default());
+        return word_setup_failure(r, &[], process);
     }
-    let cmd = &spec.command[0];
+    let cmd = OsStr::from_bytes(process.argv.first().map_or(&[][..], |c| c.to_bytes()));
     let shown = quote(cmd);
     if r.errno == libc::ENOENT {
-        let where_ = if prepared.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
+        let where_ = if process.candidates.len() == 1 && cmd.as_bytes().contains(&b'/') {
             "not found inside the sandbox"
         } else {
             "command not found in the sandbox's PATH"
@@ -427,37 +486,39 @@ pub fn word_exec_failure(r: Record, spec: &Spec, prepared: &Prepared) -> Failure
     }
 }
 
-fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
-    let step = plan
-        .steps
+fn word_setup_failure(
+    r: Record,
+    steps: &[prepared::PreparedStep],
+    process: &prepared::Process,
+) -> Failure {
+    let step = steps
         .get(r.step as usize)
         .filter(|_| matches!(r.stage, Stage::Step | Stage::MountPoint));
     let what = match (r.stage, step) {
         (Stage::MountPoint, Some(s)) => {
-            format!(
-                "creating the mount point {} ({})",
-                crate::error::escape(s.dst.as_os_str().as_bytes()),
-                s.describe()
-            )
+            format!("creating the mount point {} ({})", s.dst(), s.describe())
         }
         (_, Some(s)) => s.describe(),
-        (Stage::Limit, _) => match spec.limits.get(r.step as usize) {
+        (Stage::Limit, _) => match process.limits.get(r.step as usize) {
             Some(l) => format!("setting --limit {}={}", l.name, l.value),
             None => r.stage.doing().to_string(),
         },
-        (Stage::Chdir, _) => match &spec.cwd {
-            crate::spec::Cwd::Exact(dir) if r.errno == libc::ELOOP => {
+        (Stage::Chdir, _) => match &process.cwd {
+            prepared::PreparedCwd::Exact(dir) if r.errno == libc::ELOOP => {
                 return Failure {
                     code: EXIT_SETUP,
                     message: format!(
                         "changing to the start directory {}: it leads through a /proc fd link \
                          (which could reach outside the sandbox) or too many symlinks; refusing",
-                        quote(dir)
+                        quote(OsStr::from_bytes(dir.to_bytes()))
                     ),
                 };
             }
-            crate::spec::Cwd::Exact(dir) => {
-                format!("changing to the start directory {}", quote(dir))
+            prepared::PreparedCwd::Exact(dir) => {
+                format!(
+                    "changing to the start directory {}",
+                    quote(OsStr::from_bytes(dir.to_bytes()))
+                )
             }
             _ => r.stage.doing().to_string(),
         },
@@ -467,7 +528,7 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         Some(s)
             if r.stage == Stage::MountPoint
                 && r.errno == crate::mount::NOT_OURS
-                && (s.dst.starts_with("/proc") || s.dst.starts_with("/sys")) =>
+                && s.in_proc_or_sys() =>
         {
             format!(
                 "{what}: nothing can be created in the kernel's own /proc or /sys; choose a \
@@ -482,16 +543,21 @@ fn word_setup_failure(r: Record, spec: &Spec, plan: &Plan) -> Failure {
         Some(s) if r.errno == libc::ELOOP && !s.follow => {
             format!("{what}: the destination is a symlink; refusing to mount through it")
         }
-        Some(s) if s.action == Action::Proc && r.errno == libc::EPERM => error::describe(
-            &what,
-            r.errno,
-            Some(
-                "the kernel allows a new /proc only where the existing one is fully visible; \
+        Some(s)
+            if matches!(&s.action, PreparedAction::Mount { fstype, .. } if *fstype == c"proc")
+                && r.errno == libc::EPERM =>
+        {
+            error::describe(
+                &what,
+                r.errno,
+                Some(
+                    "the kernel allows a new /proc only where the existing one is fully visible; \
                  inside a container with masked /proc entries this fails (ns-rootless never \
                  falls back to the host's /proc)"
-                    .into(),
-            ),
-        ),
+                        .into(),
+                ),
+            )
+        }
         _ => {
             let hint = if r.errno == libc::EPERM {
                 crate::host::apparmor_restricts_userns().then(|| crate::host::APPARMOR_FIX.into())

@@ -4,7 +4,7 @@
 //! its own stack and errno (init's thread-local storage, which init doesn't read after).
 
 use crate::error::Stage;
-use crate::prepared::{Prepared, PreparedCwd};
+use crate::prepared::{PreparedCwd, Process};
 use crate::sync;
 use crate::sys;
 use nix::libc;
@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, RawFd};
 /// What the payload's process starts from: `report` is the write end of the pipe to
 /// ns-rootless; `umask` the caller's; `pty` the slave of the payload's terminal, when it has one.
 pub struct Start<'a> {
-    pub prepared: &'a Prepared,
+    pub process: &'a Process,
     pub report: RawFd,
     pub umask: u32,
     pub pty: Option<RawFd>,
@@ -24,8 +24,9 @@ pub struct Start<'a> {
 /// RLIMIT_NPROC, set by init just before it creates the payload's nested user namespace: the
 /// namespace's creation records it as the cap for the whole namespace, so `--limit nproc=N`
 /// bounds every process of the sandbox together. Err: (index of the limit, errno).
-pub fn limit_nproc(p: &Prepared) -> Result<(), (usize, sys::Errno)> {
-    for (i, &(resource, value)) in p.limits.iter().enumerate() {
+pub fn limit_nproc(p: &Process) -> Result<(), (usize, sys::Errno)> {
+    for (i, l) in p.limits.iter().enumerate() {
+        let (resource, value) = (l.resource, l.value);
         if resource == Resource::RLIMIT_NPROC {
             // Init and the payload are two processes already, and the payload's creation is
             // checked against the cap: with N < 2 it would fail. The payload lowers its own
@@ -40,7 +41,7 @@ pub fn limit_nproc(p: &Prepared) -> Result<(), (usize, sys::Errno)> {
 /// and maps its ids there.
 pub fn main(start: &Start) -> ! {
     let &Start {
-        prepared: p,
+        process: p,
         report,
         umask,
         pty,
@@ -71,17 +72,17 @@ pub fn main(start: &Start) -> ! {
     sys::set_sigmask(&SigSet::empty());
     // The setup is out of reach (DESIGN.md "Locking the setup"): in a nested user namespace,
     // even uid 0 here can't unmount a mask or remount a read-only bind read-write (init.rs).
-    if p.nest {
+    if let Some(nest) = &p.nest {
         // In a time namespace of its own we have a copy of init's memory, not dumpable
         // (timens::enter): dumpable again until the maps are written, as when shared.
-        if p.time_offsets.is_some() {
+        if nest.own_time {
             let _ = sys::set_dumpable(true);
         }
         // setgroups is already "deny" (inherited from the sandbox's user namespace).
-        if let Err(e) = sys::write_file(c"/proc/self/uid_map", &p.inner_uid_map) {
+        if let Err(e) = sys::write_file(c"/proc/self/uid_map", &nest.uid_map) {
             fail(Stage::NestUidMap, e);
         }
-        if let Err(e) = sys::write_file(c"/proc/self/gid_map", &p.inner_gid_map) {
+        if let Err(e) = sys::write_file(c"/proc/self/gid_map", &nest.gid_map) {
             fail(Stage::NestGidMap, e);
         }
     }
@@ -161,8 +162,8 @@ pub fn main(start: &Start) -> ! {
     // The limits wait until just before execve, so that a tiny `nofile` or `fsize` can't break
     // our own last steps. RLIMIT_NPROC is set by init already (`limit_nproc`); again here for
     // an N below 2.
-    for (i, &(resource, value)) in p.limits.iter().enumerate() {
-        if let Err(e) = sys::set_rlimit(resource as _, value, value) {
+    for (i, l) in p.limits.iter().enumerate() {
+        if let Err(e) = sys::set_rlimit(l.resource as _, l.value, l.value) {
             fail_at(Stage::Limit, i, e);
         }
     }
@@ -174,7 +175,7 @@ pub fn main(start: &Start) -> ! {
 
 /// The second layer under the network namespace (landlock.rs), when the command shares the
 /// host's: needs no_new_privs, or CAP_SYS_ADMIN in our user namespace.
-fn enter_landlock(p: &Prepared) -> Result<(), sys::Errno> {
+fn enter_landlock(p: &Process) -> Result<(), sys::Errno> {
     match &p.landlock {
         Some(ruleset) => sys::landlock_restrict_self(ruleset.as_raw_fd()),
         None => Ok(()),
@@ -197,7 +198,7 @@ fn enter_cwd(cwd: &PreparedCwd) -> Result<(), sys::Errno> {
 }
 
 /// execvp's search: try each candidate; remember EACCES but keep looking; stop at other errors.
-fn exec_first(p: &Prepared) -> sys::Errno {
+fn exec_first(p: &Process) -> sys::Errno {
     let mut denied = false;
     for path in &p.candidates {
         match sys::execve(path, p.argv.as_ptr(), p.envp.as_ptr()) {

@@ -7,13 +7,14 @@
 //! Every destination is an absolute path *inside the sandbox*; the executor (`mount`) resolves
 //! it beneath the new root with RESOLVE_IN_ROOT, so no destination can lead outside it.
 
+mod bundle;
 mod layers;
 mod private_dirs;
 
 pub use layers::{candidates as layer_candidates, HostDirs};
 
 use crate::hostrun::HostRun;
-use crate::spec::{Root, Spec, UserMount};
+use crate::spec::{MountSpec, Root, Sandbox};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,7 @@ pub enum Action {
     /// propagation type (MS_PRIVATE unless the config says otherwise).
     Filesystem {
         fstype: String,
+        source: String,
         options: Vec<(String, Option<String>)>,
         attrs: u64,
         propagation: u64,
@@ -130,10 +132,13 @@ pub enum RootModel {
         lowers: Vec<PathBuf>,
         upper: Option<(PathBuf, PathBuf)>,
     },
+    /// An OCI bundle's rootfs bound onto itself (every submount kept), read-only when its
+    /// config says so. Mount points may be created in it: it is the container's own tree.
+    Bundle { rootfs: PathBuf, readonly: bool },
 }
 
 /// The root model for `spec`.
-pub fn root_model(spec: &Spec) -> RootModel {
+pub fn root_model(spec: &Sandbox) -> RootModel {
     let session = spec
         .cow
         .as_ref()
@@ -148,6 +153,10 @@ pub fn root_model(spec: &Spec) -> RootModel {
         (Root::Image(image), upper) => RootModel::Overlay {
             lowers: image.layers.iter().rev().cloned().collect(),
             upper,
+        },
+        (Root::Bundle(b), _) => RootModel::Bundle {
+            rootfs: b.rootfs.clone(),
+            readonly: b.readonly,
         },
     }
 }
@@ -214,19 +223,25 @@ pub fn entry_name(e: &RootEntry) -> &std::ffi::OsStr {
     }
 }
 
-/// The steps for `spec`, given the top-level entries of its source root and, for host mode,
-/// what the host's /run holds and the listings of the host directories that may become layers
-/// (see `layers`).
-pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
+/// The steps for the sandbox `spec`, given the top-level entries of its source root and, for
+/// host mode, what the host's /run holds and the listings of the host directories that may
+/// become layers (see `layers`): pure, every host fact comes in as data.
+pub fn build(spec: &Sandbox, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) -> Plan {
     let (source, readonly, host) = match &spec.root {
         Root::Host => (Path::new("/"), true, true),
         Root::Dir(dir) => (dir.as_path(), false, false),
         Root::Image(_) => (Path::new("/"), false, false),
+        Root::Bundle(b) => {
+            return Plan {
+                steps: bundle::steps(b, &spec.mounts),
+                shows_private: false,
+            }
+        }
     };
     // An overlay root has its entries already.
     let entries = match root_model(spec) {
         RootModel::Tmpfs => entries,
-        RootModel::Overlay { .. } => &[],
+        RootModel::Overlay { .. } | RootModel::Bundle { .. } => &[],
     };
     let layers = layers::layers(spec, entries, dirs);
     let mut steps = Vec::new();
@@ -328,7 +343,7 @@ pub fn plan(spec: &Spec, entries: &[RootEntry], run: &HostRun, dirs: &HostDirs) 
 /// /run, bound with /var), and when the network reaches out, the files name resolution reads
 /// from the host's /run, read-only (a file, never a socket or a directory of them). With a
 /// helper, its resolv.conf then covers the host's there (below: /etc/resolv.conf, followed).
-fn run_steps(spec: &Spec, run: &HostRun, steps: &mut Vec<Step>) {
+fn run_steps(spec: &Sandbox, run: &HostRun, steps: &mut Vec<Step>) {
     if run.var_run_dir {
         let mut s = optional(step("/var/run", scratch(0o755)));
         s.follow = true;
@@ -372,9 +387,9 @@ fn proc_masks(steps: &mut Vec<Step>) {
     }
 }
 
-fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
+fn user_step(m: &MountSpec, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
     match m {
-        UserMount::Bind {
+        MountSpec::Bind {
             src,
             dst,
             readonly: false,
@@ -392,7 +407,7 @@ fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
                 },
             )
         }
-        UserMount::Bind {
+        MountSpec::Bind {
             src,
             dst,
             readonly,
@@ -406,10 +421,45 @@ fn user_step(m: &UserMount, cow: Option<(&crate::spec::Cow, usize)>) -> Step {
                 device: false,
             },
         ),
-        UserMount::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
-        UserMount::Hide { dst } => optional(step(dst, Action::Mask)),
-        UserMount::Dir { dst } => step(dst, Action::Dir),
-        UserMount::Symlink { target, dst } => step(
+        MountSpec::BindTree {
+            src,
+            dst,
+            dir,
+            attrs,
+            recursive,
+            propagation,
+        } => step(
+            dst,
+            Action::BindTree {
+                src: src.clone(),
+                dir: *dir,
+                attrs: *attrs,
+                recursive: *recursive,
+                propagation: *propagation,
+            },
+        ),
+        MountSpec::Filesystem {
+            dst,
+            fstype,
+            source,
+            options,
+            attrs,
+            propagation,
+        } => step(
+            dst,
+            Action::Filesystem {
+                fstype: fstype.clone(),
+                source: source.clone(),
+                options: options.clone(),
+                attrs: *attrs,
+                propagation: *propagation,
+            },
+        ),
+        MountSpec::Tmpfs { dst, size } => step(dst, Action::Tmpfs { size: *size }),
+        MountSpec::Hide { dst } => optional(step(dst, Action::Mask)),
+        MountSpec::ReadOnly { dst } => optional(step(dst, Action::ReadOnly)),
+        MountSpec::Dir { dst } => step(dst, Action::Dir),
+        MountSpec::Symlink { target, dst } => step(
             dst,
             Action::Symlink {
                 target: target.clone(),
@@ -481,454 +531,4 @@ impl Step {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec::{Cwd, Ids, Spec};
-
-    pub(super) fn spec(root: Root, share_net: bool) -> Spec {
-        Spec {
-            hostname: b"h".to_vec(),
-            root,
-            net: if share_net {
-                crate::net::Net::Host
-            } else {
-                crate::net::Net::Private
-            },
-            ids: Ids {
-                outer_uid: 1000,
-                outer_gid: 1000,
-                inner_uid: 0,
-                inner_gid: 0,
-            },
-            command: vec!["sh".into()],
-            env: vec![],
-            cwd: Cwd::Root,
-            mounts: vec![],
-            limits: vec![],
-            timeout: None,
-            seccomp: crate::spec::Seccomp::None,
-            nested: false,
-            tty: false,
-            name: None,
-            detach: false,
-            ignored_signals: 0,
-            private_dirs: vec!["/run/user/1000/ns-rootless".into()],
-            time_offsets: None,
-            cow: None,
-            result_json: None,
-        }
-    }
-
-    /// The plan for a host whose /run holds nothing the plan keeps.
-    pub(super) fn plan(spec: &Spec, entries: &[RootEntry]) -> Plan {
-        super::plan(spec, entries, &HostRun::default(), &HostDirs::new())
-    }
-
-    pub(super) fn entries() -> Vec<RootEntry> {
-        vec![
-            RootEntry::Symlink("bin".into(), "usr/bin".into()),
-            RootEntry::Dir("dev".into()),
-            RootEntry::Dir("etc".into()),
-            RootEntry::Dir("home".into()),
-            RootEntry::Dir("proc".into()),
-            RootEntry::Dir("root".into()),
-            RootEntry::Dir("run".into()),
-            RootEntry::Dir("tmp".into()),
-            RootEntry::Dir("usr".into()),
-            RootEntry::Dir("var".into()),
-            RootEntry::File(".dockerenv".into()),
-        ]
-    }
-
-    fn find<'a>(plan: &'a Plan, dst: &str) -> Vec<&'a Step> {
-        plan.steps
-            .iter()
-            .filter(|s| s.dst == Path::new(dst))
-            .collect()
-    }
-
-    fn position(plan: &Plan, dst: &str) -> usize {
-        plan.steps
-            .iter()
-            .position(|s| s.dst == Path::new(dst))
-            .unwrap_or_else(|| panic!("no step for {dst}"))
-    }
-
-    #[test]
-    fn host_mode_binds_top_level_entries_read_only_and_masks_home_and_root() {
-        let p = plan(&spec(Root::Host, false), &entries());
-        assert_eq!(
-            find(&p, "/usr")[0].action,
-            Action::Bind {
-                src: "/usr".into(),
-                readonly: true,
-                dir: true,
-                device: false
-            }
-        );
-        assert_eq!(
-            find(&p, "/bin")[0].action,
-            Action::Symlink {
-                target: "usr/bin".into()
-            }
-        );
-        assert!(matches!(
-            find(&p, "/.dockerenv")[0].action,
-            Action::Bind { dir: false, .. }
-        ));
-        for mask in ["/home", "/root", "/run"] {
-            let steps = find(&p, mask);
-            assert_eq!(steps.len(), 1, "{mask}");
-            assert_eq!(steps[0].action, scratch(0o755), "{mask}");
-        }
-        // /run/user went with /run; /var/run, a symlink to /run, leads to the mask.
-        assert!(find(&p, "/run/user").is_empty());
-        assert!(find(&p, "/var/run").is_empty());
-    }
-
-    #[test]
-    fn a_var_run_of_its_own_is_hidden_after_var_is_bound() {
-        let run = HostRun {
-            var_run_dir: true,
-            resolver_files: vec![],
-        };
-        let p = super::plan(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
-        let s = find(&p, "/var/run")[0];
-        assert_eq!(s.action, scratch(0o755));
-        assert!(s.if_exists && s.follow);
-        assert!(position(&p, "/var") < position(&p, "/var/run"));
-        let p = super::plan(
-            &spec(Root::Dir("/srv/r".into()), false),
-            &entries(),
-            &run,
-            &HostDirs::new(),
-        );
-        assert!(find(&p, "/var/run").is_empty() && find(&p, "/run").len() == 1);
-    }
-
-    #[test]
-    fn with_the_hosts_network_the_resolver_files_under_run_are_kept_read_only() {
-        let stub = "/run/systemd/resolve/stub-resolv.conf";
-        let run = HostRun {
-            var_run_dir: false,
-            resolver_files: vec![stub.into()],
-        };
-        let p = super::plan(&spec(Root::Host, true), &entries(), &run, &HostDirs::new());
-        assert_eq!(
-            find(&p, stub)[0].action,
-            Action::Bind {
-                src: stub.into(),
-                readonly: true,
-                dir: false,
-                device: false
-            }
-        );
-        assert!(position(&p, "/run") < position(&p, stub));
-        // Not with a private network (no DNS to reach), nor with a rootfs (nothing hidden).
-        let p = super::plan(&spec(Root::Host, false), &entries(), &run, &HostDirs::new());
-        assert!(find(&p, stub).is_empty());
-        let p = super::plan(
-            &spec(Root::Dir("/srv/r".into()), true),
-            &entries(),
-            &run,
-            &HostDirs::new(),
-        );
-        assert!(find(&p, stub).is_empty());
-    }
-
-    #[test]
-    fn hide_is_an_optional_user_step() {
-        let mut s = spec(Root::Host, false);
-        s.mounts = vec![UserMount::Hide {
-            dst: "/srv/tmux.sock".into(),
-        }];
-        let p = plan(&s, &entries());
-        let last = p.steps.last().unwrap();
-        assert_eq!(last.dst, Path::new("/srv/tmux.sock"));
-        assert_eq!(last.action, Action::Mask);
-        assert!(last.if_exists && !last.follow);
-        assert_eq!(last.describe(), "masking /srv/tmux.sock");
-    }
-
-    #[test]
-    fn the_sandbox_replaces_proc_sys_dev_and_tmp() {
-        let p = plan(&spec(Root::Host, false), &entries());
-        assert_eq!(find(&p, "/proc").len(), 1);
-        assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
-        assert_eq!(find(&p, "/tmp")[0].action, scratch(0o1777));
-        assert_eq!(find(&p, "/dev")[0].action, scratch(0o755));
-        assert_eq!(find(&p, "/dev/shm")[0].action, scratch(0o1777));
-        assert_eq!(find(&p, "/sys")[0].action, Action::Sysfs);
-    }
-
-    #[test]
-    fn a_symlinked_home_is_masked_where_it_leads_once_that_exists() {
-        // Silverblue: /home -> var/home, and "home" sorts before "var".
-        let p = plan(
-            &spec(Root::Host, false),
-            &[
-                RootEntry::Symlink("home".into(), "var/home".into()),
-                RootEntry::Dir("var".into()),
-            ],
-        );
-        let steps = find(&p, "/home");
-        assert!(matches!(steps[0].action, Action::Symlink { .. }));
-        assert!(steps[1].follow && steps[1].action == scratch(0o755));
-        let mask = p
-            .steps
-            .iter()
-            .position(|s| s.dst == Path::new("/home") && s.follow)
-            .unwrap();
-        assert!(
-            position(&p, "/var") < mask,
-            "the mask comes after /var is bound"
-        );
-    }
-
-    #[test]
-    fn rootfs_mode_binds_writable_and_masks_nothing() {
-        let p = plan(&spec(Root::Dir("/srv/r".into()), false), &entries());
-        assert_eq!(
-            find(&p, "/home")[0].action,
-            Action::Bind {
-                src: "/srv/r/home".into(),
-                readonly: false,
-                dir: true,
-                device: false
-            }
-        );
-        assert!(find(&p, "/run/user").is_empty());
-    }
-
-    /// The scratch directories are made in the root's proc directory (prepared::HIDDEN), hidden
-    /// by the proc mounted on it: every plan must mount proc there, and exactly once.
-    #[test]
-    fn proc_always_covers_where_the_scratch_directories_are_made() {
-        let hidden = Path::new("/").join(crate::prepared::HIDDEN.to_str().unwrap());
-        for root in [Root::Host, Root::Dir("/srv/r".into())] {
-            for (share_net, nested) in [(false, false), (true, true)] {
-                let mut s = spec(root.clone(), share_net);
-                s.nested = nested;
-                let p = plan(&s, &entries());
-                let at_hidden: Vec<_> = find(&p, hidden.to_str().unwrap());
-                assert_eq!(at_hidden.len(), 1, "{at_hidden:?}");
-                assert_eq!(at_hidden[0].action, Action::Proc);
-            }
-        }
-    }
-
-    #[test]
-    fn proc_comes_after_dev_and_tmp() {
-        let p = plan(&spec(Root::Host, false), &entries());
-        assert!(position(&p, "/dev/shm") < position(&p, "/proc"));
-        assert!(position(&p, "/tmp") < position(&p, "/proc"));
-    }
-
-    #[test]
-    fn user_mounts_come_last_in_the_order_given() {
-        let mut s = spec(Root::Host, false);
-        s.mounts = vec![
-            UserMount::Tmpfs {
-                dst: "/scratch".into(),
-                size: 4096,
-            },
-            UserMount::Dir {
-                dst: "/scratch/a".into(),
-            },
-        ];
-        let p = plan(&s, &entries());
-        let n = p.steps.len();
-        assert_eq!(p.steps[n - 2].dst, Path::new("/scratch"));
-        assert_eq!(p.steps[n - 1].action, Action::Dir);
-        assert!(
-            !p.steps[n - 1].follow,
-            "user destinations never follow symlinks"
-        );
-    }
-
-    #[test]
-    fn sysfs_only_with_a_private_network() {
-        let private = plan(&spec(Root::Host, false), &[]);
-        assert_eq!(find(&private, "/sys")[0].action, Action::Sysfs);
-        let shared = plan(&spec(Root::Host, true), &[]);
-        assert!(matches!(
-            find(&shared, "/sys")[0].action,
-            Action::Bind { readonly: true, .. }
-        ));
-    }
-
-    #[test]
-    fn our_directories_share_the_scratch_tmpfs_and_devices_keep_working() {
-        let p = plan(&spec(Root::Host, false), &entries());
-        for s in &p.steps {
-            match &s.action {
-                Action::Tmpfs { .. } => panic!("a tmpfs of its own at {}", s.dst.display()),
-                Action::Bind { device, src, .. } => {
-                    assert_eq!(*device, src.starts_with("/dev/"), "{}", src.display())
-                }
-                _ => {}
-            }
-        }
-    }
-
-    #[test]
-    fn proc_and_sys_are_masked_unless_nesting() {
-        let p = plan(&spec(Root::Host, false), &entries());
-        assert_eq!(find(&p, "/proc/sys")[0].action, Action::ReadOnly);
-        assert!(matches!(
-            find(&p, "/proc/kcore")[0].action,
-            Action::Bind { device: true, .. }
-        ));
-        assert_eq!(find(&p, "/sys/fs/cgroup")[0].action, mask());
-        assert!(position(&p, "/proc") < position(&p, "/proc/sys"));
-        let mut nested = spec(Root::Host, false);
-        nested.nested = true;
-        let p = plan(&nested, &entries());
-        assert!(find(&p, "/proc/sys").is_empty());
-        assert!(find(&p, "/proc/kcore").is_empty());
-        assert!(find(&p, "/sys/firmware").is_empty());
-    }
-
-    #[test]
-    fn steps_describe_themselves() {
-        let p = plan(&spec(Root::Host, false), &entries());
-        assert_eq!(find(&p, "/tmp")[0].describe(), "mounting tmpfs on /tmp");
-        assert_eq!(
-            find(&p, "/dev/null")[0].describe(),
-            "binding /dev/null to /dev/null"
-        );
-    }
-
-    fn image() -> crate::image::Image {
-        crate::image::Image {
-            source: "/img.tar".into(),
-            layers: vec!["/store/a/root".into(), "/store/b/root".into()],
-            config: Default::default(),
-            held: Default::default(),
-        }
-    }
-
-    fn cow() -> crate::spec::Cow {
-        crate::spec::Cow {
-            name: "s".into(),
-            dir: "/state/sessions/s".into(),
-            generated: false,
-        }
-    }
-
-    #[test]
-    fn an_image_root_is_an_overlay_of_its_layers_top_first() {
-        let s = spec(Root::Image(image()), false);
-        assert_eq!(
-            root_model(&s),
-            RootModel::Overlay {
-                lowers: vec!["/store/b/root".into(), "/store/a/root".into()],
-                upper: None,
-            }
-        );
-        // The overlay has its own entries: none are bound, and the sandbox's own still come.
-        let p = plan(&s, &entries());
-        assert!(find(&p, "/usr").is_empty() && find(&p, "/etc").is_empty());
-        assert_eq!(find(&p, "/proc")[0].action, Action::Proc);
-        assert_eq!(find(&p, "/tmp")[0].action, scratch(0o1777));
-        assert_eq!(root_model(&spec(Root::Host, false)), RootModel::Tmpfs);
-        assert_eq!(
-            root_model(&spec(Root::Dir("/r".into()), false)),
-            RootModel::Tmpfs
-        );
-    }
-
-    #[test]
-    fn cow_keeps_the_roots_writes_and_overlays_read_write_binds() {
-        let mut s = spec(Root::Dir("/r".into()), false);
-        s.cow = Some(cow());
-        assert_eq!(
-            root_model(&s),
-            RootModel::Overlay {
-                lowers: vec!["/r".into()],
-                upper: Some((
-                    "/state/sessions/s/upper/root".into(),
-                    "/state/sessions/s/work/root".into()
-                )),
-            }
-        );
-        let bind = |src: &str, readonly: bool, dir: bool| UserMount::Bind {
-            src: src.into(),
-            dst: src.into(),
-            readonly,
-            dir,
-        };
-        s.mounts = vec![bind("/ro", true, true), bind("/rw", false, true)];
-        let p = plan(&s, &entries());
-        assert!(matches!(
-            find(&p, "/ro")[0].action,
-            Action::Bind { readonly: true, .. }
-        ));
-        assert_eq!(
-            find(&p, "/rw")[0].action,
-            Action::Overlay {
-                lower: "/rw".into(),
-                upper: "/state/sessions/s/upper/1".into(),
-                work: "/state/sessions/s/work/1".into(),
-            }
-        );
-        s.cow = None;
-        let p = plan(&s, &entries());
-        assert!(matches!(
-            find(&p, "/rw")[0].action,
-            Action::Bind {
-                readonly: false,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn the_state_dir_stays_masked_under_cow() {
-        let mut s = spec(Root::Dir("/r".into()), false);
-        s.cow = Some(cow());
-        s.private_dirs = vec!["/r/run/ns".into()];
-        s.mounts = vec![UserMount::Bind {
-            src: "/tmp".into(),
-            dst: "/tmp".into(),
-            readonly: false,
-            dir: true,
-        }];
-        let p = plan(&s, &entries());
-        assert_eq!(find(&p, "/run/ns")[0].action, mask());
-        assert!(p.shows_private);
-        s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
-        let p = plan(&s, &entries());
-        assert_eq!(find(&p, "/tmp/ns-rootless-1000")[0].action, mask());
-        assert!(p.shows_private);
-    }
-
-    /// User-mode networking covers the root's resolv.conf (where it leads, if a symlink, and
-    /// only if there is one) before the user's mounts, which may replace it.
-    #[test]
-    fn user_mode_networking_covers_resolv_conf() {
-        assert!(find(
-            &plan(&spec(Root::Host, false), &entries()),
-            "/etc/resolv.conf"
-        )
-        .is_empty());
-        let mut s = spec(Root::Dir("/srv/r".into()), false);
-        s.net = crate::net::Net::User(crate::net::UserNet {
-            helper: crate::net::Helper::Pasta("/usr/bin/pasta".into()),
-            host_loopback: false,
-            publish: vec![],
-        });
-        s.mounts = vec![UserMount::Tmpfs {
-            dst: "/etc".into(),
-            size: 1,
-        }];
-        let p = plan(&s, &entries());
-        let steps = find(&p, "/etc/resolv.conf");
-        assert_eq!(steps.len(), 1);
-        assert!(steps[0].follow && steps[0].if_exists);
-        assert!(matches!(&steps[0].action, Action::File { contents }
-            if contents.ends_with(b"nameserver 169.254.1.1\n")));
-        let at = |dst: &str| p.steps.iter().rposition(|st| st.dst == Path::new(dst));
-        assert!(at("/etc/resolv.conf") < at("/etc"), "{:?}", p.steps);
-    }
-}
+mod tests;

@@ -73,6 +73,13 @@ pub enum PreparedRoot {
     Overlay {
         options: OverlayOptions,
     },
+    /// An OCI bundle's rootfs bound onto itself, read-only when `readonly`.
+    Bundle {
+        rootfs: CString,
+        readonly: bool,
+        /// Mount propagation for `/` once pivoted (spec::Bundle).
+        propagation: Option<libc::c_ulong>,
+    },
 }
 
 /// The scratch tmpfs's directories for an overlay root's upper and work (relative: see above).
@@ -161,6 +168,57 @@ pub struct PreparedStep {
     pub action: PreparedAction,
 }
 
+impl PreparedStep {
+    /// What this step does, for a failure's message ("mounting tmpfs on /tmp"): worded from
+    /// the step itself, so the parent needs neither the spec nor the plan to say it. Made
+    /// only when a step has failed: a launch renders no words it won't show.
+    pub fn describe(&self) -> String {
+        let shown = |c: &CStr| crate::error::escape(c.to_bytes());
+        let dst = self.dst();
+        match &self.action {
+            PreparedAction::Scratch { attrs, .. } if attrs & MOUNT_ATTR_RDONLY != 0 => {
+                format!("masking {dst}")
+            }
+            PreparedAction::Scratch { .. } => format!("mounting tmpfs on {dst}"),
+            PreparedAction::Mount { fstype, .. } => format!("mounting {} on {dst}", shown(fstype)),
+            PreparedAction::Filesystem { fstype, .. } => {
+                format!("mounting {} on {dst}", shown(fstype))
+            }
+            PreparedAction::Bind { src, .. } | PreparedAction::BindTree { src, .. } => {
+                format!("binding {} to {dst}", shown(src))
+            }
+            PreparedAction::Dir => format!("creating directory {dst}"),
+            PreparedAction::Symlink { target } => {
+                format!("creating symlink {dst} -> {}", shown(target))
+            }
+            PreparedAction::ReadOnly => format!("making {dst} read-only"),
+            PreparedAction::Mask { .. } => format!("masking {dst}"),
+            PreparedAction::Overlay { options } => {
+                let lower = options.each.first().and_then(|(_, v)| v.as_deref());
+                format!(
+                    "mounting a copy-on-write overlay of {} on {dst}",
+                    lower.map(shown).unwrap_or_default()
+                )
+            }
+            PreparedAction::File { .. } => format!("binding a generated file to {dst}"),
+        }
+    }
+
+    /// The destination as the sandbox sees it ("/dev/pts"), escaped for a message.
+    pub fn dst(&self) -> String {
+        format!("/{}", crate::error::escape(self.rel.to_bytes()))
+    }
+
+    /// Whether the destination is in the kernel's own /proc or /sys.
+    pub fn in_proc_or_sys(&self) -> bool {
+        let rel = self.rel.to_bytes();
+        [&b"proc"[..], b"sys"].iter().any(|top| {
+            rel.strip_prefix(*top)
+                .is_some_and(|r| r.is_empty() || r[0] == b'/')
+        })
+    }
+}
+
 /// A NULL-terminated `char *[]` over owned C strings.
 pub struct CStrArray {
     _strings: Vec<CString>,
@@ -180,8 +238,14 @@ impl CStrArray {
     pub fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
     }
+
+    /// The first string (a command's name, for messages).
+    pub fn first(&self) -> Option<&CStr> {
+        self._strings.first().map(|s| s.as_c_str())
+    }
 }
 
+/// What init needs to build the sandbox, and the process it then starts there.
 pub struct Prepared {
     pub clone_flags: libc::c_int,
     pub hostname: Vec<u8>,
@@ -193,26 +257,41 @@ pub struct Prepared {
     /// its path, which init opens again at the same fd number in its own mount namespace.
     pub layers_fd: Option<(std::os::fd::OwnedFd, CString)>,
     pub steps: Vec<PreparedStep>,
-    /// Whether the payload starts in its own nested user namespace, plus a mount namespace when
-    /// it keeps its capabilities (not when `exec` has joined them already).
-    pub nest: bool,
     /// Whether init passes a pidfd of the payload to ns-rootless (a named sandbox's state
     /// records where the payload is).
     pub report_payload: bool,
-    /// Whether the payload drops every capability. With `--allow nested` it keeps them: they
+    /// What only an OCI container's init does (its hooks, the exec fifo, the wait for
+    /// `start`).
+    pub oci: Option<crate::oci::launch::Launch>,
+    /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
+    pub time_offsets: Option<Vec<u8>>,
+    /// Namespaces init joins right after its maps (spec::Namespaces::joined_by_init), opened
+    /// before clone.
+    pub joins: Vec<Join>,
+    /// /proc/sys files and what init writes to them, in the namespaces they belong to.
+    pub sysctls: Vec<(CString, Vec<u8>)>,
+    /// The payload.
+    pub process: Process,
+}
+
+/// What a process needs to start in a sandbox it is inside of (payload.rs): the payload init
+/// starts, or a command `exec` (native or OCI) adds to a running sandbox.
+pub struct Process {
+    /// The nested user namespace the payload starts in, and its maps (not when `exec` has
+    /// joined the payload's already, nor for an OCI process).
+    pub nest: Option<Nest>,
+    /// Whether the process drops every capability. With `--allow nested` it keeps them: they
     /// only reach its own nested user namespace, and mapping root in a namespace of its own
     /// needs CAP_SETFCAP (user_namespaces(7), since Linux 5.12).
     pub drop_caps: bool,
-    /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE): the payload
+    /// The signals we ignore (inherited from the caller, plus Rust's SIGPIPE): the process
     /// resets them to their defaults.
     pub ignored_signals: u64,
-    pub inner_uid_map: Vec<u8>,
-    pub inner_gid_map: Vec<u8>,
     pub cwd: PreparedCwd,
-    pub limits: Vec<(nix::sys::resource::Resource, u64)>,
-    /// The pty to open for the payload, when it gets one.
+    pub limits: Vec<crate::spec::Limit>,
+    /// The pty to open for the process, when it gets one.
     pub pty: Option<crate::tty::PtySetup>,
-    /// The Landlock ruleset the payload enters before its seccomp filter, if any (landlock.rs).
+    /// The Landlock ruleset the process enters before its seccomp filter, if any (landlock.rs).
     pub landlock: Option<std::os::fd::OwnedFd>,
     /// The seccomp program to install last, if any.
     pub seccomp: Option<crate::seccomp::Program>,
@@ -220,10 +299,25 @@ pub struct Prepared {
     pub candidates: Vec<CString>,
     pub argv: CStrArray,
     pub envp: CStrArray,
-    /// What an OCI container adds (its own root, ids and capabilities, the wait for `start`).
-    pub oci: Option<crate::oci::launch::Launch>,
-    /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
-    pub time_offsets: Option<Vec<u8>>,
+    /// What an OCI process adds: its config's ids, capabilities, no_new_privs, rlimits and
+    /// seccomp profile, its preserved fds.
+    pub oci: Option<crate::spec::OciLockdown>,
+}
+
+/// A namespace to join: its fd, its CLONE_NEW* type, and what it is, for a failure's words.
+pub struct Join {
+    pub fd: std::os::fd::OwnedFd,
+    pub nstype: libc::c_int,
+    /// "the network namespace \"/run/netns/x\"".
+    pub shown: String,
+}
+
+/// The payload's nested user namespace (payload.rs).
+pub struct Nest {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+    /// The payload is in a time namespace of its own, with a copy of init's memory.
+    pub own_time: bool,
 }
 
 pub enum PreparedCwd {
@@ -328,20 +422,22 @@ fn prepare_action(action: &Action, index: usize) -> Result<PreparedAction> {
         },
         Action::Filesystem {
             fstype,
+            source,
             options,
             attrs,
             propagation,
         } => PreparedAction::Filesystem {
             propagation: *propagation,
             fstype: cstring(fstype.as_bytes())?,
-            options: options
-                .iter()
-                .map(|(k, v)| {
+            // The source is the first string the new filesystem is given (fsconfig(2)
+            // FSCONFIG_SET_STRING "source"), else mountinfo says "none".
+            options: std::iter::once(Ok((c"source".into(), Some(cstring(source.as_bytes())?))))
+                .chain(options.iter().map(|(k, v)| {
                     Ok((
                         cstring(k.as_bytes())?,
                         v.as_deref().map(|v| cstring(v.as_bytes())).transpose()?,
                     ))
-                })
+                }))
                 .collect::<Result<_>>()?,
             attrs: *attrs,
         },
@@ -456,24 +552,80 @@ pub fn exec_candidates(command: &OsStr, path: &OsStr) -> Vec<Vec<u8>> {
 }
 
 pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
-    let mut clone_flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWCGROUP;
-    if spec.net.own_namespace() {
-        clone_flags |= libc::CLONE_NEWNET;
-    }
+    let clone_flags = spec.sandbox.namespaces.clone_flags();
     let steps = prepare_steps(plan)?;
     crate::stamps::stamp("r-steps");
-    let (candidates, argv, envp) = prepare_command(&spec.command, &spec.env)?;
-    crate::stamps::stamp("r-cmd");
-    let ids = spec.ids;
-    let (root, layers_fd) = match crate::plan::root_model(spec) {
+    let ids = spec.sandbox.ids;
+    let (root, layers_fd) = root(&spec.sandbox)?;
+    crate::stamps::stamp("r-root");
+    // The payload's own nested user namespace, mapping the inner ids (not an OCI process's:
+    // it runs with its config's ids in the container's user namespace).
+    let nest = match spec.process.lockdown {
+        crate::spec::Lockdown::Native { .. } => Some(Nest {
+            uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
+            gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
+            own_time: spec.sandbox.time_offsets.is_some(),
+        }),
+        crate::spec::Lockdown::Oci(_) => None,
+    };
+    let process = process(&spec.process, !spec.sandbox.net.own_namespace(), nest)?;
+    Ok(Prepared {
+        clone_flags,
+        hostname: spec.sandbox.hostname.clone(),
+        // (A helper's network is brought up by the helper; a joined one is left as it is.)
+        loopback: spec.sandbox.namespaces.net == crate::spec::Ns::New
+            && spec.sandbox.net.loopback(),
+        // A bundle's root has no scratch tmpfs.
+        scratch_options: match &spec.sandbox.root {
+            crate::spec::Root::Bundle(_) => Vec::new(),
+            _ => tmpfs_options(SCRATCH_SIZE, 0o755),
+        },
+        root,
+        layers_fd,
+        steps,
+        report_payload: spec.name.is_some(),
+        time_offsets: spec.sandbox.time_offsets.clone(),
+        joins: spec
+            .sandbox
+            .namespaces
+            .joined_by_init()
+            .map(|(path, nstype, name)| {
+                let shown = format!("the {name} namespace {}", crate::error::quote(path));
+                let fd = std::fs::File::open(path)
+                    .with_context(|| format!("opening {shown}"))?
+                    .into();
+                Ok(Join { fd, nstype, shown })
+            })
+            .collect::<Result<_>>()?,
+        sysctls: spec
+            .sandbox
+            .sysctls
+            .iter()
+            .map(|(path, value)| Ok((cpath(path)?, value.clone())))
+            .collect::<Result<_>>()?,
+        oci: None,
+        process,
+    })
+}
+
+/// `/` for `sandbox`, rendered (see plan::RootModel), and the layer store an image root's
+/// lowers are named through.
+pub fn root(sandbox: &crate::spec::Sandbox) -> Result<(PreparedRoot, Option<StoreFd>)> {
+    Ok(match crate::plan::root_model(sandbox) {
         RootModel::Tmpfs => (PreparedRoot::Tmpfs, None),
+        RootModel::Bundle { rootfs, readonly } => (
+            PreparedRoot::Bundle {
+                rootfs: cpath(&rootfs)?,
+                readonly,
+                propagation: match &sandbox.root {
+                    crate::spec::Root::Bundle(b) => b.propagation,
+                    _ => None,
+                },
+            },
+            None,
+        ),
         RootModel::Overlay { lowers, upper } => {
-            let (fd, lowers) = match &spec.root {
+            let (fd, lowers) = match &sandbox.root {
                 crate::spec::Root::Image(_) => image_lowers(&lowers)?,
                 _ => (
                     None,
@@ -493,11 +645,18 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
             };
             (PreparedRoot::Overlay { options }, fd)
         }
-    };
-    crate::stamps::stamp("r-root");
-    let landlock = crate::landlock::payload_ruleset(!spec.net.own_namespace())?;
+    })
+}
+
+/// The process half of `prepare`, shared with `exec`: `p` run in a sandbox whose network is
+/// the host's (`host_net`: then it enters a Landlock domain, landlock.rs), in the nested user
+/// namespace `nest` when it makes one.
+pub fn process(p: &crate::spec::Process, host_net: bool, nest: Option<Nest>) -> Result<Process> {
+    let (candidates, argv, envp) = prepare_command(&p.command, &p.env)?;
+    crate::stamps::stamp("r-cmd");
+    let landlock = crate::landlock::payload_ruleset(host_net)?;
     crate::stamps::stamp("r-landlock");
-    let seccomp = match &spec.seccomp {
+    let seccomp = match &p.seccomp {
         Seccomp::Default(allow) => Some(crate::seccomp::default_program(allow)?),
         Seccomp::None => None,
         Seccomp::Program(bytes) => Some(
@@ -506,34 +665,40 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         ),
     };
     crate::stamps::stamp("r-seccomp");
-    Ok(Prepared {
-        clone_flags,
-        hostname: spec.hostname.clone(),
-        loopback: spec.net.loopback(),
-        scratch_options: tmpfs_options(SCRATCH_SIZE, 0o755),
-        root,
-        layers_fd,
-        steps,
-        nest: true,
-        report_payload: spec.name.is_some(),
-        drop_caps: !spec.nested,
-        ignored_signals: spec.ignored_signals,
-        inner_uid_map: idmap::line(ids.inner_uid, ids.outer_uid).into_bytes(),
-        inner_gid_map: idmap::line(ids.inner_gid, ids.outer_gid).into_bytes(),
-        cwd: match &spec.cwd {
+    let (drop_caps, oci) = match &p.lockdown {
+        crate::spec::Lockdown::Native { keep_caps } => (!keep_caps, None),
+        crate::spec::Lockdown::Oci(o) => (true, Some(o.clone())),
+    };
+    let pty = match &oci {
+        _ if !p.tty => None,
+        None => Some(crate::tty::PtySetup::from_stdin()),
+        Some(o) => Some(crate::tty::PtySetup {
+            termios: None,
+            winsize: libc::winsize {
+                ws_row: o.console_size.0,
+                ws_col: o.console_size.1,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+        }),
+    };
+    Ok(Process {
+        nest,
+        drop_caps,
+        ignored_signals: p.ignored_signals,
+        cwd: match &p.cwd {
             Cwd::Caller(p) => PreparedCwd::Try(cpath(p)?),
             Cwd::Exact(p) => PreparedCwd::Exact(cpath(p)?),
             Cwd::Root => PreparedCwd::Root,
         },
-        limits: spec.limits.iter().map(|l| (l.resource, l.value)).collect(),
-        pty: spec.tty.then(crate::tty::PtySetup::from_stdin),
+        limits: p.limits.clone(),
+        pty,
         landlock,
         seccomp,
         candidates,
         argv,
         envp,
-        time_offsets: spec.time_offsets.clone(),
-        oci: None,
+        oci,
     })
 }
 

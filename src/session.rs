@@ -13,7 +13,7 @@ pub mod apply;
 pub mod diff;
 
 use crate::error::quote;
-use crate::spec::{Root, UserMount};
+use crate::spec::{MountSpec, Root};
 use crate::state::files::{Dir, Refusal};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,7 @@ pub fn plan_cow(
     name: Option<&str>,
     env: &[(OsString, OsString)],
     root: &Root,
-    mounts: &[UserMount],
+    mounts: &[MountSpec],
 ) -> Result<crate::spec::Cow> {
     let (name, generated) = match name {
         Some(n) => (n.to_string(), false),
@@ -93,7 +93,7 @@ pub fn plan_cow(
     let dir = session_dir(env, &name)?;
     // overlayfs refuses an upper inside one of its lowers (and the other way round).
     let lowers = mounts.iter().filter_map(|m| match m {
-        UserMount::Bind {
+        MountSpec::Bind {
             src,
             readonly: false,
             dir: true,
@@ -115,7 +115,7 @@ pub fn plan_cow(
         }
     }
     for m in mounts {
-        if let UserMount::Bind {
+        if let MountSpec::Bind {
             src,
             readonly: false,
             dir: false,
@@ -211,7 +211,7 @@ fn open_session(sessions: &Dir, name: &str) -> Result<Dir> {
 }
 
 /// Creates the session's directories before the sandbox starts, and holds it (see InUse).
-pub fn begin(spec: &crate::spec::Spec, plan: &crate::plan::Plan) -> Result<Option<InUse>> {
+pub fn begin(spec: &crate::spec::Sandbox, plan: &crate::plan::Plan) -> Result<Option<InUse>> {
     let Some(cow) = &spec.cow else {
         return Ok(None);
     };
@@ -245,10 +245,10 @@ pub fn begin(spec: &crate::spec::Spec, plan: &crate::plan::Plan) -> Result<Optio
             image_layers: image.layers.iter().rev().cloned().collect(),
             mount_points: mount_points(plan),
         }),
-        Root::Host => {}
+        Root::Host | Root::Bundle(_) => {}
     }
     for (i, m) in spec.mounts.iter().enumerate() {
-        if let UserMount::Bind {
+        if let MountSpec::Bind {
             src,
             dst,
             readonly: false,

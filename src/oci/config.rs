@@ -45,6 +45,43 @@ pub struct Process {
     pub apparmor_profile: Option<String>,
     pub oom_score_adj: Option<i32>,
     pub selinux_label: Option<String>,
+    pub scheduler: Option<Scheduler>,
+    pub io_priority: Option<IoPriority>,
+    #[serde(rename = "execCPUAffinity")]
+    pub exec_cpu_affinity: Option<ExecCpuAffinity>,
+}
+
+/// config.md `process.scheduler` (sched_setattr(2)).
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct Scheduler {
+    pub policy: String,
+    #[serde(default)]
+    pub nice: i32,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub flags: Vec<String>,
+    #[serde(default)]
+    pub runtime: u64,
+    #[serde(default)]
+    pub deadline: u64,
+    #[serde(default)]
+    pub period: u64,
+}
+
+/// config.md `process.ioPriority` (ioprio_set(2)).
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct IoPriority {
+    pub class: String,
+    pub priority: i32,
+}
+
+/// config.md `process.execCPUAffinity`: CPU lists ("0-3,7") for a process `exec` starts.
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct ExecCpuAffinity {
+    pub initial: Option<String>,
+    #[serde(rename = "final")]
+    pub last: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]

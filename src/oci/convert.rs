@@ -1,14 +1,14 @@
-//! config.json → what the launcher runs: the plan's steps, the process, the namespaces and id
-//! maps, and what `create` keeps. Every field we can't honour where ignoring it would weaken
-//! isolation is an error naming it.
+//! config.json → a spec::Spec { sandbox, process }, planned (plan::build) and prepared
+//! (prepared::prepare) as the command line's is, plus what only an OCI init does (Launch) and
+//! what `create` keeps. Every field we can't honour where ignoring it would weaken isolation
+//! is an error naming it.
 
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
 use crate::oci::launch::{Launch, StartHook};
-use crate::oci::mounts::{self, Owns};
-use crate::oci::process::{current_oom_score_adj, prepare_process, rlimits, sysctls};
-use crate::plan::Plan;
-use crate::prepared::{self, cpath, Prepared};
+use crate::oci::process::{rlimits, sysctls};
+use crate::prepared::{self, Prepared};
+use crate::spec::{self, mount_options, MountSpec, Root, Sandbox};
 use anyhow::{bail, Context, Result};
 use nix::libc;
 use std::os::fd::OwnedFd;
@@ -29,11 +29,11 @@ pub struct Container {
     /// A PID namespace joined by path: `create` enters it just before init is cloned, which
     /// then is a process of it (setns(2) moves only the children of the caller).
     pub join_pid: Option<(OwnedFd, String)>,
-    /// uid_map and gid_map text for a new user namespace, and whether setgroups must be denied.
-    pub maps: Option<(String, String, bool)>,
+    /// The maps of the container's new user namespace (its sandbox's), written by `create`.
+    pub maps: Option<spec::IdMaps>,
     pub rootfs: PathBuf,
-    /// What the steps were made from, to word a failed one.
-    pub plan: Plan,
+    /// What was changed from the config and why, for --debug.
+    pub notes: Vec<String>,
 }
 
 pub struct Options {
@@ -47,10 +47,20 @@ pub fn convert(
     caller: Caller,
     opts: &Options,
 ) -> Result<Container> {
-    let process = config
-        .process
-        .as_ref()
-        .context("invalid config.json: no process")?;
+    // config.md: `process` is optional until `start`, which then fails (runtime.md). Without
+    // one, init is made for a placeholder it never looks up nor runs (Launch::no_process).
+    let placeholder;
+    let process = match &config.process {
+        Some(p) => p,
+        None => {
+            placeholder = Process {
+                args: vec!["true".into()],
+                cwd: "/".into(),
+                ..Default::default()
+            };
+            &placeholder
+        }
+    };
     let linux = config.linux.as_ref();
     crate::oci::validate::config(config)?;
     refuse_unsupported(config, process)?;
@@ -71,6 +81,7 @@ pub fn convert(
     // runtime's). The mount namespace is the exception: the root is built and pivoted in one
     // of the container's own, as runc requires.
     let mut flags = libc::CLONE_NEWNS;
+    // Checked here (opened, of the right type); prepare opens them again for init.
     let mut joins: Vec<(OwnedFd, libc::c_int)> = Vec::new();
     let mut join_pid = None;
     let mut want_user = false;
@@ -79,20 +90,16 @@ pub fn convert(
     let mut want_time = false;
     let mut want_mount = false;
     for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
-        let flag = match ns.kind.as_str() {
-            "pid" => libc::CLONE_NEWPID,
-            "network" => libc::CLONE_NEWNET,
-            "ipc" => libc::CLONE_NEWIPC,
-            "uts" => libc::CLONE_NEWUTS,
-            "mount" => libc::CLONE_NEWNS,
-            "user" => libc::CLONE_NEWUSER,
-            "cgroup" => libc::CLONE_NEWCGROUP,
-            "time" if ns.path.as_deref().is_none_or(str::is_empty) => {
+        let flag = match namespace_flag(&ns.kind) {
+            Some(libc::CLONE_NEWTIME) if ns.path.as_deref().is_none_or(str::is_empty) => {
                 want_time = true;
                 continue;
             }
-            "time" => libc::CLONE_NEWTIME,
-            other => bail!("linux.namespaces: unknown namespace type {}", quote(other)),
+            Some(flag) => flag,
+            None => bail!(
+                "linux.namespaces: unknown namespace type {}",
+                quote(&ns.kind)
+            ),
         };
         match ns.path.as_deref().filter(|p| !p.is_empty()) {
             None if flag == libc::CLONE_NEWUSER => want_user = true,
@@ -187,7 +194,11 @@ pub fn convert(
                 .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
                 .collect::<String>()
         };
-        Some((text(&uid_maps), text(&gid_maps), !caller.userns_root))
+        Some(spec::IdMaps {
+            uid_map: text(&uid_maps),
+            gid_map: text(&gid_maps),
+            deny_setgroups: !caller.userns_root,
+        })
     } else {
         None
     };
@@ -253,11 +264,23 @@ pub fn convert(
         })?;
     }
 
-    // The plan: the config's mounts, default devices, then masks.
-    let owns = Owns {
-        net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
-        cgroup: flags & libc::CLONE_NEWCGROUP != 0,
-    };
+    // So does the domain name (setdomainname(2), beside it; the same rules).
+    let domainname = config.domainname.clone().unwrap_or_default();
+    if !domainname.is_empty() && flags & libc::CLONE_NEWUTS == 0 {
+        bail!("invalid domainname: setting it needs a new uts namespace in linux.namespaces");
+    }
+    if !domainname.is_empty() {
+        crate::spec::validate_hostname(domainname.as_ref()).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid domainname: {}",
+                e.to_string().replace("invalid --hostname ", "")
+            )
+        })?;
+    }
+    let domainname = domainname.into_bytes();
+
+    // The sandbox: the bundle's rootfs as the root, the config's mounts, default devices, then
+    // masks (plan/bundle.rs), planned as every sandbox is.
     let mut source_of = |src: &str| -> Result<(PathBuf, bool)> {
         let path = bundle.join(src);
         let canonical = path
@@ -266,12 +289,8 @@ pub fn convert(
         let dir = canonical.is_dir();
         Ok((canonical, dir))
     };
-    let mut steps = mounts::steps(&config.mounts, owns, &mut source_of)?;
-    let fresh_dev = config.mounts.iter().any(|m| {
-        Path::new("/").join(&m.destination) == Path::new("/dev")
-            && m.kind.as_deref() == Some("tmpfs")
-    });
-    steps.extend(mounts::default_devices(fresh_dev));
+    let mut mounts = config_mounts(&config.mounts, &mut source_of)?;
+    let notes = drop_unmapped_devpts_ids(&mut mounts, &uid_space, &gid_space);
     for d in linux.map(|l| l.devices.as_slice()).unwrap_or_default() {
         if !crate::plan::DEVICES
             .iter()
@@ -285,18 +304,77 @@ pub fn convert(
         }
     }
     if let Some(l) = linux {
-        steps.extend(mounts::masks(&l.masked_paths, &l.readonly_paths)?);
+        mounts.extend(masks(&l.masked_paths, &l.readonly_paths)?);
     }
-    let plan = Plan {
-        steps,
-        ..Default::default()
-    };
-
+    // Each namespace as the config lists it: new (the clone flags), joined at a path, else
+    // the caller's.
+    let mut namespaces = spec::Namespaces::callers();
+    for ns in linux.map(|l| l.namespaces.as_slice()).unwrap_or_default() {
+        let kind = namespace_flag(&ns.kind);
+        if let (Some(path), Some(slot)) = (
+            ns.path.as_deref().filter(|p| !p.is_empty()),
+            kind.and_then(|k| namespaces.of_type(k)),
+        ) {
+            *slot = spec::Ns::Join(path.into());
+        }
+    }
+    for flag in NAMESPACE_FLAGS {
+        if let Some(slot) = namespaces.of_type(flag).filter(|_| flags & flag != 0) {
+            *slot = spec::Ns::New;
+        }
+    }
+    if want_time {
+        namespaces.time = spec::Ns::New;
+    }
     let sysctls = sysctls(linux.map(|l| &l.sysctl), flags, caller.userns_root)?;
-    let oom_score_adj = process
-        .oom_score_adj
-        .filter(|&v| Some(v) != current_oom_score_adj())
-        .map(|v| v.to_string().into_bytes());
+    // linux.rootfsPropagation, for `/` once pivoted.
+    let propagation = match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
+        None | Some("") => None,
+        Some(p) => Some(
+            mount_options::propagation(p)
+                .ok_or_else(|| anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p)))?
+                | if p.starts_with('r') { libc::MS_REC } else { 0 },
+        ),
+    };
+    let sandbox = Sandbox {
+        namespaces,
+        maps,
+        hostname: hostname.into_bytes(),
+        root: Root::Bundle(spec::Bundle {
+            rootfs: rootfs.clone(),
+            readonly: root.readonly,
+            propagation,
+            owns_net: flags & libc::CLONE_NEWNET != 0 || caller.userns_root,
+            owns_cgroup: flags & libc::CLONE_NEWCGROUP != 0,
+        }),
+        // The host's network (ours): then the process gets `--share-net`'s Landlock scope.
+        net: match host_net {
+            true => crate::net::Net::Host,
+            false => crate::net::Net::Private,
+        },
+        ids: spec::Ids {
+            outer_uid: caller.uid,
+            outer_gid: caller.gid,
+            inner_uid: user.uid,
+            inner_gid: user.gid,
+        },
+        mounts,
+        nested: false,
+        cow: None,
+        private_dirs: Vec::new(),
+        sysctls,
+        time_offsets: crate::timens::from_oci(
+            want_time,
+            linux.and_then(|l| l.time_offsets.as_ref()),
+        )?,
+    };
+    let plan = crate::plan::build(
+        &sandbox,
+        &[],
+        &crate::hostrun::HostRun::default(),
+        &crate::plan::HostDirs::new(),
+    );
+
     let rlimits = rlimits(process)?;
     let seccomp = match linux.and_then(|l| l.seccomp.as_ref()) {
         Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
@@ -308,18 +386,15 @@ pub fn convert(
         .as_ref()
         .is_some_and(|h| !h.prestart.is_empty() || !h.create_runtime.is_empty());
     let launch = Launch {
+        no_process: config.process.is_none(),
         exec_fifo: None,
-        rootfs: cpath(&rootfs)?,
-        root_readonly: root.readonly,
-        root_propagation: match linux.and_then(|l| l.rootfs_propagation.as_deref()) {
-            None | Some("") => None,
-            Some(p) => Some(
-                mounts::propagation(p).ok_or_else(|| {
-                    anyhow::anyhow!("invalid linux.rootfsPropagation {}", quote(p))
-                })? | if p.starts_with('r') { libc::MS_REC } else { 0 },
-            ),
-        },
-        joins,
+        domainname,
+        late_cgroup_ns: false,
+        start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
+        create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
+        runtime_hooks,
+    };
+    let lockdown = spec::OciLockdown {
         preserve_fds: opts.preserve_fds,
         uid: user.uid,
         gid: user.gid,
@@ -328,24 +403,28 @@ pub fn convert(
         caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
         no_new_privs: process.no_new_privileges,
         new_keyring: opts.new_keyring,
-        sysctls,
-        oom_score_adj,
         rlimits,
         seccomp,
         own_pid_ns: flags & libc::CLONE_NEWPID != 0,
-        late_cgroup_ns: false,
-        start_hooks: render_hooks(config, "startContainer", |h| &h.start_container)?,
-        create_hooks: render_hooks(config, "createContainer", |h| &h.create_container)?,
-        runtime_hooks,
+        oom_score_adj: None,
+        console_size: (0, 0),
+        scheduler: None,
+        io_priority: None,
+        // config.md: execCPUAffinity "is not applicable to the container's init process"
+        // (CRI-O sets it to keep `exec`'d processes off the workload's CPUs).
+        cpu_affinity: None,
     };
-    let mut prepared = prepare_process(process, launch, 0)?;
-    prepared.clone_flags = flags;
-    prepared.time_offsets =
-        crate::timens::from_oci(want_time, linux.and_then(|l| l.time_offsets.as_ref()))?;
-    prepared.hostname = hostname.into_bytes();
-    prepared.loopback = flags & libc::CLONE_NEWNET != 0;
-    prepared.landlock = crate::landlock::payload_ruleset(host_net)?;
-    prepared.steps = prepared::prepare_steps(&plan)?;
+    let mut spec = spec::Spec {
+        sandbox,
+        process: crate::oci::process::to_spec(process, lockdown, 0)?,
+        name: None,
+        detach: false,
+        timeout: None,
+        result_json: None,
+    };
+    // Rendered as every sandbox is, plus what only an OCI init does.
+    let mut prepared = prepared::prepare(&spec, &plan)?;
+    prepared.oci = Some(launch);
     if join_pid.is_some() && runtime_hooks {
         bail!(
             "linux.namespaces: a pid namespace joined by path with prestart or createRuntime \
@@ -356,9 +435,181 @@ pub fn convert(
     Ok(Container {
         prepared,
         join_pid,
-        maps,
+        maps: spec.sandbox.maps.take(),
         rootfs,
-        plan,
+        notes,
+    })
+}
+
+/// A destination inside the container, absolute, without `..`.
+fn destination(d: &str) -> Result<PathBuf> {
+    let p = Path::new("/").join(d);
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        bail!(
+            "invalid mount destination {}: must not contain '..'",
+            quote(d)
+        );
+    }
+    if p == Path::new("/") {
+        bail!("invalid mount destination {}: the root itself", quote(d));
+    }
+    Ok(p)
+}
+
+/// config.json `mounts` as the sandbox's mounts. `source_of` turns a bind source into a
+/// canonical host path (and says whether it is a directory).
+fn config_mounts(
+    mounts: &[crate::oci::config::Mount],
+    source_of: &mut dyn FnMut(&str) -> Result<(PathBuf, bool)>,
+) -> Result<Vec<MountSpec>> {
+    let mut out = Vec::new();
+    for m in mounts {
+        let dst = destination(&m.destination)?;
+        if m.uid_mappings.is_some() || m.gid_mappings.is_some() {
+            bail!(
+                "mount {}: idmapped mounts are not supported",
+                quote(&m.destination)
+            );
+        }
+        let o = mount_options::parse_options(&m.options);
+        let propagation = o.propagation.unwrap_or(libc::MS_PRIVATE);
+        let kind = m.kind.as_deref().unwrap_or("");
+        out.push(if o.bind || kind == "bind" {
+            // A bind takes no filesystem data: an option we don't know would be dropped, and
+            // config.md wants an error for one that can't be honoured.
+            if let Some((key, value)) = o.data.first() {
+                let opt = match value {
+                    Some(v) => format!("{key}={v}"),
+                    None => key.clone(),
+                };
+                bail!(
+                    "mount {}: unknown bind mount option {}",
+                    quote(&m.destination),
+                    quote(&opt)
+                );
+            }
+            let (src, dir) = source_of(m.source.as_deref().unwrap_or(""))?;
+            MountSpec::BindTree {
+                src,
+                dst,
+                dir,
+                attrs: o.attrs,
+                recursive: o.recursive,
+                propagation,
+            }
+        } else {
+            match kind {
+                "" | "none" => bail!("mount {}: no type and not a bind", quote(&m.destination)),
+                fstype => MountSpec::Filesystem {
+                    dst,
+                    fstype: fstype.into(),
+                    // runtime-tools' runtimetest finds each mount by its source in mountinfo.
+                    source: match m.source.as_deref() {
+                        None | Some("") => fstype.into(),
+                        Some(s) => s.into(),
+                    },
+                    options: o.data,
+                    attrs: o.attrs,
+                    propagation,
+                },
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// devpts's `uid=`/`gid=` (the owner of new pty slaves) must be an id of the mounting user
+/// namespace, else the mount is EINVAL (devpts_parse_param). runtime-tools' and Docker's
+/// default configs ask for `gid=5` (tty), which a rootless container's one-id namespace doesn't
+/// map: such an option is dropped (new slaves then get the mounter's ids), one that is mapped
+/// kept. Returns what was dropped, for --debug.
+fn drop_unmapped_devpts_ids(
+    mounts: &mut [MountSpec],
+    uid_space: &[IdMapping],
+    gid_space: &[IdMapping],
+) -> Vec<String> {
+    let mapped = |space: &[IdMapping], id: u32| {
+        space
+            .iter()
+            .any(|m| id >= m.container_id && id - m.container_id < m.size)
+    };
+    let mut notes = Vec::new();
+    for m in mounts {
+        let MountSpec::Filesystem {
+            dst,
+            fstype,
+            options,
+            ..
+        } = m
+        else {
+            continue;
+        };
+        if fstype != "devpts" {
+            continue;
+        }
+        options.retain(|(key, value)| {
+            let space = match key.as_str() {
+                "uid" => uid_space,
+                "gid" => gid_space,
+                _ => return true,
+            };
+            // Not a number: left for the kernel to refuse.
+            let Some(id) = value.as_deref().and_then(|v| v.parse::<u32>().ok()) else {
+                return true;
+            };
+            if mapped(space, id) {
+                return true;
+            }
+            notes.push(format!(
+                "mount {}: devpts option {key}={id} dropped: {key} {id} is not mapped in the \
+                 container's user namespace",
+                crate::error::escape(dst.as_os_str().as_encoded_bytes())
+            ));
+            false
+        });
+    }
+    notes
+}
+
+/// `maskedPaths` then `readonlyPaths`.
+fn masks(masked: &[String], readonly: &[String]) -> Result<Vec<MountSpec>> {
+    let mut out = Vec::new();
+    for p in masked {
+        out.push(MountSpec::Hide {
+            dst: destination(p)?,
+        });
+    }
+    for p in readonly {
+        out.push(MountSpec::ReadOnly {
+            dst: destination(p)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The namespaces init can be cloned into (time is entered later, timens.rs).
+const NAMESPACE_FLAGS: [libc::c_int; 7] = [
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWCGROUP,
+];
+
+/// A linux.namespaces type as its CLONE_NEW* flag.
+fn namespace_flag(kind: &str) -> Option<libc::c_int> {
+    Some(match kind {
+        "pid" => libc::CLONE_NEWPID,
+        "network" => libc::CLONE_NEWNET,
+        "ipc" => libc::CLONE_NEWIPC,
+        "uts" => libc::CLONE_NEWUTS,
+        "mount" => libc::CLONE_NEWNS,
+        "user" => libc::CLONE_NEWUSER,
+        "cgroup" => libc::CLONE_NEWCGROUP,
+        "time" => libc::CLONE_NEWTIME,
+        _ => return None,
     })
 }
 
@@ -459,9 +710,6 @@ fn refuse_unsupported(config: &Config, process: &Process) -> Result<()> {
             "SELinux labels are not applied by ns-rootless",
         )?;
     }
-    if config.domainname.as_deref().is_some_and(|d| !d.is_empty()) {
-        refuse("domainname", "not supported")?;
-    }
     if let Some(l) = &config.linux {
         if l.personality.is_some() {
             refuse("linux.personality", "not supported")?;
@@ -523,6 +771,93 @@ mod tests {
             size: 65536,
         };
         assert!(check_maps("uidMappings", &[wide], 1000, true).is_ok());
+    }
+
+    #[test]
+    fn destinations_with_dotdot_are_refused() {
+        let m = crate::oci::config::Mount {
+            destination: "/a/../../etc".into(),
+            kind: Some("tmpfs".into()),
+            source: Some("tmpfs".into()),
+            ..Default::default()
+        };
+        let err = config_mounts(&[m], &mut |_| unreachable!())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not contain '..'"), "{err}");
+    }
+
+    #[test]
+    fn bind_options_become_the_mounts_attributes() {
+        let m = |dst: &str, kind: &str, src: &str, opts: &[&str]| crate::oci::config::Mount {
+            destination: dst.into(),
+            kind: Some(kind.into()),
+            source: Some(src.into()),
+            options: opts.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let mounts = [
+            m("/data", "bind", "vol", &["rbind", "ro", "nodev", "rshared"]),
+            m("/etc/hosts", "none", "/h", &["bind"]),
+        ];
+        let mut sources = |s: &str| Ok((PathBuf::from("/bundle").join(s), s == "vol"));
+        let out = config_mounts(&mounts, &mut sources).unwrap();
+        assert_eq!(
+            out[0],
+            MountSpec::BindTree {
+                src: "/bundle/vol".into(),
+                dst: "/data".into(),
+                dir: true,
+                attrs: crate::sys::MOUNT_ATTR_RDONLY | crate::sys::MOUNT_ATTR_NODEV,
+                recursive: true,
+                propagation: libc::MS_SHARED,
+            }
+        );
+        assert!(matches!(
+            &out[1],
+            MountSpec::BindTree {
+                recursive: false,
+                dir: false,
+                ..
+            }
+        ));
+        let mounts = [m("/d", "bind", "vol", &["rbind", "nosymfollow"])];
+        let out = config_mounts(&mounts, &mut sources).unwrap();
+        assert!(matches!(&out[0], MountSpec::BindTree { attrs, .. }
+            if *attrs == crate::sys::MOUNT_ATTR_NOSYMFOLLOW));
+        let mounts = [m("/d", "bind", "vol", &["rbind", "size=1k"])];
+        let err = config_mounts(&mounts, &mut sources)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "mount \"/d\": unknown bind mount option \"size=1k\"");
+    }
+
+    #[test]
+    fn devpts_ids_are_kept_only_when_mapped() {
+        let devpts = |opts: &[(&str, &str)]| MountSpec::Filesystem {
+            dst: "/dev/pts".into(),
+            fstype: "devpts".into(),
+            source: "devpts".into(),
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+            attrs: 0,
+            propagation: libc::MS_PRIVATE,
+        };
+        let wide = IdMapping {
+            container_id: 0,
+            host_id: 100000,
+            size: 65536,
+        };
+        let mut mounts = [devpts(&[("gid", "5"), ("uid", "0"), ("mode", "0620")])];
+        let notes = drop_unmapped_devpts_ids(&mut mounts, &[one(1000)], &[one(1000)]);
+        assert_eq!(mounts[0], devpts(&[("uid", "0"), ("mode", "0620")]));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("gid=5"), "{}", notes[0]);
+        let mut mounts = [devpts(&[("gid", "5")])];
+        assert!(drop_unmapped_devpts_ids(&mut mounts, &[wide], &[wide]).is_empty());
+        assert_eq!(mounts[0], devpts(&[("gid", "5")]));
     }
 
     #[test]

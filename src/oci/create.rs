@@ -8,7 +8,7 @@ use crate::oci::convert::{self, Caller, Container};
 use crate::oci::lifecycle::start_with;
 use crate::oci::store::{self, Status, Store, Stored};
 use crate::oci::{hooks, Log};
-use crate::plan::Plan;
+use crate::prepared::Prepared;
 use crate::sync::Record;
 use crate::{parent, signals, sync, sys};
 use anyhow::{bail, Context, Result};
@@ -77,6 +77,9 @@ pub fn create(
             new_keyring: !opts.no_new_keyring,
         },
     )?;
+    for note in &container.notes {
+        log.debug(note);
+    }
     let console = match &opts.console_socket {
         Some(path) => Some(
             std::os::unix::net::UnixStream::connect(path)
@@ -146,7 +149,6 @@ fn launch(
         join_pid,
         maps,
         rootfs,
-        plan,
         ..
     } = container;
     // A cgroup namespace is made by init once it is in its cgroup, rooted there.
@@ -165,17 +167,18 @@ fn launch(
         .and_then(|p| p.user.umask)
         .unwrap_or(0o022);
     // How init tells `start` that the process has exec'd or a startContainer hook failed.
+    let preserve_fds = prepared.process.oci.as_ref().map_or(0, |o| o.preserve_fds);
     if let Some(oci) = prepared.oci.as_mut() {
-        let lowest = 3 + oci.preserve_fds as std::os::fd::RawFd;
+        let lowest = 3 + preserve_fds as std::os::fd::RawFd;
         oci.exec_fifo = Some(crate::oci::exec_fifo::make(&store.dir(id), lowest)?);
     }
     let mut keep = prepared
         .oci
         .as_ref()
-        .map(|o| o.kept_fds())
+        .map(|o| o.kept_fds(preserve_fds, &prepared.joins))
         .unwrap_or_default();
     // The process's Landlock ruleset (convert.rs), an anonymous inode.
-    keep.extend(prepared.landlock.as_ref().map(|r| r.as_raw_fd()));
+    keep.extend(prepared.process.landlock.as_ref().map(|r| r.as_raw_fd()));
     // A pid namespace joined by path: ours for the children we make from here on, init first.
     if let Some((fd, path)) = &join_pid {
         sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map_err(|e| {
@@ -200,19 +203,6 @@ fn launch(
         let _ = init.signal(libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(child, None);
     };
-    // The maps are written at the pid /proc gives init (see pidfd.rs); the state and the pid
-    // file get its pid in our own namespace, which is the caller's.
-    // Into its cgroup before it does anything (it waits for MAPPED).
-    let released = match (init.proc_pid(), init.our_pid()) {
-        (Some(proc_pid), Some(our_pid)) => match &cgroup {
-            Some(dir) => crate::oci::cgroup::enter(dir, our_pid),
-            None => Ok(()),
-        }
-        .and_then(|()| write_maps(proc_pid, maps.as_ref())),
-        _ => Err(anyhow::anyhow!(
-            "finding the container's init in /proc: its pidfd names no pid there"
-        )),
-    };
     let pid = init.our_pid().unwrap_or(0);
     let mut stored = Stored {
         id: id.to_string(),
@@ -225,17 +215,20 @@ fn launch(
         annotations: config.annotations.clone(),
         creating: false,
         started: false,
+        no_process: config.process.is_none(),
         hooks: config.hooks.clone().unwrap_or_default(),
         cgroup,
     };
-    let released = released.and_then(|()| {
-        sync::send_mapped(&spawned.go_write).map_err(|e| {
-            anyhow::anyhow!(
-                "starting the container's init: {}",
-                crate::error::strerror(e)
-            )
-        })
-    });
+    // P's window (parent.rs): the maps, the cgroup, then MAPPED. (The state and the pid file
+    // get init's pid in our own namespace, which is the caller's.)
+    let window = parent::Window {
+        what: "container",
+        maps: maps.as_ref(),
+        cgroup: stored.cgroup.as_deref(),
+        network: None,
+        state: None,
+    };
+    let released = parent::release(child, &init, &spawned.go_write, window).map(drop);
     // createContainer and startContainer hooks get their states from init, which reads them
     // from the handshake pipe right after MAPPED.
     let released = released.and_then(|()| match prepared.oci.as_ref() {
@@ -267,7 +260,7 @@ fn launch(
         }
         match sync::next_record(&spawned.report_read) {
             Some(r) if r.stage == Stage::RuntimeHooks => {}
-            Some(r) => bail!(word_failure(r, &plan, config)),
+            Some(r) => bail!(word_failure(r, &prepared)),
             None => bail!("the container's init ended before it was created"),
         }
         stored.creating = true;
@@ -289,7 +282,7 @@ fn launch(
     }
     drop(spawned.go_write);
     let mut master = None;
-    if let (Some(sock), Some(_)) = (&spawned.sock, &prepared.pty) {
+    if let (Some(sock), Some(_)) = (&spawned.sock, &prepared.process.pty) {
         match sync::receive_fd(sock).context("receiving the container's terminal") {
             Ok(m) => master = m,
             Err(e) => {
@@ -301,14 +294,15 @@ fn launch(
     let record = sync::first_record(spawned.report_read);
     if let Some(r) = record.filter(|r| r.stage != Stage::Created) {
         kill_init();
-        bail!(word_failure(r, &plan, config));
+        bail!(word_failure(r, &prepared));
     }
     if record.is_none() {
         kill_init();
         bail!("the container's init ended before it was created");
     }
     // The terminal goes to the console socket (conmon), or is relayed by `run` itself.
-    let (relay, _raw) = match hand_terminal(master, console.as_ref(), prepared.pty.as_ref()) {
+    let (relay, _raw) = match hand_terminal(master, console.as_ref(), prepared.process.pty.as_ref())
+    {
         Ok(r) => r,
         Err(e) => {
             kill_init();
@@ -367,55 +361,28 @@ pub fn hand_terminal(
     }
 }
 
-/// The maps of a new user namespace, written from outside with std::fs (never newuidmap);
-/// setgroups is denied first where the kernel requires it (a plain user's one-id map).
-fn write_maps(pid: i32, maps: Option<&(String, String, bool)>) -> Result<()> {
-    let Some((uid_map, gid_map, deny)) = maps else {
-        return Ok(());
-    };
-    let write = if *deny {
-        crate::idmap::write_maps
-    } else {
-        crate::idmap::write_maps_allowing_setgroups
-    };
-    write(Path::new("/proc"), pid, uid_map, gid_map)
-}
-
 /// A failure in init or before the process's execve, in runc's words where podman reads them
-/// ("executable file not found in $PATH" → 127, "permission denied" → 126).
-fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
-    let arg0 = config
-        .process
-        .as_ref()
-        .and_then(|p| p.args.first().cloned())
-        .unwrap_or_default();
+/// ("executable file not found in $PATH" → 127, "permission denied" → 126), worded from
+/// what init was given: no config is looked up again.
+fn word_failure(r: Record, prepared: &Prepared) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = |c: &std::ffi::CStr| quote(std::ffi::OsStr::from_bytes(c.to_bytes()));
+    let arg0 = prepared.process.argv.first().unwrap_or_default();
     let errno_text = || crate::error::strerror(r.errno).to_lowercase();
     match r.stage {
-        Stage::Exec if r.errno == libc::ENOENT && !arg0.contains('/') => {
-            format!("exec: {}: executable file not found in $PATH", quote(&arg0))
+        Stage::Exec if r.errno == libc::ENOENT && !arg0.to_bytes().contains(&b'/') => {
+            format!("exec: {}: executable file not found in $PATH", shown(arg0))
         }
-        Stage::Exec => format!("exec: {}: {}", quote(&arg0), errno_text()),
-        Stage::Step | Stage::MountPoint => match plan.steps.get(r.step as usize) {
+        Stage::Exec => format!("exec: {}: {}", shown(arg0), errno_text()),
+        Stage::Step | Stage::MountPoint => match prepared.steps.get(r.step as usize) {
             Some(s) => crate::error::describe(&s.describe(), r.errno, None),
             None => crate::error::describe(r.stage.doing(), r.errno, None),
         },
         Stage::JoinNamespace => {
-            let ns = config
-                .linux
-                .as_ref()
-                .and_then(|l| {
-                    l.namespaces
-                        .iter()
-                        .filter(|n| n.path.as_deref().is_some_and(|p| !p.is_empty()))
-                        .nth(r.step as usize)
-                })
-                .map_or("a namespace of linux.namespaces".to_string(), |n| {
-                    format!(
-                        "the {} namespace {}",
-                        n.kind,
-                        quote(n.path.as_deref().unwrap_or_default())
-                    )
-                });
+            let ns = prepared
+                .joins
+                .get(r.step as usize)
+                .map_or("a namespace of linux.namespaces", |j| &j.shown);
             // setns(2) needs CAP_SYS_ADMIN in the user namespace owning the target.
             let hint = (r.errno == libc::EPERM).then_some(
                 "it belongs to a user namespace the container's isn't inside, where the kernel \
@@ -426,11 +393,11 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
         }
         Stage::Sysctl => crate::error::describe("writing a linux.sysctl", r.errno, None),
         Stage::CreateContainerHook => {
-            let hook = config
-                .hooks
+            let hook = prepared
+                .oci
                 .as_ref()
-                .and_then(|h| h.create_container.get(r.step as usize))
-                .map_or(String::new(), |h| format!(" {}", quote(&h.path)));
+                .and_then(|o| o.create_hooks.get(r.step as usize))
+                .map_or(String::new(), |h| format!(" {}", shown(&h.path)));
             let why = match r.errno {
                 libc::ETIMEDOUT => "it timed out".to_string(),
                 e if e < 0 => format!("it exited with status {}", -e),
@@ -441,7 +408,9 @@ fn word_failure(r: Record, plan: &Plan, config: &Config) -> String {
         _ => crate::error::describe(
             r.stage.doing(),
             r.errno,
-            crate::host::userns_hint(r.errno).filter(|_| r.stage == Stage::Handshake),
+            crate::host::userns_hint(r.errno)
+                .filter(|_| r.stage == Stage::Handshake)
+                .or_else(|| crate::oci::sched::hint(r.stage, r.errno)),
         ),
     }
 }

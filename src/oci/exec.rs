@@ -6,9 +6,8 @@
 use crate::error::{quote, strerror};
 use crate::oci::cli::Exec;
 use crate::oci::config::{Config, Process};
-use crate::oci::launch::Launch;
 use crate::oci::store::{self, Status, Store};
-use crate::prepared::{cstring, Prepared};
+use crate::prepared;
 use crate::sync::Record;
 use crate::{payload, signals, supervise, sync, sys};
 use anyhow::{anyhow, bail, Context, Result};
@@ -103,6 +102,22 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // In the host's network namespace (ours), the container's process entered a Landlock
     // domain (convert.rs): so does this one.
     prepared.landlock = crate::landlock::payload_ruleset(flags & libc::CLONE_NEWNET == 0)?;
+    // execCPUAffinity.initial: where we run until the process is in the container's cgroup
+    // (the process sets `final` before its execve).
+    if let Some(list) = process
+        .exec_cpu_affinity
+        .as_ref()
+        .and_then(|a| a.initial.as_deref())
+    {
+        let mask = crate::oci::sched::cpu_list("initial", list)?;
+        sys::set_cpu_affinity(&mask).map_err(|err| {
+            anyhow!(
+                "setting process.execCPUAffinity.initial {}: {}",
+                quote(list),
+                strerror(err)
+            )
+        })?;
+    }
     // Into the container's cgroup (linux.resources), before we fork: the limits hold for what
     // exec starts as for the container's own processes.
     if let Some(dir) = &s.cgroup {
@@ -115,12 +130,9 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // ptrace us or open /proc/PID/fd/N (runc's CVE-2016-9962).
     // process.oomScoreAdj, as create's init writes it: here, before we join (the process is
     // forked from us and inherits it; in the container's /proc we have no /proc/self).
-    if let Some(adj) = process
-        .oom_score_adj
-        .filter(|&v| Some(v) != crate::oci::process::current_oom_score_adj())
-    {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_context(|| format!("writing oom_score_adj {adj}"))?;
+    if let Some(adj) = prepared.oci.as_ref().and_then(|o| o.oom_score_adj.as_ref()) {
+        std::fs::write("/proc/self/oom_score_adj", adj)
+            .with_context(|| format!("writing oom_score_adj {}", String::from_utf8_lossy(adj)))?;
     }
     sys::set_dumpable(false).map_err(|err| anyhow!("locking exec's process: {}", strerror(err)))?;
     sys::setns(process_fd.as_raw_fd(), flags).map_err(|err| {
@@ -145,7 +157,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     let child =
         match sys::fork().map_err(|err| anyhow!("starting the process: {}", strerror(err)))? {
             0 => payload::main(&payload::Start {
-                prepared: &prepared,
+                process: &prepared,
                 report: report_write.as_raw_fd(),
                 umask,
                 pty: pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
@@ -160,7 +172,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     // EOF: the process runs (its copy of the pipe closed at execve); a record: it failed.
     if let Some(r) = sync::first_record(report_read) {
         let _ = sys::wait_child(child, false);
-        bail!(word(r, &process));
+        bail!(word(r, &prepared));
     }
     if let Some(file) = &pid_file {
         file.write(child.to_string().as_bytes())?;
@@ -199,16 +211,22 @@ fn container_process(init: i32) -> Result<(i32, std::os::fd::OwnedFd)> {
     bail!("its process is not running (not started yet, or ending)")
 }
 
-fn word(r: Record, process: &Process) -> String {
-    let arg0 = process.args.first().cloned().unwrap_or_default();
+/// The process's failure before its execve, in runc's words (as create's), worded from the
+/// rendered process alone.
+fn word(r: Record, process: &prepared::Process) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let arg0 = process.argv.first().unwrap_or_default();
+    let shown = quote(std::ffi::OsStr::from_bytes(arg0.to_bytes()));
     match (r.stage, r.errno) {
-        (crate::error::Stage::Exec, libc::ENOENT) if !arg0.contains('/') => {
-            format!("exec: {}: executable file not found in $PATH", quote(&arg0))
+        (crate::error::Stage::Exec, libc::ENOENT) if !arg0.to_bytes().contains(&b'/') => {
+            format!("exec: {shown}: executable file not found in $PATH")
         }
         (crate::error::Stage::Exec, errno) => {
-            format!("exec: {}: {}", quote(&arg0), strerror(errno).to_lowercase())
+            format!("exec: {shown}: {}", strerror(errno).to_lowercase())
         }
-        (stage, errno) => crate::error::describe(stage.doing(), errno, None),
+        (stage, errno) => {
+            crate::error::describe(stage.doing(), errno, crate::oci::sched::hint(stage, errno))
+        }
     }
 }
 
@@ -264,22 +282,24 @@ fn process_of(e: &Exec, config: &Config) -> Result<Process> {
         }
     }
     p.capabilities = Some(caps);
-    // The container's rlimits (runc's exec starts from the container's process too).
+    // The container's rlimits and scheduling (runc's exec starts from the container's process
+    // too).
     p.rlimits = base.rlimits.clone();
+    p.scheduler = base.scheduler.clone();
+    p.io_priority = base.io_priority.clone();
+    p.exec_cpu_affinity = base.exec_cpu_affinity.clone();
     Ok(p)
 }
 
+/// The process half of the launcher's input (prepared::Process), as `create` makes it for the
+/// container's own process.
 fn prepare(
     process: &Process,
     config: &Config,
     preserve_fds: u32,
     set_groups: bool,
-) -> Result<Prepared> {
-    let launch = Launch {
-        exec_fifo: None,
-        rootfs: cstring(b"/")?,
-        root_readonly: false,
-        joins: Vec::new(),
+) -> Result<prepared::Process> {
+    let lockdown = crate::spec::OciLockdown {
         preserve_fds,
         uid: process.user.uid,
         gid: process.user.gid,
@@ -288,19 +308,26 @@ fn prepare(
         caps: crate::oci::caps::sets(process.capabilities.as_ref())?,
         no_new_privs: process.no_new_privileges,
         new_keyring: true,
-        sysctls: Vec::new(),
-        oom_score_adj: None,
         rlimits: crate::oci::process::rlimits(process)?,
         seccomp: match config.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
             Some(profile) => Some(crate::oci::seccomp::compile(profile)?),
             None => None,
         },
         own_pid_ns: true,
-        root_propagation: None,
-        late_cgroup_ns: false,
-        start_hooks: Vec::new(),
-        create_hooks: Vec::new(),
-        runtime_hooks: false,
+        oom_score_adj: None,
+        console_size: (0, 0),
+        scheduler: None,
+        io_priority: None,
+        cpu_affinity: match process
+            .exec_cpu_affinity
+            .as_ref()
+            .and_then(|a| a.last.as_deref())
+        {
+            Some(list) => Some(Box::new(crate::oci::sched::cpu_list("final", list)?)),
+            None => None,
+        },
     };
-    crate::oci::process::prepare_process(process, launch, 24)
+    let process = crate::oci::process::to_spec(process, lockdown, 24)?;
+    // Its Landlock domain is set once the namespaces to join are known.
+    prepared::process(&process, false, None)
 }

@@ -9,7 +9,7 @@ pub const OCI_VERSION: &str = "1.2.0";
 /// The mount options `convert` understands (runtime-spec features.md `mountOptions`: every one
 /// listed MUST be recognized in config.json; mounts.rs checks each is one parse_options knows).
 /// Filesystem-specific ones (`mode=`, `size=`) are not listed, as features.md asks.
-pub const MOUNT_OPTIONS: [&str; 46] = [
+pub const MOUNT_OPTIONS: [&str; 50] = [
     "async",
     "atime",
     "bind",
@@ -31,6 +31,7 @@ pub const MOUNT_OPTIONS: [&str; 46] = [
     "norelatime",
     "nostrictatime",
     "nosuid",
+    "nosymfollow",
     "private",
     "rbind",
     "rdev",
@@ -39,6 +40,7 @@ pub const MOUNT_OPTIONS: [&str; 46] = [
     "rnodev",
     "rnoexec",
     "rnosuid",
+    "rnosymfollow",
     "ro",
     "rprivate",
     "rro",
@@ -46,6 +48,7 @@ pub const MOUNT_OPTIONS: [&str; 46] = [
     "rshared",
     "rslave",
     "rsuid",
+    "rsymfollow",
     "runbindable",
     "rw",
     "shared",
@@ -53,6 +56,7 @@ pub const MOUNT_OPTIONS: [&str; 46] = [
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "tmpcopyup",
     "unbindable",

@@ -1,39 +1,14 @@
-//! What an OCI container's init and process do beyond the native launch, rendered before
-//! clone (`Launch`), and the process's last steps (`finish_process`, after clone: syscalls
-//! only).
+//! What only an OCI container's init does, its lifecycle (`Launch`: the namespaces it joins,
+//! its hooks, the exec fifo, the wait for `start`), rendered before clone; and an OCI
+//! process's last steps (`finish_process`, after clone: syscalls only).
 
 use crate::error::Stage;
-use crate::oci::caps::Sets;
 use crate::sys::{self, Errno};
-use nix::libc;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+/// An OCI init's lifecycle, beside the sandbox and process every front end's init gets.
 pub struct Launch {
-    /// The bundle's rootfs (canonical), bound onto itself as the root.
-    pub rootfs: CString,
-    pub root_readonly: bool,
-    /// `linux.rootfsPropagation`: mount(2) flags for the root once pivoted (MS_REC for the
-    /// r- forms).
-    pub root_propagation: Option<libc::c_ulong>,
-    /// Namespaces to join (config `path`s), opened before clone: (fd, CLONE_NEW* type).
-    pub joins: Vec<(OwnedFd, libc::c_int)>,
-    /// fds 3..3+N passed on to the process (`--preserve-fds`).
-    pub preserve_fds: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<libc::gid_t>,
-    /// Whether setgroups(2) may be called: not where setgroups is "deny" (our own one-id maps).
-    pub set_groups: bool,
-    pub caps: Sets,
-    pub no_new_privs: bool,
-    pub new_keyring: bool,
-    /// /proc/sys files and what to write to them.
-    pub sysctls: Vec<(CString, Vec<u8>)>,
-    pub oom_score_adj: Option<Vec<u8>>,
-    /// (RLIMIT_* number, soft, hard).
-    pub rlimits: Vec<(libc::c_int, u64, u64)>,
-    pub seccomp: Option<crate::seccomp::Program>,
     /// startContainer hooks, run by init after `start`, inside the container.
     pub start_hooks: Vec<StartHook>,
     /// createContainer hooks, run by init in the container's namespaces before pivot_root.
@@ -44,11 +19,12 @@ pub struct Launch {
     /// Whether init makes the container's cgroup namespace itself, once `create` has moved it
     /// into the container's cgroup (whose root the namespace then shows as /), as runc does.
     pub late_cgroup_ns: bool,
-    /// Whether init is PID 1 of a namespace of its own (config lists "pid"). Without one, the
-    /// process dies with init by PR_SET_PDEATHSIG, as the kernel won't end it with init.
-    pub own_pid_ns: bool,
     /// Init's write end of the exec fifo (exec_fifo.rs), set by `create`.
     pub exec_fifo: Option<OwnedFd>,
+    /// config.json has no `process`: init looks up nothing and is killed by `start`.
+    pub no_process: bool,
+    /// config.json `domainname`, set in the container's UTS namespace (empty: left as it is).
+    pub domainname: Vec<u8>,
 }
 
 /// A hook rendered for init: its path (resolved where init runs it: the runtime's mount tree
@@ -176,29 +152,39 @@ impl Launch {
         self.needs_states() || self.runtime_hooks
     }
 
-    /// Every fd init keeps besides its handshake ends: the preserved ones and the namespaces.
-    pub fn kept_fds(&self) -> Vec<RawFd> {
-        let mut keep: Vec<RawFd> = (3..3 + self.preserve_fds as RawFd).collect();
-        keep.extend(self.joins.iter().map(|(fd, _)| fd.as_raw_fd()));
+    /// Every fd init keeps besides its handshake ends: the `preserve_fds` preserved ones, the
+    /// namespaces to join and the exec fifo.
+    pub fn kept_fds(&self, preserve_fds: u32, joins: &[crate::prepared::Join]) -> Vec<RawFd> {
+        let mut keep: Vec<RawFd> = (3..3 + preserve_fds as RawFd).collect();
+        keep.extend(joins.iter().map(|j| j.fd.as_raw_fd()));
         keep.extend(self.exec_fifo.as_ref().map(|fd| fd.as_raw_fd()));
         keep
     }
 }
 
-/// Init, right after the maps: joins the configured namespaces, writes sysctls (in the
-/// namespaces they belong to, which are ours now) and oom_score_adj (inherited by the process).
-pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
-    for (i, (fd, nstype)) in o.joins.iter().enumerate() {
-        sys::setns(fd.as_raw_fd(), *nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
-        sys::close(fd.as_raw_fd());
+/// Init, right after the maps: joins the configured namespaces, writes the sandbox's sysctls
+/// (in the namespaces they belong to, which are ours now) and the process's oom_score_adj
+/// (which it inherits).
+pub fn prepare_init(p: &crate::prepared::Prepared, o: &Launch) -> Result<(), (Stage, u32, Errno)> {
+    for (i, j) in p.joins.iter().enumerate() {
+        sys::setns(j.fd.as_raw_fd(), j.nstype).map_err(|e| (Stage::JoinNamespace, i as u32, e))?;
+        sys::close(j.fd.as_raw_fd());
     }
     if o.late_cgroup_ns {
-        sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, o.joins.len() as u32, e))?;
+        sys::unshare_cgroup().map_err(|e| (Stage::JoinNamespace, p.joins.len() as u32, e))?;
     }
-    for (i, (path, value)) in o.sysctls.iter().enumerate() {
+    if !o.domainname.is_empty() {
+        sys::setdomainname(&o.domainname).map_err(|e| (Stage::Domainname, 0, e))?;
+    }
+    for (i, (path, value)) in p.sysctls.iter().enumerate() {
         sys::write_file(path, value).map_err(|e| (Stage::Sysctl, i as u32, e))?;
     }
-    if let Some(adj) = &o.oom_score_adj {
+    if let Some(adj) = p
+        .process
+        .oci
+        .as_ref()
+        .and_then(|o| o.oom_score_adj.as_ref())
+    {
         sys::write_file(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| (Stage::OomScoreAdj, 0, e))?;
     }
@@ -208,7 +194,7 @@ pub fn prepare_init(o: &Launch) -> Result<(), (Stage, u32, Errno)> {
 /// The process's last steps before execve, in runc's order: without no_new_privs, installing
 /// a seccomp filter needs CAP_SYS_ADMIN, so it comes before the capabilities are dropped;
 /// with it, it comes last so that the filter needn't allow our own setup calls.
-pub fn finish_process(o: &Launch) -> Result<(), (Stage, Errno)> {
+pub fn finish_process(o: &crate::spec::OciLockdown) -> Result<(), (Stage, Errno)> {
     let seccomp = || match &o.seccomp {
         Some(program) => sys::install_seccomp(program).map_err(|e| (Stage::Seccomp, e)),
         None => Ok(()),
@@ -221,6 +207,17 @@ pub fn finish_process(o: &Launch) -> Result<(), (Stage, Errno)> {
     }
     for &(resource, soft, hard) in &o.rlimits {
         sys::set_rlimit(resource, soft, hard).map_err(|e| (Stage::Limit, e))?;
+    }
+    // After the rlimits: RLIMIT_NICE and RLIMIT_RTPRIO say what an unprivileged process may
+    // ask for (sched(7)).
+    if let Some(attr) = &o.scheduler {
+        sys::set_scheduler(attr).map_err(|e| (Stage::Scheduler, e))?;
+    }
+    if let Some(ioprio) = o.io_priority {
+        sys::set_io_priority(ioprio).map_err(|e| (Stage::IoPriority, e))?;
+    }
+    if let Some(mask) = &o.cpu_affinity {
+        sys::set_cpu_affinity(mask).map_err(|e| (Stage::CpuAffinity, e))?;
     }
     sys::limit_bounding_set(o.caps.bounding).map_err(|e| (Stage::Capabilities, e))?;
     sys::become_ids(o.uid, o.gid, &o.groups, o.set_groups).map_err(|e| (Stage::Ids, e))?;

@@ -51,7 +51,7 @@ pub fn run(cli: cli::Cli, log: &mut Log) -> Result<u8> {
         }
         Command::Kill(k) => kill(&open(false)?, &k.id, k.signal.as_deref(), k.all).map(|_| 0),
         Command::Delete(d) => delete(&open(false)?, &d.id, d.force, log).map(|_| 0),
-        Command::List(l) => list(&open(false)?, l),
+        Command::List(l) => list(&open(false)?, l, log),
         Command::Features => print_text(&crate::oci::features::features()),
         Command::Spec(s) => spec(s.bundle.as_deref(), caller).map(|_| 0),
         Command::Exec(e) => crate::oci::exec::run(&open(false)?, &e),
@@ -124,6 +124,17 @@ fn start(store: &Store, id: &str, log: &mut Log) -> Result<()> {
 /// error and the container is stopped (runtime.md lifecycle step 9). With poststart hooks,
 /// runs them once the process has exec'd.
 pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) -> Result<()> {
+    // runtime.md: start MUST generate an error if the process was not set; it has nothing to
+    // run, so the container is stopped (and can be deleted).
+    if s.no_process {
+        let _ = init.signal(libc::SIGKILL);
+        let _ = sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000);
+        bail!(
+            "cannot start container {}: its config.json has no process (config.md: required \
+             by start); the container is stopped",
+            s.id
+        );
+    }
     let start_hooks = &s.hooks.start_container;
     let waits = !start_hooks.is_empty() || !s.hooks.poststart.is_empty();
     // Open before init goes on: a failed hook's byte lasts only while the fifo is open.
@@ -278,20 +289,34 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
     Ok(())
 }
 
-fn list(store: &Store, l: cli::List) -> Result<u8> {
+/// The containers whose state can be read; each other one is an error line naming it, and
+/// makes the exit status 1 (as ls(1) does with an entry it can't read).
+fn list(store: &Store, l: cli::List, log: &mut Log) -> Result<u8> {
     let mut rows = Vec::new();
+    let mut unreadable = false;
     for id in store.ids()? {
-        if let Some(s) = store.load(&id)? {
-            let (status, _) = store::status(&s);
-            rows.push((s, status));
+        match store.load(&id) {
+            Ok(Some(s)) => {
+                let (status, _) = store::status(&s);
+                rows.push((s, status));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log.error(&format!(
+                    "container {id} not listed: {}",
+                    crate::error::one_line(&e)
+                ));
+                unreadable = true;
+            }
         }
     }
+    let code = u8::from(unreadable);
     if l.quiet {
         let ids: Vec<String> = rows.iter().map(|(s, _)| s.id.clone()).collect();
         return if ids.is_empty() {
-            Ok(0)
+            Ok(code)
         } else {
-            print_text(&ids.join("\n"))
+            print_text(&ids.join("\n")).map(|_| code)
         };
     }
     if l.format == cli::ListFormat::Json {
@@ -299,7 +324,7 @@ fn list(store: &Store, l: cli::List) -> Result<u8> {
             .iter()
             .map(|(s, st)| store::state_json(s, *st))
             .collect();
-        return print_text(&serde_json::to_string(&v).context("encoding JSON")?);
+        return print_text(&serde_json::to_string(&v).context("encoding JSON")?).map(|_| code);
     }
     let mut text = String::from("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
     for (s, st) in &rows {
@@ -313,7 +338,7 @@ fn list(store: &Store, l: cli::List) -> Result<u8> {
             s.owner
         ));
     }
-    print_text(&text)
+    print_text(&text).map(|_| code)
 }
 
 fn spec(bundle: Option<&Path>, caller: Caller) -> Result<()> {

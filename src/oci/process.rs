@@ -1,20 +1,19 @@
-//! An OCI process, rendered for the launcher: argv, environment, cwd, terminal (shared by
-//! `create` and `exec`), and the config fields that become values the children write: rlimits,
-//! sysctls, oom_score_adj, time namespace offsets.
+//! An OCI process as the sandbox's process (spec::Process, shared by `create` and `exec`), and
+//! the config fields that become values the children write: rlimits, sysctls,
+//! oom_score_adj.
 
 use crate::error::quote;
 use crate::oci::config::Process;
-use crate::oci::launch::Launch;
-use crate::prepared::{self, cstring, Prepared, PreparedCwd};
+use crate::spec::{self, OciLockdown};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::ffi::OsString;
 
-/// What the launcher runs for `process` (a container's, or an `exec`'s): argv, environment,
-/// the PATH candidates, cwd and terminal, with `launch`'s ids, capabilities and filters; no
-/// namespaces and no mount steps yet. `rows` is the terminal's height when the config gives
-/// no consoleSize.
-pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<Prepared> {
+/// `process` (a container's, or an `exec`'s) as the sandbox's process: argv, environment,
+/// cwd and terminal, locked down by `lockdown` (its ids, capabilities and filters). Rendered
+/// for the launcher by prepared::process, as every front end's process is. `rows` is the
+/// terminal's height when the config gives no consoleSize.
+pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Result<spec::Process> {
     if process.args.is_empty() {
         bail!("invalid process.args: empty");
     }
@@ -24,54 +23,35 @@ pub fn prepare_process(process: &Process, launch: Launch, rows: u16) -> Result<P
             quote(&process.cwd)
         );
     }
-    let command: Vec<OsString> = process.args.iter().map(OsString::from).collect();
-    let env: Vec<(OsString, OsString)> = process
-        .env
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.into(), v.into()),
-            None => (kv.into(), OsString::new()),
-        })
-        .collect();
-    let (candidates, argv, envp) = prepared::prepare_command(&command, &env)?;
-    let pty = process.terminal.then(|| crate::tty::PtySetup {
-        termios: None,
-        winsize: libc::winsize {
-            ws_row: process.console_size.map_or(rows, |c| c.height),
-            ws_col: process
-                .console_size
-                .map_or(if rows > 0 { 80 } else { 0 }, |c| c.width),
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        },
-    });
-    Ok(Prepared {
-        clone_flags: 0,
-        hostname: Vec::new(),
-        loopback: false,
-        scratch_options: Vec::new(),
-        steps: Vec::new(),
-        nest: false,
-        drop_caps: true,
+    lockdown.oom_score_adj = process
+        .oom_score_adj
+        .filter(|&v| Some(v) != current_oom_score_adj())
+        .map(|v| v.to_string().into_bytes());
+    lockdown.scheduler = crate::oci::sched::scheduler(process)?;
+    lockdown.io_priority = crate::oci::sched::io_priority(process)?;
+    lockdown.console_size = match process.console_size {
+        Some(c) => (c.height, c.width),
+        None => (rows, if rows > 0 { 80 } else { 0 }),
+    };
+    Ok(spec::Process {
+        command: process.args.iter().map(OsString::from).collect(),
+        env: process
+            .env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.into(), v.into()),
+                None => (kv.into(), OsString::new()),
+            })
+            .collect(),
+        cwd: spec::Cwd::Exact(process.cwd.clone().into()),
+        limits: Vec::new(),
+        // The config's profile is the lockdown's, installed in runc's order.
+        seccomp: spec::Seccomp::None,
+        tty: process.terminal,
         ignored_signals: crate::sys::ignored_signals_in(
             &crate::host::read_proc("/proc/self/status").unwrap_or_default(),
         ),
-        inner_uid_map: Vec::new(),
-        inner_gid_map: Vec::new(),
-        cwd: PreparedCwd::Exact(cstring(process.cwd.as_bytes())?),
-        limits: Vec::new(),
-        pty,
-        // Set by create and exec, which know the network namespace (landlock.rs).
-        landlock: None,
-        seccomp: None,
-        candidates,
-        argv,
-        envp,
-        oci: Some(launch),
-        root: crate::prepared::PreparedRoot::Tmpfs,
-        layers_fd: None,
-        report_payload: false,
-        time_offsets: None,
+        lockdown: spec::Lockdown::Oci(lockdown),
     })
 }
 
@@ -88,7 +68,7 @@ pub fn sysctls(
     map: Option<&std::collections::BTreeMap<String, String>>,
     flags: libc::c_int,
     userns_root: bool,
-) -> Result<Vec<(std::ffi::CString, Vec<u8>)>> {
+) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut out = Vec::new();
     for (key, value) in map.into_iter().flatten() {
         let ok_chars = !key.is_empty()
@@ -119,7 +99,7 @@ pub fn sysctls(
             ),
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        out.push((cstring(path.as_bytes())?, value.as_bytes().to_vec()));
+        out.push((path.into(), value.as_bytes().to_vec()));
     }
     Ok(out)
 }

@@ -34,6 +34,9 @@ pub struct Stored {
     pub creating: bool,
     /// `start` has been run.
     pub started: bool,
+    /// config.json had no `process`: `start` is an error that stops the container.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
     /// The hooks `start` and `delete` run (poststart, poststop).
     pub hooks: Hooks,
     /// The container's cgroup (linux.resources applied), which `delete` removes.

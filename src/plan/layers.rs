@@ -13,7 +13,7 @@
 //! thing between them and the sandbox; a destination there is refused as before.
 
 use super::{step, Action, RootEntry, Step, MASKED, REPLACED};
-use crate::spec::{Root, Spec, UserMount};
+use crate::spec::{MountSpec, Root, Sandbox};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -23,14 +23,14 @@ pub type HostDirs = BTreeMap<PathBuf, Vec<RootEntry>>;
 /// The user destinations that may need layers, and for each, the host directories to list:
 /// its ancestors below `/` (top first). Empty unless in host mode. The caller lists each while
 /// it is a real directory (not a symlink), and only for a destination missing on the host.
-pub fn candidates(spec: &Spec) -> Vec<(&Path, Vec<PathBuf>)> {
+pub fn candidates(spec: &Sandbox) -> Vec<(&Path, Vec<PathBuf>)> {
     if !matches!(spec.root, Root::Host) {
         return Vec::new();
     }
     let mut out = Vec::new();
     for (i, m) in spec.mounts.iter().enumerate() {
         let dst = m.dst();
-        if matches!(m, UserMount::Hide { .. }) || under_earlier(&spec.mounts[..i], dst) {
+        if matches!(m, MountSpec::Hide { .. }) || under_earlier(&spec.mounts[..i], dst) {
             continue;
         }
         let names = names(dst);
@@ -56,16 +56,16 @@ pub fn candidates(spec: &Spec) -> Vec<(&Path, Vec<PathBuf>)> {
 
 /// Whether `dst` is at or under the destination of one of `earlier` (a --hide covers what is
 /// there and makes nothing).
-fn under_earlier(earlier: &[UserMount], dst: &Path) -> bool {
+fn under_earlier(earlier: &[MountSpec], dst: &Path) -> bool {
     earlier
         .iter()
-        .filter(|m| !matches!(m, UserMount::Hide { .. }))
+        .filter(|m| !matches!(m, MountSpec::Hide { .. }))
         .any(|m| dst.starts_with(m.dst()))
 }
 
 /// Whether `dir` is one of the caller's private directories or inside one (both canonical
 /// where it matters: a layered directory is reached through real directories only).
-fn private(spec: &Spec, dir: &Path) -> bool {
+fn private(spec: &Sandbox, dir: &Path) -> bool {
     spec.private_dirs.iter().any(|p| dir.starts_with(p))
 }
 
@@ -84,7 +84,7 @@ fn find<'a>(entries: &'a [RootEntry], name: &std::ffi::OsStr) -> Option<&'a Root
 
 /// The host directories that become layers: for each candidate destination missing on the
 /// host, every directory from the top down to the deepest one that exists.
-pub fn layers(spec: &Spec, top: &[RootEntry], dirs: &HostDirs) -> BTreeSet<PathBuf> {
+pub fn layers(spec: &Sandbox, top: &[RootEntry], dirs: &HostDirs) -> BTreeSet<PathBuf> {
     let mut layers = BTreeSet::new();
     for (dst, _) in candidates(spec) {
         let names = names(dst);
@@ -153,8 +153,8 @@ mod tests {
     use super::super::tests::{entries, plan, spec};
     use super::*;
 
-    fn bind(src: &str, dst: &str, readonly: bool) -> UserMount {
-        UserMount::Bind {
+    fn bind(src: &str, dst: &str, readonly: bool) -> MountSpec {
+        MountSpec::Bind {
             src: src.into(),
             dst: dst.into(),
             readonly,
@@ -183,8 +183,12 @@ mod tests {
         ]
     }
 
-    fn plan_with(s: &Spec, top: &[RootEntry], dirs: &HostDirs) -> super::super::Plan {
-        super::super::plan(s, top, &Default::default(), dirs)
+    fn plan_with(
+        s: &crate::spec::Sandbox,
+        top: &[RootEntry],
+        dirs: &HostDirs,
+    ) -> super::super::Plan {
+        super::super::build(s, top, &Default::default(), dirs)
     }
 
     fn at<'a>(p: &'a super::super::Plan, dst: &str) -> Vec<&'a Action> {
@@ -288,7 +292,7 @@ mod tests {
         assert!(at(&p, "/opt/app").is_empty() && !at(&p, "/opt").contains(&&Action::Dir));
         // A --hide before it makes nothing, so doesn't count.
         s.mounts = vec![
-            UserMount::Hide { dst: "/opt".into() },
+            MountSpec::Hide { dst: "/opt".into() },
             bind("/d", "/opt/x", true),
         ];
         assert_eq!(
@@ -351,7 +355,7 @@ mod tests {
             bind("/d", "/opt/a/b/c/d", true),
             bind("/d", "/tmp/x", true),
             bind("/d", "/top", true),
-            UserMount::Hide {
+            MountSpec::Hide {
                 dst: "/srv/x".into(),
             },
         ];

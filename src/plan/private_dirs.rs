@@ -2,7 +2,7 @@
 //! them to the sandbox.
 
 use super::{mask, mask_file, optional, root_model, step, Action, RootModel, Step};
-use crate::spec::{Root, Spec};
+use crate::spec::{Root, Sandbox};
 use std::path::{Path, PathBuf};
 
 /// Masks each of the caller's private directories wherever a bind shows it (`-w` run from
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// directory, every image its layers, `apply` the sessions' uppers, so no sandbox may read
 /// them, plant anything in them or replace them. After every bind, so none can uncover them
 /// again. Returns whether any bind shows one.
-pub(super) fn masks(steps: &mut Vec<Step>, spec: &Spec) -> bool {
+pub(super) fn masks(steps: &mut Vec<Step>, spec: &Sandbox) -> bool {
     let mut masks = Vec::new();
     for dir in &spec.private_dirs {
         // A --rootfs kept copy-on-write is an overlay root: no entry binds for the masks to find.
@@ -89,7 +89,7 @@ mod tests {
     use super::super::tests::{plan, spec};
     use super::super::RootEntry;
     use super::*;
-    use crate::spec::{Root, UserMount};
+    use crate::spec::{MountSpec, Root};
 
     /// The destinations of the last `n` steps.
     fn last_dsts(steps: &[Step], n: usize) -> Vec<PathBuf> {
@@ -103,7 +103,7 @@ mod tests {
     fn the_state_dir_is_masked_wherever_a_bind_shows_it() {
         let mut s = spec(Root::Host, false);
         s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
-        let bind = |src: &str, dst: &str, readonly| UserMount::Bind {
+        let bind = |src: &str, dst: &str, readonly| MountSpec::Bind {
             src: src.into(),
             dst: dst.into(),
             readonly,
@@ -178,7 +178,7 @@ mod tests {
         s.private_dirs = vec!["/tmp/ns-rootless-1000".into()];
         s.mounts = vec![
             bind("/tmp", "/tmp", false),
-            UserMount::Tmpfs {
+            MountSpec::Tmpfs {
                 dst: "/tmp".into(),
                 size: 1,
             },
@@ -194,7 +194,7 @@ mod tests {
             "/home/u/.local/share/ns-rootless".into(),
             "/home/u/.local/state/ns-rootless".into(),
         ];
-        s.mounts = vec![UserMount::Bind {
+        s.mounts = vec![MountSpec::Bind {
             src: "/home/u".into(),
             dst: "/home/u".into(),
             readonly: false,

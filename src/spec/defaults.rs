@@ -1,7 +1,7 @@
 //! What a run gets when it isn't told: the shell as the command, the standard PATH in a
 //! rootfs; and the one word that looks like a `-w` directory but would run as the command.
 
-use super::{Root, UserMount, DEFAULT_PATH};
+use super::{MountSpec, Root, DEFAULT_PATH};
 use crate::error::quote;
 use crate::image::tree;
 use anyhow::{bail, Result};
@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 /// `-w DIR` gives `-w` no value (only `--work=DIR` does), so DIR would run as the command:
 /// when that word is an existing directory and not a command, say how to give it.
 pub fn refuse_work_dir_as_command(
-    mounts: &[crate::cli::MountArg],
+    mounts: &[super::MountArg],
     command: &[OsString],
     env: &[(OsString, OsString)],
 ) -> Result<()> {
     let bare_work = mounts
         .iter()
-        .any(|m| matches!(m, crate::cli::MountArg::Work(d) if d == "."));
+        .any(|m| matches!(m, super::MountArg::Work(d) if d == "."));
     let Some(word) = command.first().filter(|_| bare_work) else {
         return Ok(());
     };
@@ -52,7 +52,7 @@ pub fn refuse_work_dir_as_command(
 
 /// The command when none is given: the caller's $SHELL when that path exists inside the
 /// sandbox (given its root and the user's `mounts`), else `sh`.
-pub fn shell(host_env: &[(OsString, OsString)], root: &Root, mounts: &[UserMount]) -> OsString {
+pub fn shell(host_env: &[(OsString, OsString)], root: &Root, mounts: &[MountSpec]) -> OsString {
     let shell = host_env
         .iter()
         .find(|(k, _)| k == "SHELL")
@@ -77,6 +77,7 @@ pub fn shell(host_env: &[(OsString, OsString)], root: &Root, mounts: &[UserMount
         }
         // Resolved within the rootfs, so that a link there can't name a host file.
         Root::Dir(dir) => file_in(&[dir.as_path()], p),
+        Root::Bundle(b) => file_in(&[b.rootfs.as_path()], p),
         // As the overlay shows it: the layers top first, whiteouts and opaque directories
         // hiding what is below them.
         Root::Image(image) => {
@@ -85,8 +86,8 @@ pub fn shell(host_env: &[(OsString, OsString)], root: &Root, mounts: &[UserMount
         }
     };
     let inside = |p: &Path| match covering(p) {
-        None | Some(UserMount::Symlink { .. }) => in_root(p),
-        Some(UserMount::Bind { src, dst, .. }) => match p.strip_prefix(dst) {
+        None | Some(MountSpec::Symlink { .. }) => in_root(p),
+        Some(MountSpec::Bind { src, dst, .. }) => match p.strip_prefix(dst) {
             Ok(rel) if rel.as_os_str().is_empty() => src.is_file(),
             Ok(rel) => src.join(rel).is_file(),
             Err(_) => false,

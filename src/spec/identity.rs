@@ -53,6 +53,7 @@ fn read_db(root: &Root, file: &str) -> Result<Vec<u8>> {
     let dir = match root {
         Root::Host => Path::new("/"),
         Root::Dir(dir) => dir.as_path(),
+        Root::Bundle(b) => b.rootfs.as_path(),
         // The top layer that has it; regular file only, never through a symlink.
         Root::Image(image) => {
             let path = Path::new("etc").join(file);

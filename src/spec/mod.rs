@@ -5,9 +5,11 @@ mod defaults;
 mod env;
 pub mod identity;
 pub mod limits;
+pub mod mount_options;
 pub mod mounts;
+mod namespaces;
+mod process;
 
-use crate::cli::{AllowGroup, Parsed, SeccompMode};
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
 use std::ffi::{OsStr, OsString};
@@ -16,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use limits::Limit;
-pub use mounts::UserMount;
+pub use mounts::{MountArg, MountSpec};
+pub use namespaces::{IdMaps, Namespaces, Ns};
+pub use process::{Cwd, Lockdown, OciLockdown, Process, Seccomp};
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
 const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
@@ -32,6 +36,22 @@ pub enum Root {
     /// `--image`: its layers stacked with overlayfs, the writes on the sandbox's scratch tmpfs
     /// (or in the --cow session).
     Image(crate::image::Image),
+    /// An OCI bundle's rootfs, bound onto itself.
+    Bundle(Bundle),
+}
+
+/// An OCI bundle's root, and what its namespaces let it mount itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Canonical.
+    pub rootfs: PathBuf,
+    pub readonly: bool,
+    /// `linux.rootfsPropagation`: mount(2) flags for `/` once pivoted (MS_REC for the r- forms).
+    pub propagation: Option<u64>,
+    /// sysfs shows the network namespace of whoever mounts it: only its owner may.
+    pub owns_net: bool,
+    /// cgroup2 is mounted only in a cgroup namespace of the sandbox's own.
+    pub owns_cgroup: bool,
 }
 
 /// `--cow`: where a session keeps the writes of the run's read-write binds (and root).
@@ -53,38 +73,78 @@ pub struct Ids {
     pub inner_gid: u32,
 }
 
-/// Where the payload starts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Cwd {
-    /// The caller's directory if that path exists inside, else `/`.
-    Caller(PathBuf),
-    /// Asked for (`--chdir`, `-w`): failing to enter it is an error.
-    Exact(PathBuf),
-    Root,
+/// What a front end asks for, before validation: plain data, in the words of no front end.
+/// The native command line fills it (cli.rs); `validate` checks it against the host.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// A named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
+    pub name: Option<String>,
+    /// Run in the background (needs a name).
+    pub detach: bool,
+    pub hostname: Option<OsString>,
+    /// `monotonic=SECS,boottime=SECS`: a time namespace with these offsets.
+    pub time_offset: Option<OsString>,
+    /// A pty even when stdin is no terminal.
+    pub tty: bool,
+    /// No pty even when stdin is a terminal.
+    pub no_tty: bool,
+    pub share_net: bool,
+    pub net: Option<String>,
+    pub publish: Vec<String>,
+    pub rootfs: Option<PathBuf>,
+    pub image: Option<PathBuf>,
+    pub cow: bool,
+    /// The filesystem options, in the order given.
+    pub mounts: Vec<MountArg>,
+    pub chdir: Option<PathBuf>,
+    /// `KEY=VALUE` or `KEY` (taken from the caller's environment).
+    pub env: Vec<OsString>,
+    pub keep_env: bool,
+    pub unset_env: Vec<OsString>,
+    pub env_file: Vec<PathBuf>,
+    pub uid: Option<OsString>,
+    pub gid: Option<OsString>,
+    pub allow_root: bool,
+    /// `NAME=VALUE` resource limits.
+    pub limit: Vec<OsString>,
+    pub timeout: Option<OsString>,
+    /// The syscall groups given back (`--allow`).
+    pub allow: crate::seccomp::Allow,
+    /// No seccomp filter at all (`--seccomp none`).
+    pub no_seccomp: bool,
+    /// A precompiled seccomp program to read from this fd.
+    pub seccomp_fd: Option<i32>,
+    pub result_json: Option<PathBuf>,
+    pub command: Vec<OsString>,
 }
 
+/// A validated run: the sandbox (what is made once), the process started in it, and how the
+/// run is driven (name, background, timeout, record).
 #[derive(Debug, Clone)]
 pub struct Spec {
-    pub hostname: Vec<u8>,
-    pub root: Root,
-    pub net: crate::net::Net,
-    pub ids: Ids,
-    pub command: Vec<OsString>,
-    pub env: Vec<(OsString, OsString)>,
-    pub cwd: Cwd,
-    /// In command-line order, parents before children.
-    pub mounts: Vec<UserMount>,
-    pub limits: Vec<Limit>,
-    pub timeout: Option<Duration>,
-    pub seccomp: Seccomp,
-    /// Run the payload on a pty of its own, relayed to the caller's terminal.
-    pub tty: bool,
+    pub sandbox: Sandbox,
+    pub process: Process,
     /// `--name`: a named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
     pub name: Option<String>,
     /// `-d`: run in the background (needs a name).
     pub detach: bool,
-    /// The signals the payload must reset to their defaults (see `Host::ignored_signals`).
-    pub ignored_signals: u64,
+    pub timeout: Option<Duration>,
+    /// `--result-json FILE`: where the run's record goes when it ends.
+    pub result_json: Option<PathBuf>,
+}
+
+/// The namespaces and the root the process runs in: what `plan` is made from.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub namespaces: Namespaces,
+    /// The maps of its user namespace, when it has one of its own.
+    pub maps: Option<IdMaps>,
+    pub hostname: Vec<u8>,
+    pub root: Root,
+    pub net: crate::net::Net,
+    pub ids: Ids,
+    /// In command-line order, parents before children.
+    pub mounts: Vec<MountSpec>,
     /// `--allow nested`: the payload may build its own sandbox, so /proc stays unmasked
     /// (the kernel only mounts a new /proc where the existing one is fully visible).
     pub nested: bool,
@@ -95,16 +155,8 @@ pub struct Spec {
     pub private_dirs: Vec<PathBuf>,
     /// `--time-offset`: a time namespace with these timens_offsets lines.
     pub time_offsets: Option<Vec<u8>>,
-    /// `--result-json FILE`: where the run's record goes when it ends.
-    pub result_json: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Seccomp {
-    Default(crate::seccomp::Allow),
-    None,
-    /// A precompiled program from `--seccomp-fd`.
-    Program(Vec<u8>),
+    /// Namespaced sysctls (OCI `linux.sysctl`): a /proc/sys file and what to write to it.
+    pub sysctls: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// The host-side facts a spec depends on, gathered once so `build` stays testable.
@@ -128,12 +180,12 @@ pub struct Host {
     pub private_dirs: Vec<PathBuf>,
 }
 
-pub fn build(
-    parsed: Parsed,
+/// Checks `input` against the host: every bad value fails here, before any namespace exists.
+pub fn validate(
+    input: Input,
     host: Host,
     random_hostname: impl FnOnce() -> Vec<u8>,
 ) -> Result<Spec> {
-    let Parsed { cli, mounts, .. } = parsed;
     if host.uid != host.euid || host.gid != host.egid {
         bail!(
             "refusing to run with real and effective ids that differ (uid {} euid {}, gid {} egid {}): \
@@ -150,21 +202,21 @@ pub fn build(
              capabilities (check with getcap)"
         );
     }
-    if host.real_root && !cli.allow_root {
+    if host.real_root && !input.allow_root {
         bail!(
             "refusing to run as root: ns-rootless is meant for plain users; \
              run it as your own user, or pass --allow-root"
         );
     }
-    if let Some(name) = &cli.name {
+    if let Some(name) = &input.name {
         crate::state::validate_name(name)?;
     }
-    let hostname = match (&cli.hostname, &cli.name) {
+    let hostname = match (&input.hostname, &input.name) {
         (Some(h), _) => validate_hostname(h)?,
         (None, Some(name)) => name.as_bytes().to_vec(),
         (None, None) => random_hostname(),
     };
-    let root = match (&cli.rootfs, &cli.image) {
+    let root = match (&input.rootfs, &input.image) {
         (Some(dir), _) => Root::Dir(validate_rootfs(dir)?),
         (None, Some(image)) => Root::Image(crate::image::open(image, &host.env)?),
         (None, None) => Root::Host,
@@ -174,14 +226,17 @@ pub fn build(
         _ => None,
     };
     let image_config = image_config.as_ref();
-    let net = crate::net::Net::parse(cli.net.as_deref(), cli.share_net, &cli.publish, |name| {
-        which::which(name).ok()
-    })?;
-    let parsed_mounts = mounts::parse(&mounts, host.cwd.as_deref())?;
+    let net = crate::net::Net::parse(
+        input.net.as_deref(),
+        input.share_net,
+        &input.publish,
+        |name| which::which(name).ok(),
+    )?;
+    let parsed_mounts = mounts::parse(&input.mounts, host.cwd.as_deref())?;
     let image_cwd = image_config
         .and_then(|c| c.working_dir.as_deref())
         .filter(|d| d.starts_with('/'));
-    let cwd = match (&cli.chdir, parsed_mounts.work_dir) {
+    let cwd = match (&input.chdir, parsed_mounts.work_dir) {
         (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
         (Some(dir), _) => bail!("invalid --chdir {}: must be an absolute path", quote(dir)),
         (None, Some(work)) => Cwd::Exact(work),
@@ -194,7 +249,7 @@ pub fn build(
     // The image's User, unless --uid says otherwise: "uid", "uid:gid", "name", "name:group".
     let image_user = image_config
         .and_then(|c| c.user.as_deref())
-        .filter(|u| !u.is_empty() && cli.uid.is_none());
+        .filter(|u| !u.is_empty() && input.uid.is_none());
     let (uid_arg, gid_arg, given) = match image_user {
         Some(user) => {
             let (u, g) = user
@@ -202,15 +257,15 @@ pub fn build(
                 .map_or((user, None), |(u, g)| (u, Some(g)));
             let given = identity::Given {
                 uid: "image config User",
-                gid: match cli.gid {
+                gid: match input.gid {
                     Some(_) => "--gid",
                     None => "image config User group",
                 },
             };
-            let gid = cli.gid.clone().or(g.map(OsString::from));
+            let gid = input.gid.clone().or(g.map(OsString::from));
             (Some(OsString::from(u)), gid, given)
         }
-        None => (cli.uid.clone(), cli.gid.clone(), identity::OPTIONS),
+        None => (input.uid.clone(), input.gid.clone(), identity::OPTIONS),
     };
     let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root, &given)?;
     let image_env = image_config
@@ -220,10 +275,10 @@ pub fn build(
     let env = env::build(
         &host.env,
         &env::EnvOptions {
-            keep_env: cli.keep_env,
-            set: &cli.env,
-            unset: &cli.unset_env,
-            files: &cli.env_file,
+            keep_env: input.keep_env,
+            set: &input.env,
+            unset: &input.unset_env,
+            files: &input.env_file,
             image: &image_env,
         },
         &env::Identity {
@@ -232,7 +287,7 @@ pub fn build(
         },
         &hostname,
     )?;
-    let mut limits: Vec<Limit> = cli
+    let mut limits: Vec<Limit> = input
         .limit
         .iter()
         .map(|l| limits::parse_limit(l))
@@ -241,13 +296,12 @@ pub fn build(
     if !limits.iter().any(|l| l.resource == limits::NPROC) {
         limits.push(limits::default_nproc_here());
     }
-    let timeout = cli
+    let timeout = input
         .timeout
         .as_deref()
         .map(limits::parse_duration)
         .transpose()?;
-    let allow = |g: AllowGroup| cli.allow.contains(&g);
-    let seccomp = match (cli.seccomp, cli.seccomp_fd) {
+    let seccomp = match (input.no_seccomp, input.seccomp_fd) {
         (_, Some(fd)) if fd < 3 => bail!("invalid --seccomp-fd {fd}: must be 3 or above"),
         (_, Some(fd)) => {
             // Bounded: the kernel takes at most 4096 instructions, and an endless stream
@@ -261,16 +315,11 @@ pub fn build(
                 .map_err(|why| anyhow::anyhow!("invalid --seccomp-fd {fd}: {why}"))?;
             Seccomp::Program(bytes)
         }
-        (SeccompMode::None, None) => Seccomp::None,
-        (SeccompMode::Default, None) => Seccomp::Default(crate::seccomp::Allow {
-            nested: allow(AllowGroup::Nested),
-            perf: allow(AllowGroup::Perf),
-            io_uring: allow(AllowGroup::IoUring),
-            keyring: allow(AllowGroup::Keyring),
-        }),
+        (true, None) => Seccomp::None,
+        (false, None) => Seccomp::Default(input.allow),
     };
-    let mut command = cli.command;
-    defaults::refuse_work_dir_as_command(&mounts, &command, &env)?;
+    let mut command = input.command;
+    defaults::refuse_work_dir_as_command(&input.mounts, &command, &env)?;
     let mut env = env;
     if let (true, Some(config)) = (command.is_empty(), image_config) {
         // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
@@ -291,49 +340,64 @@ pub fn build(
         command.push(shell);
     }
     if matches!(root, Root::Dir(_) | Root::Image(_)) {
-        defaults::rootfs_path(&mut env, &host.env, &cli.env, cli.keep_env);
+        defaults::rootfs_path(&mut env, &host.env, &input.env, input.keep_env);
     }
     let user_mounts = mounts::parents_first(parsed_mounts.mounts);
-    let cow = match cli.cow {
+    let cow = match input.cow {
         false => None,
         true => Some(crate::session::plan_cow(
-            cli.name.as_deref(),
+            input.name.as_deref(),
             &host.env,
             &root,
             &user_mounts,
         )?),
     };
+    let nested = input.allow.nested;
     Ok(Spec {
-        hostname,
-        root,
-        net,
-        ids: Ids {
-            outer_uid: host.uid,
-            outer_gid: host.gid,
-            inner_uid: inner.uid,
-            inner_gid: inner.gid,
+        sandbox: Sandbox {
+            namespaces: Namespaces::native(net.own_namespace(), input.time_offset.is_some()),
+            // The caller's ids map to themselves in the sandbox's namespace; the payload maps
+            // them to the inner ids in its nested one (see payload.rs).
+            maps: Some(IdMaps {
+                uid_map: crate::idmap::line(host.uid, host.uid),
+                gid_map: crate::idmap::line(host.gid, host.gid),
+                deny_setgroups: true,
+            }),
+            hostname,
+            root,
+            net,
+            ids: Ids {
+                outer_uid: host.uid,
+                outer_gid: host.gid,
+                inner_uid: inner.uid,
+                inner_gid: inner.gid,
+            },
+            mounts: user_mounts,
+            nested,
+            cow,
+            private_dirs: host.private_dirs,
+            time_offsets: input
+                .time_offset
+                .as_deref()
+                .map(crate::timens::from_cli)
+                .transpose()?,
+            sysctls: Vec::new(),
         },
-        command,
-        env,
-        cwd,
-        mounts: user_mounts,
-        limits,
+        process: Process {
+            command,
+            env,
+            cwd,
+            limits,
+            seccomp,
+            // A detached sandbox has no terminal to relay to.
+            tty: !input.detach && (input.tty || (host.stdin_is_terminal && !input.no_tty)),
+            ignored_signals: host.ignored_signals,
+            lockdown: Lockdown::Native { keep_caps: nested },
+        },
         timeout,
-        nested: allow(AllowGroup::Nested),
-        cow,
-        seccomp,
-        // A detached sandbox has no terminal to relay to.
-        tty: !cli.detach && (cli.tty || (host.stdin_is_terminal && !cli.no_tty)),
-        name: cli.name,
-        detach: cli.detach,
-        ignored_signals: host.ignored_signals,
-        private_dirs: host.private_dirs,
-        time_offsets: cli
-            .time_offset
-            .as_deref()
-            .map(crate::timens::from_cli)
-            .transpose()?,
-        result_json: cli.daily.result_json,
+        name: input.name,
+        detach: input.detach,
+        result_json: input.result_json,
     })
 }
 
@@ -411,189 +475,4 @@ fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host() -> Host {
-        Host {
-            uid: 1000,
-            euid: 1000,
-            gid: 1000,
-            egid: 1000,
-            real_root: false,
-            file_caps: false,
-            ignored_signals: 0,
-            threads: Some(1),
-            stdin_is_terminal: false,
-            env: vec![("PATH".into(), "/bin".into())],
-            cwd: Some("/usr".into()),
-            private_dirs: vec!["/run/user/1000/ns-rootless".into()],
-        }
-    }
-
-    fn spec(args: &[&str], host: Host) -> Result<Spec> {
-        let parsed = crate::cli::parse(
-            std::iter::once("ns-rootless")
-                .chain(args.iter().copied())
-                .map(OsString::from),
-        )
-        .expect("arguments parse");
-        build(parsed, host, || b"0123456789ab".to_vec())
-    }
-
-    #[test]
-    fn defaults_to_sh_a_random_hostname_and_host_mode() {
-        let s = spec(&[], host()).unwrap();
-        assert_eq!(s.command, vec![OsString::from("sh")]);
-        assert_eq!(s.hostname, b"0123456789ab");
-        assert_eq!(s.root, Root::Host);
-        assert_eq!(s.net, crate::net::Net::Private);
-        assert_eq!((s.ids.inner_uid, s.ids.outer_uid), (0, 1000));
-        assert_eq!(s.cwd, Cwd::Caller("/usr".into()));
-        assert!(s.mounts.is_empty() && s.timeout.is_none());
-        assert_eq!(s.limits, [limits::default_nproc_here()]);
-    }
-
-    #[test]
-    fn everything_after_the_command_belongs_to_it() {
-        let s = spec(
-            &["--hostname", "box", "sh", "-c", "echo --hostname"],
-            host(),
-        )
-        .unwrap();
-        assert_eq!(s.hostname, b"box");
-        assert_eq!(s.command, vec!["sh", "-c", "echo --hostname"]);
-        let s = spec(&["--", "--weird-name"], host()).unwrap();
-        assert_eq!(s.command, vec!["--weird-name"]);
-    }
-
-    #[test]
-    fn work_and_chdir_choose_the_start_directory() {
-        let s = spec(&["-w", "make"], host()).unwrap();
-        assert_eq!(s.cwd, Cwd::Exact("/usr".into()));
-        let s = spec(&["-w", "--chdir", "/etc", "make"], host()).unwrap();
-        assert_eq!(s.cwd, Cwd::Exact("/etc".into()));
-        let err = spec(&["--chdir", "etc"], host()).unwrap_err().to_string();
-        assert_eq!(err, "invalid --chdir \"etc\": must be an absolute path");
-    }
-
-    #[test]
-    fn bad_hostnames_are_refused_with_the_value_escaped() {
-        for (name, why) in [
-            ("a/b", "must not contain '/'"),
-            ("", "must not be empty"),
-            ("a\nb", "must not contain control characters"),
-        ] {
-            let err = spec(&["--hostname", name], host()).unwrap_err().to_string();
-            assert!(err.starts_with("invalid --hostname"), "{err}");
-            assert!(err.ends_with(why), "{err}");
-            assert!(!err.contains('\n'), "{err}");
-        }
-        let long = "x".repeat(65);
-        assert!(spec(&["--hostname", &long], host()).is_err());
-        assert!(spec(&["--hostname", &"x".repeat(64)], host()).is_ok());
-    }
-
-    #[test]
-    fn real_root_is_refused_unless_allowed() {
-        let mut h = host();
-        h.real_root = true;
-        let err = spec(&[], h).unwrap_err().to_string();
-        assert!(err.contains("--allow-root"), "{err}");
-        let mut h = host();
-        h.real_root = true;
-        assert!(spec(&["--allow-root"], h).is_ok());
-    }
-
-    #[test]
-    fn a_pty_when_stdin_is_a_terminal_unless_refused() {
-        assert!(!spec(&[], host()).unwrap().tty);
-        assert!(spec(&["-t"], host()).unwrap().tty);
-        let mut h = host();
-        h.stdin_is_terminal = true;
-        assert!(spec(&[], h).unwrap().tty);
-        let mut h = host();
-        h.stdin_is_terminal = true;
-        assert!(!spec(&["-T"], h).unwrap().tty);
-    }
-
-    #[test]
-    fn a_name_is_the_default_hostname() {
-        let s = spec(&["--name", "web-1"], host()).unwrap();
-        assert_eq!(s.hostname, b"web-1");
-        assert_eq!(s.name.as_deref(), Some("web-1"));
-        let s = spec(&["--name", "web-1", "--hostname", "h"], host()).unwrap();
-        assert_eq!(s.hostname, b"h");
-        let err = spec(&["--name", "a/b"], host()).unwrap_err().to_string();
-        assert!(err.starts_with("invalid sandbox name \"a/b\""), "{err}");
-    }
-
-    #[test]
-    fn file_capabilities_are_refused() {
-        let mut h = host();
-        h.file_caps = true;
-        let err = spec(&[], h).unwrap_err().to_string();
-        assert!(err.contains("file capabilities"), "{err}");
-    }
-
-    #[test]
-    fn seccomp_choices() {
-        let s = spec(&[], host()).unwrap();
-        assert_eq!(s.seccomp, Seccomp::Default(Default::default()));
-        let s = spec(&["--allow", "nested", "--allow", "io-uring"], host()).unwrap();
-        match s.seccomp {
-            Seccomp::Default(a) => assert!(a.nested && a.io_uring && !a.perf && !a.keyring),
-            other => panic!("{other:?}"),
-        }
-        assert!(s.nested);
-        let s = spec(&["--seccomp", "none"], host()).unwrap();
-        assert_eq!(s.seccomp, Seccomp::None);
-    }
-
-    #[test]
-    fn setuid_installs_are_refused() {
-        let mut h = host();
-        h.euid = 0;
-        let err = spec(&[], h).unwrap_err().to_string();
-        assert!(err.contains("setuid"), "{err}");
-    }
-
-    #[test]
-    fn rootfs_with_a_symlinked_proc_is_refused() {
-        let dir = std::env::temp_dir().join(format!("nsr-spec-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("dev")).unwrap();
-        std::os::unix::fs::symlink("/nonexistent", dir.join("proc")).unwrap();
-        let err = spec(&["--rootfs", dir.to_str().unwrap()], host())
-            .unwrap_err()
-            .to_string();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(err.contains("is a symlink"), "{err}");
-    }
-
-    #[test]
-    fn the_default_command_is_the_callers_shell_when_it_is_inside() {
-        let mut h = host();
-        h.env.push(("SHELL".into(), "/bin/sh".into()));
-        let s = spec(&[], h).unwrap();
-        assert_eq!(s.command, ["/bin/sh"]);
-        let mut h = host();
-        h.env.push(("SHELL".into(), "/home/u/bin/fish".into()));
-        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
-        let mut h = host();
-        h.env.push(("SHELL".into(), "/nonexistent".into()));
-        assert_eq!(spec(&[], h).unwrap().command, ["sh"]);
-    }
-
-    #[test]
-    fn limits_and_timeout_are_parsed() {
-        let s = spec(&["--limit", "nofile=16", "--timeout", "2s"], host()).unwrap();
-        assert_eq!(s.limits[0].value, 16);
-        assert_eq!(s.limits[1], limits::default_nproc_here());
-        assert_eq!(s.timeout, Some(Duration::from_secs(2)));
-        let s = spec(&["--limit", "nproc=100"], host()).unwrap();
-        assert_eq!(
-            s.limits,
-            [limits::parse_limit("nproc=100".as_ref()).unwrap()]
-        );
-    }
-}
+mod tests;

@@ -1,23 +1,48 @@
 //! The filesystem options (`--bind`, `--tmpfs`, `-w`, ...) turned into validated mounts.
 
-use crate::cli::MountArg;
 use crate::error::quote;
 use anyhow::{anyhow, bail, Result};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Cap of a `--tmpfs` without an explicit size, and of the sandbox's /tmp.
 pub const DEFAULT_TMPFS_SIZE: u64 = 1 << 30;
 
+/// One mount of a sandbox, whichever front end asked for it: the command line's filesystem
+/// options, or an OCI config's `mounts`, `maskedPaths` and `readonlyPaths`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserMount {
+pub enum MountSpec {
+    /// `--bind`, `--ro-bind`: the source with all its submounts, nosuid and nodev.
     Bind {
         src: PathBuf,
         dst: PathBuf,
         readonly: bool,
         /// Whether the source is a directory (else a file: the mount point is a file too).
         dir: bool,
+    },
+    /// An OCI `bind`/`rbind`: the source with exactly the mount attributes its options give.
+    BindTree {
+        src: PathBuf,
+        dst: PathBuf,
+        dir: bool,
+        /// MOUNT_ATTR_* flags.
+        attrs: u64,
+        /// With its submounts (`rbind`).
+        recursive: bool,
+        /// MS_PRIVATE, MS_SHARED, MS_SLAVE or MS_UNBINDABLE.
+        propagation: u64,
+    },
+    /// A new filesystem of this type with its own options (OCI `tmpfs`, `proc`, `mqueue`,
+    /// `sysfs`, `cgroup`, ...).
+    Filesystem {
+        dst: PathBuf,
+        fstype: String,
+        /// What /proc/self/mountinfo shows as its source (the config's `source`).
+        source: String,
+        options: Vec<(String, Option<String>)>,
+        attrs: u64,
+        propagation: u64,
     },
     Tmpfs {
         dst: PathBuf,
@@ -30,27 +55,83 @@ pub enum UserMount {
         target: PathBuf,
         dst: PathBuf,
     },
-    /// `--hide`: an empty read-only directory or file over what is there.
+    /// `--hide`, OCI `maskedPaths`: an empty read-only directory or file over what is there,
+    /// skipped where nothing is.
     Hide {
+        dst: PathBuf,
+    },
+    /// OCI `readonlyPaths`: what is there made read-only, skipped where nothing is.
+    ReadOnly {
         dst: PathBuf,
     },
 }
 
-impl UserMount {
+impl MountSpec {
     pub fn dst(&self) -> &Path {
         match self {
-            UserMount::Bind { dst, .. }
-            | UserMount::Tmpfs { dst, .. }
-            | UserMount::Dir { dst }
-            | UserMount::Hide { dst }
-            | UserMount::Symlink { dst, .. } => dst,
+            MountSpec::Bind { dst, .. }
+            | MountSpec::BindTree { dst, .. }
+            | MountSpec::Filesystem { dst, .. }
+            | MountSpec::Tmpfs { dst, .. }
+            | MountSpec::Dir { dst }
+            | MountSpec::Hide { dst }
+            | MountSpec::ReadOnly { dst }
+            | MountSpec::Symlink { dst, .. } => dst,
+        }
+    }
+}
+
+/// A filesystem option, as given (a front end lists them in the order given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountArg {
+    Bind {
+        arg: OsString,
+        readonly: bool,
+        optional: bool,
+    },
+    Tmpfs(OsString),
+    Dir(OsString),
+    Symlink(OsString),
+    Work(OsString),
+    Hide(OsString),
+}
+
+impl MountArg {
+    /// The option's name, for messages.
+    pub fn option(&self) -> &'static str {
+        match self {
+            MountArg::Bind {
+                readonly: false,
+                optional: false,
+                ..
+            } => "--bind",
+            MountArg::Bind {
+                readonly: true,
+                optional: false,
+                ..
+            } => "--ro-bind",
+            MountArg::Bind {
+                readonly: false,
+                optional: true,
+                ..
+            } => "--bind-try",
+            MountArg::Bind {
+                readonly: true,
+                optional: true,
+                ..
+            } => "--ro-bind-try",
+            MountArg::Tmpfs(_) => "--tmpfs",
+            MountArg::Dir(_) => "--dir",
+            MountArg::Symlink(_) => "--symlink",
+            MountArg::Work(_) => "--work",
+            MountArg::Hide(_) => "--hide",
         }
     }
 }
 
 /// The parsed filesystem options, and the directory `-w` asked to start in.
 pub struct Mounts {
-    pub mounts: Vec<UserMount>,
+    pub mounts: Vec<MountSpec>,
     pub work_dir: Option<PathBuf>,
 }
 
@@ -86,7 +167,7 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                     Some(d) => d,
                     None => destination(src.as_os_str()).map_err(|e| bad(value, &e))?,
                 };
-                mounts.push(UserMount::Bind {
+                mounts.push(MountSpec::Bind {
                     src,
                     dst,
                     readonly: *readonly,
@@ -100,15 +181,15 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                     Some(s) => parse_size(s).map_err(|e| bad(value, &e))?,
                     None => DEFAULT_TMPFS_SIZE,
                 };
-                mounts.push(UserMount::Tmpfs { dst, size });
+                mounts.push(MountSpec::Tmpfs { dst, size });
             }
             MountArg::Dir(value) => {
                 let dst = destination(value).map_err(|e| bad(value, &e))?;
-                mounts.push(UserMount::Dir { dst });
+                mounts.push(MountSpec::Dir { dst });
             }
             MountArg::Hide(value) => {
                 let dst = destination(value).map_err(|e| bad(value, &e))?;
-                mounts.push(UserMount::Hide { dst });
+                mounts.push(MountSpec::Hide { dst });
             }
             MountArg::Symlink(value) => {
                 let (target, dst) = match split_last(value) {
@@ -116,7 +197,7 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                     _ => return Err(bad(value, &"expected TARGET:DST")),
                 };
                 let dst = destination(dst).map_err(|e| bad(value, &e))?;
-                mounts.push(UserMount::Symlink {
+                mounts.push(MountSpec::Symlink {
                     target: target.into(),
                     dst,
                 });
@@ -129,7 +210,7 @@ pub fn parse(args: &[MountArg], cwd: Option<&Path>) -> Result<Mounts> {
                     return Err(bad(value, &"not a directory"));
                 }
                 let dst = destination(dir.as_os_str()).map_err(|e| bad(value, &e))?;
-                mounts.push(UserMount::Bind {
+                mounts.push(MountSpec::Bind {
                     src: dir.clone(),
                     dst,
                     readonly: false,
@@ -227,7 +308,7 @@ pub fn parse_size(raw: &OsStr) -> Result<u64> {
 }
 
 /// Orders mounts so that parents come before children, keeping command-line order otherwise.
-pub fn parents_first(mut mounts: Vec<UserMount>) -> Vec<UserMount> {
+pub fn parents_first(mut mounts: Vec<MountSpec>) -> Vec<MountSpec> {
     mounts.sort_by_key(|m| m.dst().components().count());
     mounts
 }
@@ -236,7 +317,7 @@ pub fn parents_first(mut mounts: Vec<UserMount>) -> Vec<UserMount> {
 mod tests {
     use super::*;
 
-    fn parse_one(arg: MountArg) -> Result<Vec<UserMount>> {
+    fn parse_one(arg: MountArg) -> Result<Vec<MountSpec>> {
         parse(&[arg], Some(Path::new("/tmp"))).map(|m| m.mounts)
     }
 
@@ -253,7 +334,7 @@ mod tests {
         let m = parse_one(bind("/usr/../etc")).unwrap();
         assert_eq!(
             m,
-            [UserMount::Bind {
+            [MountSpec::Bind {
                 src: "/etc".into(),
                 dst: "/etc".into(),
                 readonly: false,
@@ -266,7 +347,7 @@ mod tests {
     fn bind_with_an_explicit_destination() {
         let m = parse_one(bind("/etc/hostname:/srv//name/")).unwrap();
         assert_eq!(m[0].dst(), Path::new("/srv/name"));
-        assert!(matches!(m[0], UserMount::Bind { dir: false, .. }));
+        assert!(matches!(m[0], MountSpec::Bind { dir: false, .. }));
     }
 
     #[test]
@@ -326,7 +407,7 @@ mod tests {
         let m = parse_one(MountArg::Tmpfs("/scratch".into())).unwrap();
         assert_eq!(
             m,
-            [UserMount::Tmpfs {
+            [MountSpec::Tmpfs {
                 dst: "/scratch".into(),
                 size: DEFAULT_TMPFS_SIZE
             }]
@@ -340,7 +421,7 @@ mod tests {
         let m = parse_one(MountArg::Symlink("../lib:/opt/lib".into())).unwrap();
         assert_eq!(
             m,
-            [UserMount::Symlink {
+            [MountSpec::Symlink {
                 target: "../lib".into(),
                 dst: "/opt/lib".into()
             }]
@@ -353,13 +434,13 @@ mod tests {
         let m = parse(&[MountArg::Work(".".into())], Some(Path::new("/usr"))).unwrap();
         assert_eq!(m.work_dir.as_deref(), Some(Path::new("/usr")));
         assert!(
-            matches!(&m.mounts[0], UserMount::Bind { readonly: false, dst, .. } if dst == Path::new("/usr"))
+            matches!(&m.mounts[0], MountSpec::Bind { readonly: false, dst, .. } if dst == Path::new("/usr"))
         );
     }
 
     #[test]
     fn parents_come_first_and_order_is_otherwise_kept() {
-        let d = |p: &str| UserMount::Dir { dst: p.into() };
+        let d = |p: &str| MountSpec::Dir { dst: p.into() };
         let sorted = parents_first(vec![d("/a/b"), d("/z"), d("/a"), d("/y")]);
         let dsts: Vec<_> = sorted.iter().map(|m| m.dst().to_str().unwrap()).collect();
         assert_eq!(dsts, ["/z", "/a", "/y", "/a/b"]);

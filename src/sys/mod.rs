@@ -38,6 +38,7 @@ mod paths;
 mod privileges;
 mod probes;
 mod process;
+mod sched;
 mod signals;
 mod terminal;
 
@@ -51,5 +52,6 @@ pub use paths::*;
 pub use privileges::*;
 pub use probes::*;
 pub use process::*;
+pub use sched::*;
 pub use signals::*;
 pub use terminal::*;

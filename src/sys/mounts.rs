@@ -19,6 +19,7 @@ pub const MOUNT_ATTR_RDONLY: u64 = 0x01;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x02;
 pub const MOUNT_ATTR_NODEV: u64 = 0x04;
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x08;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// Creates a new, detached mount of `fstype` with `options` (a flag like `newinstance` when the
 /// value is None, else key=value) and mount attributes `attrs`.

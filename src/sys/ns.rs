@@ -43,6 +43,14 @@ pub fn sethostname(name: &[u8]) -> SysResult<()> {
         .map(drop)
 }
 
+pub fn setdomainname(name: &[u8]) -> SysResult<()> {
+    // SAFETY: pointer and length of a valid slice.
+    check(
+        unsafe { libc::setdomainname(name.as_ptr() as *const c_char, name.len()) } as libc::c_long,
+    )
+    .map(drop)
+}
+
 /// The current umask (reading it means setting it: set it straight back).
 pub fn current_umask() -> u32 {
     let mask = umask(0);

@@ -1,0 +1,144 @@
+//! The sandbox's namespaces: each made new, kept from the caller, or joined at a path.
+
+use nix::libc;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ns {
+    New,
+    /// The caller's own (the host's, for a plain user).
+    Caller,
+    /// The namespace at this path (an OCI config's `path`), joined by setns(2).
+    Join(PathBuf),
+}
+
+/// The id maps of a new user namespace, written from outside with std::fs (never newuidmap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMaps {
+    /// uid_map and gid_map, as written ("0 1000 1\n").
+    pub uid_map: String,
+    pub gid_map: String,
+    /// Deny setgroups first, as the kernel requires of a writer without CAP_SETGID over the
+    /// namespace's parent (a plain user's one-id map).
+    pub deny_setgroups: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespaces {
+    pub user: Ns,
+    pub mount: Ns,
+    pub pid: Ns,
+    pub net: Ns,
+    pub ipc: Ns,
+    pub uts: Ns,
+    pub cgroup: Ns,
+    /// New: the payload enters a time namespace of its own with the sandbox's offsets before
+    /// its first fork (timens.rs), not init at clone.
+    pub time: Ns,
+}
+
+impl Namespaces {
+    /// The native sandbox's: every one new, the network's unless it is shared, a time
+    /// namespace with `--time-offset`.
+    pub fn native(own_net: bool, time: bool) -> Namespaces {
+        Namespaces {
+            user: Ns::New,
+            mount: Ns::New,
+            pid: Ns::New,
+            net: if own_net { Ns::New } else { Ns::Caller },
+            ipc: Ns::New,
+            uts: Ns::New,
+            cgroup: Ns::New,
+            time: if time { Ns::New } else { Ns::Caller },
+        }
+    }
+
+    /// None at all: a front end fills in what its input asks for.
+    pub fn callers() -> Namespaces {
+        Namespaces {
+            user: Ns::Caller,
+            mount: Ns::Caller,
+            pid: Ns::Caller,
+            net: Ns::Caller,
+            ipc: Ns::Caller,
+            uts: Ns::Caller,
+            cgroup: Ns::Caller,
+            time: Ns::Caller,
+        }
+    }
+
+    /// The CLONE_NEW* flags that make the new ones when init is cloned (time excepted).
+    pub fn clone_flags(&self) -> libc::c_int {
+        [
+            (&self.user, libc::CLONE_NEWUSER),
+            (&self.mount, libc::CLONE_NEWNS),
+            (&self.pid, libc::CLONE_NEWPID),
+            (&self.net, libc::CLONE_NEWNET),
+            (&self.ipc, libc::CLONE_NEWIPC),
+            (&self.uts, libc::CLONE_NEWUTS),
+            (&self.cgroup, libc::CLONE_NEWCGROUP),
+        ]
+        .into_iter()
+        .filter(|(ns, _)| **ns == Ns::New)
+        .fold(0, |flags, (_, flag)| flags | flag)
+    }
+
+    /// The namespaces init joins at a path right after its maps, each with its CLONE_NEW* type
+    /// and its linux.namespaces name. (Not the user namespace nor the pid one: the runtime
+    /// enters those itself before init is cloned; a mount namespace is never joined.)
+    pub fn joined_by_init(
+        &self,
+    ) -> impl Iterator<Item = (&std::path::Path, libc::c_int, &'static str)> {
+        [
+            (&self.net, libc::CLONE_NEWNET, "network"),
+            (&self.ipc, libc::CLONE_NEWIPC, "ipc"),
+            (&self.uts, libc::CLONE_NEWUTS, "uts"),
+            (&self.cgroup, libc::CLONE_NEWCGROUP, "cgroup"),
+            (&self.time, libc::CLONE_NEWTIME, "time"),
+        ]
+        .into_iter()
+        .filter_map(|(ns, flag, name)| match ns {
+            Ns::Join(path) => Some((path.as_path(), flag, name)),
+            _ => None,
+        })
+    }
+
+    /// The namespace of a CLONE_NEW* type.
+    pub fn of_type(&mut self, flag: libc::c_int) -> Option<&mut Ns> {
+        Some(match flag {
+            libc::CLONE_NEWUSER => &mut self.user,
+            libc::CLONE_NEWNS => &mut self.mount,
+            libc::CLONE_NEWPID => &mut self.pid,
+            libc::CLONE_NEWNET => &mut self.net,
+            libc::CLONE_NEWIPC => &mut self.ipc,
+            libc::CLONE_NEWUTS => &mut self.uts,
+            libc::CLONE_NEWCGROUP => &mut self.cgroup,
+            libc::CLONE_NEWTIME => &mut self.time,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_native_sandbox_clones_every_namespace_but_a_shared_network() {
+        let all = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWCGROUP;
+        assert_eq!(
+            Namespaces::native(true, true).clone_flags(),
+            all | libc::CLONE_NEWNET
+        );
+        assert_eq!(Namespaces::native(false, false).clone_flags(), all);
+        let mut joined = Namespaces::callers();
+        *joined.of_type(libc::CLONE_NEWNET).unwrap() = Ns::Join("/run/netns/x".into());
+        *joined.of_type(libc::CLONE_NEWNS).unwrap() = Ns::New;
+        assert_eq!(joined.clone_flags(), libc::CLONE_NEWNS);
+    }
+}
