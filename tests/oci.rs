@@ -277,16 +277,41 @@ fn kill_and_delete_force() {
     assert_quiet_success(&b.run(&["start", "k2"]));
     assert_quiet_success(&b.run(&["delete", "--force", "k2"]));
     assert_error(&b.run(&["state", "k2"]), "does not exist");
-    // A created (never started) container is deleted without --force, as runc does.
+    // A created (never started) container is not stopped: see
+    // a_created_container_is_not_deleted_without_force.
     assert!(b.create("k3", &[]).0.success());
     let pid = b.state("k3")["pid"].as_i64().unwrap();
-    assert_quiet_success(&b.run(&["delete", "k3"]));
+    assert_quiet_success(&b.run(&["delete", "--force", "k3"]));
     assert_eq!(
         fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
             .filter(|s| !s.contains(") Z")),
         None
     );
+}
+
+/// runtime-tools validation/delete: runtime.md "Attempting to delete a container that is not
+/// stopped MUST generate an error" and "MUST have no effect on the container", for a created
+/// container as for a running one (runc deletes a created one; we follow the spec). Then, as
+/// that case and containerd's WithProcessKill do: `kill ID KILL`, wait for stopped, `delete`.
+#[test]
+fn a_created_container_is_not_deleted_without_force() {
+    let b = Bundle::new("oci-delcreated");
+    b.args(&["true"]);
+    assert!(b.create("d1", &[]).0.success());
+    let before = b.state("d1");
+    assert_error(
+        &b.run(&["delete", "d1"]),
+        "cannot delete container d1 that is not stopped: created (kill it first, or use --force)",
+    );
+    let after = b.state("d1");
+    assert_eq!(before, after, "no effect on the container");
+    let pid = after["pid"].as_i64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}/stat")).exists());
+    assert_quiet_success(&b.run(&["kill", "d1", "KILL"]));
+    b.wait_status("d1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "d1"]));
+    assert_error(&b.run(&["state", "d1"]), "container does not exist: d1");
 }
 
 #[test]
@@ -1873,7 +1898,7 @@ fn operations_on_unknown_ids_and_wrong_states_are_errors() {
     assert_error(&b.run(&["create", "w2"]), "container with id exists: w2");
     let st = b.state("w2");
     assert_eq!((st["status"].as_str(), &st["pid"]), (Some("created"), &pid));
-    assert_quiet_success(&b.run(&["delete", "w2"]));
+    assert_quiet_success(&b.run(&["delete", "--force", "w2"]));
 }
 
 /// What config.md and config-linux.md forbid in the document is an error at create, which
@@ -2025,7 +2050,8 @@ fn kill_and_delete_refuse_a_container_being_created() {
     assert_eq!(
         fs::read_to_string(&seen).unwrap(),
         "ns-rootless-oci: cannot kill a container that is still being created\nkill 1\n\
-         ns-rootless-oci: cannot delete container cr1 that is not stopped: creating\ndelete 1\n"
+         ns-rootless-oci: cannot delete container cr1 that is not stopped: creating (kill it \
+         first, or use --force)\ndelete 1\n"
     );
 }
 
@@ -2151,4 +2177,946 @@ fn the_largest_hook_timeouts_are_no_panic() {
                                   "timeout": (1i64 << 32) + 1});
     b.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [hook]}));
     assert_quiet_success(&b.run(&["run", "t2"]));
+}
+
+/// The state directory is the caller's, but its files are not trusted to be what `create` wrote
+/// (SECURITY.md: state is read as untrusted). A state.json replaced by a huge file, or by a
+/// FIFO no one writes, is one line of error from `state`, `list`, `kill` and `delete`: not all
+/// the memory there is, nor a hang. The container is untouched once the file is back.
+#[test]
+fn a_state_file_replaced_by_a_huge_one_or_a_fifo_is_refused() {
+    let b = Bundle::new("oci-bigstate");
+    b.args(&["sleep", "1000"]);
+    assert!(b.create("s1", &[]).0.success());
+    let state = b.root.join("s1").join("state.json");
+    let kept = fs::read(&state).unwrap();
+    let huge = fs::File::create(&state).unwrap();
+    huge.set_len(1 << 30).unwrap();
+    drop(huge);
+    for op in ["state", "kill", "delete"] {
+        assert_error(&b.run(&[op, "s1"]), "longer than 33554432 bytes");
+    }
+    assert_error(&b.run(&["list"]), "longer than 33554432 bytes");
+    fs::remove_file(&state).unwrap();
+    nix::unistd::mkfifo(&state, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    give_to_caller(&state);
+    for op in ["state", "kill", "delete"] {
+        assert_error(&b.run(&[op, "s1"]), "not a regular file");
+    }
+    fs::remove_file(&state).unwrap();
+    fs::write(&state, &kept).unwrap();
+    give_to_caller(&state);
+    assert_eq!(b.state("s1")["status"], "created");
+    // exec reads the config kept beside it the same way.
+    assert_quiet_success(&b.run(&["start", "s1"]));
+    let config = b.root.join("s1").join("config.json");
+    fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    give_to_caller(&config);
+    assert_error(&b.run(&["exec", "s1", "true"]), "not a regular file");
+    assert_quiet_success(&b.run(&["delete", "--force", "s1"]));
+}
+
+/// features.md and features-linux.md, field by field: only the properties runtime-spec 1.2.0
+/// (our ociVersionMax) defines, of the types it gives; and every name listed is one `create`
+/// MUST recognize in config.json: both ends of the version range as `ociVersion`, every hook,
+/// mount option, namespace, capability, seccomp action, operator and architecture.
+#[test]
+fn features_lists_only_what_the_spec_defines_and_create_recognizes() {
+    let b = Bundle::new("oci-featuresall");
+    let out = b.run(&["features"]);
+    assert_quiet_success(&out);
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let within = |v: &Value, allowed: &[&str]| {
+        for k in keys(v) {
+            assert!(
+                allowed.contains(&k.as_str()),
+                "{k} is not a 1.2.0 property: {v}"
+            );
+        }
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    within(
+        &f,
+        &[
+            "ociVersionMin",
+            "ociVersionMax",
+            "hooks",
+            "mountOptions",
+            "linux",
+            "annotations",
+            "potentiallyUnsafeConfigAnnotations",
+        ],
+    );
+    let (min, max) = (
+        f["ociVersionMin"].as_str().unwrap(),
+        f["ociVersionMax"].as_str().unwrap(),
+    );
+    let version = |v: &str| -> Vec<u64> { v.split('.').map(|n| n.parse().unwrap()).collect() };
+    assert!(version(min) <= version(max), "{min} > {max}");
+    let l = &f["linux"];
+    within(
+        l,
+        &[
+            "namespaces",
+            "capabilities",
+            "cgroup",
+            "seccomp",
+            "apparmor",
+            "selinux",
+            "intelRdt",
+            "mountExtensions",
+        ],
+    );
+    within(
+        &l["cgroup"],
+        &["v1", "v2", "systemd", "systemdUser", "rdma"],
+    );
+    assert!(l["cgroup"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(Value::is_boolean));
+    // linux.resources are applied (where delegated): cgroup v2 is implemented, v1 isn't.
+    assert_eq!(
+        (&l["cgroup"]["v1"], &l["cgroup"]["v2"]),
+        (&false.into(), &true.into())
+    );
+    let sc = &l["seccomp"];
+    within(
+        sc,
+        &[
+            "enabled",
+            "actions",
+            "operators",
+            "archs",
+            "knownFlags",
+            "supportedFlags",
+        ],
+    );
+    assert_eq!(sc["enabled"], true);
+    for flag in strings(&sc["supportedFlags"]) {
+        assert!(strings(&sc["knownFlags"]).contains(&flag), "{flag}");
+    }
+    for (kind, enabled) in [("apparmor", false), ("selinux", false), ("intelRdt", false)] {
+        assert_eq!(l[kind], serde_json::json!({"enabled": enabled}), "{kind}");
+    }
+    assert_eq!(
+        l["mountExtensions"],
+        serde_json::json!({"idmap": {"enabled": false}})
+    );
+    for (k, v) in f["annotations"].as_object().unwrap() {
+        assert!(!k.is_empty() && v.is_string(), "{k}: {v}");
+    }
+    let options = strings(&f["mountOptions"]);
+    assert!(options.iter().all(|o| !o.contains('=')), "{options:?}");
+
+    // ociVersionMin and ociVersionMax are both accepted as config.json's ociVersion.
+    b.args(&["true"]);
+    for v in [min, max] {
+        b.edit(|c| c["ociVersion"] = v.into());
+        assert_quiet_success(&b.run(&["run", "v"]));
+    }
+    // Every hook kind, every namespace, every capability in every set, every mount option (a
+    // bind of its own), every seccomp action (on syscalls busybox's `true` never makes) and
+    // operator, every architecture: one container that runs.
+    let host_dir = b.path().join("opts");
+    fs::create_dir(&host_dir).unwrap();
+    give_to_caller(&host_dir);
+    let caps = strings(&l["capabilities"]);
+    let never = [
+        "acct",
+        "add_key",
+        "kexec_load",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "vhangup",
+        "syslog",
+        "pivot_root",
+    ];
+    let actions = strings(&sc["actions"]);
+    assert!(actions.len() <= never.len());
+    let mut rules: Vec<Value> = actions
+        .iter()
+        .zip(never)
+        .map(|(a, n)| serde_json::json!({"names": [n], "action": a}))
+        .collect();
+    for op in strings(&sc["operators"]) {
+        rules.push(
+            serde_json::json!({"names": ["delete_module"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 1, "value": 7, "valueTwo": 7, "op": op}]}),
+        );
+    }
+    let hook = serde_json::json!([{"path": "/bin/true"}]);
+    b.edit(|c| {
+        c["hooks"] = strings(&f["hooks"])
+            .iter()
+            .map(|h| (h.clone(), hook.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        c["linux"]["namespaces"] = strings(&l["namespaces"])
+            .iter()
+            .map(|n| serde_json::json!({"type": n}))
+            .collect();
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            c["process"]["capabilities"][set] = serde_json::json!(caps);
+        }
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!({"destination": "/tmp", "type": "tmpfs", "source": "t"}));
+        for (i, o) in options.iter().enumerate() {
+            mounts.push(
+                serde_json::json!({"destination": format!("/tmp/{i}"), "type": "bind",
+                "source": host_dir, "options": ["bind", o]}),
+            );
+        }
+        c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": sc["archs"], "flags": sc["supportedFlags"], "syscalls": rules});
+    });
+    let out = b.run(&["run", "all"]);
+    assert_quiet_success(&out);
+    // A flag not listed is refused, not ignored.
+    b.edit(|c| c["linux"]["seccomp"]["flags"] = serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"]));
+    assert_error(
+        &b.run(&["create", "flag"]),
+        "unsupported linux.seccomp.flags \"SECCOMP_FILTER_FLAG_LOG\"",
+    );
+}
+
+/// The pids of the processes whose command line holds `needle` (a container's init is a clone
+/// of `create`, whose arguments name the container).
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|c| c.is_ascii_digit()) || name == std::process::id().to_string() {
+            continue;
+        }
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// runtime.md: "an error MUST leave the state of the environment as if the operation were
+/// never attempted (modulo any possible trivial ancillary changes such as logging)". A create
+/// that fails at each stage (the document, a bind source, a mount in init, a prestart hook run
+/// by create, a createContainer hook run by init, the pid file written last) leaves no state
+/// directory, no process, no mount in the caller's namespace, and the id free.
+#[test]
+fn a_failed_create_leaves_nothing_at_any_stage() {
+    let b = Bundle::new("oci-nothingleft");
+    b.args(&["true"]);
+    let orig = fs::read(b.path().join("config.json")).unwrap();
+    let tag = format!("gone{}", std::process::id());
+    type Edit = fn(&mut Value);
+    let stages: [(&str, &str, Edit, bool); 6] = [
+        (
+            "document",
+            "not SemVer",
+            |c| c["ociVersion"] = "x".into(),
+            false,
+        ),
+        (
+            "bind-source",
+            "/nonexistent-source",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                    {"destination": "/tmp", "type": "bind", "source": "/nonexistent-source",
+                     "options": ["bind"]}))
+            },
+            false,
+        ),
+        (
+            "mount-in-init",
+            "/tmp",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                    {"destination": "/tmp", "type": "tmpfs", "source": "t",
+                     "options": ["size=banana"]}))
+            },
+            false,
+        ),
+        (
+            "prestart",
+            "prestart",
+            |c| c["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/false"}]}),
+            false,
+        ),
+        (
+            "create-container",
+            "createContainer",
+            |c| c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/false"}]}),
+            false,
+        ),
+        ("pid-file", "pid", |_| {}, true),
+    ];
+    for (stage, words, edit, bad_pid_file) in stages {
+        fs::write(b.path().join("config.json"), &orig).unwrap();
+        b.edit(edit);
+        let id = format!("{tag}-{stage}");
+        let missing = b.path().join("no-such-dir").join("pid");
+        let pid_arg = ["--pid-file", missing.to_str().unwrap()];
+        let extra: &[&str] = if bad_pid_file { &pid_arg } else { &[] };
+        let (status, _, err) = b.create(&id, extra);
+        let err = fs::read_to_string(&err).unwrap();
+        assert!(!status.success(), "{stage}: create succeeded");
+        assert!(err.contains(words), "{stage}: {err}");
+        assert_eq!(err.lines().count(), 1, "{stage}: {err}");
+        assert_error(&b.run(&["state", &id]), "container does not exist");
+        assert!(
+            !b.root.join(&id).exists(),
+            "{stage}: its state directory is left"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_naming(&id).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{stage}: processes left: {:?}",
+                processes_naming(&id)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(b.path_str()), "{stage}: {mounts}");
+    }
+    // The ids are free: the last stage's id, created again with a good config, runs.
+    fs::write(b.path().join("config.json"), &orig).unwrap();
+    assert_quiet_success(&b.run(&["run", &format!("{tag}-pid-file")]));
+}
+
+/// As above, with linux.resources in a delegated cgroup: a create that fails after the
+/// container's cgroup was made (a createContainer hook fails in init, which is in it) removes
+/// that cgroup.
+#[test]
+fn a_failed_create_leaves_no_cgroup() {
+    let cg = DelegatedCgroup::new("oci-cgfail");
+    let b = Bundle::new("oci-cgfail");
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"] = serde_json::json!({"unified": {"cgroup.max.descendants": "3"}});
+        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/false"}]});
+    });
+    let out = output_of(cg.inside(&b.oci(&["create", "cf1"])));
+    assert_error(&out, "createContainer");
+    assert!(
+        !cg.dir.join("ns-rootless-oci-cf1").exists(),
+        "the cgroup is left"
+    );
+    assert!(!b.root.join("cf1").exists());
+}
+
+/// config.md: oomScoreAdj unset leaves the process's as it is: the caller's (what conmon or
+/// containerd set for themselves), inherited through create, init and the process; `exec`'s
+/// process likewise keeps that of the exec caller.
+#[test]
+fn oom_score_adj_unset_leaves_the_callers() {
+    let b = Bundle::new("oci-oomunset");
+    b.edit(|c| {
+        c["process"].as_object_mut().unwrap().remove("oomScoreAdj");
+    });
+    // (A detached container keeps run's stdio: those go to files then.)
+    let with_adj = |adj: i32, args: &[&str]| {
+        let mut cmd = caller_command("/bin/sh");
+        let detached = args.contains(&"--detach");
+        let redirect = if detached { " >u2.out 2>u2.err" } else { "" };
+        cmd.arg("-c")
+            .arg(format!(
+                "echo {adj} > /proc/self/oom_score_adj && exec \"$0\" \"$@\"{redirect}"
+            ))
+            .arg(oci_binary())
+            .arg("--root")
+            .arg(&b.root)
+            .args(args)
+            .current_dir(b.path());
+        output_of(cmd)
+    };
+    b.args(&["cat", "/proc/self/oom_score_adj"]);
+    let out = with_adj(321, &["run", "u1"]);
+    assert_eq!(text(&out.stdout), "321\n", "{}", describe(&out));
+    assert_quiet_success(&out);
+    b.args(&["sleep", "1000"]);
+    let out = with_adj(123, &["run", "--detach", "u2"]);
+    assert_quiet_success(&out);
+    assert_eq!(fs::read_to_string(b.path().join("u2.err")).unwrap(), "");
+    let out = with_adj(456, &["exec", "u2", "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(text(&out.stdout), "456\n", "{}", describe(&out));
+    let init = b.state("u2")["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let child: i64 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let adj = fs::read_to_string(format!("/proc/{child}/oom_score_adj")).unwrap();
+    assert_eq!(adj, "123\n");
+    assert_quiet_success(&b.run(&["delete", "--force", "u2"]));
+}
+
+/// config.md: "Runtimes MUST ignore consoleSize if terminal is false or unset." The process's
+/// stdio are create's, here a terminal of the caller's whose size must stay what it was.
+#[test]
+fn console_size_is_ignored_without_a_terminal() {
+    let b = Bundle::new("oci-consolesize");
+    b.args(&["stty", "size"]);
+    b.edit(|c| c["process"]["consoleSize"] = serde_json::json!({"height": 30, "width": 100}));
+    let size = nix::pty::Winsize {
+        ws_row: 10,
+        ws_col: 20,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let err = b.path().join("cs1.err");
+    let mut cmd = b.oci(&["run", "cs1"]);
+    cmd.stdin(fs::File::from(pty.slave.try_clone().unwrap()))
+        .stdout(fs::File::from(pty.slave))
+        .stderr(fs::File::create(&err).unwrap());
+    let status = wait_for(cmd.spawn().unwrap(), "run");
+    drop(cmd);
+    let said = fs::read_to_string(&err).unwrap();
+    assert!(status.success() && said.is_empty(), "{status}: {said}");
+    let mut got = [0u8; 64];
+    let n = nix::unistd::read(&pty.master, &mut got).unwrap();
+    assert_eq!(text(&got[..n]).replace('\r', ""), "10 20\n");
+    let mut now = size;
+    nix::ioctl_read_bad!(get_winsize, nix::libc::TIOCGWINSZ, nix::pty::Winsize);
+    // SAFETY: TIOCGWINSZ fills a struct winsize, which `now` is.
+    unsafe { get_winsize(pty.master.as_raw_fd(), &mut now) }.unwrap();
+    assert_eq!((now.ws_row, now.ws_col), (10, 20));
+}
+
+/// runtime-tools validation/start, last case; config.md: `process` is OPTIONAL, "REQUIRED when
+/// start is called"; runtime.md: start "MUST generate an error if the process was not set".
+/// So create succeeds without one, and start is an error that leaves the container stopped
+/// (it has nothing to run; runtime-tools then waits for `stopped` and deletes it).
+#[test]
+#[ignore = "needs fix in src/oci/convert.rs (convert refuses a config without process) and \
+            src/oci/create.rs + store.rs + lifecycle.rs (Stored.no_process, checked by start)"]
+fn start_without_a_process_is_an_error_and_the_container_stops() {
+    let b = Bundle::new("oci-noprocess");
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    let (status, out, err) = b.create("np1", &[]);
+    assert!(status.success(), "{}", fs::read_to_string(&err).unwrap());
+    assert_eq!(fs::read_to_string(&err).unwrap(), "");
+    assert_eq!(b.state("np1")["status"], "created");
+    assert_error(&b.run(&["start", "np1"]), "no process");
+    b.wait_status("np1", "stopped");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "");
+    assert_quiet_success(&b.run(&["delete", "np1"]));
+}
+
+/// runtime-tools validation/hooks_stdin: prestart, poststart and poststop hooks (the rootfs's
+/// own /bin/sh by its host path, a timeout of 1 s) get the state on stdin: the container's id,
+/// its bundle, init's pid (as `state` says after create; poststop aside), the annotations as
+/// given, and the status. runtime-tools expects "created" for prestart, written before
+/// runtime.md had "creating"; runc and crun say "creating", as we do.
+#[test]
+fn hook_stdin_holds_the_state_as_runtime_tools_checks() {
+    let b = Bundle::new("oci-hookstdin");
+    let out_dir = b.path().join("hookout");
+    fs::create_dir(&out_dir).unwrap();
+    give_to_caller(&out_dir);
+    let sh = busybox_rootfs().join("bin/sh");
+    let hook = |name: &str| {
+        serde_json::json!([{"path": sh, "timeout": 1,
+            "args": ["sh", "-c", format!("cat > {}", out_dir.join(name).display())]}])
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["annotations"] =
+            serde_json::json!({"org.opencontainers.runtime-tools": "hook stdin test"});
+        c["hooks"] = serde_json::json!({"prestart": hook("prestart"),
+            "poststart": hook("poststart"), "poststop": hook("poststop")});
+    });
+    assert!(b.create("hs1", &[]).0.success());
+    let pid = b.state("hs1")["pid"].clone();
+    assert_quiet_success(&b.run(&["start", "hs1"]));
+    b.wait_status("hs1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "hs1"]));
+    for (name, status) in [
+        ("prestart", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let s: Value = serde_json::from_slice(&fs::read(out_dir.join(name)).unwrap()).unwrap();
+        assert_eq!(s["id"], "hs1", "{name}");
+        assert_eq!(s["bundle"], b.path_str(), "{name}");
+        assert_eq!(
+            s["annotations"],
+            serde_json::json!({"org.opencontainers.runtime-tools": "hook stdin test"}),
+            "{name}"
+        );
+        assert_eq!(s["status"], status, "{name}");
+        if name != "poststop" {
+            assert_eq!(s["pid"], pid, "{name}");
+        }
+    }
+}
+
+/// runtime-tools validation/killsig and kill_no_effect: TERM, USR1 and USR2 reach the
+/// container's process (a shell trapping each); once it is stopped, `kill` is an error that
+/// changes nothing in its state.
+#[test]
+fn kill_sends_the_named_signal_and_a_stopped_container_is_untouched() {
+    let b = Bundle::new("oci-killsig");
+    let seen = b.path().join("seen");
+    fs::create_dir(&seen).unwrap();
+    give_to_caller(&seen);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "bind", "source": seen, "options": ["rbind"]}))
+    });
+    for sig in ["TERM", "USR1", "USR2"] {
+        let id = format!("ks-{sig}");
+        b.args(&[
+            "sh",
+            "-c",
+            &format!("trap 'touch /tmp/{sig}' {sig}; touch /tmp/ready-{sig}; sleep 100 & wait $!"),
+        ]);
+        assert!(b.create(&id, &[]).0.success());
+        assert_quiet_success(&b.run(&["start", &id]));
+        // Once the trap is set (the shell says so), one signal.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.join(format!("ready-{sig}")).exists() {
+            assert!(Instant::now() < deadline, "the shell never set its trap");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_quiet_success(&b.run(&["kill", &id, sig]));
+        b.wait_status(&id, "stopped");
+        let before = b.state(&id);
+        assert_error(&b.run(&["kill", &id, "KILL"]), "container not running");
+        assert_eq!(b.state(&id), before, "{sig}");
+        assert_quiet_success(&b.run(&["delete", &id]));
+        assert!(seen.join(sig).exists(), "{sig} never reached the process");
+    }
+}
+
+/// runtime-tools validation/config_updates_without_affect: config.json replaced after create
+/// (here by one with no process at all) changes nothing: start runs what create was given.
+#[test]
+fn config_updates_after_create_do_not_affect_the_container() {
+    let b = Bundle::new("oci-cfgupdate");
+    b.args(&["sh", "-c", "echo $((1+1)) $(ulimit -n)"]);
+    b.edit(|c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 1000}])
+    });
+    let (status, out, _) = b.create("cu1", &[]);
+    assert!(status.success());
+    fs::write(b.path().join("config.json"), br#"{"ociVersion": "1.0.0"}"#).unwrap();
+    assert_quiet_success(&b.run(&["start", "cu1"]));
+    b.wait_status("cu1", "stopped");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "2 1000\n");
+    assert_quiet_success(&b.run(&["delete", "cu1"]));
+}
+
+/// runtime-tools validation/mounts (a tmpfs with nosuid, strictatime, mode=755, size=1k is
+/// there as asked), process_rlimits_fail and process_capabilities_fail (a name the kernel has
+/// no interface for is an error at create, which leaves nothing).
+#[test]
+fn runtime_tools_mounts_and_unknown_rlimit_or_capability() {
+    let b = Bundle::new("oci-rtmounts");
+    b.args(&["sh", "-c", "grep ' /tmp ' /proc/mounts; stat -c %a /tmp"]);
+    let orig = fs::read(b.path().join("config.json")).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=1k"]}))
+    });
+    let out = b.run(&["run", "m1"]);
+    assert_quiet_success(&out);
+    let said = text(&out.stdout);
+    let mut lines = said.lines();
+    let mount = lines.next().unwrap();
+    let fields: Vec<&str> = mount.split_whitespace().collect();
+    assert_eq!(&fields[1..3], ["/tmp", "tmpfs"], "{said}");
+    assert!(fields[3].split(',').any(|o| o == "nosuid"), "{said}");
+    assert_eq!(lines.next(), Some("755"), "{said}");
+    type Edit = fn(&mut Value);
+    let refused: [(&str, Edit); 2] = [
+        (
+            "RLIMIT_TEST",
+            |c| {
+                c["process"]["rlimits"] =
+                    serde_json::json!([{"type": "RLIMIT_TEST", "soft": 1024, "hard": 1024}])
+            },
+        ),
+        ("CAP_TEST", |c| {
+            c["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_TEST"])
+        }),
+    ];
+    for (words, edit) in refused {
+        fs::write(b.path().join("config.json"), &orig).unwrap();
+        b.edit(edit);
+        assert_error(&b.run(&["create", "m2"]), words);
+        assert_error(&b.run(&["state", "m2"]), "does not exist");
+    }
+}
+
+/// config.md: a runtime MUST generate an error for mount options it can't honour. A bind
+/// mount's option that isn't one of ours (a typo, or `nosymfollow`, which asks the kernel not
+/// to follow symlinks there) is silently dropped today: a bind can't take filesystem data, so
+/// it must be an error (or, for nosymfollow, MOUNT_ATTR_NOSYMFOLLOW), never ignored.
+#[test]
+#[ignore = "needs fix in src/oci/mounts.rs: steps() drops a bind's unknown options (o.data) \
+            silently; nosymfollow/rnosymfollow should set MOUNT_ATTR_NOSYMFOLLOW"]
+fn a_bind_option_we_do_not_know_is_an_error_not_dropped() {
+    let b = Bundle::new("oci-bindopt");
+    let dir = b.path().join("shared");
+    fs::create_dir(&dir).unwrap();
+    give_to_caller(&dir);
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("link")).unwrap();
+    b.args(&["cat", "/tmp/link"]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "bind", "source": dir,
+             "options": ["rbind", "nosymfollow"]}))
+    });
+    // Honoured: the symlink is not followed there.
+    let out = b.run(&["run", "bo1"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        let last = mounts.len() - 1;
+        mounts[last]["options"] = serde_json::json!(["rbind", "r0"]);
+    });
+    assert_error(&b.run(&["create", "bo2"]), "r0");
+    assert_error(&b.run(&["state", "bo2"]), "does not exist");
+}
+
+/// runtime-tools' runtimetest, run inside the container by every validation that checks the
+/// config from within (RuntimeInsideValidate), first checks that each of config.json's mounts
+/// is in /proc/self/mountinfo with its destination, type and *source* (validateMountsExist).
+/// A filesystem's source is what the config says ("tmpfs", "proc", "shm"...); today every new
+/// filesystem is mounted with the source "none", so all of those validations fail.
+#[test]
+#[ignore = "needs fix in src/oci/mounts.rs (Action::Filesystem carries no source: steps() \
+            should pass m.source, else the fstype) and the executor that mounts it"]
+fn a_filesystems_source_is_the_configs() {
+    let b = Bundle::new("oci-mountsource");
+    b.args(&[
+        "sh",
+        "-c",
+        "grep -E ' /(tmp|proc|dev/shm) ' /proc/self/mounts | cut -d' ' -f1,2",
+    ]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/tmp", "type": "tmpfs", "source": "mytmp"}))
+    });
+    let out = b.run(&["run", "ms1"]);
+    assert_quiet_success(&out);
+    let said = text(&out.stdout);
+    let mut got: Vec<&str> = said.lines().collect();
+    got.sort();
+    assert_eq!(got, ["mytmp /tmp", "proc /proc", "shm /dev/shm"]);
+}
+
+/// youki's contest (kill_test, and test_outside_container's cleanup) and runtime-tools' Clean
+/// run `kill ID 9` and then, at once or nearly, `delete ID` without --force. With delete
+/// refusing a container that is not stopped, `kill` with SIGKILL returns once init has ended,
+/// so the delete that follows always finds the container stopped.
+#[test]
+fn delete_right_after_kill_9_succeeds() {
+    let b = Bundle::new("oci-killdelete");
+    b.args(&["sleep", "1000"]);
+    for i in 0..10 {
+        let id = format!("kd{i}");
+        assert!(b.create(&id, &[]).0.success());
+        if i % 2 == 1 {
+            assert_quiet_success(&b.run(&["start", &id]));
+        }
+        assert_quiet_success(&b.run(&["kill", &id, "9"]));
+        assert_quiet_success(&b.run(&["delete", &id]));
+    }
+}
+
+/// config.md 1.2.0 (our ociVersionMax) process fields youki's contest checks (io_priority,
+/// scheduler): `ioPriority`, `scheduler` and `execCPUAffinity` apply to the process. Today they
+/// are parsed away unseen: a config that asks for them runs without them, where config.md
+/// wants them honoured or an error ("MUST generate an error when ... unsupported values are
+/// encountered").
+#[test]
+#[ignore = "needs fix in src/oci/config.rs (ioPriority, scheduler, execCPUAffinity are not \
+            parsed) and convert.rs/process.rs (apply them in init before execve, or refuse)"]
+fn io_priority_scheduler_and_cpu_affinity_apply_to_the_process() {
+    let b = Bundle::new("oci-sched");
+    b.args(&[
+        "sh",
+        "-c",
+        "ionice -p $$; taskset -p $$ | sed 's/.*: //'; cut -d' ' -f19,41 /proc/self/stat",
+    ]);
+    b.edit(|c| {
+        c["process"]["ioPriority"] = serde_json::json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+        c["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH", "nice": 5});
+        c["process"]["execCPUAffinity"] = serde_json::json!({"final": "0"});
+    });
+    let out = b.run(&["run", "sc1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "best-effort: prio 6\n1\n5 3\n");
+}
+
+/// youki's contest create/empty_id: an empty id (given, not missing) is an error for every
+/// operation, and creates nothing.
+#[test]
+fn an_empty_id_is_refused_by_every_operation() {
+    let b = Bundle::new("oci-emptyid");
+    for op in ["create", "start", "state", "kill", "delete"] {
+        assert_error(&b.run(&[op, ""]), "invalid container id \"\"");
+    }
+    let list = b.run(&["list", "-q"]);
+    assert_quiet_success(&list);
+    assert_eq!(text(&list.stdout), "");
+}
+
+/// config.md `domainname` (youki's domainname case): the container's UTS namespace gets it, as
+/// it gets `hostname`. Refused today as unsupported (an error, which config.md allows, but
+/// setdomainname(2) in a UTS namespace of the container's own is as easy as sethostname).
+#[test]
+#[ignore = "needs fix in src/oci/convert.rs (refuse_unsupported refuses domainname) and the \
+            UTS setup that sets the hostname (setdomainname beside it)"]
+fn domainname_is_set_in_the_containers_uts_namespace() {
+    let b = Bundle::new("oci-domainname");
+    b.args(&["cat", "/proc/sys/kernel/domainname"]);
+    b.edit(|c| c["domainname"] = "example.org".into());
+    let out = b.run(&["run", "dn1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "example.org\n");
+}
+
+/// youki's contest runs `--root R create ID --bundle B` (options after the id) from another
+/// directory; runtime-tools `create --bundle B ID`. Both make the container of that bundle.
+#[test]
+fn create_takes_the_bundle_before_or_after_the_id() {
+    let b = Bundle::new("oci-bundlearg");
+    b.args(&["true"]);
+    for (id, args) in [
+        ("ba1", vec!["create", "ba1", "--bundle", b.path_str()]),
+        ("ba2", vec!["create", "--bundle", b.path_str(), "ba2"]),
+    ] {
+        let mut cmd = b.oci(&args);
+        cmd.current_dir("/");
+        let err = b.path().join(format!("{id}.err"));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap());
+        assert!(wait_for(cmd.spawn().unwrap(), "create").success());
+        assert_eq!(fs::read_to_string(&err).unwrap(), "");
+        let st = b.state(id);
+        assert_eq!(
+            (st["status"].as_str(), st["bundle"].as_str()),
+            (Some("created"), Some(b.path_str()))
+        );
+        assert_quiet_success(&b.run(&["delete", "--force", id]));
+    }
+}
+
+/// runtime-tools' generate.New("linux"), the config every validation case starts from
+/// (util.GetDefaultGenerator), seccomp aside: no user namespace (we add one mapping 0 to the
+/// caller), a device cgroup rule denying everything, all five capability sets, a writable
+/// root. It runs. (Its devpts `gid=5`: devpts_gid_the_user_namespace_does_not_map.)
+#[test]
+fn runtime_tools_default_config_runs() {
+    let b = Bundle::new("oci-rtdefault");
+    let caps = serde_json::json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
+    ]);
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2-dev",
+        "hostname": "mrsdalloway",
+        "root": {"path": "rootfs", "readonly": false},
+        "process": {
+            "terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["sh", "-c", "hostname; id -u"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "capabilities": {"bounding": caps, "permitted": caps, "inheritable": caps,
+                "effective": caps, "ambient": caps}
+        },
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}]
+        }
+    });
+    fs::write(
+        b.path().join("config.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let out = b.run(&["run", "rt1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "mrsdalloway\n0\n");
+}
+
+/// runtime-tools' default config mounts devpts with `gid=5` (tty), a group that a rootless
+/// container's one-id user namespace doesn't map: the kernel refuses the mount (EINVAL), so
+/// every runtime-tools case fails at create. As the option only names the group of new pty
+/// slaves, and none but the container's own can be mapped, an unmapped `gid=`/`uid=` of devpts
+/// should be dropped (devpts then uses the container's root group), said with --debug.
+#[test]
+#[ignore = "needs fix in src/oci/mounts.rs or convert.rs: drop a devpts gid=/uid= option whose \
+            id the container's user namespace doesn't map"]
+fn devpts_gid_the_user_namespace_does_not_map() {
+    let b = Bundle::new("oci-devptsgid");
+    b.args(&[
+        "sh",
+        "-c",
+        "grep ' /dev/pts ' /proc/self/mounts | cut -d' ' -f3",
+    ]);
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev/pts" {
+                m["options"].as_array_mut().unwrap().push("gid=5".into());
+            }
+        }
+    });
+    let out = b.run(&["run", "dg1"]);
+    assert_quiet_success(&out);
+    assert_eq!(text(&out.stdout), "devpts\n");
+}
+
+/// runtime-linux.md "Dev symbolic links": /dev/fd, /dev/stdin, /dev/stdout and /dev/stderr
+/// point into /proc/self/fd (runtime-tools' runtimetest checks them, and /dev/ptmx's link to
+/// pts/ptmx, in every inside validation).
+#[test]
+fn the_dev_symlinks_are_there() {
+    let b = Bundle::new("oci-devlinks");
+    b.args(&[
+        "sh",
+        "-c",
+        "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done",
+    ]);
+    let out = b.run(&["run", "dl1"]);
+    assert_quiet_success(&out);
+    assert_eq!(
+        text(&out.stdout),
+        "fd /proc/self/fd\nstdin /proc/self/fd/0\nstdout /proc/self/fd/1\n\
+         stderr /proc/self/fd/2\nptmx pts/ptmx\n"
+    );
+}
+
+/// runtime.md's rule for errors, for `exec`: one that fails (no such command, a cwd that
+/// isn't there) leaves no pid file and no process, and the container as it was.
+#[test]
+fn a_failed_exec_leaves_nothing() {
+    let b = Bundle::new("oci-execfail");
+    running(&b, "xf1");
+    let before = b.state("xf1");
+    let pid_file = b.path().join("exec.pid");
+    let pf = pid_file.to_str().unwrap();
+    let tag = format!("nothere{}", std::process::id());
+    for args in [
+        vec!["exec", "--pid-file", pf, "xf1", tag.as_str()],
+        vec![
+            "exec",
+            "--pid-file",
+            pf,
+            "--cwd",
+            "/nonexistent",
+            "xf1",
+            "true",
+        ],
+    ] {
+        let out = b.run(&args);
+        assert!(!out.status.success(), "{}", describe(&out));
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", describe(&out));
+        assert!(!pid_file.exists(), "{args:?}: the pid file is left");
+    }
+    assert!(processes_naming(&tag).is_empty());
+    let init = before["pid"].as_i64().unwrap();
+    let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    assert_eq!(children.split_whitespace().count(), 1, "{children}");
+    assert_eq!(b.state("xf1"), before);
+    assert_quiet_success(&b.run(&["delete", "--force", "xf1"]));
+}
+
+/// youki's contest hooks/invoke: two of each prestart, poststart and poststop hook (host
+/// /bin/sh appending to one file) run in the order listed, each kind at its step.
+#[test]
+fn hooks_of_each_kind_run_in_the_order_listed() {
+    let b = Bundle::new("oci-hookorder");
+    let log = b.path().join("hook.log");
+    let hook = |what: &str| {
+        serde_json::json!({"path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo '{what} called' >> {}", log.display())]})
+    };
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("pre-start1"), hook("pre-start2")],
+            "poststart": [hook("post-start1"), hook("post-start2")],
+            "poststop": [hook("post-stop1"), hook("post-stop2")]});
+    });
+    assert!(b.create("ho1", &[]).0.success());
+    assert_quiet_success(&b.run(&["start", "ho1"]));
+    b.wait_status("ho1", "stopped");
+    assert_quiet_success(&b.run(&["delete", "ho1"]));
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "pre-start1 called\npre-start2 called\npost-start1 called\npost-start2 called\n\
+         post-stop1 called\npost-stop2 called\n"
+    );
+}
+
+/// config.md: `hostname` and `domainname` change the container's UTS namespace, which without
+/// `uts` in linux.namespaces is the runtime's (the host's): not ours to change, and not to be
+/// ignored either, so an error that says why.
+#[test]
+fn a_hostname_without_a_uts_namespace_is_refused() {
+    let b = Bundle::new("oci-hostnouts");
+    b.args(&["hostname"]);
+    b.edit(|c| without_namespace(c, "uts"));
+    assert_error(&b.run(&["create", "hu1"]), "hostname");
+    assert_error(&b.run(&["state", "hu1"]), "does not exist");
+    // Without a hostname, the runtime's UTS namespace is inherited as config.md says.
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let out = b.run(&["run", "hu2"]);
+    assert_quiet_success(&out);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        nix::unistd::gethostname().unwrap().to_str().unwrap()
+    );
 }

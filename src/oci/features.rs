@@ -6,8 +6,10 @@ use serde_json::json;
 /// The runtime-spec version we implement.
 pub const OCI_VERSION: &str = "1.2.0";
 
-/// The mount options `convert` understands (runtime-spec features.md `mountOptions`).
-pub const MOUNT_OPTIONS: [&str; 36] = [
+/// The mount options `convert` understands (runtime-spec features.md `mountOptions`: every one
+/// listed MUST be recognized in config.json; mounts.rs checks each is one parse_options knows).
+/// Filesystem-specific ones (`mode=`, `size=`) are not listed, as features.md asks.
+pub const MOUNT_OPTIONS: [&str; 46] = [
     "async",
     "atime",
     "bind",
@@ -15,10 +17,17 @@ pub const MOUNT_OPTIONS: [&str; 36] = [
     "dev",
     "diratime",
     "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
     "noatime",
     "nodev",
     "nodiratime",
     "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
     "norelatime",
     "nostrictatime",
     "nosuid",
@@ -29,20 +38,23 @@ pub const MOUNT_OPTIONS: [&str; 36] = [
     "rexec",
     "rnodev",
     "rnoexec",
+    "rnosuid",
     "ro",
     "rprivate",
     "rro",
     "rrw",
+    "rshared",
     "rslave",
-    "rnosuid",
     "rsuid",
+    "runbindable",
     "rw",
     "shared",
-    "rshared",
+    "silent",
     "slave",
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -55,7 +67,9 @@ pub fn features() -> String {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": crate::oci::caps::NAMES.as_slice(),
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            // v2: linux.resources are written where the caller's cgroup v2 subtree is delegated
+            // (features-linux.md: what the runtime implements, whatever this host has).
+            "cgroup": {"v1": false, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
@@ -64,8 +78,8 @@ pub fn features() -> String {
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                     "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": [native_arch()],
-                "knownFlags": [],
-                "supportedFlags": []
+                "knownFlags": crate::oci::seccomp::KNOWN_FLAGS.as_slice(),
+                "supportedFlags": crate::oci::seccomp::KNOWN_FLAGS.as_slice()
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

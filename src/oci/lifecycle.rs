@@ -218,16 +218,24 @@ fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> 
     };
     // A created container's init is its only process (and the carrier would start it).
     if !all || status == Status::Created {
-        return pidfd.signal(sig).map_err(failed);
-    }
-    // kill(-1) in a PID namespace that isn't the container's own would reach others' processes.
-    if !pidfd.inits_a_pid_namespace_below_ours() {
-        bail!("kill --all: the container has no PID namespace of its own to signal");
-    }
-    let fd = pidfd.as_fd().as_raw_fd();
-    sys::pidfd_queue_signal(fd, sys::start_signal(), sys::SIGNAL_ALL | sig).map_err(failed)?;
-    if sig == libc::SIGKILL {
         pidfd.signal(sig).map_err(failed)?;
+    } else {
+        // kill(-1) in a PID namespace that isn't the container's own would reach others'.
+        if !pidfd.inits_a_pid_namespace_below_ours() {
+            bail!("kill --all: the container has no PID namespace of its own to signal");
+        }
+        let fd = pidfd.as_fd().as_raw_fd();
+        sys::pidfd_queue_signal(fd, sys::start_signal(), sys::SIGNAL_ALL | sig).map_err(failed)?;
+        if sig == libc::SIGKILL {
+            pidfd.signal(sig).map_err(failed)?;
+        }
+    }
+    // SIGKILL reaches init (directly, or as the process's death ends it): returns once init
+    // has ended, so a `delete` right after (runtime-tools' Clean, youki's tests, containerd's
+    // WithProcessKill) finds the container stopped, as delete without --force requires. Its
+    // pidfd turns readable then; a process stuck in the kernel gets 10 s.
+    if sig == libc::SIGKILL {
+        let _ = sys::wait_pidfd(pidfd.as_fd().as_raw_fd(), 10_000);
     }
     Ok(())
 }
@@ -242,14 +250,18 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         ),
     };
     let (status, pidfd) = store::status(&s);
-    match status {
-        Status::Running | Status::Creating if !force => bail!(
-            "cannot delete container {id} that is not stopped: {}",
+    // runtime.md: deleting a container that is not stopped MUST be an error with no effect;
+    // a created one is not stopped (runc, crun and youki delete it anyway; runtime-tools'
+    // validation/delete checks the spec). Its clients kill first or pass --force: podman
+    // always runs `delete --force`, containerd kills a created task (WithProcessKill) before
+    // it deletes one, and `kill ID KILL` works on a created container.
+    if status != Status::Stopped && !force {
+        bail!(
+            "cannot delete container {id} that is not stopped: {} (kill it first, or use \
+             --force)",
             status.as_str()
-        ),
-        _ => {}
+        );
     }
-    // A created container is deleted without --force, as runc does (its process never ran).
     if let Some(pidfd) = pidfd {
         let _ = pidfd.signal(libc::SIGKILL);
         // Its pidfd turns readable when it has exited; the whole PID namespace dies with it.

@@ -133,10 +133,23 @@ impl Block {
     }
 }
 
+/// The linux.seccomp.flags honoured (features.md `knownFlags` and `supportedFlags`).
+pub const KNOWN_FLAGS: [&str; 1] = ["SECCOMP_FILTER_FLAG_TSYNC"];
+
 /// Compiles `profile` for the native architecture.
 pub fn compile(profile: &Seccomp) -> Result<crate::seccomp::Program> {
-    if !profile.flags.is_empty() {
-        bail!("unsupported linux.seccomp.flags {:?}", profile.flags);
+    // SECCOMP_FILTER_FLAG_TSYNC puts the filter on every thread of the process: the one that
+    // installs it (init, exec's child) has only one, so that holds without the flag. The
+    // others change what the kernel does (LOG, SPEC_ALLOW, ...) and are refused.
+    if let Some(flag) = profile
+        .flags
+        .iter()
+        .find(|f| !KNOWN_FLAGS.contains(&f.as_str()))
+    {
+        bail!(
+            "unsupported linux.seccomp.flags {}",
+            crate::error::quote(flag)
+        );
     }
     if profile
         .listener_path

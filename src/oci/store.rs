@@ -226,15 +226,19 @@ impl Store {
     }
 }
 
+/// The largest state file read: `config.json`'s copy is at most 16 MiB (config::parse's bound)
+/// and `state.json` holds no more of it than its annotations and hooks.
+pub const STATE_FILE_MAX: u64 = 32 << 20;
+
+/// A file of the container's state directory. The directory is the caller's, but what is in it
+/// is not trusted to be ours: never through a symlink, a regular file only (a FIFO would hang
+/// `state`), at most STATE_FILE_MAX bytes (a huge one would take all our memory).
 pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f = fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(crate::untrusted::OPEN_FLAGS | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
         .open(path)?;
-    let mut v = Vec::new();
-    f.read_to_end(&mut v)?;
-    Ok(v)
+    crate::untrusted::read_regular(f.into(), STATE_FILE_MAX, None)
 }
 
 /// Writes `data` to a new file next to `path` and renames it over `path`: readers see the old
