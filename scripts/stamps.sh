@@ -5,7 +5,9 @@
 # since `main`, in microseconds. With `--vs OTHER` (another stamps build, e.g. of the code
 # before a change), both binaries run in R rounds of N/R runs each, in alternating order (on a
 # shared machine the load drifts; alternating spreads it over both), and the step medians are
-# printed side by side.
+# printed side by side. Last, the CPU time (user + sys) each binary's launches used, per
+# launch: getrusage's children total, which holds every process a launch reaped (its init and
+# command too), steadier on a shared machine than any wall time.
 #
 #   scripts/stamps.sh [-n N] [--no-build] [--bin PATH] [--vs OTHER [--rounds R]] -- ARGS...
 #   (default ARGS: -- true; R: 10)
@@ -49,14 +51,29 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 cd "$T"
 PER=$(((N + ROUNDS - 1) / ROUNDS))
+# The CPU our children used between two snapshots of bash's `times` (second line), in
+# microseconds. `times` runs in this shell: in a subshell it would count that one's children.
+cpu_between() {
+    python3 -c '
+import re, sys
+def us(path):
+    line = open(path).read().splitlines()[1]
+    return sum(int(m) * 60e6 + float(s) * 1e6 for m, s in re.findall(r"(\d+)m([\d.]+)s", line))
+print(round(us(sys.argv[2]) - us(sys.argv[1])))
+' "$1" "$2"
+}
+declare -A CPU=()
 for ((r = 0; r < ROUNDS; r++)); do
     order=("${BINS[@]}")
     ((r % 2)) && order=("${BINS[@]:1}" "${BINS[0]}")
     for b in "${order[@]}"; do
+        times >"$T/times.0"
         for ((i = 0; i < PER; i++)); do
             "${AS[@]}" "$b" "$@" </dev/null >/dev/null 2>>"$b.err" || true
             echo "--" >>"$b.err"
         done
+        times >"$T/times.1"
+        CPU[$b]=$((${CPU[$b]:-0} + $(cpu_between "$T/times.0" "$T/times.1")))
     done
 done
 python3 - "${BINS[@]/%/.err}" <<'PY'
@@ -95,3 +112,7 @@ else:
         print(f"{stage:14} {med(sa.get(stage, [])):>8} {med(sb.get(stage, [])):>8} "
               f"{med(ta.get(stage, [])):>10} {med(tb.get(stage, [])):>8}")
 PY
+for b in "${BINS[@]}"; do
+    name=$([[ $b == "${BINS[0]}" ]] && echo "$BIN" || echo "$VS")
+    echo "cpu per launch (user+sys, all it reaped): $((${CPU[$b]} / (PER * ROUNDS))) us  $name"
+done

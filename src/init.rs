@@ -97,8 +97,15 @@ fn setup(ctx: &Context, mut states: Option<&mut crate::oci::launch::HookStates>)
         crate::oci::launch::prepare_init(p, oci).unwrap_or_else(|(s, i, e)| fail(s, i, e));
     }
     // Leave the caller's process group: terminal signals (Ctrl-C) then reach only ns-rootless,
-    // which forwards each of them once.
-    let _ = sys::setsid();
+    // which forwards each of them once. A process group of our own does that; a session of our
+    // own would too, but setsid(2) also gives us a scheduler autogroup (on kernels with
+    // CONFIG_SCHED_AUTOGROUP, on by default in most distributions), made and freed again on
+    // every launch, besides the payload's own (payload.rs). An OCI container's init still
+    // leaves the caller's session: `create` exits and leaves it running.
+    let _ = match p.oci {
+        Some(_) => sys::setsid(),
+        None => sys::setpgid_self(),
+    };
     sys::umask(0);
     // (An OCI config without a hostname keeps the one it has.)
     if !p.hostname.is_empty() {

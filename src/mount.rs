@@ -344,7 +344,10 @@ fn run_step<'p>(
             let dst = dst.opened(root, step).map_err(at_step)?;
             let tree = sys::clone_tree_at(dst.as_raw_fd()).map_err(at_step)?;
             let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-            sys::set_mount_attrs(tree.as_raw_fd(), attrs, true).map_err(at_step)?;
+            // Private explicitly: an OCI config's readonlyPaths may lie under a mount it made
+            // shared, and the read-only copy must not join that peer group.
+            sys::set_mount_attrs_with(tree.as_raw_fd(), attrs, true, libc::MS_PRIVATE)
+                .map_err(at_step)?;
             sys::attach(tree.as_raw_fd(), dst.as_raw_fd()).map_err(at_step)
         }
         PreparedAction::Overlay { options } => {

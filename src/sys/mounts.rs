@@ -134,14 +134,19 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// Sets `attrs` on the mount `mnt` (and with `recursive`, every mount below it), and makes them
-/// private: one syscall however many submounts there are.
+/// Sets `attrs` on the mount `mnt` (and with `recursive`, every mount below it), leaving their
+/// propagation as it is: one syscall however many submounts there are. For a clone of one of
+/// our own mounts, which are all private (`make_root_private` runs first, and a new mount is
+/// private): a clone of a private mount is private. Asking for MS_PRIVATE again would take the
+/// kernel's global namespace_sem for writing and walk the tree (do_mount_setattr, which skips
+/// both when the propagation is 0) on every bind of every launch.
 pub fn set_mount_attrs(mnt: RawFd, attrs: u64, recursive: bool) -> SysResult<()> {
-    set_mount_attrs_with(mnt, attrs, recursive, libc::MS_PRIVATE)
+    set_mount_attrs_with(mnt, attrs, recursive, 0)
 }
 
-/// `set_mount_attrs` with another propagation type (MS_SHARED, MS_SLAVE, MS_UNBINDABLE): in
-/// our mount namespace only, which the kernel never lets propagate into a more privileged one.
+/// `set_mount_attrs` that also sets the propagation type (MS_PRIVATE, MS_SHARED, MS_SLAVE,
+/// MS_UNBINDABLE; 0 leaves it): in our mount namespace only, which the kernel never lets
+/// propagate into a more privileged one.
 pub fn set_mount_attrs_with(
     mnt: RawFd,
     attrs: u64,

@@ -68,6 +68,12 @@ pub fn setsid() -> SysResult<()> {
     check(unsafe { libc::setsid() } as libc::c_long).map(drop)
 }
 
+/// setpgid(0, 0): a process group of our own, in the session we are in.
+pub fn setpgid_self() -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setpgid(0, 0) } as libc::c_long).map(drop)
+}
+
 /// Ask the kernel to SIGKILL us when the thread that created us dies.
 pub fn kill_me_with_parent() -> SysResult<()> {
     // SAFETY: plain prctl.

@@ -197,17 +197,18 @@ fn try_flock(fd: RawFd, op: libc::c_int) -> SysResult<bool> {
 
 /// realpath(3) into a buffer of ours: `Path::canonicalize` has the C library allocate the
 /// result, and musl's malloc maps a fresh page for it and unmaps it again at free (an mmap,
-/// a page fault and a munmap for each path resolved at start-up).
+/// a page fault and a munmap for each path resolved at start-up). The buffer is on the stack
+/// and only the result is copied out: a PATH_MAX-sized heap buffer would take a fresh page of
+/// the arena each time (arena.rs reclaims only the last block), three per launch.
 pub fn realpath(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    let mut buf = [0u8; libc::PATH_MAX as usize];
     // SAFETY: a C string, and a buffer of PATH_MAX bytes, the size realpath writes at most.
     let ret = unsafe { libc::realpath(c.as_ptr(), buf.as_mut_ptr().cast()) };
     if ret.is_null() {
         return Err(std::io::Error::last_os_error());
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    buf.truncate(len);
-    Ok(std::ffi::OsString::from_vec(buf).into())
+    Ok(std::ffi::OsString::from_vec(buf[..len].to_vec()).into())
 }
