@@ -9,6 +9,8 @@ pub mod mount_options;
 pub mod mounts;
 mod namespaces;
 mod process;
+mod sysctls;
+pub mod userns;
 
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
@@ -19,8 +21,9 @@ use std::time::Duration;
 
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
-pub use namespaces::{IdMaps, Namespaces, Ns};
+pub use namespaces::{is_ours, IdMaps, Namespaces, Ns};
 pub use process::{Cwd, Lockdown, OciLockdown, Process, Seccomp};
+pub use userns::IdRange;
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
 const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
@@ -73,50 +76,166 @@ pub struct Ids {
     pub inner_gid: u32,
 }
 
-/// What a front end asks for, before validation: plain data, in the words of no front end.
-/// The native command line fills it (cli.rs); `validate` checks it against the host.
-#[derive(Debug, Clone, Default)]
+/// What a front end asks for, before validation: plain data, in the words of no front end
+/// (the command line fills it in cli.rs, an OCI config in oci/convert.rs); `validate` checks
+/// it against the host and the root model, once for every front end.
+#[derive(Debug, Clone)]
 pub struct Input {
     /// A named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
     pub name: Option<String>,
     /// Run in the background (needs a name).
     pub detach: bool,
+    /// Running as real root was asked for (`--allow-root`).
+    pub allow_root: bool,
+    pub timeout: Option<Duration>,
+    pub result_json: Option<PathBuf>,
+    /// How the front end names its fields, for messages.
+    pub words: &'static Words,
+    pub sandbox: SandboxInput,
+    pub process: ProcessInput,
+}
+
+/// The sandbox asked for.
+#[derive(Debug, Clone)]
+pub struct SandboxInput {
+    /// Each namespace new, the caller's, or joined at a path.
+    pub namespaces: Namespaces,
+    /// A new user namespace's maps (uid, gid); None: the root model's own (see `validate`).
+    pub maps: Option<(Vec<IdRange>, Vec<IdRange>)>,
     pub hostname: Option<OsString>,
-    /// `monotonic=SECS,boottime=SECS`: a time namespace with these offsets.
-    pub time_offset: Option<OsString>,
-    /// A pty even when stdin is no terminal.
-    pub tty: bool,
-    /// No pty even when stdin is a terminal.
-    pub no_tty: bool,
-    pub share_net: bool,
-    pub net: Option<String>,
-    pub publish: Vec<String>,
-    pub rootfs: Option<PathBuf>,
-    pub image: Option<PathBuf>,
+    pub domainname: Option<OsString>,
+    /// timens_offsets lines, for a time namespace of its own.
+    pub time_offsets: Option<Vec<u8>>,
+    pub root: RootInput,
+    pub mounts: MountsInput,
+    /// Namespaced sysctls, as `KEY` (dotted) and value.
+    pub sysctls: Vec<(String, String)>,
+    /// The network asked for; None: as `namespaces` says (the caller's network, or one of
+    /// its own without a helper).
+    pub net: Option<NetInput>,
+    /// `--cow`: read-write binds (and an image or rootfs root) are copy-on-write.
     pub cow: bool,
-    /// The filesystem options, in the order given.
-    pub mounts: Vec<MountArg>,
-    pub chdir: Option<PathBuf>,
-    /// `KEY=VALUE` or `KEY` (taken from the caller's environment).
+}
+
+/// The root asked for.
+#[derive(Debug, Clone)]
+pub enum RootInput {
+    Host,
+    Dir(PathBuf),
+    Image(PathBuf),
+    /// An OCI bundle: `path` (relative to `dir`, the bundle) is its rootfs.
+    Bundle {
+        dir: PathBuf,
+        path: PathBuf,
+        readonly: bool,
+        /// mount(2) propagation flags for `/` once pivoted.
+        propagation: Option<u64>,
+    },
+}
+
+/// The mounts asked for, and how they meet the root model's defaults.
+#[derive(Debug, Clone)]
+pub enum MountsInput {
+    /// Added to the default set (host, dir and image roots): the filesystem options, in the
+    /// order given. Relative sources are the caller's directory's.
+    Add(Vec<MountArg>),
+    /// Every mount, replacing the defaults (a bundle's config lists /proc, /dev and the rest
+    /// itself). Destinations as given (relative ones are under `/`), bind sources relative to
+    /// the bundle.
+    Replace(Vec<MountSpec>),
+}
+
+#[derive(Debug, Clone)]
+pub struct NetInput {
+    pub mode: Option<String>,
+    pub share: bool,
+    pub publish: Vec<String>,
+}
+
+/// The process asked for.
+#[derive(Debug, Clone)]
+pub struct ProcessInput {
+    /// Empty: the image's Entrypoint and Cmd, else a shell (a bundle's must say).
+    pub command: Vec<OsString>,
+    /// `KEY=VALUE` (or, but in a bundle, `KEY`: taken from the caller's environment).
     pub env: Vec<OsString>,
+    /// The caller's whole environment passes (not for a bundle, whose list is complete).
     pub keep_env: bool,
     pub unset_env: Vec<OsString>,
     pub env_file: Vec<PathBuf>,
-    pub uid: Option<OsString>,
-    pub gid: Option<OsString>,
-    pub allow_root: bool,
-    /// `NAME=VALUE` resource limits.
-    pub limit: Vec<OsString>,
-    pub timeout: Option<OsString>,
-    /// The syscall groups given back (`--allow`).
-    pub allow: crate::seccomp::Allow,
-    /// No seccomp filter at all (`--seccomp none`).
-    pub no_seccomp: bool,
-    /// A precompiled seccomp program to read from this fd.
-    pub seccomp_fd: Option<i32>,
-    pub result_json: Option<PathBuf>,
-    pub command: Vec<OsString>,
+    pub cwd: Option<PathBuf>,
+    pub user: UserInput,
+    pub limits: Vec<Limit>,
+    /// A pty; None: when stdin is a terminal.
+    pub tty: Option<bool>,
+    pub lockdown: LockdownInput,
 }
+
+#[derive(Debug, Clone)]
+pub enum UserInput {
+    /// Names or numbers, looked up in the root's passwd and group (or an image's User).
+    Names {
+        uid: Option<OsString>,
+        gid: Option<OsString>,
+    },
+    /// Ids of the sandbox's user namespace, which must map them.
+    Ids {
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum LockdownInput {
+    /// ns-rootless's own (payload.rs).
+    Native {
+        /// The syscall groups given back (`--allow`).
+        allow: crate::seccomp::Allow,
+        /// No seccomp filter at all (`--seccomp none`).
+        no_seccomp: bool,
+        /// A precompiled seccomp program to read from this fd.
+        seccomp_fd: Option<i32>,
+    },
+    /// As an OCI config says; its ids, groups and namespace facts are filled in by `validate`.
+    Oci(OciLockdown),
+}
+
+/// The names of the fields a front end's user typed, for messages.
+#[derive(Debug)]
+pub struct Words {
+    /// Before a quoted hostname.
+    pub hostname: &'static str,
+    pub domainname: &'static str,
+    pub namespaces: &'static str,
+    pub uid_maps: &'static str,
+    pub gid_maps: &'static str,
+    pub root: &'static str,
+    pub cwd: &'static str,
+    pub command: &'static str,
+}
+
+pub const COMMAND_LINE: Words = Words {
+    hostname: "--hostname",
+    domainname: "--domainname",
+    namespaces: "namespaces",
+    uid_maps: "uid map",
+    gid_maps: "gid map",
+    root: "--rootfs",
+    cwd: "--chdir",
+    command: "command",
+};
+
+pub const OCI_CONFIG: Words = Words {
+    hostname: "hostname:",
+    domainname: "domainname:",
+    namespaces: "linux.namespaces",
+    uid_maps: "linux.uidMappings",
+    gid_maps: "linux.gidMappings",
+    root: "root.path",
+    cwd: "process.cwd",
+    command: "process.args",
+};
 
 /// A validated run: the sandbox (what is made once), the process started in it, and how the
 /// run is driven (name, background, timeout, record).
@@ -131,6 +250,10 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     /// `--result-json FILE`: where the run's record goes when it ends.
     pub result_json: Option<PathBuf>,
+    /// The UTS namespace's domain name, set beside the hostname (empty: left as it is).
+    pub domainname: Vec<u8>,
+    /// What was changed from the input and why, for --debug.
+    pub notes: Vec<String>,
 }
 
 /// The namespaces and the root the process runs in: what `plan` is made from.
@@ -178,9 +301,13 @@ pub struct Host {
     pub cwd: Option<PathBuf>,
     /// Where the caller's private directories are (`private::dirs`).
     pub private_dirs: Vec<PathBuf>,
+    /// uid 0 inside someone else's user namespace (rootless podman): may write any map of ids
+    /// that namespace has, and needs no namespace of its own to mount.
+    pub userns_root: bool,
 }
 
-/// Checks `input` against the host: every bad value fails here, before any namespace exists.
+/// Checks `input` against the host and its root model: every bad value fails here, before any
+/// namespace exists, whichever front end asked.
 pub fn validate(
     input: Input,
     host: Host,
@@ -211,34 +338,142 @@ pub fn validate(
     if let Some(name) = &input.name {
         crate::state::validate_name(name)?;
     }
-    let hostname = match (&input.hostname, &input.name) {
-        (Some(h), _) => validate_hostname(h)?,
+    let words = input.words;
+    let SandboxInput {
+        mut namespaces,
+        maps,
+        hostname,
+        domainname,
+        time_offsets,
+        root,
+        mounts: asked_mounts,
+        sysctls,
+        net,
+        cow,
+    } = input.sandbox;
+    let mut p = input.process;
+    // A bundle's config says everything: no hostname is the namespace's as it is.
+    let bundle = matches!(root, RootInput::Bundle { .. });
+    let uts_own = namespaces.uts == Ns::New;
+    let hostname = match (&hostname, &input.name) {
+        (Some(h), _) => uts_name(h, words.hostname, uts_own, words)?,
+        (None, _) if bundle => Vec::new(),
         (None, Some(name)) => name.as_bytes().to_vec(),
         (None, None) => random_hostname(),
     };
-    let root = match (&input.rootfs, &input.image) {
-        (Some(dir), _) => Root::Dir(validate_rootfs(dir)?),
-        (None, Some(image)) => Root::Image(crate::image::open(image, &host.env)?),
-        (None, None) => Root::Host,
+    let domainname = match &domainname {
+        Some(d) => uts_name(d, words.domainname, uts_own, words)?,
+        None => Vec::new(),
+    };
+    let net_is_ours = namespaces::check(&namespaces, words.namespaces)?;
+    // A plain user needs a user namespace to do anything (crun's rule: without one asked for,
+    // container root is the caller).
+    if namespaces.user == Ns::Caller && !host.userns_root {
+        namespaces.user = Ns::New;
+    }
+    let (maps, spaces) = match (&namespaces.user, maps) {
+        (Ns::Join(path), Some(_)) => bail!(
+            "invalid {}: a user namespace joined by path ({}) has its own mappings",
+            words.uid_maps,
+            quote(path)
+        ),
+        (Ns::New, Some((uids, gids))) => {
+            userns::check_maps(words.uid_maps, &uids, host.uid, host.userns_root)?;
+            userns::check_maps(words.gid_maps, &gids, host.gid, host.userns_root)?;
+            let maps = IdMaps {
+                uid_map: userns::text(&uids),
+                gid_map: userns::text(&gids),
+                deny_setgroups: !host.userns_root,
+            };
+            (Some(maps), Some(Some((uids, gids))))
+        }
+        // The command line's: the caller's ids map to themselves in the sandbox's namespace;
+        // the payload maps them to the inner ids in its nested one (see payload.rs).
+        (Ns::New, None) => {
+            let maps = IdMaps {
+                uid_map: crate::idmap::line(host.uid, host.uid),
+                gid_map: crate::idmap::line(host.gid, host.gid),
+                deny_setgroups: true,
+            };
+            (Some(maps), Some(None))
+        }
+        (_, _) => (None, None),
+    };
+    // The ids of the user namespace the sandbox is in: its own (as asked, or the caller's
+    // alone), else ours. Made when needed: the command line's never are.
+    let spaces = || match &spaces {
+        Some(Some(asked)) => asked.clone(),
+        Some(None) => (
+            vec![IdRange::one(host.uid, host.uid)],
+            vec![IdRange::one(host.gid, host.gid)],
+        ),
+        None => (
+            userns::ours("/proc/self/uid_map"),
+            userns::ours("/proc/self/gid_map"),
+        ),
+    };
+    let net = match net {
+        Some(n) => {
+            let net = crate::net::Net::parse(n.mode.as_deref(), n.share, &n.publish, |name| {
+                which::which(name).ok()
+            })?;
+            namespaces.net = if net.own_namespace() {
+                Ns::New
+            } else {
+                Ns::Caller
+            };
+            net
+        }
+        // The host's network (ours): then the process gets `--share-net`'s Landlock scope.
+        None if net_is_ours => crate::net::Net::Host,
+        None => crate::net::Net::Private,
+    };
+    // Where a bundle's relative bind sources are.
+    let base = match &root {
+        RootInput::Bundle { dir, .. } => dir.clone(),
+        _ => PathBuf::new(),
+    };
+    let root = match root {
+        RootInput::Host => Root::Host,
+        RootInput::Dir(dir) => Root::Dir(validate_rootfs(&dir)?),
+        RootInput::Image(image) => Root::Image(crate::image::open(&image, &host.env)?),
+        RootInput::Bundle {
+            dir,
+            path,
+            readonly,
+            propagation,
+        } => Root::Bundle(Bundle {
+            rootfs: root_dir(&dir.join(&path), &path, words.root)?,
+            readonly,
+            propagation,
+            owns_net: namespaces.net == Ns::New || host.userns_root,
+            owns_cgroup: namespaces.cgroup == Ns::New,
+        }),
+    };
+    let sysctls = sysctls::check(&sysctls, &namespaces, host.userns_root)?;
+    let (mounts, work_dir, mount_args, notes) = match asked_mounts {
+        MountsInput::Add(args) => {
+            let parsed = mounts::parse(&args, host.cwd.as_deref())?;
+            (parsed.mounts, parsed.work_dir, args, Vec::new())
+        }
+        MountsInput::Replace(mut list) => {
+            mounts::resolve_in_bundle(&mut list, &base)?;
+            let (uids, gids) = spaces();
+            let notes = userns::drop_unmapped_devpts_ids(&mut list, &uids, &gids);
+            (list, None, Vec::new(), notes)
+        }
     };
     let image_config = match &root {
         Root::Image(image) => Some(image.config.clone()),
         _ => None,
     };
     let image_config = image_config.as_ref();
-    let net = crate::net::Net::parse(
-        input.net.as_deref(),
-        input.share_net,
-        &input.publish,
-        |name| which::which(name).ok(),
-    )?;
-    let parsed_mounts = mounts::parse(&input.mounts, host.cwd.as_deref())?;
     let image_cwd = image_config
         .and_then(|c| c.working_dir.as_deref())
         .filter(|d| d.starts_with('/'));
-    let cwd = match (&input.chdir, parsed_mounts.work_dir) {
+    let cwd = match (&p.cwd, work_dir) {
         (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
-        (Some(dir), _) => bail!("invalid --chdir {}: must be an absolute path", quote(dir)),
+        (Some(dir), _) => bail!("invalid {} {}: must be absolute", words.cwd, quote(dir)),
         (None, Some(work)) => Cwd::Exact(work),
         (None, None) => match (image_config, image_cwd) {
             (Some(_), Some(dir)) => Cwd::Exact(dir.into()),
@@ -246,10 +481,200 @@ pub fn validate(
             (None, _) => host.cwd.clone().map_or(Cwd::Root, Cwd::Caller),
         },
     };
-    // The image's User, unless --uid says otherwise: "uid", "uid:gid", "name", "name:group".
+    if bundle && p.command.is_empty() {
+        bail!("invalid {}: empty", words.command);
+    }
+    let user = std::mem::replace(
+        &mut p.user,
+        UserInput::Names {
+            uid: None,
+            gid: None,
+        },
+    );
+    let (inner_uid, inner_gid, mut env, groups) = match user {
+        // Ids the sandbox's user namespace must map; the environment is the one given.
+        UserInput::Ids { uid, gid, groups } => {
+            let (uids, gids) = spaces();
+            for (what, id, space) in [("uid", uid, &uids), ("gid", gid, &gids)] {
+                if !userns::mapped(space, id) {
+                    bail!(
+                        "invalid process.user.{what} {id}: not mapped in the container's user \
+                         namespace (rootless podman maps more ids only with subordinate ids \
+                         in /etc/subuid and /etc/subgid)"
+                    );
+                }
+            }
+            let env = p
+                .env
+                .iter()
+                .map(|kv| {
+                    let kv = kv.as_bytes();
+                    match kv.iter().position(|&b| b == b'=') {
+                        Some(i) => (
+                            OsStr::from_bytes(&kv[..i]).into(),
+                            OsStr::from_bytes(&kv[i + 1..]).into(),
+                        ),
+                        None => (OsStr::from_bytes(kv).into(), OsString::new()),
+                    }
+                })
+                .collect();
+            (uid, gid, env, groups)
+        }
+        UserInput::Names { uid, gid } => {
+            let (uid, gid, env) =
+                native_user_and_env(uid, gid, &p, &root, image_config, &host, &hostname)?;
+            (uid, gid, env, Vec::new())
+        }
+    };
+    let mut limits = p.limits;
+    let mut command = p.command;
+    let (seccomp, lockdown, nested) = match p.lockdown {
+        LockdownInput::Native {
+            allow,
+            no_seccomp,
+            seccomp_fd,
+        } => {
+            // Every sandbox has a cap on its processes (a fork bomb hits it first) unless one
+            // is given.
+            if !limits.iter().any(|l| l.resource == limits::NPROC) {
+                limits.push(limits::default_nproc_here());
+            }
+            let seccomp = native_seccomp(allow, no_seccomp, seccomp_fd)?;
+            (
+                seccomp,
+                Lockdown::Native {
+                    keep_caps: allow.nested,
+                },
+                allow.nested,
+            )
+        }
+        LockdownInput::Oci(mut l) => {
+            // setgroups(2) works where the namespace allows it: not in one we map as a plain
+            // user, nor in one whose maker denied it (rootless podman without subordinate
+            // ids).
+            l.set_groups = match &maps {
+                Some(m) => !m.deny_setgroups,
+                None => crate::host::read_proc("/proc/self/setgroups")
+                    .map_or(true, |s| s.trim() != "deny"),
+            };
+            if !l.set_groups && groups.iter().any(|&g| g != inner_gid) {
+                bail!(
+                    "invalid process.user.additionalGids: supplementary groups need setgroups, \
+                     which this user namespace denies (a plain user's own, or rootless \
+                     podman's without subordinate ids)"
+                );
+            }
+            (l.uid, l.gid, l.groups) = (inner_uid, inner_gid, groups);
+            l.own_pid_ns = namespaces.pid == Ns::New;
+            // The config's profile is the lockdown's, installed in runc's order.
+            (Seccomp::None, Lockdown::Oci(l), false)
+        }
+    };
+    if !bundle {
+        defaults::refuse_work_dir_as_command(&mount_args, &command, &env)?;
+        if let (true, Some(config)) = (command.is_empty(), image_config) {
+            // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
+            let entry = config.entrypoint.iter().flatten();
+            command = entry
+                .chain(config.cmd.iter().flatten())
+                .map(OsString::from)
+                .collect();
+        }
+        if command.is_empty() {
+            let shell = defaults::shell(&host.env, &root, &mounts);
+            // The shell that runs is the one programs started from it should use.
+            if shell != "sh" {
+                if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SHELL") {
+                    slot.1 = shell.clone();
+                }
+            }
+            command.push(shell);
+        }
+    }
+    if matches!(root, Root::Dir(_) | Root::Image(_)) {
+        defaults::rootfs_path(&mut env, &host.env, &p.env, p.keep_env);
+    }
+    // A bundle's mounts are in the config's order, which is the order to mount them in.
+    let mounts = match bundle {
+        true => mounts,
+        false => mounts::parents_first(mounts),
+    };
+    let cow = match cow {
+        false => None,
+        true => Some(crate::session::plan_cow(
+            input.name.as_deref(),
+            &host.env,
+            &root,
+            &mounts,
+        )?),
+    };
+    Ok(Spec {
+        sandbox: Sandbox {
+            namespaces,
+            maps,
+            hostname,
+            root,
+            net,
+            ids: Ids {
+                outer_uid: host.uid,
+                outer_gid: host.gid,
+                inner_uid,
+                inner_gid,
+            },
+            mounts,
+            nested,
+            cow,
+            private_dirs: host.private_dirs,
+            time_offsets,
+            sysctls,
+        },
+        process: Process {
+            command,
+            env,
+            cwd,
+            limits,
+            seccomp,
+            // A detached sandbox has no terminal to relay to.
+            tty: !input.detach && p.tty.unwrap_or(host.stdin_is_terminal),
+            ignored_signals: host.ignored_signals,
+            lockdown,
+        },
+        timeout: input.timeout,
+        name: input.name,
+        detach: input.detach,
+        result_json: input.result_json,
+        domainname,
+        notes,
+    })
+}
+
+/// A hostname or domain name, which needs a UTS namespace of the sandbox's own.
+fn uts_name(name: &OsStr, label: &str, uts_own: bool, words: &Words) -> Result<Vec<u8>> {
+    if !uts_own {
+        bail!(
+            "invalid {}: setting it needs a new uts namespace in {}",
+            label.trim_end_matches(':'),
+            words.namespaces
+        );
+    }
+    validate_hostname(name, label)
+}
+
+/// The user and group of a host, dir or image root (the image's User, unless --uid says
+/// otherwise: "uid", "uid:gid", "name", "name:group"), and its environment built from the
+/// caller's.
+fn native_user_and_env(
+    uid: Option<OsString>,
+    gid: Option<OsString>,
+    p: &ProcessInput,
+    root: &Root,
+    image_config: Option<&crate::image::config::RunConfig>,
+    host: &Host,
+    hostname: &[u8],
+) -> Result<(u32, u32, env::Env)> {
     let image_user = image_config
         .and_then(|c| c.user.as_deref())
-        .filter(|u| !u.is_empty() && input.uid.is_none());
+        .filter(|u| !u.is_empty() && uid.is_none());
     let (uid_arg, gid_arg, given) = match image_user {
         Some(user) => {
             let (u, g) = user
@@ -257,17 +682,17 @@ pub fn validate(
                 .map_or((user, None), |(u, g)| (u, Some(g)));
             let given = identity::Given {
                 uid: "image config User",
-                gid: match input.gid {
+                gid: match gid {
                     Some(_) => "--gid",
                     None => "image config User group",
                 },
             };
-            let gid = input.gid.clone().or(g.map(OsString::from));
+            let gid = gid.or(g.map(OsString::from));
             (Some(OsString::from(u)), gid, given)
         }
-        None => (input.uid.clone(), input.gid.clone(), identity::OPTIONS),
+        None => (uid, gid, identity::OPTIONS),
     };
-    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root, &given)?;
+    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), root, &given)?;
     let image_env = image_config
         .and_then(|c| c.env.as_ref())
         .map(|vars| image_env(vars))
@@ -275,33 +700,27 @@ pub fn validate(
     let env = env::build(
         &host.env,
         &env::EnvOptions {
-            keep_env: input.keep_env,
-            set: &input.env,
-            unset: &input.unset_env,
-            files: &input.env_file,
+            keep_env: p.keep_env,
+            set: &p.env,
+            unset: &p.unset_env,
+            files: &p.env_file,
             image: &image_env,
         },
         &env::Identity {
             home: inner.home,
             user: inner.user,
         },
-        &hostname,
+        hostname,
     )?;
-    let mut limits: Vec<Limit> = input
-        .limit
-        .iter()
-        .map(|l| limits::parse_limit(l))
-        .collect::<Result<_>>()?;
-    // Every sandbox has a cap on its processes (a fork bomb hits it first) unless one is given.
-    if !limits.iter().any(|l| l.resource == limits::NPROC) {
-        limits.push(limits::default_nproc_here());
-    }
-    let timeout = input
-        .timeout
-        .as_deref()
-        .map(limits::parse_duration)
-        .transpose()?;
-    let seccomp = match (input.no_seccomp, input.seccomp_fd) {
+    Ok((inner.uid, inner.gid, env))
+}
+
+fn native_seccomp(
+    allow: crate::seccomp::Allow,
+    no_seccomp: bool,
+    seccomp_fd: Option<i32>,
+) -> Result<Seccomp> {
+    Ok(match (no_seccomp, seccomp_fd) {
         (_, Some(fd)) if fd < 3 => bail!("invalid --seccomp-fd {fd}: must be 3 or above"),
         (_, Some(fd)) => {
             // Bounded: the kernel takes at most 4096 instructions, and an endless stream
@@ -316,88 +735,7 @@ pub fn validate(
             Seccomp::Program(bytes)
         }
         (true, None) => Seccomp::None,
-        (false, None) => Seccomp::Default(input.allow),
-    };
-    let mut command = input.command;
-    defaults::refuse_work_dir_as_command(&input.mounts, &command, &env)?;
-    let mut env = env;
-    if let (true, Some(config)) = (command.is_empty(), image_config) {
-        // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
-        let entry = config.entrypoint.iter().flatten();
-        command = entry
-            .chain(config.cmd.iter().flatten())
-            .map(OsString::from)
-            .collect();
-    }
-    if command.is_empty() {
-        let shell = defaults::shell(&host.env, &root, &parsed_mounts.mounts);
-        // The shell that runs is the one programs started from it should use.
-        if shell != "sh" {
-            if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SHELL") {
-                slot.1 = shell.clone();
-            }
-        }
-        command.push(shell);
-    }
-    if matches!(root, Root::Dir(_) | Root::Image(_)) {
-        defaults::rootfs_path(&mut env, &host.env, &input.env, input.keep_env);
-    }
-    let user_mounts = mounts::parents_first(parsed_mounts.mounts);
-    let cow = match input.cow {
-        false => None,
-        true => Some(crate::session::plan_cow(
-            input.name.as_deref(),
-            &host.env,
-            &root,
-            &user_mounts,
-        )?),
-    };
-    let nested = input.allow.nested;
-    Ok(Spec {
-        sandbox: Sandbox {
-            namespaces: Namespaces::native(net.own_namespace(), input.time_offset.is_some()),
-            // The caller's ids map to themselves in the sandbox's namespace; the payload maps
-            // them to the inner ids in its nested one (see payload.rs).
-            maps: Some(IdMaps {
-                uid_map: crate::idmap::line(host.uid, host.uid),
-                gid_map: crate::idmap::line(host.gid, host.gid),
-                deny_setgroups: true,
-            }),
-            hostname,
-            root,
-            net,
-            ids: Ids {
-                outer_uid: host.uid,
-                outer_gid: host.gid,
-                inner_uid: inner.uid,
-                inner_gid: inner.gid,
-            },
-            mounts: user_mounts,
-            nested,
-            cow,
-            private_dirs: host.private_dirs,
-            time_offsets: input
-                .time_offset
-                .as_deref()
-                .map(crate::timens::from_cli)
-                .transpose()?,
-            sysctls: Vec::new(),
-        },
-        process: Process {
-            command,
-            env,
-            cwd,
-            limits,
-            seccomp,
-            // A detached sandbox has no terminal to relay to.
-            tty: !input.detach && (input.tty || (host.stdin_is_terminal && !input.no_tty)),
-            ignored_signals: host.ignored_signals,
-            lockdown: Lockdown::Native { keep_caps: nested },
-        },
-        timeout,
-        name: input.name,
-        detach: input.detach,
-        result_json: input.result_json,
+        (false, None) => Seccomp::Default(allow),
     })
 }
 
@@ -424,7 +762,8 @@ fn image_env(vars: &[String]) -> Vec<(OsString, OsString)> {
 
 /// sethostname(2) takes at most 64 bytes; `/` and control characters are refused because
 /// prompts, logs and file names are built from the hostname.
-pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
+/// `label` names the field, before the quoted value.
+pub fn validate_hostname(name: &OsStr, label: &str) -> Result<Vec<u8>> {
     let bytes = name.as_bytes();
     let why = if bytes.is_empty() {
         Some("must not be empty")
@@ -444,7 +783,7 @@ pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
         None
     };
     match why {
-        Some(why) => bail!("invalid --hostname {}: {why}", quote(name)),
+        Some(why) => bail!("invalid {label} {}: {why}", quote(name)),
         None => Ok(bytes.to_vec()),
     }
 }
@@ -453,12 +792,7 @@ pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
 /// (it builds fresh ones), but a symlink there means the tree was made to redirect mounts
 /// (CVE-2019-19921 class): refuse it rather than guess what its author wanted.
 fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
-    let canonical = dir
-        .canonicalize()
-        .with_context(|| format!("invalid --rootfs {}", quote(dir)))?;
-    if !canonical.is_dir() {
-        bail!("invalid --rootfs {}: not a directory", quote(dir));
-    }
+    let canonical = root_dir(dir, dir, "--rootfs")?;
     for name in ["proc", "dev"] {
         let place = canonical.join(name);
         if let Ok(meta) = place.symlink_metadata() {
@@ -470,6 +804,17 @@ fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
                 );
             }
         }
+    }
+    Ok(canonical)
+}
+
+/// A root directory: canonical, and a directory. `shown` is the path as given.
+fn root_dir(dir: &Path, shown: &Path, label: &str) -> Result<PathBuf> {
+    let canonical = dir
+        .canonicalize()
+        .with_context(|| format!("invalid {label} {}", quote(shown)))?;
+    if !canonical.is_dir() {
+        bail!("invalid {label} {}: not a directory", quote(shown));
     }
     Ok(canonical)
 }

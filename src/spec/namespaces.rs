@@ -119,6 +119,76 @@ impl Namespaces {
     }
 }
 
+/// The namespaces a sandbox may be made in: a mount namespace of its own (the root is built and
+/// pivoted there), namespaces joined by path of the type they claim to be, a user namespace
+/// joined only by the front end itself (it is the one we are in). `field` names the list in the
+/// front end's words. Returns whether the network namespace is ours (none of its own, or a
+/// join of the one we are in).
+pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<bool> {
+    use crate::error::quote;
+    use anyhow::{bail, Context};
+    if let Ns::Join(path) = &ns.mount {
+        bail!(
+            "{field}: joining a mount namespace by path ({}) is not supported: the container's \
+             root would be built and pivoted in a mount namespace shared with others",
+            quote(path)
+        );
+    }
+    if ns.mount != Ns::New {
+        bail!(
+            "{field}: a mount namespace is required (the container's root is built and pivoted \
+             in a mount namespace of its own)"
+        );
+    }
+    if let Ns::Join(path) = &ns.user {
+        if !is_ours(path, "user") {
+            bail!("{field}: the user namespace {} was not joined", quote(path));
+        }
+    }
+    let mut host_net = ns.net == Ns::Caller;
+    let pid = (&ns.pid, libc::CLONE_NEWPID, "pid");
+    for (path, flag, kind) in ns.joined_by_init().chain(match pid.0 {
+        Ns::Join(p) => Some((p.as_path(), pid.1, pid.2)),
+        _ => None,
+    }) {
+        let fd = std::fs::File::open(path)
+            .with_context(|| format!("opening the {kind} namespace {}", quote(path)))?;
+        // config-linux.md: a path of another type of namespace is an error (setns would only
+        // say EINVAL). nsfs files read back as "TYPE:[INODE]".
+        let proc_name = if kind == "network" { "net" } else { kind };
+        let target = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .unwrap_or_default();
+        if !target
+            .to_string_lossy()
+            .starts_with(&format!("{proc_name}:["))
+        {
+            bail!("{field}: {} is not a namespace of type {kind}", quote(path));
+        }
+        if flag == libc::CLONE_NEWNET {
+            host_net = same_file(&fd, "/proc/self/ns/net");
+        }
+    }
+    Ok(host_net)
+}
+
+/// Whether the namespace at `path` is the one we are in (its `kind` in /proc/self/ns).
+pub fn is_ours(path: &std::path::Path, kind: &str) -> bool {
+    same(std::fs::metadata(path), &format!("/proc/self/ns/{kind}"))
+}
+
+fn same_file(file: &std::fs::File, path: &str) -> bool {
+    same(file.metadata(), path)
+}
+
+fn same(theirs: std::io::Result<std::fs::Metadata>, ours: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    matches!((theirs, std::fs::metadata(ours)),
+        (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
