@@ -119,14 +119,13 @@ pub fn convert(
     // Rendered as every sandbox is, plus what only an OCI init does.
     let mut prepared = prepared::prepare(&spec, &plan)?;
     prepared.oci = Some(launch);
-    // A PID namespace joined by path (its type checked by validate) is entered by `create`
-    // itself, just before init is cloned.
-    let join_pid = match &spec.sandbox.namespaces.pid {
-        spec::Ns::Join(path) => {
-            let fd = std::fs::File::open(path)
-                .with_context(|| format!("opening the pid namespace {}", quote(path)))?;
-            Some((OwnedFd::from(fd), path.to_string_lossy().into_owned()))
-        }
+    // A PID namespace joined by path (opened and its type checked by validate) is entered by
+    // `create` itself, just before init is cloned.
+    let join_pid = match (&spec.sandbox.namespaces.pid, spec.join_pid.take()) {
+        (spec::Ns::Join(path), Some(fd)) => Some((
+            std::sync::Arc::into_inner(fd).context("the pid namespace's fd is shared")?,
+            path.to_string_lossy().into_owned(),
+        )),
         _ => None,
     };
     if join_pid.is_some() && runtime_hooks {

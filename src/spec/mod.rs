@@ -101,6 +101,10 @@ pub struct Spec {
     pub domainname: Vec<u8>,
     /// What was changed from the input and why, for --debug.
     pub notes: Vec<String>,
+    /// The pid namespace joined by path (`namespaces.pid`), opened when its type was checked:
+    /// whoever starts the sandbox enters it before init is cloned (setns(2) moves only the
+    /// children of the caller).
+    pub join_pid: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The namespaces and the root the process runs in: what `plan` is made from.

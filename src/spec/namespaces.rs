@@ -123,8 +123,8 @@ impl Namespaces {
 /// pivoted there), namespaces joined by path of the type they claim to be, a user namespace
 /// joined only by the front end itself (it is the one we are in). `field` names the list in the
 /// front end's words. Returns whether the network namespace is ours (none of its own, or a
-/// join of the one we are in).
-pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<bool> {
+/// join of the one we are in), and the pid namespace joined by path, opened.
+pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<(bool, Option<std::os::fd::OwnedFd>)> {
     use crate::error::quote;
     use anyhow::{bail, Context};
     if let Ns::Join(path) = &ns.mount {
@@ -146,6 +146,7 @@ pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<bool> {
         }
     }
     let mut host_net = ns.net == Ns::Caller;
+    let mut pid_fd = None;
     let pid = (&ns.pid, libc::CLONE_NEWPID, "pid");
     for (path, flag, kind) in ns.joined_by_init().chain(match pid.0 {
         Ns::Join(p) => Some((p.as_path(), pid.1, pid.2)),
@@ -167,11 +168,13 @@ pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<bool> {
         {
             bail!("{field}: {} is not a namespace of type {kind}", quote(path));
         }
-        if flag == libc::CLONE_NEWNET {
-            host_net = same_file(&fd, "/proc/self/ns/net");
+        match flag {
+            libc::CLONE_NEWNET => host_net = same_file(&fd, "/proc/self/ns/net"),
+            libc::CLONE_NEWPID => pid_fd = Some(fd.into()),
+            _ => {}
         }
     }
-    Ok(host_net)
+    Ok((host_net, pid_fd))
 }
 
 /// Whether the namespace at `path` is the one we are in (its `kind` in /proc/self/ns).

@@ -62,7 +62,7 @@ pub fn validate(
         Some(d) => uts_name(d, words.domainname, uts_own, words)?,
         None => Vec::new(),
     };
-    let net_is_ours = namespaces::check(&namespaces, words.namespaces)?;
+    let (net_is_ours, join_pid) = namespaces::check(&namespaces, words.namespaces)?;
     // A plain user needs a user namespace to do anything (crun's rule: without one asked for,
     // container root is the caller).
     if namespaces.user == Ns::Caller && !host.userns_root {
@@ -342,6 +342,7 @@ pub fn validate(
         result_json: input.result_json,
         domainname,
         notes,
+        join_pid: join_pid.map(std::sync::Arc::new),
     })
 }
 
