@@ -188,8 +188,8 @@ pub fn validate(
             gid: None,
         },
     );
-    let (inner_uid, inner_gid, mut env, groups) = match user {
-        // Ids the sandbox's user namespace must map; the environment is the one given.
+    // Who the process is: ids its user namespace must map, or names looked up in the root.
+    let (inner_uid, inner_gid, groups, who) = match user {
         UserInput::Ids { uid, gid, groups } => {
             let (uids, gids) = spaces();
             for (what, id, space) in [("uid", uid, &uids), ("gid", gid, &gids)] {
@@ -201,26 +201,55 @@ pub fn validate(
                     );
                 }
             }
-            let env = p
-                .env
-                .iter()
-                .map(|kv| {
-                    let kv = kv.as_bytes();
-                    match kv.iter().position(|&b| b == b'=') {
-                        Some(i) => (
-                            OsStr::from_bytes(&kv[..i]).into(),
-                            OsStr::from_bytes(&kv[i + 1..]).into(),
-                        ),
-                        None => (OsStr::from_bytes(kv).into(), OsString::new()),
-                    }
-                })
-                .collect();
-            (uid, gid, env, groups)
+            (uid, gid, groups, None)
         }
         UserInput::Names { uid, gid } => {
-            let (uid, gid, env) =
-                native_user_and_env(uid, gid, &p, &root, image_config, &host, &hostname)?;
-            (uid, gid, env, Vec::new())
+            let inner = resolve_user(uid, gid, &root, image_config)?;
+            let who = env::Identity {
+                home: inner.home,
+                user: inner.user,
+            };
+            (inner.uid, inner.gid, Vec::new(), Some(who))
+        }
+    };
+    // Its environment: a bundle's config lists it whole (`KEY` alone is empty); the other
+    // roots start from the caller's (filtered), the image's and the identity's, then what was
+    // asked.
+    let mut env = match bundle {
+        true => p
+            .env
+            .iter()
+            .map(|kv| {
+                let kv = kv.as_bytes();
+                match kv.iter().position(|&b| b == b'=') {
+                    Some(i) => (
+                        OsStr::from_bytes(&kv[..i]).into(),
+                        OsStr::from_bytes(&kv[i + 1..]).into(),
+                    ),
+                    None => (OsStr::from_bytes(kv).into(), OsString::new()),
+                }
+            })
+            .collect(),
+        false => {
+            let image_env = image_config
+                .and_then(|c| c.env.as_ref())
+                .map(|vars| image_env(vars))
+                .unwrap_or_default();
+            env::build(
+                &host.env,
+                &env::EnvOptions {
+                    keep_env: p.keep_env,
+                    set: &p.env,
+                    unset: &p.unset_env,
+                    files: &p.env_file,
+                    image: &image_env,
+                },
+                &who.unwrap_or_else(|| env::Identity {
+                    home: "/".into(),
+                    user: OsString::new(),
+                }),
+                &hostname,
+            )?
         }
     };
     let mut limits = p.limits;
@@ -358,18 +387,14 @@ fn uts_name(name: &OsStr, label: &str, uts_own: bool, words: &Words) -> Result<V
     validate_hostname(name, label)
 }
 
-/// The user and group of a host, dir or image root (the image's User, unless --uid says
-/// otherwise: "uid", "uid:gid", "name", "name:group"), and its environment built from the
-/// caller's.
-fn native_user_and_env(
+/// The user and group of a host, dir or image root: the image's User, unless --uid says
+/// otherwise ("uid", "uid:gid", "name", "name:group"), looked up in the root's passwd.
+fn resolve_user(
     uid: Option<OsString>,
     gid: Option<OsString>,
-    p: &ProcessInput,
     root: &Root,
     image_config: Option<&crate::image::config::RunConfig>,
-    host: &Host,
-    hostname: &[u8],
-) -> Result<(u32, u32, env::Env)> {
+) -> Result<identity::Inner> {
     let image_user = image_config
         .and_then(|c| c.user.as_deref())
         .filter(|u| !u.is_empty() && uid.is_none());
@@ -390,27 +415,7 @@ fn native_user_and_env(
         }
         None => (uid, gid, identity::OPTIONS),
     };
-    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), root, &given)?;
-    let image_env = image_config
-        .and_then(|c| c.env.as_ref())
-        .map(|vars| image_env(vars))
-        .unwrap_or_default();
-    let env = env::build(
-        &host.env,
-        &env::EnvOptions {
-            keep_env: p.keep_env,
-            set: &p.env,
-            unset: &p.unset_env,
-            files: &p.env_file,
-            image: &image_env,
-        },
-        &env::Identity {
-            home: inner.home,
-            user: inner.user,
-        },
-        hostname,
-    )?;
-    Ok((inner.uid, inner.gid, env))
+    identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), root, &given)
 }
 
 fn native_seccomp(
