@@ -1,7 +1,9 @@
-//! config.json → a spec::Spec { sandbox, process }, planned (plan::build) and prepared
-//! (prepared::prepare) as the command line's is, plus what only an OCI init does (Launch) and
-//! what `create` keeps. Every field we can't honour where ignoring it would weaken isolation
-//! is an error naming it.
+//! config.json → a spec::Input (its JSON parsed: what it asks for), made a spec::Spec by
+//! spec::validate, planned (plan::build) and prepared (prepared::prepare) as the command
+//! line's is, plus what only an OCI init does (Launch) and what `create` keeps. What depends on
+//! the host or the root model is validate's; what is config.json's own (its schema, fields we
+//! don't support, devices, hooks, capabilities, rlimits, seccomp) is checked here. Every field
+//! we can't honour where ignoring it would weaken isolation is an error naming it.
 
 use crate::error::quote;
 use crate::oci::config::{Config, IdMapping, Process};
