@@ -80,7 +80,9 @@ pub fn convert(
             );
         }
     }
-    // The same checks as every front end's input, against the runtime's caller.
+    // The same checks as every front end's input, against the runtime's caller. Real root was
+    // refused already (lifecycle::caller); file capabilities can't be told from what we hold
+    // after joining a user namespace by path (every capability in it), so none are assumed.
     let status = crate::host::read_proc("/proc/self/status").unwrap_or_default();
     let host = spec::Host {
         uid: caller.uid,
