@@ -1910,7 +1910,7 @@ fn configs_the_spec_forbids_are_refused_and_what_it_allows_runs() {
     b.args(&["sh", "-c", "pwd"]);
     let orig = fs::read(b.path().join("config.json")).unwrap();
     type Edit = fn(&mut Value);
-    let refused: [(&str, Edit); 10] = [
+    let refused: [(&str, Edit); 11] = [
         ("process.cwd \"tmp\": must be absolute", |c| {
             c["process"]["cwd"] = "tmp".into()
         }),
@@ -1944,6 +1944,11 @@ fn configs_the_spec_forbids_are_refused_and_what_it_allows_runs() {
         ("invalid root.path", |c| {
             c["root"]["path"] = "nonexistent".into()
         }),
+        // A name the command line's --env refuses too (spec::validate, for both).
+        (
+            "invalid process.env \"=x\": expected NAME or NAME=VALUE",
+            |c| c["process"]["env"] = serde_json::json!(["PATH=/bin", "=x"]),
+        ),
     ];
     for (words, edit) in refused {
         fs::write(b.path().join("config.json"), &orig).unwrap();

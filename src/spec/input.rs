@@ -143,6 +143,7 @@ pub struct Words {
     pub root: &'static str,
     pub cwd: &'static str,
     pub command: &'static str,
+    pub env: &'static str,
 }
 
 pub const COMMAND_LINE: Words = Words {
@@ -154,6 +155,7 @@ pub const COMMAND_LINE: Words = Words {
     root: "--rootfs",
     cwd: "--chdir",
     command: "command",
+    env: "--env",
 };
 
 pub const OCI_CONFIG: Words = Words {
@@ -165,4 +167,5 @@ pub const OCI_CONFIG: Words = Words {
     root: "root.path",
     cwd: "process.cwd",
     command: "process.args",
+    env: "process.env",
 };

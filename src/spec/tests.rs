@@ -372,6 +372,13 @@ fn a_bundles_input_is_refused_in_its_own_words() {
     assert!(err.contains("additionalGids"), "{err}");
     let err = refused(&|i| i.process.cwd = Some("tmp".into()));
     assert_eq!(err, "invalid process.cwd \"tmp\": must be absolute");
+    let err = refused(&|i| i.process.env = vec!["=x".into()]);
+    assert_eq!(
+        err,
+        "invalid process.env \"=x\": expected NAME or NAME=VALUE"
+    );
+    let err = refused(&|i| i.process.env = vec!["A B=1".into()]);
+    assert!(err.contains("must not contain spaces"), "{err}");
     let err = refused(&|i| i.process.command.clear());
     assert_eq!(err, "invalid process.args: empty");
     let err = refused(&|i| i.sandbox.sysctls = vec![("net.ipv4.ip_forward".into(), "1".into())]);

@@ -216,20 +216,7 @@ pub fn validate(
     // roots start from the caller's (filtered), the image's and the identity's, then what was
     // asked.
     let mut env = match bundle {
-        true => p
-            .env
-            .iter()
-            .map(|kv| {
-                let kv = kv.as_bytes();
-                match kv.iter().position(|&b| b == b'=') {
-                    Some(i) => (
-                        OsStr::from_bytes(&kv[..i]).into(),
-                        OsStr::from_bytes(&kv[i + 1..]).into(),
-                    ),
-                    None => (OsStr::from_bytes(kv).into(), OsString::new()),
-                }
-            })
-            .collect(),
+        true => env::exactly(words.env, &p.env)?,
         false => {
             let image_env = image_config
                 .and_then(|c| c.env.as_ref())
