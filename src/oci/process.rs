@@ -26,14 +26,10 @@ pub fn to_spec(process: &Process, lockdown: OciLockdown, rows: u16) -> Result<sp
     let lockdown = self::lockdown(process, lockdown, rows)?;
     Ok(spec::Process {
         command: process.args.iter().map(OsString::from).collect(),
-        env: process
-            .env
-            .iter()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.into(), v.into()),
-                None => (kv.into(), OsString::new()),
-            })
-            .collect(),
+        env: spec::env_exactly(
+            spec::OCI_CONFIG.env,
+            &process.env.iter().map(OsString::from).collect::<Vec<_>>(),
+        )?,
         cwd: spec::Cwd::Exact(process.cwd.clone().into()),
         limits: Vec::new(),
         // The config's profile is the lockdown's, installed in runc's order.

@@ -22,6 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use env::exactly as env_exactly;
 pub use input::{
     Input, LockdownInput, MountsInput, NetInput, ProcessInput, RootInput, SandboxInput, UserInput,
     Words, COMMAND_LINE, OCI_CONFIG,
