@@ -3188,9 +3188,6 @@ fn a_hostname_without_a_uts_namespace_is_refused() {
 /// rootless podman), so joining its own is allowed. Whichever namespace the container ends up
 /// in, a process in the runtime's one must not reach the runtime's abstract sockets.
 #[test]
-#[ignore = "security: fix in src/oci/convert.rs and src/prepared.rs: prepared::prepare reopens \
-            every linux.namespaces path (File::open) after convert validated its own fd of it \
-            (type, is_our_net for the Landlock scope); join the fd convert validated instead"]
 fn a_namespace_path_is_joined_as_it_was_validated() {
     use std::io::{BufRead, Write};
     use std::os::linux::net::SocketAddrExt;

@@ -29,7 +29,7 @@ pub use input::{
 };
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
-pub use namespaces::{is_ours, IdMaps, Namespaces, Ns};
+pub use namespaces::{is_ours, IdMaps, Namespaces, Ns, Opened};
 pub use process::{CapSets, Cwd, Lockdown, OciLockdown, Process, Seccomp};
 pub use userns::IdRange;
 pub use validate::validate;
@@ -102,6 +102,9 @@ pub struct Spec {
     pub domainname: Vec<u8>,
     /// What was changed from the input and why, for --debug.
     pub notes: Vec<String>,
+    /// The namespaces init joins by path (`namespaces`' joined_by_init), opened once when
+    /// their types were checked: what is joined is what was checked.
+    pub joins: Vec<Opened>,
     /// The pid namespace joined by path (`namespaces.pid`), opened when its type was checked:
     /// whoever starts the sandbox enters it before init is cloned (setns(2) moves only the
     /// children of the caller).

@@ -119,12 +119,33 @@ impl Namespaces {
     }
 }
 
+/// A namespace joined by path, opened once: its type is checked, and whether it is ours
+/// decided, on this fd, which is the one joined (the path opened again could name another
+/// namespace by then).
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub fd: std::sync::Arc<std::os::fd::OwnedFd>,
+    /// Its CLONE_NEW* type.
+    pub nstype: libc::c_int,
+    /// "the network namespace \"/run/netns/x\"", for a failure's words.
+    pub shown: String,
+}
+
+/// What `check` found.
+pub struct Checked {
+    /// The network namespace is ours: none of its own, or a join of the one we are in.
+    pub host_net: bool,
+    /// The namespaces init joins right after its maps, in `joined_by_init`'s order.
+    pub joins: Vec<Opened>,
+    /// The pid namespace joined by path.
+    pub pid: Option<std::os::fd::OwnedFd>,
+}
+
 /// The namespaces a sandbox may be made in: a mount namespace of its own (the root is built and
 /// pivoted there), namespaces joined by path of the type they claim to be, a user namespace
 /// joined only by the front end itself (it is the one we are in). `field` names the list in the
-/// front end's words. Returns whether the network namespace is ours (none of its own, or a
-/// join of the one we are in), and the pid namespace joined by path, opened.
-pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<(bool, Option<std::os::fd::OwnedFd>)> {
+/// front end's words.
+pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<Checked> {
     use crate::error::quote;
     use anyhow::{bail, Context};
     if let Ns::Join(path) = &ns.mount {
@@ -145,15 +166,18 @@ pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<(bool, Option<std::
             bail!("{field}: the user namespace {} was not joined", quote(path));
         }
     }
-    let mut host_net = ns.net == Ns::Caller;
-    let mut pid_fd = None;
-    let pid = (&ns.pid, libc::CLONE_NEWPID, "pid");
-    for (path, flag, kind) in ns.joined_by_init().chain(match pid.0 {
-        Ns::Join(p) => Some((p.as_path(), pid.1, pid.2)),
+    let mut checked = Checked {
+        host_net: ns.net == Ns::Caller,
+        joins: Vec::new(),
+        pid: None,
+    };
+    let pid = match &ns.pid {
+        Ns::Join(p) => Some((p.as_path(), libc::CLONE_NEWPID, "pid")),
         _ => None,
-    }) {
-        let fd = std::fs::File::open(path)
-            .with_context(|| format!("opening the {kind} namespace {}", quote(path)))?;
+    };
+    for (path, flag, kind) in ns.joined_by_init().chain(pid) {
+        let shown = format!("the {kind} namespace {}", quote(path));
+        let fd = std::fs::File::open(path).with_context(|| format!("opening {shown}"))?;
         // config-linux.md: a path of another type of namespace is an error (setns would only
         // say EINVAL). nsfs files read back as "TYPE:[INODE]".
         let proc_name = if kind == "network" { "net" } else { kind };
@@ -168,13 +192,19 @@ pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<(bool, Option<std::
         {
             bail!("{field}: {} is not a namespace of type {kind}", quote(path));
         }
+        if flag == libc::CLONE_NEWNET {
+            checked.host_net = same_file(&fd, "/proc/self/ns/net");
+        }
         match flag {
-            libc::CLONE_NEWNET => host_net = same_file(&fd, "/proc/self/ns/net"),
-            libc::CLONE_NEWPID => pid_fd = Some(fd.into()),
-            _ => {}
+            libc::CLONE_NEWPID => checked.pid = Some(fd.into()),
+            nstype => checked.joins.push(Opened {
+                fd: std::sync::Arc::new(fd.into()),
+                nstype,
+                shown,
+            }),
         }
     }
-    Ok((host_net, pid_fd))
+    Ok(checked)
 }
 
 /// Whether the namespace at `path` is the one we are in (its `kind` in /proc/self/ns).

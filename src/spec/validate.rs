@@ -62,7 +62,7 @@ pub fn validate(
         Some(d) => uts_name(d, words.domainname, uts_own, words)?,
         None => Vec::new(),
     };
-    let (net_is_ours, join_pid) = namespaces::check(&namespaces, words.namespaces)?;
+    let joined = namespaces::check(&namespaces, words.namespaces)?;
     // A plain user needs a user namespace to do anything (crun's rule: without one asked for,
     // container root is the caller).
     if namespaces.user == Ns::Caller && !host.userns_root {
@@ -122,7 +122,7 @@ pub fn validate(
             net
         }
         // The host's network (ours): then the process gets `--share-net`'s Landlock scope.
-        None if net_is_ours => crate::net::Net::Host,
+        None if joined.host_net => crate::net::Net::Host,
         None => crate::net::Net::Private,
     };
     // Where a bundle's relative bind sources are.
@@ -358,7 +358,8 @@ pub fn validate(
         result_json: input.result_json,
         domainname,
         notes,
-        join_pid: join_pid.map(std::sync::Arc::new),
+        joins: joined.joins,
+        join_pid: joined.pid.map(std::sync::Arc::new),
     })
 }
 
