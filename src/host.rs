@@ -36,6 +36,7 @@ pub fn facts() -> spec::Host {
         stdin_is_terminal: sys::is_terminal(0),
         cwd: std::env::current_dir().ok(),
         private_dirs: crate::private::dirs(uid, &env),
+        userns_root: euid == 0 && !real_root,
         env,
     }
 }
