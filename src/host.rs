@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// The caller's ids, threads, terminal, environment and directory (what `spec::validate` needs).
 pub fn facts() -> spec::Host {
     let (uid, euid, gid, egid) = sys::ids();
+    let root = real_root(euid);
     let status = read_proc("/proc/self/status").unwrap_or_default();
     crate::pidfd::note_status(&status);
     // Capabilities we hold without being root can only come from file capabilities.
@@ -26,7 +27,7 @@ pub fn facts() -> spec::Host {
         euid,
         gid,
         egid,
-        real_root: real_root(euid),
+        real_root: root,
         file_caps,
         ignored_signals: sys::ignored_signals_in(&status),
         threads: status
@@ -36,7 +37,7 @@ pub fn facts() -> spec::Host {
         stdin_is_terminal: sys::is_terminal(0),
         cwd: std::env::current_dir().ok(),
         private_dirs: crate::private::dirs(uid, &env),
-        userns_root: euid == 0 && !real_root,
+        userns_root: euid == 0 && !root,
         env,
     }
 }
