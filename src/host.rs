@@ -18,13 +18,23 @@ pub fn facts() -> spec::Host {
             .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
             .unwrap_or(true);
     let status = read_proc("/proc/self/status").unwrap_or_default();
-    crate::pidfd::note_status(&status);
+    // The lines we use, found in one pass over the ~60 (each helper would walk them all).
+    let [mut cap_prm, mut threads, mut sig_ign, mut nspid] = [""; 4];
+    for line in status.lines() {
+        match line.split_once(':').map_or("", |(key, _)| key) {
+            "CapPrm" => cap_prm = line,
+            "Threads" => threads = line,
+            "SigIgn" => sig_ign = line,
+            "NSpid" => nspid = line,
+            _ => {}
+        }
+    }
+    crate::pidfd::note_status(nspid);
     // Capabilities we hold without being root can only come from file capabilities.
     let file_caps = euid != 0
-        && status
-            .lines()
-            .filter_map(|l| l.strip_prefix("CapPrm:"))
-            .any(|v| !v.trim().trim_start_matches('0').is_empty());
+        && cap_prm
+            .strip_prefix("CapPrm:")
+            .is_some_and(|v| !v.trim().trim_start_matches('0').is_empty());
     let env: Vec<_> = std::env::vars_os().collect();
     spec::Host {
         uid,
@@ -33,10 +43,9 @@ pub fn facts() -> spec::Host {
         egid,
         real_root,
         file_caps,
-        ignored_signals: sys::ignored_signals_in(&status),
-        threads: status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
+        ignored_signals: sys::ignored_signals_in(sig_ign),
+        threads: threads
+            .strip_prefix("Threads:")
             .and_then(|n| n.trim().parse().ok()),
         stdin_is_terminal: sys::is_terminal(0),
         cwd: std::env::current_dir().ok(),
@@ -47,10 +56,18 @@ pub fn facts() -> spec::Host {
 
 /// A /proc file's text. fs::read_to_string sizes its buffer by the file's size, which /proc
 /// gives as 0, then grows it from 32 bytes: eight reads for /proc/self/status instead of two.
+/// File's own read_to_string asks for that size first (fstat and lseek); `Plain` has only
+/// `read`, so std's generic loop reads into the capacity given.
 pub fn read_proc(path: &str) -> std::io::Result<String> {
     use std::io::Read;
+    struct Plain(std::fs::File);
+    impl Read for Plain {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
     let mut text = String::with_capacity(4096);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Plain(std::fs::File::open(path)?).read_to_string(&mut text)?;
     Ok(text)
 }
 
