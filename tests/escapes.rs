@@ -621,3 +621,65 @@ fn a_state_dir_pre_created_by_another_user_names_the_way_out() {
     let out = output_of(cmd);
     assert_eq!(text(&out.stdout), "ok\n", "{}", describe(&out));
 }
+
+/// A bind of a host mount that is shared (systemd makes `/` and everything below it shared) is
+/// cut off from the host's peer group: a mount the host makes under it later (a USB stick, an
+/// sshfs under the home directory) must not show up in the sandbox, where it would be writable
+/// under a read-only bind (a propagated mount keeps its own flags). Since e8e6db4 the binds'
+/// mount_setattr leaves propagation alone, so this rests on `make_root_private` running before
+/// any clone (mount.rs build_root); seen failing with that call removed:
+/// `"ready\npropagated\nwritable\n"`.
+#[test]
+fn a_host_mount_made_later_under_a_read_only_bind_does_not_reach_the_sandbox() {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    common::require(
+        runner_is_root(),
+        "the host's shared mount is made by the test runner, which needs root",
+    );
+    struct Mounted(PathBuf);
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+        }
+    }
+    let dir = TempDir::new("shared-host-mount");
+    let tmpfs = |path: &Path| {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=1m,mode=1777"),
+        )
+        .unwrap_or_else(|err| panic!("mount tmpfs on {}: {err}", path.display()));
+        Mounted(path.to_path_buf())
+    };
+    let shared = tmpfs(dir.path());
+    mount(
+        None::<&str>,
+        dir.path(),
+        None::<&str>,
+        MsFlags::MS_SHARED,
+        None::<&str>,
+    )
+    .unwrap();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let d = path_str(dir.path());
+    let script = format!(
+        "echo ready; while [ ! -e {d}/go ]; do sleep 0.01; done; \
+         if [ -e {d}/sub/marker ]; then echo propagated; \
+         touch {d}/sub/written 2>/dev/null && echo writable; else echo private; fi"
+    );
+    let mut sandbox = Running::start(ns_rootless(["--ro-bind", d, "--", "sh", "-c", &script]));
+    sandbox.wait_for_line("ready");
+    // The host's mount under the shared one; its propagation is done when mount(2) returns,
+    // and only then is the sandbox told to look.
+    let later = tmpfs(&sub);
+    fs::write(sub.join("marker"), "").unwrap();
+    fs::write(dir.path().join("go"), "").unwrap();
+    let out = sandbox.finish();
+    drop(later);
+    drop(shared);
+    assert_eq!(text(&out.stdout), "ready\nprivate\n", "{}", describe(&out));
+}
