@@ -316,45 +316,83 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// What the command line asks for, as every front end says it (spec::Input). Moves only.
-    pub fn into_input(self) -> crate::spec::Input {
+    /// What the command line asks for, as every front end says it (spec::Input): its strings
+    /// parsed (limits, timeout, time offsets); what depends on the host is `spec::validate`'s.
+    pub fn into_input(self) -> anyhow::Result<crate::spec::Input> {
+        use crate::spec::{self, limits, Namespaces};
         let Parsed { cli, mounts, .. } = self;
         let allow = |g: AllowGroup| cli.allow.contains(&g);
-        crate::spec::Input {
-            allow: crate::seccomp::Allow {
-                nested: allow(AllowGroup::Nested),
-                perf: allow(AllowGroup::Perf),
-                io_uring: allow(AllowGroup::IoUring),
-                keyring: allow(AllowGroup::Keyring),
-            },
-            no_seccomp: cli.seccomp == SeccompMode::None,
+        let time_offsets = cli
+            .time_offset
+            .as_deref()
+            .map(crate::timens::from_cli)
+            .transpose()?;
+        // The network's as `--net` says (spec::validate).
+        let namespaces = Namespaces::native(true, time_offsets.is_some());
+        Ok(spec::Input {
             name: cli.name,
             detach: cli.detach,
-            hostname: cli.hostname,
-            time_offset: cli.time_offset,
-            tty: cli.tty,
-            no_tty: cli.no_tty,
-            share_net: cli.share_net,
-            net: cli.net,
-            publish: cli.publish,
-            rootfs: cli.rootfs,
-            image: cli.image,
-            cow: cli.cow,
-            mounts,
-            chdir: cli.chdir,
-            env: cli.env,
-            keep_env: cli.keep_env,
-            unset_env: cli.unset_env,
-            env_file: cli.env_file,
-            uid: cli.uid,
-            gid: cli.gid,
             allow_root: cli.allow_root,
-            limit: cli.limit,
-            timeout: cli.timeout,
-            seccomp_fd: cli.seccomp_fd,
+            timeout: cli
+                .timeout
+                .as_deref()
+                .map(limits::parse_duration)
+                .transpose()?,
             result_json: cli.daily.result_json,
-            command: cli.command,
-        }
+            words: &spec::COMMAND_LINE,
+            sandbox: spec::SandboxInput {
+                namespaces,
+                maps: None,
+                hostname: cli.hostname,
+                domainname: None,
+                time_offsets,
+                root: match (cli.rootfs, cli.image) {
+                    (Some(dir), _) => spec::RootInput::Dir(dir),
+                    (None, Some(image)) => spec::RootInput::Image(image),
+                    (None, None) => spec::RootInput::Host,
+                },
+                mounts: spec::MountsInput::Add(mounts),
+                sysctls: Vec::new(),
+                net: Some(spec::NetInput {
+                    mode: cli.net,
+                    share: cli.share_net,
+                    publish: cli.publish,
+                }),
+                cow: cli.cow,
+            },
+            process: spec::ProcessInput {
+                command: cli.command,
+                env: cli.env,
+                keep_env: cli.keep_env,
+                unset_env: cli.unset_env,
+                env_file: cli.env_file,
+                cwd: cli.chdir,
+                user: spec::UserInput::Names {
+                    uid: cli.uid,
+                    gid: cli.gid,
+                },
+                limits: cli
+                    .limit
+                    .iter()
+                    .map(|l| limits::parse_limit(l))
+                    .collect::<anyhow::Result<_>>()?,
+                tty: match (cli.tty, cli.no_tty) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                lockdown: spec::LockdownInput::Native {
+                    allow: crate::seccomp::Allow {
+                        nested: allow(AllowGroup::Nested),
+                        perf: allow(AllowGroup::Perf),
+                        io_uring: allow(AllowGroup::IoUring),
+                        keyring: allow(AllowGroup::Keyring),
+                    },
+                    no_seccomp: cli.seccomp == SeccompMode::None,
+                    seccomp_fd: cli.seccomp_fd,
+                },
+            },
+        })
     }
 }
 

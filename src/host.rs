@@ -55,6 +55,7 @@ pub fn facts(private: bool) -> spec::Host {
             true => crate::private::dirs(uid, &env),
             false => Vec::new(),
         },
+        userns_root: euid == 0 && !real_root,
         env,
     }
 }

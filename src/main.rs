@@ -140,7 +140,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
             let uid = host.uid;
             let keep = !parsed.cli.rm;
             let log_size = log_size(parsed.cli.log_size.as_deref())?;
-            let spec = spec::validate(parsed.into_input(), host, random_hostname)?;
+            let spec = spec::validate(parsed.into_input()?, host, random_hostname)?;
             stamps::stamp("spec");
             let claim = match &spec.name {
                 Some(name) => {
@@ -167,7 +167,7 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
             let parsed = profile::apply(*parsed)?;
             let json = parsed.cli.daily.json;
             explain::run(
-                spec::validate(parsed.into_input(), host, random_hostname)?,
+                spec::validate(parsed.into_input()?, host, random_hostname)?,
                 json,
             )?
         }

@@ -265,8 +265,8 @@ pub struct Prepared {
     pub oci: Option<crate::oci::launch::Launch>,
     /// A time namespace for the payload, with these /proc/PID/timens_offsets lines (timens.rs).
     pub time_offsets: Option<Vec<u8>>,
-    /// Namespaces init joins right after its maps (spec::Namespaces::joined_by_init), opened
-    /// before clone.
+    /// Namespaces init joins right after its maps (spec::Spec::joins: the fds spec::validate
+    /// checked, duplicated).
     pub joins: Vec<Join>,
     /// /proc/sys files and what init writes to them, in the namespaces they belong to.
     pub sysctls: Vec<(CString, Vec<u8>)>,
@@ -585,16 +585,20 @@ pub fn prepare(spec: &Spec, plan: &Plan) -> Result<Prepared> {
         steps,
         report_payload: spec.name.is_some(),
         time_offsets: spec.sandbox.time_offsets.clone(),
+        // The fds spec::validate checked, not their paths opened again (a path can name
+        // another namespace by now).
         joins: spec
-            .sandbox
-            .namespaces
-            .joined_by_init()
-            .map(|(path, nstype, name)| {
-                let shown = format!("the {name} namespace {}", crate::error::quote(path));
-                let fd = std::fs::File::open(path)
-                    .with_context(|| format!("opening {shown}"))?
-                    .into();
-                Ok(Join { fd, nstype, shown })
+            .joins
+            .iter()
+            .map(|j| {
+                let fd =
+                    j.fd.try_clone()
+                        .with_context(|| format!("opening {}", j.shown))?;
+                Ok(Join {
+                    fd,
+                    nstype: j.nstype,
+                    shown: j.shown.clone(),
+                })
             })
             .collect::<Result<_>>()?,
         sysctls: spec

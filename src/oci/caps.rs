@@ -68,15 +68,8 @@ pub fn mask(set: &str, names: &[String]) -> Result<u64> {
     Ok(mask)
 }
 
-/// The five sets the payload ends with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sets {
-    pub bounding: u64,
-    pub effective: u64,
-    pub inheritable: u64,
-    pub permitted: u64,
-    pub ambient: u64,
-}
+/// The five sets the payload ends with (spec's: a lockdown is front-end neutral data).
+pub use crate::spec::CapSets as Sets;
 
 pub fn sets(c: Option<&crate::oci::config::Capabilities>) -> Result<Sets> {
     let Some(c) = c else {

@@ -177,7 +177,7 @@ fn launch(
         .as_ref()
         .map(|o| o.kept_fds(preserve_fds, &prepared.joins))
         .unwrap_or_default();
-    // The process's Landlock ruleset (convert.rs), an anonymous inode.
+    // The process's Landlock ruleset (prepared::prepare), an anonymous inode.
     keep.extend(prepared.process.landlock.as_ref().map(|r| r.as_raw_fd()));
     // A pid namespace joined by path: ours for the children we make from here on, init first.
     if let Some((fd, path)) = &join_pid {

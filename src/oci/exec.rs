@@ -100,7 +100,7 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         }
     }
     // In the host's network namespace (ours), the container's process entered a Landlock
-    // domain (convert.rs): so does this one.
+    // domain (its network decided by spec::validate): so does this one.
     prepared.landlock = crate::landlock::payload_ruleset(flags & libc::CLONE_NEWNET == 0)?;
     // execCPUAffinity.initial: where we run until the process is in the container's cgroup
     // (the process sets `final` before its execve).

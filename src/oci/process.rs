@@ -1,6 +1,6 @@
-//! An OCI process as the sandbox's process (spec::Process, shared by `create` and `exec`), and
-//! the config fields that become values the children write: rlimits, sysctls,
-//! oom_score_adj.
+//! An OCI process as the sandbox's process (spec::Process, for `exec`; `create`'s goes
+//! through spec::validate), and the config fields that become values the children write:
+//! rlimits, oom_score_adj.
 
 use crate::error::quote;
 use crate::oci::config::Process;
@@ -13,7 +13,7 @@ use std::ffi::OsString;
 /// cwd and terminal, locked down by `lockdown` (its ids, capabilities and filters). Rendered
 /// for the launcher by prepared::process, as every front end's process is. `rows` is the
 /// terminal's height when the config gives no consoleSize.
-pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Result<spec::Process> {
+pub fn to_spec(process: &Process, lockdown: OciLockdown, rows: u16) -> Result<spec::Process> {
     if process.args.is_empty() {
         bail!("invalid process.args: empty");
     }
@@ -23,26 +23,13 @@ pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Resul
             quote(&process.cwd)
         );
     }
-    lockdown.oom_score_adj = process
-        .oom_score_adj
-        .filter(|&v| Some(v) != current_oom_score_adj())
-        .map(|v| v.to_string().into_bytes());
-    lockdown.scheduler = crate::oci::sched::scheduler(process)?;
-    lockdown.io_priority = crate::oci::sched::io_priority(process)?;
-    lockdown.console_size = match process.console_size {
-        Some(c) => (c.height, c.width),
-        None => (rows, if rows > 0 { 80 } else { 0 }),
-    };
+    let lockdown = self::lockdown(process, lockdown, rows)?;
     Ok(spec::Process {
         command: process.args.iter().map(OsString::from).collect(),
-        env: process
-            .env
-            .iter()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.into(), v.into()),
-                None => (kv.into(), OsString::new()),
-            })
-            .collect(),
+        env: spec::env_exactly(
+            spec::OCI_CONFIG.env,
+            &process.env.iter().map(OsString::from).collect::<Vec<_>>(),
+        )?,
         cwd: spec::Cwd::Exact(process.cwd.clone().into()),
         limits: Vec::new(),
         // The config's profile is the lockdown's, installed in runc's order.
@@ -55,53 +42,28 @@ pub fn to_spec(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Resul
     })
 }
 
+/// `lockdown` with what else `process` says of how it runs: its oom_score_adj, scheduling and
+/// terminal size. `rows` is the terminal's height when the config gives no consoleSize.
+pub fn lockdown(process: &Process, mut lockdown: OciLockdown, rows: u16) -> Result<OciLockdown> {
+    lockdown.oom_score_adj = process
+        .oom_score_adj
+        .filter(|&v| Some(v) != current_oom_score_adj())
+        .map(|v| v.to_string().into_bytes());
+    lockdown.scheduler = crate::oci::sched::scheduler(process)?;
+    lockdown.io_priority = crate::oci::sched::io_priority(process)?;
+    lockdown.console_size = match process.console_size {
+        Some(c) => (c.height, c.width),
+        None => (rows, if rows > 0 { 80 } else { 0 }),
+    };
+    Ok(lockdown)
+}
+
 pub fn current_oom_score_adj() -> Option<i32> {
     crate::host::read_proc("/proc/self/oom_score_adj")
         .ok()?
         .trim()
         .parse()
         .ok()
-}
-
-/// Namespaced sysctls only, and only those of a namespace the container has of its own.
-pub fn sysctls(
-    map: Option<&std::collections::BTreeMap<String, String>>,
-    flags: libc::c_int,
-    userns_root: bool,
-) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for (key, value) in map.into_iter().flatten() {
-        let ok_chars = !key.is_empty()
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            && !key.contains("..");
-        let ns = if key.starts_with("net.") {
-            Some(libc::CLONE_NEWNET)
-        } else if key.starts_with("fs.mqueue.")
-            || key.starts_with("kernel.msg")
-            || key.starts_with("kernel.shm")
-            || key == "kernel.sem"
-        {
-            Some(libc::CLONE_NEWIPC)
-        } else if key == "kernel.hostname" || key == "kernel.domainname" {
-            Some(libc::CLONE_NEWUTS)
-        } else {
-            None
-        };
-        match ns {
-            Some(flag)
-                if ok_chars
-                    && (flags & flag != 0 || (userns_root && flag == libc::CLONE_NEWNET)) => {}
-            _ => bail!(
-                "invalid linux.sysctl {}: not a sysctl of the container's own namespaces",
-                quote(key)
-            ),
-        }
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        out.push((path.into(), value.as_bytes().to_vec()));
-    }
-    Ok(out)
 }
 
 /// `--preserve-fds N` passes fds 3 to 3+N-1: all of them below the open-file limit, or some

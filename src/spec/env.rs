@@ -64,6 +64,25 @@ fn check_name(option: &str, raw: &OsStr, name: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A complete environment as given (a bundle's): `NAME=VALUE` split at the first `=`, a bare
+/// `NAME` empty; each name checked as the command line's are. `option` names the list.
+pub fn exactly(option: &str, list: &[OsString]) -> Result<Env> {
+    list.iter()
+        .map(|raw| {
+            let bytes = raw.as_bytes();
+            let (name, value) = match bytes.iter().position(|&b| b == b'=') {
+                Some(i) => (&bytes[..i], &bytes[i + 1..]),
+                None => (bytes, &b""[..]),
+            };
+            check_name(option, raw, name)?;
+            Ok((
+                OsStr::from_bytes(name).into(),
+                OsStr::from_bytes(value).into(),
+            ))
+        })
+        .collect()
+}
+
 pub fn build(
     host: &[(OsString, OsString)],
     opts: &EnvOptions,

@@ -1,14 +1,19 @@
-//! Validated plain data built from the command line and the caller's environment. Every bad
-//! value fails here, before any namespace exists.
+//! Validated plain data: what a front end asks for (Input, input.rs) checked against the host
+//! and its root model (validate.rs) into a Spec. Every bad value fails there, before any
+//! namespace exists.
 
 mod defaults;
 mod env;
 pub mod identity;
+mod input;
 pub mod limits;
 pub mod mount_options;
 pub mod mounts;
 mod namespaces;
 mod process;
+mod sysctls;
+pub mod userns;
+mod validate;
 
 use crate::error::quote;
 use anyhow::{bail, Context, Result};
@@ -17,10 +22,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use env::exactly as env_exactly;
+pub use input::{
+    Input, LockdownInput, MountsInput, NetInput, ProcessInput, RootInput, SandboxInput, UserInput,
+    Words, COMMAND_LINE, OCI_CONFIG,
+};
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
-pub use namespaces::{IdMaps, Namespaces, Ns};
-pub use process::{Cwd, Lockdown, OciLockdown, Process, Seccomp};
+pub use namespaces::{is_ours, IdMaps, Namespaces, Ns, Opened};
+pub use process::{CapSets, Cwd, Lockdown, OciLockdown, Process, Seccomp};
+pub use userns::IdRange;
+pub use validate::validate;
 
 /// The kernel's BPF_MAXINSNS instructions of 8 bytes.
 const MAX_SECCOMP_PROGRAM: u64 = 4096 * 8;
@@ -73,51 +85,6 @@ pub struct Ids {
     pub inner_gid: u32,
 }
 
-/// What a front end asks for, before validation: plain data, in the words of no front end.
-/// The native command line fills it (cli.rs); `validate` checks it against the host.
-#[derive(Debug, Clone, Default)]
-pub struct Input {
-    /// A named sandbox, findable by `exec`, `ps`, `stop`, `kill`, `logs`.
-    pub name: Option<String>,
-    /// Run in the background (needs a name).
-    pub detach: bool,
-    pub hostname: Option<OsString>,
-    /// `monotonic=SECS,boottime=SECS`: a time namespace with these offsets.
-    pub time_offset: Option<OsString>,
-    /// A pty even when stdin is no terminal.
-    pub tty: bool,
-    /// No pty even when stdin is a terminal.
-    pub no_tty: bool,
-    pub share_net: bool,
-    pub net: Option<String>,
-    pub publish: Vec<String>,
-    pub rootfs: Option<PathBuf>,
-    pub image: Option<PathBuf>,
-    pub cow: bool,
-    /// The filesystem options, in the order given.
-    pub mounts: Vec<MountArg>,
-    pub chdir: Option<PathBuf>,
-    /// `KEY=VALUE` or `KEY` (taken from the caller's environment).
-    pub env: Vec<OsString>,
-    pub keep_env: bool,
-    pub unset_env: Vec<OsString>,
-    pub env_file: Vec<PathBuf>,
-    pub uid: Option<OsString>,
-    pub gid: Option<OsString>,
-    pub allow_root: bool,
-    /// `NAME=VALUE` resource limits.
-    pub limit: Vec<OsString>,
-    pub timeout: Option<OsString>,
-    /// The syscall groups given back (`--allow`).
-    pub allow: crate::seccomp::Allow,
-    /// No seccomp filter at all (`--seccomp none`).
-    pub no_seccomp: bool,
-    /// A precompiled seccomp program to read from this fd.
-    pub seccomp_fd: Option<i32>,
-    pub result_json: Option<PathBuf>,
-    pub command: Vec<OsString>,
-}
-
 /// A validated run: the sandbox (what is made once), the process started in it, and how the
 /// run is driven (name, background, timeout, record).
 #[derive(Debug, Clone)]
@@ -131,6 +98,17 @@ pub struct Spec {
     pub timeout: Option<Duration>,
     /// `--result-json FILE`: where the run's record goes when it ends.
     pub result_json: Option<PathBuf>,
+    /// The UTS namespace's domain name, set beside the hostname (empty: left as it is).
+    pub domainname: Vec<u8>,
+    /// What was changed from the input and why, for --debug.
+    pub notes: Vec<String>,
+    /// The namespaces init joins by path (`namespaces`' joined_by_init), opened once when
+    /// their types were checked: what is joined is what was checked.
+    pub joins: Vec<Opened>,
+    /// The pid namespace joined by path (`namespaces.pid`), opened when its type was checked:
+    /// whoever starts the sandbox enters it before init is cloned (setns(2) moves only the
+    /// children of the caller).
+    pub join_pid: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The namespaces and the root the process runs in: what `plan` is made from.
@@ -178,227 +156,9 @@ pub struct Host {
     pub cwd: Option<PathBuf>,
     /// Where the caller's private directories are (`private::dirs`).
     pub private_dirs: Vec<PathBuf>,
-}
-
-/// Checks `input` against the host: every bad value fails here, before any namespace exists.
-pub fn validate(
-    input: Input,
-    host: Host,
-    random_hostname: impl FnOnce() -> Vec<u8>,
-) -> Result<Spec> {
-    if host.uid != host.euid || host.gid != host.egid {
-        bail!(
-            "refusing to run with real and effective ids that differ (uid {} euid {}, gid {} egid {}): \
-             ns-rootless must not be installed setuid or setgid",
-            host.uid,
-            host.euid,
-            host.gid,
-            host.egid
-        );
-    }
-    if host.file_caps && !host.real_root {
-        bail!(
-            "refusing to run with capabilities: ns-rootless must not be installed with file \
-             capabilities (check with getcap)"
-        );
-    }
-    if host.real_root && !input.allow_root {
-        bail!(
-            "refusing to run as root: ns-rootless is meant for plain users; \
-             run it as your own user, or pass --allow-root"
-        );
-    }
-    if let Some(name) = &input.name {
-        crate::state::validate_name(name)?;
-    }
-    let hostname = match (&input.hostname, &input.name) {
-        (Some(h), _) => validate_hostname(h)?,
-        (None, Some(name)) => name.as_bytes().to_vec(),
-        (None, None) => random_hostname(),
-    };
-    let root = match (&input.rootfs, &input.image) {
-        (Some(dir), _) => Root::Dir(validate_rootfs(dir)?),
-        (None, Some(image)) => Root::Image(crate::image::open(image, &host.env)?),
-        (None, None) => Root::Host,
-    };
-    let image_config = match &root {
-        Root::Image(image) => Some(image.config.clone()),
-        _ => None,
-    };
-    let image_config = image_config.as_ref();
-    let net = crate::net::Net::parse(
-        input.net.as_deref(),
-        input.share_net,
-        &input.publish,
-        |name| which::which(name).ok(),
-    )?;
-    let parsed_mounts = mounts::parse(&input.mounts, host.cwd.as_deref())?;
-    let image_cwd = image_config
-        .and_then(|c| c.working_dir.as_deref())
-        .filter(|d| d.starts_with('/'));
-    let cwd = match (&input.chdir, parsed_mounts.work_dir) {
-        (Some(dir), _) if dir.is_absolute() => Cwd::Exact(dir.clone()),
-        (Some(dir), _) => bail!("invalid --chdir {}: must be an absolute path", quote(dir)),
-        (None, Some(work)) => Cwd::Exact(work),
-        (None, None) => match (image_config, image_cwd) {
-            (Some(_), Some(dir)) => Cwd::Exact(dir.into()),
-            (Some(_), None) => Cwd::Root,
-            (None, _) => host.cwd.clone().map_or(Cwd::Root, Cwd::Caller),
-        },
-    };
-    // The image's User, unless --uid says otherwise: "uid", "uid:gid", "name", "name:group".
-    let image_user = image_config
-        .and_then(|c| c.user.as_deref())
-        .filter(|u| !u.is_empty() && input.uid.is_none());
-    let (uid_arg, gid_arg, given) = match image_user {
-        Some(user) => {
-            let (u, g) = user
-                .split_once(':')
-                .map_or((user, None), |(u, g)| (u, Some(g)));
-            let given = identity::Given {
-                uid: "image config User",
-                gid: match input.gid {
-                    Some(_) => "--gid",
-                    None => "image config User group",
-                },
-            };
-            let gid = input.gid.clone().or(g.map(OsString::from));
-            (Some(OsString::from(u)), gid, given)
-        }
-        None => (input.uid.clone(), input.gid.clone(), identity::OPTIONS),
-    };
-    let inner = identity::resolve(uid_arg.as_deref(), gid_arg.as_deref(), &root, &given)?;
-    let image_env = image_config
-        .and_then(|c| c.env.as_ref())
-        .map(|vars| image_env(vars))
-        .unwrap_or_default();
-    let env = env::build(
-        &host.env,
-        &env::EnvOptions {
-            keep_env: input.keep_env,
-            set: &input.env,
-            unset: &input.unset_env,
-            files: &input.env_file,
-            image: &image_env,
-        },
-        &env::Identity {
-            home: inner.home,
-            user: inner.user,
-        },
-        &hostname,
-    )?;
-    let mut limits: Vec<Limit> = input
-        .limit
-        .iter()
-        .map(|l| limits::parse_limit(l))
-        .collect::<Result<_>>()?;
-    // Every sandbox has a cap on its processes (a fork bomb hits it first) unless one is given.
-    if !limits.iter().any(|l| l.resource == limits::NPROC) {
-        limits.push(limits::default_nproc_here());
-    }
-    let timeout = input
-        .timeout
-        .as_deref()
-        .map(limits::parse_duration)
-        .transpose()?;
-    let seccomp = match (input.no_seccomp, input.seccomp_fd) {
-        (_, Some(fd)) if fd < 3 => bail!("invalid --seccomp-fd {fd}: must be 3 or above"),
-        (_, Some(fd)) => {
-            // Bounded: the kernel takes at most 4096 instructions, and an endless stream
-            // (`3</dev/zero`) must not fill our memory.
-            let bytes = crate::sys::adopt_user_fd(fd)
-                .and_then(|f| {
-                    crate::untrusted::read_bounded(std::fs::File::from(f), MAX_SECCOMP_PROGRAM)
-                })
-                .map_err(|e| anyhow::anyhow!("invalid --seccomp-fd {fd}: {e}"))?;
-            crate::seccomp::program_from_bytes(&bytes)
-                .map_err(|why| anyhow::anyhow!("invalid --seccomp-fd {fd}: {why}"))?;
-            Seccomp::Program(bytes)
-        }
-        (true, None) => Seccomp::None,
-        (false, None) => Seccomp::Default(input.allow),
-    };
-    let mut command = input.command;
-    defaults::refuse_work_dir_as_command(&input.mounts, &command, &env)?;
-    let mut env = env;
-    if let (true, Some(config)) = (command.is_empty(), image_config) {
-        // Entrypoint + Cmd when no command is given (OCI image-spec config.md).
-        let entry = config.entrypoint.iter().flatten();
-        command = entry
-            .chain(config.cmd.iter().flatten())
-            .map(OsString::from)
-            .collect();
-    }
-    if command.is_empty() {
-        let shell = defaults::shell(&host.env, &root, &parsed_mounts.mounts);
-        // The shell that runs is the one programs started from it should use.
-        if shell != "sh" {
-            if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SHELL") {
-                slot.1 = shell.clone();
-            }
-        }
-        command.push(shell);
-    }
-    if matches!(root, Root::Dir(_) | Root::Image(_)) {
-        defaults::rootfs_path(&mut env, &host.env, &input.env, input.keep_env);
-    }
-    let user_mounts = mounts::parents_first(parsed_mounts.mounts);
-    let cow = match input.cow {
-        false => None,
-        true => Some(crate::session::plan_cow(
-            input.name.as_deref(),
-            &host.env,
-            &root,
-            &user_mounts,
-        )?),
-    };
-    let nested = input.allow.nested;
-    Ok(Spec {
-        sandbox: Sandbox {
-            namespaces: Namespaces::native(net.own_namespace(), input.time_offset.is_some()),
-            // The caller's ids map to themselves in the sandbox's namespace; the payload maps
-            // them to the inner ids in its nested one (see payload.rs).
-            maps: Some(IdMaps {
-                uid_map: crate::idmap::line(host.uid, host.uid),
-                gid_map: crate::idmap::line(host.gid, host.gid),
-                deny_setgroups: true,
-            }),
-            hostname,
-            root,
-            net,
-            ids: Ids {
-                outer_uid: host.uid,
-                outer_gid: host.gid,
-                inner_uid: inner.uid,
-                inner_gid: inner.gid,
-            },
-            mounts: user_mounts,
-            nested,
-            cow,
-            private_dirs: host.private_dirs,
-            time_offsets: input
-                .time_offset
-                .as_deref()
-                .map(crate::timens::from_cli)
-                .transpose()?,
-            sysctls: Vec::new(),
-        },
-        process: Process {
-            command,
-            env,
-            cwd,
-            limits,
-            seccomp,
-            // A detached sandbox has no terminal to relay to.
-            tty: !input.detach && (input.tty || (host.stdin_is_terminal && !input.no_tty)),
-            ignored_signals: host.ignored_signals,
-            lockdown: Lockdown::Native { keep_caps: nested },
-        },
-        timeout,
-        name: input.name,
-        detach: input.detach,
-        result_json: input.result_json,
-    })
+    /// uid 0 inside someone else's user namespace (rootless podman): may write any map of ids
+    /// that namespace has, and needs no namespace of its own to mount.
+    pub userns_root: bool,
 }
 
 /// The environment of a command run by `exec`: the payload's (`run`'s), with `exec`'s own
@@ -424,7 +184,8 @@ fn image_env(vars: &[String]) -> Vec<(OsString, OsString)> {
 
 /// sethostname(2) takes at most 64 bytes; `/` and control characters are refused because
 /// prompts, logs and file names are built from the hostname.
-pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
+/// `label` names the field, before the quoted value.
+pub fn validate_hostname(name: &OsStr, label: &str) -> Result<Vec<u8>> {
     let bytes = name.as_bytes();
     let why = if bytes.is_empty() {
         Some("must not be empty")
@@ -444,7 +205,7 @@ pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
         None
     };
     match why {
-        Some(why) => bail!("invalid --hostname {}: {why}", quote(name)),
+        Some(why) => bail!("invalid {label} {}: {why}", quote(name)),
         None => Ok(bytes.to_vec()),
     }
 }
@@ -453,12 +214,7 @@ pub fn validate_hostname(name: &OsStr) -> Result<Vec<u8>> {
 /// (it builds fresh ones), but a symlink there means the tree was made to redirect mounts
 /// (CVE-2019-19921 class): refuse it rather than guess what its author wanted.
 fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
-    let canonical = dir
-        .canonicalize()
-        .with_context(|| format!("invalid --rootfs {}", quote(dir)))?;
-    if !canonical.is_dir() {
-        bail!("invalid --rootfs {}: not a directory", quote(dir));
-    }
+    let canonical = root_dir(dir, dir, "--rootfs")?;
     for name in ["proc", "dev"] {
         let place = canonical.join(name);
         if let Ok(meta) = place.symlink_metadata() {
@@ -470,6 +226,17 @@ fn validate_rootfs(dir: &Path) -> Result<PathBuf> {
                 );
             }
         }
+    }
+    Ok(canonical)
+}
+
+/// A root directory: canonical, and a directory. `shown` is the path as given.
+fn root_dir(dir: &Path, shown: &Path, label: &str) -> Result<PathBuf> {
+    let canonical = dir
+        .canonicalize()
+        .with_context(|| format!("invalid {label} {}", quote(shown)))?;
+    if !canonical.is_dir() {
+        bail!("invalid {label} {}: not a directory", quote(shown));
     }
     Ok(canonical)
 }

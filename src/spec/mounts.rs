@@ -1,7 +1,7 @@
 //! The filesystem options (`--bind`, `--tmpfs`, `-w`, ...) turned into validated mounts.
 
 use crate::error::quote;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -290,6 +290,50 @@ pub fn destination(raw: &OsStr) -> Result<PathBuf> {
     }
 }
 
+/// A bundle's mounts, as its config lists them: each destination made absolute (relative to
+/// the container's `/`, config.md) and refused with `..` or as `/` itself; each bind source
+/// made canonical, relative to the bundle directory. Unlike the command line's, /proc and
+/// /dev are no reserved destinations: a bundle's config lists every mount, those included.
+pub fn resolve_in_bundle(mounts: &mut [MountSpec], bundle: &Path) -> Result<()> {
+    for m in mounts {
+        let dst = match m {
+            MountSpec::Bind { dst, .. }
+            | MountSpec::BindTree { dst, .. }
+            | MountSpec::Filesystem { dst, .. }
+            | MountSpec::Tmpfs { dst, .. }
+            | MountSpec::Dir { dst }
+            | MountSpec::Hide { dst }
+            | MountSpec::ReadOnly { dst }
+            | MountSpec::Symlink { dst, .. } => dst,
+        };
+        *dst = config_destination(dst)?;
+        if let MountSpec::BindTree { src, dir, .. } = m {
+            let canonical = bundle
+                .join(&*src)
+                .canonicalize()
+                .with_context(|| format!("invalid mount source {}", quote(&*src)))?;
+            *dir = canonical.is_dir();
+            *src = canonical;
+        }
+    }
+    Ok(())
+}
+
+/// A destination inside a bundle's container, absolute, without `..`.
+fn config_destination(d: &Path) -> Result<PathBuf> {
+    let p = Path::new("/").join(d);
+    if p.components().any(|c| c == Component::ParentDir) {
+        bail!(
+            "invalid mount destination {}: must not contain '..'",
+            quote(d)
+        );
+    }
+    if p == Path::new("/") {
+        bail!("invalid mount destination {}: the root itself", quote(d));
+    }
+    Ok(p)
+}
+
 /// `64m`, `1g`, `4096`: bytes with an optional k/m/g (binary) suffix.
 pub fn parse_size(raw: &OsStr) -> Result<u64> {
     let s = raw.to_str().unwrap_or("");
@@ -376,6 +420,21 @@ mod tests {
         })
         .unwrap();
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_bundles_destinations_are_under_root_without_dotdot() {
+        let mut m = [MountSpec::Tmpfs {
+            dst: "/a/../../etc".into(),
+            size: 1,
+        }];
+        let err = resolve_in_bundle(&mut m, Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not contain '..'"), "{err}");
+        let mut m = [MountSpec::Hide { dst: "proc".into() }];
+        resolve_in_bundle(&mut m, Path::new("/")).unwrap();
+        assert_eq!(m[0].dst(), Path::new("/proc"));
     }
 
     #[test]

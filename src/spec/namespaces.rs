@@ -119,6 +119,109 @@ impl Namespaces {
     }
 }
 
+/// A namespace joined by path, opened once: its type is checked, and whether it is ours
+/// decided, on this fd, which is the one joined (the path opened again could name another
+/// namespace by then).
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub fd: std::sync::Arc<std::os::fd::OwnedFd>,
+    /// Its CLONE_NEW* type.
+    pub nstype: libc::c_int,
+    /// "the network namespace \"/run/netns/x\"", for a failure's words.
+    pub shown: String,
+}
+
+/// What `check` found.
+pub struct Checked {
+    /// The network namespace is ours: none of its own, or a join of the one we are in.
+    pub host_net: bool,
+    /// The namespaces init joins right after its maps, in `joined_by_init`'s order.
+    pub joins: Vec<Opened>,
+    /// The pid namespace joined by path.
+    pub pid: Option<std::os::fd::OwnedFd>,
+}
+
+/// The namespaces a sandbox may be made in: a mount namespace of its own (the root is built and
+/// pivoted there), namespaces joined by path of the type they claim to be, a user namespace
+/// joined only by the front end itself (it is the one we are in). `field` names the list in the
+/// front end's words.
+pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<Checked> {
+    use crate::error::quote;
+    use anyhow::{bail, Context};
+    if let Ns::Join(path) = &ns.mount {
+        bail!(
+            "{field}: joining a mount namespace by path ({}) is not supported: the container's \
+             root would be built and pivoted in a mount namespace shared with others",
+            quote(path)
+        );
+    }
+    if ns.mount != Ns::New {
+        bail!(
+            "{field}: a mount namespace is required (the container's root is built and pivoted \
+             in a mount namespace of its own)"
+        );
+    }
+    if let Ns::Join(path) = &ns.user {
+        if !is_ours(path, "user") {
+            bail!("{field}: the user namespace {} was not joined", quote(path));
+        }
+    }
+    let mut checked = Checked {
+        host_net: ns.net == Ns::Caller,
+        joins: Vec::new(),
+        pid: None,
+    };
+    let pid = match &ns.pid {
+        Ns::Join(p) => Some((p.as_path(), libc::CLONE_NEWPID, "pid")),
+        _ => None,
+    };
+    for (path, flag, kind) in ns.joined_by_init().chain(pid) {
+        let shown = format!("the {kind} namespace {}", quote(path));
+        let fd = std::fs::File::open(path).with_context(|| format!("opening {shown}"))?;
+        // config-linux.md: a path of another type of namespace is an error (setns would only
+        // say EINVAL). nsfs files read back as "TYPE:[INODE]".
+        let proc_name = if kind == "network" { "net" } else { kind };
+        let target = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .unwrap_or_default();
+        if !target
+            .to_string_lossy()
+            .starts_with(&format!("{proc_name}:["))
+        {
+            bail!("{field}: {} is not a namespace of type {kind}", quote(path));
+        }
+        if flag == libc::CLONE_NEWNET {
+            checked.host_net = same_file(&fd, "/proc/self/ns/net");
+        }
+        match flag {
+            libc::CLONE_NEWPID => checked.pid = Some(fd.into()),
+            nstype => checked.joins.push(Opened {
+                fd: std::sync::Arc::new(fd.into()),
+                nstype,
+                shown,
+            }),
+        }
+    }
+    Ok(checked)
+}
+
+/// Whether the namespace at `path` is the one we are in (its `kind` in /proc/self/ns).
+pub fn is_ours(path: &std::path::Path, kind: &str) -> bool {
+    same(std::fs::metadata(path), &format!("/proc/self/ns/{kind}"))
+}
+
+fn same_file(file: &std::fs::File, path: &str) -> bool {
+    same(file.metadata(), path)
+}
+
+fn same(theirs: std::io::Result<std::fs::Metadata>, ours: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    matches!((theirs, std::fs::metadata(ours)),
+        (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

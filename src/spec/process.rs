@@ -28,7 +28,7 @@ pub enum Lockdown {
     /// own nested user namespace, and mapping root in a namespace of its own needs
     /// CAP_SETFCAP (user_namespaces(7), since Linux 5.12).
     Native { keep_caps: bool },
-    /// As an OCI config says (oci::launch::finish_process).
+    /// As an OCI config says (applied by the OCI launcher, oci/launch.rs).
     Oci(OciLockdown),
 }
 
@@ -43,7 +43,7 @@ pub struct OciLockdown {
     pub groups: Vec<u32>,
     /// Whether setgroups(2) may be called: not where setgroups is "deny" (our own one-id maps).
     pub set_groups: bool,
-    pub caps: crate::oci::caps::Sets,
+    pub caps: CapSets,
     pub no_new_privs: bool,
     pub new_keyring: bool,
     /// (RLIMIT_* number, soft, hard).
@@ -81,4 +81,14 @@ pub enum Seccomp {
     None,
     /// A precompiled program from `--seccomp-fd`.
     Program(Vec<u8>),
+}
+
+/// The five capability sets a process ends with, as masks of CAP_* bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub ambient: u64,
 }

@@ -17,6 +17,7 @@ fn host() -> Host {
         env: vec![("PATH".into(), "/bin".into())],
         cwd: Some("/usr".into()),
         private_dirs: vec!["/run/user/1000/ns-rootless".into()],
+        userns_root: false,
     }
 }
 
@@ -27,7 +28,7 @@ fn spec(args: &[&str], host: Host) -> Result<Spec> {
             .map(OsString::from),
     )
     .expect("arguments parse");
-    validate(parsed.into_input(), host, || b"0123456789ab".to_vec())
+    validate(parsed.into_input()?, host, || b"0123456789ab".to_vec())
 }
 
 #[test]
@@ -66,7 +67,7 @@ fn work_and_chdir_choose_the_start_directory() {
     let s = spec(&["-w", "--chdir", "/etc", "make"], host()).unwrap();
     assert_eq!(s.process.cwd, Cwd::Exact("/etc".into()));
     let err = spec(&["--chdir", "etc"], host()).unwrap_err().to_string();
-    assert_eq!(err, "invalid --chdir \"etc\": must be an absolute path");
+    assert_eq!(err, "invalid --chdir \"etc\": must be absolute");
 }
 
 #[test]
@@ -187,4 +188,214 @@ fn limits_and_timeout_are_parsed() {
         s.process.limits,
         [limits::parse_limit("nproc=100".as_ref()).unwrap()]
     );
+}
+
+/// A bundle's Input as an OCI config asks for one (uid 1000's own id as root): the same
+/// validate, keyed on the root model.
+fn bundle_input(dir: &Path) -> Input {
+    let mut namespaces = Namespaces::callers();
+    namespaces.mount = Ns::New;
+    namespaces.user = Ns::New;
+    Input {
+        name: None,
+        detach: false,
+        allow_root: true,
+        timeout: None,
+        result_json: None,
+        words: &OCI_CONFIG,
+        sandbox: SandboxInput {
+            namespaces,
+            maps: Some((vec![IdRange::one(0, 1000)], vec![IdRange::one(0, 1000)])),
+            hostname: None,
+            domainname: None,
+            time_offsets: None,
+            root: RootInput::Bundle {
+                dir: dir.into(),
+                path: "rootfs".into(),
+                readonly: false,
+                propagation: None,
+            },
+            mounts: MountsInput::Replace(vec![
+                MountSpec::Filesystem {
+                    dst: "proc".into(),
+                    fstype: "proc".into(),
+                    source: "proc".into(),
+                    options: Vec::new(),
+                    attrs: 0,
+                    propagation: 0,
+                },
+                MountSpec::BindTree {
+                    src: "rootfs".into(),
+                    dst: "/mnt".into(),
+                    dir: false,
+                    attrs: 0,
+                    recursive: true,
+                    propagation: 0,
+                },
+            ]),
+            sysctls: Vec::new(),
+            net: None,
+            cow: false,
+        },
+        process: ProcessInput {
+            command: vec!["sh".into()],
+            env: vec!["A=b=c".into(), "NOVALUE".into()],
+            keep_env: false,
+            unset_env: Vec::new(),
+            env_file: Vec::new(),
+            cwd: Some("/".into()),
+            user: UserInput::Ids {
+                uid: 0,
+                gid: 0,
+                groups: Vec::new(),
+            },
+            limits: Vec::new(),
+            tty: Some(false),
+            lockdown: LockdownInput::Oci(OciLockdown {
+                preserve_fds: 0,
+                uid: 0,
+                gid: 0,
+                groups: Vec::new(),
+                set_groups: false,
+                caps: Default::default(),
+                no_new_privs: true,
+                new_keyring: true,
+                rlimits: Vec::new(),
+                seccomp: None,
+                own_pid_ns: false,
+                oom_score_adj: None,
+                console_size: (0, 0),
+                scheduler: None,
+                io_priority: None,
+                cpu_affinity: None,
+            }),
+        },
+    }
+}
+
+/// A bundle directory with a `rootfs`, removed on drop.
+struct BundleDir(PathBuf);
+
+impl BundleDir {
+    fn new(label: &str) -> BundleDir {
+        let dir = std::env::temp_dir().join(format!("nsr-spec-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        BundleDir(dir)
+    }
+}
+
+impl Drop for BundleDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn bundle(input: Input) -> Result<Spec> {
+    validate(input, host(), || {
+        unreachable!("a bundle's hostname is the config's")
+    })
+}
+
+#[test]
+fn a_bundle_goes_through_the_same_validate() {
+    let b = BundleDir::new("ok");
+    let s = bundle(bundle_input(&b.0)).unwrap();
+    assert!(s.sandbox.hostname.is_empty());
+    assert!(matches!(&s.sandbox.root, Root::Bundle(r) if r.rootfs.ends_with("rootfs")));
+    // A bundle's mounts replace the defaults: /proc is its own to mount, relative
+    // destinations are under /, bind sources are the bundle's.
+    assert_eq!(s.sandbox.mounts[0].dst(), Path::new("/proc"));
+    assert!(matches!(&s.sandbox.mounts[1],
+        MountSpec::BindTree { src, dir: true, .. } if src.ends_with("rootfs")));
+    assert_eq!(s.sandbox.maps.as_ref().unwrap().uid_map, "0 1000 1\n");
+    assert!(s.sandbox.maps.as_ref().unwrap().deny_setgroups);
+    assert_eq!(
+        s.process.env,
+        [
+            ("A".into(), "b=c".into()),
+            ("NOVALUE".into(), OsString::new())
+        ]
+    );
+    assert!(s.process.limits.is_empty());
+    match &s.process.lockdown {
+        Lockdown::Oci(l) => assert!(!l.set_groups && !l.own_pid_ns),
+        other => panic!("{other:?}"),
+    }
+    // The command line's --tmpfs /proc is refused: the host and dir models mount /proc.
+    let err = spec(&["--tmpfs", "/proc"], host()).unwrap_err().to_string();
+    assert!(err.contains("reserved"), "{err}");
+}
+
+#[test]
+fn a_bundles_input_is_refused_in_its_own_words() {
+    let b = BundleDir::new("bad");
+    let refused = |change: &dyn Fn(&mut Input)| {
+        let mut input = bundle_input(&b.0);
+        change(&mut input);
+        bundle(input).unwrap_err().to_string()
+    };
+    let err = refused(&|i| i.sandbox.hostname = Some("box".into()));
+    assert_eq!(
+        err,
+        "invalid hostname: setting it needs a new uts namespace in linux.namespaces"
+    );
+    let err = refused(&|i| {
+        i.sandbox.namespaces.uts = Ns::New;
+        i.sandbox.hostname = Some("a/b".into());
+    });
+    assert_eq!(err, "invalid hostname: \"a/b\": must not contain '/'");
+    let err = refused(&|i| i.sandbox.namespaces.mount = Ns::Caller);
+    assert!(err.contains("a mount namespace is required"), "{err}");
+    let err = refused(&|i| i.sandbox.maps = Some((vec![IdRange::one(0, 0)], Vec::new())));
+    assert!(
+        err.starts_with("invalid linux.uidMappings: as a plain user"),
+        "{err}"
+    );
+    let err = refused(&|i| {
+        i.process.user = UserInput::Ids {
+            uid: 1,
+            gid: 0,
+            groups: Vec::new(),
+        }
+    });
+    assert!(
+        err.starts_with("invalid process.user.uid 1: not mapped"),
+        "{err}"
+    );
+    let err = refused(&|i| {
+        i.process.user = UserInput::Ids {
+            uid: 0,
+            gid: 0,
+            groups: vec![5],
+        }
+    });
+    assert!(err.contains("additionalGids"), "{err}");
+    let err = refused(&|i| i.process.cwd = Some("tmp".into()));
+    assert_eq!(err, "invalid process.cwd \"tmp\": must be absolute");
+    let err = refused(&|i| i.process.env = vec!["=x".into()]);
+    assert_eq!(
+        err,
+        "invalid process.env \"=x\": expected NAME or NAME=VALUE"
+    );
+    let err = refused(&|i| i.process.env = vec!["A B=1".into()]);
+    assert!(err.contains("must not contain spaces"), "{err}");
+    let err = refused(&|i| i.process.command.clear());
+    assert_eq!(err, "invalid process.args: empty");
+    let err = refused(&|i| i.sandbox.sysctls = vec![("net.ipv4.ip_forward".into(), "1".into())]);
+    assert!(err.starts_with("invalid linux.sysctl"), "{err}");
+    let err = refused(&|i| {
+        i.sandbox.root = RootInput::Bundle {
+            dir: b.0.clone(),
+            path: "missing".into(),
+            readonly: false,
+            propagation: None,
+        }
+    });
+    assert_eq!(err, "invalid root.path \"missing\"");
+    let err = refused(&|i| {
+        i.sandbox.mounts = MountsInput::Replace(vec![MountSpec::Hide {
+            dst: "/a/../..".into(),
+        }])
+    });
+    assert!(err.contains("must not contain '..'"), "{err}");
 }
