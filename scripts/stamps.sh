@@ -7,7 +7,8 @@
 # shared machine the load drifts; alternating spreads it over both), and the step medians are
 # printed side by side. Last, the CPU time (user + sys) each binary's launches used, per
 # launch: getrusage's children total, which holds every process a launch reaped (its init and
-# command too), steadier on a shared machine than any wall time.
+# command too), steadier on a shared machine than any wall time; and the minor page faults of
+# the same processes per launch (each page touched before clone is also shared with init).
 #
 #   scripts/stamps.sh [-n N] [--no-build] [--bin PATH] [--vs OTHER [--rounds R]] -- ARGS...
 #   (default ARGS: -- true; R: 10)
@@ -62,17 +63,30 @@ def us(path):
 print(round(us(sys.argv[2]) - us(sys.argv[1])))
 ' "$1" "$2"
 }
-declare -A CPU=()
+# The minor page faults of the children this shell has reaped: /proc/PID/stat's cminflt
+# (proc(5), field 11), which every reaped process adds its own and its children's to. Read with
+# the builtin `read` into REAPED_FAULTS: a $(...) would fork a subshell that counts too.
+reaped_faults() {
+    local st
+    read -r -a st <"/proc/$$/stat"
+    REAPED_FAULTS=${st[10]}
+}
+declare -A CPU=() FAULTS=()
 for ((r = 0; r < ROUNDS; r++)); do
     order=("${BINS[@]}")
     ((r % 2)) && order=("${BINS[@]:1}" "${BINS[0]}")
     for b in "${order[@]}"; do
         times >"$T/times.0"
+        reaped_faults
+        f0=$REAPED_FAULTS
         for ((i = 0; i < PER; i++)); do
             "${AS[@]}" "$b" "$@" </dev/null >/dev/null 2>>"$b.err" || true
             echo "--" >>"$b.err"
         done
+        reaped_faults
+        f1=$REAPED_FAULTS
         times >"$T/times.1"
+        FAULTS[$b]=$((${FAULTS[$b]:-0} + f1 - f0))
         CPU[$b]=$((${CPU[$b]:-0} + $(cpu_between "$T/times.0" "$T/times.1")))
     done
 done
@@ -115,4 +129,5 @@ PY
 for b in "${BINS[@]}"; do
     name=$([[ $b == "${BINS[0]}" ]] && echo "$BIN" || echo "$VS")
     echo "cpu per launch (user+sys, all it reaped): $((${CPU[$b]} / (PER * ROUNDS))) us  $name"
+    echo "page faults per launch (minor, all it reaped, setpriv's too): $((${FAULTS[$b]} / (PER * ROUNDS)))  $name"
 done

@@ -48,7 +48,10 @@ impl Arena {
         let base = self.base();
         let mut next = self.next.load(Ordering::Acquire);
         loop {
-            let start = (base + next).checked_next_multiple_of(align)? - base;
+            // Layout's alignment is a power of two: a mask, not checked_next_multiple_of's
+            // division (a few hundred allocations per launch).
+            let start = (base + next).checked_add(align - 1)? & !(align - 1);
+            let start = start - base;
             let end = start.checked_add(size).filter(|&end| end <= SIZE)?;
             match self
                 .next

@@ -315,10 +315,11 @@ pub fn run(spec: Spec, json: bool) -> Result<u8> {
 pub fn visible(steps: &[Step], dir: &Path) -> Option<bool> {
     for s in steps.iter().rev() {
         // A step that follows its destination (e.g. the mask of /home -> var/home) acts where
-        // the link leads.
+        // the link leads. (sys::realpath: fs::canonicalize has the C library malloc the
+        // result, an mmap and munmap per call; this runs before every launch.)
         let followed;
         let dst = if s.follow {
-            followed = std::fs::canonicalize(&s.dst).unwrap_or_else(|_| s.dst.clone());
+            followed = crate::sys::realpath(&s.dst).unwrap_or_else(|_| s.dst.clone());
             &followed
         } else {
             &s.dst

@@ -9,18 +9,30 @@ use crate::sys;
 use nix::libc;
 use std::path::{Path, PathBuf};
 
-/// The caller's ids, threads, terminal, environment and directory (what `spec::validate` needs).
-pub fn facts() -> spec::Host {
+/// The caller's ids, threads, terminal, environment and directory (what `spec::validate` needs),
+/// and, when `private` (a run or its explanation: only a plan masks them), the private
+/// directories, resolved through the file system (~15 syscalls for three paths); empty else.
+pub fn facts(private: bool) -> spec::Host {
     let (uid, euid, gid, egid) = sys::ids();
     let root = real_root(euid);
     let status = read_proc("/proc/self/status").unwrap_or_default();
-    crate::pidfd::note_status(&status);
+    // The lines we use, found in one pass over the ~60 (each helper would walk them all).
+    let [mut cap_prm, mut threads, mut sig_ign, mut nspid] = [""; 4];
+    for line in status.lines() {
+        match line.split_once(':').map_or("", |(key, _)| key) {
+            "CapPrm" => cap_prm = line,
+            "Threads" => threads = line,
+            "SigIgn" => sig_ign = line,
+            "NSpid" => nspid = line,
+            _ => {}
+        }
+    }
+    crate::pidfd::note_status(nspid);
     // Capabilities we hold without being root can only come from file capabilities.
     let file_caps = euid != 0
-        && status
-            .lines()
-            .filter_map(|l| l.strip_prefix("CapPrm:"))
-            .any(|v| !v.trim().trim_start_matches('0').is_empty());
+        && cap_prm
+            .strip_prefix("CapPrm:")
+            .is_some_and(|v| !v.trim().trim_start_matches('0').is_empty());
     let env: Vec<_> = std::env::vars_os().collect();
     spec::Host {
         uid,
@@ -29,14 +41,16 @@ pub fn facts() -> spec::Host {
         egid,
         real_root: root,
         file_caps,
-        ignored_signals: sys::ignored_signals_in(&status),
-        threads: status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
+        ignored_signals: sys::ignored_signals_in(sig_ign),
+        threads: threads
+            .strip_prefix("Threads:")
             .and_then(|n| n.trim().parse().ok()),
         stdin_is_terminal: sys::is_terminal(0),
         cwd: std::env::current_dir().ok(),
-        private_dirs: crate::private::dirs(uid, &env),
+        private_dirs: match private {
+            true => crate::private::dirs(uid, &env),
+            false => Vec::new(),
+        },
         userns_root: euid == 0 && !root,
         env,
     }
@@ -57,7 +71,9 @@ const PROC_MAX: u64 = 1 << 20;
 
 /// A /proc file's text, at most `PROC_MAX` bytes (more is an error). fs::read_to_string sizes
 /// its buffer by the file's size, which /proc gives as 0, then grows it from 32 bytes: eight
-/// reads for /proc/self/status instead of the two of read_bounded's first page. Bytes that
+/// reads for /proc/self/status instead of the two of read_bounded's first page (and File's
+/// own read_to_end asks for that size first, fstat and lseek; through read_bounded's `take`
+/// there is only `read`: openat, two reads, close, checked with strace). Bytes that
 /// aren't UTF-8 become U+FFFD: a process names itself (status's `Name:`, from the name we
 /// were started under), and that mustn't make the rest of the file unreadable.
 pub fn read_proc(path: &str) -> std::io::Result<String> {

@@ -117,7 +117,10 @@ fn run(args: Vec<std::ffi::OsString>) -> Result<u8> {
         Err(e) => bail!("invalid arguments: {} (see --help)", clap_summary(&e)),
     };
     stamps::stamp("parsed");
-    let host = host::facts();
+    let host = host::facts(matches!(
+        invocation,
+        cli::Invocation::Run(_) | cli::Invocation::Explain(_)
+    ));
     stamps::stamp("host-facts");
     // clone/unshare(CLONE_NEWUSER) and setns fail with EINVAL in a multi-threaded process.
     if !matches!(

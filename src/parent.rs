@@ -227,10 +227,12 @@ pub fn release(
     Ok(network)
 }
 
-/// One line on stderr that isn't a failure (a run goes on, or has ended as it should).
+/// One line on stderr that isn't a failure (a run goes on, or has ended as it should), in one
+/// write(2) (writeln! to the unbuffered stderr makes one per piece).
 fn note_line(text: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "ns-rootless: {text}");
+    let line = format!("ns-rootless: {text}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Init, cloned and waiting for MAPPED: what its parent holds of it.
@@ -406,19 +408,31 @@ fn root_entries(root: &Root) -> Result<Vec<RootEntry>> {
 
 /// The entries of `dir`, sorted by name.
 fn list_dir(dir: &Path) -> std::io::Result<Vec<RootEntry>> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let kind = entry.file_type()?;
-        entries.push(if kind.is_symlink() {
-            RootEntry::Symlink(name, std::fs::read_link(entry.path())?)
-        } else if kind.is_dir() {
-            RootEntry::Dir(name)
-        } else {
-            RootEntry::File(name)
+    let mut entries = Vec::with_capacity(32);
+    sys::for_each_entry(dir, |name, d_type| {
+        let path = || dir.join(name);
+        // A filesystem that doesn't say the type in its entries (DT_UNKNOWN) is asked.
+        let d_type = match d_type {
+            libc::DT_UNKNOWN => {
+                let kind = std::fs::symlink_metadata(path())?.file_type();
+                if kind.is_symlink() {
+                    libc::DT_LNK
+                } else if kind.is_dir() {
+                    libc::DT_DIR
+                } else {
+                    libc::DT_REG
+                }
+            }
+            t => t,
+        };
+        let name = name.to_owned();
+        entries.push(match d_type {
+            libc::DT_LNK => RootEntry::Symlink(name, std::fs::read_link(path())?),
+            libc::DT_DIR => RootEntry::Dir(name),
+            _ => RootEntry::File(name),
         });
-    }
+        Ok(())
+    })?;
     entries.sort_by(|a, b| plan::entry_name(a).cmp(plan::entry_name(b)));
     Ok(entries)
 }

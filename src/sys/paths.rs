@@ -212,3 +212,54 @@ pub fn realpath(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     Ok(std::ffi::OsString::from_vec(buf[..len].to_vec()).into())
 }
+
+/// Calls `f` with each entry of the directory `path` but `.` and `..`, as (name, d_type),
+/// read with getdents64(2) into a buffer on the stack. std's read_dir goes through opendir(3),
+/// whose buffer comes from the C library's malloc: on its first use at each launch that is two
+/// brk, two mmap and a munmap call and fresh pages, for the one listing of `/`. (Not inlined:
+/// the buffer would then deepen the caller's frame for all it calls after.)
+#[inline(never)]
+pub fn for_each_entry(
+    path: &std::path::Path,
+    mut f: impl FnMut(&std::ffi::OsStr, u8) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    #[repr(C, align(8))]
+    struct Buf([u8; 1024]);
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)?;
+    let mut buf = Buf([0; 1024]);
+    loop {
+        // SAFETY: an fd we own, and a buffer of that many bytes for the kernel to fill.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.0.as_mut_ptr(),
+                buf.0.len(),
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+        if n == 0 {
+            return Ok(());
+        }
+        // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+        let mut records = &buf.0[..n.min(buf.0.len())];
+        while let Some(len) = records.get(16..18) {
+            let len = usize::from(u16::from_ne_bytes([len[0], len[1]]));
+            let (Some(record), true) = (records.get(..len), len > 19) else {
+                return Err(std::io::ErrorKind::InvalidData.into());
+            };
+            let name = &record[19..];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                f(std::ffi::OsStr::from_bytes(name), record[18])?;
+            }
+            records = &records[len..];
+        }
+    }
+}
