@@ -81,12 +81,9 @@ fn print_json(v: &serde_json::Value) -> Result<u8> {
 
 fn caller() -> Result<Caller> {
     let (uid, euid, gid, _) = sys::ids();
-    // Only uid 0 needs the map: it is real root only in the initial user namespace.
-    let initial = || {
-        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-        map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
-    };
-    if euid == 0 && initial() {
+    // The one decision of "real root", shared with the native command line: a uid_map we
+    // can't read counts as the initial namespace's (refuse rather than degrade).
+    if crate::host::real_root(euid) {
         bail!("refusing to run as root: ns-rootless-oci is a rootless runtime; run it as a plain user");
     }
     Ok(Caller {
