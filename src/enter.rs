@@ -25,7 +25,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 
 /// The namespaces to join, in order. The payload's user namespace is nested in the sandbox's,
 /// which owns the PID, UTS, IPC, network, cgroup and (unless the payload kept its capabilities)
@@ -55,9 +54,8 @@ fn open_namespaces(proc_dir: &OwnedFd) -> Result<Vec<(&'static str, libc::c_int,
             .with_context(|| format!("opening its {ns} namespace"))
     };
     let same_as_ours = |ns: &str, fd: &OwnedFd| {
-        let ours = std::fs::metadata(format!("/proc/self/ns/{ns}"));
-        let theirs = std::fs::File::from(fd.try_clone().ok()?).metadata();
-        Some(matches!((ours, theirs), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev()))
+        fd.try_clone()
+            .is_ok_and(|fd| spec::is_ours_file(&std::fs::File::from(fd), ns))
     };
     let mut out = Vec::new();
     for &(ns, flag) in &NAMESPACES {
@@ -67,7 +65,7 @@ fn open_namespaces(proc_dir: &OwnedFd) -> Result<Vec<(&'static str, libc::c_int,
         } else {
             open(ns)?
         };
-        if ns != "outer-user" && same_as_ours(ns, &fd) == Some(true) {
+        if ns != "outer-user" && same_as_ours(ns, &fd) {
             continue;
         }
         out.push((ns, flag, fd));

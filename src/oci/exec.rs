@@ -13,7 +13,6 @@ use crate::{payload, signals, supervise, sync, sys};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::libc;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 
 pub fn run(store: &Store, e: &Exec) -> Result<u8> {
     let s = store.get(&e.id)?;
@@ -92,10 +91,8 @@ pub fn run(store: &Store, e: &Exec) -> Result<u8> {
         ("cgroup", libc::CLONE_NEWCGROUP),
         ("time", libc::CLONE_NEWTIME),
     ] {
-        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
-        let theirs = std::fs::metadata(format!("/proc/{process_pid}/ns/{name}")).ok();
-        let same = matches!((ours, theirs), (Some(a), Some(b)) if a.ino() == b.ino() && a.dev() == b.dev());
-        if !same {
+        let theirs = format!("/proc/{process_pid}/ns/{name}");
+        if !crate::spec::is_ours(std::path::Path::new(&theirs), name) {
             flags |= flag;
         }
     }

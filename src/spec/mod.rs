@@ -29,7 +29,7 @@ pub use input::{
 };
 pub use limits::Limit;
 pub use mounts::{MountArg, MountSpec};
-pub use namespaces::{is_ours, IdMaps, Namespaces, Ns, Opened};
+pub use namespaces::{is_ours, is_ours_file, IdMaps, Namespaces, Ns, Opened};
 pub use process::{CapSets, Cwd, Lockdown, OciLockdown, Process, Seccomp};
 pub use userns::IdRange;
 pub use validate::validate;

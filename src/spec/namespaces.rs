@@ -193,7 +193,7 @@ pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<Checked> {
             bail!("{field}: {} is not a namespace of type {kind}", quote(path));
         }
         if flag == libc::CLONE_NEWNET {
-            checked.host_net = same_file(&fd, "/proc/self/ns/net");
+            checked.host_net = is_ours_file(&fd, "net");
         }
         match flag {
             libc::CLONE_NEWPID => checked.pid = Some(fd.into()),
@@ -209,16 +209,19 @@ pub fn check(ns: &Namespaces, field: &str) -> anyhow::Result<Checked> {
 
 /// Whether the namespace at `path` is the one we are in (its `kind` in /proc/self/ns).
 pub fn is_ours(path: &std::path::Path, kind: &str) -> bool {
-    same(std::fs::metadata(path), &format!("/proc/self/ns/{kind}"))
+    same(std::fs::metadata(path), kind)
 }
 
-fn same_file(file: &std::fs::File, path: &str) -> bool {
-    same(file.metadata(), path)
+/// Whether the namespace `file` refers to is the one we are in (its `kind` in /proc/self/ns).
+pub fn is_ours_file(file: &std::fs::File, kind: &str) -> bool {
+    same(file.metadata(), kind)
 }
 
-fn same(theirs: std::io::Result<std::fs::Metadata>, ours: &str) -> bool {
+/// Two nsfs files are the same namespace when their device and inode are (ioctl_ns(2)). A
+/// file that can't be read is not ours.
+fn same(theirs: std::io::Result<std::fs::Metadata>, kind: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
-    matches!((theirs, std::fs::metadata(ours)),
+    matches!((theirs, std::fs::metadata(format!("/proc/self/ns/{kind}"))),
         (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
 }
 
