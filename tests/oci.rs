@@ -127,6 +127,22 @@ impl Drop for Bundle {
                 let _ = self.run(&["delete", "--force", &id]);
             }
         }
+        // A test that failed with a state file it had spoiled leaves a container `delete`
+        // can't find: its init still has `create`'s argv, naming this state root. Killing
+        // init ends its pid namespace.
+        let root = self.root.as_os_str().as_encoded_bytes();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if cmdline.split(|&b| b == 0).any(|arg| arg == root) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
     }
 }
 
