@@ -161,10 +161,9 @@ pub fn validate(
         }
     };
     let image_config = match &root {
-        Root::Image(image) => Some(image.config.clone()),
+        Root::Image(image) => Some(&image.config),
         _ => None,
     };
-    let image_config = image_config.as_ref();
     let image_cwd = image_config
         .and_then(|c| c.working_dir.as_deref())
         .filter(|d| d.starts_with('/'));
