@@ -48,7 +48,7 @@ pub fn validate(
         net,
         cow,
     } = input.sandbox;
-    let mut p = input.process;
+    let p = input.process;
     // A bundle's config says everything: no hostname is the namespace's as it is.
     let bundle = matches!(root, RootInput::Bundle { .. });
     let uts_own = namespaces.uts == Ns::New;
@@ -180,15 +180,8 @@ pub fn validate(
     if bundle && p.command.is_empty() {
         bail!("invalid {}: empty", words.command);
     }
-    let user = std::mem::replace(
-        &mut p.user,
-        UserInput::Names {
-            uid: None,
-            gid: None,
-        },
-    );
     // Who the process is: ids its user namespace must map, or names looked up in the root.
-    let (inner_uid, inner_gid, groups, who) = match user {
+    let (inner_uid, inner_gid, groups, who) = match p.user {
         UserInput::Ids { uid, gid, groups } => {
             let (uids, gids) = spaces();
             for (what, id, space) in [("uid", uid, &uids), ("gid", gid, &gids)] {
