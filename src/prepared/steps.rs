@@ -295,13 +295,17 @@ pub fn prepare_steps(plan: &Plan) -> Result<Vec<PreparedStep>> {
     for (i, step) in plan.steps.iter().enumerate() {
         // Path::strip_prefix walks the components of both; a leading `/` is one byte.
         let dst = step.dst.as_os_str().as_bytes();
-        let rel = match dst.strip_prefix(b"/").and_then(clean_relative) {
-            Some(rel) => Path::new(OsStr::from_bytes(rel)),
-            None => step.dst.strip_prefix("/").unwrap_or(&step.dst),
+        // A clean one is checked once here, not again by `chain`.
+        let (rel, chain) = match dst.strip_prefix(b"/").and_then(clean_relative) {
+            Some(rel) => (Path::new(OsStr::from_bytes(rel)), clean_chain(rel)),
+            None => {
+                let rel = step.dst.strip_prefix("/").unwrap_or(&step.dst);
+                (rel, chain(rel)?)
+            }
         };
         steps.push(PreparedStep {
             rel: cpath(rel)?,
-            chain: chain(rel)?,
+            chain,
             if_exists: step.if_exists,
             follow: step.follow,
             action: prepare_action(&step.action, i)?,
