@@ -29,7 +29,8 @@ fn field(text: &str, name: &str) -> Vec<i32> {
 /// from what `host::facts` read of /proc/self/status anyway (`note_status`), else here.
 static PROC_DEPTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
 
-/// Takes our `NSpid:` depth from the text of /proc/self/status, read by the caller anyway.
+/// Takes our `NSpid:` depth from /proc/self/status's text (or its `NSpid:` line), read by the
+/// caller anyway.
 pub fn note_status(status: &str) {
     let _ = PROC_DEPTH.set(depth_in(status));
 }

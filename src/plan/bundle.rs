@@ -27,11 +27,13 @@ pub fn steps(bundle: &Bundle, mounts: &[MountSpec]) -> Vec<Step> {
     });
     default_devices(fresh_dev, &mut out);
     // maskedPaths then readonlyPaths: skipped where nothing exists, never through a symlink.
-    for m in mounts.iter().filter(is_mask) {
-        let mut s = step(m.dst(), super::user_step(m, None).action);
-        s.if_exists = true;
-        out.push(s);
-    }
+    // user_step makes a mask's step optional already.
+    out.extend(
+        mounts
+            .iter()
+            .filter(is_mask)
+            .map(|m| super::user_step(m, None)),
+    );
     out
 }
 
