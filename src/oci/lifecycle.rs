@@ -124,8 +124,7 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     // runtime.md: start MUST generate an error if the process was not set; it has nothing to
     // run, so the container is stopped (and can be deleted).
     if s.no_process {
-        let _ = init.signal(libc::SIGKILL);
-        let _ = sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000);
+        stop(init);
         bail!(
             "cannot start container {}: its config.json has no process (config.md: required \
              by start); the container is stopped",
@@ -154,8 +153,7 @@ pub fn start_with(store: &Store, s: &mut Stored, init: &Pidfd, log: &mut Log) ->
     let deadline = hooks_secs.map(|secs| std::time::Duration::from_secs(10 + secs.max(0) as u64));
     match fifo.wait(init, deadline) {
         Started::HookFailed => {
-            let _ = init.signal(libc::SIGKILL);
-            let _ = sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000);
+            stop(init);
             bail!(
                 "starting container {}: a startContainer hook failed (its words are on the \
                  container's stderr); the container is stopped",
@@ -198,6 +196,13 @@ fn parse_signal(text: &str) -> Result<libc::c_int> {
         Ok(sig) => Ok(sig as libc::c_int),
         Err(_) => bail!("invalid signal {}", quote(text)),
     }
+}
+
+/// SIGKILL to a container's init, and a wait (10 s at most: a process stuck in the kernel)
+/// until it has ended, when its pidfd turns readable. False: it hasn't.
+fn stop(init: &Pidfd) -> bool {
+    let _ = init.signal(libc::SIGKILL);
+    sys::wait_pidfd(init.as_fd().as_raw_fd(), 10_000).unwrap_or(false)
 }
 
 /// A signal for the container's process: our init forwards it there. With `--all`, every
@@ -271,9 +276,8 @@ fn delete(store: &Store, id: &str, force: bool, log: &mut Log) -> Result<()> {
         );
     }
     if let Some(pidfd) = pidfd {
-        let _ = pidfd.signal(libc::SIGKILL);
-        // Its pidfd turns readable when it has exited; the whole PID namespace dies with it.
-        if !sys::wait_pidfd(pidfd.as_fd().as_raw_fd(), 10_000).unwrap_or(false) {
+        // The whole PID namespace dies with its init.
+        if !stop(&pidfd) {
             bail!("deleting container {id}: its init didn't end after SIGKILL");
         }
     }

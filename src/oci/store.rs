@@ -239,7 +239,7 @@ pub const STATE_FILE_MAX: u64 = 32 << 20;
 pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
     let f = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(crate::untrusted::OPEN_FLAGS | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .custom_flags(crate::untrusted::OPEN_FLAGS | nix::libc::O_NOFOLLOW)
         .open(path)?;
     crate::untrusted::read_regular(f.into(), STATE_FILE_MAX, None)
 }
